@@ -1,0 +1,49 @@
+# swerl — the two commands that matter: `make demo` and `make test`.
+# Each creates .venv when missing and installs the pinned stack (torch==2.13.0 first: an unpinned
+# torch would pull gigabytes of CUDA wheels).
+
+SHELL := /bin/bash
+PYTHON_BOOT ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.swerl-installed
+TORCH := torch==2.13.0
+
+# Offline and telemetry-free everywhere: no model, dataset or analytics traffic.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test test-fast bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "swerl needs Python 3.11, found " + sys.version' 
+	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip check
+	@touch $(STAMP)
+
+demo: install
+	@export PREFECT_HOME=$$(mktemp -d) && $(VENV)/bin/swerl demo
+
+test: install
+	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest
+
+test-fast: install
+	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -m "not slow"
+
+bench: install
+	$(PY) benchmarks/reward.py
+
+lint: install
+	$(VENV)/bin/ruff check swerl_core flows tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache

@@ -1,0 +1,318 @@
+"""One typed settings object for every stage: defaults < YAML file < ``SWERL_*`` environment.
+
+Stages receive the section they need (``settings.github``, ``settings.ingest``…) as an argument;
+nothing below this module reads the environment. Secrets are never settings: the GitHub token is
+read at the edge (:func:`github_token`) and wrapped in :class:`Secret` so it cannot be printed.
+
+Environment variables: ``SWERL_HOME`` and ``SWERL_GITHUB_API_URL`` (documented in DESIGN.md), and
+generally ``SWERL_<SECTION>__<KEY>`` (double underscore) for any field, e.g.
+``SWERL_GITHUB__MAX_RETRIES=8``. ``MLFLOW_TRACKING_URI`` overrides the MLflow default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from swerl_core.errors import SwerlError
+
+ENV_PREFIX = "SWERL_"
+PUBLIC_GITHUB_API = "https://api.github.com"
+
+
+class ConfigError(SwerlError, ValueError):
+    """A setting is unknown, malformed or out of range; the message names the key."""
+
+    exit_code = 2
+
+
+class Secret:
+    """A string that never shows itself in ``repr``/``str``, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value; call only where it is handed to the service that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class GitHubConfig:
+    """How to talk to GitHub (or GitHub Enterprise, or the local sample server)."""
+
+    api_url: str = PUBLIC_GITHUB_API
+    per_page: int = 100
+    timeout_s: float = 30.0
+    max_retries: int = 5
+    backoff_s: float = 1.0
+    seconds_between_requests: float = 0.25
+    max_rate_limit_wait_s: float = 900.0
+    max_backoff_s: float = 60.0  # cap of the exponential backoff between retries of 5xx / resets / timeouts
+    secondary_rate_wait_s: float = 60.0  # wait after a secondary rate limit that gives no Retry-After
+    use_graphql: bool = True
+    graphql_batch_size: int = 100  # pull requests per GraphQL closingIssuesReferences query
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.per_page <= 100, "github.per_page", "an integer in 1..100")
+        _require(self.timeout_s > 0, "github.timeout_s", "a positive number")
+        _require(self.max_retries >= 0, "github.max_retries", "a non-negative integer")
+        _require(self.max_rate_limit_wait_s >= 0, "github.max_rate_limit_wait_s", "a non-negative number")
+        _require(self.backoff_s >= 0, "github.backoff_s", "a non-negative number")
+        _require(self.max_backoff_s >= 0, "github.max_backoff_s", "a non-negative number")
+        _require(self.secondary_rate_wait_s >= 0, "github.secondary_rate_wait_s", "a non-negative number")
+        _require(self.seconds_between_requests >= 0, "github.seconds_between_requests", "a non-negative number")
+        _require(1 <= self.graphql_batch_size <= 100, "github.graphql_batch_size", "an integer in 1..100")
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """What to ingest: repositories ``owner/name`` and the earliest merge time on a first run."""
+
+    repos: tuple[str, ...] = ()
+    since: datetime | None = None
+    batch_size: int = 50  # pull requests committed per transaction (and per watermark step)
+    git_workers: int = 4  # threads running git for different pull requests at once
+    max_blob_bytes: int = 1_000_000  # larger file contents are recorded (size, SHA) but not stored
+
+    def __post_init__(self) -> None:
+        for repo in self.repos:
+            owner, _, name = repo.partition("/")
+            _require(bool(owner) and bool(name) and "/" not in name, "ingest.repos", "entries like OWNER/NAME")
+        _require(self.batch_size >= 1, "ingest.batch_size", "a positive integer")
+        _require(self.git_workers >= 1, "ingest.git_workers", "a positive integer")
+        _require(self.max_blob_bytes >= 0, "ingest.max_blob_bytes", "a non-negative integer")
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """How rewards are computed in batch (values never depend on these)."""
+
+    workers: int = 0  # 0 = every core
+
+    def __post_init__(self) -> None:
+        _require(self.workers >= 0, "reward.workers", "0 (all cores) or a positive integer")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of swerl. Build it with :func:`load_settings`."""
+
+    home: Path = Path("data")
+    mlflow_tracking_uri: str = ""
+    github: GitHubConfig = field(default_factory=GitHubConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    @property
+    def duckdb_path(self) -> Path:
+        """The DuckDB database holding raw PRs, issues, blobs, runs and snapshots."""
+        return self.home / "swerl.duckdb"
+
+    @property
+    def mirrors_dir(self) -> Path:
+        """Bare git mirrors, one per repository."""
+        return self.home / "mirrors"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """Curated dataset snapshots (Parquet + manifest)."""
+        return self.home / "snapshots"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """Training checkpoints (HF safetensors directories)."""
+        return self.home / "checkpoints"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: the explicit setting, else a sqlite registry under ``home``."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from defaults, then ``config_file`` (YAML), then ``env``, then ``overrides``.
+
+    ``overrides`` uses dotted keys (``{"github.api_url": …}``) and is how CLI flags land. Raises
+    :class:`ConfigError` naming the offending key and what it accepts.
+    """
+    env = os.environ if env is None else env
+    tree: dict[str, Any] = {}
+    if config_file is not None:
+        tree = _read_yaml(Path(config_file))
+    for key, value in _env_entries(env).items():
+        _set_dotted(tree, key, value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(tree, key, value)
+    return _build(Settings, tree, prefix="")
+
+
+def github_token(env: Mapping[str, str] | None = None) -> Secret | None:
+    """The GitHub token from ``GITHUB_TOKEN`` (or ``GH_TOKEN``), wrapped so it never prints."""
+    env = os.environ if env is None else env
+    value = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
+    return Secret(value) if value else None
+
+
+def as_dict(settings: Any) -> dict[str, Any]:
+    """A plain, JSON/YAML-friendly dict of a settings dataclass (for manifests and MLflow params)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = as_dict(value)
+        elif isinstance(value, Path):
+            out[f.name] = str(value)
+        elif isinstance(value, datetime):
+            out[f.name] = value.isoformat()
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def _require(ok: bool, key: str, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid setting {key}: expected {allowed}")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _env_entries(env: Mapping[str, str]) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    aliases = {"SWERL_HOME": "home", "SWERL_GITHUB_API_URL": "github.api_url"}
+    for name, value in env.items():
+        if name in aliases:
+            entries[aliases[name]] = value
+        elif name.startswith(ENV_PREFIX) and "__" in name:
+            entries[name[len(ENV_PREFIX) :].lower().replace("__", ".")] = value
+    if "mlflow_tracking_uri" not in entries and env.get("MLFLOW_TRACKING_URI"):
+        entries["mlflow_tracking_uri"] = env["MLFLOW_TRACKING_URI"]
+    return entries
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    head, _, rest = key.partition(".")
+    if not rest:
+        tree[head] = value
+        return
+    node = tree.setdefault(head, {})
+    if not isinstance(node, dict):
+        raise ConfigError(f"invalid setting {head}: expected a section, got a value")
+    _set_dotted(node, rest, value)
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"invalid setting {prefix.rstrip('.')}: expected a section (mapping)")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        where = prefix.rstrip(".") or "top level"
+        raise ConfigError(f"unknown setting {prefix}{unknown[0]} ({where}); allowed: {', '.join(sorted(known))}")
+    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        is_null = value is None or (isinstance(value, str) and value.lower() in ("", "none", "null"))
+        if is_null and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ConfigError(f"invalid setting {key}: expected a list, got {value!r}")
+        return tuple(_coerce(args[0], item.strip() if isinstance(item, str) else item, key) for item in items)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"invalid setting {key}: {value!r} is not one of {', '.join(map(str, args))}")
+        return value
+    return _scalar(hint, value, key)
+
+
+def _scalar(hint: Any, value: Any, key: str) -> Any:
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is Path:
+            return Path(str(value)).expanduser()
+        if hint is datetime:
+            return _parse_datetime(value)
+        if hint is str:
+            if not isinstance(value, str | int | float):
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"invalid setting {key}: expected {getattr(hint, '__name__', hint)}, got {value!r}") from None
+    return value
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

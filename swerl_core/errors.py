@@ -1,0 +1,13 @@
+"""The root of swerl's user-facing errors.
+
+Each module family raises its own subclass (``ConfigError``, ``IngestError``, ``CurateError``…) with a
+one-line message meant for the person running the pipeline; the CLI prints it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class SwerlError(Exception):
+    """A failure with a one-line, user-facing reason (no traceback needed to act on it)."""
+
+    exit_code: int = 1
