@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from swerl_core.cli_ingest import register_ingest, register_status
 from swerl_core.config import Settings, load_settings
 from swerl_core.errors import SwerlError
 
@@ -65,7 +66,11 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-_VERBS: list[Callable[[argparse._SubParsersAction], None]] = [_register_demo]
+_VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _register_demo,
+    register_ingest,
+    register_status,
+]
 
 
 if __name__ == "__main__":

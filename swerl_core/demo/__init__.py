@@ -1,0 +1,24 @@
+"""The offline sample world: real git repositories plus a GitHub-compatible REST server on 127.0.0.1.
+
+``build_world`` builds the sample repositories (``acme/textkit``, ``other/lib``); ``FakeGitHub`` serves
+them to PyGithub; ``build_synthetic_repo``/``extend_synthetic_repo`` make large ones for benchmarks.
+Nothing here reaches beyond the local machine.
+"""
+
+from swerl_core.demo.github_server import FakeGitHub, Fault, RequestRecord
+from swerl_core.demo.synthetic import build_synthetic_repo, extend_synthetic_repo
+from swerl_core.demo.world import EDGE_CASES, DemoError, RepoData, SampleWorld, World, build_world
+
+__all__ = [
+    "EDGE_CASES",
+    "DemoError",
+    "FakeGitHub",
+    "Fault",
+    "RepoData",
+    "RequestRecord",
+    "SampleWorld",
+    "World",
+    "build_synthetic_repo",
+    "build_world",
+    "extend_synthetic_repo",
+]

@@ -1,0 +1,68 @@
+"""The single-writer lock of a swerl database: a ``<db>.lock`` file holding the writer's PID.
+
+The lock is an advisory ``flock`` on that file, so the kernel releases it when the writer dies
+(even by ``kill -9``); a lock file left behind by a dead process is therefore simply taken over.
+This module must never delete a lock that another live process holds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+
+class WriterLockBusy(Exception):
+    """Another process holds the writer lock; ``pid`` is the PID written in the lock file (or None)."""
+
+    def __init__(self, pid: int | None) -> None:
+        super().__init__(f"database is in use by PID {pid if pid is not None else 'unknown'}")
+        self.pid = pid
+
+
+class WriterLock:
+    """An exclusive, non-blocking lock on ``path`` that records the holder's PID inside the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object currently holds the lock."""
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`WriterLockBusy` naming the holder's PID; never blocks."""
+        if self._fd is not None:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise WriterLockBusy(holder_pid(self.path)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Release the lock and clear the PID (the file stays: removing it would race a new writer)."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def holder_pid(path: Path) -> int | None:
+    """The PID recorded in the lock file at ``path``, or None when absent or unreadable."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None

@@ -1,0 +1,497 @@
+"""The :class:`Store`: one DuckDB file on disk holding everything ingest collects.
+
+It owns the connection, the single-writer lock, schema upgrades and every write of raw data
+(natural keys and upserts, so a rerun never duplicates a row). Later stages read through
+``store.connection`` (SQL or Arrow). It must never talk to GitHub or git, and never holds secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import duckdb
+import pyarrow as pa
+
+from swerl_core.errors import SwerlError
+from swerl_core.store.lock import WriterLock, WriterLockBusy, holder_pid
+from swerl_core.store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
+from swerl_core.store.records import (
+    BlobRecord,
+    CommentRecord,
+    IssueRecord,
+    PullRequestRecord,
+    RepoRecord,
+    RepoStatus,
+    RunTotals,
+    SkippedPR,
+)
+
+
+class StoreError(SwerlError):
+    """The database cannot be opened or written (in use, too new, missing, corrupt)."""
+
+
+class Store:
+    """A swerl DuckDB database; open it with :meth:`Store.open` and use it as a context manager."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, lock: WriterLock | None) -> None:
+        self.path = path
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self._lock = lock
+        self._column_cache: dict[str, list[tuple[str, pa.DataType]]] = {}
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        read_only: bool = False,
+        migrations: tuple[Migration, ...] = MIGRATIONS,
+    ) -> Store:
+        """Open (creating and upgrading when writable) the database at ``path``.
+
+        A writer takes the lock file ``<path>.lock`` first; if another live process holds it this
+        raises :class:`StoreError` "database is in use by PID …". A read-only store takes no lock.
+        """
+        path = Path(path)
+        lock = None if read_only else WriterLock(lock_path(path))
+        if read_only and not path.exists():
+            raise StoreError(f"no database at {path}; run `swerl ingest` first")
+        if lock is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                lock.acquire()
+            except WriterLockBusy as exc:
+                raise StoreError(f"{exc} ({path})") from None
+            except OSError as exc:
+                raise StoreError(f"cannot lock {path}: {exc.strerror}") from None
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            if lock is not None:
+                lock.release()
+            raise StoreError(_open_failure(path, exc)) from None
+        store = cls(path, con, lock)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            store._check_version(migrations, read_only)
+            if not read_only:
+                apply_migrations(con, migrations)
+                # We hold the only writer lock, so a run still marked running died with its process.
+                con.execute(
+                    "UPDATE ingest_runs SET status = 'aborted', message = 'process ended without finishing' "
+                    "WHERE status = 'running'"
+                )
+        except duckdb.Error as exc:
+            store.close()
+            raise StoreError(f"cannot prepare database {path}: {_first_line(exc)}") from None
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The open DuckDB connection (for reads by later stages: SQL, ``.arrow()``, ``.pl()``)."""
+        if self._con is None:
+            raise StoreError(f"database {self.path} is closed")
+        return self._con
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this store was opened without the writer lock."""
+        return self._lock is None
+
+    def close(self) -> None:
+        """Close the connection and release the writer lock; safe to call twice."""
+        con, self._con = self._con, None
+        try:
+            if con is not None:
+                con.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        """The highest migration version applied to this database."""
+        return schema_version(self.connection)
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run the enclosed writes atomically: all of them commit, or none (also on kill -9)."""
+        con = self.connection
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    # -- repositories and watermarks -------------------------------------------------------------
+
+    def upsert_repo(self, repo: RepoRecord) -> None:
+        """Insert or refresh a repository row (keeps its first ``renamed_from`` once recorded)."""
+        now = _now()
+        self.connection.execute(
+            """INSERT INTO repos VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (name) DO UPDATE SET github_id = excluded.github_id,
+                 clone_url = excluded.clone_url, default_branch = excluded.default_branch,
+                 renamed_from = coalesce(excluded.renamed_from, repos.renamed_from),
+                 mirror_path = excluded.mirror_path, updated_at = excluded.updated_at""",
+            [
+                repo.name,
+                repo.github_id,
+                repo.clone_url,
+                repo.default_branch,
+                repo.renamed_from,
+                repo.mirror_path,
+                now,
+                now,
+            ],
+        )
+
+    def watermark(self, repo: str, stream: str) -> datetime | None:
+        """The watermark of ``stream`` (``pulls``, ``issues``, ``comments``) for ``repo``, if any."""
+        row = self.connection.execute(
+            "SELECT value FROM watermarks WHERE repo = ? AND stream = ?", [repo, stream]
+        ).fetchone()
+        return row[0] if row else None
+
+    def watermarks(self) -> dict[str, dict[str, datetime]]:
+        """Every watermark as ``{repo: {stream: value}}`` (what a snapshot records as its source)."""
+        out: dict[str, dict[str, datetime]] = {}
+        for repo, stream, value in self.connection.execute(
+            "SELECT repo, stream, value FROM watermarks ORDER BY repo, stream"
+        ).fetchall():
+            out.setdefault(repo, {})[stream] = value
+        return out
+
+    def advance_watermark(self, repo: str, stream: str, value: datetime) -> None:
+        """Move a watermark forward to ``value`` (never backwards); call inside the batch's transaction."""
+        self.connection.execute(
+            """INSERT INTO watermarks VALUES (?, ?, ?, ?)
+               ON CONFLICT (repo, stream) DO UPDATE SET value = greatest(watermarks.value, excluded.value),
+                 updated_at = excluded.updated_at""",
+            [repo, stream, value, _now()],
+        )
+
+    # -- issues and comments ---------------------------------------------------------------------
+
+    def upsert_issues(self, issues: Sequence[IssueRecord]) -> int:
+        """Insert or update issues by (repo, number); returns how many rows were written."""
+        self._upsert("issues", [_row(issue) for issue in issues], ("repo", "number"))
+        return len(issues)
+
+    def upsert_comments(self, comments: Sequence[CommentRecord]) -> int:
+        """Insert or update issue comments by (repo, id); returns how many rows were written."""
+        self._upsert("issue_comments", [_row(comment) for comment in comments], ("repo", "id"))
+        return len(comments)
+
+    def issue_numbers(self, repo: str, numbers: Iterable[int]) -> set[int]:
+        """Which of ``numbers`` are stored issues of ``repo``."""
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return set()
+        rows = self.connection.execute(
+            "SELECT number FROM issues WHERE repo = ? AND list_contains(?, number)", [repo, wanted]
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def issues_missing_comments(self, repo: str, numbers: Iterable[int]) -> list[int]:
+        """Stored issues among ``numbers`` that have fewer stored comments than GitHub counts."""
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return []
+        rows = self.connection.execute(
+            """SELECT i.number FROM issues i
+               LEFT JOIN (SELECT issue_number, count(*) AS n FROM issue_comments WHERE repo = ?
+                          GROUP BY issue_number) c ON c.issue_number = i.number
+               WHERE i.repo = ? AND list_contains(?, i.number) AND coalesce(c.n, 0) < i.comments_count
+               ORDER BY i.number""",
+            [repo, repo, wanted],
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def comment_counts(self, repo: str, numbers: Iterable[int]) -> dict[int, int]:
+        """How many comments are stored per issue number (numbers without any are left out)."""
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return {}
+        rows = self.connection.execute(
+            "SELECT issue_number, count(*) FROM issue_comments "
+            "WHERE repo = ? AND list_contains(?, issue_number) GROUP BY issue_number",
+            [repo, wanted],
+        ).fetchall()
+        return {int(n): int(c) for n, c in rows}
+
+    # -- pull requests, files, blobs -------------------------------------------------------------
+
+    def pr_versions(self, repo: str) -> dict[int, datetime]:
+        """``updated_at`` of every stored or skipped PR of ``repo``, to recognise unchanged ones."""
+        rows = self.connection.execute(
+            "SELECT number, updated_at FROM pull_requests WHERE repo = ? "
+            "UNION ALL SELECT number, updated_at FROM skipped_prs WHERE repo = ?",
+            [repo, repo],
+        ).fetchall()
+        return {int(number): updated for number, updated in rows}
+
+    def pull_request_numbers(self, repo: str) -> set[int]:
+        """Numbers of every kept or skipped pull request of ``repo``."""
+        rows = self.connection.execute(
+            "SELECT number FROM pull_requests WHERE repo = ? UNION SELECT number FROM skipped_prs WHERE repo = ?",
+            [repo, repo],
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def write_pull_requests(self, prs: Sequence[PullRequestRecord], run_id: str) -> tuple[int, int]:
+        """Replace the given PRs with their files and links; returns (new, updated) counts.
+
+        Call inside :meth:`transaction` so a PR is never half-written.
+        """
+        if not prs:
+            return 0, 0
+        keys = [(pr.repo, pr.number) for pr in prs]
+        existing = self._existing_prs(keys)
+        self._delete_children(keys, ("pr_files", "pr_issue_links"), "pr_number")
+        self._delete_children(keys, ("skipped_prs",), "number")
+        now = _now()
+        self._upsert(
+            "pull_requests",
+            [
+                [pr.repo, pr.number, pr.github_id, pr.title, pr.body, pr.author_login, pr.author_type,
+                 pr.author_is_bot, list(pr.labels), pr.created_at, pr.updated_at, pr.closed_at, pr.merged_at,
+                 pr.base_ref, pr.head_ref, pr.base_sha, pr.head_sha, pr.merge_commit_sha, pr.merge_base_sha,
+                 pr.first_commit_at, list(pr.commit_messages), pr.has_linked_issue, len(pr.files),
+                 pr.code_patch, pr.test_patch, run_id, now]
+                for pr in prs
+            ],
+            ("repo", "number"),
+        )  # fmt: skip
+        self._upsert(
+            "pr_files", [[pr.repo, pr.number, *_row(f)] for pr in prs for f in pr.files],
+            ("repo", "pr_number", "path"),
+        )  # fmt: skip
+        self._upsert(
+            "pr_issue_links",
+            [
+                [pr.repo, pr.number, link.issue_repo, link.issue_number, link.kind, list(link.sources)]
+                for pr in prs
+                for link in pr.links
+            ],
+            ("repo", "pr_number", "issue_repo", "issue_number"),
+        )
+        updated = sum(1 for key in keys if key in existing)
+        return len(prs) - updated, updated
+
+    def record_skips(self, skips: Sequence[SkippedPR], run_id: str) -> None:
+        """Record skipped PRs with their reasons, dropping any earlier kept copy of them."""
+        if not skips:
+            return
+        keys = [(s.repo, s.number) for s in skips]
+        self._delete_children(keys, ("pull_requests",), "number")
+        self._delete_children(keys, ("pr_files", "pr_issue_links"), "pr_number")
+        self._upsert(
+            "skipped_prs",
+            [[s.repo, s.number, s.reason, s.detail, s.updated_at, run_id] for s in skips],
+            ("repo", "number"),
+        )
+
+    def missing_blobs(self, shas: Iterable[str]) -> set[str]:
+        """Which of ``shas`` have no stored content row yet."""
+        wanted = sorted(set(shas))
+        if not wanted:
+            return set()
+        rows = self.connection.execute("SELECT sha FROM blobs WHERE list_contains(?, sha)", [wanted]).fetchall()
+        return set(wanted) - {r[0] for r in rows}
+
+    def insert_blobs(self, blobs: Sequence[BlobRecord]) -> int:
+        """Store blob contents once per SHA (an existing SHA is left as is); returns rows offered."""
+        self._upsert("blobs", [_row(blob) for blob in blobs], ("sha",), update=False)
+        return len(blobs)
+
+    # -- runs and status -------------------------------------------------------------------------
+
+    def start_run(self, repos: Sequence[str]) -> str:
+        """Record a new ingest run as ``running`` and return its id."""
+        run_id = uuid.uuid4().hex
+        self.connection.execute(
+            "INSERT INTO ingest_runs (id, started_at, status, repos) VALUES (?, ?, 'running', ?)",
+            [run_id, _now(), list(repos)],
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, totals: RunTotals) -> None:
+        """Write the final counters and status of run ``run_id``."""
+        self.connection.execute(
+            """UPDATE ingest_runs SET finished_at = ?, status = ?, prs_new = ?, prs_updated = ?,
+                 prs_skipped = ?, skipped_by_reason_json = ?, issues_upserted = ?, api_requests = ?,
+                 rate_limit_waits = ?, rate_limit_wait_s = ?, duration_s = ?, message = ?
+               WHERE id = ?""",
+            [
+                _now(),
+                totals.status,
+                totals.prs_new,
+                totals.prs_updated,
+                totals.prs_skipped,
+                json.dumps(totals.skipped_by_reason, sort_keys=True),
+                totals.issues_upserted,
+                totals.api_requests,
+                totals.rate_limit_waits,
+                totals.rate_limit_wait_s,
+                totals.duration_s,
+                totals.message,
+                run_id,
+            ],
+        )
+
+    def repo_status(self) -> list[RepoStatus]:
+        """Per repository: kept and skipped PRs, issues, PR watermark and the last run touching it."""
+        rows = self.connection.execute(
+            """SELECT r.name,
+                 (SELECT count(*) FROM pull_requests p WHERE p.repo = r.name),
+                 (SELECT count(*) FROM skipped_prs s WHERE s.repo = r.name),
+                 (SELECT count(*) FROM issues i WHERE i.repo = r.name),
+                 (SELECT value FROM watermarks w WHERE w.repo = r.name AND w.stream = 'pulls'),
+                 (SELECT max_by(coalesce(finished_at, started_at), started_at) FROM ingest_runs
+                    WHERE list_contains(repos, r.name)),
+                 (SELECT max_by(status, started_at) FROM ingest_runs WHERE list_contains(repos, r.name))
+               FROM repos r ORDER BY r.name"""
+        ).fetchall()
+        return [RepoStatus(*row) for row in rows]
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _columns(self, table: str) -> list[tuple[str, pa.DataType]]:
+        cached = self._column_cache.get(table)
+        if cached is None:
+            rows = self.connection.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ? ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+            cached = [(name, _ARROW_TYPES[kind]) for name, kind in rows]
+            self._column_cache[table] = cached
+        return cached
+
+    def _upsert(self, table: str, rows: Sequence[Sequence[object]], key: tuple[str, ...], update: bool = True) -> None:
+        """Bulk insert ``rows`` (full rows in table order) through Arrow; on a key conflict update or keep."""
+        if not rows:
+            return
+        columns = self._columns(table)
+        names = [name for name, _ in columns]
+        positions = [names.index(k) for k in key]
+        unique = list({tuple(row[i] for i in positions): row for row in rows}.values())  # last one wins
+        batch = pa.Table.from_arrays(
+            [pa.array([row[j] for row in unique], type=kind) for j, (_, kind) in enumerate(columns)],
+            names=names,
+        )
+        if update:
+            sets = ", ".join(f"{n} = excluded.{n}" for n in names if n not in key)
+            action = f"DO UPDATE SET {sets}"
+        else:
+            action = "DO NOTHING"
+        con = self.connection
+        con.register("_swerl_batch", batch)
+        try:
+            con.execute(
+                f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(names)} FROM _swerl_batch "
+                f"ON CONFLICT ({', '.join(key)}) {action}"
+            )
+        finally:
+            con.unregister("_swerl_batch")
+
+    def _delete_children(self, keys: Sequence[tuple[str, int]], tables: tuple[str, ...], column: str) -> None:
+        by_repo: dict[str, list[int]] = {}
+        for repo, number in keys:
+            by_repo.setdefault(repo, []).append(number)
+        for table in tables:
+            for repo, numbers in by_repo.items():
+                self.connection.execute(
+                    f"DELETE FROM {table} WHERE repo = ? AND list_contains(?, {column})", [repo, numbers]
+                )
+
+    def _existing_prs(self, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
+        by_repo: dict[str, list[int]] = {}
+        for repo, number in keys:
+            by_repo.setdefault(repo, []).append(number)
+        found: set[tuple[str, int]] = set()
+        for repo, numbers in by_repo.items():
+            rows = self.connection.execute(
+                "SELECT number FROM pull_requests WHERE repo = ? AND list_contains(?, number)",
+                [repo, numbers],
+            ).fetchall()
+            found.update((repo, int(r[0])) for r in rows)
+        return found
+
+    def _check_version(self, migrations: tuple[Migration, ...], read_only: bool) -> None:
+        current = schema_version(self.connection)
+        newest = max((m.version for m in migrations), default=0)
+        if current > newest:
+            raise StoreError(
+                f"database {self.path} has schema version {current}, newer than this swerl ({newest}); upgrade swerl"
+            )
+        if read_only and current < newest:
+            raise StoreError(
+                f"database {self.path} has schema version {current} (this swerl needs {newest}); "
+                "open it once for writing (e.g. `swerl ingest`) to upgrade it"
+            )
+
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "BOOLEAN": pa.bool_(),
+    "DOUBLE": pa.float64(),
+    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+    "VARCHAR[]": pa.list_(pa.string()),
+}
+
+
+def lock_path(db_path: Path) -> Path:
+    """The writer lock file next to the database file."""
+    return db_path.with_name(db_path.name + ".lock")
+
+
+def _row(record: object) -> list[object]:
+    names = _FIELDS.get(type(record))
+    if names is None:
+        names = _FIELDS[type(record)] = tuple(f.name for f in fields(record))  # type: ignore[arg-type]
+    values = (getattr(record, name) for name in names)
+    return [list(v) if isinstance(v, tuple) else v for v in values]
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _open_failure(path: Path, exc: duckdb.Error) -> str:
+    text = _first_line(exc)
+    if "lock" in text.lower():
+        pid = holder_pid(lock_path(path))
+        return f"database is in use by PID {pid if pid is not None else 'unknown'} ({path})"
+    return f"cannot open database {path}: {text}"

@@ -1,0 +1,284 @@
+"""The DuckDB store: migrations and in-place upgrades, upserts, transactions, watermarks, writer lock."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from swerl_core.store import (
+    MIGRATIONS,
+    BlobRecord,
+    FileRecord,
+    IssueRecord,
+    LinkRecord,
+    PullRequestRecord,
+    RunTotals,
+    SkippedPR,
+    Store,
+    StoreError,
+    lock_path,
+)
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+REPO = "acme/textkit"
+
+
+def pr(number: int, updated: datetime = T0, title: str = "Fix it", files: int = 1) -> PullRequestRecord:
+    return PullRequestRecord(
+        repo=REPO,
+        number=number,
+        github_id=number,
+        title=title,
+        body="Fixes #1",
+        author_login="ann",
+        author_type="User",
+        author_is_bot=False,
+        labels=("bug",),
+        created_at=T0,
+        updated_at=updated,
+        closed_at=updated,
+        merged_at=updated,
+        base_ref="main",
+        head_ref="fix",
+        base_sha="a" * 40,
+        head_sha="b" * 40,
+        merge_commit_sha="c" * 40,
+        merge_base_sha="d" * 40,
+        first_commit_at=T0,
+        commit_messages=("fix it",),
+        code_patch="diff --git a/x b/x\n",
+        test_patch="",
+        files=tuple(
+            FileRecord(f"src/f{i}.py", None, "M", False, False, "1" * 40, "2" * 40, 3, 4, 1, 1) for i in range(files)
+        ),
+        links=(LinkRecord(REPO, 1, "issue", ("body",)),),
+    )
+
+
+def issue(number: int, updated: datetime = T0, comments: int = 0) -> IssueRecord:
+    return IssueRecord(
+        REPO,
+        number,
+        number,
+        "Bug",
+        "",
+        "bob",
+        "User",
+        "closed",
+        "completed",
+        ("bug",),
+        comments,
+        T0,
+        updated,
+        updated,
+    )
+
+
+def table_count(store: Store, table: str) -> int:
+    row = store.connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_new_database_is_created_at_the_latest_schema_version(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        assert store.schema_version() == MIGRATIONS[-1].version
+        tables = {r[0] for r in store.connection.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert {
+        "schema_migrations",
+        "pull_requests",
+        "pr_files",
+        "blobs",
+        "issues",
+        "issue_comments",
+        "pr_issue_links",
+        "skipped_prs",
+        "watermarks",
+        "ingest_runs",
+        "repos",
+        "snapshots",
+    } <= tables
+
+
+def test_old_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    with Store.open(path, migrations=MIGRATIONS[:1]) as old:
+        assert old.schema_version() == 1
+        with old.transaction():
+            old.write_pull_requests([pr(7)], run_id="r1")
+            old.upsert_issues([issue(1)])
+    with Store.open(path) as new:
+        assert new.schema_version() == MIGRATIONS[-1].version
+        assert table_count(new, "pull_requests") == 1
+        assert table_count(new, "issues") == 1
+        assert table_count(new, "snapshots") == 0
+        versions = [r[0] for r in new.connection.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()]
+        assert versions == [m.version for m in MIGRATIONS]
+
+
+def test_database_newer_than_this_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    Store.open(path).close()
+    with pytest.raises(StoreError, match="newer than this swerl"):
+        Store.open(path, migrations=MIGRATIONS[:1])
+
+
+def test_read_only_open_of_a_missing_database_says_to_ingest_first(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="run `swerl ingest` first"):
+        Store.open(tmp_path / "none.duckdb", read_only=True)
+
+
+def test_rewriting_a_pull_request_replaces_it_without_duplicates(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        with store.transaction():
+            assert store.write_pull_requests([pr(1, files=3), pr(2)], "r1") == (2, 0)
+        with store.transaction():
+            assert store.write_pull_requests([pr(1, T0 + timedelta(days=1), "Fix it again", files=1)], "r2") == (0, 1)
+        assert table_count(store, "pull_requests") == 2
+        assert table_count(store, "pr_files") == 2
+        assert table_count(store, "pr_issue_links") == 2
+        title = store.connection.execute("SELECT title FROM pull_requests WHERE number = 1").fetchone()
+        assert title == ("Fix it again",)
+
+
+def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        with pytest.raises(RuntimeError), store.transaction():
+            store.write_pull_requests([pr(1)], "r1")
+            store.advance_watermark(REPO, "pulls", T0)
+            raise RuntimeError("crash in the middle of a batch")
+        assert table_count(store, "pull_requests") == 0
+        assert table_count(store, "pr_files") == 0
+        assert store.watermark(REPO, "pulls") is None
+
+
+def test_watermark_only_moves_forward(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        store.advance_watermark(REPO, "pulls", T0 + timedelta(hours=2))
+        store.advance_watermark(REPO, "pulls", T0)
+        assert store.watermark(REPO, "pulls") == T0 + timedelta(hours=2)
+        assert store.watermark(REPO, "issues") is None
+        assert store.watermarks() == {REPO: {"pulls": T0 + timedelta(hours=2)}}
+
+
+def test_blob_contents_are_stored_once_per_sha(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        blob = BlobRecord("e" * 40, 5, False, False, False, "hello")
+        store.insert_blobs([blob])
+        store.insert_blobs([blob, BlobRecord("f" * 40, 3, True, False, False, None)])
+        assert table_count(store, "blobs") == 2
+        assert store.missing_blobs(["e" * 40, "0" * 40]) == {"0" * 40}
+
+
+def test_skipping_a_pull_request_removes_its_kept_copy(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        store.write_pull_requests([pr(3)], "r1")
+        store.record_skips([SkippedPR(REPO, 3, "head_commit_missing", T0)], "r2")
+        assert table_count(store, "pull_requests") == 0
+        assert table_count(store, "pr_files") == 0
+        assert store.connection.execute("SELECT reason FROM skipped_prs").fetchall() == [("head_commit_missing",)]
+        store.write_pull_requests([pr(3)], "r3")
+        assert table_count(store, "skipped_prs") == 0
+
+
+def test_comment_gaps_are_issues_with_fewer_stored_comments_than_github_counts(tmp_path: Path) -> None:
+    from swerl_core.store import CommentRecord
+
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        store.upsert_issues([issue(1, comments=2), issue(2, comments=1), issue(3, comments=0)])
+        store.upsert_comments([CommentRecord(REPO, 10, 2, "bob", "User", "hint", T0, T0)])
+        assert store.issues_missing_comments(REPO, [1, 2, 3]) == [1]
+
+
+def test_hints_view_keeps_only_comments_before_the_first_commit(tmp_path: Path) -> None:
+    from swerl_core.store import CommentRecord
+
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        store.write_pull_requests([pr(5)], "r1")  # links issue 1, first commit at T0
+        store.upsert_comments(
+            [
+                CommentRecord(REPO, 1, 1, "bob", "User", "before", T0 - timedelta(hours=1), T0),
+                CommentRecord(REPO, 2, 1, "bob", "User", "after", T0 + timedelta(hours=1), T0),
+            ]
+        )
+        rows = store.connection.execute("SELECT pr_number, body FROM pr_issue_hints").fetchall()
+        assert rows == [(5, "before")]
+
+
+def test_runs_left_running_by_a_dead_writer_are_marked_aborted(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    with Store.open(path) as store:
+        run_id = store.start_run([REPO])
+    with Store.open(path) as store:
+        status = store.connection.execute("SELECT status FROM ingest_runs WHERE id = ?", [run_id]).fetchone()
+        assert status == ("aborted",)
+        other = store.start_run([REPO])
+        store.finish_run(other, RunTotals(status="ok", prs_new=2, skipped_by_reason={"draft": 1}, api_requests=9))
+        row = store.connection.execute(
+            "SELECT status, prs_new, skipped_by_reason_json, api_requests FROM ingest_runs WHERE id = ?",
+            [other],
+        ).fetchone()
+        assert row == ("ok", 2, '{"draft": 1}', 9)
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from swerl_core.store import Store
+    store = Store.open(sys.argv[1])
+    print("ready", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_second_writer_is_told_which_pid_uses_the_database(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreError, match=f"database is in use by PID {holder.pid}"):
+            Store.open(path)
+        with pytest.raises(StoreError, match=f"database is in use by PID {holder.pid}"):
+            Store.open(path, read_only=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    with Store.open(path) as store:  # the kernel released the dead holder's lock
+        assert store.schema_version() == MIGRATIONS[-1].version
+
+
+def test_stale_lock_file_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock_path(path).write_text(f"{dead.pid}\n")
+    with Store.open(path):
+        assert lock_path(path).read_text().strip() == str(os.getpid())
+
+
+def test_same_process_cannot_open_two_writers(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    with Store.open(path), pytest.raises(StoreError, match=f"in use by PID {os.getpid()}"):
+        Store.open(path)
+
+
+def test_status_lists_each_repository_with_counts_and_watermark(tmp_path: Path) -> None:
+    from swerl_core.store import RepoRecord
+
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        store.upsert_repo(RepoRecord(REPO, 1, "/tmp/x.git", "main"))
+        store.write_pull_requests([pr(1), pr(2)], "r1")
+        store.upsert_issues([issue(1)])
+        store.advance_watermark(REPO, "pulls", T0)
+        run = store.start_run([REPO])
+        store.finish_run(run, RunTotals(status="ok"))
+        (status,) = store.repo_status()
+        assert (status.name, status.pull_requests, status.issues, status.watermark) == (REPO, 2, 1, T0)
+        assert status.last_run_status == "ok"
