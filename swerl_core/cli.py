@@ -13,7 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from swerl_core.cli_curate import register_curate
+from swerl_core.cli_evaluate import register_evaluate
 from swerl_core.cli_ingest import register_ingest, register_status
+from swerl_core.cli_registry import register_models, register_promote, register_register, register_rollback
+from swerl_core.cli_train import register_init_model, register_train
 from swerl_core.config import Settings, load_settings
 from swerl_core.errors import SwerlError
 
@@ -70,6 +74,14 @@ _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
     _register_demo,
     register_ingest,
     register_status,
+    register_curate,
+    register_evaluate,
+    register_register,
+    register_promote,
+    register_rollback,
+    register_train,
+    register_init_model,
+    register_models,
 ]
 
 

@@ -23,7 +23,10 @@ from typing import Any
 
 import yaml
 
+from swerl_core.curate.config import CurateConfig
 from swerl_core.errors import SwerlError
+from swerl_core.evaluate.config import EvaluateConfig
+from swerl_core.registry.config import RegistryConfig
 
 ENV_PREFIX = "SWERL_"
 PUBLIC_GITHUB_API = "https://api.github.com"
@@ -122,6 +125,9 @@ class Settings:
     github: GitHubConfig = field(default_factory=GitHubConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    curate: CurateConfig = field(default_factory=CurateConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
 
     @property
     def duckdb_path(self) -> Path:
@@ -168,7 +174,7 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(tree, key, value)
-    return _build(Settings, tree, prefix="")
+    return build_section(Settings, tree, prefix="")
 
 
 def github_token(env: Mapping[str, str] | None = None) -> Secret | None:
@@ -239,7 +245,8 @@ def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
     _set_dotted(node, rest, value)
 
 
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+def build_section(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
+    """A frozen settings dataclass ``cls`` from plain data, coercing strings; errors name ``prefix`` + key."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"invalid setting {prefix.rstrip('.')}: expected a section (mapping)")
     hints = typing.get_type_hints(cls)
@@ -254,7 +261,7 @@ def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key + ".")
+        return build_section(hint, value, key + ".")
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):

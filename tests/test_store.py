@@ -134,6 +134,15 @@ def test_read_only_open_of_a_missing_database_says_to_ingest_first(tmp_path: Pat
         Store.open(tmp_path / "none.duckdb", read_only=True)
 
 
+def test_read_only_store_answers_queries_after_opening(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    with Store.open(path) as store:
+        store.advance_watermark("acme/textkit", "pulls", datetime(2025, 1, 1, tzinfo=UTC))
+    with Store.open(path, read_only=True) as store:
+        assert store.watermark("acme/textkit", "pulls") == datetime(2025, 1, 1, tzinfo=UTC)
+        assert store.connection.sql("SELECT count(*) FROM pull_requests").fetchall() == [(0,)]
+
+
 def test_rewriting_a_pull_request_replaces_it_without_duplicates(tmp_path: Path) -> None:
     with Store.open(tmp_path / "swerl.duckdb") as store:
         with store.transaction():

@@ -221,13 +221,14 @@ MIGRATIONS: tuple[Migration, ...] = (
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     """The highest migration version applied to the database behind ``con`` (0 for a new one)."""
+    # fetchall, not fetchone: DuckDB 2 keeps a partly fetched result open and refuses the next query.
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    ).fetchall()
+    if not exists[0][0]:
         return 0
-    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-    return int(row[0]) if row else 0
+    rows = con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+    return int(rows[0][0])
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:

@@ -168,10 +168,10 @@ class Store:
 
     def watermark(self, repo: str, stream: str) -> datetime | None:
         """The watermark of ``stream`` (``pulls``, ``issues``, ``comments``) for ``repo``, if any."""
-        row = self.connection.execute(
+        rows = self.connection.execute(
             "SELECT value FROM watermarks WHERE repo = ? AND stream = ?", [repo, stream]
-        ).fetchone()
-        return row[0] if row else None
+        ).fetchall()
+        return rows[0][0] if rows else None
 
     def watermarks(self) -> dict[str, dict[str, datetime]]:
         """Every watermark as ``{repo: {stream: value}}`` (what a snapshot records as its source)."""

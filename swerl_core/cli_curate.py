@@ -1,0 +1,70 @@
+"""The ``swerl curate`` verb: flags in, one :func:`~swerl_core.curate.pipeline.curate` call, the funnel and the
+snapshot id/path out.
+
+Registered into :mod:`swerl_core.cli`. Progress goes to stderr, results to stdout; a
+:class:`~swerl_core.curate.CurateError` becomes one line on stderr and a non-zero exit code (the CLI's job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from swerl_core.config import Settings
+
+
+def register_curate(verbs: argparse._SubParsersAction) -> None:
+    """Add ``swerl curate`` to the CLI."""
+    parser = verbs.add_parser(
+        "curate",
+        help="filter ingested PRs into a versioned, decontaminated snapshot (train + held-out)",
+        description=(
+            "Curate the pull requests in DuckDB into $SWERL_HOME/snapshots/<id>/ (train.parquet, heldout.parquet, "
+            "manifest.json). Unchanged input and settings give the same snapshot id and write nothing."
+        ),
+    )
+    parser.add_argument("--name", default="snapshot", help="a human name recorded with the snapshot")
+    parser.add_argument(
+        "--heldout-after",
+        type=_iso_date,
+        metavar="ISO-DATE",
+        help="PRs merged after this time form the held-out split (default: curate.heldout_after)",
+    )
+    # SUPPRESS: the top-level --config must survive when this one is not given.
+    parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="YAML settings file")
+    parser.set_defaults(command=run_curate)
+
+
+def run_curate(args: argparse.Namespace, settings: Settings) -> int:
+    """Run curation for the given flags; print the funnel and the snapshot id and path."""
+    from swerl_core.curate.funnel import render_funnel
+    from swerl_core.curate.pipeline import EmptySnapshotError, curate
+    from swerl_core.store import Store
+
+    with Store.open(settings.duckdb_path) as store:
+        try:
+            snapshot = curate(
+                store,
+                settings,
+                name=args.name,
+                heldout_after=args.heldout_after,
+                progress=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+        except EmptySnapshotError as exc:
+            print(render_funnel(exc.funnel), file=sys.stderr)
+            raise
+    print(render_funnel(snapshot.funnel))
+    state = "created" if snapshot.created else "unchanged input: existing snapshot, nothing written"
+    print(f"snapshot {snapshot.id} ({state}): {snapshot.train_rows} train, {snapshot.heldout_rows} held-out")
+    print(snapshot.path)
+    return 0
+
+
+def _iso_date(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r} (e.g. 2025-06-30)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,71 @@
+"""The settings of curation (``curate:`` in the YAML file, ``SWERL_CURATE__<KEY>`` in the environment).
+
+One frozen dataclass, composed into :class:`swerl_core.config.Settings` as ``settings.curate`` and
+checked once when it is built; errors name the key and what it accepts. Defaults follow the SWE-RL
+paper (16k-token prompts) and SWE-rebench (1–15 changed code files).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+DEFAULT_BOT_KEYWORDS = ("dependabot", "renovate", "bump", "automerge")
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    """What a snapshot keeps: the filters of stages 1–9, retrieval, decontamination and the time split."""
+
+    require_linked_issue: bool = True  # stage 1: keep only PRs that resolve an issue of their repository
+    bot_keywords: tuple[str, ...] = DEFAULT_BOT_KEYWORDS  # stage 2: whole words in login, title or body
+    min_code_files: int = 1  # stage 4: changed (non-test) code files per PR, inclusive bounds
+    max_code_files: int = 15
+    max_patch_lines: int = 1000  # stage 4: added + deleted lines of the code part
+    min_issue_chars: int = 10  # stage 4: problem statement length after stripping
+    max_prompt_tokens: int = 16384  # stage 4/6: the rendered prompt (system + issue + code context)
+    tokenizer: Path | None = None  # a local Hugging Face tokenizer dir; None: estimate chars / chars_per_token
+    chars_per_token: float = 4.0
+    relevant_files: int = 3  # stage 6: unmodified files added to the code context (top-k that fit)
+    retrieval: Literal["bm25", "none"] = "bm25"  # how relevant unmodified files are found
+    max_candidate_bytes: int = 200_000  # larger source files are never offered as relevant files
+    ranker_url: str | None = None  # OpenAI-compatible base URL (…/v1) of an optional LLM re-ranker
+    ranker_model: str | None = None
+    ranker_timeout_s: float = 30.0
+    exclude_repos: tuple[str, ...] = ()  # stage 8: owner/name never taken
+    benchmark_file: Path | None = None  # stage 8: JSONL or Parquet with repo, instance_id, patch/problem_statement
+    heldout_after: datetime | None = None  # stage 9: merged strictly after this → held-out split
+    batch_rows: int = 50_000  # PRs read from DuckDB per batch (bounds memory)
+    duckdb_memory_mb: int = 1024  # DuckDB's memory limit while curation reads (it spills to disk beyond)
+
+    def __post_init__(self) -> None:
+        _require(self.min_code_files >= 1, "curate.min_code_files", "an integer ≥ 1")
+        _require(self.max_code_files >= self.min_code_files, "curate.max_code_files", "an integer ≥ min_code_files")
+        _require(self.max_patch_lines >= 1, "curate.max_patch_lines", "a positive integer")
+        _require(self.min_issue_chars >= 0, "curate.min_issue_chars", "a non-negative integer")
+        _require(self.max_prompt_tokens >= 256, "curate.max_prompt_tokens", "an integer ≥ 256")
+        _require(self.chars_per_token > 0, "curate.chars_per_token", "a positive number")
+        _require(self.relevant_files >= 0, "curate.relevant_files", "a non-negative integer")
+        _require(self.retrieval in ("bm25", "none"), "curate.retrieval", "one of bm25, none")
+        _require(self.max_candidate_bytes >= 1, "curate.max_candidate_bytes", "a positive integer")
+        _require(
+            (self.ranker_url is None) == (self.ranker_model is None),
+            "curate.ranker_url",
+            "set together with curate.ranker_model (or both unset)",
+        )
+        _require(self.ranker_timeout_s > 0, "curate.ranker_timeout_s", "a positive number")
+        for repo in self.exclude_repos:
+            owner, _, name = repo.partition("/")
+            _require(bool(owner) and bool(name) and "/" not in name, "curate.exclude_repos", "entries like OWNER/NAME")
+        _require(self.batch_rows >= 1, "curate.batch_rows", "a positive integer")
+        _require(self.duckdb_memory_mb >= 64, "curate.duckdb_memory_mb", "an integer ≥ 64")
+
+
+def _require(ok: bool, key: str, allowed: str) -> None:
+    if not ok:
+        # swerl_core.config imports this module to compose Settings, so its error type is looked up late.
+        from swerl_core.config import ConfigError
+
+        raise ConfigError(f"invalid setting {key}: expected {allowed}")

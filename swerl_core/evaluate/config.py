@@ -1,0 +1,65 @@
+"""``evaluate`` settings: the generation backend, sampling, batching and the endpoint's limits.
+
+Composed into :class:`swerl_core.config.Settings` as ``settings.evaluate`` (env ``SWERL_EVALUATE__<KEY>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Backend = Literal["transformers", "endpoint"]
+
+
+def _require(ok: bool, key: str, allowed: str) -> None:
+    # Imported here, not at the top: swerl_core.config imports this module to compose Settings.
+    from swerl_core.config import ConfigError
+
+    if not ok:
+        raise ConfigError(f"invalid setting {key}: expected {allowed}")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """How a checkpoint is evaluated: K samples per held-out instance (greedy when K = 1)."""
+
+    backend: Backend = "transformers"
+    samples: int = 1  # K rollouts per instance; K = 1 decodes greedily
+    temperature: float = 0.8  # sampling temperature when samples > 1
+    top_p: float = 0.95
+    max_new_tokens: int = 1024
+    batch_size: int = 8  # prompts per transformers generate() call
+    limit: int = 0  # evaluate the first N held-out instances; 0 = all
+    seed: int = 0
+    endpoint_url: str = ""  # OpenAI-compatible base URL, e.g. http://rollout-0:8000/v1
+    endpoint_model: str = ""  # model name the endpoint serves (default: the --model argument)
+    concurrency: int = 8  # requests in flight to the endpoint
+    timeout_s: float = 300.0  # per request (endpoint) or per generate() call (transformers)
+    max_retries: int = 3  # endpoint retries on timeouts, connection errors, 429 and 5xx
+    backoff_s: float = 1.0  # first retry wait; doubles each retry
+    harness_workers: int = 4  # parallel containers of the SWE-bench harness
+    progress: bool = True  # show a progress bar on stderr
+
+    def __post_init__(self) -> None:
+        _require(self.samples >= 1, "evaluate.samples", "a positive integer")
+        _require(self.temperature > 0, "evaluate.temperature", "a positive number")
+        _require(0 < self.top_p <= 1, "evaluate.top_p", "a number in (0, 1]")
+        _require(self.max_new_tokens >= 1, "evaluate.max_new_tokens", "a positive integer")
+        _require(self.batch_size >= 1, "evaluate.batch_size", "a positive integer")
+        _require(self.limit >= 0, "evaluate.limit", "0 (all) or a positive integer")
+        _require(self.concurrency >= 1, "evaluate.concurrency", "a positive integer")
+        _require(self.timeout_s > 0, "evaluate.timeout_s", "a positive number")
+        _require(self.max_retries >= 0, "evaluate.max_retries", "a non-negative integer")
+        _require(self.backoff_s >= 0, "evaluate.backoff_s", "a non-negative number")
+        _require(self.harness_workers >= 1, "evaluate.harness_workers", "a positive integer")
+        if self.backend == "endpoint":
+            _require(
+                self.endpoint_url.startswith(("http://", "https://")),
+                "evaluate.endpoint_url",
+                "an http(s) URL of an OpenAI-compatible server when evaluate.backend is endpoint",
+            )
+
+    @property
+    def greedy(self) -> bool:
+        """True when one sample per instance is decoded greedily."""
+        return self.samples == 1

@@ -1,0 +1,178 @@
+"""The ``evaluate`` stage: a checkpoint (path or ``models:/NAME@ALIAS``) on held-out PRs or SWE-bench Verified.
+
+:func:`evaluate` resolves the model, runs the rollouts (K samples per instance, greedy for K = 1),
+writes the predictions JSONL under ``$SWERL_HOME/evaluations/<id>/``, records a row in DuckDB
+``evaluations`` and logs the metrics, predictions and a comparison plot against the champion into the
+checkpoint's MLflow run (its training run, or its model version's run, else a run in ``swerl-evaluate``).
+:func:`evaluate_swebench` does the same on a user-supplied SWE-bench instance file, then runs the
+official harness where a Docker engine exists.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from swerl_core.config import Secret, Settings
+from swerl_core.evaluate import EvaluateError
+from swerl_core.evaluate.backends import EndpointBackend, GenerationBackend, TransformersBackend
+from swerl_core.evaluate.instances import EvalInstance, heldout_instances
+from swerl_core.evaluate.metrics import summarize
+from swerl_core.evaluate.predictions import harness_predictions, write_predictions
+from swerl_core.evaluate.results import PLOTTED, EvalReport, latest_evaluation, log_to_mlflow, record_evaluation
+from swerl_core.evaluate.rollout import rollout
+from swerl_core.evaluate.swebench import read_instance_file, run_harness, swebench_instances
+from swerl_core.registry import RegistryError
+from swerl_core.registry.aliases import CHAMPION, alias_version
+from swerl_core.registry.gate import GateMetrics
+from swerl_core.registry.versions import (
+    EVALUATE_EXPERIMENT,
+    ResolvedModel,
+    experiment_id,
+    mlflow_client,
+    parse_model_uri,
+    resolve_model,
+    version_metrics,
+)
+from swerl_core.store import Store
+
+HELDOUT, SWEBENCH = "heldout", "swebench-verified"
+
+
+def evaluate(
+    settings: Settings,
+    model: str,
+    snapshot_id: str,
+    *,
+    store: Store | None = None,
+    backend: GenerationBackend | None = None,
+    api_key: Secret | None = None,
+    run_id: str | None = None,
+) -> EvalReport:
+    """Evaluate ``model`` on the held-out split of snapshot ``snapshot_id``; see the module docstring."""
+    instances = heldout_instances(settings.home, snapshot_id, settings.evaluate.limit)
+    return _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id)
+
+
+def evaluate_swebench(
+    settings: Settings,
+    model: str,
+    instance_file: Path,
+    *,
+    store: Store | None = None,
+    backend: GenerationBackend | None = None,
+    api_key: Secret | None = None,
+    run_id: str | None = None,
+) -> EvalReport:
+    """Evaluate ``model`` on SWE-bench instances read from ``instance_file`` (code from the git mirrors)."""
+    rows = read_instance_file(instance_file)
+    if settings.evaluate.limit:
+        rows = rows[: settings.evaluate.limit]
+    instances = swebench_instances(rows, settings.mirrors_dir)
+    return _evaluate(
+        settings, model, instances, instance_file.name, SWEBENCH, store, backend, api_key, run_id, instance_file
+    )
+
+
+def gate_metrics(report: EvalReport) -> GateMetrics:
+    """The numbers of ``report`` that the registry gate compares."""
+    m = report.metrics
+    return GateMetrics(report.snapshot_id, m.samples_per_instance, m.mean_reward, m.format_error_rate)
+
+
+def _evaluate(
+    settings: Settings,
+    model: str,
+    instances: Sequence[EvalInstance],
+    snapshot_id: str,
+    split: str,
+    store: Store | None,
+    backend: GenerationBackend | None,
+    api_key: Secret | None,
+    run_id: str | None,
+    instance_file: Path | None = None,
+) -> EvalReport:
+    cfg = settings.evaluate
+    client = mlflow_client(settings.tracking_uri)
+    resolved = _resolve(client, settings, model, need_files=backend is None and cfg.backend == "transformers")
+    if backend is None:
+        backend = (
+            TransformersBackend(resolved.local_dir, cfg)
+            if cfg.backend == "transformers"
+            else EndpointBackend(cfg, cfg.endpoint_model or model, api_key)
+        )
+    results, timings = rollout(instances, backend, cfg.samples, cfg.progress, settings.reward.workers)
+    evaluation_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    out_dir = settings.home / "evaluations" / evaluation_id
+    predictions = write_predictions(out_dir / "predictions.jsonl", results, resolved.ref)
+    resolved_rate, note = None, None
+    if split == SWEBENCH and instance_file is not None:
+        first = harness_predictions(out_dir / "harness_predictions.jsonl", results, resolved.ref)
+        harness = run_harness(instance_file, first, resolved.ref, evaluation_id, cfg.harness_workers, out_dir)
+        resolved_rate, note = harness.resolved_rate, harness.reason
+    report = EvalReport(
+        evaluation_id, resolved.ref, resolved.name, resolved.version, snapshot_id, split, backend.name,
+        summarize(results, cfg.samples), predictions, timings.generation_s, timings.reward_s,
+        _run_for(client, settings, run_id or resolved.run_id), resolved_rate, note,
+    )
+    champion = _champion_numbers(client, settings, store, report)
+    log_to_mlflow(client, report.mlflow_run_id, report, champion)
+    if store is not None:
+        record_evaluation(store, report)
+    return report
+
+
+def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> ResolvedModel:
+    from mlflow.exceptions import MlflowException
+
+    from swerl_core.train.checkpoints import read_run_id
+
+    parsed = parse_model_uri(model)
+    try:
+        if need_files:
+            resolved = resolve_model(client, model, settings.home / "models")
+            if parsed is None:  # a checkpoint directory: its training run, if train recorded one
+                return ResolvedModel(resolved.ref, resolved.local_dir, run_id=read_run_id(resolved.local_dir.parent))
+            return resolved
+        if parsed is None:
+            return ResolvedModel(model, Path(model))
+        name, alias, version = parsed
+        mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
+        return ResolvedModel(f"models:/{name}/{mv.version}", Path(), name, str(mv.version), mv.run_id)
+    except (RegistryError, MlflowException) as exc:
+        raise EvaluateError(str(exc).splitlines()[0]) from None
+
+
+def _run_for(client: Any, settings: Settings, run_id: str | None) -> str:
+    from mlflow.exceptions import MlflowException
+
+    if run_id:
+        try:
+            client.get_run(run_id)
+            return run_id
+        except MlflowException:
+            pass  # a run recorded against another tracking server: log into a fresh run here
+    experiment = experiment_id(client, EVALUATE_EXPERIMENT, settings.home / "mlartifacts")
+    run = client.create_run(experiment, run_name=f"evaluate-{datetime.now(UTC):%Y%m%d-%H%M%S}")
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)
+
+
+def _champion_numbers(client: Any, settings: Settings, store: Store | None, report: EvalReport) -> dict | None:
+    name = settings.registry.model_name
+    version = alias_version(client, name, CHAMPION)
+    if version is None or (report.model_name, report.model_version) == (name, version):
+        return None
+    samples = report.metrics.samples_per_instance
+    if store is not None:
+        row = latest_evaluation(store, report.snapshot_id, samples, version=(name, version))
+        if row is not None:
+            return {k: float(row[k]) for k in PLOTTED}
+    tags = version_metrics(client, name, version)
+    same = tags.get("snapshot_id") == report.snapshot_id and tags.get("samples") == str(samples)
+    if same and all(k in tags for k in PLOTTED):
+        return {k: float(tags[k]) for k in PLOTTED}
+    return None

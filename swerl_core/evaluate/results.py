@@ -1,0 +1,122 @@
+"""Where evaluation results go: the DuckDB ``evaluations`` table and the checkpoint's MLflow run.
+
+One row per evaluation (headline metrics, per-repository JSON, timings, predictions path, harness
+outcome). In MLflow: metrics ``<split>.<metric>``, the predictions JSONL, ``metrics.json`` and a bar
+chart comparing the candidate with the champion's evaluation on the same snapshot and K.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from swerl_core.evaluate.metrics import EvalMetrics
+from swerl_core.store import Store
+
+PLOTTED = ("mean_reward", "best_of_k_reward", "exact_match_rate", "apply_rate", "format_error_rate")
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """What one evaluation did: which model on what, its metrics, where the predictions are, how long it took."""
+
+    evaluation_id: str
+    model_ref: str
+    model_name: str | None
+    model_version: str | None
+    snapshot_id: str
+    split: str
+    backend: str
+    metrics: EvalMetrics
+    predictions_path: Path
+    generation_s: float
+    reward_s: float
+    mlflow_run_id: str | None = None
+    resolved_rate: float | None = None
+    harness_note: str | None = None
+
+
+def record_evaluation(store: Store, report: EvalReport) -> None:
+    """Insert ``report`` as one row of ``evaluations``."""
+    m = report.metrics
+    store.connection.execute(
+        "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            report.evaluation_id, datetime.now(UTC), report.model_ref, report.model_name, report.model_version,
+            report.snapshot_id, report.split, m.samples_per_instance, report.backend, m.n_instances, m.n_samples,
+            m.mean_reward, m.format_error_rate, m.exact_match_rate, m.apply_rate, m.best_of_k_reward,
+            m.path_escapes, m.tokens_generated, json.dumps(m.as_dict()["per_repo"], sort_keys=True),
+            report.generation_s, report.reward_s, report.resolved_rate, report.harness_note,
+            str(report.predictions_path), report.mlflow_run_id,
+        ],
+    )
+
+
+def latest_evaluation(
+    store: Store,
+    snapshot_id: str,
+    samples: int,
+    *,
+    model_ref: str | None = None,
+    version: tuple[str, str] | None = None,
+) -> dict[str, Any] | None:
+    """The newest ``evaluations`` row of a model (by ``model_ref`` or ``(name, version)``) on a snapshot and K."""
+    if (model_ref is None) == (version is None):
+        raise ValueError("give exactly one of model_ref and version")
+    where, args = ("model_ref = ?", [model_ref]) if model_ref is not None else (
+        "model_name = ? AND model_version = ?", list(version or ()))
+    cursor = store.connection.execute(
+        f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? ORDER BY created_at DESC LIMIT 1",
+        [*args, snapshot_id, samples],
+    )
+    rows = cursor.fetchall()
+    return dict(zip([d[0] for d in cursor.description], rows[0], strict=True)) if rows else None
+
+
+def comparison_figure(candidate: Mapping[str, float], champion: Mapping[str, float] | None, title: str) -> Any:
+    """A grouped bar chart of :data:`PLOTTED` metrics, candidate beside champion (when there is one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 4))
+    axes = figure.subplots()
+    xs = range(len(PLOTTED))
+    width = 0.38 if champion else 0.6
+    axes.bar([x - (width / 2 if champion else 0) for x in xs], [candidate[k] for k in PLOTTED], width,
+             label="candidate")
+    if champion:
+        axes.bar([x + width / 2 for x in xs], [float(champion[k]) for k in PLOTTED], width, label="champion")
+    axes.set_xticks(list(xs), [k.replace("_", " ") for k in PLOTTED], rotation=15)
+    axes.axhline(0, color="black", linewidth=0.6)
+    axes.set(ylim=(-1.05, 1.05), title=title if champion else title + " (no champion evaluation)")
+    axes.legend(loc="lower right")
+    return figure
+
+
+def log_to_mlflow(
+    client: Any, run_id: str, report: EvalReport, champion: Mapping[str, float] | None
+) -> None:
+    """Log ``report``'s metrics, predictions, ``metrics.json`` and the comparison plot into run ``run_id``."""
+    from mlflow.entities import Metric
+
+    stamp = int(datetime.now(UTC).timestamp() * 1000)
+    headline = report.metrics.headline()
+    if report.resolved_rate is not None:
+        headline["resolved_rate"] = report.resolved_rate
+    metrics = [Metric(f"{report.split}.{k}", v, stamp, 0) for k, v in sorted(headline.items())]
+    metrics += [Metric(f"{report.split}.{k}", v, stamp, 0) for k, v in
+                (("generation_s", report.generation_s), ("reward_s", report.reward_s))]
+    client.log_batch(run_id, metrics=metrics)
+    base = f"evaluations/{report.evaluation_id}"
+    client.log_artifact(run_id, str(report.predictions_path), base)
+    summary = {**report.metrics.as_dict(), "snapshot_id": report.snapshot_id, "model_ref": report.model_ref}
+    client.log_dict(run_id, {**summary, "harness_note": report.harness_note}, f"{base}/metrics.json")
+    title = f"{report.split} {report.snapshot_id}, K={report.metrics.samples_per_instance}"
+    client.log_figure(run_id, comparison_figure(headline, champion, title), f"{base}/comparison.png")
+    client.set_tag(run_id, f"evaluation.{report.split}", report.evaluation_id)

@@ -1,0 +1,39 @@
+"""``registry`` settings: the registered model name, the gate's margin, ceiling and floors, the promote policy.
+
+Composed into :class:`swerl_core.config.Settings` as ``settings.registry`` (env ``SWERL_REGISTRY__<KEY>``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Policy = Literal["auto", "manual"]
+
+
+def _require(ok: bool, key: str, allowed: str) -> None:
+    # Imported here, not at the top: swerl_core.config imports this module to compose Settings.
+    from swerl_core.config import ConfigError
+
+    if not ok:
+        raise ConfigError(f"invalid setting {key}: expected {allowed}")
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Where versions go and when a challenger may replace the champion."""
+
+    model_name: str = "swerl-policy"
+    margin: float = 0.0  # pass: mean reward >= champion's mean reward + margin
+    format_error_ceiling: float = 0.3  # pass: format-error rate <= ceiling (always applies)
+    reward_floor: float = 0.0  # with no champion: pass when mean reward >= floor
+    policy: Policy = "manual"  # auto: a passing version becomes champion at once
+    lock_timeout_s: float = 600.0  # wait for another registration holding the registry lock
+
+    def __post_init__(self) -> None:
+        _require(bool(self.model_name.strip()) and "/" not in self.model_name, "registry.model_name",
+                 "a non-empty name without '/'")
+        _require(self.margin >= 0, "registry.margin", "a non-negative number")
+        _require(0 <= self.format_error_ceiling <= 1, "registry.format_error_ceiling", "a rate in [0, 1]")
+        _require(-1 <= self.reward_floor <= 1, "registry.reward_floor", "a reward in [-1, 1]")
+        _require(self.lock_timeout_s > 0, "registry.lock_timeout_s", "a positive number")

@@ -1,0 +1,183 @@
+"""Registration of a checkpoint: model version, gate against the champion, aliases — one consistent step.
+
+:func:`register` uploads the checkpoint and creates the version outside the lock (MLflow numbers
+versions itself), then, holding :func:`registry_lock`, reads the champion, judges the gate, records
+the verdict and moves ``challenger`` (and ``champion`` under policy ``auto``). Two registrations at
+once are therefore serialized: the second is judged against the champion the first may have just
+crowned. The lock is a file under ``SWERL_HOME``; registrations from several machines against one
+tracking server need ``SWERL_HOME`` (or at least this lock) on shared storage.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swerl_core.config import Settings
+from swerl_core.errors import SwerlError
+from swerl_core.registry import RegistryError
+from swerl_core.registry.aliases import CHALLENGER, CHAMPION, AliasMove, alias_version, move_alias, promote, rollback
+from swerl_core.registry.gate import GateMetrics, GateVerdict, gate
+from swerl_core.registry.versions import (
+    REGISTRY_EXPERIMENT,
+    create_version,
+    experiment_id,
+    mlflow_client,
+    training_provenance,
+    version_metrics,
+)
+
+ChampionEvaluator = Callable[[str], GateMetrics]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What :func:`register` did: the new version, its gate verdict and the alias moves it caused."""
+
+    name: str
+    version: str
+    source: str
+    run_id: str
+    verdict: GateVerdict
+    moves: tuple[AliasMove, ...] = field(default=())
+
+
+def registry_lock(settings: Settings) -> Any:
+    """The inter-process lock around reading the champion and moving aliases (``$SWERL_HOME/registry.lock``)."""
+    from filelock import FileLock
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(settings.home / "registry.lock"), timeout=settings.registry.lock_timeout_s)
+
+
+def current_user() -> str:
+    """Who is acting, for the alias log (``SWERL_USER``, else the login name)."""
+    return os.environ.get("SWERL_USER") or getpass.getuser()
+
+
+def register(
+    settings: Settings,
+    checkpoint: Path,
+    candidate: GateMetrics,
+    metrics: Mapping[str, float],
+    *,
+    who: str,
+    git_sha: str = "unknown",
+    evaluate_champion: ChampionEvaluator | None = None,
+) -> Registration:
+    """Register ``checkpoint`` as a new version of ``settings.registry.model_name`` and judge it against the champion.
+
+    ``candidate``/``metrics`` come from the checkpoint's evaluation on a held-out snapshot. The
+    champion's numbers on the same snapshot and K come from its ``eval.*`` tags or, failing that, from
+    ``evaluate_champion(version)``. Passing versions get ``challenger``; under policy ``auto`` they
+    become ``champion`` at once. The verdict is recorded on the version either way.
+    """
+    cfg = settings.registry
+    client = mlflow_client(settings.tracking_uri)
+    provenance = training_provenance(client, checkpoint, candidate.snapshot_id, git_sha)
+    run_id = provenance.training_run_id or _registry_run(client, settings, checkpoint)
+    tags = {
+        **provenance.tags(),
+        **{f"eval.{k}": repr(float(v)) for k, v in metrics.items()},
+        "eval.mean_reward": repr(float(candidate.mean_reward)),
+        "eval.format_error_rate": repr(float(candidate.format_error_rate)),
+        "eval.snapshot_id": candidate.snapshot_id,
+        "eval.samples": str(candidate.samples),
+        "gate.verdict": "pending",
+        "registered_by": who,
+    }
+    version, source = create_version(client, cfg.model_name, checkpoint, run_id, tags)
+    with registry_lock(settings):
+        champion_version = alias_version(client, cfg.model_name, CHAMPION)
+        champion = None
+        if champion_version is not None:
+            try:
+                champion = _champion_metrics(client, cfg.model_name, champion_version, candidate, evaluate_champion)
+            except SwerlError as exc:  # the version stays, judged failed with the reason, never "pending"
+                client.set_model_version_tag(cfg.model_name, version, "gate.verdict", "fail")
+                client.set_model_version_tag(cfg.model_name, version, "gate.reason", str(exc))
+                raise
+        verdict = gate(candidate, champion, cfg, champion_version)
+        for key, value in verdict.tags().items():
+            client.set_model_version_tag(cfg.model_name, version, key, value)
+        moves: list[AliasMove] = []
+        if verdict.passed:
+            moves.append(move_alias(client, cfg.model_name, CHALLENGER, version, "challenger", who, verdict.reason))
+            if cfg.policy == "auto":
+                moves.append(promote(client, cfg.model_name, version, who, "policy auto: " + verdict.reason))
+    return Registration(cfg.model_name, version, source, run_id, verdict, tuple(moves))
+
+
+def _champion_metrics(
+    client: Any, name: str, version: str, candidate: GateMetrics, evaluate_champion: ChampionEvaluator | None
+) -> GateMetrics:
+    tags = version_metrics(client, name, version)
+    if tags.get("snapshot_id") == candidate.snapshot_id and tags.get("samples") == str(candidate.samples):
+        return GateMetrics(
+            candidate.snapshot_id, candidate.samples, float(tags["mean_reward"]), float(tags["format_error_rate"])
+        )
+    if evaluate_champion is None:
+        raise RegistryError(
+            f"champion {name} v{version} has no evaluation on {candidate.snapshot_id} with K={candidate.samples}; "
+            f"run `swerl evaluate --model models:/{name}/{version} --snapshot {candidate.snapshot_id}` first"
+        )
+    return evaluate_champion(version)
+
+
+def _registry_run(client: Any, settings: Settings, checkpoint: Path) -> str:
+    experiment = experiment_id(client, REGISTRY_EXPERIMENT, settings.home / "mlartifacts")
+    run = client.create_run(experiment, run_name=f"register-{Path(checkpoint).name}")
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)
+
+
+def promote_version(settings: Settings, version: str, who: str, why: str, force: bool = False) -> AliasMove:
+    """Make ``version`` the champion (see :func:`~swerl_core.registry.aliases.promote`), holding the lock."""
+    client = mlflow_client(settings.tracking_uri)
+    with registry_lock(settings):
+        return promote(client, settings.registry.model_name, version, who, why, force)
+
+
+def rollback_champion(settings: Settings, who: str, why: str) -> AliasMove:
+    """Move the champion back to its previous holder, holding the lock."""
+    client = mlflow_client(settings.tracking_uri)
+    with registry_lock(settings):
+        return rollback(client, settings.registry.model_name, who, why)
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One line of ``swerl models``."""
+
+    version: str
+    aliases: tuple[str, ...]
+    verdict: str
+    mean_reward: str
+    snapshot_id: str
+    created: int
+
+
+def list_versions(settings: Settings) -> list[VersionRow]:
+    """Every version of the registered model, newest first, with aliases and gate verdict."""
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow_client(settings.tracking_uri)
+    name = settings.registry.model_name
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except MlflowException:
+        raise RegistryError(f"no registered model {name!r} yet; run `swerl register` first") from None
+    rows = []
+    for mv in client.search_model_versions(f"name = '{name}'"):
+        held = tuple(sorted(a for a, v in aliases.items() if str(v) == str(mv.version)))
+        rows.append(
+            VersionRow(
+                str(mv.version), held, mv.tags.get("gate.verdict", "pending"), mv.tags.get("eval.mean_reward", ""),
+                mv.tags.get("snapshot_id", ""), int(mv.creation_timestamp or 0),
+            )
+        )
+    return sorted(rows, key=lambda r: -int(r.version))

@@ -1,0 +1,87 @@
+"""Training examples from snapshot rows: GRPO prompts and SFT prompt/answer pairs.
+
+A GRPO example is the SWE-RL prompt in TRL's conversational format plus the columns the reward needs
+(``code_context``, ``oracle_new_content``, ``instance_id``). An SFT example adds the oracle answer: a
+short ``<think>`` and SEARCH/REPLACE edits derived from the oracle, which scores exactly 1.0 under
+:func:`swerl_core.reward.search_replace_reward`. Rows whose prompt (or answer) exceeds the recipe's
+token budget are left out and counted, never truncated: a truncated code file would teach wrong edits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from swerl_core.prompts import ChatTokenizer, chat_messages, oracle_answer, render_prompt
+from swerl_core.search_replace import Edit, derive_edits
+from swerl_core.train.snapshot import as_files
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+REWARD_COLUMNS = ("instance_id", "code_context", "oracle_new_content")
+
+
+@dataclass(frozen=True)
+class Examples:
+    """A training dataset and how many snapshot rows were left out for being too long."""
+
+    dataset: Dataset
+    dropped_too_long: int
+
+
+def oracle_completion(row: Mapping[str, Any]) -> str:
+    """The oracle answer of a snapshot row: a short thought, then edits derived from the oracle content."""
+    context = as_files(row["code_context"])
+    new_content = as_files(row["oracle_new_content"])
+    edits: list[Edit] = []
+    for path in sorted(new_content):
+        edits.extend(derive_edits(path, context.get(path, ""), new_content[path]))
+    title = str(row["problem_statement"]).strip().splitlines()[0] if row["problem_statement"] else "the issue"
+    names = ", ".join(sorted(new_content))
+    thought = f"The issue: {title}. The cause is in {names}; change the faulty lines to fix it."
+    return oracle_answer(thought, edits)
+
+
+def grpo_examples(rows: Dataset, tokenizer: Any, max_prompt_length: int) -> Examples:
+    """Conversational GRPO prompts of ``rows`` whose rendered prompt fits ``max_prompt_length`` tokens."""
+    kept = [
+        {
+            "prompt": chat_messages(row["problem_statement"], as_files(row["code_context"])),
+            **{column: row[column] for column in REWARD_COLUMNS},
+        }
+        for row in rows
+        if prompt_tokens(tokenizer, row) <= max_prompt_length
+    ]
+    return Examples(_dataset(kept), len(rows) - len(kept))
+
+
+def sft_examples(rows: Dataset, tokenizer: Any, max_prompt_length: int, max_completion_length: int) -> Examples:
+    """Prompt/answer pairs (TRL's conversational prompt-completion format) that fit both budgets."""
+    kept = []
+    for row in rows:
+        answer = oracle_completion(row)
+        answer_tokens = len(tokenizer(answer, add_special_tokens=False)["input_ids"])
+        if prompt_tokens(tokenizer, row) > max_prompt_length or answer_tokens >= max_completion_length:
+            continue
+        kept.append(
+            {
+                "prompt": chat_messages(row["problem_statement"], as_files(row["code_context"])),
+                "completion": [{"role": "assistant", "content": answer}],
+                "instance_id": row["instance_id"],
+            }
+        )
+    return Examples(_dataset(kept), len(rows) - len(kept))
+
+
+def prompt_tokens(tokenizer: ChatTokenizer, row: Mapping[str, Any]) -> int:
+    """Length in tokens of a row's prompt rendered through the model's chat template."""
+    text = render_prompt(tokenizer, row["problem_statement"], as_files(row["code_context"]))
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])  # type: ignore[operator]
+
+
+def _dataset(records: list[dict[str, Any]]) -> Dataset:
+    from datasets import Dataset
+
+    return Dataset.from_list(records)

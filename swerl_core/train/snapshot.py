@@ -1,0 +1,75 @@
+"""Reading a curate snapshot (``$SWERL_HOME/snapshots/<id>/``) for training: one function, by id.
+
+The row format is the contract in ``docs/data-contracts.md``; this module checks the columns training
+needs and hands the rows over unchanged as in-memory :class:`datasets.Dataset` objects (nothing is
+written to the Hugging Face cache). It never writes a snapshot: curate does, and so does the fixture
+builder in :mod:`.sample_snapshot`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from swerl_core.train import TrainError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+# Columns training reads; the contract has more, and they pass through untouched.
+REQUIRED_COLUMNS = ("instance_id", "problem_statement", "code_context", "oracle_new_content")
+SPLITS = ("train", "heldout")
+
+
+def snapshot_dir(home: Path, snapshot_id: str) -> Path:
+    """The directory of snapshot ``snapshot_id`` under ``home``."""
+    return Path(home) / "snapshots" / snapshot_id
+
+
+def read_manifest(home: Path, snapshot_id: str) -> dict[str, Any]:
+    """The snapshot's ``manifest.json``; raises :class:`TrainError` if it is missing or unreadable."""
+    path = snapshot_dir(home, snapshot_id) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        known = sorted(p.name for p in (Path(home) / "snapshots").glob("*") if (p / "manifest.json").exists())
+        hint = f"known: {', '.join(known)}" if known else "run `swerl curate` first"
+        raise TrainError(f"snapshot {snapshot_id!r} not found under {path.parent.parent} ({hint})") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TrainError(f"snapshot {snapshot_id!r} has an unreadable manifest.json: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("id") != snapshot_id:
+        raise TrainError(f"snapshot {snapshot_id!r}: manifest.json does not name id {snapshot_id!r}")
+    return manifest
+
+
+def load_snapshot(home: Path, snapshot_id: str) -> tuple[Dataset, Dataset]:
+    """The ``(train, heldout)`` rows of a snapshot; raises :class:`TrainError` naming what is wrong."""
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+
+    manifest = read_manifest(home, snapshot_id)
+    splits = []
+    for split in SPLITS:
+        path = snapshot_dir(home, snapshot_id) / f"{split}.parquet"
+        if not path.exists():
+            raise TrainError(f"snapshot {snapshot_id!r} has no {split}.parquet")
+        table = pq.read_table(path)
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+        if missing:
+            raise TrainError(f"snapshot {snapshot_id!r} {split}.parquet lacks column(s) {', '.join(missing)}")
+        expected = manifest.get(f"{split}_rows")
+        if expected is not None and expected != table.num_rows:
+            raise TrainError(
+                f"snapshot {snapshot_id!r} {split}.parquet has {table.num_rows} rows, manifest says {expected}"
+            )
+        splits.append(Dataset(table))
+    return splits[0], splits[1]
+
+
+def as_files(entries: Sequence[Mapping[str, str]] | Mapping[str, str]) -> dict[str, str]:
+    """A snapshot's list of ``{path, content}`` structs as the ``{path: content}`` dict the reward takes."""
+    if isinstance(entries, Mapping):
+        return dict(entries)
+    return {entry["path"]: entry["content"] for entry in entries}

@@ -1,0 +1,121 @@
+"""``swerl init-model --tiny``: a small random-init Llama and a tokenizer built without any download.
+
+The tokenizer is a byte-level BPE trained in-process on the SWE-RL prompt wording, the answer format
+and the sample world's code, wrapped in :class:`~transformers.PreTrainedTokenizerFast` with Llama 3
+style special tokens and chat template; the model is a :class:`~transformers.LlamaForCausalLM` of a
+few million parameters. Both are saved with ``save_pretrained`` and load offline with the ``Auto*``
+classes. A random model never writes the answer format: train it with ``swerl train --stage sft``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from swerl_core.prompts import SYSTEM_PROMPT, oracle_answer, repair_prompt
+from swerl_core.search_replace import Edit
+
+BOS, EOS, PAD = "<|begin_of_text|>", "<|eot_id|>", "<|pad|>"
+HEADER_OPEN, HEADER_CLOSE, END_OF_TEXT = "<|start_header_id|>", "<|end_header_id|>", "<|end_of_text|>"
+SPECIAL_TOKENS = (BOS, END_OF_TEXT, HEADER_OPEN, HEADER_CLOSE, EOS, PAD)
+
+# Llama 3's layout: a header per message, <|eot_id|> after each; generation stops at <|eot_id|>.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] }}<|eot_id|>"
+    "{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """Shape of the tiny model (defaults: about 3 M parameters, fast enough for CPU GRPO)."""
+
+    vocab_size: int = 4096
+    hidden_size: int = 256
+    intermediate_size: int = 688
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    max_positions: int = 4096
+    seed: int = 0
+
+
+def tokenizer_corpus(extra: Iterable[str] = ()) -> list[str]:
+    """Texts the tiny tokenizer learns from: prompt wording, an example answer, the sample world, ``extra``."""
+    from swerl_core.train.sample_snapshot import sample_texts
+
+    code = sample_texts()
+    edit = Edit("src/toolkit/core.py", "    return a - b", "    return a + b")
+    example = oracle_answer("The operator is wrong.", [edit])
+    return [SYSTEM_PROMPT, repair_prompt(code[-2], {"src/toolkit/core.py": code[0]}), example, *code, *extra]
+
+
+def build_tokenizer(spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str] = ()) -> object:
+    """A byte-level BPE :class:`~transformers.PreTrainedTokenizerFast` trained on :func:`tokenizer_corpus`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # every byte stays encodable
+        show_progress=False,
+    )
+    bpe.train_from_iterator(tokenizer_corpus(corpus), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=spec.max_positions,
+        padding_side="left",
+    )
+
+
+def init_tiny_model(out_dir: Path | str, spec: TinyModelSpec = TinyModelSpec()) -> Path:
+    """Build and save the tiny model and its tokenizer in ``out_dir``; returns the directory."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    out = Path(out_dir)
+    tokenizer = build_tokenizer(spec)
+    ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}  # type: ignore[attr-defined]
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),  # type: ignore[arg-type]
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads,
+        num_key_value_heads=spec.num_kv_heads,
+        max_position_embeddings=spec.max_positions,
+        bos_token_id=ids[BOS],
+        eos_token_id=ids[EOS],
+        pad_token_id=ids[PAD],
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(spec.seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids[BOS], eos_token_id=ids[EOS], pad_token_id=ids[PAD], do_sample=True
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
+    return out
+
+
+def parameter_count(model_dir: Path | str) -> int:
+    """Number of parameters of the model saved in ``model_dir`` (read from its config, no weights loaded)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(model_dir)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())

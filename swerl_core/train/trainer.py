@@ -1,0 +1,257 @@
+"""The train stage's entry function: a recipe and a snapshot in, checkpoints and an MLflow run out.
+
+:func:`train` resolves the snapshot, base model and run directory, builds the dataset for the stage
+(GRPO prompts or SFT oracle answers), runs TRL (on DeepSpeed when the recipe names a config), saves
+``final/`` and closes the MLflow run, returning a :class:`TrainResult`. With ``resume=True`` it
+continues the newest run of the same recipe, stage and snapshot from its last complete checkpoint:
+same global step, same data order (TRL's seeded sampler, with the consumed batches skipped).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from swerl_core.config import Settings
+from swerl_core.prompts import oracle_answer
+from swerl_core.search_replace import Edit
+from swerl_core.train import TrainError
+from swerl_core.train.checkpoints import (
+    FINAL_DIR,
+    last_checkpoint,
+    latest_run,
+    new_run_name,
+    read_run_id,
+    remove_incomplete_checkpoints,
+    run_prefix,
+    write_run_id,
+)
+from swerl_core.train.config import Stage, TrainConfig, train_config_dict
+from swerl_core.train.examples import Examples, grpo_examples, sft_examples
+from swerl_core.train.launch import launched_rank, launched_world_size, prepare_deepspeed_env
+from swerl_core.train.snapshot import load_snapshot, read_manifest
+
+ORDER_LOG = "data_order.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run did: where its checkpoints are, how far it got, its last metrics."""
+
+    run_name: str
+    mlflow_run_id: str | None  # None on non-main processes of a multi-process job
+    stage: Stage
+    snapshot_id: str
+    base_model: str
+    checkpoint_dir: Path  # $SWERL_HOME/checkpoints/<run>/ (checkpoint-N/ folders and final/)
+    model_dir: Path  # checkpoint_dir / "final": consolidated weights + tokenizer
+    steps: int  # global step reached
+    resumed_from_step: int | None
+    train_examples: int
+    dropped_too_long: int
+    seconds: float
+    metrics: Mapping[str, float] = field(default_factory=dict)  # latest value of each logged metric
+
+
+def train(
+    settings: Settings,
+    cfg: TrainConfig,
+    *,
+    stage: Stage = "grpo",
+    snapshot_id: str | None = None,
+    resume: bool = False,
+    run_name: str | None = None,
+    base_model: str | None = None,
+    out: TextIO = sys.stderr,
+) -> TrainResult:
+    """Run one training stage of ``cfg`` on a snapshot; raises :class:`TrainError` on unusable input."""
+    started = time.perf_counter()
+    snapshot_id = snapshot_id or cfg.snapshot
+    if not snapshot_id:
+        raise TrainError("no snapshot: pass --snapshot ID or set `snapshot` in the recipe")
+    if launched_world_size() != cfg.world_size:
+        raise TrainError(
+            f"recipe {cfg.name!r} is laid out for world_size={cfg.world_size} processes but this job has "
+            f"{launched_world_size()}; launch it with that many processes or edit world_size"
+        )
+    if cfg.deepspeed is not None and not cfg.deepspeed.is_file():
+        raise TrainError(f"deepspeed config {cfg.deepspeed} not found (paths are relative to {Path.cwd()})")
+    read_manifest(settings.home, snapshot_id)  # fail on a wrong id before loading anything heavy
+    model = resolve_model(settings.home, base_model or cfg.base_model)
+    cfg = replace(cfg, base_model=model, snapshot=snapshot_id)
+    run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
+    if cfg.deepspeed is not None:
+        import torch
+
+        prepare_deepspeed_env(torch.cuda.is_available())
+
+    tokenizer = load_tokenizer(model, settings.home)
+    _check_answer_fits(tokenizer, cfg.max_completion_length)
+    train_rows, _ = load_snapshot(settings.home, snapshot_id)
+    examples = _examples(stage, train_rows, tokenizer, cfg)
+    if len(examples.dataset) == 0:
+        budget = f"max_prompt_length={cfg.max_prompt_length}"
+        if stage == "sft":
+            budget += f", answers shorter than max_completion_length={cfg.max_completion_length}"
+        raise TrainError(
+            f"no row of snapshot {snapshot_id!r} fits the token budget ({budget}): "
+            f"{examples.dropped_too_long} rows too long"
+        )
+    print(
+        f"train {stage} {run_name}: {len(examples.dataset)} examples from {snapshot_id} "
+        f"({examples.dropped_too_long} too long), model {model}"
+        + (f", resuming from {checkpoint.name}" if checkpoint else ""),
+        file=out,
+        flush=True,
+    )
+    return _run(settings, cfg, stage, run_name, run_dir, checkpoint, tokenizer, examples, started, out)
+
+
+def resolve_model(home: Path, name: str) -> str:
+    """A local model directory (absolute, under ``home``, or under the cwd) if one exists, else ``name`` as a hub id."""
+    for candidate in (Path(name).expanduser(), Path(home) / name):
+        if (candidate / "config.json").is_file():
+            return str(candidate.resolve())
+    return name
+
+
+def load_tokenizer(model: str, home: Path) -> Any:
+    """The model's tokenizer (local files or the HF cache; never a download when HF_HUB_OFFLINE=1)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError) as exc:
+        raise TrainError(
+            f"cannot load base model {model!r}: no model directory there, under {home} or in the cwd, and as a "
+            f"hub id: {str(exc).splitlines()[0]}"
+        ) from None
+    if tokenizer.chat_template is None:
+        raise TrainError(f"base model {model!r} has no chat template; SWE-RL prompts are chat messages")
+    return tokenizer
+
+
+def _check_answer_fits(tokenizer: Any, max_completion_length: int) -> None:
+    shortest = oracle_answer("x", [Edit("a.py", "a", "b")])
+    needed = len(tokenizer(shortest, add_special_tokens=False)["input_ids"]) + 1  # + end of turn
+    if needed > max_completion_length:
+        raise TrainError(
+            f"max_completion_length={max_completion_length} cannot hold the shortest answer ({needed} tokens)"
+        )
+
+
+def _run_dir(
+    settings: Settings, cfg: TrainConfig, stage: Stage, snapshot_id: str, resume: bool, run_name: str | None
+) -> tuple[str, Path, Path | None]:
+    main_process = launched_rank() == 0
+    if resume:
+        run_name = run_name or latest_run(settings.checkpoints_dir, run_prefix(cfg.name, stage, snapshot_id))
+        run_dir = settings.checkpoints_dir / run_name
+        if main_process:
+            remove_incomplete_checkpoints(run_dir)
+        checkpoint = last_checkpoint(run_dir)
+        if checkpoint is None:
+            raise TrainError(f"run {run_name} has no complete checkpoint to resume from")
+        if (run_dir / FINAL_DIR).exists():
+            raise TrainError(f"run {run_name} already finished ({run_dir / FINAL_DIR})")
+        return run_name, run_dir, checkpoint
+    if run_name is None and launched_world_size() > 1:
+        # Each process would stamp its own time: the ranks must be told one shared name.
+        raise TrainError("a multi-process run needs --run-name NAME so that every process writes the same run")
+    run_name = run_name or new_run_name(cfg.name, stage, snapshot_id)
+    run_dir = settings.checkpoints_dir / run_name
+    if main_process and run_dir.exists() and any(run_dir.iterdir()):
+        raise TrainError(f"run {run_name} already exists in {run_dir}; pass --resume to continue it")
+    return run_name, run_dir, None
+
+
+def _examples(stage: Stage, rows: Any, tokenizer: Any, cfg: TrainConfig) -> Examples:
+    if stage == "sft":
+        return sft_examples(rows, tokenizer, cfg.max_prompt_length, cfg.max_completion_length)
+    return grpo_examples(rows, tokenizer, cfg.max_prompt_length)
+
+
+def _run(
+    settings: Settings,
+    cfg: TrainConfig,
+    stage: Stage,
+    run_name: str,
+    run_dir: Path,
+    checkpoint: Path | None,
+    tokenizer: Any,
+    examples: Examples,
+    started: float,
+    out: TextIO,
+) -> TrainResult:
+    from swerl_core.train import stages, tracking, trl_args
+    from swerl_core.train.reward_fn import SweRLReward
+
+    args = trl_args.sft_args(cfg, run_dir) if stage == "sft" else trl_args.grpo_args(cfg, run_dir)
+    rank = launched_rank()  # TrainingArguments.process_index is 0 until the devices are set up
+    main_process = rank == 0
+    recipe = train_config_dict(cfg)
+    run_id = None
+    callbacks: list[Any] = []
+    if main_process:
+        params = {
+            **tracking.flat_params(recipe),
+            "stage": stage,
+            "snapshot_id": cfg.snapshot or "",
+            "git_sha": tracking.git_sha(),
+            "run_name": run_name,
+            "train_examples": str(len(examples.dataset)),
+            "dropped_too_long": str(examples.dropped_too_long),
+            "gradient_accumulation_steps": str(args.gradient_accumulation_steps),
+        }
+        previous = read_run_id(run_dir) if checkpoint is not None else None
+        run_id = tracking.start_run(
+            settings.tracking_uri, settings.home / "mlartifacts", run_name, previous, params
+        )
+        write_run_id(run_dir, run_id)
+        callbacks.append(tracking.MlflowMetrics(settings.tracking_uri, run_id, out))
+    reward = SweRLReward(
+        workers=settings.reward.workers,
+        samples_to_keep=cfg.samples_to_log,
+        order_log=run_dir / (ORDER_LOG if main_process else f"data_order.rank{rank}.jsonl"),
+    )
+    status = "FAILED"
+    try:
+        if stage == "sft":
+            trainer = stages.build_sft_trainer(cfg.base_model, tokenizer, args, examples.dataset, callbacks)
+        else:
+            trainer = stages.build_grpo_trainer(
+                cfg.base_model, tokenizer, args, examples.dataset, reward, callbacks
+            )
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        trainer.save_model(str(run_dir / FINAL_DIR))
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        if run_id is not None:
+            history = callbacks[0].history
+            tracking.finish_run(settings.tracking_uri, run_id, history, reward.samples, recipe, status)
+    last: dict[str, float] = {}
+    for record in callbacks[0].history if callbacks else []:
+        last.update(record)  # the latest value of every metric, plus the end-of-training summary
+    last.pop("step", None)
+    return TrainResult(
+        run_name=run_name,
+        mlflow_run_id=run_id,
+        stage=stage,
+        snapshot_id=cfg.snapshot or "",
+        base_model=cfg.base_model,
+        checkpoint_dir=run_dir,
+        model_dir=run_dir / FINAL_DIR,
+        steps=int(trainer.state.global_step),
+        resumed_from_step=int(checkpoint.name.split("-")[-1]) if checkpoint else None,
+        train_examples=len(examples.dataset),
+        dropped_too_long=examples.dropped_too_long,
+        seconds=time.perf_counter() - started,
+        metrics=last,
+    )

@@ -1,0 +1,249 @@
+"""Curation against a real DuckDB file created by :class:`Store`, with rows inserted by SQL."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from swerl_core.curate import CurateError
+from swerl_core.curate.config import CurateConfig
+from swerl_core.curate.pipeline import EmptySnapshotError, curate
+from swerl_core.store import Store
+
+REPO = "acme/widgets"
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+CFG = CurateConfig(retrieval="none")
+ISSUE = "Parser crashes on empty input\n\nCalling parse('') raises IndexError instead of returning []."
+
+
+def sha(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def unified(path: str, old: str | None, new: str | None) -> str:
+    lines = difflib.unified_diff(
+        (old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True), f"a/{path}", f"b/{path}"
+    )
+    return f"diff --git a/{path} b/{path}\n" + "".join(lines)
+
+
+class World:
+    """Writes raw rows the way ingest would, through plain SQL on a Store-created database."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.store = Store.open(home / "swerl.duckdb")
+        self.con = self.store.connection
+        self.con.execute("INSERT INTO repos VALUES (?, 1, 'file:///nowhere', 'main', NULL, NULL, now(), now())", [REPO])
+
+    def blob(self, content: str | None, **flags: bool) -> str | None:
+        if content is None:
+            return None
+        key = sha(content + json.dumps(flags, sort_keys=True))
+        self.con.execute(
+            "INSERT INTO blobs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [key, len(content), flags.get("binary", False), flags.get("invalid_utf8", False), False, content],
+        )
+        return key
+
+    def issue(self, number: int, text: str = ISSUE) -> None:
+        title, _, body = text.partition("\n\n")
+        self.con.execute(
+            "INSERT INTO issues VALUES (?, ?, NULL, ?, ?, 'u', 'User', 'closed', NULL, [], 0, ?, ?, ?)",
+            [REPO, number, title, body, T0, T0, T0],
+        )
+
+    def pr(
+        self,
+        number: int,
+        files: list[tuple[str, str | None, str | None]],
+        *,
+        issue: int | None = None,
+        issue_text: str = ISSUE,
+        merged_at: datetime | None = None,
+        author: str = "alice",
+        store_files: bool = True,
+        **blob_flags: bool,
+    ) -> None:
+        merged = merged_at or T0 + timedelta(days=number)
+        patch = "".join(unified(p, old, new) for p, old, new in files)
+        self.con.execute(
+            """INSERT INTO pull_requests VALUES (?, ?, NULL, ?, '', ?, 'User', false, [], ?, ?, ?, ?, 'main', 'fix',
+               ?, ?, NULL, ?, NULL, [], ?, ?, ?, '', 'run', now())""",
+            [REPO, number, f"Fix #{issue}" if issue else "Tidy up", author, merged, merged, merged, merged,
+             "b" * 40, "h" * 40, "b" * 40, issue is not None, len(files), patch],
+        )  # fmt: skip
+        if store_files:
+            for path, old, new in files:
+                status = "A" if old is None else "D" if new is None else "M"
+                self.con.execute(
+                    "INSERT INTO pr_files VALUES (?, ?, ?, NULL, ?, false, false, ?, ?, NULL, NULL, 1, 1)",
+                    [REPO, number, path, status, self.blob(old, **blob_flags), self.blob(new, **blob_flags)],
+                )
+        if issue is not None:
+            self.issue(issue, issue_text)
+            self.con.execute(
+                "INSERT INTO pr_issue_links VALUES (?, ?, ?, ?, 'issue', ['body'])", [REPO, number, REPO, issue]
+            )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Any:
+    w = World(tmp_path)
+    yield w
+    w.close()
+
+
+def fix(n: int) -> list[tuple[str, str | None, str | None]]:
+    old = f"def parse(text):\n    return text.split(',')[{n}]\n"
+    return [(f"src/widgets/mod{n}.py", old, old.replace("return", "return [] if not text else")),
+            (f"tests/test_mod{n}.py", "", f"def test_{n}():\n    assert True\n")]  # fmt: skip
+
+
+def rows(snapshot_path: Path, split: str) -> list[dict[str, Any]]:
+    return pl.read_parquet(snapshot_path / f"{split}.parquet").to_dicts()
+
+
+def test_snapshot_has_both_splits_loads_with_datasets_and_is_recorded(world: World) -> None:
+    for n in range(1, 5):
+        world.pr(n, fix(n), issue=100 + n)
+    snap = curate(world.store, CFG, heldout_after=T0 + timedelta(days=2, hours=12))
+    assert (snap.train_rows, snap.heldout_rows, snap.created) == (2, 2, True)
+    from datasets import load_dataset
+
+    data = load_dataset("parquet", data_files={s: str(snap.path / f"{s}.parquet") for s in ("train", "heldout")})
+    first = data["train"][0]
+    assert first["instance_id"] == "acme__widgets-1" and first["issue_numbers"] == [101]
+    assert [f["path"] for f in first["code_context"]] == ["src/widgets/mod1.py"]
+    assert "return [] if not text" in first["oracle_new_content"][0]["content"]
+    assert first["test_patch"].startswith("diff --git a/tests/test_mod1.py")
+    assert "tests/" not in first["oracle_patch"] and first["languages"] == ["Python"]
+    manifest = json.loads(snap.manifest_path.read_text())
+    assert manifest["train_rows"] == 2 and manifest["funnel"][0]["stage"] == "linked_issue"
+    recorded = world.con.sql("SELECT id, train_rows, heldout_rows FROM snapshots").fetchall()
+    assert recorded == [(snap.id, 2, 2)]
+
+
+def test_unchanged_input_gives_the_same_id_and_writes_nothing(world: World) -> None:
+    world.pr(1, fix(1), issue=101)
+    first = curate(world.store, CFG)
+    again = curate(world.store, CFG)
+    assert (again.id, again.created) == (first.id, False)
+    assert world.con.sql("SELECT count(*) FROM snapshots").fetchall() == [(1,)]
+    world.pr(2, fix(2), issue=102)
+    changed = curate(world.store, CFG)
+    assert changed.id != first.id and changed.created and changed.train_rows == 2
+
+
+def test_empty_database_is_a_clear_error(world: World) -> None:
+    with pytest.raises(CurateError, match="no pull requests .* run `swerl ingest` first"):
+        curate(world.store, CFG)
+
+
+def test_nothing_surviving_is_an_error_and_leaves_no_snapshot(world: World) -> None:
+    world.pr(1, fix(1))  # no linked issue
+    with pytest.raises(EmptySnapshotError, match="no pull request survived") as caught:
+        curate(world.store, CFG)
+    assert caught.value.funnel[0].dropped == {"no_linked_issue": 1}
+    assert not list((world.home / "snapshots").glob("*"))
+    assert world.con.sql("SELECT count(*) FROM snapshots").fetchall() == [(0,)]
+
+
+def test_bad_inputs_are_dropped_with_reasons_or_kept_faithfully(world: World) -> None:
+    world.pr(1, fix(1), issue=101, issue_text="Parse of an empty string fails")  # empty (null) issue body
+    world.pr(2, fix(2), issue=102, issue_text="Huge log\n\n" + "x" * 1_000_000)
+    crlf_old = "def parse(text):\r\n    return text\r\n"
+    world.pr(3, [("src/widgets/crlf.py", crlf_old, crlf_old.replace("text\r\n", "text or []\r\n"))], issue=103)
+    world.pr(4, fix(4), issue=104, invalid_utf8=True)
+    world.pr(5, fix(5), issue=105, store_files=False)
+    world.pr(6, fix(6), issue=106, author="dependabot[bot]")
+    snap = curate(world.store, CFG)
+    kept = {r["pr_number"]: r for r in rows(snap.path, "train")}
+    assert sorted(kept) == [1, 3]
+    assert kept[1]["problem_statement"] == "Parse of an empty string fails"
+    assert kept[3]["code_context"][0]["content"] == "def parse(text):\n    return text\n"
+    assert kept[3]["oracle_new_content"][0]["content"] == "def parse(text):\n    return text or []\n"
+    dropped = {s.stage: s.dropped for s in snap.funnel}
+    assert dropped["bots"] == {"bot_author": 1}
+    assert dropped["code_only"] == {"non_utf8_code_file": 1, "files_missing_from_store": 1}
+    assert dropped["size"] == {"prompt_over_budget": 1}
+
+
+def test_vanished_blob_and_same_patch_twice(world: World) -> None:
+    world.pr(1, fix(1), issue=101)
+    world.pr(2, fix(1), issue=102)  # the same change again, merged later (a re-submission)
+    world.pr(3, fix(3), issue=103)
+    world.con.execute("DELETE FROM blobs WHERE content LIKE '%[3]%' AND content NOT LIKE '%if not text%'")
+    snap = curate(world.store, CFG)
+    assert [r["pr_number"] for r in rows(snap.path, "train")] == [1]
+    dropped = {s.stage: s.dropped for s in snap.funnel}
+    assert dropped["dedup"] == {"duplicate_patch": 1}
+    assert dropped["code_only"] == {"code_file_missing_from_store": 1}
+
+
+def test_benchmark_matches_are_counted_and_missing_columns_fail_before_writing(world: World, tmp_path: Path) -> None:
+    world.pr(1, fix(1), issue=101)
+    world.pr(2, fix(2), issue=102)
+    good = tmp_path / "bench.jsonl"
+    good.write_text(json.dumps({"repo": REPO, "instance_id": "acme__widgets-2", "patch": ""}) + "\n")
+    snap = curate(world.store, CurateConfig(retrieval="none", benchmark_file=good))
+    assert {s.stage: s.dropped for s in snap.funnel}["decontamination"] == {"benchmark_instance": 1}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"instance_id": "x__y-1", "problem_statement": "p"}) + "\n")
+    with pytest.raises(CurateError, match=r"lacks column\(s\): repo"):
+        curate(world.store, CurateConfig(retrieval="none", benchmark_file=bad))
+
+
+def test_failed_write_leaves_no_half_snapshot(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import swerl_core.curate.snapshot as snapshot_module
+
+    world.pr(1, fix(1), issue=101)
+    calls = {"n": 0}
+    real = snapshot_module.pq.write_table
+
+    def crash_on_second(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(snapshot_module.pq, "write_table", crash_on_second)
+    with pytest.raises(OSError, match="disk full"):
+        curate(world.store, CFG)
+    assert not list((world.home / "snapshots").iterdir())
+    monkeypatch.setattr(snapshot_module.pq, "write_table", real)
+    snap = curate(world.store, CFG)
+    assert snap.created and (snap.path / "train.parquet").exists()
+
+
+@pytest.mark.slow
+def test_exact_token_count_with_a_local_tokenizer(world: World, tmp_path: Path) -> None:
+    from swerl_core.train.tiny_model import build_tokenizer
+
+    tok_dir = tmp_path / "tok"
+    build_tokenizer().save_pretrained(tok_dir)  # type: ignore[attr-defined]
+    world.pr(1, fix(1), issue=101)
+    world.pr(2, fix(2), issue=102, issue_text="Slow parse\n\n" + " ".join(f"word{i}" for i in range(3000)))
+    snap = curate(world.store, CurateConfig(retrieval="none", tokenizer=tok_dir, max_prompt_tokens=4000))
+    assert [r["pr_number"] for r in rows(snap.path, "train")] == [1]
+    assert {s.stage: s.dropped for s in snap.funnel}["prompt_tokens"] == {"prompt_over_budget": 1}
+    manifest = json.loads(snap.manifest_path.read_text())
+    assert manifest["token_count"] == "tokenizer"
+
+
+def test_cli_reports_an_empty_database_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from swerl_core.cli import main
+
+    assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("swerl curate: no pull requests in") and len(err) == 1

@@ -1,0 +1,146 @@
+"""Registry on a sqlite-backed MLflow: versions with provenance, the gate verdict, challenger/champion, promote,
+rollback and --force, every alias move logged with who/why/when."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eval_world import make_settings
+
+from swerl_core.cli import main
+from swerl_core.registry import RegistryError
+from swerl_core.registry.aliases import CHALLENGER, CHAMPION, alias_moves, alias_version, champion_lineage
+from swerl_core.registry.gate import GateMetrics
+from swerl_core.registry.register import promote_version, register, rollback_champion
+from swerl_core.registry.versions import mlflow_client
+from swerl_core.train.checkpoints import write_run_id
+
+_RUNS = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One MLflow database for the module (creating one takes seconds); each test uses its own model name.
+    return tmp_path_factory.mktemp("registry-home")
+
+
+def _checkpoint(root: Path, name: str) -> Path:
+    path = root / "checkpoints" / name / "final"
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"_name_or_path": "base/tiny-llama", "model_type": "llama"}))
+    (path / "model.safetensors").write_bytes(b"\0" * 64)
+    return path
+
+
+def _register(settings: Any, name: str, reward: float, fmt: float = 0.0, snapshot: str = "s1", **kw: Any) -> Any:
+    metrics = {"mean_reward": reward, "format_error_rate": fmt, "exact_match_rate": 0.1}
+    ckpt = _checkpoint(settings.home / name, f"run-{next(_RUNS)}")
+    return register(settings, ckpt, GateMetrics(snapshot, 1, reward, fmt), metrics, who="alice", git_sha="abc123", **kw)
+
+
+def test_first_version_passes_the_floor_gets_challenger_and_provenance_tags(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-first", "registry.reward_floor": 0.2})
+    client = mlflow_client(settings.tracking_uri)
+    experiment = client.create_experiment("swerl-train-test", artifact_location=(home / "art").as_uri())
+    train_run = client.create_run(experiment).info.run_id
+    client.log_param(train_run, "base_model", "acme/base-7b")
+    client.log_param(train_run, "git_sha", "feedface")
+    ckpt = _checkpoint(home / "m-first", "grpo-run")
+    write_run_id(ckpt.parent, train_run)
+    result = register(settings, ckpt, GateMetrics("s1", 1, 0.3, 0.1), {"mean_reward": 0.3}, who="alice")
+    assert result.verdict.passed and result.run_id == train_run
+    assert [m.alias for m in result.moves] == [CHALLENGER]
+    assert alias_version(client, "m-first", CHALLENGER) == result.version
+    assert alias_version(client, "m-first", CHAMPION) is None, "policy manual must not crown anyone"
+    tags = client.get_model_version("m-first", result.version).tags
+    assert tags["snapshot_id"] == "s1" and tags["base_model"] == "acme/base-7b" and tags["git_sha"] == "feedface"
+    assert tags["training_run_id"] == train_run and len(tags["config_hash"]) == 16
+    assert tags["eval.mean_reward"] == "0.3" and tags["gate.verdict"] == "pass"
+    assert client.get_model_version("m-first", result.version).source.endswith("/model")
+
+
+def test_below_the_floor_fails_and_gets_no_alias(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-floor", "registry.reward_floor": 0.2})
+    result = _register(settings, "m-floor", 0.1)
+    assert not result.verdict.passed and result.moves == ()
+    client = mlflow_client(settings.tracking_uri)
+    assert client.get_model_version("m-floor", result.version).tags["gate.verdict"] == "fail"
+    assert alias_version(client, "m-floor", CHALLENGER) is None
+
+
+def test_auto_policy_promotes_then_rollback_walks_back_through_holders(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-chain", "registry.policy": "auto"})
+    client = mlflow_client(settings.tracking_uri)
+    v1 = _register(settings, "m-chain", 0.2).version
+    second = _register(settings, "m-chain", 0.4)
+    assert second.verdict.passed and second.verdict.champion_version == v1
+    assert alias_version(client, "m-chain", CHAMPION) == second.version
+    assert alias_version(client, "m-chain", CHALLENGER) is None, "a crowned challenger loses the challenger alias"
+    manual = make_settings(home, **{"registry.model_name": "m-chain"})
+    third = _register(manual, "m-chain", 0.5).version
+    promote_version(manual, third, "bob", "weekly release")
+    assert champion_lineage(alias_moves(client, "m-chain")) == [v1, second.version, third]
+    assert rollback_champion(manual, "carol", "regression in prod").version == second.version
+    assert rollback_champion(manual, "carol", "still bad").version == v1
+    with pytest.raises(RegistryError, match="no previous champion"):
+        rollback_champion(manual, "carol", "again")
+    last = alias_moves(client, "m-chain")[-1]
+    assert (last.alias, last.version, last.previous, last.kind) == (CHAMPION, v1, second.version, "rollback")
+    assert (last.who, last.why) == ("carol", "still bad") and last.when.startswith("20")
+
+
+def test_failed_version_needs_force_and_a_reason_to_become_champion(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-force", "registry.margin": 0.05})
+    client = mlflow_client(settings.tracking_uri)
+    v1 = _register(settings, "m-force", 0.5).version
+    promote_version(settings, v1, "alice", "first")
+    worse = _register(settings, "m-force", 0.52)
+    assert not worse.verdict.passed and "< 0.5500" in worse.verdict.reason
+    with pytest.raises(RegistryError, match="did not pass the gate"):
+        promote_version(settings, worse.version, "bob", "looks fine")
+    with pytest.raises(RegistryError, match="needs a --reason"):
+        promote_version(settings, worse.version, "bob", " ", force=True)
+    assert alias_version(client, "m-force", CHAMPION) == v1
+    move = promote_version(settings, worse.version, "bob", "hotfix for tokenizer bug", force=True)
+    assert move.forced and alias_version(client, "m-force", CHAMPION) == worse.version
+    logged = json.loads(client.get_model_version("m-force", worse.version).tags["last_alias_move"])
+    assert logged["forced"] and logged["who"] == "bob" and logged["why"] == "hotfix for tokenizer bug"
+
+
+def test_champion_evaluated_elsewhere_is_evaluated_again_on_the_candidates_snapshot(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-snap", "registry.policy": "auto"})
+    v1 = _register(settings, "m-snap", 0.5, snapshot="s1").version
+    with pytest.raises(RegistryError, match="has no evaluation on s2"):
+        _register(settings, "m-snap", 0.6, snapshot="s2")
+    client = mlflow_client(settings.tracking_uri)
+    unjudged = client.get_model_version("m-snap", str(int(v1) + 1)).tags
+    assert unjudged["gate.verdict"] == "fail" and "no evaluation" in unjudged["gate.reason"]
+    asked: list[str] = []
+
+    def evaluate_champion(version: str) -> GateMetrics:
+        asked.append(version)
+        return GateMetrics("s2", 1, 0.7, 0.0)
+
+    result = _register(settings, "m-snap", 0.6, snapshot="s2", evaluate_champion=evaluate_champion)
+    assert asked == [v1] and not result.verdict.passed and result.verdict.champion.mean_reward == 0.7
+
+
+def test_cli_promote_refuses_a_failed_version_in_one_line_and_lists_models(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-cli", "registry.reward_floor": 0.9})
+    failed = _register(settings, "m-cli", 0.1).version
+    monkeypatch.setenv("SWERL_REGISTRY__MODEL_NAME", "m-cli")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    assert main(["--home", str(home), "promote", failed]) == 1
+    assert "did not pass the gate" in capsys.readouterr().err
+    assert main(["--home", str(home), "promote", failed, "--force", "--reason", "manual override"]) == 0
+    assert main(["--home", str(home), "models"]) == 0
+    out = capsys.readouterr().out
+    assert f"{failed:>7}  champion" in out and "fail" in out
+    assert main(["--home", str(home), "rollback"]) == 1
+    assert "no previous champion" in capsys.readouterr().err

@@ -1,0 +1,57 @@
+"""``swerl train`` / ``swerl init-model``: one-line errors with non-zero exits, and the tiny model verb."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swerl_core.cli import main
+from swerl_core.train.sample_snapshot import write_sample_snapshot
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = str(REPO / "deployments" / "configs" / "demo-cpu.yaml")
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, f"expected one line, got:\n{err}"
+    return err
+
+
+def test_missing_recipe_exits_2_with_one_line(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--config", str(swerl_home / "nope.yaml")]) == 2
+    assert "cannot read recipe" in _one_line_error(capsys)
+
+
+def test_bad_recipe_key_exits_2_naming_it(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recipe = swerl_home / "bad.yaml"
+    recipe.write_text("name: x\nbase_model: m\ngrpo:\n  num_generations: 3\n  prompts_per_step: 1\n", encoding="utf-8")
+    assert main(["train", "--config", str(recipe)]) == 2
+    assert "grpo.per_device_batch_size" in _one_line_error(capsys)
+
+
+def test_unknown_snapshot_exits_1(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_sample_snapshot(swerl_home)
+    assert main(["train", "--config", DEMO, "--snapshot", "missing"]) == 1
+    assert "snapshot 'missing' not found" in _one_line_error(capsys)
+
+
+def test_resume_without_a_run_exits_1(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_sample_snapshot(swerl_home)
+    assert main(["train", "--config", DEMO, "--resume"]) == 1
+    assert "nothing to resume" in _one_line_error(capsys)
+
+
+def test_missing_base_model_exits_1(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_sample_snapshot(swerl_home)
+    assert main(["train", "--config", DEMO, "--model", str(swerl_home / "no-model")]) == 1
+    assert "cannot load base model" in _one_line_error(capsys)
+
+
+def test_init_model_tiny_writes_a_loadable_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from transformers import AutoModelForCausalLM
+
+    assert main(["init-model", "--tiny", str(tmp_path / "tiny")]) == 0
+    assert "M parameters) written to" in capsys.readouterr().out
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "tiny").num_parameters() > 1_000_000

@@ -1,0 +1,115 @@
+"""Snapshot loading, oracle answers, the reward adapter, checkpoint bookkeeping and the tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from swerl_core.reward import search_replace_reward
+from swerl_core.train import TrainError
+from swerl_core.train.checkpoints import last_checkpoint, remove_incomplete_checkpoints
+from swerl_core.train.examples import oracle_completion
+from swerl_core.train.reward_fn import SweRLReward
+from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
+from swerl_core.train.snapshot import as_files, load_snapshot
+
+
+@pytest.fixture
+def snapshot(swerl_home: Path) -> Path:
+    write_sample_snapshot(swerl_home)
+    return swerl_home
+
+
+def test_load_snapshot_returns_train_and_heldout_rows(snapshot: Path) -> None:
+    train, heldout = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
+    manifest = json.loads((snapshot / "snapshots" / SAMPLE_SNAPSHOT_ID / "manifest.json").read_text())
+    assert (len(train), len(heldout)) == (manifest["train_rows"], manifest["heldout_rows"])
+    assert max(train["merged_at"]) < min(heldout["merged_at"]), "held-out rows must be merged after train rows"
+    assert len(set(train["instance_id"]) | set(heldout["instance_id"])) == len(train) + len(heldout)
+
+
+def test_unknown_snapshot_is_a_one_line_error(snapshot: Path) -> None:
+    with pytest.raises(TrainError, match=f"snapshot 'nope' not found.*known: {SAMPLE_SNAPSHOT_ID}"):
+        load_snapshot(snapshot, "nope")
+
+
+def test_snapshot_missing_a_column_is_rejected(snapshot: Path) -> None:
+    import pyarrow.parquet as pq
+
+    path = snapshot / "snapshots" / SAMPLE_SNAPSHOT_ID / "train.parquet"
+    pq.write_table(pq.read_table(path).drop(["oracle_new_content"]), path)
+    with pytest.raises(TrainError, match="lacks column.*oracle_new_content"):
+        load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
+
+
+def test_oracle_answer_scores_one_on_every_snapshot_row(snapshot: Path) -> None:
+    train, heldout = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
+    for row in [*train, *heldout]:
+        result = search_replace_reward(
+            as_files(row["code_context"]), as_files(row["oracle_new_content"]), oracle_completion(row)
+        )
+        assert result.reward == 1.0, f"{row['instance_id']}: derived answer scored {result}"
+
+
+def test_reward_adapter_scores_a_batch_with_format_errors(snapshot: Path, tmp_path: Path) -> None:
+    train, _ = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
+    row = train[0]
+    oracle = oracle_completion(row)
+    no_think = oracle.split("</think>")[1]
+    wrong_search = oracle.replace("<<<<<<< SEARCH\n", "<<<<<<< SEARCH\nnot in the file\n")
+    texts = [oracle, "I do not know.", no_think, wrong_search]
+    logged: dict[str, float] = {}
+    reward = SweRLReward(workers=1, samples_to_keep=8, order_log=tmp_path / "order.jsonl")
+    rewards = reward(
+        prompts=[[{"role": "user", "content": "fix"}]] * 4,
+        completions=[[{"role": "assistant", "content": t}] for t in texts],
+        code_context=[row["code_context"]] * 4,
+        oracle_new_content=[row["oracle_new_content"]] * 4,
+        instance_id=[row["instance_id"]] * 4,
+        log_metric=lambda name, value: logged.__setitem__(name, value),
+    )
+    assert rewards == [1.0, -1.0, -1.0, -1.0]
+    assert logged["format_error_rate"] == 0.75 and logged["reward_time_s"] >= 0
+    assert [s.error is None for s in reward.samples] == [True, False, False, False]
+    order = [json.loads(line) for line in (tmp_path / "order.jsonl").read_text().splitlines()]
+    assert order == [{"step": 1, "instance_ids": [row["instance_id"]]}]
+
+
+def test_reward_adapter_accepts_plain_text_completions(snapshot: Path) -> None:
+    train, _ = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
+    row = train[1]
+    rewards = SweRLReward(workers=1)(
+        prompts=["p"], completions=[oracle_completion(row)],
+        code_context=[row["code_context"]], oracle_new_content=[row["oracle_new_content"]],
+    )
+    assert rewards == [1.0]
+
+
+def test_half_written_checkpoint_is_ignored_and_removed(tmp_path: Path) -> None:
+    for step in (1, 2):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (tmp_path / "checkpoint-3").mkdir()
+    (tmp_path / "checkpoint-3" / "model.safetensors").write_bytes(b"partial")
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
+    assert remove_incomplete_checkpoints(tmp_path) == [tmp_path / "checkpoint-3"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-1", "checkpoint-2"]
+
+
+def test_tiny_model_loads_offline_and_renders_chat(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from swerl_core.prompts import render_prompt
+    from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model, parameter_count
+
+    out = init_tiny_model(tmp_path / "tiny", TinyModelSpec(hidden_size=64, intermediate_size=128, num_layers=2))
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    text = render_prompt(tokenizer, "bug", {"a.py": "x = 1\n"})
+    assert text.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n"), text[-80:]
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == text, "the byte-level tokenizer must round-trip the prompt"
+    assert model.config.eos_token_id == tokenizer.convert_tokens_to_ids("<|eot_id|>")
+    assert 100_000 < parameter_count(out) == sum(p.numel() for p in model.parameters())
