@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import sys
 from datetime import UTC, datetime
 
@@ -58,8 +57,6 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.ingest import ingest
     from swerl_core.store import Store
 
-    # PyGithub logs redirects at INFO on its own stderr handler; our progress lines are enough.
-    logging.getLogger("github").setLevel(logging.WARNING)
     if args.api_url:
         settings = _with_api_url(settings, args.api_url)
     repos = tuple(args.repo) if args.repo else settings.ingest.repos

@@ -68,37 +68,16 @@ def register_models(verbs: argparse._SubParsersAction) -> None:
 
 def run_register(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate (if needed) and register ``args.model``; prints the version, verdict and alias moves."""
-    from swerl_core.evaluate.evaluation import evaluate, gate_metrics
-    from swerl_core.evaluate.results import latest_evaluation
-    from swerl_core.registry.gate import GateMetrics
-    from swerl_core.registry.register import current_user, register
+    from swerl_core.evaluate.registration import evaluate_and_register
     from swerl_core.store import Store
-    from swerl_core.train.tracking import git_sha
 
     evaluate_cfg = settings.evaluate if args.samples is None else dataclasses.replace(
         settings.evaluate, samples=args.samples)
     registry_cfg = settings.registry if args.policy is None else dataclasses.replace(
         settings.registry, policy=args.policy)
     settings = dataclasses.replace(settings, evaluate=evaluate_cfg, registry=registry_cfg)
-    samples, name = evaluate_cfg.samples, registry_cfg.model_name
     with Store.open(settings.duckdb_path) as store:
-        row = latest_evaluation(store, args.snapshot, samples, model_ref=str(args.model.resolve()))
-        if row is None:
-            report = evaluate(settings, str(args.model), args.snapshot, store=store)
-            candidate, metrics = gate_metrics(report), report.metrics.headline()
-        else:
-            candidate = GateMetrics(args.snapshot, samples, row["mean_reward"], row["format_error_rate"])
-            metrics = {k: float(row[k]) for k in ("mean_reward", "format_error_rate", "exact_match_rate",
-                                                   "apply_rate", "best_of_k_reward", "n_instances")}
-
-        def evaluate_champion(version: str) -> GateMetrics:
-            found = latest_evaluation(store, args.snapshot, samples, version=(name, version))
-            if found is not None:
-                return GateMetrics(args.snapshot, samples, found["mean_reward"], found["format_error_rate"])
-            return gate_metrics(evaluate(settings, f"models:/{name}/{version}", args.snapshot, store=store))
-
-        result = register(settings, args.model, candidate, metrics, who=current_user(), git_sha=git_sha(),
-                          evaluate_champion=evaluate_champion)
+        result = evaluate_and_register(settings, store, args.model, args.snapshot)
     print(f"{result.name} v{result.version}: gate {result.verdict.verdict} — {result.verdict.reason}")
     for move in result.moves:
         print(f"  {move.alias} -> v{move.version} (was {move.previous or 'none'})")

@@ -24,18 +24,12 @@ from typing import Any
 import yaml
 
 from swerl_core.curate.config import CurateConfig
-from swerl_core.errors import SwerlError
+from swerl_core.errors import ConfigError, require_setting
 from swerl_core.evaluate.config import EvaluateConfig
 from swerl_core.registry.config import RegistryConfig
 
 ENV_PREFIX = "SWERL_"
 PUBLIC_GITHUB_API = "https://api.github.com"
-
-
-class ConfigError(SwerlError, ValueError):
-    """A setting is unknown, malformed or out of range; the message names the key."""
-
-    exit_code = 2
 
 
 class Secret:
@@ -76,15 +70,15 @@ class GitHubConfig:
     graphql_batch_size: int = 100  # pull requests per GraphQL closingIssuesReferences query
 
     def __post_init__(self) -> None:
-        _require(1 <= self.per_page <= 100, "github.per_page", "an integer in 1..100")
-        _require(self.timeout_s > 0, "github.timeout_s", "a positive number")
-        _require(self.max_retries >= 0, "github.max_retries", "a non-negative integer")
-        _require(self.max_rate_limit_wait_s >= 0, "github.max_rate_limit_wait_s", "a non-negative number")
-        _require(self.backoff_s >= 0, "github.backoff_s", "a non-negative number")
-        _require(self.max_backoff_s >= 0, "github.max_backoff_s", "a non-negative number")
-        _require(self.secondary_rate_wait_s >= 0, "github.secondary_rate_wait_s", "a non-negative number")
-        _require(self.seconds_between_requests >= 0, "github.seconds_between_requests", "a non-negative number")
-        _require(1 <= self.graphql_batch_size <= 100, "github.graphql_batch_size", "an integer in 1..100")
+        require_setting(1 <= self.per_page <= 100, "github.per_page", "an integer in 1..100")
+        require_setting(self.timeout_s > 0, "github.timeout_s", "a positive number")
+        require_setting(self.max_retries >= 0, "github.max_retries", "a non-negative integer")
+        require_setting(self.max_rate_limit_wait_s >= 0, "github.max_rate_limit_wait_s", "a non-negative number")
+        require_setting(self.backoff_s >= 0, "github.backoff_s", "a non-negative number")
+        require_setting(self.max_backoff_s >= 0, "github.max_backoff_s", "a non-negative number")
+        require_setting(self.secondary_rate_wait_s >= 0, "github.secondary_rate_wait_s", "a non-negative number")
+        require_setting(self.seconds_between_requests >= 0, "github.seconds_between_requests", "a non-negative number")
+        require_setting(1 <= self.graphql_batch_size <= 100, "github.graphql_batch_size", "an integer in 1..100")
 
 
 @dataclass(frozen=True)
@@ -100,10 +94,10 @@ class IngestConfig:
     def __post_init__(self) -> None:
         for repo in self.repos:
             owner, _, name = repo.partition("/")
-            _require(bool(owner) and bool(name) and "/" not in name, "ingest.repos", "entries like OWNER/NAME")
-        _require(self.batch_size >= 1, "ingest.batch_size", "a positive integer")
-        _require(self.git_workers >= 1, "ingest.git_workers", "a positive integer")
-        _require(self.max_blob_bytes >= 0, "ingest.max_blob_bytes", "a non-negative integer")
+            require_setting(bool(owner) and bool(name) and "/" not in name, "ingest.repos", "entries like OWNER/NAME")
+        require_setting(self.batch_size >= 1, "ingest.batch_size", "a positive integer")
+        require_setting(self.git_workers >= 1, "ingest.git_workers", "a positive integer")
+        require_setting(self.max_blob_bytes >= 0, "ingest.max_blob_bytes", "a non-negative integer")
 
 
 @dataclass(frozen=True)
@@ -113,7 +107,7 @@ class RewardConfig:
     workers: int = 0  # 0 = every core
 
     def __post_init__(self) -> None:
-        _require(self.workers >= 0, "reward.workers", "0 (all cores) or a positive integer")
+        require_setting(self.workers >= 0, "reward.workers", "0 (all cores) or a positive integer")
 
 
 @dataclass(frozen=True)
@@ -200,11 +194,6 @@ def as_dict(settings: Any) -> dict[str, Any]:
         else:
             out[f.name] = value
     return out
-
-
-def _require(ok: bool, key: str, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"invalid setting {key}: expected {allowed}")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -11,3 +11,15 @@ class SwerlError(Exception):
     """A failure with a one-line, user-facing reason (no traceback needed to act on it)."""
 
     exit_code: int = 1
+
+
+class ConfigError(SwerlError, ValueError):
+    """A setting is unknown, malformed or out of range; the message names the key and what it accepts."""
+
+    exit_code = 2
+
+
+def require_setting(ok: bool, key: str, allowed: str) -> None:
+    """Raise :class:`ConfigError` for setting ``key`` unless ``ok``; ``allowed`` says what it accepts."""
+    if not ok:
+        raise ConfigError(f"invalid setting {key}: expected {allowed}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +24,18 @@ def test_help_lists_the_verbs() -> None:
     assert "demo" in result.stdout
 
 
-def test_demo_shows_rewards_of_the_worked_example(capsys: pytest.CaptureFixture[str], swerl_home: Path) -> None:
+@pytest.mark.slow
+def test_demo_runs_every_stage_on_the_sample_world(capsys: pytest.CaptureFixture[str], swerl_home: Path) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "+1.0000  the developer's fix" in out
     assert "-1.0000  no <think> tag  (<think> appears 0 times, expected once)" in out
+    assert "acme/textkit: 30 new, 0 updated, 2 skipped" in out
+    assert re.search(r"snapshot [0-9a-f]{16} \(new\): 17 train, 5 held-out", out), out
+    assert re.search(r"GRPO: 4 steps in \d+ s", out), out
+    assert re.search(r"swerl-policy v1: gate (pass|fail)", out), out
+    assert (swerl_home / "swerl.duckdb").is_file() and (swerl_home / "mlflow.db").is_file()
+    assert len(list((swerl_home / "checkpoints").glob("demo-cpu-grpo-*/final/model.safetensors"))) == 1
 
 
 def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from swerl_core.errors import require_setting
+
 DEFAULT_BOT_KEYWORDS = ("dependabot", "renovate", "bump", "automerge")
 
 
@@ -41,31 +43,27 @@ class CurateConfig:
     duckdb_memory_mb: int = 1024  # DuckDB's memory limit while curation reads (it spills to disk beyond)
 
     def __post_init__(self) -> None:
-        _require(self.min_code_files >= 1, "curate.min_code_files", "an integer ≥ 1")
-        _require(self.max_code_files >= self.min_code_files, "curate.max_code_files", "an integer ≥ min_code_files")
-        _require(self.max_patch_lines >= 1, "curate.max_patch_lines", "a positive integer")
-        _require(self.min_issue_chars >= 0, "curate.min_issue_chars", "a non-negative integer")
-        _require(self.max_prompt_tokens >= 256, "curate.max_prompt_tokens", "an integer ≥ 256")
-        _require(self.chars_per_token > 0, "curate.chars_per_token", "a positive number")
-        _require(self.relevant_files >= 0, "curate.relevant_files", "a non-negative integer")
-        _require(self.retrieval in ("bm25", "none"), "curate.retrieval", "one of bm25, none")
-        _require(self.max_candidate_bytes >= 1, "curate.max_candidate_bytes", "a positive integer")
-        _require(
+        require_setting(self.min_code_files >= 1, "curate.min_code_files", "an integer ≥ 1")
+        require_setting(
+            self.max_code_files >= self.min_code_files, "curate.max_code_files", "an integer ≥ min_code_files"
+        )
+        require_setting(self.max_patch_lines >= 1, "curate.max_patch_lines", "a positive integer")
+        require_setting(self.min_issue_chars >= 0, "curate.min_issue_chars", "a non-negative integer")
+        require_setting(self.max_prompt_tokens >= 256, "curate.max_prompt_tokens", "an integer ≥ 256")
+        require_setting(self.chars_per_token > 0, "curate.chars_per_token", "a positive number")
+        require_setting(self.relevant_files >= 0, "curate.relevant_files", "a non-negative integer")
+        require_setting(self.retrieval in ("bm25", "none"), "curate.retrieval", "one of bm25, none")
+        require_setting(self.max_candidate_bytes >= 1, "curate.max_candidate_bytes", "a positive integer")
+        require_setting(
             (self.ranker_url is None) == (self.ranker_model is None),
             "curate.ranker_url",
             "set together with curate.ranker_model (or both unset)",
         )
-        _require(self.ranker_timeout_s > 0, "curate.ranker_timeout_s", "a positive number")
+        require_setting(self.ranker_timeout_s > 0, "curate.ranker_timeout_s", "a positive number")
         for repo in self.exclude_repos:
             owner, _, name = repo.partition("/")
-            _require(bool(owner) and bool(name) and "/" not in name, "curate.exclude_repos", "entries like OWNER/NAME")
-        _require(self.batch_rows >= 1, "curate.batch_rows", "a positive integer")
-        _require(self.duckdb_memory_mb >= 64, "curate.duckdb_memory_mb", "an integer ≥ 64")
-
-
-def _require(ok: bool, key: str, allowed: str) -> None:
-    if not ok:
-        # swerl_core.config imports this module to compose Settings, so its error type is looked up late.
-        from swerl_core.config import ConfigError
-
-        raise ConfigError(f"invalid setting {key}: expected {allowed}")
+            require_setting(
+                bool(owner) and bool(name) and "/" not in name, "curate.exclude_repos", "entries like OWNER/NAME"
+            )
+        require_setting(self.batch_rows >= 1, "curate.batch_rows", "a positive integer")
+        require_setting(self.duckdb_memory_mb >= 64, "curate.duckdb_memory_mb", "an integer ≥ 64")

@@ -8,15 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from swerl_core.errors import require_setting
+
 Backend = Literal["transformers", "endpoint"]
-
-
-def _require(ok: bool, key: str, allowed: str) -> None:
-    # Imported here, not at the top: swerl_core.config imports this module to compose Settings.
-    from swerl_core.config import ConfigError
-
-    if not ok:
-        raise ConfigError(f"invalid setting {key}: expected {allowed}")
 
 
 @dataclass(frozen=True)
@@ -41,19 +35,19 @@ class EvaluateConfig:
     progress: bool = True  # show a progress bar on stderr
 
     def __post_init__(self) -> None:
-        _require(self.samples >= 1, "evaluate.samples", "a positive integer")
-        _require(self.temperature > 0, "evaluate.temperature", "a positive number")
-        _require(0 < self.top_p <= 1, "evaluate.top_p", "a number in (0, 1]")
-        _require(self.max_new_tokens >= 1, "evaluate.max_new_tokens", "a positive integer")
-        _require(self.batch_size >= 1, "evaluate.batch_size", "a positive integer")
-        _require(self.limit >= 0, "evaluate.limit", "0 (all) or a positive integer")
-        _require(self.concurrency >= 1, "evaluate.concurrency", "a positive integer")
-        _require(self.timeout_s > 0, "evaluate.timeout_s", "a positive number")
-        _require(self.max_retries >= 0, "evaluate.max_retries", "a non-negative integer")
-        _require(self.backoff_s >= 0, "evaluate.backoff_s", "a non-negative number")
-        _require(self.harness_workers >= 1, "evaluate.harness_workers", "a positive integer")
+        require_setting(self.samples >= 1, "evaluate.samples", "a positive integer")
+        require_setting(self.temperature > 0, "evaluate.temperature", "a positive number")
+        require_setting(0 < self.top_p <= 1, "evaluate.top_p", "a number in (0, 1]")
+        require_setting(self.max_new_tokens >= 1, "evaluate.max_new_tokens", "a positive integer")
+        require_setting(self.batch_size >= 1, "evaluate.batch_size", "a positive integer")
+        require_setting(self.limit >= 0, "evaluate.limit", "0 (all) or a positive integer")
+        require_setting(self.concurrency >= 1, "evaluate.concurrency", "a positive integer")
+        require_setting(self.timeout_s > 0, "evaluate.timeout_s", "a positive number")
+        require_setting(self.max_retries >= 0, "evaluate.max_retries", "a non-negative integer")
+        require_setting(self.backoff_s >= 0, "evaluate.backoff_s", "a non-negative number")
+        require_setting(self.harness_workers >= 1, "evaluate.harness_workers", "a positive integer")
         if self.backend == "endpoint":
-            _require(
+            require_setting(
                 self.endpoint_url.startswith(("http://", "https://")),
                 "evaluate.endpoint_url",
                 "an http(s) URL of an OpenAI-compatible server when evaluate.backend is endpoint",

@@ -9,6 +9,7 @@ store or put the token in an exception message.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,10 @@ from urllib3.response import BaseHTTPResponse
 
 from swerl_core.config import GitHubConfig, Secret
 from swerl_core.errors import SwerlError
+
+# Importing PyGithub sets its logger to INFO with a handler of its own (github/__init__.py), so every
+# followed redirect would print to the user's stderr. Our own progress lines say what matters.
+logging.getLogger("github").setLevel(logging.WARNING)
 
 
 class GitHubError(SwerlError):

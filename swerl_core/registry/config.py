@@ -8,15 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from swerl_core.errors import require_setting
+
 Policy = Literal["auto", "manual"]
-
-
-def _require(ok: bool, key: str, allowed: str) -> None:
-    # Imported here, not at the top: swerl_core.config imports this module to compose Settings.
-    from swerl_core.config import ConfigError
-
-    if not ok:
-        raise ConfigError(f"invalid setting {key}: expected {allowed}")
 
 
 @dataclass(frozen=True)
@@ -31,9 +25,12 @@ class RegistryConfig:
     lock_timeout_s: float = 600.0  # wait for another registration holding the registry lock
 
     def __post_init__(self) -> None:
-        _require(bool(self.model_name.strip()) and "/" not in self.model_name, "registry.model_name",
-                 "a non-empty name without '/'")
-        _require(self.margin >= 0, "registry.margin", "a non-negative number")
-        _require(0 <= self.format_error_ceiling <= 1, "registry.format_error_ceiling", "a rate in [0, 1]")
-        _require(-1 <= self.reward_floor <= 1, "registry.reward_floor", "a reward in [-1, 1]")
-        _require(self.lock_timeout_s > 0, "registry.lock_timeout_s", "a positive number")
+        require_setting(
+            bool(self.model_name.strip()) and "/" not in self.model_name,
+            "registry.model_name",
+            "a non-empty name without '/'",
+        )
+        require_setting(self.margin >= 0, "registry.margin", "a non-negative number")
+        require_setting(0 <= self.format_error_ceiling <= 1, "registry.format_error_ceiling", "a rate in [0, 1]")
+        require_setting(-1 <= self.reward_floor <= 1, "registry.reward_floor", "a reward in [-1, 1]")
+        require_setting(self.lock_timeout_s > 0, "registry.lock_timeout_s", "a positive number")

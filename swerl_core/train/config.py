@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from swerl_core.config import ConfigError, as_dict, build_section
+from swerl_core.errors import require_setting
 
 LossType = Literal["grpo", "dapo", "dr_grpo", "bnpo"]
 RewardScaling = Literal["group", "batch", "none"]
@@ -57,19 +58,21 @@ class GrpoConfig:
     def __post_init__(self) -> None:
         _positive(self, "grpo", "prompts_per_step", "per_device_batch_size", "max_steps", "save_steps")
         _positive(self, "grpo", "num_iterations")
-        _require(self.num_generations >= 2, "grpo.num_generations", "an integer ≥ 2 (a group needs two rollouts)")
-        _require(self.learning_rate > 0, "grpo.learning_rate", "a positive number")
-        _require(self.beta >= 0, "grpo.beta", "a non-negative number (0 disables the KL term)")
-        _require(0 < self.epsilon < 1, "grpo.epsilon", "a number in (0, 1)")
+        require_setting(
+            self.num_generations >= 2, "grpo.num_generations", "an integer ≥ 2 (a group needs two rollouts)"
+        )
+        require_setting(self.learning_rate > 0, "grpo.learning_rate", "a positive number")
+        require_setting(self.beta >= 0, "grpo.beta", "a non-negative number (0 disables the KL term)")
+        require_setting(0 < self.epsilon < 1, "grpo.epsilon", "a number in (0, 1)")
         if self.epsilon_high is not None:
-            _require(
+            require_setting(
                 self.epsilon <= self.epsilon_high < 10, "grpo.epsilon_high", f"a number ≥ epsilon ({self.epsilon})"
             )
-        _require(self.temperature > 0, "grpo.temperature", "a positive number")
-        _require(0 < self.top_p <= 1, "grpo.top_p", "a number in (0, 1]")
-        _require(self.vllm_server_timeout_s > 0, "grpo.vllm_server_timeout_s", "a positive number")
+        require_setting(self.temperature > 0, "grpo.temperature", "a positive number")
+        require_setting(0 < self.top_p <= 1, "grpo.top_p", "a number in (0, 1]")
+        require_setting(self.vllm_server_timeout_s > 0, "grpo.vllm_server_timeout_s", "a positive number")
         if self.use_vllm:
-            _require(
+            require_setting(
                 bool(self.vllm_server_url) and str(self.vllm_server_url).startswith(("http://", "https://")),
                 "grpo.vllm_server_url",
                 "an http(s) URL of a `trl vllm-serve` server when grpo.use_vllm is true",
@@ -95,9 +98,11 @@ class SftConfig:
 
     def __post_init__(self) -> None:
         _positive(self, "sft", "per_device_batch_size", "gradient_accumulation_steps", "save_steps")
-        _require(self.learning_rate > 0, "sft.learning_rate", "a positive number")
-        _require(self.epochs > 0, "sft.epochs", "a positive number")
-        _require(self.max_steps == -1 or self.max_steps > 0, "sft.max_steps", "-1 (use epochs) or a positive integer")
+        require_setting(self.learning_rate > 0, "sft.learning_rate", "a positive number")
+        require_setting(self.epochs > 0, "sft.epochs", "a positive number")
+        require_setting(
+            self.max_steps == -1 or self.max_steps > 0, "sft.max_steps", "-1 (use epochs) or a positive integer"
+        )
 
 
 @dataclass(frozen=True)
@@ -119,19 +124,19 @@ class TrainConfig:
     sft: SftConfig = field(default_factory=SftConfig)
 
     def __post_init__(self) -> None:
-        _require(bool(self.name.strip()) and "/" not in self.name, "name", "a non-empty name without '/'")
-        _require(bool(self.base_model.strip()), "base_model", "a model directory or hub id")
+        require_setting(bool(self.name.strip()) and "/" not in self.name, "name", "a non-empty name without '/'")
+        require_setting(bool(self.base_model.strip()), "base_model", "a model directory or hub id")
         _positive(self, "", "max_prompt_length", "world_size")
-        _require(self.samples_to_log >= 0, "samples_to_log", "a non-negative integer")
-        _require(
+        require_setting(self.samples_to_log >= 0, "samples_to_log", "a non-negative integer")
+        require_setting(
             self.max_completion_length >= MIN_ANSWER_TOKENS,
             "max_completion_length",
             f"at least {MIN_ANSWER_TOKENS} tokens (the shortest well-formed answer cannot fit otherwise)",
         )
         if self.deepspeed is not None:
-            _require(self.deepspeed.suffix == ".json", "deepspeed", "a path to a DeepSpeed .json config")
+            require_setting(self.deepspeed.suffix == ".json", "deepspeed", "a path to a DeepSpeed .json config")
         per_update = self.grpo.per_device_batch_size * self.world_size
-        _require(
+        require_setting(
             self.grpo.completions_per_step % per_update == 0,
             "grpo.per_device_batch_size",
             f"a value such that per_device_batch_size × world_size ({self.grpo.per_device_batch_size} × "
@@ -179,9 +184,4 @@ def _positive(obj: object, section: str, *names: str) -> None:
     prefix = f"{section}." if section else ""
     for name in names:
         value = getattr(obj, name)
-        _require(isinstance(value, int) and value > 0, f"{prefix}{name}", "a positive integer")
-
-
-def _require(ok: bool, key: str, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"invalid setting {key}: expected {allowed}")
+        require_setting(isinstance(value, int) and value > 0, f"{prefix}{name}", "a positive integer")

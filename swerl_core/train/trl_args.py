@@ -85,7 +85,7 @@ def _common(cfg: TrainConfig, save_steps: int) -> dict[str, object]:
         "save_only_model": False,  # optimizer, scheduler and RNG states are what make --resume exact
         "report_to": "none",
         "bf16": cfg.bf16,
-        "gradient_checkpointing": cfg.gradient_checkpointing,
+        "activation_checkpointing": cfg.gradient_checkpointing,  # transformers 5 name of gradient checkpointing
         "deepspeed": str(cfg.deepspeed) if cfg.deepspeed is not None else None,
         "dataloader_num_workers": 0,
         "disable_tqdm": True,

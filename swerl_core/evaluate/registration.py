@@ -1,0 +1,52 @@
+"""A checkpoint from evaluation to the registry in one call: the step after every training run.
+
+:func:`evaluate_and_register` reuses the checkpoint's latest evaluation on the snapshot (or runs one),
+evaluates the champion on the same snapshot and K when it has no such evaluation yet, and hands both to
+:func:`swerl_core.registry.register.register`, so the gate always compares like with like. The CLI's
+``swerl register``, the demo and the flows all go through here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from swerl_core.config import Settings
+from swerl_core.evaluate.evaluation import evaluate, gate_metrics
+from swerl_core.evaluate.results import latest_evaluation
+from swerl_core.registry.gate import GateMetrics
+from swerl_core.registry.register import Registration, current_user, register
+from swerl_core.store import Store
+
+_HEADLINE = ("mean_reward", "format_error_rate", "exact_match_rate", "apply_rate", "best_of_k_reward", "n_instances")
+
+
+def evaluate_and_register(
+    settings: Settings, store: Store, checkpoint: Path, snapshot_id: str, who: str | None = None
+) -> Registration:
+    """Register ``checkpoint`` as a model version judged against the champion on ``snapshot_id``'s held-out split."""
+    from swerl_core.train.tracking import git_sha
+
+    samples, name = settings.evaluate.samples, settings.registry.model_name
+    row = latest_evaluation(store, snapshot_id, samples, model_ref=str(checkpoint.resolve()))
+    if row is None:
+        report = evaluate(settings, str(checkpoint), snapshot_id, store=store)
+        candidate, metrics = gate_metrics(report), report.metrics.headline()
+    else:
+        candidate = GateMetrics(snapshot_id, samples, row["mean_reward"], row["format_error_rate"])
+        metrics = {key: float(row[key]) for key in _HEADLINE}
+
+    def evaluate_champion(version: str) -> GateMetrics:
+        found = latest_evaluation(store, snapshot_id, samples, version=(name, version))
+        if found is not None:
+            return GateMetrics(snapshot_id, samples, found["mean_reward"], found["format_error_rate"])
+        return gate_metrics(evaluate(settings, f"models:/{name}/{version}", snapshot_id, store=store))
+
+    return register(
+        settings,
+        checkpoint,
+        candidate,
+        metrics,
+        who=who or current_user(),
+        git_sha=git_sha(),
+        evaluate_champion=evaluate_champion,
+    )
