@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from swerl_core.demo.world import SampleWorld, build_world
+
 _OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -19,6 +21,10 @@ _OFFLINE_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 os.environ.update(_OFFLINE_ENV)
+# Tests talk only to servers they start on 127.0.0.1: a proxy from the environment must not intercept.
+for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    os.environ.pop(_proxy, None)
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="swerl-prefect-"))
 
 
@@ -29,3 +35,9 @@ def swerl_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     home.mkdir()
     monkeypatch.setenv("SWERL_HOME", str(home))
     yield home
+
+
+@pytest.fixture(scope="session")
+def sample_world(tmp_path_factory: pytest.TempPathFactory) -> SampleWorld:
+    """The sample world, built once per session; a test that changes it works on ``copy_to`` of it."""
+    return build_world(tmp_path_factory.mktemp("sample-world"))

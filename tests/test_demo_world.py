@@ -35,17 +35,10 @@ from swerl_core.demo.world import (
 TEXTKIT = "acme/textkit"
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> SampleWorld:
-    """The sample world, built once; tests that change it work on a copy."""
-    return build_world(tmp_path_factory.mktemp("world"))
+def world(sample_world: SampleWorld) -> SampleWorld:
+    """The shared sample world (read-only here)."""
+    return sample_world
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from github import Auth, BadCredentialsException, Github, GithubException, Githu
 
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.synthetic import build_synthetic_repo
-from swerl_core.demo.world import RepoData, SampleWorld, build_world, run_git
+from swerl_core.demo.world import RepoData, SampleWorld, run_git
 
 TOKEN = "ghp_fakeGitHubTestToken0123456789"
 TEXTKIT = "acme/textkit"
@@ -38,17 +38,10 @@ query($owner: String!, $name: String!) {
 }"""
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> SampleWorld:
-    """The sample world, built once; tests that change it work on a copy."""
-    return build_world(tmp_path_factory.mktemp("world"))
+def world(sample_world: SampleWorld) -> SampleWorld:
+    """The shared sample world (read-only here)."""
+    return sample_world
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from swerl_core.demo.world import (
     PullSpec,
     SampleWorld,
     Write,
-    build_world,
 )
 from swerl_core.ingest import IngestError, IngestResult, ingest
 from swerl_core.store import Store
@@ -87,12 +86,6 @@ DATA_TABLES = (
     "skipped_prs",
     "watermarks",
 )
-
-
-@pytest.fixture(scope="session")
-def sample_world(tmp_path_factory: pytest.TempPathFactory) -> SampleWorld:
-    """The sample world, built once; tests that change it work on a copy (see ``world``)."""
-    return build_world(tmp_path_factory.mktemp("sample-world"))
 
 
 @pytest.fixture
