@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import atexit
 import difflib
+import hashlib
 import multiprocessing
 import os
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Literal
 
 import cydifflib
@@ -63,10 +64,34 @@ def difflib_ratio(pred: str, oracle: str) -> float:
     return difflib.SequenceMatcher(None, pred, oracle, autojunk=False).ratio()
 
 
-@lru_cache(maxsize=65536)
+# Keyed by a digest of the pair, not the strings: rollouts are long, and a cache holding every patch
+# of a run in each worker would grow without bound in bytes. 16-byte BLAKE2b makes a collision (and so
+# a wrong reward) practically impossible.
+_RATIO_CACHE: OrderedDict[bytes, float] = OrderedDict()
+RATIO_CACHE_ENTRIES = 65536
+
+
 def fast_ratio(pred: str, oracle: str) -> float:
-    """The same value as :func:`difflib_ratio`, computed in C and cached per distinct pair."""
-    return cydifflib.SequenceMatcher(None, pred, oracle, autojunk=False).ratio()
+    """The same value as :func:`difflib_ratio`, computed in C and cached per distinct pair (LRU)."""
+    key = _pair_digest(pred, oracle)
+    cached = _RATIO_CACHE.get(key)
+    if cached is not None:
+        _RATIO_CACHE.move_to_end(key)
+        return cached
+    value = cydifflib.SequenceMatcher(None, pred, oracle, autojunk=False).ratio()
+    _RATIO_CACHE[key] = value
+    if len(_RATIO_CACHE) > RATIO_CACHE_ENTRIES:
+        _RATIO_CACHE.popitem(last=False)
+    return value
+
+
+def _pair_digest(pred: str, oracle: str) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    first = pred.encode("utf-8", "surrogatepass")
+    digest.update(len(first).to_bytes(8, "little"))
+    digest.update(first)
+    digest.update(oracle.encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def normalized_patch(old: str, new: str) -> str:

@@ -86,8 +86,17 @@ def derive_edits(path: str, old: str, new: str, context_lines: int = 1) -> list[
 
     Used to build oracle answers (SFT warm start, tests). Each hunk takes ``context_lines`` around
     it and grows until its search block occurs exactly once in the partly edited file; where a hunk
-    can never be unique (e.g. a file of repeated lines) the whole file becomes one edit.
+    can never be unique (e.g. a file of repeated lines) the whole file becomes one edit. Raises
+    :class:`FormatError` when the edits cannot be written in the format at all (a line of a block
+    is itself a block marker such as ``=======``, so the answer would parse differently).
     """
+    edits = _derive(path, old, new, context_lines)
+    if edits and parse_edits(render_edits(edits)) != {path: edits}:
+        raise FormatError(f"the change to {path} cannot be written as SEARCH/REPLACE blocks (a line is a marker)")
+    return edits
+
+
+def _derive(path: str, old: str, new: str, context_lines: int) -> list[Edit]:
     if old == new:
         return []
     old_lines = old.split("\n")

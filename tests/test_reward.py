@@ -224,6 +224,36 @@ def test_fast_reward_equals_pure_difflib_reward(old: str, new: str, other: str) 
     assert fast == slow
 
 
+@settings(max_examples=60, deadline=None)
+@given(old=texts, new=texts, path=st.sampled_from(["a.py", "pkg/b c.py", "données.py"]))
+def test_unidiff_of_any_patch_against_itself_scores_one(old: str, new: str, path: str) -> None:
+    body = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}"))
+    patch = f"diff --git a/{path} b/{path}\n{body}"
+    expected = 1.0 if body else 0.0  # a file entry without hunks is an empty change: 0, as in the paper's code
+    assert unidiff_reward([patch], [patch]).reward == expected
+
+
+def test_file_entry_without_hunks_is_an_empty_change_scoring_zero() -> None:
+    mode_only = "diff --git a/run.sh b/run.sh\nold mode 100644\nnew mode 100755\n"
+    result = unidiff_reward([mode_only], [mode_only])
+    assert (result.reward, [f.path for f in result.files]) == (0.0, ["run.sh"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cases=st.lists(st.tuples(texts, texts, texts), min_size=1, max_size=12),
+    repeat=st.integers(min_value=1, max_value=3),
+)
+def test_batch_equals_single_for_any_batch(cases: list[tuple[str, str, str]], repeat: int) -> None:
+    items = [
+        RewardItem(
+            {"f.py": old}, {"f.py": new}, output=answer(*(derive_edits("f.py", old, other) or [Edit("f.py", "", "z")]))
+        )
+        for old, new, other in cases
+    ] * repeat
+    assert batch_rewards(items, mode="serial") == [item.score() for item in items]
+
+
 def test_batch_equals_single_in_order_across_processes() -> None:
     outputs = [
         answer(Edit("pkg/mod.py", "b", "B")),
@@ -247,3 +277,14 @@ def test_render_then_parse_round_trips_to_the_same_reward() -> None:
 def test_item_without_prediction_is_rejected() -> None:
     with pytest.raises(ValueError, match="needs either output or pred_new_content"):
         RewardItem(CONTEXT, ORACLE).score()
+
+
+def test_ratio_cache_is_bounded_and_keeps_values_exact() -> None:
+    from swerl_core import reward
+
+    pairs = [(f"pred {i}\n" * 3, f"oracle {i % 7}\n" * 3) for i in range(reward.RATIO_CACHE_ENTRIES + 50)]
+    for pred, oracle in pairs:
+        assert fast_ratio(pred, oracle) == difflib_ratio(pred, oracle)
+    assert len(reward._RATIO_CACHE) == reward.RATIO_CACHE_ENTRIES
+    # a hit returns the very value computed before
+    assert fast_ratio(*pairs[-1]) == difflib_ratio(*pairs[-1])

@@ -45,16 +45,27 @@ def test_repeated_lines_grow_context_until_unique() -> None:
     assert apply_edits({"f": old}, {"f": edits})["f"] == new
 
 
-line = st.sampled_from(["a", "a", "b", "", " c", "\r", "é", "a\r"])
+line = st.sampled_from(["a", "a", "b", "", " c", "\r", "é", "a\r", "=======", ">>>>>>> REPLACE", "```"])
 text = st.lists(line, max_size=15).map("\n".join)
 
 
 @settings(max_examples=400, deadline=None)
 @given(old=text, new=text, context=st.integers(min_value=0, max_value=3))
 def test_derived_edits_reproduce_the_new_content_exactly(old: str, new: str, context: int) -> None:
-    edits = derive_edits("f", old, new, context_lines=context)
+    try:
+        edits = derive_edits("f", old, new, context_lines=context)
+    except FormatError:
+        # Only a change whose blocks would hold a marker line may be refused.
+        assert any(marker in old + new for marker in ("=======", ">>>>>>> REPLACE"))
+        return
     if old == new:
         assert edits == []
         return
     assert apply_edits({"f": old}, {"f": edits})["f"] == new
     assert parse_edits(render_edits(edits)) == {"f": edits}
+
+
+def test_change_next_to_a_marker_line_is_refused_not_mangled() -> None:
+    old = "a = 0\nx = 1\n=======\nz = 9\n"
+    with pytest.raises(FormatError, match="cannot be written as SEARCH/REPLACE"):
+        derive_edits("f.py", old, old.replace("x = 1", "x = 2"))

@@ -113,3 +113,19 @@ def test_tiny_model_loads_offline_and_renders_chat(tmp_path: Path) -> None:
     assert tokenizer.decode(ids) == text, "the byte-level tokenizer must round-trip the prompt"
     assert model.config.eos_token_id == tokenizer.convert_tokens_to_ids("<|eot_id|>")
     assert 100_000 < parameter_count(out) == sum(p.numel() for p in model.parameters())
+
+
+def test_sft_leaves_out_rows_without_an_exact_oracle_answer(snapshot: Path) -> None:
+    from datasets import Dataset
+
+    from swerl_core.train.examples import sft_examples
+    from swerl_core.train.tiny_model import build_tokenizer
+
+    train, _ = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
+    rows = [dict(train[0]), dict(train[1])]
+    marker_file = "a = 0\nx = 1\n=======\nz = 9\n"
+    rows[1]["code_context"] = [{"path": "docs.py", "content": marker_file}]
+    rows[1]["oracle_new_content"] = [{"path": "docs.py", "content": marker_file.replace("x = 1", "x = 2")}]
+    examples = sft_examples(Dataset.from_list(rows), build_tokenizer(), 4096, 4096)
+    assert (len(examples.dataset), examples.dropped_unanswerable, examples.dropped_too_long) == (1, 1, 0)
+    assert examples.dataset[0]["instance_id"] == rows[0]["instance_id"]

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from swerl_core.prompts import ChatTokenizer, chat_messages, oracle_answer, render_prompt
-from swerl_core.search_replace import Edit, derive_edits
+from swerl_core.reward import search_replace_reward
+from swerl_core.search_replace import Edit, FormatError, derive_edits
 from swerl_core.train.snapshot import as_files
 
 if TYPE_CHECKING:
@@ -25,14 +26,19 @@ REWARD_COLUMNS = ("instance_id", "code_context", "oracle_new_content")
 
 @dataclass(frozen=True)
 class Examples:
-    """A training dataset and how many snapshot rows were left out for being too long."""
+    """A training dataset and how many snapshot rows were left out, and why."""
 
     dataset: Dataset
     dropped_too_long: int
+    # SFT only: rows whose oracle change has no SEARCH/REPLACE answer scoring exactly 1.0
+    dropped_unanswerable: int = 0
 
 
 def oracle_completion(row: Mapping[str, Any]) -> str:
-    """The oracle answer of a snapshot row: a short thought, then edits derived from the oracle content."""
+    """The oracle answer of a snapshot row: a short thought, then edits derived from the oracle content.
+
+    Raises :class:`~swerl_core.search_replace.FormatError` when the change cannot be written as edits.
+    """
     context = as_files(row["code_context"])
     new_content = as_files(row["oracle_new_content"])
     edits: list[Edit] = []
@@ -58,10 +64,17 @@ def grpo_examples(rows: Dataset, tokenizer: Any, max_prompt_length: int) -> Exam
 
 
 def sft_examples(rows: Dataset, tokenizer: Any, max_prompt_length: int, max_completion_length: int) -> Examples:
-    """Prompt/answer pairs (TRL's conversational prompt-completion format) that fit both budgets."""
+    """Prompt/answer pairs (TRL's conversational prompt-completion format) that fit both budgets.
+
+    Every answer is scored before it is kept: only answers with reward exactly 1.0 teach the format.
+    """
     kept = []
+    unanswerable = 0
     for row in rows:
-        answer = oracle_completion(row)
+        answer = _scored_oracle(row)
+        if answer is None:
+            unanswerable += 1
+            continue
         answer_tokens = len(tokenizer(answer, add_special_tokens=False)["input_ids"])
         if prompt_tokens(tokenizer, row) > max_prompt_length or answer_tokens >= max_completion_length:
             continue
@@ -72,7 +85,16 @@ def sft_examples(rows: Dataset, tokenizer: Any, max_prompt_length: int, max_comp
                 "instance_id": row["instance_id"],
             }
         )
-    return Examples(_dataset(kept), len(rows) - len(kept))
+    return Examples(_dataset(kept), len(rows) - len(kept) - unanswerable, unanswerable)
+
+
+def _scored_oracle(row: Mapping[str, Any]) -> str | None:
+    try:
+        answer = oracle_completion(row)
+    except FormatError:
+        return None
+    context, oracle = as_files(row["code_context"]), as_files(row["oracle_new_content"])
+    return answer if search_replace_reward(context, oracle, answer).reward == 1.0 else None
 
 
 def prompt_tokens(tokenizer: ChatTokenizer, row: Mapping[str, Any]) -> int:

@@ -99,11 +99,12 @@ def train(
             budget += f", answers shorter than max_completion_length={cfg.max_completion_length}"
         raise TrainError(
             f"no row of snapshot {snapshot_id!r} fits the token budget ({budget}): "
-            f"{examples.dropped_too_long} rows too long"
+            f"{examples.dropped_too_long} rows too long, {examples.dropped_unanswerable} without an exact oracle answer"
         )
     print(
         f"train {stage} {run_name}: {len(examples.dataset)} examples from {snapshot_id} "
-        f"({examples.dropped_too_long} too long), model {model}"
+        f"({examples.dropped_too_long} too long, {examples.dropped_unanswerable} without an exact oracle answer), "
+        f"model {model}"
         + (f", resuming from {checkpoint.name}" if checkpoint else ""),
         file=out,
         flush=True,
@@ -205,6 +206,7 @@ def _run(
             "run_name": run_name,
             "train_examples": str(len(examples.dataset)),
             "dropped_too_long": str(examples.dropped_too_long),
+            "dropped_unanswerable": str(examples.dropped_unanswerable),
             "gradient_accumulation_steps": str(args.gradient_accumulation_steps),
         }
         previous = read_run_id(run_dir) if checkpoint is not None else None
