@@ -30,10 +30,10 @@ from pathlib import Path
 
 from swerl_core.prompts import oracle_answer
 from swerl_core.reward import (
+    PYTHON,
     RewardItem,
     RewardResult,
     batch_rewards,
-    difflib_ratio,
     normalized_patch,
     shutdown_pool,
 )
@@ -143,7 +143,7 @@ def timed(fn: Callable[[], list[RewardResult]]) -> tuple[float, list[RewardResul
 
 def compare(label: str, items: list[RewardItem]) -> float:
     """Time baseline and swerl on ``items``, check every value is identical, print and return the speed-up."""
-    base_s, expected = timed(lambda: [item.score(ratio=difflib_ratio) for item in items])
+    base_s, expected = timed(lambda: [item.score(engine=PYTHON) for item in items])
     shutdown_pool()  # cold workers and cold caches: the start-up cost is part of the measurement
     ours_s, got = timed(lambda: batch_rewards(items))
     max_diff = max(abs(a.reward - b.reward) for a, b in zip(expected, got, strict=True))

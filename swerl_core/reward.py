@@ -3,8 +3,9 @@
 Values equal the paper's definition exactly; speed comes only from *how* they are computed:
 ``cydifflib`` (a C port of :class:`difflib.SequenceMatcher` with identical ratios), a cache of
 repeated (prediction, oracle) pairs, and :func:`batch_rewards`, which spreads a batch over every core.
-Every function takes ``ratio=`` so the pure-``difflib`` definition can be run beside the fast one
-(tests and ``benchmarks/reward.py`` check they agree to the bit).
+Every function takes ``engine=``: :data:`FAST` (``cydifflib`` for both the line diff and the
+similarity, plus the pair cache) by default, or :data:`PYTHON`, the paper's pure-``difflib`` definition,
+so the two can run side by side (tests and ``benchmarks/reward.py`` check they agree to the bit).
 
 This module never touches the network, the disk or a model.
 """
@@ -18,7 +19,7 @@ import multiprocessing
 import os
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -94,24 +95,40 @@ def _pair_digest(pred: str, oracle: str) -> bytes:
     return digest.digest()
 
 
-def normalized_patch(old: str, new: str) -> str:
+@dataclass(frozen=True)
+class Engine:
+    """The two difflib algorithms the reward runs: the line diff of a file and the similarity of two changes."""
+
+    ratio: Ratio
+    unified_diff: Callable[..., Iterator[str]]
+
+
+PYTHON = Engine(difflib_ratio, difflib.unified_diff)
+"""The paper's definition, pure-Python ``difflib`` (slow; the reference for tests and benchmarks)."""
+FAST = Engine(fast_ratio, cydifflib.unified_diff)
+"""The same values from ``cydifflib`` (C) with the pair cache: what swerl uses."""
+
+
+def normalized_patch(old: str, new: str, engine: Engine = FAST) -> str:
     """The unified diff of two file versions (3 context lines) without its two header lines; ``""`` if equal."""
-    diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=3)
+    diff = engine.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=3)
     return "\n".join(list(diff)[2:])
 
 
-def file_changes(code_context: Mapping[str, str], new_content: Mapping[str, str]) -> dict[str, str]:
+def file_changes(
+    code_context: Mapping[str, str], new_content: Mapping[str, str], engine: Engine = FAST
+) -> dict[str, str]:
     """Normalized patch per path of ``new_content``, leaving out files whose patch is empty."""
     changes: dict[str, str] = {}
     for path, content in new_content.items():
-        patch = normalized_patch(code_context.get(path, ""), content)
+        patch = normalized_patch(code_context.get(path, ""), content, engine)
         if patch:
             changes[path] = patch
     return changes
 
 
 def change_similarity(
-    pred_changes: Mapping[str, str], oracle_changes: Mapping[str, str], ratio: Ratio = fast_ratio
+    pred_changes: Mapping[str, str], oracle_changes: Mapping[str, str], engine: Engine = FAST
 ) -> RewardResult:
     """Mean per-file similarity over every file either side changed; 1.0 when neither changed anything.
 
@@ -124,7 +141,7 @@ def change_similarity(
     files = []
     for path in paths:
         pred, oracle = pred_changes.get(path, ""), oracle_changes.get(path, "")
-        score = ratio(pred, oracle) if pred and oracle else 0.0
+        score = engine.ratio(pred, oracle) if pred and oracle else 0.0
         files.append(FileSimilarity(path, score, pred, oracle))
     return RewardResult(sum(f.similarity for f in files) / len(files), files=tuple(files))
 
@@ -153,25 +170,27 @@ def search_replace_reward(
     code_context: Mapping[str, str],
     oracle_new_content: Mapping[str, str],
     output: str,
-    ratio: Ratio = fast_ratio,
+    engine: Engine = FAST,
 ) -> RewardResult:
     """The SWE-RL reward of one model output made of ``<think>`` + ``<solution>`` SEARCH/REPLACE edits."""
     try:
         pred_new_content = predicted_content(code_context, output)
     except FormatError as exc:
         return RewardResult(-1.0, error=str(exc))
-    return content_reward(code_context, oracle_new_content, pred_new_content, ratio=ratio)
+    return content_reward(code_context, oracle_new_content, pred_new_content, engine)
 
 
 def content_reward(
     code_context: Mapping[str, str],
     oracle_new_content: Mapping[str, str],
     pred_new_content: Mapping[str, str],
-    ratio: Ratio = fast_ratio,
+    engine: Engine = FAST,
 ) -> RewardResult:
     """The reward of a prediction given as new file contents (any edit format), in [0, 1]."""
     return change_similarity(
-        file_changes(code_context, pred_new_content), file_changes(code_context, oracle_new_content), ratio
+        file_changes(code_context, pred_new_content, engine),
+        file_changes(code_context, oracle_new_content, engine),
+        engine,
     )
 
 
@@ -201,9 +220,9 @@ def unidiff_changes(patch_text: str) -> dict[str, str]:
     return changes
 
 
-def unidiff_reward(oracle_patches: list[str], pred_patches: list[str], ratio: Ratio = fast_ratio) -> RewardResult:
+def unidiff_reward(oracle_patches: list[str], pred_patches: list[str], engine: Engine = FAST) -> RewardResult:
     """The reward between two sets of unified diffs (later patches override earlier ones per file)."""
-    return change_similarity(_merged_changes(pred_patches), _merged_changes(oracle_patches), ratio)
+    return change_similarity(_merged_changes(pred_patches), _merged_changes(oracle_patches), engine)
 
 
 def _merged_changes(patches: Iterable[str]) -> dict[str, str]:
@@ -229,12 +248,12 @@ class RewardItem:
     output: str | None = None
     pred_new_content: Mapping[str, str] | None = None
 
-    def score(self, ratio: Ratio = fast_ratio) -> RewardResult:
+    def score(self, engine: Engine = FAST) -> RewardResult:
         """This item's reward, computed in the current process."""
         if self.output is not None:
-            return search_replace_reward(self.code_context, self.oracle_new_content, self.output, ratio)
+            return search_replace_reward(self.code_context, self.oracle_new_content, self.output, engine)
         if self.pred_new_content is not None:
-            return content_reward(self.code_context, self.oracle_new_content, self.pred_new_content, ratio)
+            return content_reward(self.code_context, self.oracle_new_content, self.pred_new_content, engine)
         raise ValueError("a RewardItem needs either output or pred_new_content")
 
 

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from swerl_core.prompts import oracle_answer
 from swerl_core.reward import (
+    FAST,
+    PYTHON,
     RewardItem,
     batch_rewards,
     content_reward,
@@ -215,12 +217,18 @@ def test_c_matcher_equals_pure_difflib_to_the_bit(a: str, b: str) -> None:
     )
 
 
+@settings(max_examples=200, deadline=None)
+@given(old=texts, new=texts)
+def test_c_line_diff_equals_pure_difflib_line_diff(old: str, new: str) -> None:
+    assert normalized_patch(old, new, FAST) == normalized_patch(old, new, PYTHON)
+
+
 @settings(max_examples=100, deadline=None)
 @given(old=texts, new=texts, other=texts)
 def test_fast_reward_equals_pure_difflib_reward(old: str, new: str, other: str) -> None:
     output = answer(*(derive_edits("f.py", old, other) or [Edit("f.py", "", "z")]))
     fast = search_replace_reward({"f.py": old}, {"f.py": new}, output)
-    slow = search_replace_reward({"f.py": old}, {"f.py": new}, output, ratio=difflib_ratio)
+    slow = search_replace_reward({"f.py": old}, {"f.py": new}, output, engine=PYTHON)
     assert fast == slow
 
 
