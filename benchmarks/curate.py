@@ -39,11 +39,11 @@ import polars as pl
 import psutil
 
 from swerl_core.curate.config import CurateConfig
-from swerl_core.curate.file_kinds import CODE, TEST, file_kind
 from swerl_core.curate.funnel import FunnelCounter, render_funnel
-from swerl_core.curate.patches import normalized_patch
+from swerl_core.curate.patches import patch_fingerprint_text
 from swerl_core.curate.pipeline import select_pull_requests
 from swerl_core.curate.split import heldout_mask, leak_reason
+from swerl_core.file_kinds import CODE, TEST, file_kind
 from swerl_core.store import Store
 
 CHUNK = 100_000
@@ -252,7 +252,7 @@ def baseline(path: Path, cfg: CurateConfig) -> int:
                     continue
                 if len(text) < cfg.min_issue_chars or (len(text) + 4000) / 4 > cfg.max_prompt_tokens:
                     continue
-                digest = hashlib.blake2b(normalized_patch(oracle).encode(), digest_size=16).hexdigest()
+                digest = hashlib.blake2b(patch_fingerprint_text(oracle).encode(), digest_size=16).hexdigest()
                 kept.append((merged, repo, number, digest, tuple(i for i, _ in linked)))
         kept.sort()
         seen_patch: set[str] = set()

@@ -1,7 +1,7 @@
 """The ``swerl register``, ``promote``, ``rollback`` and ``models`` verbs, thin over :mod:`swerl_core.registry`.
 
 Registered into :mod:`swerl_core.cli`. ``register`` reuses the checkpoint's latest evaluation on the
-snapshot (or runs one), and evaluates the champion on the same snapshot and K when it has no such
+snapshot and evaluation protocol (or runs one), and evaluates the champion under the same protocol when it has no such
 evaluation yet, so the gate always compares like with like.
 """
 

@@ -99,6 +99,20 @@ def render_prompt(tokenizer: ChatTokenizer, issue: str, code_context: Mapping[st
     )
 
 
+def prompt_token_count(tokenizer: ChatTokenizer, issue: str, code_context: Mapping[str, str]) -> int:
+    """Tokens of the prompt for ``issue`` and ``code_context`` exactly as training feeds it to the model.
+
+    The messages go through the model's chat template and are tokenized in the same call, as TRL's GRPO
+    and SFT trainers do (``apply_chat_template(tokenize=True, add_generation_prompt=True)``: the template
+    holds the special tokens, the tokenizer adds none). Curation's budget and training's length filter
+    both count with this function, so a row that fits one fits the other.
+    """
+    encoded = tokenizer.apply_chat_template(
+        chat_messages(issue, code_context), tokenize=True, add_generation_prompt=True, return_dict=True
+    )
+    return len(encoded["input_ids"])
+
+
 def oracle_answer(thought: str, edits: list[Edit]) -> str:
     """A well-formed answer: ``thought`` in ``<think>`` and ``edits`` as SEARCH/REPLACE blocks in ``<solution>``."""
     return f"<think>\n{thought.strip()}\n</think>\n<solution>\n{render_edits(edits)}\n</solution>"

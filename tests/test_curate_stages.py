@@ -15,7 +15,7 @@ from swerl_core.curate.bm25 import rank, tokenize
 from swerl_core.curate.config import CurateConfig
 from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
 from swerl_core.curate.dedup import dedup_reason
-from swerl_core.curate.file_kinds import file_kind, file_kind_expr, is_test_path, language
+from swerl_core.curate.file_kinds import file_kind_expr
 from swerl_core.curate.filters import (
     apply_stage,
     bot_reason,
@@ -27,8 +27,9 @@ from swerl_core.curate.filters import (
     with_file_summary,
 )
 from swerl_core.curate.funnel import FunnelCounter, render_funnel
-from swerl_core.curate.patches import file_sections, patch_hash, patch_hash_expr
+from swerl_core.curate.patches import file_sections, patch_fingerprint_text, patch_hash, patch_hash_expr
 from swerl_core.curate.split import heldout_mask, leak_reason
+from swerl_core.file_kinds import file_kind, is_test_path, language
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -83,6 +84,13 @@ def test_normalized_patch_hash_ignores_whitespace_line_endings_and_line_numbers(
     assert patch_hash(a) == patch_hash(b) == patch_hash(c)
     assert patch_hash(a) != patch_hash(diff("src/a.py", "x = 1", "x = 3"))
     assert patch_hash("") is None
+
+
+def test_patch_fingerprint_text_keeps_only_file_and_changed_lines_without_whitespace() -> None:
+    import swerl_core.curate.patches as patches
+
+    assert patch_fingerprint_text(diff("src/a.py")) == "diff--gita/src/a.pyb/src/a.py-x=1+x=2"
+    assert not hasattr(patches, "normalized_patch"), "the dedup fingerprint must not share the reward's name"
 
 
 def test_file_sections_name_new_and_deleted_paths() -> None:

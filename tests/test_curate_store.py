@@ -20,6 +20,7 @@ from swerl_core.store import Store
 REPO = "acme/widgets"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 CFG = CurateConfig(retrieval="none")
+AUTHOR = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
 ISSUE = "Parser crashes on empty input\n\nCalling parse('') raises IndexError instead of returning []."
 
 
@@ -224,6 +225,42 @@ def test_failed_write_leaves_no_half_snapshot(world: World, monkeypatch: pytest.
     monkeypatch.setattr(snapshot_module.pq, "write_table", real)
     snap = curate(world.store, CFG)
     assert snap.created and (snap.path / "train.parquet").exists()
+
+
+def test_a_different_tokenizer_in_the_same_directory_gives_a_new_snapshot(world: World, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from swerl_core.train.tiny_model import CHAT_TEMPLATE, build_tokenizer
+
+    tok_dir = tmp_path / "tok"
+    build_tokenizer().save_pretrained(tok_dir)  # type: ignore[attr-defined]
+    world.pr(1, fix(1), issue=101)
+    cfg = CurateConfig(retrieval="none", tokenizer=tok_dir)
+    first = curate(world.store, cfg)
+    assert curate(world.store, cfg).id == first.id, "the same tokenizer files must give the same snapshot"
+    changed = AutoTokenizer.from_pretrained(tok_dir)
+    changed.chat_template = CHAT_TEMPLATE.replace("{{ bos_token }}", "")
+    changed.save_pretrained(tok_dir)
+    second = curate(world.store, cfg)
+    assert (second.id != first.id, second.created) == (True, True), "a changed tokenizer was taken as unchanged"
+
+
+def test_a_mirror_that_appears_or_moves_gives_a_new_snapshot(world: World) -> None:
+    from swerl_core.git import mirror_path, run_git
+
+    world.pr(1, fix(1), issue=101)
+    cfg = CurateConfig(retrieval="bm25")
+    without = curate(world.store, cfg)
+    git_dir = mirror_path(world.home / "mirrors", REPO)
+    run_git(None, ["init", "--quiet", "--bare", str(git_dir)])
+    empty_tree = run_git(git_dir, ["mktree"], input=b"").decode().strip()
+    commit = run_git(git_dir, ["commit-tree", empty_tree, "-m", "base"], env=AUTHOR).decode().strip()
+    run_git(git_dir, ["update-ref", "refs/heads/main", commit])
+    mirrored = curate(world.store, cfg)
+    assert (mirrored.id != without.id, mirrored.created) == (True, True), "a new mirror was taken as unchanged"
+    assert curate(world.store, cfg).id == mirrored.id, "an unchanged mirror must give the same snapshot"
+    run_git(git_dir, ["update-ref", "refs/pull/7/head", commit])
+    assert curate(world.store, cfg).id != mirrored.id, "a mirror with new refs was taken as unchanged"
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""End to end on the tiny model: `swerl evaluate` on a held-out snapshot, `swerl register --policy auto`, and
-``models:/NAME@champion`` loading with transformers — CPU only, nothing downloaded."""
+"""End to end on the tiny model: `swerl evaluate` on a held-out snapshot, `swerl register --policy auto` judged by a
+gate the random model cannot pass, `swerl promote` refused without --force, and ``models:/NAME@champion`` loading
+with transformers — CPU only, nothing downloaded."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from swerl_core.store import Store
 
 
 @pytest.mark.slow
-def test_tiny_model_is_evaluated_registered_and_served_back_as_champion(
+def test_tiny_model_is_evaluated_fails_the_gate_and_is_served_back_only_after_a_forced_promote(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = tmp_path / "home"
@@ -27,7 +28,7 @@ def test_tiny_model_is_evaluated_registered_and_served_back_as_champion(
     for key, value in {
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}", "SWERL_EVALUATE__MAX_NEW_TOKENS": "8",
         "SWERL_EVALUATE__PROGRESS": "false", "SWERL_REWARD__WORKERS": "1", "SWERL_REGISTRY__MODEL_NAME": "tiny",
-        "SWERL_REGISTRY__REWARD_FLOOR": "-1", "SWERL_REGISTRY__FORMAT_ERROR_CEILING": "1",
+        "SWERL_REGISTRY__REWARD_FLOOR": "0.5",  # 8 random tokens are never a well-formed answer
     }.items():
         monkeypatch.setenv(key, value)
     cli = ["--home", str(home)]
@@ -44,12 +45,25 @@ def test_tiny_model_is_evaluated_registered_and_served_back_as_champion(
     files = {artifact.path for artifact in client.list_artifacts(run_id, folder.path)}
     assert any(f.endswith("predictions.jsonl") for f in files) and any(f.endswith("comparison.png") for f in files)
 
-    # The registration reuses that evaluation (no second rollout) and, under policy auto, crowns v1.
+    # A newer --limit 1 evaluation must not stand in for the full protocol at the gate.
+    assert main([*cli, "evaluate", "--model", str(ckpt), "--snapshot", SNAPSHOT, "--limit", "1"]) == 0
+    assert "1 instances x K=1" in capsys.readouterr().out
+
+    # The registration reuses the full evaluation (no third rollout); the gate fails on its real numbers and
+    # policy auto therefore crowns nobody.
     assert main([*cli, "register", "--model", str(ckpt), "--snapshot", SNAPSHOT, "--policy", "auto"]) == 0
-    assert "tiny v1: gate pass" in capsys.readouterr().out
-    assert alias_version(client, "tiny", CHAMPION) == "1"
+    out = capsys.readouterr().out
+    assert f"tiny v1: gate fail — mean reward {mean_reward:.4f} < 0.5000 (the floor)" in out, out
+    tags = client.get_model_version("tiny", "1").tags
+    assert tags["eval.n_instances"] == "3.0" and float(tags["eval.mean_reward"]) == mean_reward
+    assert tags["gate.verdict"] == "fail" and alias_version(client, "tiny", CHAMPION) is None
     with Store.open(home / "swerl.duckdb", read_only=True) as store:
-        assert store.connection.execute("SELECT count(*) FROM evaluations").fetchone() == (1,), "evaluated twice"
+        assert store.connection.execute("SELECT count(*) FROM evaluations").fetchone() == (2,), "evaluated again"
+    assert main([*cli, "promote", "1"]) == 1
+    assert "did not pass the gate" in capsys.readouterr().err
+    assert alias_version(client, "tiny", CHAMPION) is None
+    assert main([*cli, "promote", "1", "--force", "--reason", "serve the tiny model for the test"]) == 0
+    assert alias_version(client, "tiny", CHAMPION) == "1"
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

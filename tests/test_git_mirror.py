@@ -7,9 +7,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from swerl_core.config import Secret
+from swerl_core.curate.file_kinds import file_kind_expr
 from swerl_core.git import (
     GitError,
     Mirror,
@@ -23,6 +25,7 @@ from swerl_core.git import (
     read_blobs,
 )
 from swerl_core.git.mirror import _auth_env
+from swerl_core.ingest.code import file_records
 
 
 class Upstream:
@@ -247,6 +250,32 @@ def test_unrelated_histories_have_no_merge_base(tmp_path: Path, upstream: Upstre
 )
 def test_test_files_are_recognised_by_path_segments(path: str, expected: bool) -> None:
     assert is_test_path(path) is expected
+
+
+# Paths the old ingest-only rule got wrong: suffix matches on "test" made code a test, and it missed
+# directories and names curation knows.
+CODE_NOT_TESTS = ("src/Latest.java", "app/Contest.kt", "lib/attest.cs")
+TESTS_NOT_CODE = ("e2e/login.js", "web/__mocks__/api.js", "ui/__snapshots__/btn.js", "src/FooIT.java",
+                  "pkg/foo_tests.go")  # fmt: skip
+
+
+def test_ingest_flags_tests_exactly_as_curation_classifies_them(tmp_path: Path, upstream: Upstream) -> None:
+    upstream.git("checkout", "--quiet", "-b", "kinds")
+    for path in CODE_NOT_TESTS + TESTS_NOT_CODE:
+        upstream.write(path, f"// {path}\n")
+    upstream.commit("Add files of every kind")
+    base, head = open_pull(upstream, 7, "kinds")
+    mirror = Mirror(tmp_path / "m.git")
+    mirror.sync(str(upstream.path))
+    diff = pull_request_diff(mirror.path, base, head)
+    ingest_flags = {record.path: record.is_test for record in file_records(diff, {})}
+    kinds = pl.DataFrame({"path": list(ingest_flags)}).with_columns(kind=file_kind_expr(pl.col("path")))
+    curate_flags = {row["path"]: row["kind"] == "test" for row in kinds.iter_rows(named=True)}
+    expected = {path: path in TESTS_NOT_CODE for path in CODE_NOT_TESTS + TESTS_NOT_CODE}
+    assert ingest_flags == expected, "ingest's is_test flag differs from the expected classification"
+    assert curate_flags == ingest_flags, "curation classifies these paths differently from ingest"
+    assert all(f"b/{path}" in diff.test_patch for path in TESTS_NOT_CODE)
+    assert all(f"b/{path}" in diff.code_patch for path in CODE_NOT_TESTS)
 
 
 def test_token_goes_only_to_the_configured_host_and_never_into_the_mirror(tmp_path: Path, upstream: Upstream) -> None:

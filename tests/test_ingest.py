@@ -501,6 +501,22 @@ def test_exhausted_primary_limit_waits_until_reset(tmp_path: Path, server: FakeG
     assert_same_data(contents(tmp_path), clean)
 
 
+def test_malformed_retry_after_on_429_falls_back_to_the_secondary_wait(tmp_path: Path, server: FakeGitHub) -> None:
+    server.inject(rf"^/repos/{REPO}/pulls$", status=429, headers={"Retry-After": "soon"})
+    result = run_ingest(tmp_path, server.url)
+    assert result.status == "ok", result.message
+    assert (result.rate_limit_waits, result.rate_limit_wait_s >= 0.2) == (1, True), "expected one secondary wait"
+
+
+def test_malformed_retry_after_on_403_still_waits_for_the_exhausted_limit(tmp_path: Path, server: FakeGitHub) -> None:
+    reset = str(int(time.time()) + 1)
+    headers = {"Retry-After": "soon", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    server.inject(rf"^/repos/{REPO}/issues$", status=403, headers=headers, body={"message": "Forbidden"})
+    result = run_ingest(tmp_path, server.url)
+    assert result.status == "ok", result.message
+    assert (result.rate_limit_waits, result.rate_limit_wait_s >= 1.0) == (1, True), "expected a wait until reset"
+
+
 def test_rate_limit_beyond_the_bound_stops_cleanly_and_rerun_completes(
     tmp_path: Path, server: FakeGitHub, clean: dict
 ) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from transformers import ByT5Tokenizer
 
-from swerl_core.prompts import SYSTEM_PROMPT, chat_messages, oracle_answer, render_prompt, repair_prompt
+from swerl_core.prompts import (
+    SYSTEM_PROMPT,
+    chat_messages,
+    oracle_answer,
+    prompt_token_count,
+    render_prompt,
+    repair_prompt,
+)
 from swerl_core.reward import extract_solution
 from swerl_core.search_replace import Edit, parse_edits
 
@@ -41,6 +48,13 @@ def test_render_uses_the_model_chat_template() -> None:
     assert text.startswith("<|system|>\n" + SYSTEM_PROMPT)
     assert "<|user|>\n" in text and "issue text" in text
     assert text.endswith("<|assistant|>\n")
+
+
+def test_prompt_token_count_is_the_chat_template_rendering_the_model_is_fed() -> None:
+    tokenizer = ByT5Tokenizer()  # one token per byte: the count is the rendered prompt's length in bytes
+    tokenizer.chat_template = CHAT_TEMPLATE
+    text = render_prompt(tokenizer, "issue text", {"a.py": "x = 1\n"})
+    assert prompt_token_count(tokenizer, "issue text", {"a.py": "x = 1\n"}) == len(text.encode())
 
 
 def test_oracle_answer_is_well_formed() -> None:

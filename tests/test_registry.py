@@ -1,5 +1,5 @@
 """Registry on a sqlite-backed MLflow: versions with provenance, the gate verdict, challenger/champion, promote,
-rollback and --force, every alias move logged with who/why/when."""
+rollback and --force, every alias move logged with who/why/when, and the download cache of versions."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from typing import Any
 
 import pytest
 from eval_world import make_settings
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
 
 from swerl_core.cli import main
 from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import CHALLENGER, CHAMPION, alias_moves, alias_version, champion_lineage
 from swerl_core.registry.gate import GateMetrics
 from swerl_core.registry.register import promote_version, register, rollback_champion
-from swerl_core.registry.versions import mlflow_client
+from swerl_core.registry.versions import COMPLETE_MARKER, mlflow_client, resolve_model
 from swerl_core.train.checkpoints import write_run_id
 
 _RUNS = itertools.count()
@@ -36,10 +39,13 @@ def _checkpoint(root: Path, name: str) -> Path:
     return path
 
 
-def _register(settings: Any, name: str, reward: float, fmt: float = 0.0, snapshot: str = "s1", **kw: Any) -> Any:
+def _register(
+    settings: Any, name: str, reward: float, fmt: float = 0.0, snapshot: str = "s1", protocol: str = "p1", **kw: Any
+) -> Any:
     metrics = {"mean_reward": reward, "format_error_rate": fmt, "exact_match_rate": 0.1}
     ckpt = _checkpoint(settings.home / name, f"run-{next(_RUNS)}")
-    return register(settings, ckpt, GateMetrics(snapshot, 1, reward, fmt), metrics, who="alice", git_sha="abc123", **kw)
+    candidate = GateMetrics(snapshot, 1, reward, fmt, protocol)
+    return register(settings, ckpt, candidate, metrics, who="alice", git_sha="abc123", **kw)
 
 
 def test_first_version_passes_the_floor_gets_challenger_and_provenance_tags(home: Path) -> None:
@@ -51,7 +57,7 @@ def test_first_version_passes_the_floor_gets_challenger_and_provenance_tags(home
     client.log_param(train_run, "git_sha", "feedface")
     ckpt = _checkpoint(home / "m-first", "grpo-run")
     write_run_id(ckpt.parent, train_run)
-    result = register(settings, ckpt, GateMetrics("s1", 1, 0.3, 0.1), {"mean_reward": 0.3}, who="alice")
+    result = register(settings, ckpt, GateMetrics("s1", 1, 0.3, 0.1, "p1"), {"mean_reward": 0.3}, who="alice")
     assert result.verdict.passed and result.run_id == train_run
     assert [m.alias for m in result.moves] == [CHALLENGER]
     assert alias_version(client, "m-first", CHALLENGER) == result.version
@@ -59,7 +65,7 @@ def test_first_version_passes_the_floor_gets_challenger_and_provenance_tags(home
     tags = client.get_model_version("m-first", result.version).tags
     assert tags["snapshot_id"] == "s1" and tags["base_model"] == "acme/base-7b" and tags["git_sha"] == "feedface"
     assert tags["training_run_id"] == train_run and len(tags["config_hash"]) == 16
-    assert tags["eval.mean_reward"] == "0.3" and tags["gate.verdict"] == "pass"
+    assert tags["eval.mean_reward"] == "0.3" and tags["gate.verdict"] == "pass" and tags["eval.protocol"] == "p1"
     assert client.get_model_version("m-first", result.version).source.endswith("/model")
 
 
@@ -123,7 +129,7 @@ def test_champion_evaluated_elsewhere_is_evaluated_again_on_the_candidates_snaps
 
     def evaluate_champion(version: str) -> GateMetrics:
         asked.append(version)
-        return GateMetrics("s2", 1, 0.7, 0.0)
+        return GateMetrics("s2", 1, 0.7, 0.0, "p1")
 
     result = _register(settings, "m-snap", 0.6, snapshot="s2", evaluate_champion=evaluate_champion)
     assert asked == [v1] and not result.verdict.passed and result.verdict.champion.mean_reward == 0.7
@@ -144,3 +150,98 @@ def test_cli_promote_refuses_a_failed_version_in_one_line_and_lists_models(
     assert f"{failed:>7}  champion" in out and "fail" in out
     assert main(["--home", str(home), "rollback"]) == 1
     assert "no previous champion" in capsys.readouterr().err
+
+
+def test_champion_evaluated_under_another_protocol_is_evaluated_again_under_the_candidates(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-protocol", "registry.policy": "auto"})
+    v1 = _register(settings, "m-protocol", 0.9, protocol="limit-1").version
+    with pytest.raises(RegistryError, match="under protocol full"):
+        _register(settings, "m-protocol", 0.5, protocol="full")
+    asked: list[str] = []
+
+    def evaluate_champion(version: str) -> GateMetrics:
+        asked.append(version)
+        return GateMetrics("s1", 1, 0.4, 0.0, "full")
+
+    result = _register(settings, "m-protocol", 0.5, protocol="full", evaluate_champion=evaluate_champion)
+    assert asked == [v1], "the champion's limit-1 numbers must not stand in for a full evaluation"
+    assert result.verdict.passed and result.verdict.champion == GateMetrics("s1", 1, 0.4, 0.0, "full")
+
+
+def test_a_champion_evaluation_under_yet_another_protocol_is_refused_and_recorded_as_failed(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-mismatch", "registry.policy": "auto"})
+    _register(settings, "m-mismatch", 0.9, protocol="limit-1")
+    with pytest.raises(RegistryError, match="different protocols"):
+        _register(settings, "m-mismatch", 0.5, protocol="full",
+                  evaluate_champion=lambda version: GateMetrics("s1", 1, 0.4, 0.0, "limit-2"))
+    client = mlflow_client(settings.tracking_uri)
+    refused = client.get_model_version("m-mismatch", "2").tags
+    assert refused["gate.verdict"] == "fail" and "different protocols" in refused["gate.reason"]
+
+
+def test_training_run_unknown_to_this_server_is_kept_as_a_tag_and_a_registry_run_is_used(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-foreign"})
+    ckpt = _checkpoint(home / "m-foreign", "trained-elsewhere")
+    foreign = "0123456789abcdef0123456789abcdef"
+    write_run_id(ckpt.parent, foreign)
+    result = register(settings, ckpt, GateMetrics("s1", 1, 0.3, 0.0, "p1"), {"mean_reward": 0.3}, who="alice")
+    client = mlflow_client(settings.tracking_uri)
+    tags = client.get_model_version("m-foreign", result.version).tags
+    assert result.run_id != foreign and client.get_run(result.run_id).info.run_name.startswith("register-")
+    assert tags["training.run_id_unresolved"] == foreign and tags["training_run_id"] == "unknown"
+    assert tags["base_model"] == "base/tiny-llama"
+
+
+def test_other_mlflow_failures_reading_the_training_run_are_one_line_registry_errors(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-denied"})
+    ckpt = _checkpoint(home / "m-denied", "trained")
+    write_run_id(ckpt.parent, "0123456789abcdef0123456789abcdef")
+
+    def denied(self: MlflowClient, run_id: str) -> Any:
+        raise MlflowException(f"User may not read run {run_id}\ndetails", error_code=PERMISSION_DENIED)
+
+    monkeypatch.setattr(MlflowClient, "get_run", denied)
+    with pytest.raises(RegistryError, match="cannot read training run 0123") as refused:
+        register(settings, ckpt, GateMetrics("s1", 1, 0.3, 0.0, "p1"), {"mean_reward": 0.3}, who="alice")
+    assert "\n" not in str(refused.value) and "may not read" in str(refused.value)
+
+
+def test_a_leftover_partial_download_is_not_trusted(home: Path, tmp_path: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-cache"})
+    version = _register(settings, "m-cache", 0.3).version
+    client = mlflow_client(settings.tracking_uri)
+    partial = tmp_path / "cache" / "m-cache" / version
+    (partial / "model").mkdir(parents=True)  # a killed download: config.json arrived, the weights did not
+    (partial / "model" / "config.json").write_text("{}")
+    resolved = resolve_model(client, f"models:/m-cache/{version}", tmp_path / "cache")
+    assert (resolved.local_dir / "model.safetensors").stat().st_size == 64, "the partial copy was reused"
+    assert json.loads((resolved.local_dir / "config.json").read_text())["model_type"] == "llama"
+    assert (resolved.local_dir.parent / COMPLETE_MARKER).exists()
+    assert sorted(p.name for p in (tmp_path / "cache" / "m-cache").iterdir() if not p.name.endswith(".lock")) == [
+        version], "temporary download directories must not stay behind"
+
+
+def test_a_download_finished_meanwhile_by_another_evaluation_is_kept(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.artifacts
+
+    settings = make_settings(home, **{"registry.model_name": "m-race-cache"})
+    version = _register(settings, "m-race-cache", 0.3).version
+    client = mlflow_client(settings.tracking_uri)
+    target = tmp_path / "cache" / "m-race-cache" / version
+    real_download = mlflow.artifacts.download_artifacts
+
+    def other_evaluation_finishes_first(**kwargs: Any) -> str:
+        (target / "model").mkdir(parents=True)
+        (target / "model" / "config.json").write_text('{"model_type": "llama", "theirs": true}')
+        (target / COMPLETE_MARKER).write_text("done\n")
+        return real_download(**kwargs)
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", other_evaluation_finishes_first)
+    resolved = resolve_model(client, f"models:/m-race-cache/{version}", tmp_path / "cache")
+    assert resolved.local_dir == target / "model"
+    assert json.loads((target / "model" / "config.json").read_text())["theirs"], "the finished copy was overwritten"
+    assert [p.name for p in target.parent.iterdir() if ".partial-" in p.name] == []

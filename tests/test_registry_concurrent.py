@@ -29,7 +29,7 @@ ckpt.mkdir(parents=True)
 (ckpt / "config.json").write_text(json.dumps({{"model_type": "llama"}}))
 while not go.exists():
     time.sleep(0.01)
-result = register(settings, ckpt, GateMetrics("s1", 1, reward, 0.0), {{"mean_reward": reward}}, who=who)
+result = register(settings, ckpt, GateMetrics("s1", 1, reward, 0.0, "p1"), {{"mean_reward": reward}}, who=who)
 print(json.dumps({{"who": who, "version": result.version, "verdict": result.verdict.verdict}}))
 """
 

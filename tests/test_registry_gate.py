@@ -1,4 +1,5 @@
-"""The champion/challenger gate, as properties: the verdict follows the margin, the ceiling and the floors."""
+"""The champion/challenger gate, as properties: the verdict follows the margin, the ceiling and the floors, and
+evaluations under different protocols are never compared."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from swerl_core.registry.gate import GateMetrics, gate
 rewards = st.floats(-1.0, 1.0, allow_nan=False)
 rates = st.floats(0.0, 1.0, allow_nan=False)
 margins = st.floats(0.0, 0.5, allow_nan=False)
+fingerprints = st.sampled_from(("9f2c1a7be0d43c55", "04ab77e1c2d9f810", "c3e88d0f5a6b2471"))
 
 
-def _m(reward: float, fmt: float, snapshot: str = "s1", k: int = 1) -> GateMetrics:
-    return GateMetrics(snapshot, k, reward, fmt)
+def _m(reward: float, fmt: float, snapshot: str = "s1", k: int = 1, protocol: str = "p-full") -> GateMetrics:
+    return GateMetrics(snapshot, k, reward, fmt, protocol)
 
 
 @given(rewards, rates, rewards, rates, margins, rates)
@@ -60,3 +62,26 @@ def test_candidate_and_champion_on_different_snapshots_are_not_compared() -> Non
         gate(_m(0.9, 0.0, "s2"), _m(0.1, 0.0, "s1"), RegistryConfig())
     with pytest.raises(RegistryError, match="K=4"):
         gate(_m(0.9, 0.0, k=4), _m(0.1, 0.0, k=1), RegistryConfig())
+
+
+@given(rewards, rates, rewards, rates, fingerprints, fingerprints)
+def test_candidate_and_champion_under_different_protocols_are_never_compared(
+    cand: float, cand_fmt: float, champ: float, champ_fmt: float, cand_protocol: str, champ_protocol: str
+) -> None:
+    candidate, champion = _m(cand, cand_fmt, protocol=cand_protocol), _m(champ, champ_fmt, protocol=champ_protocol)
+    if cand_protocol == champ_protocol:
+        assert gate(candidate, champion, RegistryConfig(), "2").champion == champion
+    else:
+        with pytest.raises(RegistryError, match="different protocols") as refused:
+            gate(candidate, champion, RegistryConfig(), "2")
+        assert cand_protocol in str(refused.value) and champ_protocol in str(refused.value)
+        assert "\n" not in str(refused.value), "the refusal must be one line"
+
+
+def test_same_snapshot_and_k_but_a_limited_champion_evaluation_is_refused() -> None:
+    with pytest.raises(RegistryError, match="cannot compare: .* different protocols"):
+        gate(_m(0.2, 0.0, protocol="full-4-instances"), _m(0.9, 0.0, protocol="limit-1"), RegistryConfig(), "1")
+
+
+def test_the_verdict_records_the_protocol_it_was_judged_under() -> None:
+    assert gate(_m(0.5, 0.0, protocol="abc"), None, RegistryConfig()).tags()["gate.protocol"] == "abc"

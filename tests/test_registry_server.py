@@ -56,7 +56,7 @@ def test_register_promote_and_load_through_a_tracking_server(tmp_path: Path) -> 
         ckpt = tmp_path / "ckpt"
         ckpt.mkdir()
         (ckpt / "config.json").write_text(json.dumps({"model_type": "llama"}))
-        result = register(settings, ckpt, GateMetrics("s1", 1, 0.4, 0.0), {"mean_reward": 0.4}, who="ci")
+        result = register(settings, ckpt, GateMetrics("s1", 1, 0.4, 0.0, "p1"), {"mean_reward": 0.4}, who="ci")
         promote_version(settings, result.version, "ci", "first release")
         client = mlflow_client(url)
         assert alias_version(client, "served", CHAMPION) == result.version

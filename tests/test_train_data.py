@@ -35,6 +35,19 @@ def test_unknown_snapshot_is_a_one_line_error(snapshot: Path) -> None:
         load_snapshot(snapshot, "nope")
 
 
+def test_unreadable_manifest_is_reported_by_curates_one_reader(snapshot: Path) -> None:
+    from swerl_core.curate.snapshot import ManifestError, read_manifest
+
+    directory = snapshot / "snapshots" / SAMPLE_SNAPSHOT_ID
+    (directory / "manifest.json").write_text('{"id": "' + SAMPLE_SNAPSHOT_ID + '", ')
+    with pytest.raises(ManifestError) as curated:
+        read_manifest(directory)
+    with pytest.raises(TrainError) as trained:
+        load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
+    assert str(trained.value) == str(curated.value), "training must report what curate's reader reports"
+    assert "unreadable manifest.json" in str(trained.value) and "\n" not in str(trained.value)
+
+
 def test_snapshot_missing_a_column_is_rejected(snapshot: Path) -> None:
     import pyarrow.parquet as pq
 
@@ -129,3 +142,33 @@ def test_sft_leaves_out_rows_without_an_exact_oracle_answer(snapshot: Path) -> N
     examples = sft_examples(Dataset.from_list(rows), build_tokenizer(), 4096, 4096)
     assert (len(examples.dataset), examples.dropped_unanswerable, examples.dropped_too_long) == (1, 1, 0)
     assert examples.dataset[0]["instance_id"] == rows[0]["instance_id"]
+
+
+def test_curate_counts_a_rows_prompt_tokens_exactly_as_training_does(snapshot: Path, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from swerl_core.curate.tokens import PromptCounter
+    from swerl_core.train.examples import prompt_tokens
+    from swerl_core.train.tiny_model import build_tokenizer
+
+    build_tokenizer().save_pretrained(tmp_path / "tok")  # type: ignore[attr-defined]
+    counter = PromptCounter(tmp_path / "tok", chars_per_token=4.0)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    train, heldout = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
+    quoting = {**train[0], "problem_statement": "Output stops at <|eot_id|> in the text\n\nSee <|begin_of_text|>."}
+    for row in [*train, *heldout, quoting]:
+        curated = counter.count(row["problem_statement"], as_files(row["code_context"]))
+        trained = prompt_tokens(tokenizer, row)
+        assert curated == trained, f"{row['instance_id']}: curate counts {curated} tokens, training {trained}"
+
+
+def test_curate_refuses_a_tokenizer_training_could_not_use(tmp_path: Path) -> None:
+    from swerl_core.curate import CurateError
+    from swerl_core.curate.tokens import PromptCounter
+    from swerl_core.train.tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = None  # type: ignore[attr-defined]
+    tokenizer.save_pretrained(tmp_path / "tok")  # type: ignore[attr-defined]
+    with pytest.raises(CurateError, match="has no chat template"):
+        PromptCounter(tmp_path / "tok", chars_per_token=4.0)

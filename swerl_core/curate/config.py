@@ -28,7 +28,7 @@ class CurateConfig:
     max_patch_lines: int = 1000  # stage 4: added + deleted lines of the code part
     min_issue_chars: int = 10  # stage 4: problem statement length after stripping
     max_prompt_tokens: int = 16384  # stage 4/6: the rendered prompt (system + issue + code context)
-    tokenizer: Path | None = None  # a local Hugging Face tokenizer dir; None: estimate chars / chars_per_token
+    tokenizer: Path | None = None  # local HF tokenizer dir with a chat template; None: estimate chars / chars_per_token
     chars_per_token: float = 4.0
     relevant_files: int = 3  # stage 6: unmodified files added to the code context (top-k that fit)
     retrieval: Literal["bm25", "none"] = "bm25"  # how relevant unmodified files are found

@@ -1,9 +1,11 @@
 """Unified patches as curation sees them: per-file sections, changed-line counts, version-bump detection,
-and the whitespace-insensitive *normalized patch* whose hash drives dedup and decontamination.
+and the whitespace-insensitive *patch fingerprint* whose hash drives dedup and decontamination.
 
+The fingerprint text is not a patch (it keeps no context, no line numbers, no whitespace): it only
+identifies a change; :func:`swerl_core.reward.normalized_patch` is the SWE-RL patch the reward compares.
 Every measure is a Polars expression so it runs over millions of patches at once; the plain-Python
-forms (:func:`normalized_patch`, :func:`patch_hash`) evaluate the same expressions, so a benchmark
-instance and a pull request are always normalized identically. Never reads git.
+forms (:func:`patch_fingerprint_text`, :func:`patch_hash`) evaluate the same expressions, so a benchmark
+instance and a pull request are always fingerprinted identically. Never reads git.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ _VERSION_LINE = r"(?m)^[+-][ \t]*[\"']?(__version__|version|VERSION|Version)[\"'
 _SECTION_START = re.compile(r"^diff --git ", re.M)
 
 
-def normalized_patch_expr(patch: pl.Expr) -> pl.Expr:
+def patch_fingerprint_text_expr(patch: pl.Expr) -> pl.Expr:
     """The patch reduced to its ``diff --git`` lines and changed lines, with all whitespace removed.
 
     Hunk headers, context lines and ``index`` lines go: the same change made at another base commit
@@ -37,8 +39,8 @@ def normalized_patch_expr(patch: pl.Expr) -> pl.Expr:
 
 
 def patch_hash_expr(patch: pl.Expr) -> pl.Expr:
-    """A stable hex digest of :func:`normalized_patch_expr` (BLAKE2b-128; null for an empty patch)."""
-    return normalized_patch_expr(patch).map_batches(_digests, return_dtype=pl.String)
+    """A stable hex digest of :func:`patch_fingerprint_text_expr` (BLAKE2b-128; null for an empty patch)."""
+    return patch_fingerprint_text_expr(patch).map_batches(_digests, return_dtype=pl.String)
 
 
 def changed_lines_expr(patch: pl.Expr) -> pl.Expr:
@@ -59,14 +61,14 @@ def text_hash_expr(text: pl.Expr) -> pl.Expr:
     )
 
 
-def normalized_patch(patch: str) -> str:
-    """Plain-Python form of :func:`normalized_patch_expr` (same expression, one row)."""
-    return str(pl.select(normalized_patch_expr(pl.lit(patch, dtype=pl.String))).item())
+def patch_fingerprint_text(patch: str) -> str:
+    """Plain-Python form of :func:`patch_fingerprint_text_expr` (same expression, one row)."""
+    return str(pl.select(patch_fingerprint_text_expr(pl.lit(patch, dtype=pl.String))).item())
 
 
 def patch_hash(patch: str) -> str | None:
     """Plain-Python form of :func:`patch_hash_expr`."""
-    return _digest(normalized_patch(patch))
+    return _digest(patch_fingerprint_text(patch))
 
 
 def file_sections(patch: str) -> list[tuple[str, str]]:

@@ -37,10 +37,11 @@ from swerl_core.curate.filters import (
 )
 from swerl_core.curate.funnel import FunnelCounter, StageCount, funnel_dict, render_funnel
 from swerl_core.curate.patches import patch_hash_expr, text_hash_expr
-from swerl_core.curate.retrieval import LlmRanker, RelevantFiles
+from swerl_core.curate.retrieval import LlmRanker, RelevantFiles, mirror_states
 from swerl_core.curate.snapshot import (
     FORMAT_VERSION,
     SPLITS,
+    ManifestError,
     Snapshot,
     now_iso,
     read_manifest,
@@ -58,7 +59,7 @@ from swerl_core.curate.source import (
     survivor_texts,
 )
 from swerl_core.curate.split import heldout_mask, leak_reason
-from swerl_core.curate.tokens import PromptCounter
+from swerl_core.curate.tokens import PromptCounter, tokenizer_digest
 from swerl_core.git import GitError
 
 if TYPE_CHECKING:
@@ -111,12 +112,11 @@ def curate(
 
     benchmark = read_benchmark(cfg.benchmark_file) if cfg.benchmark_file is not None else None
     config = config_dict(cfg)
-    inputs: dict[str, Any] = input_fingerprint(con)
-    if cfg.benchmark_file is not None:
-        inputs["benchmark_file"] = hashlib.sha256(Path(cfg.benchmark_file).read_bytes()).hexdigest()
+    mirrors = mirror_dirs(con, home / "mirrors")
+    inputs = snapshot_inputs(con, cfg, mirrors)
     sid = snapshot_id(inputs, config)
-    existing = read_manifest(snapshots_dir / sid)
-    if existing is not None and existing.get("id") == sid:
+    existing = _existing_manifest(snapshots_dir / sid)
+    if existing is not None:
         record_snapshot(con, existing, snapshots_dir / sid / "manifest.json")
         say(f"input and config unchanged: snapshot {sid} already exists")
         return _from_manifest(existing, snapshots_dir / sid, created=False)
@@ -136,7 +136,7 @@ def curate(
     )
     say(f"reading texts and files of {survivors.height} pull requests")
     notes: Counter[str] = Counter()
-    rows = materialize(con, survivors, cfg, counter, mirror_dirs(con, home / "mirrors"), funnel, notes, say)
+    rows = materialize(con, survivors, cfg, counter, mirrors, funnel, notes, say)
     stages = funnel.stages()
     if rows.height == 0:
         raise EmptySnapshotError(
@@ -163,6 +163,23 @@ def curate(
     path = write_snapshot(snapshots_dir, splits, manifest)
     record_snapshot(con, manifest, path / "manifest.json")
     return _from_manifest(manifest, path, created=True)
+
+
+def snapshot_inputs(con: duckdb.DuckDBPyConnection, cfg: CurateConfig, mirrors: dict[str, Path]) -> dict[str, Any]:
+    """Digests of everything a snapshot is cut from besides the config, so that any change gives a new id.
+
+    The store's tables; the benchmark list's bytes; the tokenizer's files (by content, not path: it
+    decides which prompts fit the budget); and, when relevant files are retrieved, each repository's
+    mirror state (a mirror that appears or fetches new commits changes the code context).
+    """
+    inputs: dict[str, Any] = input_fingerprint(con)
+    if cfg.benchmark_file is not None:
+        inputs["benchmark_file"] = hashlib.sha256(Path(cfg.benchmark_file).read_bytes()).hexdigest()
+    if cfg.tokenizer is not None:
+        inputs["tokenizer"] = tokenizer_digest(cfg.tokenizer)
+    if cfg.retrieval == "bm25" and cfg.relevant_files > 0:
+        inputs["mirrors"] = mirror_states(mirrors)
+    return inputs
 
 
 def select_pull_requests(
@@ -339,6 +356,13 @@ def _detached(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.read_ipc(buffer)
 
 
+def _existing_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        return read_manifest(path)
+    except ManifestError:
+        return None  # no snapshot with this id yet, or a leftover that write_snapshot replaces
+
+
 def _from_manifest(manifest: dict[str, Any], path: Path, created: bool) -> Snapshot:
     stages = tuple(StageCount(s["stage"], s["entered"], dict(s["dropped"])) for s in manifest.get("funnel", []))
     return Snapshot(
@@ -361,4 +385,5 @@ __all__ = [
     "filter_batch",
     "render_funnel",
     "select_pull_requests",
+    "snapshot_inputs",
 ]

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from swerl_core.curate import CurateError
 from swerl_core.curate.bm25 import rank, tokenize
-from swerl_core.curate.file_kinds import CODE, file_kind
-from swerl_core.git import GitError, read_blobs, run_git
+from swerl_core.file_kinds import CODE, file_kind
+from swerl_core.git import GitError, read_blobs, ref_state, run_git
 
 RERANK_CANDIDATES = 20  # BM25's best files shown to the LLM ranker
 
@@ -48,6 +48,21 @@ def tree_files(git_dir: Path, commit: str) -> list[TreeFile]:
         if kind == "blob" and mode in ("100644", "100755") and size.isdigit():
             files.append(TreeFile(path, sha, int(size)))
     return files
+
+
+def mirror_states(mirrors: Mapping[str, Path]) -> dict[str, str]:
+    """Per repository, the state of the mirror retrieval would read: its refs' digest, ``absent`` or ``unreadable``.
+
+    Part of a snapshot's inputs: a mirror that appears, or fetches new commits, can change which
+    relevant files a PR gets, so it must change the snapshot id.
+    """
+    states = {}
+    for repo, git_dir in sorted(mirrors.items()):
+        try:
+            states[repo] = ref_state(git_dir) or "absent"
+        except GitError:
+            states[repo] = "unreadable"  # retrieval will fail on it too and record that in the notes
+    return states
 
 
 class LlmRanker:

@@ -83,13 +83,31 @@ def rows_table(rows: pl.DataFrame) -> pa.Table:
     return table.cast(ROW_SCHEMA)
 
 
-def read_manifest(path: Path) -> dict[str, Any] | None:
-    """The manifest in snapshot directory ``path``, or None when absent or unreadable."""
+class ManifestError(CurateError):
+    """A snapshot's ``manifest.json`` is missing (``missing``), unreadable or names another snapshot."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def read_manifest(path: Path, snapshot_id: str | None = None) -> dict[str, Any]:
+    """The manifest of snapshot directory ``path``, checked to name ``snapshot_id`` (default: the directory's name).
+
+    The one reader of manifests (training reads them through it too). Raises :class:`ManifestError`
+    with a one-line message when the file is missing, is not a JSON object or names another id.
+    """
+    snapshot = path.name if snapshot_id is None else snapshot_id
     try:
-        data = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"snapshot {snapshot!r} has no manifest.json under {path}", missing=True) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ManifestError(f"snapshot {snapshot!r} has an unreadable manifest.json: {detail}") from None
+    if not isinstance(manifest, dict) or manifest.get("id") != snapshot:
+        raise ManifestError(f"snapshot {snapshot!r}: manifest.json does not name id {snapshot!r}")
+    return manifest
 
 
 def write_snapshot(directory: Path, splits: dict[str, pl.DataFrame], manifest: dict[str, Any]) -> Path:

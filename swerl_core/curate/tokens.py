@@ -1,16 +1,19 @@
 """Prompt size in tokens: the rendered SWE-RL prompt (system message + repair prompt) against the budget.
 
-With a tokenizer configured the count is exact: the messages are rendered through the model's chat
-template and tokenized. Without one it is an estimate, ``ceil(chars / chars_per_token)`` over the
-rendered messages plus :data:`CHAT_TEMPLATE_MARGIN` tokens for the template's own markup (4 characters
-per token is the usual rule of thumb for English and code under BPE tokenizers; it under-counts dense
-code by ~10–20 %, so set a tokenizer when the budget is tight). The character count can also be
-computed without the text, from lengths alone (:func:`prompt_chars_expr`), which is how stage 4
-filters millions of rows. Never downloads a tokenizer: ``tokenizer`` must be a local directory.
+With a tokenizer configured the count is exact and is training's own count
+(:func:`swerl_core.prompts.prompt_token_count`: the messages through the model's chat template), so a
+row curation keeps is never dropped by training's length filter; a tokenizer without a chat template is
+refused, as training refuses it. Without one the count is an estimate, ``ceil(chars / chars_per_token)``
+over the rendered messages plus :data:`CHAT_TEMPLATE_MARGIN` tokens for the template's own markup (4
+characters per token is the usual rule of thumb for English and code under BPE tokenizers; it
+under-counts dense code by ~10–20 %, so set a tokenizer when the budget is tight). The character count
+can also be computed without the text, from lengths alone (:func:`prompt_chars_expr`), which is how
+stage 4 filters millions of rows. Never downloads a tokenizer: ``tokenizer`` must be a local directory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from swerl_core.curate import CurateError
-from swerl_core.prompts import FILE_TEMPLATE, chat_messages
+from swerl_core.prompts import FILE_TEMPLATE, chat_messages, prompt_token_count
 
 CHAT_TEMPLATE_MARGIN = 32  # role markers and special tokens a chat template adds around two messages
 BASE_PROMPT_CHARS = sum(len(m["content"]) for m in chat_messages("", {}))  # system + repair prompt, no issue/files
@@ -55,14 +58,29 @@ class PromptCounter:
         if self._tokenizer is None:
             chars = sum(len(m["content"]) for m in chat_messages(issue, code_context))
             return math.ceil(chars / self.chars_per_token) + CHAT_TEMPLATE_MARGIN
-        messages = chat_messages(issue, code_context)
-        if getattr(self._tokenizer, "chat_template", None):
-            ids = self._tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
-            if isinstance(ids, Mapping):
-                ids = ids["input_ids"]
-            return len(ids)
-        text = "\n\n".join(m["content"] for m in messages)
-        return len(self._tokenizer(text, add_special_tokens=True)["input_ids"]) + CHAT_TEMPLATE_MARGIN
+        return prompt_token_count(self._tokenizer, issue, code_context)
+
+
+# Model weights that may share a directory with the tokenizer: they never change how text is tokenized.
+_WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".msgpack", ".onnx"})
+
+
+def tokenizer_digest(path: Path) -> str:
+    """A SHA-256 over the names and contents of the tokenizer's files in directory ``path`` (weights left out).
+
+    Part of a snapshot's inputs: the same directory holding another tokenizer counts prompts differently.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise CurateError(f"curate.tokenizer {path} is not a directory holding a Hugging Face tokenizer")
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = file.relative_to(root)
+        if file.suffix in _WEIGHT_SUFFIXES or any(part.startswith(".") for part in relative.parts):
+            continue
+        digest.update(f"{relative.as_posix()}\0{file.stat().st_size}\0".encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 def _load_tokenizer(path: Path) -> Any:
@@ -71,6 +89,9 @@ def _load_tokenizer(path: Path) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise CurateError(f"cannot load tokenizer from {path}: {str(exc).splitlines()[0]}") from None
+    if not getattr(tokenizer, "chat_template", None):
+        raise CurateError(f"curate.tokenizer {path} has no chat template; SWE-RL prompts are chat messages")
+    return tokenizer

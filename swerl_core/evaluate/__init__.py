@@ -4,7 +4,7 @@ The package owns generation backends (:mod:`.backends`), the safe application of
 temporary copy (:mod:`.checkout`), metrics (:mod:`.metrics`), predictions files (:mod:`.predictions`),
 the ``evaluations`` results (:mod:`.results`) and the entry function
 :func:`swerl_core.evaluate.evaluation.evaluate`. It never executes model output, never schedules
-anything (flows do) and never moves registry aliases (:mod:`swerl_core.registry` does).
+anything (the CLI and schedulers do) and never moves registry aliases (:mod:`swerl_core.registry` does).
 
 Importing this package is cheap: torch, transformers and MLflow load only inside the modules that use them.
 """

@@ -10,6 +10,7 @@ official harness where a Docker engine exists.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from swerl_core.evaluate.backends import EndpointBackend, GenerationBackend, Tra
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
 from swerl_core.evaluate.metrics import summarize
 from swerl_core.evaluate.predictions import harness_predictions, write_predictions
+from swerl_core.evaluate.protocol import HELDOUT, SWEBENCH, evaluation_protocol
 from swerl_core.evaluate.results import PLOTTED, EvalReport, latest_evaluation, log_to_mlflow, record_evaluation
 from swerl_core.evaluate.rollout import rollout
 from swerl_core.evaluate.swebench import read_instance_file, run_harness, swebench_instances
@@ -39,7 +41,7 @@ from swerl_core.registry.versions import (
 )
 from swerl_core.store import Store
 
-HELDOUT, SWEBENCH = "heldout", "swebench-verified"
+log = logging.getLogger("swerl.evaluate")
 
 
 def evaluate(
@@ -80,7 +82,9 @@ def evaluate_swebench(
 def gate_metrics(report: EvalReport) -> GateMetrics:
     """The numbers of ``report`` that the registry gate compares."""
     m = report.metrics
-    return GateMetrics(report.snapshot_id, m.samples_per_instance, m.mean_reward, m.format_error_rate)
+    return GateMetrics(
+        report.snapshot_id, m.samples_per_instance, m.mean_reward, m.format_error_rate, report.protocol.fingerprint
+    )
 
 
 def _evaluate(
@@ -104,6 +108,7 @@ def _evaluate(
             if cfg.backend == "transformers"
             else EndpointBackend(cfg, cfg.endpoint_model or model, api_key)
         )
+    protocol = evaluation_protocol(cfg, snapshot_id, split, instances)
     results, timings = rollout(instances, backend, cfg.samples, cfg.progress, settings.reward.workers)
     evaluation_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     out_dir = settings.home / "evaluations" / evaluation_id
@@ -115,7 +120,7 @@ def _evaluate(
         resolved_rate, note = harness.resolved_rate, harness.reason
     report = EvalReport(
         evaluation_id, resolved.ref, resolved.name, resolved.version, snapshot_id, split, backend.name,
-        summarize(results, cfg.samples), predictions, timings.generation_s, timings.reward_s,
+        summarize(results, cfg.samples), predictions, timings.generation_s, timings.reward_s, protocol,
         _run_for(client, settings, run_id or resolved.run_id), resolved_rate, note,
     )
     champion = _champion_numbers(client, settings, store, report)
@@ -147,16 +152,25 @@ def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> R
 
 
 def _run_for(client: Any, settings: Settings, run_id: str | None) -> str:
+    """``run_id`` when this tracking server has it, else a fresh run in ``swerl-evaluate`` saying why."""
     from mlflow.exceptions import MlflowException
 
+    tags: dict[str, str] = {}
     if run_id:
         try:
             client.get_run(run_id)
             return run_id
-        except MlflowException:
-            pass  # a run recorded against another tracking server: log into a fresh run here
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise EvaluateError(
+                    f"cannot read MLflow run {run_id} from {client.tracking_uri}: {str(exc).splitlines()[0]}"
+                ) from None
+        # A run recorded against another tracking server: log into a fresh run here, and say so.
+        reason = f"run {run_id} does not exist on {client.tracking_uri}"
+        log.warning("%s; logging the evaluation into a new run in %s", reason, EVALUATE_EXPERIMENT)
+        tags = {"evaluate.requested_run_id": run_id, "evaluate.requested_run_unresolved": reason}
     experiment = experiment_id(client, EVALUATE_EXPERIMENT, settings.home / "mlartifacts")
-    run = client.create_run(experiment, run_name=f"evaluate-{datetime.now(UTC):%Y%m%d-%H%M%S}")
+    run = client.create_run(experiment, run_name=f"evaluate-{datetime.now(UTC):%Y%m%d-%H%M%S}", tags=tags)
     client.set_terminated(run.info.run_id)
     return str(run.info.run_id)
 
@@ -166,13 +180,11 @@ def _champion_numbers(client: Any, settings: Settings, store: Store | None, repo
     version = alias_version(client, name, CHAMPION)
     if version is None or (report.model_name, report.model_version) == (name, version):
         return None
-    samples = report.metrics.samples_per_instance
     if store is not None:
-        row = latest_evaluation(store, report.snapshot_id, samples, version=(name, version))
+        row = latest_evaluation(store, report.protocol, version=(name, version))
         if row is not None:
             return {k: float(row[k]) for k in PLOTTED}
     tags = version_metrics(client, name, version)
-    same = tags.get("snapshot_id") == report.snapshot_id and tags.get("samples") == str(samples)
-    if same and all(k in tags for k in PLOTTED):
+    if tags.get("protocol") == report.protocol.fingerprint and all(k in tags for k in PLOTTED):
         return {k: float(tags[k]) for k in PLOTTED}
     return None

@@ -1,17 +1,20 @@
 """A checkpoint from evaluation to the registry in one call: the step after every training run.
 
-:func:`evaluate_and_register` reuses the checkpoint's latest evaluation on the snapshot (or runs one),
-evaluates the champion on the same snapshot and K when it has no such evaluation yet, and hands both to
-:func:`swerl_core.registry.register.register`, so the gate always compares like with like. The CLI's
-``swerl register``, the demo and the flows all go through here.
+:func:`evaluate_and_register` computes the evaluation protocol once (snapshot, K, held-out instances
+after ``evaluate.limit``, decoding settings), reuses the checkpoint's latest evaluation under exactly
+that protocol (or runs one), evaluates the champion under the same protocol when it has no such
+evaluation yet, and hands both to :func:`swerl_core.registry.register.register`, so the gate always
+compares like with like. The CLI's ``swerl register`` and the demo both go through here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from swerl_core.config import Settings
 from swerl_core.evaluate.evaluation import evaluate, gate_metrics
+from swerl_core.evaluate.protocol import EvalProtocol, heldout_protocol
 from swerl_core.evaluate.results import latest_evaluation
 from swerl_core.registry.gate import GateMetrics
 from swerl_core.registry.register import Registration, current_user, register
@@ -26,19 +29,19 @@ def evaluate_and_register(
     """Register ``checkpoint`` as a model version judged against the champion on ``snapshot_id``'s held-out split."""
     from swerl_core.train.tracking import git_sha
 
-    samples, name = settings.evaluate.samples, settings.registry.model_name
-    row = latest_evaluation(store, snapshot_id, samples, model_ref=str(checkpoint.resolve()))
+    name = settings.registry.model_name
+    protocol = heldout_protocol(settings, snapshot_id)
+    row = latest_evaluation(store, protocol, model_ref=str(checkpoint.resolve()))
     if row is None:
         report = evaluate(settings, str(checkpoint), snapshot_id, store=store)
         candidate, metrics = gate_metrics(report), report.metrics.headline()
     else:
-        candidate = GateMetrics(snapshot_id, samples, row["mean_reward"], row["format_error_rate"])
-        metrics = {key: float(row[key]) for key in _HEADLINE}
+        candidate, metrics = _row_metrics(row, protocol), {key: float(row[key]) for key in _HEADLINE}
 
     def evaluate_champion(version: str) -> GateMetrics:
-        found = latest_evaluation(store, snapshot_id, samples, version=(name, version))
+        found = latest_evaluation(store, protocol, version=(name, version))
         if found is not None:
-            return GateMetrics(snapshot_id, samples, found["mean_reward"], found["format_error_rate"])
+            return _row_metrics(found, protocol)
         return gate_metrics(evaluate(settings, f"models:/{name}/{version}", snapshot_id, store=store))
 
     return register(
@@ -49,4 +52,10 @@ def evaluate_and_register(
         who=who or current_user(),
         git_sha=git_sha(),
         evaluate_champion=evaluate_champion,
+    )
+
+
+def _row_metrics(row: dict[str, Any], protocol: EvalProtocol) -> GateMetrics:
+    return GateMetrics(
+        protocol.snapshot_id, protocol.samples, row["mean_reward"], row["format_error_rate"], protocol.fingerprint
     )

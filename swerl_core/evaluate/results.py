@@ -1,8 +1,9 @@
 """Where evaluation results go: the DuckDB ``evaluations`` table and the checkpoint's MLflow run.
 
 One row per evaluation (headline metrics, per-repository JSON, timings, predictions path, harness
-outcome). In MLflow: metrics ``<split>.<metric>``, the predictions JSONL, ``metrics.json`` and a bar
-chart comparing the candidate with the champion's evaluation on the same snapshot and K.
+outcome, the protocol and its fingerprint). In MLflow: metrics ``<split>.<metric>``, the predictions
+JSONL, ``metrics.json`` and a bar chart comparing the candidate with the champion's evaluation under
+the same protocol. An evaluation is reused only under the protocol it was run with.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from swerl_core.evaluate.metrics import EvalMetrics
+from swerl_core.evaluate.protocol import EvalProtocol
 from swerl_core.store import Store
 
 PLOTTED = ("mean_reward", "best_of_k_reward", "exact_match_rate", "apply_rate", "format_error_rate")
@@ -35,6 +37,7 @@ class EvalReport:
     predictions_path: Path
     generation_s: float
     reward_s: float
+    protocol: EvalProtocol
     mlflow_run_id: str | None = None
     resolved_rate: float | None = None
     harness_note: str | None = None
@@ -44,34 +47,39 @@ def record_evaluation(store: Store, report: EvalReport) -> None:
     """Insert ``report`` as one row of ``evaluations``."""
     m = report.metrics
     store.connection.execute(
-        "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO evaluations VALUES ({', '.join(['?'] * 27)})",
         [
             report.evaluation_id, datetime.now(UTC), report.model_ref, report.model_name, report.model_version,
             report.snapshot_id, report.split, m.samples_per_instance, report.backend, m.n_instances, m.n_samples,
             m.mean_reward, m.format_error_rate, m.exact_match_rate, m.apply_rate, m.best_of_k_reward,
             m.path_escapes, m.tokens_generated, json.dumps(m.as_dict()["per_repo"], sort_keys=True),
             report.generation_s, report.reward_s, report.resolved_rate, report.harness_note,
-            str(report.predictions_path), report.mlflow_run_id,
+            str(report.predictions_path), report.mlflow_run_id, report.protocol.fingerprint,
+            json.dumps(report.protocol.as_dict(), sort_keys=True),
         ],
     )
 
 
 def latest_evaluation(
     store: Store,
-    snapshot_id: str,
-    samples: int,
+    protocol: EvalProtocol,
     *,
     model_ref: str | None = None,
     version: tuple[str, str] | None = None,
 ) -> dict[str, Any] | None:
-    """The newest ``evaluations`` row of a model (by ``model_ref`` or ``(name, version)``) on a snapshot and K."""
+    """The newest ``evaluations`` row of a model (by ``model_ref`` or ``(name, version)``) under ``protocol``.
+
+    Rows of other protocols (another ``--limit``, K or decoding setting) and rows recorded before
+    protocols were (no fingerprint) never match.
+    """
     if (model_ref is None) == (version is None):
         raise ValueError("give exactly one of model_ref and version")
     where, args = ("model_ref = ?", [model_ref]) if model_ref is not None else (
         "model_name = ? AND model_version = ?", list(version or ()))
     cursor = store.connection.execute(
-        f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? ORDER BY created_at DESC LIMIT 1",
-        [*args, snapshot_id, samples],
+        f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ? "
+        "ORDER BY created_at DESC LIMIT 1",
+        [*args, protocol.snapshot_id, protocol.samples, protocol.fingerprint],
     )
     rows = cursor.fetchall()
     return dict(zip([d[0] for d in cursor.description], rows[0], strict=True)) if rows else None
@@ -115,8 +123,12 @@ def log_to_mlflow(
     client.log_batch(run_id, metrics=metrics)
     base = f"evaluations/{report.evaluation_id}"
     client.log_artifact(run_id, str(report.predictions_path), base)
-    summary = {**report.metrics.as_dict(), "snapshot_id": report.snapshot_id, "model_ref": report.model_ref}
+    summary = {
+        **report.metrics.as_dict(), "snapshot_id": report.snapshot_id, "model_ref": report.model_ref,
+        "protocol": report.protocol.fingerprint, "protocol_settings": report.protocol.as_dict(),
+    }
     client.log_dict(run_id, {**summary, "harness_note": report.harness_note}, f"{base}/metrics.json")
     title = f"{report.split} {report.snapshot_id}, K={report.metrics.samples_per_instance}"
     client.log_figure(run_id, comparison_figure(headline, champion, title), f"{base}/comparison.png")
     client.set_tag(run_id, f"evaluation.{report.split}", report.evaluation_id)
+    client.set_tag(run_id, f"evaluation.{report.split}.protocol", report.protocol.fingerprint)

@@ -3,18 +3,18 @@
 Never calls the GitHub API; every function takes the path of a bare mirror.
 """
 
+from swerl_core.file_kinds import is_test_path  # the rule curation uses too, re-exported for git callers
 from swerl_core.git.blobs import BlobContent, decode_blob, object_sizes, read_blobs
 from swerl_core.git.changes import (
     ChangedFile,
     PullRequestDiff,
-    is_test_path,
     merge_base,
     parse_diff_output,
     pull_request_diff,
 )
 from swerl_core.git.command import GitError, run_git
 from swerl_core.git.history import Commit, first_commit_time, pull_request_commits
-from swerl_core.git.mirror import FETCH_REFSPECS, Mirror, mirror_path
+from swerl_core.git.mirror import FETCH_REFSPECS, Mirror, mirror_path, ref_state
 
 __all__ = [
     "FETCH_REFSPECS",
@@ -34,5 +34,6 @@ __all__ = [
     "pull_request_commits",
     "pull_request_diff",
     "read_blobs",
+    "ref_state",
     "run_git",
 ]

@@ -2,7 +2,8 @@
 
 Owns the merge base, the list of changed files (status, rename detection, binary flag, blob SHAs,
 line counts) and the cumulative unified patch, all from one ``git diff`` per PR so a PR with
-thousands of files costs one process. It must never read file contents one process per file.
+thousands of files costs one process. Which files are tests is decided by :mod:`swerl_core.file_kinds`,
+the rule curation uses too. It must never read file contents one process per file.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from swerl_core.file_kinds import is_test_path
 from swerl_core.git.command import GitError, run_git
 
 NULL_SHA = "0" * 40
@@ -52,41 +54,6 @@ class PullRequestDiff:
     def test_patch(self) -> str:
         """The part of the patch touching test files."""
         return "".join(p for f, p in zip(self.files, self.file_patches, strict=True) if is_test_path(f.path))
-
-
-_TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata", "test_data"})
-_TEST_SUFFIXES = (
-    "_test.py",
-    "_tests.py",
-    "_test.go",
-    "_test.rb",
-    "_spec.rb",
-    "_test.rs",
-    "_test.cc",
-    "_test.cpp",
-    "test.java",
-    "tests.java",
-    "test.kt",
-    "tests.cs",
-    "test.cs",
-    ".test.js",
-    ".test.ts",
-    ".test.jsx",
-    ".test.tsx",
-    ".spec.js",
-    ".spec.ts",
-    ".spec.jsx",
-    ".spec.tsx",
-)
-
-
-def is_test_path(path: str) -> bool:
-    """Whether ``path`` is a test file, judged by its directory segments and file-name conventions."""
-    segments = path.lower().split("/")
-    if any(segment in _TEST_DIRS for segment in segments[:-1]):
-        return True
-    name = segments[-1]
-    return name.startswith("test_") or name in ("conftest.py", "tests.py", "test.py") or name.endswith(_TEST_SUFFIXES)
 
 
 def merge_base(git_dir: Path, base_sha: str, head_sha: str) -> str | None:

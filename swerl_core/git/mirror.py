@@ -9,6 +9,7 @@ one fetch through the environment only.
 from __future__ import annotations
 
 import base64
+import hashlib
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
@@ -73,6 +74,18 @@ class Mirror:
                 present.add(parts[0])
         # The answer names the peeled object; a full SHA of a commit peels to itself.
         return {sha for sha in wanted if sha not in present}
+
+
+def ref_state(git_dir: Path) -> str | None:
+    """A digest of every ref of the mirror at ``git_dir`` and the object it points at; None when there is none.
+
+    Two mirrors with the same state hold the same commits reachable from their refs, so a caller can
+    tell "fetched something since" from "unchanged" without reading any object.
+    """
+    if not (git_dir / "HEAD").exists():
+        return None
+    refs = run_git(git_dir, ["for-each-ref", "--format=%(objectname) %(refname)"])
+    return hashlib.sha256(refs).hexdigest()
 
 
 def _auth_env(clone_url: str, token: Secret | None, hosts: set[str]) -> dict[str, str]:

@@ -28,6 +28,7 @@ from github.GithubException import (
 )
 from urllib3 import Retry
 from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import DecodeError, InvalidHeader, ProtocolError
 from urllib3.response import BaseHTTPResponse
 
 from swerl_core.config import GitHubConfig, Secret
@@ -113,7 +114,7 @@ class MeteredRetry(GithubRetry):
         wait = self._rate_limit_wait(response) if response is not None else None
         if response is not None and wait is not None and wait > (self.max_rate_limit_wait or float("inf")):
             raise RateLimitExceededExceedsMaxWait(response.status, _body(response), dict(response.headers), wait=wait)
-        if response is not None and wait is not None and "Retry-After" not in response.headers:
+        if response is not None and wait is not None and self.get_retry_after(response) is None:
             retry = Retry.increment(self, method, url, response, error, _pool, _stacktrace)
             retry.get_backoff_time = lambda: wait  # type: ignore[method-assign]
         else:
@@ -129,15 +130,27 @@ class MeteredRetry(GithubRetry):
         if self.rate_limited:
             self.meter.count_wait(time.monotonic() - started)
 
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        """Seconds of a valid ``Retry-After`` header; None when it is absent or malformed.
+
+        urllib3 would raise on a malformed value (``Retry-After: soon``) and abort the request; treated
+        as absent, the response falls through to the reset or secondary-limit wait instead.
+        """
+        value = response.headers.get("Retry-After")
+        if not value:
+            return None
+        try:
+            return self.parse_retry_after(value)
+        except (InvalidHeader, ValueError, OverflowError):  # not a number of seconds nor an HTTP date
+            return None
+
     def _rate_limit_wait(self, response: BaseHTTPResponse) -> float | None:
         if response.status not in (403, 429):
             return None
+        retry_after = self.get_retry_after(response)
+        if retry_after is not None:
+            return retry_after
         headers = response.headers
-        if headers.get("Retry-After"):
-            try:
-                return self.parse_retry_after(headers["Retry-After"])
-            except Exception:
-                return None
         reset = headers.get("X-RateLimit-Reset", "")
         if headers.get("X-RateLimit-Remaining") == "0" and reset.isdigit():
             return max(0.0, int(reset) - datetime.now(UTC).timestamp()) + 1.0
@@ -146,11 +159,13 @@ class MeteredRetry(GithubRetry):
         return None  # a 403 body may still say "rate limit": PyGithub's GithubRetry decides
 
 
-def _body(response: BaseHTTPResponse) -> Any:
+def _body(response: BaseHTTPResponse) -> dict[str, str] | None:
+    """The start of an error response's body for the exception; None when the body cannot be read."""
     try:
-        return {"message": (response.data or b"").decode("utf-8", "replace")[:200]}
-    except Exception:
+        data = response.data
+    except (DecodeError, ProtocolError):  # a body urllib3 cannot decompress or read to the end
         return None
+    return {"message": (data or b"").decode("utf-8", "replace")[:200]}
 
 
 def connect(config: GitHubConfig, token: Secret | None, meter: RequestMeter | None = None) -> Github:

@@ -12,13 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from swerl_core.file_kinds import is_test_path
 from swerl_core.git import (
     ChangedFile,
     Commit,
     GitError,
     PullRequestDiff,
     decode_blob,
-    is_test_path,
     merge_base,
     pull_request_commits,
     pull_request_diff,

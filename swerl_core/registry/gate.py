@@ -1,6 +1,7 @@
 """The champion/challenger gate: may a candidate replace the current champion? Pure, no I/O.
 
-Both sides must have been evaluated on the same held-out snapshot with the same K samples. With a
+Both sides must have been evaluated under the same protocol: the same held-out snapshot, K samples,
+instances and decoding settings (:mod:`swerl_core.evaluate.protocol` computes its fingerprint). With a
 champion the candidate passes when its mean reward ≥ the champion's + ``margin`` and its format-error
 rate ≤ ``format_error_ceiling``; with none, when its mean reward ≥ ``reward_floor`` and the same
 ceiling holds. The verdict carries its numbers and a one-line reason, pass or fail.
@@ -16,12 +17,13 @@ from swerl_core.registry.config import RegistryConfig
 
 @dataclass(frozen=True)
 class GateMetrics:
-    """The numbers the gate reads from one evaluation."""
+    """The numbers the gate reads from one evaluation, and the fingerprint of the protocol that produced them."""
 
     snapshot_id: str
     samples: int
     mean_reward: float
     format_error_rate: float
+    protocol: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class GateVerdict:
             "gate.required_reward": repr(self.required_reward),
             "gate.format_error_ceiling": repr(self.format_error_ceiling),
             "gate.champion_version": self.champion_version or "none",
+            "gate.protocol": self.candidate.protocol,
         }
         if self.champion is not None:
             tags["gate.champion_mean_reward"] = repr(self.champion.mean_reward)
@@ -63,11 +66,8 @@ def gate(
     champion_version: str | None = None,
 ) -> GateVerdict:
     """Judge ``candidate`` against ``champion`` (or the floors when ``champion`` is ``None``)."""
-    if champion is not None and (champion.snapshot_id, champion.samples) != (candidate.snapshot_id, candidate.samples):
-        raise RegistryError(
-            f"cannot compare: candidate evaluated on {candidate.snapshot_id} (K={candidate.samples}), "
-            f"champion on {champion.snapshot_id} (K={champion.samples})"
-        )
+    if champion is not None:
+        _require_comparable(candidate, champion)
     required = champion.mean_reward + cfg.margin if champion is not None else cfg.reward_floor
     against = f"champion v{champion_version} + margin {cfg.margin:g}" if champion is not None else "the floor"
     reward_ok = candidate.mean_reward >= required
@@ -82,3 +82,17 @@ def gate(
     return GateVerdict(
         reward_ok and format_ok, reason, candidate, champion, champion_version, required, cfg.format_error_ceiling
     )
+
+
+def _require_comparable(candidate: GateMetrics, champion: GateMetrics) -> None:
+    if (champion.snapshot_id, champion.samples) != (candidate.snapshot_id, candidate.samples):
+        raise RegistryError(
+            f"cannot compare: candidate evaluated on {candidate.snapshot_id} (K={candidate.samples}), "
+            f"champion on {champion.snapshot_id} (K={champion.samples})"
+        )
+    if champion.protocol != candidate.protocol:
+        raise RegistryError(
+            f"cannot compare: candidate and champion were evaluated on {candidate.snapshot_id} (K={candidate.samples}) "
+            f"under different protocols (instances or decoding settings): candidate {candidate.protocol or 'unknown'}, "
+            f"champion {champion.protocol or 'unknown'}"
+        )

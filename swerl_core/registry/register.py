@@ -72,9 +72,10 @@ def register(
     """Register ``checkpoint`` as a new version of ``settings.registry.model_name`` and judge it against the champion.
 
     ``candidate``/``metrics`` come from the checkpoint's evaluation on a held-out snapshot. The
-    champion's numbers on the same snapshot and K come from its ``eval.*`` tags or, failing that, from
-    ``evaluate_champion(version)``. Passing versions get ``challenger``; under policy ``auto`` they
-    become ``champion`` at once. The verdict is recorded on the version either way.
+    champion's numbers under the same protocol (snapshot, K, instances, decoding) come from its
+    ``eval.*`` tags or, failing that, from ``evaluate_champion(version)``. Passing versions get
+    ``challenger``; under policy ``auto`` they become ``champion`` at once. The verdict is recorded on
+    the version either way.
     """
     cfg = settings.registry
     client = mlflow_client(settings.tracking_uri)
@@ -87,21 +88,22 @@ def register(
         "eval.format_error_rate": repr(float(candidate.format_error_rate)),
         "eval.snapshot_id": candidate.snapshot_id,
         "eval.samples": str(candidate.samples),
+        "eval.protocol": candidate.protocol,
         "gate.verdict": "pending",
         "registered_by": who,
     }
     version, source = create_version(client, cfg.model_name, checkpoint, run_id, tags)
     with registry_lock(settings):
         champion_version = alias_version(client, cfg.model_name, CHAMPION)
-        champion = None
-        if champion_version is not None:
-            try:
+        try:
+            champion = None
+            if champion_version is not None:
                 champion = _champion_metrics(client, cfg.model_name, champion_version, candidate, evaluate_champion)
-            except SwerlError as exc:  # the version stays, judged failed with the reason, never "pending"
-                client.set_model_version_tag(cfg.model_name, version, "gate.verdict", "fail")
-                client.set_model_version_tag(cfg.model_name, version, "gate.reason", str(exc))
-                raise
-        verdict = gate(candidate, champion, cfg, champion_version)
+            verdict = gate(candidate, champion, cfg, champion_version)
+        except SwerlError as exc:  # the version stays, judged failed with the reason, never "pending"
+            client.set_model_version_tag(cfg.model_name, version, "gate.verdict", "fail")
+            client.set_model_version_tag(cfg.model_name, version, "gate.reason", str(exc))
+            raise
         for key, value in verdict.tags().items():
             client.set_model_version_tag(cfg.model_name, version, key, value)
         moves: list[AliasMove] = []
@@ -116,14 +118,18 @@ def _champion_metrics(
     client: Any, name: str, version: str, candidate: GateMetrics, evaluate_champion: ChampionEvaluator | None
 ) -> GateMetrics:
     tags = version_metrics(client, name, version)
-    if tags.get("snapshot_id") == candidate.snapshot_id and tags.get("samples") == str(candidate.samples):
+    same = (tags.get("snapshot_id"), tags.get("samples"), tags.get("protocol")) == (
+        candidate.snapshot_id, str(candidate.samples), candidate.protocol)
+    if same:
         return GateMetrics(
-            candidate.snapshot_id, candidate.samples, float(tags["mean_reward"]), float(tags["format_error_rate"])
+            candidate.snapshot_id, candidate.samples, float(tags["mean_reward"]), float(tags["format_error_rate"]),
+            candidate.protocol,
         )
     if evaluate_champion is None:
         raise RegistryError(
-            f"champion {name} v{version} has no evaluation on {candidate.snapshot_id} with K={candidate.samples}; "
-            f"run `swerl evaluate --model models:/{name}/{version} --snapshot {candidate.snapshot_id}` first"
+            f"champion {name} v{version} has no evaluation on {candidate.snapshot_id} with K={candidate.samples} "
+            f"under protocol {candidate.protocol}; run `swerl evaluate --model models:/{name}/{version} "
+            f"--snapshot {candidate.snapshot_id}` with the candidate's evaluate settings first"
         )
     return evaluate_champion(version)
 

@@ -4,14 +4,20 @@ A version's files are the checkpoint directory (``config.json``, safetensors, to
 the run's ``model/`` artifact path; ``create_model_version`` points at that artifact URI (MLflow 3's
 ``register_model("runs:/…")`` does not accept plain artifacts). Tags record the snapshot, base model,
 training run, git SHA, config hash and evaluation metrics. ``models:/NAME@ALIAS`` and
-``models:/NAME/VERSION`` resolve back to a local directory that ``transformers`` loads.
+``models:/NAME/VERSION`` resolve back to a local directory that ``transformers`` loads; a download
+lands in a temporary sibling and is renamed into the cache only when complete, so a killed download
+or two evaluations at once never leave a partial model that later runs trust.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
+import tempfile
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +28,7 @@ from swerl_core.registry import RegistryError
 EVALUATE_EXPERIMENT = "swerl-evaluate"
 REGISTRY_EXPERIMENT = "swerl-registry"
 ARTIFACT_PATH = "model"
+COMPLETE_MARKER = ".swerl-download-complete"  # written last into a cached version directory
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
 
@@ -34,10 +41,18 @@ class Provenance:
     training_run_id: str
     git_sha: str
     config_hash: str
+    unresolved_run_id: str = ""  # a recorded training run id this tracking server does not know
 
     def tags(self) -> dict[str, str]:
         """The provenance as model-version tags."""
-        return {k: v or "unknown" for k, v in self.__dict__.items()}
+        tags = {
+            "snapshot_id": self.snapshot_id, "base_model": self.base_model, "training_run_id": self.training_run_id,
+            "git_sha": self.git_sha, "config_hash": self.config_hash,
+        }
+        tags = {k: v or "unknown" for k, v in tags.items()}
+        if self.unresolved_run_id:
+            tags["training.run_id_unresolved"] = self.unresolved_run_id
+        return tags
 
 
 @dataclass(frozen=True)
@@ -98,30 +113,86 @@ def resolve_model(client: Any, ref: str, cache_dir: Path) -> ResolvedModel:
     except MlflowException:
         raise RegistryError(f"{ref} does not exist in the registry") from None
     target = Path(cache_dir) / name / str(mv.version)
-    if not (target / ARTIFACT_PATH / "config.json").exists():
-        from mlflow.artifacts import download_artifacts
-
-        target.mkdir(parents=True, exist_ok=True)
-        download_artifacts(artifact_uri=mv.source, dst_path=str(target), tracking_uri=client.tracking_uri)
+    if not _download_complete(target):
+        _download_version(client, mv.source, target)
     return ResolvedModel(f"models:/{name}/{mv.version}", target / ARTIFACT_PATH, name, str(mv.version), mv.run_id)
 
 
+def _download_complete(target: Path) -> bool:
+    return (target / COMPLETE_MARKER).exists() and (target / ARTIFACT_PATH / "config.json").exists()
+
+
+def _download_version(client: Any, source: str, target: Path) -> None:
+    """Download ``source`` into a temporary sibling of ``target``, mark it complete, then rename it into place."""
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        try:
+            download_artifacts(artifact_uri=source, dst_path=str(partial), tracking_uri=client.tracking_uri)
+        except MlflowException as exc:
+            raise RegistryError(f"cannot download {source}: {str(exc).splitlines()[0]}") from None
+        (partial / COMPLETE_MARKER).write_text(source + "\n", encoding="utf-8")
+        _move_into_place(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _move_into_place(partial: Path, target: Path) -> None:
+    from filelock import FileLock
+
+    # The lock covers only check-and-rename: a complete copy is never replaced, so readers need no lock.
+    with FileLock(str(target.parent / f".{target.name}.lock")):
+        if _download_complete(target):  # another evaluation finished the same download first: keep its copy
+            return
+        if target.exists():
+            _discard(target)  # an interrupted download (or one by an older swerl, written in place): never trusted
+        os.rename(partial, target)
+
+
+def _discard(path: Path) -> None:
+    aside = path.with_name(f".{path.name}.stale-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def training_provenance(client: Any, checkpoint: Path, snapshot_id: str, git_sha: str) -> Provenance:
-    """Provenance of ``checkpoint``: from its training run (``../mlflow_run_id``) when there is one."""
+    """Provenance of ``checkpoint``: from its training run (``../mlflow_run_id``) when this server knows it.
+
+    A run id this tracking server does not know (training logged elsewhere) is kept as the tag
+    ``training.run_id_unresolved`` and the version is registered under a new registry run; any other
+    MLflow failure is a :class:`RegistryError`.
+    """
     from swerl_core.train.checkpoints import read_run_id
 
-    run_id = read_run_id(Path(checkpoint).parent) or ""
-    params: Mapping[str, str] = {}
-    if run_id:
-        try:
-            params = client.get_run(run_id).data.params
-        except Exception:  # noqa: BLE001 - a run id from another tracking server: keep the id, lose the params
-            params = {}
+    recorded = read_run_id(Path(checkpoint).parent) or ""
+    params = _run_params(client, recorded) if recorded else None
+    run_id, unresolved = (recorded, "") if params is not None else ("", recorded)
+    params = params or {}
     config = Path(checkpoint) / "config.json"
     base_model = params.get("base_model") or _name_or_path(config)
     hashed = {k: v for k, v in params.items() if k != "run_name"} or {"config.json": config.read_text("utf-8")}
     config_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
-    return Provenance(snapshot_id, base_model, run_id, params.get("git_sha") or git_sha, config_hash)
+    return Provenance(snapshot_id, base_model, run_id, params.get("git_sha") or git_sha, config_hash, unresolved)
+
+
+def _run_params(client: Any, run_id: str) -> Mapping[str, str] | None:
+    """The params of run ``run_id``, or ``None`` when this tracking server has no such run."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(client.get_run(run_id).data.params)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise RegistryError(
+            f"cannot read training run {run_id} from {client.tracking_uri}: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def _name_or_path(config: Path) -> str:

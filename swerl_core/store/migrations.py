@@ -211,10 +211,18 @@ _EVALUATIONS = (
     )""",
 )
 
+# The evaluation protocol (snapshot, split, K, instances, decoding settings): rows are reused only under
+# the protocol they were run with; rows from before this migration have none and are never reused.
+_EVALUATION_PROTOCOL = (
+    "ALTER TABLE evaluations ADD COLUMN protocol VARCHAR",  # fingerprint, see swerl_core.evaluate.protocol
+    "ALTER TABLE evaluations ADD COLUMN protocol_json VARCHAR",  # the settings behind the fingerprint
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core ingest tables", _CORE),
     Migration(2, "snapshots table and issue hints view", _SNAPSHOTS),
     Migration(3, "evaluations table", _EVALUATIONS),
+    Migration(4, "evaluation protocol fingerprint", _EVALUATION_PROTOCOL),
 )
 """Every migration of this release, oldest first."""
 

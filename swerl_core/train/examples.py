@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from swerl_core.prompts import ChatTokenizer, chat_messages, oracle_answer, render_prompt
+from swerl_core.prompts import ChatTokenizer, chat_messages, oracle_answer, prompt_token_count
 from swerl_core.reward import search_replace_reward
 from swerl_core.search_replace import Edit, FormatError, derive_edits
 from swerl_core.train.snapshot import as_files
@@ -98,9 +98,8 @@ def _scored_oracle(row: Mapping[str, Any]) -> str | None:
 
 
 def prompt_tokens(tokenizer: ChatTokenizer, row: Mapping[str, Any]) -> int:
-    """Length in tokens of a row's prompt rendered through the model's chat template."""
-    text = render_prompt(tokenizer, row["problem_statement"], as_files(row["code_context"]))
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])  # type: ignore[operator]
+    """Length in tokens of a snapshot row's prompt, counted as curation counted it (:func:`prompt_token_count`)."""
+    return prompt_token_count(tokenizer, row["problem_statement"], as_files(row["code_context"]))
 
 
 def _dataset(records: list[dict[str, Any]]) -> Dataset:

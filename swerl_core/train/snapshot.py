@@ -8,7 +8,6 @@ builder in :mod:`.sample_snapshot`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,19 +28,19 @@ def snapshot_dir(home: Path, snapshot_id: str) -> Path:
 
 
 def read_manifest(home: Path, snapshot_id: str) -> dict[str, Any]:
-    """The snapshot's ``manifest.json``; raises :class:`TrainError` if it is missing or unreadable."""
-    path = snapshot_dir(home, snapshot_id) / "manifest.json"
+    """The snapshot's ``manifest.json``, read by curate's reader; a missing or bad one is a :class:`TrainError`."""
+    from swerl_core.curate.snapshot import ManifestError
+    from swerl_core.curate.snapshot import read_manifest as read_snapshot_manifest
+
+    path = snapshot_dir(home, snapshot_id)
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        known = sorted(p.name for p in (Path(home) / "snapshots").glob("*") if (p / "manifest.json").exists())
-        hint = f"known: {', '.join(known)}" if known else "run `swerl curate` first"
-        raise TrainError(f"snapshot {snapshot_id!r} not found under {path.parent.parent} ({hint})") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TrainError(f"snapshot {snapshot_id!r} has an unreadable manifest.json: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("id") != snapshot_id:
-        raise TrainError(f"snapshot {snapshot_id!r}: manifest.json does not name id {snapshot_id!r}")
-    return manifest
+        return read_snapshot_manifest(path, snapshot_id)
+    except ManifestError as exc:
+        if not exc.missing:
+            raise TrainError(str(exc)) from None
+    known = sorted(p.name for p in path.parent.glob("*") if (p / "manifest.json").exists())
+    hint = f"known: {', '.join(known)}" if known else "run `swerl curate` first"
+    raise TrainError(f"snapshot {snapshot_id!r} not found under {path.parent} ({hint})") from None
 
 
 def load_snapshot(home: Path, snapshot_id: str) -> tuple[Dataset, Dataset]:

@@ -1,0 +1,143 @@
+"""Evaluation to registry under one protocol: an evaluation is reused only under the protocol it was run with
+(snapshot, K, instances after --limit, decoding settings), the champion is evaluated again under the candidate's,
+and the evaluation's MLflow run is chosen without swallowing errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eval_world import SNAPSHOT, ScriptedBackend, answers_by_issue, make_settings, write_snapshot
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
+
+import swerl_core.evaluate.registration as registration
+from swerl_core.evaluate import EvaluateError
+from swerl_core.evaluate.evaluation import evaluate
+from swerl_core.evaluate.instances import heldout_instances
+from swerl_core.evaluate.protocol import heldout_protocol
+from swerl_core.evaluate.registration import evaluate_and_register
+from swerl_core.evaluate.results import latest_evaluation
+from swerl_core.registry.versions import mlflow_client
+from swerl_core.store import Store
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One MLflow database and snapshot for the module (creating one takes seconds); each test its own model name.
+    home = tmp_path_factory.mktemp("eval-registration-home")
+    write_snapshot(home, n_heldout=4)
+    return home
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with Store.open(tmp_path / "swerl.duckdb") as opened:
+        yield opened
+
+
+def _checkpoint(home: Path, name: str) -> Path:
+    path = home / "checkpoints" / name / "final"
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    return path
+
+
+def _scripted(home: Path, wrong: int) -> ScriptedBackend:
+    """Oracle answers for the held-out instances, a malformed one for the last ``wrong`` of them."""
+    instances = heldout_instances(home, SNAPSHOT)
+    return ScriptedBackend(answers_by_issue(instances, frozenset(i.instance_id for i in instances[-wrong:])))
+
+
+def test_a_limit_1_evaluation_is_not_reused_by_register_for_the_full_protocol(
+    home: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limited = make_settings(home, **{"evaluate.limit": 1, "registry.model_name": "p-limit"})
+    full = make_settings(home, **{"registry.model_name": "p-limit"})
+    ckpt = _checkpoint(home, "limited-then-full")
+    one = evaluate(limited, str(ckpt), SNAPSHOT, store=store, backend=_scripted(home, wrong=3))
+    assert one.metrics.n_instances == 1 and one.metrics.mean_reward == 1.0
+    assert latest_evaluation(store, heldout_protocol(full, SNAPSHOT), model_ref=str(ckpt)) is None
+    backend = _scripted(home, wrong=3)
+    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=backend))
+    result = evaluate_and_register(full, store, ckpt, SNAPSHOT, who="alice")
+    assert backend.calls == 1, "the 1-instance evaluation stood in for the full protocol"
+    assert result.verdict.candidate.protocol == heldout_protocol(full, SNAPSHOT).fingerprint != one.protocol.fingerprint
+    tags = mlflow_client(full.tracking_uri).get_model_version("p-limit", result.version).tags
+    assert tags["eval.n_instances"] == "4.0" and float(tags["eval.mean_reward"]) < 0
+    assert tags["eval.protocol"] == result.verdict.candidate.protocol
+
+
+def test_a_second_registration_under_the_same_protocol_reuses_the_evaluation(
+    home: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(home, **{"registry.model_name": "p-reuse"})
+    ckpt = _checkpoint(home, "evaluated-once")
+    report = evaluate(settings, str(ckpt), SNAPSHOT, store=store, backend=_scripted(home, wrong=1))
+    backend = _scripted(home, wrong=0)
+    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=backend))
+    result = evaluate_and_register(settings, store, ckpt, SNAPSHOT, who="alice")
+    assert backend.calls == 0 and result.verdict.candidate.mean_reward == report.metrics.mean_reward
+
+
+def test_a_champion_evaluated_with_limit_1_is_evaluated_again_under_the_candidates_protocol(
+    home: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limited = make_settings(home, **{"evaluate.limit": 1, "registry.model_name": "p-champ", "registry.policy": "auto"})
+    full = make_settings(home, **{"registry.model_name": "p-champ"})
+    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=_scripted(home, wrong=3)))
+    champion = evaluate_and_register(limited, store, _checkpoint(home, "champ-limited"), SNAPSHOT, who="alice")
+    assert champion.verdict.passed and champion.moves[-1].alias == "champion"
+    backend = _scripted(home, wrong=3)
+    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=backend))
+    result = evaluate_and_register(full, store, _checkpoint(home, "challenger-full"), SNAPSHOT, who="bob")
+    protocol = heldout_protocol(full, SNAPSHOT)
+    assert backend.calls == 2, "candidate and champion must both be evaluated under the full protocol"
+    assert result.verdict.champion is not None and result.verdict.champion.protocol == protocol.fingerprint
+    assert result.verdict.champion.mean_reward == result.verdict.candidate.mean_reward < 1.0
+    assert latest_evaluation(store, protocol, version=("p-champ", champion.version)) is not None
+
+
+def test_decoding_settings_that_change_the_numbers_change_the_protocol(home: Path) -> None:
+    base = make_settings(home)
+    fingerprint = heldout_protocol(base, SNAPSHOT).fingerprint
+    assert heldout_protocol(make_settings(home, **{"evaluate.batch_size": 2}), SNAPSHOT).fingerprint == fingerprint
+    assert heldout_protocol(make_settings(home, **{"evaluate.temperature": 0.2}), SNAPSHOT).fingerprint == \
+        fingerprint, "greedy decoding (K=1) ignores the temperature"
+    changed = [{"evaluate.max_new_tokens": 64}, {"evaluate.limit": 2}, {"evaluate.samples": 2}]
+    assert all(heldout_protocol(make_settings(home, **c), SNAPSHOT).fingerprint != fingerprint for c in changed)
+    sampled = make_settings(home, **{"evaluate.samples": 2})
+    hotter = make_settings(home, **{"evaluate.samples": 2, "evaluate.temperature": 0.2})
+    assert heldout_protocol(sampled, SNAPSHOT).fingerprint != heldout_protocol(hotter, SNAPSHOT).fingerprint
+
+
+def test_an_unknown_run_id_gets_a_new_run_tagged_with_the_request_and_a_warning(
+    home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(home, **{"evaluate.limit": 1})
+    foreign = "0123456789abcdef0123456789abcdef"
+    with caplog.at_level(logging.WARNING, logger="swerl.evaluate"):
+        report = evaluate(settings, "some-model", SNAPSHOT, backend=_scripted(home, wrong=0), run_id=foreign)
+    tags = mlflow_client(settings.tracking_uri).get_run(report.mlflow_run_id).data.tags
+    assert report.mlflow_run_id != foreign and tags["evaluate.requested_run_id"] == foreign
+    assert "does not exist" in tags["evaluate.requested_run_unresolved"]
+    assert any(foreign in record.getMessage() for record in caplog.records), "no warning about the unknown run"
+
+
+def test_other_mlflow_failures_reading_the_run_are_one_line_evaluate_errors(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(home, **{"evaluate.limit": 1})
+
+    def denied(self: MlflowClient, run_id: str) -> Any:
+        raise MlflowException(f"User may not read run {run_id}\ndetails", error_code=PERMISSION_DENIED)
+
+    monkeypatch.setattr(MlflowClient, "get_run", denied)
+    with pytest.raises(EvaluateError, match="cannot read MLflow run abc123") as refused:
+        evaluate(settings, "some-model", SNAPSHOT, backend=_scripted(home, wrong=0), run_id="abc123")
+    assert "\n" not in str(refused.value) and "may not read" in str(refused.value)
