@@ -55,3 +55,20 @@ def test_init_model_tiny_writes_a_loadable_model(tmp_path: Path, capsys: pytest.
     assert main(["init-model", "--tiny", str(tmp_path / "tiny")]) == 0
     assert "M parameters) written to" in capsys.readouterr().out
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "tiny").num_parameters() > 1_000_000
+
+
+def test_multi_process_launch_without_gpu_is_refused(
+    swerl_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under torchrun on CPU every rank trained alone on the same prompts; it must refuse instead.
+    write_sample_snapshot(swerl_home)
+    recipe = swerl_home / "two.yaml"
+    recipe.write_text(
+        Path(DEMO).read_text(encoding="utf-8").replace("world_size: 1", "world_size: 2").replace(
+            "per_device_batch_size: 8 ", "per_device_batch_size: 4 "
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["train", "--config", str(recipe)]) == 1
+    assert "multi-process training runs on GPUs only" in _one_line_error(capsys)

@@ -78,6 +78,14 @@ def train(
             f"recipe {cfg.name!r} is laid out for world_size={cfg.world_size} processes but this job has "
             f"{launched_world_size()}; launch it with that many processes or edit world_size"
         )
+    if launched_world_size() > 1 and not _cuda_available():
+        # Measured: under torchrun on CPU, Transformers starts no process group, so every rank trained
+        # alone on the same prompts; naming gloo instead made TRL slice a gathered batch that was never
+        # gathered. Refuse rather than train on duplicated data.
+        raise TrainError(
+            f"{launched_world_size()} processes but no GPU: multi-process training runs on GPUs only; "
+            "on CPU run `swerl train` as one process (DeepSpeed included)"
+        )
     if cfg.deepspeed is not None and not cfg.deepspeed.is_file():
         raise TrainError(f"deepspeed config {cfg.deepspeed} not found (paths are relative to {Path.cwd()})")
     read_manifest(settings.home, snapshot_id)  # fail on a wrong id before loading anything heavy
@@ -85,9 +93,7 @@ def train(
     cfg = replace(cfg, base_model=model, snapshot=snapshot_id)
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
     if cfg.deepspeed is not None:
-        import torch
-
-        prepare_deepspeed_env(torch.cuda.is_available())
+        prepare_deepspeed_env(_cuda_available())
 
     tokenizer = load_tokenizer(model, settings.home)
     _check_answer_fits(tokenizer, cfg.max_completion_length)
@@ -110,6 +116,12 @@ def train(
         flush=True,
     )
     return _run(settings, cfg, stage, run_name, run_dir, checkpoint, tokenizer, examples, started, out)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def resolve_model(home: Path, name: str) -> str:
