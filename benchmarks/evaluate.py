@@ -39,21 +39,26 @@ def main() -> None:
     write_sample_snapshot(home, "bench", n_train=1, n_heldout=args.instances)
     instances = heldout_instances(home, "bench")
     model_dir = init_tiny_model(home / "tiny")
-    print(f"{len(instances)} held-out instances, greedy, {args.max_new_tokens} new tokens, tiny model, "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"{len(instances)} held-out instances, greedy, {args.max_new_tokens} new tokens, tiny model, "
+        f"{os.cpu_count()} CPUs"
+    )
     rates = {}
     for batch in (1, 8):
-        cfg = dataclasses.replace(EvaluateConfig(), batch_size=batch, max_new_tokens=args.max_new_tokens,
-                                  progress=False)
+        cfg = dataclasses.replace(
+            EvaluateConfig(), batch_size=batch, max_new_tokens=args.max_new_tokens, progress=False
+        )
         backend = TransformersBackend(model_dir, cfg)
         results, timings = rollout(instances, backend, samples=1, progress=False, reward_workers=0)
         total = timings.generation_s + timings.reward_s
         rates[batch] = len(instances) / total
         m = summarize(results, 1)
-        print(f"batch {batch}: {rates[batch]:.3f} instances/s  (generation {timings.generation_s:.2f} s = "
-              f"{100 * timings.generation_s / total:.1f} %, reward+apply {timings.reward_s:.3f} s = "
-              f"{100 * timings.reward_s / total:.1f} %, {m.tokens_generated} tokens, "
-              f"format errors {m.format_error_rate:.2f})")
+        print(
+            f"batch {batch}: {rates[batch]:.3f} instances/s  (generation {timings.generation_s:.2f} s = "
+            f"{100 * timings.generation_s / total:.1f} %, reward+apply {timings.reward_s:.3f} s = "
+            f"{100 * timings.reward_s / total:.1f} %, {m.tokens_generated} tokens, "
+            f"format errors {m.format_error_rate:.2f})"
+        )
     print(f"batch 8 vs batch 1: {rates[8] / rates[1]:.2f}x instances/s")
 
 

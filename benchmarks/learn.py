@@ -73,12 +73,15 @@ def score(model_dir: Path, rows: list[dict], samples: int, temperature: float, m
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     prompts = [render_prompt(tokenizer, r["problem_statement"], as_files(r["code_context"])) for r in rows]
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    sampling = {"do_sample": True, "temperature": temperature, "num_return_sequences": samples} if samples else {
-        "do_sample": False}
+    sampling = (
+        {"do_sample": True, "temperature": temperature, "num_return_sequences": samples}
+        if samples
+        else {"do_sample": False}
+    )
     torch.manual_seed(0)
     with torch.inference_mode():
         out = model.generate(**batch, max_new_tokens=max_new_tokens, **sampling)
-    texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     per_row = max(samples, 1)
     rewards = [
         search_replace_reward(as_files(row["code_context"]), as_files(row["oracle_new_content"]), text)
@@ -86,8 +89,12 @@ def score(model_dir: Path, rows: list[dict], samples: int, temperature: float, m
         for row in [rows[index // per_row]]
     ]
     n = len(rewards)
-    return Score(sum(map(well_formed, texts)) / n, sum(not r.is_format_error for r in rewards) / n,
-                 sum(r.reward for r in rewards) / n, n)
+    return Score(
+        sum(map(well_formed, texts)) / n,
+        sum(not r.is_format_error for r in rewards) / n,
+        sum(r.reward for r in rewards) / n,
+        n,
+    )
 
 
 def recipe(sft_epochs: float, grpo_steps: int) -> dict:
@@ -98,9 +105,18 @@ def recipe(sft_epochs: float, grpo_steps: int) -> dict:
     data["sft"].update({"epochs": sft_epochs, "learning_rate": 2e-3, "per_device_batch_size": 4, "save_steps": 1000})
     # A 3 M-parameter model sampled at 1.0 almost never writes a whole edit right, and a group whose
     # rollouts all score −1 carries no GRPO signal: sample cooler, and use bigger groups.
-    data["grpo"].update({"prompts_per_step": 2, "num_generations": 8, "per_device_batch_size": 16,
-                         "temperature": 0.7, "max_steps": grpo_steps, "save_steps": 1000,
-                         "learning_rate": 5e-5, "beta": 0.04})
+    data["grpo"].update(
+        {
+            "prompts_per_step": 2,
+            "num_generations": 8,
+            "per_device_batch_size": 16,
+            "temperature": 0.7,
+            "max_steps": grpo_steps,
+            "save_steps": 1000,
+            "learning_rate": 5e-5,
+            "beta": 0.04,
+        }
+    )
     return data
 
 
@@ -147,8 +163,10 @@ def main() -> int:
 
     print("\nmean reward            before SFT  after SFT  after GRPO")
     for name in before:
-        print(f"{name:<22} {before[name].mean_reward:+10.3f} {after_sft[name].mean_reward:+10.3f} "
-              f"{after_grpo[name].mean_reward:+11.3f}")
+        print(
+            f"{name:<22} {before[name].mean_reward:+10.3f} {after_sft[name].mean_reward:+10.3f} "
+            f"{after_grpo[name].mean_reward:+11.3f}"
+        )
     for name in ("held-out sampled", "train sampled"):
         gain = after_grpo[name].mean_reward - after_sft[name].mean_reward
         verdict = "raised" if gain > 0 else "did not raise"

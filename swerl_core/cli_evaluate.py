@@ -24,12 +24,20 @@ def register_evaluate(verbs: argparse._SubParsersAction) -> None:
             "save predictions (SWE-bench format) and record metrics in DuckDB and MLflow."
         ),
     )
-    parser.add_argument("--model", required=True, metavar="PATH|models:/NAME@ALIAS",
-                        help="a checkpoint directory or a registry URI (with --backend endpoint: the served model)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="PATH|models:/NAME@ALIAS",
+        help="a checkpoint directory or a registry URI (with --backend endpoint: the served model)",
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--snapshot", metavar="ID", help="snapshot whose held-out split is evaluated")
-    target.add_argument("--swebench", type=Path, metavar="FILE",
-                        help="SWE-bench Verified instance file (JSONL/Parquet) you supply; code from git mirrors")
+    target.add_argument(
+        "--swebench",
+        type=Path,
+        metavar="FILE",
+        help="SWE-bench Verified instance file (JSONL/Parquet) you supply; code from git mirrors",
+    )
     parser.add_argument("--samples", type=int, metavar="K", help="samples per instance (1 = greedy)")
     parser.add_argument("--backend", choices=("transformers", "endpoint"), help="generation backend")
     parser.add_argument("--endpoint-url", metavar="URL", help="OpenAI-compatible base URL, e.g. http://host:8000/v1")
@@ -48,8 +56,12 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.store import Store
 
     overrides = {
-        "samples": args.samples, "backend": args.backend, "endpoint_url": args.endpoint_url, "limit": args.limit,
-        "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size,
+        "samples": args.samples,
+        "backend": args.backend,
+        "endpoint_url": args.endpoint_url,
+        "limit": args.limit,
+        "max_new_tokens": args.max_new_tokens,
+        "batch_size": args.batch_size,
     }
     # replace() re-runs validation: a bad flag value fails as a ConfigError naming the setting.
     cfg = dataclasses.replace(settings.evaluate, **{k: v for k, v in overrides.items() if v is not None})
@@ -58,13 +70,16 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     api_key = Secret(key) if key else None
     with Store.open(settings.duckdb_path) as store:
         if args.swebench is not None:
-            report = evaluate_swebench(settings, args.model, args.swebench, store=store, api_key=api_key,
-                                       run_id=args.run_id)
+            report = evaluate_swebench(
+                settings, args.model, args.swebench, store=store, api_key=api_key, run_id=args.run_id
+            )
         else:
             report = evaluate(settings, args.model, args.snapshot, store=store, api_key=api_key, run_id=args.run_id)
     m = report.metrics
-    print(f"evaluation {report.evaluation_id}: {report.model_ref} on {report.split} {report.snapshot_id} "
-          f"({m.n_instances} instances x K={m.samples_per_instance})")
+    print(
+        f"evaluation {report.evaluation_id}: {report.model_ref} on {report.split} {report.snapshot_id} "
+        f"({m.n_instances} instances x K={m.samples_per_instance})"
+    )
     for key_name, value in m.headline().items():
         print(f"  {key_name:<20} {value:.4f}" if isinstance(value, float) else f"  {key_name:<20} {value}")
     for repo, rates in m.per_repo.items():

@@ -71,10 +71,12 @@ def run_register(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.evaluate.registration import evaluate_and_register
     from swerl_core.store import Store
 
-    evaluate_cfg = settings.evaluate if args.samples is None else dataclasses.replace(
-        settings.evaluate, samples=args.samples)
-    registry_cfg = settings.registry if args.policy is None else dataclasses.replace(
-        settings.registry, policy=args.policy)
+    evaluate_cfg = (
+        settings.evaluate if args.samples is None else dataclasses.replace(settings.evaluate, samples=args.samples)
+    )
+    registry_cfg = (
+        settings.registry if args.policy is None else dataclasses.replace(settings.registry, policy=args.policy)
+    )
     settings = dataclasses.replace(settings, evaluate=evaluate_cfg, registry=registry_cfg)
     with Store.open(settings.duckdb_path) as store:
         result = evaluate_and_register(settings, store, args.model, args.snapshot)
@@ -110,6 +112,8 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
     rows = list_versions(settings)
     print(f"{'version':>7}  {'aliases':<22} {'gate':<8} {'mean reward':>11}  snapshot")
     for row in rows:
-        print(f"{row.version:>7}  {','.join(row.aliases) or '-':<22} {row.verdict:<8} "
-              f"{row.mean_reward[:11] or '-':>11}  {row.snapshot_id or '-'}")
+        print(
+            f"{row.version:>7}  {','.join(row.aliases) or '-':<22} {row.verdict:<8} "
+            f"{row.mean_reward[:11] or '-':>11}  {row.snapshot_id or '-'}"
+        )
     return 0

@@ -26,16 +26,32 @@ def register_train(verbs: argparse._SubParsersAction) -> None:
         ),
     )
     # dest differs from the global --config (settings file): both may be given, before and after the verb.
-    parser.add_argument("--config", dest="recipe", type=Path, required=True, metavar="RECIPE.yaml",
-                        help="training recipe, e.g. deployments/configs/demo-cpu.yaml")
+    parser.add_argument(
+        "--config",
+        dest="recipe",
+        type=Path,
+        required=True,
+        metavar="RECIPE.yaml",
+        help="training recipe, e.g. deployments/configs/demo-cpu.yaml",
+    )
     parser.add_argument("--snapshot", metavar="ID", help="snapshot id (default: the recipe's snapshot)")
     parser.add_argument("--stage", choices=("sft", "grpo"), default="grpo", help="training stage (default grpo)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the newest run of this recipe, stage and snapshot from its last checkpoint")
-    parser.add_argument("--run-name", dest="run", metavar="NAME",
-                        help="run name (default: recipe-stage-snapshot-timestamp; required under a launcher)")
-    parser.add_argument("--model", metavar="PATH_OR_ID",
-                        help="base model overriding the recipe's (e.g. the final/ folder of an SFT run)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the newest run of this recipe, stage and snapshot from its last checkpoint",
+    )
+    parser.add_argument(
+        "--run-name",
+        dest="run",
+        metavar="NAME",
+        help="run name (default: recipe-stage-snapshot-timestamp; required under a launcher)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="PATH_OR_ID",
+        help="base model overriding the recipe's (e.g. the final/ folder of an SFT run)",
+    )
     parser.add_argument("--deepspeed", type=Path, metavar="JSON", help="DeepSpeed config overriding the recipe's")
     # The `deepspeed` launcher appends --local_rank=N to every process's arguments; the rank itself
     # is read from the LOCAL_RANK variable it also sets.

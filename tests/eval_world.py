@@ -81,6 +81,13 @@ def tiny_model_dir() -> Path:
     """A very small random Llama with a trained tokenizer and chat template, built once per process."""
     from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
 
-    spec = TinyModelSpec(vocab_size=512, hidden_size=32, intermediate_size=64, num_layers=1, num_heads=2,
-                         num_kv_heads=1, max_positions=4096)
+    spec = TinyModelSpec(
+        vocab_size=512,
+        hidden_size=32,
+        intermediate_size=64,
+        num_layers=1,
+        num_heads=2,
+        num_kv_heads=1,
+        max_positions=4096,
+    )
     return init_tiny_model(Path(tempfile.mkdtemp(prefix="swerl-tiny-")) / "model", spec)

@@ -55,8 +55,12 @@ def parents(repo: RepoData, sha: str) -> list[str]:
 
 
 def has_object(repo: RepoData, sha: str) -> bool:
-    return subprocess.run(["git", f"--git-dir={repo.bare_path}", "cat-file", "-e", sha], env=git_env(),
-                          capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["git", f"--git-dir={repo.bare_path}", "cat-file", "-e", sha], env=git_env(), capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def file_at(repo: RepoData, rev: str, path: str) -> bytes:
@@ -122,8 +126,11 @@ def test_open_pull_requests_have_a_test_merge_ref_and_a_branch(textkit: RepoData
 def test_clone_url_works_with_plain_git_clone_and_fetch(textkit: RepoData, tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--bare", textkit.clone_url, str(clone)], env=git_env(), check=True)
-    subprocess.run(["git", "--git-dir", str(clone), "fetch", "-q", "origin", "+refs/pull/*/head:refs/pull/*/head"],
-                   env=git_env(), check=True)
+    subprocess.run(
+        ["git", "--git-dir", str(clone), "fetch", "-q", "origin", "+refs/pull/*/head:refs/pull/*/head"],
+        env=git_env(),
+        check=True,
+    )
     fetched = run_git(clone, "rev-parse", "refs/pull/45/head").decode().strip()
     assert fetched == textkit.pulls[45].head_sha
 
@@ -139,7 +146,8 @@ def test_builds_in_two_places_give_identical_shas(world: SampleWorld, tmp_path: 
     for name, repo in world.repos.items():
         other = twin.repo(name)
         assert [(p.head_sha, p.merge_commit_sha) for p in repo.pulls.values()] == [
-            (p.head_sha, p.merge_commit_sha) for p in other.pulls.values()]
+            (p.head_sha, p.merge_commit_sha) for p in other.pulls.values()
+        ]
 
 
 def test_second_build_reuses_the_first(world: SampleWorld) -> None:
@@ -166,8 +174,14 @@ def test_textkit_main_passes_its_own_tests(textkit: RepoData, tmp_path: Path) ->
     with tarfile.open(fileobj=io.BytesIO(run_git(textkit.bare_path, "archive", "main"))) as archive:
         archive.extractall(tmp_path, filter="data")
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # our plugins are not textkit's; skip their start-up
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout[-2000:]
 
 
@@ -277,10 +291,19 @@ def test_advance_merges_the_later_batches_on_a_copy(world: SampleWorld, tmp_path
 
 def test_add_pull_builds_on_current_main(world: SampleWorld, tmp_path: Path) -> None:
     copy = world.copy_to(tmp_path / "copy")
-    record = copy.add_pull(TEXTKIT, PullSpec(
-        70, "Add NOTICE", "Adds a NOTICE file.", ADA, "2026-12-01T10:00:00Z", "notice",
-        (CommitSpec("Add NOTICE", "2026-12-01T09:00:00Z", (Write("NOTICE", "Acme\n"),)),),
-        closed_at="2026-12-01T11:00:00Z"))
+    record = copy.add_pull(
+        TEXTKIT,
+        PullSpec(
+            70,
+            "Add NOTICE",
+            "Adds a NOTICE file.",
+            ADA,
+            "2026-12-01T10:00:00Z",
+            "notice",
+            (CommitSpec("Add NOTICE", "2026-12-01T09:00:00Z", (Write("NOTICE", "Acme\n"),)),),
+            closed_at="2026-12-01T11:00:00Z",
+        ),
+    )
     repo = copy.repo(TEXTKIT)
     assert record.base_sha == world.repo(TEXTKIT).pulls[58].merge_commit_sha
     assert file_at(repo, "main", "NOTICE") == b"Acme\n"
@@ -290,8 +313,10 @@ def test_add_pull_rejects_an_edit_that_does_not_apply_or_a_used_number(world: Sa
     copy = world.copy_to(tmp_path / "copy")
     bad_edit = (CommitSpec("x", "2026-12-01T09:00:00Z", (Edit("README.md", "no such text", "y"),)),)
     with pytest.raises(DemoError, match="found 0 times"):
-        copy.add_pull(TEXTKIT, PullSpec(70, "x", None, ADA, "2026-12-01T10:00:00Z", "x", bad_edit,
-                                        closed_at="2026-12-02T10:00:00Z"))
+        copy.add_pull(
+            TEXTKIT,
+            PullSpec(70, "x", None, ADA, "2026-12-01T10:00:00Z", "x", bad_edit, closed_at="2026-12-02T10:00:00Z"),
+        )
     with pytest.raises(DemoError, match="duplicate"):
         copy.add_pull(TEXTKIT, PullSpec(2, "x", None, ADA, "2026-12-01T10:00:00Z", "x", bad_edit))
 
@@ -313,8 +338,10 @@ def test_synthetic_repo_has_the_requested_counts_and_real_refs(tmp_path: Path) -
     assert len(merged) > 100
     pull = merged[-1]
     assert run_git(repo.bare_path, "rev-parse", f"refs/pull/{pull.number}/head").decode().strip() == pull.head_sha
-    assert run_git(repo.bare_path, "rev-parse", "main").decode().strip() == max(
-        merged, key=lambda p: p.merged_at or "").merge_commit_sha
+    assert (
+        run_git(repo.bare_path, "rev-parse", "main").decode().strip()
+        == max(merged, key=lambda p: p.merged_at or "").merge_commit_sha
+    )
 
 
 def test_synthetic_build_is_deterministic_and_cached(tmp_path: Path) -> None:

@@ -43,8 +43,10 @@ class FakeOpenAI:
                     self.send_response(code)
                     self.end_headers()
                     return
-                choices = [{"index": k, "message": {"role": "assistant", "content": fake.answer(body["messages"], k)}}
-                           for k in range(body["n"])]
+                choices = [
+                    {"index": k, "message": {"role": "assistant", "content": fake.answer(body["messages"], k)}}
+                    for k in range(body["n"])
+                ]
                 data = json.dumps({"choices": choices, "usage": {"completion_tokens": 11 * body["n"]}}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -76,8 +78,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _settings(home: Path, url: str, **extra: Any) -> Any:
-    return make_settings(home, **{"evaluate.backend": "endpoint", "evaluate.endpoint_url": url,
-                                  "evaluate.backoff_s": 0.0, "evaluate.concurrency": 2, **extra})
+    return make_settings(
+        home,
+        **{
+            "evaluate.backend": "endpoint",
+            "evaluate.endpoint_url": url,
+            "evaluate.backoff_s": 0.0,
+            "evaluate.concurrency": 2,
+            **extra,
+        },
+    )
 
 
 @pytest.mark.slow

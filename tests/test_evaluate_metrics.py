@@ -14,9 +14,12 @@ def _r(iid: str, repo: str, k: int, reward: float, applied: bool = True, tokens:
 
 def test_metrics_over_two_repos_and_two_samples_each() -> None:
     results = [
-        _r("a-1", "o/a", 0, 1.0), _r("a-1", "o/a", 1, 0.5),
-        _r("a-2", "o/a", 0, -1.0), _r("a-2", "o/a", 1, 0.2, applied=False),
-        _r("b-1", "o/b", 0, 0.0), _r("b-1", "o/b", 1, -1.0),
+        _r("a-1", "o/a", 0, 1.0),
+        _r("a-1", "o/a", 1, 0.5),
+        _r("a-2", "o/a", 0, -1.0),
+        _r("a-2", "o/a", 1, 0.2, applied=False),
+        _r("b-1", "o/b", 0, 0.0),
+        _r("b-1", "o/b", 1, -1.0),
     ]
     m = summarize(results, samples_per_instance=2)
     assert (m.n_instances, m.n_samples, m.tokens_generated) == (3, 6, 60)

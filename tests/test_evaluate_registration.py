@@ -107,8 +107,9 @@ def test_decoding_settings_that_change_the_numbers_change_the_protocol(home: Pat
     base = make_settings(home)
     fingerprint = heldout_protocol(base, SNAPSHOT).fingerprint
     assert heldout_protocol(make_settings(home, **{"evaluate.batch_size": 2}), SNAPSHOT).fingerprint == fingerprint
-    assert heldout_protocol(make_settings(home, **{"evaluate.temperature": 0.2}), SNAPSHOT).fingerprint == \
-        fingerprint, "greedy decoding (K=1) ignores the temperature"
+    assert (
+        heldout_protocol(make_settings(home, **{"evaluate.temperature": 0.2}), SNAPSHOT).fingerprint == fingerprint
+    ), "greedy decoding (K=1) ignores the temperature"
     changed = [{"evaluate.max_new_tokens": 64}, {"evaluate.limit": 2}, {"evaluate.samples": 2}]
     assert all(heldout_protocol(make_settings(home, **c), SNAPSHOT).fingerprint != fingerprint for c in changed)
     sampled = make_settings(home, **{"evaluate.samples": 2})

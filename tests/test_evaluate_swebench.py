@@ -22,8 +22,13 @@ NEW = "def area(w, h):\n    return w * h\n"
 
 
 def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -40,8 +45,13 @@ def world(tmp_path: Path) -> tuple[Path, Path]:
     patch = _git(work, "diff")
     home = tmp_path / "home"
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(home / "mirrors" / "acme__geo.git")], check=True)
-    row = {"instance_id": "acme__geo-7", "repo": "acme/geo", "base_commit": base, "patch": patch,
-           "problem_statement": "area() adds the sides instead of multiplying them"}
+    row = {
+        "instance_id": "acme__geo-7",
+        "repo": "acme/geo",
+        "base_commit": base,
+        "patch": patch,
+        "problem_statement": "area() adds the sides instead of multiplying them",
+    }
     instance_file = tmp_path / "verified.jsonl"
     instance_file.write_text(json.dumps(row) + "\n")
     return home, instance_file

@@ -26,8 +26,11 @@ def test_tiny_model_is_evaluated_fails_the_gate_and_is_served_back_only_after_a_
     ckpt = home / "checkpoints" / "sft-run" / "final"
     shutil.copytree(tiny_model_dir(), ckpt)
     for key, value in {
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}", "SWERL_EVALUATE__MAX_NEW_TOKENS": "8",
-        "SWERL_EVALUATE__PROGRESS": "false", "SWERL_REWARD__WORKERS": "1", "SWERL_REGISTRY__MODEL_NAME": "tiny",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "SWERL_EVALUATE__MAX_NEW_TOKENS": "8",
+        "SWERL_EVALUATE__PROGRESS": "false",
+        "SWERL_REWARD__WORKERS": "1",
+        "SWERL_REGISTRY__MODEL_NAME": "tiny",
         "SWERL_REGISTRY__REWARD_FLOOR": "0.5",  # 8 random tokens are never a well-formed answer
     }.items():
         monkeypatch.setenv(key, value)
@@ -35,8 +38,9 @@ def test_tiny_model_is_evaluated_fails_the_gate_and_is_served_back_only_after_a_
     assert main([*cli, "evaluate", "--model", str(ckpt), "--snapshot", SNAPSHOT, "--batch-size", "2"]) == 0
     assert "3 instances x K=1" in capsys.readouterr().out
     with Store.open(home / "swerl.duckdb", read_only=True) as store:
-        rows = store.connection.execute("SELECT n_instances, n_samples, tokens_generated, mlflow_run_id, "
-                                        "mean_reward FROM evaluations").fetchall()
+        rows = store.connection.execute(
+            "SELECT n_instances, n_samples, tokens_generated, mlflow_run_id, mean_reward FROM evaluations"
+        ).fetchall()
     [(n_instances, n_samples, tokens, run_id, mean_reward)] = rows
     assert (n_instances, n_samples) == (3, 3) and 0 < tokens <= 3 * 8 and -1.0 <= mean_reward <= 1.0
     settings = load_settings(overrides={"home": home})

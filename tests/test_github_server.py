@@ -67,8 +67,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
-def raw(server: FakeGitHub, path: str, token: str | None = TOKEN, accept: str = "application/vnd.github+json",
-        body: bytes | None = None, scheme: str = "token", timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
+def raw(
+    server: FakeGitHub,
+    path: str,
+    token: str | None = TOKEN,
+    accept: str = "application/vnd.github+json",
+    body: bytes | None = None,
+    scheme: str = "token",
+    timeout: float = 5,
+) -> tuple[int, dict[str, str], bytes]:
     """One HTTP request without PyGithub: status, headers, body."""
     headers = {"Accept": accept, **({"Authorization": f"{scheme} {token}"} if token else {})}
     request = urllib.request.Request(server.url + path, data=body, headers=headers)
@@ -155,7 +162,11 @@ def test_merged_pull_request_has_merge_fields_and_sizes(server: FakeGitHub, worl
     record = world.repo(TEXTKIT).pulls[2]
     assert (pull.merged, pull.merge_commit_sha, pull.merged_by.login) == (True, record.merge_commit_sha, "ada-p")
     assert (pull.head.sha, pull.base.sha, pull.head.ref, pull.base.ref) == (
-        record.head_sha, record.base_sha, "fix-slug-edges", "main")
+        record.head_sha,
+        record.base_sha,
+        "fix-slug-edges",
+        "main",
+    )
     assert (pull.additions, pull.deletions, pull.changed_files, pull.commits) == (5, 1, 2, 1)
     assert pull.merged_at.isoformat() == "2025-01-10T11:00:00+00:00"
 
@@ -193,8 +204,10 @@ def test_diff_media_type_returns_git_unified_diff(server: FakeGitHub) -> None:
 def test_diff_url_in_the_json_serves_the_same_diff(server: FakeGitHub) -> None:
     _, _, body = raw(server, f"/repos/{TEXTKIT}/pulls/9")
     diff_path = json.loads(body)["diff_url"].removeprefix(server.url)
-    assert raw(server, diff_path)[2] == raw(server, f"/repos/{TEXTKIT}/pulls/9",
-                                            accept="application/vnd.github.v3.diff")[2]
+    assert (
+        raw(server, diff_path)[2]
+        == raw(server, f"/repos/{TEXTKIT}/pulls/9", accept="application/vnd.github.v3.diff")[2]
+    )
 
 
 def test_diff_with_too_many_files_answers_406(world: SampleWorld) -> None:
@@ -245,8 +258,7 @@ def test_issue_list_since_returns_only_recent_updates(server: FakeGitHub) -> Non
     from datetime import UTC, datetime
 
     since = datetime(2026, 9, 1, tzinfo=UTC)
-    items = list(client(server).get_repo(TEXTKIT).get_issues(state="all", since=since, sort="updated",
-                                                             direction="asc"))
+    items = list(client(server).get_repo(TEXTKIT).get_issues(state="all", since=since, sort="updated", direction="asc"))
     assert items and all(i.updated_at >= since for i in items)
     assert [i.updated_at for i in items] == sorted(i.updated_at for i in items)
 
@@ -272,8 +284,7 @@ def test_issue_comments_and_repo_wide_comments(server: FakeGitHub) -> None:
     repo = client(server).get_repo(TEXTKIT)
     thread = list(repo.get_issue(8).get_comments())
     assert [c.user.login for c in thread] == ["ada-p", "ghost"]
-    recent = list(repo.get_issues_comments(sort="updated", direction="asc",
-                                           since=datetime(2026, 1, 1, tzinfo=UTC)))
+    recent = list(repo.get_issues_comments(sort="updated", direction="asc", since=datetime(2026, 1, 1, tzinfo=UTC)))
     assert recent and all(c.updated_at.year == 2026 for c in recent)
     assert len(list(repo.get_issues_comments())) == 19
 
@@ -317,7 +328,10 @@ def test_the_token_is_never_logged_or_kept(server: FakeGitHub) -> None:
     raw(server, f"/repos/{TEXTKIT}?access_note=x", token="ghp_wrong")
     assert TOKEN not in repr(server.requests) and TOKEN not in repr(vars(server))
     assert [(r.method, r.path, r.status) for r in server.requests] == [
-        ("GET", f"/repos/{TEXTKIT}", 200), ("GET", f"/repos/{TEXTKIT}/pulls/2", 200), ("GET", f"/repos/{TEXTKIT}", 401)]
+        ("GET", f"/repos/{TEXTKIT}", 200),
+        ("GET", f"/repos/{TEXTKIT}/pulls/2", 200),
+        ("GET", f"/repos/{TEXTKIT}", 401),
+    ]
     server.reset_counts()
     assert server.request_count == 0
 
@@ -420,13 +434,17 @@ def test_graphql_closing_references_of_aliased_pull_requests(server: FakeGitHub)
     cross = repo["p20"]["closingIssuesReferences"]
     assert cross["totalCount"] == 2
     assert [(n["number"], n["repository"]["nameWithOwner"]) for n in cross["nodes"]] == [
-        (19, "acme/textkit"), (3, "other/lib")]
+        (19, "acme/textkit"),
+        (3, "other/lib"),
+    ]
     assert repo["p39"]["closingIssuesReferences"]["nodes"][0]["repository"]["nameWithOwner"] == "other/lib"
 
 
 def test_graphql_unknown_pull_request_is_null_with_not_found(server: FakeGitHub) -> None:
-    query = 'query { repository(owner: "acme", name: "textkit") { a: pullRequest(number: 2) { number } ' \
-            'b: pullRequest(number: 999) { number } } }'
+    query = (
+        'query { repository(owner: "acme", name: "textkit") { a: pullRequest(number: 2) { number } '
+        "b: pullRequest(number: 999) { number } } }"
+    )
     status, headers, body = raw(server, "/graphql", body=json.dumps({"query": query}).encode())
     answer = json.loads(body)
     assert status == 200 and headers["X-RateLimit-Resource"] == "graphql"

@@ -172,8 +172,13 @@ def test_a_champion_evaluation_under_yet_another_protocol_is_refused_and_recorde
     settings = make_settings(home, **{"registry.model_name": "m-mismatch", "registry.policy": "auto"})
     _register(settings, "m-mismatch", 0.9, protocol="limit-1")
     with pytest.raises(RegistryError, match="different protocols"):
-        _register(settings, "m-mismatch", 0.5, protocol="full",
-                  evaluate_champion=lambda version: GateMetrics("s1", 1, 0.4, 0.0, "limit-2"))
+        _register(
+            settings,
+            "m-mismatch",
+            0.5,
+            protocol="full",
+            evaluate_champion=lambda version: GateMetrics("s1", 1, 0.4, 0.0, "limit-2"),
+        )
     client = mlflow_client(settings.tracking_uri)
     refused = client.get_model_version("m-mismatch", "2").tags
     assert refused["gate.verdict"] == "fail" and "different protocols" in refused["gate.reason"]
@@ -220,7 +225,8 @@ def test_a_leftover_partial_download_is_not_trusted(home: Path, tmp_path: Path) 
     assert json.loads((resolved.local_dir / "config.json").read_text())["model_type"] == "llama"
     assert (resolved.local_dir.parent / COMPLETE_MARKER).exists()
     assert sorted(p.name for p in (tmp_path / "cache" / "m-cache").iterdir() if not p.name.endswith(".lock")) == [
-        version], "temporary download directories must not stay behind"
+        version
+    ], "temporary download directories must not stay behind"
 
 
 def test_a_download_finished_meanwhile_by_another_evaluation_is_kept(

@@ -43,8 +43,12 @@ def test_two_simultaneous_registrations_are_judged_one_after_the_other(tmp_path:
     script.write_text(SCRIPT.format(tests=str(Path(__file__).parent)))
     go = tmp_path / "go"
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(tmp_path), who, reward, str(go)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), who, reward, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for who, reward in (("weak", "0.3"), ("strong", "0.6"))
     ]
     time.sleep(1.0)

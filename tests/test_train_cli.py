@@ -64,9 +64,10 @@ def test_multi_process_launch_without_gpu_is_refused(
     write_sample_snapshot(swerl_home)
     recipe = swerl_home / "two.yaml"
     recipe.write_text(
-        Path(DEMO).read_text(encoding="utf-8").replace("world_size: 1", "world_size: 2").replace(
-            "per_device_batch_size: 8 ", "per_device_batch_size: 4 "
-        ),
+        Path(DEMO)
+        .read_text(encoding="utf-8")
+        .replace("world_size: 1", "world_size: 2")
+        .replace("per_device_batch_size: 8 ", "per_device_batch_size: 4 "),
         encoding="utf-8",
     )
     monkeypatch.setenv("WORLD_SIZE", "2")

@@ -13,8 +13,11 @@ CONFIGS = Path(__file__).resolve().parent.parent / "deployments" / "configs"
 
 
 def _recipe(**overrides: object) -> dict:
-    recipe: dict = {"name": "t", "base_model": "models/tiny", "grpo": {"prompts_per_step": 2, "num_generations": 4,
-                                                                        "per_device_batch_size": 8}}
+    recipe: dict = {
+        "name": "t",
+        "base_model": "models/tiny",
+        "grpo": {"prompts_per_step": 2, "num_generations": 4, "per_device_batch_size": 8},
+    }
     for key, value in overrides.items():
         if isinstance(value, dict):
             recipe.setdefault(key, {}).update(value)

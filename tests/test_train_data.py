@@ -94,8 +94,10 @@ def test_reward_adapter_accepts_plain_text_completions(snapshot: Path) -> None:
     train, _ = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
     row = train[1]
     rewards = SweRLReward(workers=1)(
-        prompts=["p"], completions=[oracle_completion(row)],
-        code_context=[row["code_context"]], oracle_new_content=[row["oracle_new_content"]],
+        prompts=["p"],
+        completions=[oracle_completion(row)],
+        code_context=[row["code_context"]],
+        oracle_new_content=[row["oracle_new_content"]],
     )
     assert rewards == [1.0]
 

@@ -21,8 +21,17 @@ from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
 from swerl_core.train.trainer import ORDER_LOG, train
 
 REPO = Path(__file__).resolve().parent.parent
-STEP_METRICS = ("reward", "reward_std", "format_error_rate", "frac_reward_zero_std", "kl", "loss",
-                "generation_time_s", "reward_time_s", "tokens_per_s")
+STEP_METRICS = (
+    "reward",
+    "reward_std",
+    "format_error_rate",
+    "frac_reward_zero_std",
+    "kl",
+    "loss",
+    "generation_time_s",
+    "reward_time_s",
+    "tokens_per_s",
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +48,23 @@ def settings(swerl_home: Path) -> Settings:
 
 def _recipe(model_dir: Path, top: dict | None = None, **grpo: object) -> dict:
     recipe = {
-        "name": "test", "base_model": str(model_dir), "snapshot": SAMPLE_SNAPSHOT_ID, "seed": 3,
-        "max_prompt_length": 1024, "max_completion_length": 48, "samples_to_log": 4,
-        "grpo": {"prompts_per_step": 2, "num_generations": 2, "per_device_batch_size": 4, "max_steps": 2,
-                 "save_steps": 1, "beta": 0.04, "learning_rate": 1e-4, **grpo},
+        "name": "test",
+        "base_model": str(model_dir),
+        "snapshot": SAMPLE_SNAPSHOT_ID,
+        "seed": 3,
+        "max_prompt_length": 1024,
+        "max_completion_length": 48,
+        "samples_to_log": 4,
+        "grpo": {
+            "prompts_per_step": 2,
+            "num_generations": 2,
+            "per_device_batch_size": 4,
+            "max_steps": 2,
+            "save_steps": 1,
+            "beta": 0.04,
+            "learning_rate": 1e-4,
+            **grpo,
+        },
         "sft": {"max_steps": 2, "per_device_batch_size": 2, "learning_rate": 1e-3, "save_steps": 1},
     }
     return {**recipe, **(top or {})}
@@ -58,7 +80,12 @@ def _cli(home: Path, recipe: dict, *args: str) -> subprocess.Popen:
     env = {**os.environ, "SWERL_HOME": str(home)}
     return subprocess.Popen(
         [sys.executable, "-m", "swerl_core.cli", "train", "--config", str(path), *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 

@@ -67,7 +67,8 @@ __all__ = ["Fault", "FakeGitHub", "RequestRecord"]
 DOCS = "https://docs.github.com/rest"
 SECONDARY_LIMIT_MESSAGE = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach "
-    "out to GitHub Support for help, please include the request ID.")
+    "out to GitHub Support for help, please include the request ID."
+)
 JSON_TYPE = "application/json; charset=utf-8"
 _HEX40 = re.compile(rb"^[0-9a-f]{40}$")
 
@@ -123,8 +124,9 @@ class _Response:
     @classmethod
     def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> _Response:
         """A JSON response."""
-        return cls(status, json.dumps(payload, ensure_ascii=False).encode(), {"Content-Type": JSON_TYPE,
-                                                                            **(headers or {})})
+        return cls(
+            status, json.dumps(payload, ensure_ascii=False).encode(), {"Content-Type": JSON_TYPE, **(headers or {})}
+        )
 
     @classmethod
     def error(cls, status: int, message: str, **extra: Any) -> _Response:
@@ -154,20 +156,29 @@ class _Budget:
     def headers(self, resource: str) -> dict[str, str]:
         """The ``X-RateLimit-*`` headers for the current state."""
         self._roll()
-        return {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.limit - self.used),
-                "X-RateLimit-Reset": str(int(self.reset_at)), "X-RateLimit-Used": str(self.used),
-                "X-RateLimit-Resource": resource}
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.limit - self.used),
+            "X-RateLimit-Reset": str(int(self.reset_at)),
+            "X-RateLimit-Used": str(self.used),
+            "X-RateLimit-Resource": resource,
+        }
 
     def snapshot(self) -> dict[str, int]:
         """The ``/rate_limit`` form of this budget."""
         self._roll()
-        return {"limit": self.limit, "used": self.used, "remaining": self.limit - self.used,
-                "reset": int(self.reset_at)}
+        return {
+            "limit": self.limit,
+            "used": self.used,
+            "remaining": self.limit - self.used,
+            "reset": int(self.reset_at),
+        }
 
 
 # --------------------------------------------------------------------------------------------------
 # JSON shapes
 # --------------------------------------------------------------------------------------------------
+
 
 def _node_id(kind: str, number: int) -> str:
     return f"{kind}_" + base64.b64encode(f"{kind}:{number}".encode()).decode().rstrip("=")
@@ -188,91 +199,191 @@ class _Shapes:
         if who is None:
             return None
         url = f"{self.api}/users/{who.login}"
-        return {"login": who.login, "id": who.id, "node_id": _node_id("U", who.id),
-                "avatar_url": f"{self.api}/avatars/{who.id}", "gravatar_id": "", "url": url,
-                "html_url": self.html(who.login), "type": who.type, "site_admin": False,
-                "user_view_type": "public", "repos_url": f"{url}/repos"}
+        return {
+            "login": who.login,
+            "id": who.id,
+            "node_id": _node_id("U", who.id),
+            "avatar_url": f"{self.api}/avatars/{who.id}",
+            "gravatar_id": "",
+            "url": url,
+            "html_url": self.html(who.login),
+            "type": who.type,
+            "site_admin": False,
+            "user_view_type": "public",
+            "repos_url": f"{url}/repos",
+        }
 
     def repo(self, repo: RepoData, full: bool = False) -> dict[str, Any]:
         """A repository object (``full`` adds what ``GET /repos/{o}/{r}`` adds to the list form)."""
         url = f"{self.api}/repos/{repo.full_name}"
         open_count = sum(1 for i in repo.issues.values() if i.state == "open") + sum(
-            1 for p in repo.pulls.values() if p.state == "open")
+            1 for p in repo.pulls.values() if p.state == "open"
+        )
         out = {
-            "id": repo.id, "node_id": _node_id("R", repo.id), "name": repo.name, "full_name": repo.full_name,
-            "private": False, "owner": self.user(repo.owner), "html_url": self.html(repo.full_name),
-            "description": repo.description, "fork": False, "url": url, "pulls_url": f"{url}/pulls{{/number}}",
-            "issues_url": f"{url}/issues{{/number}}", "git_refs_url": f"{url}/git/refs{{/sha}}",
-            "created_at": repo.created_at, "updated_at": repo.pushed_at, "pushed_at": repo.pushed_at,
-            "git_url": repo.clone_url, "ssh_url": repo.clone_url, "clone_url": repo.clone_url,
-            "svn_url": self.html(repo.full_name), "homepage": None, "size": 0, "stargazers_count": 0,
-            "watchers_count": 0, "language": "Python", "has_issues": True, "has_projects": False,
-            "has_downloads": True, "has_wiki": False, "has_pages": False, "has_discussions": False,
-            "forks_count": 0, "mirror_url": None, "archived": False, "disabled": False,
-            "open_issues_count": open_count, "license": None, "allow_forking": True, "is_template": False,
-            "topics": [], "visibility": "public", "forks": 0, "open_issues": open_count, "watchers": 0,
+            "id": repo.id,
+            "node_id": _node_id("R", repo.id),
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": False,
+            "owner": self.user(repo.owner),
+            "html_url": self.html(repo.full_name),
+            "description": repo.description,
+            "fork": False,
+            "url": url,
+            "pulls_url": f"{url}/pulls{{/number}}",
+            "issues_url": f"{url}/issues{{/number}}",
+            "git_refs_url": f"{url}/git/refs{{/sha}}",
+            "created_at": repo.created_at,
+            "updated_at": repo.pushed_at,
+            "pushed_at": repo.pushed_at,
+            "git_url": repo.clone_url,
+            "ssh_url": repo.clone_url,
+            "clone_url": repo.clone_url,
+            "svn_url": self.html(repo.full_name),
+            "homepage": None,
+            "size": 0,
+            "stargazers_count": 0,
+            "watchers_count": 0,
+            "language": "Python",
+            "has_issues": True,
+            "has_projects": False,
+            "has_downloads": True,
+            "has_wiki": False,
+            "has_pages": False,
+            "has_discussions": False,
+            "forks_count": 0,
+            "mirror_url": None,
+            "archived": False,
+            "disabled": False,
+            "open_issues_count": open_count,
+            "license": None,
+            "allow_forking": True,
+            "is_template": False,
+            "topics": [],
+            "visibility": "public",
+            "forks": 0,
+            "open_issues": open_count,
+            "watchers": 0,
             "default_branch": repo.default_branch,
         }
         if full:
-            out.update(network_count=0, subscribers_count=0, temp_clone_token=None,
-                       permissions={"admin": False, "maintain": False, "push": False, "triage": False,
-                                    "pull": True})
+            out.update(
+                network_count=0,
+                subscribers_count=0,
+                temp_clone_token=None,
+                permissions={"admin": False, "maintain": False, "push": False, "triage": False, "pull": True},
+            )
         return out
 
     def fork(self, full_name: str, owner: Account, parent: RepoData) -> dict[str, Any]:
         """A contributor's fork, which this server does not serve (its git URLs lead nowhere)."""
         nowhere = str(parent.bare_path.parent / "forks" / f"{full_name.replace('/', '+')}.git")
         url = f"{self.api}/repos/{full_name}"
-        return {"id": owner.id * 1000 + parent.id % 1000, "node_id": _node_id("R", owner.id), "name": parent.name,
-                "full_name": full_name, "private": False, "owner": self.user(owner), "fork": True, "url": url,
-                "html_url": self.html(full_name), "clone_url": nowhere, "git_url": nowhere, "ssh_url": nowhere,
-                "default_branch": parent.default_branch, "visibility": "public"}
+        return {
+            "id": owner.id * 1000 + parent.id % 1000,
+            "node_id": _node_id("R", owner.id),
+            "name": parent.name,
+            "full_name": full_name,
+            "private": False,
+            "owner": self.user(owner),
+            "fork": True,
+            "url": url,
+            "html_url": self.html(full_name),
+            "clone_url": nowhere,
+            "git_url": nowhere,
+            "ssh_url": nowhere,
+            "default_branch": parent.default_branch,
+            "visibility": "public",
+        }
 
     def labels(self, repo: RepoData, names: Iterable[str]) -> list[dict[str, Any]]:
         """Label objects for ``names``."""
         out = []
         for name in names:
             digest = int(hashlib.sha256(f"{repo.id}:{name}".encode()).hexdigest()[:8], 16)
-            out.append({"id": digest, "node_id": _node_id("LA", digest),
-                        "url": f"{self.api}/repos/{repo.full_name}/labels/{urllib.parse.quote(name)}",
-                        "name": name, "color": f"{digest % 0xFFFFFF:06x}", "default": name == "bug",
-                        "description": None})
+            out.append(
+                {
+                    "id": digest,
+                    "node_id": _node_id("LA", digest),
+                    "url": f"{self.api}/repos/{repo.full_name}/labels/{urllib.parse.quote(name)}",
+                    "name": name,
+                    "color": f"{digest % 0xFFFFFF:06x}",
+                    "default": name == "bug",
+                    "description": None,
+                }
+            )
         return out
 
     def _issue_common(self, repo: RepoData, number: int, comments: int) -> dict[str, Any]:
         url = f"{self.api}/repos/{repo.full_name}/issues/{number}"
-        return {"url": url, "repository_url": f"{self.api}/repos/{repo.full_name}",
-                "labels_url": f"{url}/labels{{/name}}", "comments_url": f"{url}/comments",
-                "events_url": f"{url}/events", "timeline_url": f"{url}/timeline", "number": number,
-                "locked": False, "active_lock_reason": None, "assignee": None, "assignees": [],
-                "milestone": None, "comments": comments, "performed_via_github_app": None,
-                "reactions": {"url": f"{url}/reactions", "total_count": 0}}
+        return {
+            "url": url,
+            "repository_url": f"{self.api}/repos/{repo.full_name}",
+            "labels_url": f"{url}/labels{{/name}}",
+            "comments_url": f"{url}/comments",
+            "events_url": f"{url}/events",
+            "timeline_url": f"{url}/timeline",
+            "number": number,
+            "locked": False,
+            "active_lock_reason": None,
+            "assignee": None,
+            "assignees": [],
+            "milestone": None,
+            "comments": comments,
+            "performed_via_github_app": None,
+            "reactions": {"url": f"{url}/reactions", "total_count": 0},
+        }
 
     def issue(self, repo: RepoData, issue: IssueRecord, comments: int) -> dict[str, Any]:
         """An issue as ``GET /issues/{n}`` and the issue list show it."""
-        return {**self._issue_common(repo, issue.number, comments),
-                "html_url": self.html(repo.full_name, "issues", issue.number), "id": issue.id,
-                "node_id": _node_id("I", issue.id), "title": issue.title, "user": self.user(issue.user),
-                "labels": self.labels(repo, issue.labels), "state": issue.state,
-                "state_reason": issue.state_reason, "created_at": issue.created_at,
-                "updated_at": issue.updated_at, "closed_at": issue.closed_at,
-                "author_association": issue.user.association, "body": issue.body}
+        return {
+            **self._issue_common(repo, issue.number, comments),
+            "html_url": self.html(repo.full_name, "issues", issue.number),
+            "id": issue.id,
+            "node_id": _node_id("I", issue.id),
+            "title": issue.title,
+            "user": self.user(issue.user),
+            "labels": self.labels(repo, issue.labels),
+            "state": issue.state,
+            "state_reason": issue.state_reason,
+            "created_at": issue.created_at,
+            "updated_at": issue.updated_at,
+            "closed_at": issue.closed_at,
+            "author_association": issue.user.association,
+            "body": issue.body,
+        }
 
     def pull_as_issue(self, repo: RepoData, pull: PullRecord, comments: int) -> dict[str, Any]:
         """A pull request as the issues API shows it: issue fields plus a ``pull_request`` key."""
         html = self.html(repo.full_name, "pull", pull.number)
-        return {**self._issue_common(repo, pull.number, comments), "html_url": html,
-                "id": pull.id - 1, "node_id": _node_id("I", pull.id - 1), "title": pull.title,
-                "user": self.user(pull.user), "labels": self.labels(repo, pull.labels), "state": pull.state,
-                "state_reason": None, "created_at": pull.created_at, "updated_at": pull.updated_at,
-                "closed_at": pull.closed_at, "author_association": pull.user.association, "body": pull.body,
-                "draft": pull.draft,
-                "pull_request": {"url": f"{self.api}/repos/{repo.full_name}/pulls/{pull.number}",
-                                 "html_url": html, "diff_url": f"{html}.diff", "patch_url": f"{html}.patch",
-                                 "merged_at": pull.merged_at}}
+        return {
+            **self._issue_common(repo, pull.number, comments),
+            "html_url": html,
+            "id": pull.id - 1,
+            "node_id": _node_id("I", pull.id - 1),
+            "title": pull.title,
+            "user": self.user(pull.user),
+            "labels": self.labels(repo, pull.labels),
+            "state": pull.state,
+            "state_reason": None,
+            "created_at": pull.created_at,
+            "updated_at": pull.updated_at,
+            "closed_at": pull.closed_at,
+            "author_association": pull.user.association,
+            "body": pull.body,
+            "draft": pull.draft,
+            "pull_request": {
+                "url": f"{self.api}/repos/{repo.full_name}/pulls/{pull.number}",
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": pull.merged_at,
+            },
+        }
 
-    def _branch(self, label_owner: str, ref: str, sha: str, user: Account, repo: dict[str, Any] | None
-                ) -> dict[str, Any]:
+    def _branch(
+        self, label_owner: str, ref: str, sha: str, user: Account, repo: dict[str, Any] | None
+    ) -> dict[str, Any]:
         return {"label": f"{label_owner}:{ref}", "ref": ref, "sha": sha, "user": self.user(user), "repo": repo}
 
     def pull(self, repo: RepoData, pull: PullRecord, repo_json: dict[str, Any]) -> dict[str, Any]:
@@ -285,53 +396,94 @@ class _Shapes:
         else:
             head_repo = self.fork(pull.head_repo, pull.head_owner, repo) if pull.head_repo else None
         return {
-            "url": url, "id": pull.id, "node_id": _node_id("PR", pull.id), "html_url": html,
-            "diff_url": f"{html}.diff", "patch_url": f"{html}.patch", "issue_url": issue_url,
-            "commits_url": f"{url}/commits", "review_comments_url": f"{url}/comments",
+            "url": url,
+            "id": pull.id,
+            "node_id": _node_id("PR", pull.id),
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "issue_url": issue_url,
+            "commits_url": f"{url}/commits",
+            "review_comments_url": f"{url}/comments",
             "review_comment_url": f"{self.api}/repos/{repo.full_name}/pulls/comments{{/number}}",
             "comments_url": f"{issue_url}/comments",
             "statuses_url": f"{self.api}/repos/{repo.full_name}/statuses/{pull.head_sha}",
-            "number": pull.number, "state": pull.state, "locked": False, "title": pull.title,
-            "user": self.user(pull.user), "body": pull.body, "labels": self.labels(repo, pull.labels),
-            "milestone": None, "active_lock_reason": None, "created_at": pull.created_at,
-            "updated_at": pull.updated_at, "closed_at": pull.closed_at, "merged_at": pull.merged_at,
-            "merge_commit_sha": pull.merge_commit_sha, "assignee": None, "assignees": [],
-            "requested_reviewers": [], "requested_teams": [],
+            "number": pull.number,
+            "state": pull.state,
+            "locked": False,
+            "title": pull.title,
+            "user": self.user(pull.user),
+            "body": pull.body,
+            "labels": self.labels(repo, pull.labels),
+            "milestone": None,
+            "active_lock_reason": None,
+            "created_at": pull.created_at,
+            "updated_at": pull.updated_at,
+            "closed_at": pull.closed_at,
+            "merged_at": pull.merged_at,
+            "merge_commit_sha": pull.merge_commit_sha,
+            "assignee": None,
+            "assignees": [],
+            "requested_reviewers": [],
+            "requested_teams": [],
             "head": self._branch(pull.head_owner.login, pull.head_ref, pull.head_sha, pull.head_owner, head_repo),
             "base": self._branch(repo.owner.login, pull.base_ref, pull.base_sha, repo.owner, repo_json),
-            "author_association": pull.user.association, "auto_merge": None, "draft": pull.draft,
+            "author_association": pull.user.association,
+            "auto_merge": None,
+            "draft": pull.draft,
         }
 
-    def pull_full(self, repo: RepoData, pull: PullRecord, comments: int, stats: tuple[int, int, int]
-                  ) -> dict[str, Any]:
+    def pull_full(self, repo: RepoData, pull: PullRecord, comments: int, stats: tuple[int, int, int]) -> dict[str, Any]:
         """A pull request as ``GET /pulls/{n}`` shows it: the list form plus merge state and sizes."""
         additions, deletions, changed = stats
         mergeable = None if pull.state == "closed" else True
-        return {**self.pull(repo, pull, self.repo(repo)), "merged": pull.merged, "mergeable": mergeable,
-                "rebaseable": mergeable, "mergeable_state": "clean" if mergeable else "unknown",
-                "merged_by": self.user(pull.merged_by), "comments": comments, "review_comments": 0,
-                "maintainer_can_modify": False, "commits": len(pull.commits), "additions": additions,
-                "deletions": deletions, "changed_files": changed}
+        return {
+            **self.pull(repo, pull, self.repo(repo)),
+            "merged": pull.merged,
+            "mergeable": mergeable,
+            "rebaseable": mergeable,
+            "mergeable_state": "clean" if mergeable else "unknown",
+            "merged_by": self.user(pull.merged_by),
+            "comments": comments,
+            "review_comments": 0,
+            "maintainer_can_modify": False,
+            "commits": len(pull.commits),
+            "additions": additions,
+            "deletions": deletions,
+            "changed_files": changed,
+        }
 
     def comment(self, repo: RepoData, comment: CommentRecord) -> dict[str, Any]:
         """An issue comment."""
         kind = "pull" if comment.issue_number in repo.pulls else "issues"
-        return {"url": f"{self.api}/repos/{repo.full_name}/issues/comments/{comment.id}",
-                "html_url": self.html(repo.full_name, kind, comment.issue_number) + f"#issuecomment-{comment.id}",
-                "issue_url": f"{self.api}/repos/{repo.full_name}/issues/{comment.issue_number}",
-                "id": comment.id, "node_id": _node_id("IC", comment.id), "user": self.user(comment.user),
-                "created_at": comment.created_at, "updated_at": comment.updated_at,
-                "author_association": comment.user.association, "body": comment.body,
-                "performed_via_github_app": None,
-                "reactions": {"url": f"{self.api}/repos/{repo.full_name}/issues/comments/{comment.id}/reactions",
-                              "total_count": 0}}
+        return {
+            "url": f"{self.api}/repos/{repo.full_name}/issues/comments/{comment.id}",
+            "html_url": self.html(repo.full_name, kind, comment.issue_number) + f"#issuecomment-{comment.id}",
+            "issue_url": f"{self.api}/repos/{repo.full_name}/issues/{comment.issue_number}",
+            "id": comment.id,
+            "node_id": _node_id("IC", comment.id),
+            "user": self.user(comment.user),
+            "created_at": comment.created_at,
+            "updated_at": comment.updated_at,
+            "author_association": comment.user.association,
+            "body": comment.body,
+            "performed_via_github_app": None,
+            "reactions": {
+                "url": f"{self.api}/repos/{repo.full_name}/issues/comments/{comment.id}/reactions",
+                "total_count": 0,
+            },
+        }
 
     def file(self, repo: RepoData, head_sha: str, diff: _FileDiff) -> dict[str, Any]:
         """A changed file as ``GET /pulls/{n}/files`` lists it (no ``patch`` for binary files)."""
         quoted = urllib.parse.quote(diff.filename)
         out: dict[str, Any] = {
-            "sha": diff.sha, "filename": diff.filename, "status": diff.status, "additions": diff.additions,
-            "deletions": diff.deletions, "changes": diff.additions + diff.deletions,
+            "sha": diff.sha,
+            "filename": diff.filename,
+            "status": diff.status,
+            "additions": diff.additions,
+            "deletions": diff.deletions,
+            "changes": diff.additions + diff.deletions,
             "blob_url": self.html(repo.full_name, "blob", head_sha, quoted),
             "raw_url": self.html(repo.full_name, "raw", head_sha, quoted),
             "contents_url": f"{self.api}/repos/{repo.full_name}/contents/{quoted}?ref={head_sha}",
@@ -344,17 +496,28 @@ class _Shapes:
 
     def graphql_pull(self, repo: RepoData, pull: PullRecord) -> dict[str, Any]:
         """A GraphQL ``PullRequest`` node (the fixed field set described in :meth:`FakeGitHub.graphql_shape`)."""
-        return {"number": pull.number, "title": pull.title, "url": self.html(repo.full_name, "pull", pull.number),
-                "state": "MERGED" if pull.merged else pull.state.upper(), "isDraft": pull.draft,
-                "merged": pull.merged, "mergedAt": pull.merged_at, "createdAt": pull.created_at,
-                "updatedAt": pull.updated_at}
+        return {
+            "number": pull.number,
+            "title": pull.title,
+            "url": self.html(repo.full_name, "pull", pull.number),
+            "state": "MERGED" if pull.merged else pull.state.upper(),
+            "isDraft": pull.draft,
+            "merged": pull.merged,
+            "mergedAt": pull.merged_at,
+            "createdAt": pull.created_at,
+            "updatedAt": pull.updated_at,
+        }
 
     def graphql_issue(self, full_name: str, number: int, issue: IssueRecord | None) -> dict[str, Any]:
         """A GraphQL ``Issue`` node of ``closingIssuesReferences``."""
         owner, _, name = full_name.partition("/")
-        return {"number": number, "title": issue.title if issue else None,
-                "url": self.html(full_name, "issues", number), "state": issue.state.upper() if issue else None,
-                "repository": {"nameWithOwner": full_name, "name": name, "owner": {"login": owner}}}
+        return {
+            "number": number,
+            "title": issue.title if issue else None,
+            "url": self.html(full_name, "issues", number),
+            "state": issue.state.upper() if issue else None,
+            "repository": {"nameWithOwner": full_name, "name": name, "owner": {"login": owner}},
+        }
 
     def commit(self, repo: RepoData, commit: CommitRecord) -> dict[str, Any]:
         """A commit as ``GET /pulls/{n}/commits`` lists it."""
@@ -362,23 +525,39 @@ class _Shapes:
         person = {"name": commit.author_name, "email": commit.author_email, "date": commit.authored_at}
         committer = {"name": commit.committer_name, "email": commit.committer_email, "date": commit.committed_at}
         return {
-            "sha": commit.sha, "node_id": _node_id("C", int(commit.sha[:12], 16)),
-            "commit": {"author": person, "committer": committer, "message": commit.message,
-                       "tree": {"sha": commit.tree, "url": f"{base}/git/trees/{commit.tree}"},
-                       "url": f"{base}/git/commits/{commit.sha}", "comment_count": 0,
-                       "verification": {"verified": False, "reason": "unsigned", "signature": None,
-                                        "payload": None, "verified_at": None}},
-            "url": f"{base}/commits/{commit.sha}", "html_url": self.html(repo.full_name, "commit", commit.sha),
-            "comments_url": f"{base}/commits/{commit.sha}/comments", "author": self.user(commit.author),
+            "sha": commit.sha,
+            "node_id": _node_id("C", int(commit.sha[:12], 16)),
+            "commit": {
+                "author": person,
+                "committer": committer,
+                "message": commit.message,
+                "tree": {"sha": commit.tree, "url": f"{base}/git/trees/{commit.tree}"},
+                "url": f"{base}/git/commits/{commit.sha}",
+                "comment_count": 0,
+                "verification": {
+                    "verified": False,
+                    "reason": "unsigned",
+                    "signature": None,
+                    "payload": None,
+                    "verified_at": None,
+                },
+            },
+            "url": f"{base}/commits/{commit.sha}",
+            "html_url": self.html(repo.full_name, "commit", commit.sha),
+            "comments_url": f"{base}/commits/{commit.sha}/comments",
+            "author": self.user(commit.author),
             "committer": self.user(commit.author),
-            "parents": [{"sha": p, "url": f"{base}/commits/{p}", "html_url": self.html(repo.full_name, "commit", p)}
-                        for p in commit.parents],
+            "parents": [
+                {"sha": p, "url": f"{base}/commits/{p}", "html_url": self.html(repo.full_name, "commit", p)}
+                for p in commit.parents
+            ],
         }
 
 
 # --------------------------------------------------------------------------------------------------
 # diffs
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _FileDiff:
@@ -414,10 +593,17 @@ def _file_diff(chunk: bytes) -> _FileDiff:
     """Parse one ``diff --git`` section of git's output into the fields of a ``/pulls/{n}/files`` entry."""
     head, sep, body = chunk.partition(b"\n@@")
     lines = head.split(b"\n")
-    old, new = lines[0][len(b"diff --git a/"):].decode().split(" b/", 1)
+    old, new = lines[0][len(b"diff --git a/") :].decode().split(" b/", 1)
     meta = {line.split(b" ", 1)[0]: line for line in lines[1:]}
-    status = ("added" if b"new" in meta else "removed" if b"deleted" in meta
-              else "renamed" if b"rename" in meta else "modified")
+    status = (
+        "added"
+        if b"new" in meta
+        else "removed"
+        if b"deleted" in meta
+        else "renamed"
+        if b"rename" in meta
+        else "modified"
+    )
     index = meta.get(b"index", b"index 0..0").split()[1].decode().split("..")
     sha = index[0] if status == "removed" else index[1]
     patch_lines = (b"@@" + body).split(b"\n") if sep else []
@@ -443,8 +629,10 @@ class _DiffCache:
     def get(self, repo: RepoData, pull: PullRecord) -> _PullDiff:
         """The diff of ``pull`` (its stored copy when git no longer has the head)."""
         if pull.stored_diff is not None:
-            return _PullDiff(pull.stored_diff.encode("utf-8", "surrogateescape"),
-                             parse_diff(pull.stored_diff.encode("utf-8", "surrogateescape")))
+            return _PullDiff(
+                pull.stored_diff.encode("utf-8", "surrogateescape"),
+                parse_diff(pull.stored_diff.encode("utf-8", "surrogateescape")),
+            )
         key = (repo.bare_path, pull.base_sha, pull.head_sha)
         with self._lock:
             if key not in self._texts:
@@ -454,8 +642,11 @@ class _DiffCache:
 
     def _fill(self, repo: RepoData) -> None:
         """Compute every missing diff of ``repo`` with one ``git diff-tree --stdin``."""
-        wanted = {(p.head_sha, p.base_sha) for p in repo.pulls.values()
-                  if p.stored_diff is None and (repo.bare_path, p.base_sha, p.head_sha) not in self._texts}
+        wanted = {
+            (p.head_sha, p.base_sha)
+            for p in repo.pulls.values()
+            if p.stored_diff is None and (repo.bare_path, p.base_sha, p.head_sha) not in self._texts
+        }
         pairs = "".join(f"{head} {base}\n" for head, base in sorted(wanted))
         out = run_git(repo.bare_path, "diff-tree", "--stdin", *DIFF_ARGS, input=pairs.encode())
         by_head: dict[str, bytes] = {}
@@ -483,6 +674,7 @@ class _DiffCache:
 # --------------------------------------------------------------------------------------------------
 # per-repository index: orders, filters and rendered items, cached per repository version
 # --------------------------------------------------------------------------------------------------
+
 
 class _RepoIndex:
     """Sorted orders and rendered JSON of one repository version, so each page is a slice."""
@@ -532,23 +724,35 @@ class _RepoIndex:
 
     def pulls(self, state: str, sort: str, descending: bool, base: str | None) -> list[int]:
         """Pull-request numbers for a ``GET /pulls`` query."""
+
         def build() -> list[int]:
-            pulls = [p for p in self.repo.pulls.values() if state in ("all", p.state)
-                     and (base is None or p.base_ref == base)]
-            pulls.sort(key=lambda p: (p.created_at if sort == "created" else p.updated_at, p.number),
-                       reverse=descending)
+            pulls = [
+                p
+                for p in self.repo.pulls.values()
+                if state in ("all", p.state) and (base is None or p.base_ref == base)
+            ]
+            pulls.sort(
+                key=lambda p: (p.created_at if sort == "created" else p.updated_at, p.number), reverse=descending
+            )
             return [p.number for p in pulls]
+
         return self.order(("pulls", state, sort, descending, base), build)
 
-    def issues(self, state: str, sort: str, descending: bool, since: str | None, labels: tuple[str, ...]
-               ) -> list[int]:
+    def issues(self, state: str, sort: str, descending: bool, since: str | None, labels: tuple[str, ...]) -> list[int]:
         """Issue numbers (pull requests included) for a ``GET /issues`` query."""
+
         def build() -> list[int]:
             items = [*self.repo.issues.values(), *self.repo.pulls.values()]
-            items = [i for i in items if state in ("all", i.state) and (since is None or i.updated_at >= since)
-                     and set(labels) <= set(i.labels)]
+            items = [
+                i
+                for i in items
+                if state in ("all", i.state)
+                and (since is None or i.updated_at >= since)
+                and set(labels) <= set(i.labels)
+            ]
             items.sort(key=lambda i: (self._sort_key(i, sort), i.number), reverse=descending)
             return [i.number for i in items]
+
         return self.order(("issues", state, sort, descending, since, labels), build)
 
     def _sort_key(self, item: IssueRecord | PullRecord, sort: str) -> Any:
@@ -558,15 +762,21 @@ class _RepoIndex:
 
     def comments(self, number: int | None, since: str | None, sort: str | None, descending: bool) -> list[int]:
         """Comment ids of one thread (``number``) or the whole repository."""
+
         def build() -> list[int]:
-            items = [c for c in self.repo.comments if (number is None or c.issue_number == number)
-                     and (since is None or c.updated_at >= since)]
+            items = [
+                c
+                for c in self.repo.comments
+                if (number is None or c.issue_number == number) and (since is None or c.updated_at >= since)
+            ]
             if sort is None:
                 items.sort(key=lambda c: c.id)
             else:
-                items.sort(key=lambda c: (c.created_at if sort == "created" else c.updated_at, c.id),
-                           reverse=descending)
+                items.sort(
+                    key=lambda c: (c.created_at if sort == "created" else c.updated_at, c.id), reverse=descending
+                )
             return [c.id for c in items]
+
         return self.order(("comments", number, since, sort, descending), build)
 
 
@@ -590,7 +800,7 @@ def _gql_args(text: str, variables: Mapping[str, Any]) -> dict[str, Any]:
 def _segments(pattern: re.Pattern[str], text: str) -> list[tuple[re.Match[str], str]]:
     matches = list(pattern.finditer(text))
     ends = [m.start() for m in matches[1:]] + [len(text)]
-    return [(m, text[m.end():end]) for m, end in zip(matches, ends, strict=True)]
+    return [(m, text[m.end() : end]) for m, end in zip(matches, ends, strict=True)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -618,8 +828,9 @@ _TEXT_MEDIA = re.compile(r"application/vnd\.github(?:\.v3)?\.(diff|patch)")
 class _RestApi:
     """Routes authenticated, rate-limited requests to GitHub's endpoints over the served repositories."""
 
-    def __init__(self, repos: Callable[[], list[RepoData]], url: str, viewer: Account, max_diff_files: int,
-                 hidden: set[str]) -> None:
+    def __init__(
+        self, repos: Callable[[], list[RepoData]], url: str, viewer: Account, max_diff_files: int, hidden: set[str]
+    ) -> None:
         self.repos, self.url, self.viewer = repos, url, viewer
         self.max_diff_files, self.hidden = max_diff_files, hidden
         self.shapes = _Shapes(url)
@@ -692,6 +903,7 @@ class _RestApi:
         def url(n: int) -> str:
             query = {**request.query, "page": str(n)}
             return f"<{self.url}{request.path}?{urllib.parse.urlencode(query)}>"
+
         rels = []
         if page < last:
             rels += [f'{url(page + 1)}; rel="next"', f'{url(last)}; rel="last"']
@@ -736,9 +948,11 @@ class _RestApi:
         diff = self.diffs.get(repo, pull)
         if len(diff.files) > self.max_diff_files:
             return _Response.error(
-                406, f"Sorry, the diff exceeded the maximum number of files ({self.max_diff_files}). Consider "
+                406,
+                f"Sorry, the diff exceeded the maximum number of files ({self.max_diff_files}). Consider "
                 "using 'List pull requests files' API or locally cloning the repository instead.",
-                errors=[{"resource": "PullRequest", "field": "diff", "code": "too_large"}])
+                errors=[{"resource": "PullRequest", "field": "diff", "code": "too_large"}],
+            )
         text = diff.text if kind == "diff" else self.diffs.patch(repo, pull)
         return _Response(200, text, {"Content-Type": f"application/vnd.github.v3.{kind}; charset=utf-8"})
 
@@ -820,22 +1034,33 @@ class _RestApi:
             repo = self._visible(find_repo(self.repos(), name))
             if repo is None:
                 data[key] = None
-                errors.append({"type": "NOT_FOUND", "path": [key],
-                               "message": f"Could not resolve to a Repository with the name '{name}'."})
+                errors.append(
+                    {
+                        "type": "NOT_FOUND",
+                        "path": [key],
+                        "message": f"Could not resolve to a Repository with the name '{name}'.",
+                    }
+                )
                 continue
             data[key] = self._gql_pulls(repo, body, variables, key, errors)
         return _Response.json(200, {"data": data, **({"errors": errors} if errors else {})})
 
-    def _gql_pulls(self, repo: RepoData, body: str, variables: Mapping[str, Any], repo_key: str,
-                   errors: list[dict[str, Any]]) -> dict[str, Any]:
+    def _gql_pulls(
+        self, repo: RepoData, body: str, variables: Mapping[str, Any], repo_key: str, errors: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {"nameWithOwner": repo.full_name}
         for match, fields in _segments(_GQL_PULL, body):
             key, number = match.group(1) or "pullRequest", _gql_args(match.group(2), variables).get("number")
             pull = repo.pulls.get(number) if isinstance(number, int) else None
             if pull is None:
                 out[key] = None
-                errors.append({"type": "NOT_FOUND", "path": [repo_key, key],
-                               "message": f"Could not resolve to a PullRequest with the number of {number}."})
+                errors.append(
+                    {
+                        "type": "NOT_FOUND",
+                        "path": [repo_key, key],
+                        "message": f"Could not resolve to a PullRequest with the number of {number}.",
+                    }
+                )
                 continue
             out[key] = self.shapes.graphql_pull(repo, pull)
             if closing := _GQL_CLOSING.search(fields):
@@ -848,10 +1073,16 @@ class _RestApi:
         for ref in pull.closing_issues:
             name, number = parse_issue_ref(ref)
             target = find_repo(self.repos(), name)
-            nodes.append(self.shapes.graphql_issue(target.full_name if target else name, number,
-                                                   target.issues.get(number) if target else None))
-        return {"totalCount": len(nodes), "nodes": nodes[:first],
-                "pageInfo": {"hasNextPage": len(nodes) > first, "endCursor": None}}
+            nodes.append(
+                self.shapes.graphql_issue(
+                    target.full_name if target else name, number, target.issues.get(number) if target else None
+                )
+            )
+        return {
+            "totalCount": len(nodes),
+            "nodes": nodes[:first],
+            "pageInfo": {"hasNextPage": len(nodes) > first, "endCursor": None},
+        }
 
 
 def _int(value: str | None, default: int) -> int:
@@ -885,6 +1116,7 @@ def _since(query: Mapping[str, str]) -> str | None:
 # the server: lifecycle, auth, rate limits, faults, request log
 # --------------------------------------------------------------------------------------------------
 
+
 class FakeGitHub:
     """A GitHub REST v3 server on ``127.0.0.1:<free port>`` serving a world's records, in a daemon thread.
 
@@ -900,9 +1132,18 @@ class FakeGitHub:
     faults; :attr:`requests` logs what was asked. A served :class:`World` may change while serving.
     """
 
-    def __init__(self, world_or_repos: World | Iterable[RepoData], token: str | None = "test-token", *,
-                 rate_limit: int = 5000, graphql_limit: int = 5000, rate_window_s: float = 3600.0,
-                 anonymous_limit: int = 60, max_diff_files: int = 300, login: str = "swerl-bot") -> None:
+    def __init__(
+        self,
+        world_or_repos: World | Iterable[RepoData],
+        token: str | None = "test-token",
+        *,
+        rate_limit: int = 5000,
+        graphql_limit: int = 5000,
+        rate_window_s: float = 3600.0,
+        anonymous_limit: int = 60,
+        max_diff_files: int = 300,
+        login: str = "swerl-bot",
+    ) -> None:
         self._world = world_or_repos if isinstance(world_or_repos, World) else None
         self._repo_list = [] if self._world is not None else list(world_or_repos)  # type: ignore[arg-type]
         self._token_digest = None if token is None else hashlib.sha256(token.encode()).digest()
@@ -931,8 +1172,9 @@ class FakeGitHub:
         self._httpd = _Server(("127.0.0.1", 0), _Handler, self)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._api = _RestApi(self._repos, self.url, self.viewer, self.max_diff_files, self._hidden)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-github", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-github", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -959,9 +1201,18 @@ class FakeGitHub:
 
     # scripting ----------------------------------------------------------------------------------
 
-    def inject(self, path_regex: str, *, status: int | None = None, headers: Mapping[str, str] | None = None,
-               body: Any = None, times: int = 1, kind: Literal["status", "reset", "delay"] = "status",
-               delay_s: float = 0.0, method: str | None = None) -> Fault:
+    def inject(
+        self,
+        path_regex: str,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        times: int = 1,
+        kind: Literal["status", "reset", "delay"] = "status",
+        delay_s: float = 0.0,
+        method: str | None = None,
+    ) -> Fault:
         """Script a fault for the next ``times`` requests whose path matches ``path_regex``.
 
         Faults are consumed in the order they were injected. ``body`` may be JSON-able, ``str`` or
@@ -974,18 +1225,30 @@ class FakeGitHub:
             self._faults.append(fault)
         return fault
 
-    def inject_secondary_rate_limit(self, path_regex: str = ".*", *, retry_after: int | None = None,
-                                    times: int = 1) -> Fault:
+    def inject_secondary_rate_limit(
+        self, path_regex: str = ".*", *, retry_after: int | None = None, times: int = 1
+    ) -> Fault:
         """Answer 403 "You have exceeded a secondary rate limit" (with ``Retry-After`` if given)."""
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
-        return self.inject(path_regex, status=403, headers=headers, times=times,
-                           body={"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": DOCS})
+        return self.inject(
+            path_regex,
+            status=403,
+            headers=headers,
+            times=times,
+            body={"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": DOCS},
+        )
 
-    def inject_retry_after(self, path_regex: str = ".*", *, seconds: int = 1, status: int = 429,
-                           times: int = 1) -> Fault:
+    def inject_retry_after(
+        self, path_regex: str = ".*", *, seconds: int = 1, status: int = 429, times: int = 1
+    ) -> Fault:
         """Answer ``status`` (429 or 403) with ``Retry-After: seconds``."""
-        return self.inject(path_regex, status=status, headers={"Retry-After": str(seconds)}, times=times,
-                           body={"message": "Too many requests, retry later.", "documentation_url": DOCS})
+        return self.inject(
+            path_regex,
+            status=status,
+            headers={"Retry-After": str(seconds)},
+            times=times,
+            body={"message": "Too many requests, retry later.", "documentation_url": DOCS},
+        )
 
     def exhaust_rate_limit(self, resource: str = "core", reset_in_s: float = 60.0) -> None:
         """Spend the token's whole budget for ``resource``; it refills ``reset_in_s`` seconds from now."""
@@ -1013,9 +1276,11 @@ class FakeGitHub:
         pull requests answer ``null`` plus a ``NOT_FOUND`` error, as GitHub does. Other queries answer
         200 with only an ``errors`` entry.
         """
-        return ('query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) {\n'
-                '  pr2: pullRequest(number: 2) { number closingIssuesReferences(first: 10) {\n'
-                '    nodes { number repository { nameWithOwner } } } } } }')
+        return (
+            "query($owner: String!, $name: String!) { repository(owner: $owner, name: $name) {\n"
+            "  pr2: pullRequest(number: 2) { number closingIssuesReferences(first: 10) {\n"
+            "    nodes { number repository { nameWithOwner } } } } } }"
+        )
 
     # request log --------------------------------------------------------------------------------
 
@@ -1135,6 +1400,7 @@ class FakeGitHub:
 # --------------------------------------------------------------------------------------------------
 # HTTP plumbing
 # --------------------------------------------------------------------------------------------------
+
 
 class _Server(ThreadingHTTPServer):
     """A threading HTTP server that can close its keep-alive connections on shutdown."""

@@ -74,22 +74,27 @@ class _Model:
         """The source of module ``m``."""
         parts = [f'"""Synthetic module {m}: small arithmetic helpers."""\n']
         for k, (a, b) in enumerate(self.funcs[m]):
-            parts.append(f'\n\ndef f{m}_{k}(x: int) -> int:\n    """Scale and shift ``x`` (helper {k} of '
-                         f'module {m})."""\n    return x * {a} + {b}\n')
+            parts.append(
+                f'\n\ndef f{m}_{k}(x: int) -> int:\n    """Scale and shift ``x`` (helper {k} of '
+                f'module {m})."""\n    return x * {a} + {b}\n'
+            )
         return "".join(parts)
 
     def test_text(self, m: int) -> str:
         """The tests of module ``m``, as last updated."""
         names = ", ".join(f"f{m}_{k}" for k in range(len(self.funcs[m])))
-        tests = "".join(f"\n\ndef test_f{m}_{k}():\n    assert f{m}_{k}(2) == {value}\n"
-                        for k, value in enumerate(self.tested[m]))
+        tests = "".join(
+            f"\n\ndef test_f{m}_{k}():\n    assert f{m}_{k}(2) == {value}\n" for k, value in enumerate(self.tested[m])
+        )
         return f"from {self.package}.mod{m} import {names}\n{tests}"
 
     def files(self) -> tuple[FileOp, ...]:
         """Every file of the package, for the first commit."""
-        ops: list[FileOp] = [Write(f"src/{self.package}/__init__.py", f'"""{self.package}: synthetic."""\n'),
-                             Write("README.md", f"# {self.package}\n\nA synthetic benchmark package.\n"),
-                             Write("pyproject.toml", _PYPROJECT.format(name=self.package))]
+        ops: list[FileOp] = [
+            Write(f"src/{self.package}/__init__.py", f'"""{self.package}: synthetic."""\n'),
+            Write("README.md", f"# {self.package}\n\nA synthetic benchmark package.\n"),
+            Write("pyproject.toml", _PYPROJECT.format(name=self.package)),
+        ]
         for m in range(len(self.funcs)):
             ops += [Write(self.module_path(m), self.module_text(m)), Write(self.test_path(m), self.test_text(m))]
         return tuple(ops)
@@ -97,8 +102,9 @@ class _Model:
     @classmethod
     def fresh(cls, package: str, modules: int, rng: random.Random) -> _Model:
         """A new package of ``modules`` modules with random constants."""
-        funcs = [[(rng.randint(1, 9), rng.randint(-50, 50)) for _ in range(FUNCTIONS_PER_MODULE)]
-                 for _ in range(modules)]
+        funcs = [
+            [(rng.randint(1, 9), rng.randint(-50, 50)) for _ in range(FUNCTIONS_PER_MODULE)] for _ in range(modules)
+        ]
         return cls(package, funcs, [[2 * a + b for a, b in module] for module in funcs])
 
     @classmethod
@@ -115,8 +121,11 @@ class _Model:
         if not funcs:
             raise DemoError(f"no synthetic modules found for package {package}")
         count = max(funcs) + 1
-        return cls(package, [[funcs[m][k] for k in sorted(funcs[m])] for m in range(count)],
-                   [[tested[m][k] for k in sorted(tested[m])] for m in range(count)])
+        return cls(
+            package,
+            [[funcs[m][k] for k in sorted(funcs[m])] for m in range(count)],
+            [[tested[m][k] for k in sorted(tested[m])] for m in range(count)],
+        )
 
 
 _PYPROJECT = """[project]
@@ -154,12 +163,22 @@ class _Generator:
         number, moment = self._tick()
         m, k = self.rng.randrange(len(self.model.funcs)), self.rng.randrange(FUNCTIONS_PER_MODULE)
         author = self.rng.choice(self.authors)
-        hint = CommentSpec(self.rng.choice(self.authors), _stamp(moment + self.step / 4),
-                           f"Probably the constant in `f{m}_{k}`; the test in {self.model.test_path(m)} agrees.")
-        self.issues.append(IssueSpec(
-            number, f"f{m}_{k} returns the wrong value for x = 2", f"In `{self.model.module_path(m)}`, "
-            f"`f{m}_{k}(2)` does not return what the docs promise.", author, _stamp(moment),
-            labels=("bug",), comments=(hint,) if self.rng.random() < 0.5 else ()))
+        hint = CommentSpec(
+            self.rng.choice(self.authors),
+            _stamp(moment + self.step / 4),
+            f"Probably the constant in `f{m}_{k}`; the test in {self.model.test_path(m)} agrees.",
+        )
+        self.issues.append(
+            IssueSpec(
+                number,
+                f"f{m}_{k} returns the wrong value for x = 2",
+                f"In `{self.model.module_path(m)}`, `f{m}_{k}(2)` does not return what the docs promise.",
+                author,
+                _stamp(moment),
+                labels=("bug",),
+                comments=(hint,) if self.rng.random() < 0.5 else (),
+            )
+        )
         self.open_issues.append(number)
 
     def pull(self, outcome: str) -> None:
@@ -179,19 +198,35 @@ class _Generator:
         self.pulls.append(self._pull_spec(number, moment, tuple(ops), outcome))
 
     def _pull_spec(self, number: int, moment: datetime, ops: tuple[FileOp, ...], outcome: str) -> PullSpec:
-        link = self.open_issues.pop(self.rng.randrange(len(self.open_issues))) if (
-            self.open_issues and self.rng.random() < 0.7) else None
+        link = (
+            self.open_issues.pop(self.rng.randrange(len(self.open_issues)))
+            if (self.open_issues and self.rng.random() < 0.7)
+            else None
+        )
         body = self.rng.choice(KEYWORDS).format(n=link) if link else "Small fix, no issue."
         author = self.rng.choice(self.authors)
         commit = CommitSpec(f"Adjust constants ({number})", _stamp(moment - timedelta(minutes=20)), ops)
         ends = _stamp(moment + self.step / 3) if outcome in ("merged", "closed") else None
         closes = (f"{self.full_name}#{link}",) if link else ()
-        comments = (CommentSpec(self.rng.choice(self.authors), _stamp(moment + self.step / 6), "LGTM"),) if (
-            self.rng.random() < 0.3) else ()
-        return PullSpec(number, f"Fix constants in {len(ops)} file(s)", body, author, _stamp(moment),
-                        f"fix-{number}", (commit,), outcome=outcome,  # type: ignore[arg-type]
-                        merge=self.rng.choice(("merge", "squash")), closed_at=ends, closes=closes,
-                        comments=comments)
+        comments = (
+            (CommentSpec(self.rng.choice(self.authors), _stamp(moment + self.step / 6), "LGTM"),)
+            if (self.rng.random() < 0.3)
+            else ()
+        )
+        return PullSpec(
+            number,
+            f"Fix constants in {len(ops)} file(s)",
+            body,
+            author,
+            _stamp(moment),
+            f"fix-{number}",
+            (commit,),
+            outcome=outcome,  # type: ignore[arg-type]
+            merge=self.rng.choice(("merge", "squash")),
+            closed_at=ends,
+            closes=closes,
+            comments=comments,
+        )
 
     def run(self, n_prs: int, n_issues: int) -> None:
         """Interleave ``n_issues`` issues and ``n_prs`` pull requests (95% merged, 3% closed, 2% open)."""
@@ -219,23 +254,33 @@ def _spec(full_name: str, n_prs: int, n_issues: int, seed: int) -> RepoSpec:
     rng = random.Random(f"{full_name}:{seed}")
     package = re.sub(r"\W", "_", full_name.split("/", 1)[1]).lower() or "pkg"
     model = _Model.fresh(package, max(4, min(60, n_prs // 40)), rng)
-    owner = Account(full_name.split("/", 1)[0], _repo_id(full_name) % 1_000_000, type="Organization",
-                    association="NONE")
+    owner = Account(
+        full_name.split("/", 1)[0], _repo_id(full_name) % 1_000_000, type="Organization", association="NONE"
+    )
     step = (END - START) / max(1, n_prs + n_issues)
     gen = _Generator(model, rng, full_name, 1, START, step, _authors(full_name))
     gen.run(n_prs, n_issues)
     first = _stamp(START - timedelta(days=1))
     initial = PushSpec(CommitSpec("Initial commit", first, model.files()), gen.authors[0])
-    return RepoSpec(full_name, _repo_id(full_name), owner, f"Synthetic benchmark repository {full_name}.",
-                    first, initial, tuple(gen.issues), tuple(gen.pulls))
+    return RepoSpec(
+        full_name,
+        _repo_id(full_name),
+        owner,
+        f"Synthetic benchmark repository {full_name}.",
+        first,
+        initial,
+        tuple(gen.issues),
+        tuple(gen.pulls),
+    )
 
 
 def _manifest(root: Path, full_name: str) -> Path:
     return root / f"{full_name}.json"
 
 
-def build_synthetic_repo(root: Path, full_name: str, n_prs: int = 2000, n_issues: int = 1500,
-                         seed: int = 0) -> RepoData:
+def build_synthetic_repo(
+    root: Path, full_name: str, n_prs: int = 2000, n_issues: int = 1500, seed: int = 0
+) -> RepoData:
     """Build (or reuse) ``root/<owner>/<name>.git`` with ``n_prs`` pull requests and ``n_issues`` issues.
 
     Dates run from 2025-01 to 2026-10 in creation order; each pull request changes 1-3 modules, and the
@@ -269,16 +314,17 @@ def extend_synthetic_repo(repo: RepoData, n_new_prs: int = 50, seed: int = 1) ->
     package = next(p.split("/")[1] for p in read_files(repo.bare_path, main) if p.endswith("/__init__.py"))
     model = _Model.parse(package, read_files(repo.bare_path, main))
     taken = [*repo.issues, *repo.pulls, *repo.deleted_issues, *repo.moved_issues]
-    latest = max([repo.pushed_at, *(i.updated_at for i in repo.issues.values()),
-                  *(p.updated_at for p in repo.pulls.values())])
+    latest = max(
+        [repo.pushed_at, *(i.updated_at for i in repo.issues.values()), *(p.updated_at for p in repo.pulls.values())]
+    )
     clock = datetime.fromisoformat(latest.replace("Z", "+00:00")) + timedelta(hours=6)
-    gen = _Generator(model, rng, repo.full_name, max(taken, default=0) + 1, clock, timedelta(hours=3),
-                     _authors(repo.full_name))
+    gen = _Generator(
+        model, rng, repo.full_name, max(taken, default=0) + 1, clock, timedelta(hours=3), _authors(repo.full_name)
+    )
     for _ in range(n_new_prs):
         if rng.random() < 0.75:
             gen.issue()
         gen.pull("merged")
-    World(repo.bare_path.parent, [repo]).add_history(
-        HistoryBatch(repo.full_name, tuple(gen.issues), tuple(gen.pulls)))
+    World(repo.bare_path.parent, [repo]).add_history(HistoryBatch(repo.full_name, tuple(gen.issues), tuple(gen.pulls)))
     repo.bare_path.with_suffix(".json").unlink(missing_ok=True)
     return repo

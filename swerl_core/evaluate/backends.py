@@ -76,9 +76,7 @@ class TransformersBackend:
         out: list[list[Completion]] = []
         for start in range(0, len(prompts), self.cfg.batch_size):
             batch = prompts[start : start + self.cfg.batch_size]
-            texts = [
-                self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch
-            ]
+            texts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch]
             inputs = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             sampling: dict[str, Any] = (
                 {"do_sample": False}

@@ -119,9 +119,21 @@ def _evaluate(
         harness = run_harness(instance_file, first, resolved.ref, evaluation_id, cfg.harness_workers, out_dir)
         resolved_rate, note = harness.resolved_rate, harness.reason
     report = EvalReport(
-        evaluation_id, resolved.ref, resolved.name, resolved.version, snapshot_id, split, backend.name,
-        summarize(results, cfg.samples), predictions, timings.generation_s, timings.reward_s, protocol,
-        _run_for(client, settings, run_id or resolved.run_id), resolved_rate, note,
+        evaluation_id,
+        resolved.ref,
+        resolved.name,
+        resolved.version,
+        snapshot_id,
+        split,
+        backend.name,
+        summarize(results, cfg.samples),
+        predictions,
+        timings.generation_s,
+        timings.reward_s,
+        protocol,
+        _run_for(client, settings, run_id or resolved.run_id),
+        resolved_rate,
+        note,
     )
     champion = _champion_numbers(client, settings, store, report)
     log_to_mlflow(client, report.mlflow_run_id, report, champion)

@@ -49,12 +49,32 @@ def record_evaluation(store: Store, report: EvalReport) -> None:
     store.connection.execute(
         f"INSERT INTO evaluations VALUES ({', '.join(['?'] * 27)})",
         [
-            report.evaluation_id, datetime.now(UTC), report.model_ref, report.model_name, report.model_version,
-            report.snapshot_id, report.split, m.samples_per_instance, report.backend, m.n_instances, m.n_samples,
-            m.mean_reward, m.format_error_rate, m.exact_match_rate, m.apply_rate, m.best_of_k_reward,
-            m.path_escapes, m.tokens_generated, json.dumps(m.as_dict()["per_repo"], sort_keys=True),
-            report.generation_s, report.reward_s, report.resolved_rate, report.harness_note,
-            str(report.predictions_path), report.mlflow_run_id, report.protocol.fingerprint,
+            report.evaluation_id,
+            datetime.now(UTC),
+            report.model_ref,
+            report.model_name,
+            report.model_version,
+            report.snapshot_id,
+            report.split,
+            m.samples_per_instance,
+            report.backend,
+            m.n_instances,
+            m.n_samples,
+            m.mean_reward,
+            m.format_error_rate,
+            m.exact_match_rate,
+            m.apply_rate,
+            m.best_of_k_reward,
+            m.path_escapes,
+            m.tokens_generated,
+            json.dumps(m.as_dict()["per_repo"], sort_keys=True),
+            report.generation_s,
+            report.reward_s,
+            report.resolved_rate,
+            report.harness_note,
+            str(report.predictions_path),
+            report.mlflow_run_id,
+            report.protocol.fingerprint,
             json.dumps(report.protocol.as_dict(), sort_keys=True),
         ],
     )
@@ -74,8 +94,11 @@ def latest_evaluation(
     """
     if (model_ref is None) == (version is None):
         raise ValueError("give exactly one of model_ref and version")
-    where, args = ("model_ref = ?", [model_ref]) if model_ref is not None else (
-        "model_name = ? AND model_version = ?", list(version or ()))
+    where, args = (
+        ("model_ref = ?", [model_ref])
+        if model_ref is not None
+        else ("model_name = ? AND model_version = ?", list(version or ()))
+    )
     cursor = store.connection.execute(
         f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ? "
         "ORDER BY created_at DESC LIMIT 1",
@@ -96,8 +119,9 @@ def comparison_figure(candidate: Mapping[str, float], champion: Mapping[str, flo
     axes = figure.subplots()
     xs = range(len(PLOTTED))
     width = 0.38 if champion else 0.6
-    axes.bar([x - (width / 2 if champion else 0) for x in xs], [candidate[k] for k in PLOTTED], width,
-             label="candidate")
+    axes.bar(
+        [x - (width / 2 if champion else 0) for x in xs], [candidate[k] for k in PLOTTED], width, label="candidate"
+    )
     if champion:
         axes.bar([x + width / 2 for x in xs], [float(champion[k]) for k in PLOTTED], width, label="champion")
     axes.set_xticks(list(xs), [k.replace("_", " ") for k in PLOTTED], rotation=15)
@@ -107,9 +131,7 @@ def comparison_figure(candidate: Mapping[str, float], champion: Mapping[str, flo
     return figure
 
 
-def log_to_mlflow(
-    client: Any, run_id: str, report: EvalReport, champion: Mapping[str, float] | None
-) -> None:
+def log_to_mlflow(client: Any, run_id: str, report: EvalReport, champion: Mapping[str, float] | None) -> None:
     """Log ``report``'s metrics, predictions, ``metrics.json`` and the comparison plot into run ``run_id``."""
     from mlflow.entities import Metric
 
@@ -118,14 +140,19 @@ def log_to_mlflow(
     if report.resolved_rate is not None:
         headline["resolved_rate"] = report.resolved_rate
     metrics = [Metric(f"{report.split}.{k}", v, stamp, 0) for k, v in sorted(headline.items())]
-    metrics += [Metric(f"{report.split}.{k}", v, stamp, 0) for k, v in
-                (("generation_s", report.generation_s), ("reward_s", report.reward_s))]
+    metrics += [
+        Metric(f"{report.split}.{k}", v, stamp, 0)
+        for k, v in (("generation_s", report.generation_s), ("reward_s", report.reward_s))
+    ]
     client.log_batch(run_id, metrics=metrics)
     base = f"evaluations/{report.evaluation_id}"
     client.log_artifact(run_id, str(report.predictions_path), base)
     summary = {
-        **report.metrics.as_dict(), "snapshot_id": report.snapshot_id, "model_ref": report.model_ref,
-        "protocol": report.protocol.fingerprint, "protocol_settings": report.protocol.as_dict(),
+        **report.metrics.as_dict(),
+        "snapshot_id": report.snapshot_id,
+        "model_ref": report.model_ref,
+        "protocol": report.protocol.fingerprint,
+        "protocol_settings": report.protocol.as_dict(),
     }
     client.log_dict(run_id, {**summary, "harness_note": report.harness_note}, f"{base}/metrics.json")
     title = f"{report.split} {report.snapshot_id}, K={report.metrics.samples_per_instance}"

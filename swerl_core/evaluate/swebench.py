@@ -147,9 +147,17 @@ def run_harness(
     except ImportError:
         return HarnessResult(False, "SWE-bench harness not run: the `swebench` package is not installed")
     argv = [
-        sys.executable, "-m", "swebench.harness.run_evaluation",
-        "--dataset_name", str(instance_file), "--predictions_path", str(predictions),
-        "--run_id", run_id, "--max_workers", str(workers),
+        sys.executable,
+        "-m",
+        "swebench.harness.run_evaluation",
+        "--dataset_name",
+        str(instance_file),
+        "--predictions_path",
+        str(predictions),
+        "--run_id",
+        run_id,
+        "--max_workers",
+        str(workers),
     ]
     out_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(argv, cwd=out_dir, capture_output=True, text=True, check=False)

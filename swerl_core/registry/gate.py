@@ -73,8 +73,10 @@ def gate(
     reward_ok = candidate.mean_reward >= required
     format_ok = candidate.format_error_rate <= cfg.format_error_ceiling
     if reward_ok and format_ok:
-        reason = f"mean reward {candidate.mean_reward:.4f} >= {required:.4f} ({against}), format errors " \
-                 f"{candidate.format_error_rate:.3f} <= {cfg.format_error_ceiling:g}"
+        reason = (
+            f"mean reward {candidate.mean_reward:.4f} >= {required:.4f} ({against}), format errors "
+            f"{candidate.format_error_rate:.3f} <= {cfg.format_error_ceiling:g}"
+        )
     elif not reward_ok:
         reason = f"mean reward {candidate.mean_reward:.4f} < {required:.4f} ({against})"
     else:

@@ -119,10 +119,16 @@ def _champion_metrics(
 ) -> GateMetrics:
     tags = version_metrics(client, name, version)
     same = (tags.get("snapshot_id"), tags.get("samples"), tags.get("protocol")) == (
-        candidate.snapshot_id, str(candidate.samples), candidate.protocol)
+        candidate.snapshot_id,
+        str(candidate.samples),
+        candidate.protocol,
+    )
     if same:
         return GateMetrics(
-            candidate.snapshot_id, candidate.samples, float(tags["mean_reward"]), float(tags["format_error_rate"]),
+            candidate.snapshot_id,
+            candidate.samples,
+            float(tags["mean_reward"]),
+            float(tags["format_error_rate"]),
             candidate.protocol,
         )
     if evaluate_champion is None:
@@ -182,8 +188,12 @@ def list_versions(settings: Settings) -> list[VersionRow]:
         held = tuple(sorted(a for a, v in aliases.items() if str(v) == str(mv.version)))
         rows.append(
             VersionRow(
-                str(mv.version), held, mv.tags.get("gate.verdict", "pending"), mv.tags.get("eval.mean_reward", ""),
-                mv.tags.get("snapshot_id", ""), int(mv.creation_timestamp or 0),
+                str(mv.version),
+                held,
+                mv.tags.get("gate.verdict", "pending"),
+                mv.tags.get("eval.mean_reward", ""),
+                mv.tags.get("snapshot_id", ""),
+                int(mv.creation_timestamp or 0),
             )
         )
     return sorted(rows, key=lambda r: -int(r.version))

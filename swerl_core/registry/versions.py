@@ -46,8 +46,11 @@ class Provenance:
     def tags(self) -> dict[str, str]:
         """The provenance as model-version tags."""
         tags = {
-            "snapshot_id": self.snapshot_id, "base_model": self.base_model, "training_run_id": self.training_run_id,
-            "git_sha": self.git_sha, "config_hash": self.config_hash,
+            "snapshot_id": self.snapshot_id,
+            "base_model": self.base_model,
+            "training_run_id": self.training_run_id,
+            "git_sha": self.git_sha,
+            "config_hash": self.config_hash,
         }
         tags = {k: v or "unknown" for k, v in tags.items()}
         if self.unresolved_run_id:
@@ -202,9 +205,7 @@ def _name_or_path(config: Path) -> str:
         return ""
 
 
-def create_version(
-    client: Any, name: str, checkpoint: Path, run_id: str, tags: Mapping[str, str]
-) -> tuple[str, str]:
+def create_version(client: Any, name: str, checkpoint: Path, run_id: str, tags: Mapping[str, str]) -> tuple[str, str]:
     """Log ``checkpoint`` as the run's ``model/`` artifacts and register it; returns ``(version, source)``."""
     from mlflow.exceptions import MlflowException
 
@@ -224,4 +225,4 @@ def create_version(
 def version_metrics(client: Any, name: str, version: str) -> dict[str, str]:
     """The ``eval.*`` tags of a version (metrics of the evaluation it was registered with)."""
     tags = client.get_model_version(name, version).tags
-    return {k[len("eval."):]: v for k, v in tags.items() if k.startswith("eval.")}
+    return {k[len("eval.") :]: v for k, v in tags.items() if k.startswith("eval.")}

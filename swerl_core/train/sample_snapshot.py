@@ -65,7 +65,7 @@ _FUNCTIONS = (
         'def count_words(text: str) -> int:\n    """Number of words in text."""\n    return len(text.split())\n',
         "text.split()",
         'text.split(" ")',
-        "count_words() counts double spaces as words\n\n`count_words(\"a  b\")` returns 3, it should be 2.",
+        'count_words() counts double spaces as words\n\n`count_words("a  b")` returns 3, it should be 2.',
     ),
     _Function(
         "is_adult",
@@ -215,8 +215,10 @@ def _row(index: int, rng: random.Random) -> dict[str, Any]:
         "oracle_new_content": [{"path": path, "content": after}],
         "oracle_patch": _git_diff(path, before, after),
         "test_patch": _git_diff(
-            f"tests/test_{target.name}.py", "", f"from toolkit import {target.name}\n\n\ndef test_{target.name}():\n"
-            f"    assert {target.name}  # regression test for #{issue_number}\n"
+            f"tests/test_{target.name}.py",
+            "",
+            f"from toolkit import {target.name}\n\n\ndef test_{target.name}():\n"
+            f"    assert {target.name}  # regression test for #{issue_number}\n",
         ),
         "base_commit": hashlib.sha1(f"{REPO}@{index}".encode()).hexdigest(),
         "created_at": created,

@@ -44,9 +44,7 @@ def build_sft_trainer(
     """TRL's SFT trainer over prompt/answer pairs (loss on the answer only)."""
     from trl import SFTTrainer
 
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks
-    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
     return _quiet(trainer)
 
 

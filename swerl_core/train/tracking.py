@@ -113,8 +113,12 @@ def reward_curve(history: Sequence[Mapping[str, float]]) -> Any:
     figure = Figure(figsize=(7, 4))
     axes = figure.subplots()
     axes.plot(steps, mean, marker="o", label="mean reward")
-    axes.fill_between(steps, [m - s for m, s in zip(mean, std, strict=True)],
-                      [m + s for m, s in zip(mean, std, strict=True)], alpha=0.2)
+    axes.fill_between(
+        steps,
+        [m - s for m, s in zip(mean, std, strict=True)],
+        [m + s for m, s in zip(mean, std, strict=True)],
+        alpha=0.2,
+    )
     if all("format_error_rate" in p for p in points):
         axes.plot(steps, [p["format_error_rate"] for p in points], linestyle="--", label="format-error rate")
     axes.set(xlabel="step", ylabel="reward", ylim=(-1.05, 1.05), title="SWE-RL reward per step")

@@ -110,8 +110,7 @@ def train(
     print(
         f"train {stage} {run_name}: {len(examples.dataset)} examples from {snapshot_id} "
         f"({examples.dropped_too_long} too long, {examples.dropped_unanswerable} without an exact oracle answer), "
-        f"model {model}"
-        + (f", resuming from {checkpoint.name}" if checkpoint else ""),
+        f"model {model}" + (f", resuming from {checkpoint.name}" if checkpoint else ""),
         file=out,
         flush=True,
     )
@@ -222,9 +221,7 @@ def _run(
             "gradient_accumulation_steps": str(args.gradient_accumulation_steps),
         }
         previous = read_run_id(run_dir) if checkpoint is not None else None
-        run_id = tracking.start_run(
-            settings.tracking_uri, settings.home / "mlartifacts", run_name, previous, params
-        )
+        run_id = tracking.start_run(settings.tracking_uri, settings.home / "mlartifacts", run_name, previous, params)
         write_run_id(run_dir, run_id)
         callbacks.append(tracking.MlflowMetrics(settings.tracking_uri, run_id, out))
     reward = SweRLReward(
@@ -237,9 +234,7 @@ def _run(
         if stage == "sft":
             trainer = stages.build_sft_trainer(cfg.base_model, tokenizer, args, examples.dataset, callbacks)
         else:
-            trainer = stages.build_grpo_trainer(
-                cfg.base_model, tokenizer, args, examples.dataset, reward, callbacks
-            )
+            trainer = stages.build_grpo_trainer(cfg.base_model, tokenizer, args, examples.dataset, reward, callbacks)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         trainer.save_model(str(run_dir / FINAL_DIR))
         status = "FINISHED"
