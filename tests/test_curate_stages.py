@@ -27,7 +27,7 @@ from swerl_core.curate.filters import (
     with_file_summary,
 )
 from swerl_core.curate.funnel import FunnelCounter, render_funnel
-from swerl_core.curate.patches import file_sections, patch_fingerprint_text, patch_hash, patch_hash_expr
+from swerl_core.curate.patches import patch_fingerprint_text, patch_hash, patch_hash_expr
 from swerl_core.curate.split import heldout_mask, leak_reason
 from swerl_core.file_kinds import file_kind, is_test_path, language
 
@@ -93,9 +93,13 @@ def test_patch_fingerprint_text_keeps_only_file_and_changed_lines_without_whites
     assert not hasattr(patches, "normalized_patch"), "the dedup fingerprint must not share the reward's name"
 
 
-def test_file_sections_name_new_and_deleted_paths() -> None:
-    deleted = "diff --git a/old.py b/old.py\ndeleted file mode 100644\n--- a/old.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n"
-    assert [p for p, _ in file_sections(diff("src/a.py") + deleted)] == ["src/a.py", "old.py"]
+def test_split_patches_names_a_deleted_files_section_by_its_path() -> None:
+    deleted = (
+        "diff --git a/tests/test_old.py b/tests/test_old.py\ndeleted file mode 100644\n"
+        "--- a/tests/test_old.py\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n"
+    )
+    out = split_patches(pl.DataFrame({"patch": [diff("src/a.py") + deleted]}))
+    assert (out["oracle_patch"][0], out["test_patch"][0]) == (diff("src/a.py"), deleted)
 
 
 def test_split_puts_code_in_oracle_and_tests_in_test_patch_and_drops_docs() -> None:

@@ -1,4 +1,4 @@
-"""Unified patches as curation sees them: per-file sections, changed-line counts, version-bump detection,
+"""Unified patches as curation sees them: changed-line counts, version-bump detection,
 and the whitespace-insensitive *patch fingerprint* whose hash drives dedup and decontamination.
 
 The fingerprint text is not a patch (it keeps no context, no line numbers, no whitespace): it only
@@ -11,7 +11,6 @@ instance and a pull request are always fingerprinted identically. Never reads gi
 from __future__ import annotations
 
 import hashlib
-import re
 
 import polars as pl
 
@@ -20,7 +19,6 @@ _KEPT_LINES = r"(?m)^(diff --git .*|[+-].*)$"
 _CHANGED = r"(?m)^[+-]"
 _HEADERS = r"(?m)^(\+\+\+|---) "
 _VERSION_LINE = r"(?m)^[+-][ \t]*[\"']?(__version__|version|VERSION|Version)[\"']?[ \t]*[:=]"
-_SECTION_START = re.compile(r"^diff --git ", re.M)
 
 
 def patch_fingerprint_text_expr(patch: pl.Expr) -> pl.Expr:
@@ -69,29 +67,6 @@ def patch_fingerprint_text(patch: str) -> str:
 def patch_hash(patch: str) -> str | None:
     """Plain-Python form of :func:`patch_hash_expr`."""
     return _digest(patch_fingerprint_text(patch))
-
-
-def file_sections(patch: str) -> list[tuple[str, str]]:
-    """The per-file parts of a ``git diff`` patch as ``(path, text)``; ``path`` is the new path (old if deleted)."""
-    starts = [m.start() for m in _SECTION_START.finditer(patch)]
-    sections = []
-    for i, start in enumerate(starts):
-        text = patch[start : starts[i + 1] if i + 1 < len(starts) else len(patch)]
-        sections.append((_section_path(text), text))
-    return sections
-
-
-def _section_path(text: str) -> str:
-    for line in text.splitlines()[1:8]:
-        if line.startswith("+++ b/"):
-            return line[6:].rstrip("\t\r")
-    for line in text.splitlines()[1:8]:
-        if line.startswith("--- a/"):
-            return line[6:].rstrip("\t\r")
-        if line.startswith(("rename to ", "copy to ")):
-            return line.split(" to ", 1)[1]
-    first = text.split("\n", 1)[0]
-    return first.split(" b/", 1)[1] if " b/" in first else first.removeprefix("diff --git a/")
 
 
 def _digest(text: str | None) -> str | None:

@@ -31,7 +31,7 @@ import typing
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
@@ -110,11 +110,6 @@ def run_git(git_dir: Path, *args: str, input: bytes | None = None, check: bool =
 def to_epoch(stamp: str) -> int:
     """Seconds since the epoch for an ISO-8601 UTC timestamp such as ``2025-01-08T14:03:00Z``."""
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-
-
-def from_epoch(seconds: float) -> str:
-    """The ISO-8601 ``…Z`` form GitHub uses for a Unix time."""
-    return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
