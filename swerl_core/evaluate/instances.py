@@ -32,19 +32,14 @@ class EvalInstance:
 
 def heldout_instances(home: Path, snapshot_id: str, limit: int = 0) -> list[EvalInstance]:
     """The held-out rows of snapshot ``snapshot_id`` under ``home`` (the first ``limit`` when > 0)."""
-    import pyarrow.parquet as pq
+    from swerl_core.train import TrainError
+    from swerl_core.train.snapshot import as_files, read_split
 
-    from swerl_core.train.snapshot import as_files, read_manifest, snapshot_dir
-
-    read_manifest(home, snapshot_id)
-    path = snapshot_dir(home, snapshot_id) / "heldout.parquet"
-    if not path.exists():
-        raise EvaluateError(f"snapshot {snapshot_id!r} has no heldout.parquet")
-    rows = pq.read_table(path).to_pylist()
     needed = ("instance_id", "repo", "problem_statement", "code_context", "oracle_new_content")
-    missing = [c for c in needed if rows and c not in rows[0]]
-    if missing:
-        raise EvaluateError(f"snapshot {snapshot_id!r} heldout.parquet lacks column(s) {', '.join(missing)}")
+    try:
+        rows = read_split(home, snapshot_id, "heldout", needed).to_pylist()
+    except TrainError as exc:
+        raise EvaluateError(str(exc)) from None
     if not rows:
         raise EvaluateError(f"snapshot {snapshot_id!r} has an empty held-out split")
     instances = [

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from swerl_core.train import TrainError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from datasets import Dataset
 
 # Columns training reads; the contract has more, and they pass through untouched.
@@ -45,26 +46,30 @@ def read_manifest(home: Path, snapshot_id: str) -> dict[str, Any]:
 
 def load_snapshot(home: Path, snapshot_id: str) -> tuple[Dataset, Dataset]:
     """The ``(train, heldout)`` rows of a snapshot; raises :class:`TrainError` naming what is wrong."""
-    import pyarrow.parquet as pq
     from datasets import Dataset
 
+    train, heldout = (Dataset(read_split(home, snapshot_id, split)) for split in SPLITS)
+    return train, heldout
+
+
+def read_split(home: Path, snapshot_id: str, split: str, columns: Sequence[str] = REQUIRED_COLUMNS) -> pa.Table:
+    """One split of a snapshot as an Arrow table, checked against its manifest and for ``columns``."""
+    import pyarrow.parquet as pq
+
     manifest = read_manifest(home, snapshot_id)
-    splits = []
-    for split in SPLITS:
-        path = snapshot_dir(home, snapshot_id) / f"{split}.parquet"
-        if not path.exists():
-            raise TrainError(f"snapshot {snapshot_id!r} has no {split}.parquet")
-        table = pq.read_table(path)
-        missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
-        if missing:
-            raise TrainError(f"snapshot {snapshot_id!r} {split}.parquet lacks column(s) {', '.join(missing)}")
-        expected = manifest.get(f"{split}_rows")
-        if expected is not None and expected != table.num_rows:
-            raise TrainError(
-                f"snapshot {snapshot_id!r} {split}.parquet has {table.num_rows} rows, manifest says {expected}"
-            )
-        splits.append(Dataset(table))
-    return splits[0], splits[1]
+    path = snapshot_dir(home, snapshot_id) / f"{split}.parquet"
+    if not path.exists():
+        raise TrainError(f"snapshot {snapshot_id!r} has no {split}.parquet")
+    table = pq.read_table(path)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise TrainError(f"snapshot {snapshot_id!r} {split}.parquet lacks column(s) {', '.join(missing)}")
+    expected = manifest.get(f"{split}_rows")
+    if expected is not None and expected != table.num_rows:
+        raise TrainError(
+            f"snapshot {snapshot_id!r} {split}.parquet has {table.num_rows} rows, manifest says {expected}"
+        )
+    return table
 
 
 def as_files(entries: Sequence[Mapping[str, str]] | Mapping[str, str]) -> dict[str, str]:
