@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
+from swerl_core.cli_types import iso_datetime
 from swerl_core.config import Settings
 
 
@@ -28,7 +28,7 @@ def register_curate(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", default="snapshot", help="a human name recorded with the snapshot")
     parser.add_argument(
         "--heldout-after",
-        type=_iso_date,
+        type=iso_datetime,
         metavar="ISO-DATE",
         help="PRs merged after this time form the held-out split (default: curate.heldout_after)",
     )
@@ -60,11 +60,3 @@ def run_curate(args: argparse.Namespace, settings: Settings) -> int:
     print(f"snapshot {snapshot.id} ({state}): {snapshot.train_rows} train, {snapshot.heldout_rows} held-out")
     print(snapshot.path)
     return 0
-
-
-def _iso_date(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r} (e.g. 2025-06-30)") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from datetime import UTC, datetime
 
+from swerl_core.cli_types import iso_datetime
 from swerl_core.config import Settings, github_token
 from swerl_core.errors import SwerlError
 
@@ -34,7 +34,7 @@ def register_ingest(verbs: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--since",
-        type=_iso_date,
+        type=iso_datetime,
         metavar="ISO-DATE",
         help="on a repository's first run, keep PRs merged at or after this time (e.g. 2025-01-31)",
     )
@@ -118,12 +118,3 @@ def _repo_name(text: str) -> str:
     if not owner or not name or "/" in name:
         raise argparse.ArgumentTypeError(f"expected OWNER/NAME, got {text!r}")
     return f"{owner}/{name}"
-
-
-def _iso_date(text: str) -> datetime:
-    value = text.strip()
-    try:
-        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO date like 2025-01-31, got {text!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -293,7 +293,7 @@ def _scalar(hint: Any, value: Any, key: str) -> Any:
         if hint is Path:
             return Path(str(value)).expanduser()
         if hint is datetime:
-            return _parse_datetime(value)
+            return parse_utc_datetime(value)
         if hint is str:
             if not isinstance(value, str | int | float):
                 raise ValueError
@@ -303,7 +303,8 @@ def _scalar(hint: Any, value: Any, key: str) -> Any:
     return value
 
 
-def _parse_datetime(value: Any) -> datetime:
+def parse_utc_datetime(value: Any) -> datetime:
+    """An ISO-8601 date or time (or a datetime) as an aware datetime; no zone means UTC. Raises ValueError."""
     if isinstance(value, datetime):
         parsed = value
     else:
