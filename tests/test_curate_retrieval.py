@@ -3,15 +3,12 @@ through a tiny OpenAI-compatible server on 127.0.0.1 started by the test."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from fake_openai import FakeOpenAI
 
 from swerl_core.curate import CurateError
 from swerl_core.curate.retrieval import LlmRanker, RelevantFiles, tree_files
@@ -41,32 +38,11 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return work / ".git", commit.stdout.strip()
 
 
-class _Chat(BaseHTTPRequestHandler):
-    answer = ""
-    requests: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, **body})
-        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": type(self).answer}}]})
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(payload.encode())
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def chat_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Chat)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _Chat.requests = []
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+def chat_server() -> Iterator[FakeOpenAI]:
+    ranking = "1. `src/pkg/wrap.py`\n- src/pkg/unknown.py\nsrc/pkg/rows.py"
+    with FakeOpenAI(lambda messages, k: ranking) as server:
+        yield server
 
 
 ISSUE = "parse_rows() keeps a trailing empty row when the text ends with a newline"
@@ -101,15 +77,14 @@ def test_missing_mirror_is_a_git_error(tmp_path: Path) -> None:
 
 
 def test_llm_ranker_reorders_candidates_through_an_openai_compatible_endpoint(
-    mirror: tuple[Path, str], chat_server: str
+    mirror: tuple[Path, str], chat_server: FakeOpenAI
 ) -> None:
     git_dir, commit = mirror
-    _Chat.answer = "1. `src/pkg/wrap.py`\n- src/pkg/unknown.py\nsrc/pkg/rows.py"
-    ranker = LlmRanker(chat_server, "tiny-ranker", timeout_s=5)
+    ranker = LlmRanker(chat_server.url, "tiny-ranker", timeout_s=5)
     finder = RelevantFiles({"o/r": git_dir}, 100_000, ranker)
     got = finder.find("o/r", commit, ISSUE + " and wrap", set(), 1, lambda files: True)
     assert list(got) == ["src/pkg/wrap.py"]
-    (request,) = _Chat.requests
+    (request,) = chat_server.requests
     assert request["path"] == "/v1/chat/completions" and request["model"] == "tiny-ranker"
     assert "src/pkg/rows.py" in request["messages"][0]["content"]
 
