@@ -10,15 +10,13 @@ that still fit the prompt budget are added. Reads git; never writes anything.
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from swerl_core.chat_endpoint import EndpointError, chat_completions_url, post_chat_completion
 from swerl_core.curate import CurateError
 from swerl_core.curate.bm25 import rank, tokenize
 from swerl_core.file_kinds import CODE, file_kind
@@ -69,7 +67,7 @@ class LlmRanker:
     """Re-ranks candidate paths with a chat model behind an OpenAI-compatible endpoint."""
 
     def __init__(self, url: str, model: str, timeout_s: float) -> None:
-        self.url = url.rstrip("/") + "/chat/completions"
+        self.url = chat_completions_url(url)
         self.model = model
         self.timeout_s = timeout_s
 
@@ -84,14 +82,11 @@ class LlmRanker:
             f"one per line, most relevant first.\n\n<issue>\n{issue.strip()[:8000]}\n</issue>\n\n"
             f"<files>\n{listing}\n</files>"
         )
-        body = json.dumps(
-            {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0}
-        ).encode()
-        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"}, method="POST")
+        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                answer = json.loads(response.read().decode("utf-8"))["choices"][0]["message"]["content"]
-        except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            reply = post_chat_completion(self.url, body, timeout_s=self.timeout_s)
+            answer = reply["choices"][0]["message"]["content"]
+        except (EndpointError, KeyError, IndexError, TypeError) as exc:
             raise CurateError(f"LLM ranker at {self.url} failed: {exc}") from None
         named = []
         known = set(paths)

@@ -10,24 +10,20 @@ This module never scores and never reads the environment (the API key is passed 
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from swerl_core.chat_endpoint import EndpointError, chat_completions_url, post_chat_completion
 from swerl_core.config import Secret
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.config import EvaluateConfig
 
 Messages = list[dict[str, str]]
 Progress = Callable[[int], None]
-_RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -118,7 +114,7 @@ class EndpointBackend:
             raise EvaluateError("evaluate.endpoint_url must be an http(s) URL of an OpenAI-compatible server")
         self.cfg = cfg
         self.model = model
-        self.url = cfg.endpoint_url.rstrip("/") + "/chat/completions"
+        self.url = chat_completions_url(cfg.endpoint_url)
         self._api_key = api_key
 
     def generate(self, prompts: Sequence[Messages], samples: int, progress: Progress) -> list[list[Completion]]:
@@ -152,27 +148,20 @@ class EndpointBackend:
             "top_p": 1.0 if samples == 1 else self.cfg.top_p,
             "seed": self.cfg.seed,
         }
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key.reveal()}"
-        data = json.dumps(body).encode()
-        last = ""
-        for attempt in range(self.cfg.max_retries + 1):
-            if attempt:
-                time.sleep(self.cfg.backoff_s * 2 ** (attempt - 1))
-            request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=self.cfg.timeout_s) as response:
-                    return _completions(json.loads(response.read()), samples)
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}"
-                if exc.code not in _RETRY_STATUS:
-                    raise EvaluateError(f"endpoint {self.url} refused the request: HTTP {exc.code}") from None
-            except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
-                last = type(exc).__name__ if isinstance(exc, TimeoutError) else str(getattr(exc, "reason", exc))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise EvaluateError(f"endpoint {self.url} sent an unreadable answer: {exc}") from None
-        raise EvaluateError(f"endpoint {self.url} failed after {self.cfg.max_retries + 1} attempts (last: {last})")
+        try:
+            answer = post_chat_completion(
+                self.url,
+                body,
+                timeout_s=self.cfg.timeout_s,
+                api_key=self._api_key,
+                max_retries=self.cfg.max_retries,
+                backoff_s=self.cfg.backoff_s,
+            )
+            return _completions(answer, samples)
+        except EndpointError as exc:
+            raise EvaluateError(str(exc)) from None
+        except (KeyError, TypeError) as exc:
+            raise EvaluateError(f"endpoint {self.url} sent an unreadable answer: {exc}") from None
 
 
 def _completions(answer: dict[str, Any], samples: int) -> list[Completion]:
