@@ -280,6 +280,7 @@ def retrieval_per_pr() -> tuple[float, int]:
         world = build_world(root / "world")
         with FakeGitHub(world, token="bench-token") as fake:
             settings = load_settings(env={}, overrides={"home": root / "home", "github.api_url": fake.url,
+                                                        "github.local_clones": True,
                                                         "github.seconds_between_requests": 0})  # fmt: skip
             with Store.open(settings.duckdb_path) as store:
                 ingest(store, settings, Secret("bench-token"), repos=("acme/textkit", "other/lib"))

@@ -47,7 +47,15 @@ class BaselineRun:
 
 def settings_for(home: Path, url: str) -> Settings:
     """Benchmark settings: the local server, no client-side throttle."""
-    return load_settings(env={}, overrides={"home": home, "github.api_url": url, "github.seconds_between_requests": 0})
+    return load_settings(
+        env={},
+        overrides={
+            "home": home,
+            "github.api_url": url,
+            "github.seconds_between_requests": 0,
+            "github.local_clones": True,
+        },
+    )
 
 
 def run_swerl(home: Path, url: str) -> IngestResult:

@@ -27,9 +27,9 @@ from swerl_core.curate.config import CurateConfig
 from swerl_core.errors import ConfigError, require_setting
 from swerl_core.evaluate.config import EvaluateConfig
 from swerl_core.registry.config import RegistryConfig
+from swerl_core.repo_names import PUBLIC_GITHUB_API, is_repository_name
 
 ENV_PREFIX = "SWERL_"
-PUBLIC_GITHUB_API = "https://api.github.com"
 
 
 class Secret:
@@ -68,6 +68,7 @@ class GitHubConfig:
     secondary_rate_wait_s: float = 60.0  # wait after a secondary rate limit that gives no Retry-After
     use_graphql: bool = True
     graphql_batch_size: int = 100  # pull requests per GraphQL closingIssuesReferences query
+    local_clones: bool = False  # accept file:// and path clone URLs (the sample world, tests)
 
     def __post_init__(self) -> None:
         require_setting(1 <= self.per_page <= 100, "github.per_page", "an integer in 1..100")
@@ -93,8 +94,7 @@ class IngestConfig:
 
     def __post_init__(self) -> None:
         for repo in self.repos:
-            owner, _, name = repo.partition("/")
-            require_setting(bool(owner) and bool(name) and "/" not in name, "ingest.repos", "entries like OWNER/NAME")
+            require_setting(is_repository_name(repo), "ingest.repos", f"entries like OWNER/NAME, got {repo!r}")
         require_setting(self.batch_size >= 1, "ingest.batch_size", "a positive integer")
         require_setting(self.git_workers >= 1, "ingest.git_workers", "a positive integer")
         require_setting(self.max_blob_bytes >= 0, "ingest.max_blob_bytes", "a non-negative integer")

@@ -113,6 +113,7 @@ def settings_for(home: Path, url: str, **overrides: Any) -> Settings:
         "github.max_rate_limit_wait_s": 3,
         "github.timeout_s": 1,
         "ingest.git_workers": 2,
+        "github.local_clones": True,
     }
     values.update(overrides)
     return load_settings(env={}, overrides=values)
@@ -598,6 +599,7 @@ def test_rerun_after_kill_leaves_same_rows_as_a_clean_run(tmp_path: Path, server
     home = tmp_path / "killed-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWERL_", "GITHUB_TOKEN", "GH_TOKEN"))}
     env.update(GITHUB_TOKEN=TOKEN, SWERL_INGEST__BATCH_SIZE="3", SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS="0")
+    env.update(SWERL_GITHUB__LOCAL_CLONES="1")
     held = server.inject(rf"^/repos/{REPO}/issues/36$", kind="delay", delay_s=30)  # hold it inside a batch
     proc = subprocess.Popen(
         [sys.executable, "-m", "swerl_core.cli", "--home", str(home), "ingest", "--repo", REPO,
@@ -626,6 +628,7 @@ def test_cli_ingest_and_status_print_one_line_per_repository(
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS", "0")
+    monkeypatch.setenv("SWERL_GITHUB__LOCAL_CLONES", "1")
     home = tmp_path / "home"
     code = cli_main(["--home", str(home), "ingest", "--repo", REPO, "--repo", "other/lib", "--api-url", server.url])
     out, err = capsys.readouterr()
@@ -645,6 +648,7 @@ def test_cli_errors_are_one_line_and_exit_non_zero(
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_bad")
     monkeypatch.setenv("SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS", "0")
+    monkeypatch.setenv("SWERL_GITHUB__LOCAL_CLONES", "1")
     code = cli_main(["--home", str(tmp_path), "ingest", "--repo", REPO, "--api-url", server.url])
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and "401" in err

@@ -110,7 +110,8 @@ def ingest_and_curate(settings: Settings, out: TextIO) -> str:
     repos = tuple(world.repos)
     with FakeGitHub(world, token=DEMO_TOKEN) as server, Store.open(settings.duckdb_path) as store:
         _heading(out, f"2. Ingest {', '.join(repos)} from a GitHub-compatible server at {server.url}")
-        local = replace(settings, github=replace(settings.github, api_url=server.url, seconds_between_requests=0))
+        github = replace(settings.github, api_url=server.url, seconds_between_requests=0, local_clones=True)
+        local = replace(settings, github=github)
         result = ingest(store, local, Secret(DEMO_TOKEN), repos=repos)
         for repo in result.repos:
             out.write(f"{repo.repo}: {repo.prs_new} new, {repo.prs_updated} updated, {repo.prs_skipped} skipped\n")
