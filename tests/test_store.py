@@ -341,3 +341,34 @@ def test_garbage_in_one_of_the_two_database_headers_is_survived_not_called_in_us
     _damage(full_database, "garbage_at_5000")  # DuckDB keeps two database headers and uses the intact one
     with Store.open(full_database, read_only=True) as store:
         assert store.connection.execute("SELECT count(*) FROM filler").fetchone() == (200000,)
+
+
+_KILLED_RUN = textwrap.dedent(
+    """
+    import sys, time
+    from swerl_core.store import RepoRecord, Store
+    store = Store.open(sys.argv[1])
+    store.upsert_repo(RepoRecord("acme/textkit", 1, "/tmp/x.git", "main"))
+    store.start_run(["acme/textkit"])
+    store.connection.execute("CHECKPOINT")
+    print("ready", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_status_shows_a_run_killed_with_sigkill_as_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    finally:
+        writer.kill()  # SIGKILL: the run row stays "running"
+        writer.wait()
+    with Store.open(path, read_only=True) as store:
+        [row] = store.repo_status()
+    assert row.last_run_status == "interrupted"
+    status = subprocess.run(
+        [sys.executable, "-m", "swerl_core.cli", "--home", str(tmp_path), "status"], capture_output=True, text=True
+    )
+    assert status.returncode == 0 and "last run interrupted at" in status.stdout, status.stderr

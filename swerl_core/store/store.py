@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from swerl_core.errors import SwerlError
-from swerl_core.store.lock import WriterLock, WriterLockBusy, holder_pid
+from swerl_core.store.lock import WriterLock, WriterLockBusy, holder_pid, writer_active
 from swerl_core.store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from swerl_core.store.records import (
     BlobRecord,
@@ -377,7 +377,9 @@ class Store:
                  (SELECT max_by(status, started_at) FROM ingest_runs WHERE list_contains(repos, r.name))
                FROM repos r ORDER BY r.name"""
         ).fetchall()
-        return [RepoStatus(*row) for row in rows]
+        # A run still "running" while nobody holds the writer lock died with its process (kill -9).
+        dead = self.read_only and not writer_active(lock_path(self.path))
+        return [RepoStatus(*row[:-1], "interrupted" if dead and row[-1] == "running" else row[-1]) for row in rows]
 
     # -- internals -------------------------------------------------------------------------------
 
