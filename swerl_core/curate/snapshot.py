@@ -123,8 +123,7 @@ def snapshot_damage(path: Path, manifest: dict[str, Any]) -> str | None:
     """What is wrong with the curated snapshot at ``path`` against its manifest; None when intact.
 
     Checks that the manifest holds curate's keys and that each split exists, has the manifest's row
-    count and, when the manifest records it,
-    the same SHA-256.
+    count and, when the manifest records it, the same SHA-256.
     """
     lacking = [key for key in CURATED_KEYS if key not in manifest]
     if lacking:
