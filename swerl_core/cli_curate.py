@@ -39,10 +39,13 @@ def register_curate(verbs: argparse._SubParsersAction) -> None:
 
 def run_curate(args: argparse.Namespace, settings: Settings) -> int:
     """Run curation for the given flags; print the funnel and the snapshot id and path."""
+    from swerl_core.curate import CurateError
     from swerl_core.curate.funnel import render_funnel
     from swerl_core.curate.pipeline import EmptySnapshotError, curate
     from swerl_core.store import Store
 
+    if not settings.duckdb_path.is_file():  # never create an empty database just to find nothing in it
+        raise CurateError(f"no database at {settings.duckdb_path}; run `swerl ingest` first")
     with Store.open(settings.duckdb_path) as store:
         try:
             snapshot = curate(

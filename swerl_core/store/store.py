@@ -67,7 +67,10 @@ class Store:
         if path.exists() and not path.is_file():
             raise StoreError(f"{path} is not a database file")
         if lock is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
             try:
                 lock.acquire()
             except WriterLockBusy as exc:
