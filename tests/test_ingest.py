@@ -667,3 +667,23 @@ def test_ingest_runs_table_records_the_run(tmp_path: Path, server: FakeGitHub) -
     assert row[1] == result.prs_new and row[2] == 2
     assert json.loads(row[3]) == {"head_commit_missing": 1, "not_merged": 1}
     assert row[4] == result.api_requests and row[5] == 0 and row[6] and row[7] == "ok"
+
+
+def test_issue_and_comment_watermarks_advance_across_pages(tmp_path: Path, world: SampleWorld) -> None:
+    """Listings that span several pages (per_page=5) still move each watermark to the newest item seen."""
+    with FakeGitHub(world, token=TOKEN) as fake:
+        run_ingest(tmp_path, fake.url, **{"github.per_page": 5})
+        marks = dict(query(tmp_path, "SELECT stream, value FROM watermarks WHERE repo = ?", [REPO]))
+        newest_issue = query(tmp_path, "SELECT max(updated_at) FROM issues WHERE repo = ?", [REPO])[0][0]
+        newest_comment = query(tmp_path, "SELECT max(updated_at) FROM issue_comments WHERE repo = ?", [REPO])[0][0]
+        assert marks["comments"] == newest_comment
+        assert marks["issues"] >= newest_issue  # PRs share the issues listing and may be newer still
+        world.advance()
+        fake.reset_counts()
+        run_ingest(tmp_path, fake.url, **{"github.per_page": 5})
+        asked = {r.path: r.query for r in fake.requests if r.path.endswith(("/issues", "/issues/comments"))}
+    since = {path.rsplit("/", 1)[-1]: query_text for path, query_text in asked.items()}
+    assert f"since={marks['issues'].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in since["issues"]
+    assert f"since={marks['comments'].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in since["comments"]
+    later = dict(query(tmp_path, "SELECT stream, value FROM watermarks WHERE repo = ?", [REPO]))
+    assert later["issues"] >= marks["issues"] and later["comments"] >= marks["comments"]
