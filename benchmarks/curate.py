@@ -10,8 +10,10 @@ time budget; every row still goes through every stage.
 
 Measured: rows/s and peak RSS of :func:`select_pull_requests` + the time split (every stage except
 retrieval and snapshot writing) at 100k and 1M, the 1M/100k time ratio, and the baseline — the
-same filters as a plain Python loop over rows — on the 100k set in the same run. Retrieval (BM25 over
-the base commit) is timed per PR on the sample world.
+same filters as a plain Python loop over rows — on the 100k set in the same run. Both sides end with
+the time split, and the speed ratio is printed only when they kept exactly the same pull requests
+(compared by repo and number, not by count). Retrieval (BM25 over the base commit) is timed per PR on
+the sample world.
 
 Usage: ``python benchmarks/curate.py [--sizes 100000,1000000] [--workdir DIR]``
 """
@@ -188,22 +190,23 @@ class PeakRss:
         self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
-def run_stages(path: Path, cfg: CurateConfig) -> tuple[int, FunnelCounter]:
-    """Every stage except retrieval: select (1–5, 7, 8) and the time split (9); returns survivors."""
+def run_stages(path: Path, cfg: CurateConfig) -> tuple[set[tuple[str, int]], FunnelCounter]:
+    """Every stage except retrieval: select (1–5, 7, 8) and the time split (9); returns the survivors."""
     funnel = FunnelCounter()
     with Store.open(path) as store:
         slim = select_pull_requests(store.connection, cfg, funnel)
         held = heldout_mask(slim, CUT)
         leaks = leak_reason(slim, held)
-    return slim.height - leaks.drop_nulls().len(), funnel
+    kept = slim.filter(leaks.is_null()).select("repo", "pr_number")
+    return set(kept.iter_rows()), funnel
 
 
 _BOT = re.compile(r"(?i)\b(dependabot|renovate|bump|automerge)\b")
 _VERSION = re.compile(r"^[+-][ \t]*[\"']?(__version__|version|VERSION|Version)[\"']?[ \t]*[:=]")
 
 
-def baseline(path: Path, cfg: CurateConfig) -> int:
-    """The same filters as a plain Python loop over rows (rows fetched from DuckDB as tuples)."""
+def baseline(path: Path, cfg: CurateConfig) -> set[tuple[str, int]]:
+    """The same filters and time split as a plain Python loop over rows (rows fetched from DuckDB as tuples)."""
     with Store.open(path) as store:
         con = store.connection
         files: dict[tuple[str, int], list[str]] = {}
@@ -257,14 +260,20 @@ def baseline(path: Path, cfg: CurateConfig) -> int:
         kept.sort()
         seen_patch: set[str] = set()
         seen_issue: set[tuple[str, int]] = set()
-        survivors = 0
-        for _merged, repo, _number, digest, linked_issues in kept:
+        survivors: list[tuple[datetime, str, int, tuple[int, ...]]] = []
+        for merged, repo, number, digest, linked_issues in kept:
             if digest in seen_patch or any((repo, i) in seen_issue for i in linked_issues):
                 continue
             seen_patch.add(digest)
             seen_issue.update((repo, i) for i in linked_issues)
-            survivors += 1
-    return survivors
+            survivors.append((merged, repo, number, linked_issues))
+    # The time split: a held-out PR (merged after the cut) sharing an issue with a training PR is dropped.
+    train_issues = {(repo, i) for merged, repo, _, issues in survivors if merged <= CUT for i in issues}
+    return {
+        (repo, number)
+        for merged, repo, number, issues in survivors
+        if merged <= CUT or not any((repo, i) in train_issues for i in issues)
+    }
 
 
 def retrieval_per_pr() -> tuple[float, int]:
@@ -280,6 +289,7 @@ def retrieval_per_pr() -> tuple[float, int]:
         world = build_world(root / "world")
         with FakeGitHub(world, token="bench-token") as fake:
             settings = load_settings(env={}, overrides={"home": root / "home", "github.api_url": fake.url,
+                                                        "github.local_clones": True,
                                                         "github.seconds_between_requests": 0})  # fmt: skip
             ingest.run(settings, ingest.IngestRequest(repos=("acme/textkit", "other/lib"), token=Secret("bench-token")))
         timings = {}
@@ -304,9 +314,27 @@ def measure(db: Path) -> int:
         started = time.perf_counter()
         kept, funnel = run_stages(db, CurateConfig())
         elapsed = time.perf_counter() - started
-    report = {"seconds": elapsed, "peak_rss": rss.peak, "kept": kept, "funnel": render_funnel(funnel.stages())}
+    # The survivors go to a file next to the database, for the comparison with the baseline.
+    pl.DataFrame(sorted(kept), schema=["repo", "number"], orient="row").write_parquet(_kept_path(db))
+    report = {"seconds": elapsed, "peak_rss": rss.peak, "kept": len(kept), "funnel": render_funnel(funnel.stages())}
     print(json.dumps(report))
     return 0
+
+
+def _kept_path(db: Path) -> Path:
+    return db.with_suffix(".kept.parquet")
+
+
+def compare(db: Path, base_kept: set[tuple[str, int]]) -> str | None:
+    """Why the Polars stages and the loop kept different pull requests, or None when they kept the same."""
+    polars_kept = set(pl.read_parquet(_kept_path(db)).iter_rows())
+    if polars_kept == base_kept:
+        return None
+    only_polars, only_loop = sorted(polars_kept - base_kept), sorted(base_kept - polars_kept)
+    return (
+        f"{len(only_polars)} kept only by polars (e.g. {only_polars[:3]}), {len(only_loop)} only by the loop "
+        f"(e.g. {only_loop[:3]})"
+    )
 
 
 def main() -> int:
@@ -343,8 +371,14 @@ def main() -> int:
                 started = time.perf_counter()
                 base_kept = baseline(db, cfg)
                 base = time.perf_counter() - started
-                print(f"python loop,   {n:>9,} PRs: {base:7.2f} s  {n / base:>9,.0f} rows/s  kept {base_kept:,}  "
-                      f"(polars is {base / elapsed:.1f}× faster)")  # fmt: skip
+                print(f"python loop,   {n:>9,} PRs: {base:7.2f} s  {n / base:>9,.0f} rows/s  "
+                      f"kept {len(base_kept):,}")  # fmt: skip
+                mismatch = compare(db, base_kept)
+                if mismatch is not None:
+                    print(f"the two sides kept different pull requests: {mismatch}; no speed ratio")
+                    return 1
+                print(f"same work: both kept the same {len(base_kept):,} pull requests; "
+                      f"polars is {base / elapsed:.1f}× faster")  # fmt: skip
         if len(sizes) > 1:
             print(f"time ratio {sizes[-1]:,}/{sizes[0]:,}: {results[sizes[-1]] / results[sizes[0]]:.1f} "
                   f"(linear = {sizes[-1] / sizes[0]:.0f})")  # fmt: skip

@@ -9,7 +9,10 @@ The fake GitHub server (``swerl_core.demo``) serves a synthetic repository with 
    hints), each issue its text links to and that issue's comments (4 requests per linked PR);
 3. ``swerl ingest`` again after 50 new merged PRs — requests must follow the new PRs, not the history.
 
-Every request is counted twice, by swerl's own meter and by the server's log; both are printed.
+Every request is counted twice, by swerl's own meter and by the server's log; both are printed. Before
+the ratio is printed the two sides must have done the same work: the same merged pull requests (swerl's
+kept ones plus those it skipped for a missing commit), and every issue the baseline linked is linked by
+swerl too; both request counts are divided by that one PR count.
 Usage: ``python benchmarks/ingest.py [--prs 2000] [--issues 1500] [--new 50] [--workdir DIR]``
 """
 
@@ -28,6 +31,7 @@ from swerl_core.demo.synthetic import build_synthetic_repo, extend_synthetic_rep
 from swerl_core.demo.world import World
 from swerl_core.github import connect, get_json, link_issues, paginate, request_meter
 from swerl_core.ingest import IngestRequest, IngestResult, run
+from swerl_core.store import Store
 
 REPO = "bench/synth"
 TOKEN = "bench-token"
@@ -42,11 +46,20 @@ class BaselineRun:
     linked_issues: int
     requests: int
     seconds: float
+    links: dict[int, set[int]]  # merged PR number -> same-repository issue numbers it links
 
 
 def settings_for(home: Path, url: str) -> Settings:
     """Benchmark settings: the local server, no client-side throttle."""
-    return load_settings(env={}, overrides={"home": home, "github.api_url": url, "github.seconds_between_requests": 0})
+    return load_settings(
+        env={},
+        overrides={
+            "home": home,
+            "github.api_url": url,
+            "github.seconds_between_requests": 0,
+            "github.local_clones": True,
+        },
+    )
 
 
 def run_swerl(home: Path, url: str) -> IngestResult:
@@ -61,12 +74,14 @@ def run_baseline(url: str) -> BaselineRun:
     gh = connect(settings.github, Secret(TOKEN))
     started = time.monotonic()
     prs = issues = 0
+    links: dict[int, set[int]] = {}
     params = {"state": "closed", "sort": "updated", "direction": "desc", "per_page": 100}
     for page in paginate(gh, f"/repos/{REPO}/pulls", params):
         for pull in page:
             if not pull.get("merged_at"):
                 continue
             prs += 1
+            links[pull["number"]] = set()
             gh.requester.requestJsonAndCheck(
                 "GET", f"/repos/{REPO}/pulls/{pull['number']}", headers={"Accept": "application/vnd.github.v3.diff"}
             )
@@ -77,10 +92,42 @@ def run_baseline(url: str) -> BaselineRun:
                 if linked.repo != REPO:
                     continue
                 issues += 1
-                get_json(gh, f"/repos/{REPO}/issues/{linked.number}")
+                _, issue = get_json(gh, f"/repos/{REPO}/issues/{linked.number}")
+                if isinstance(issue, dict) and not issue.get("pull_request"):
+                    links[pull["number"]].add(linked.number)
                 for _ in paginate(gh, f"/repos/{REPO}/issues/{linked.number}/comments", {"per_page": 100}):
                     pass
-    return BaselineRun(prs, issues, request_meter(gh).requests, time.monotonic() - started)
+    return BaselineRun(prs, issues, request_meter(gh).requests, time.monotonic() - started, links)
+
+
+def swerl_links(home: Path) -> dict[int, set[int]]:
+    """What swerl stored: every merged PR it covered (kept, or skipped for a missing commit) and its issue links."""
+    with Store.open(home / "swerl.duckdb", read_only=True) as store:
+        con = store.connection
+        covered = con.execute(
+            "SELECT number FROM pull_requests WHERE repo = ? UNION SELECT number FROM skipped_prs "
+            "WHERE repo = ? AND reason NOT IN ('not_merged', 'draft')",
+            [REPO, REPO],
+        ).fetchall()
+        linked = con.execute(
+            "SELECT pr_number, issue_number FROM pr_issue_links WHERE repo = ? AND issue_repo = ? AND kind = 'issue'",
+            [REPO, REPO],
+        ).fetchall()
+    out: dict[int, set[int]] = {number: set() for (number,) in covered}
+    for number, issue in linked:
+        out[number].add(issue)
+    return out
+
+
+def same_work(swerl: dict[int, set[int]], base: BaselineRun) -> str | None:
+    """Why the two runs did not do the same work, or None when they did."""
+    if set(swerl) != set(base.links):
+        only = sorted(set(swerl) ^ set(base.links))[:5]
+        return f"different merged PRs ({len(swerl)} vs {len(base.links)}; e.g. {only})"
+    missed = sorted(n for n, issues in base.links.items() if not issues <= swerl[n])
+    if missed:
+        return f"swerl lacks links the baseline found, e.g. PRs {missed[:5]}"
+    return None
 
 
 def main() -> None:
@@ -111,25 +158,38 @@ def main() -> None:
         home = run_root / "home"
         first = run_swerl(home, server.url)
         kept = first.prs_new + first.prs_updated
-        per_pr = first.api_requests / kept
+        covered = swerl_links(home)
+        per_pr = first.api_requests / len(covered)
         print(
             f"swerl ingest, first run : {kept} PRs kept, {first.prs_skipped} skipped, "
             f"{first.api_requests} API requests (server log: {server.request_count}) -> "
-            f"{per_pr:.4f} requests/PR (target <= {TARGET}: {'met' if per_pr <= TARGET else 'NOT met'}); "
+            f"{per_pr:.4f} requests/merged PR (target <= {TARGET}: {'met' if per_pr <= TARGET else 'NOT met'}); "
             f"{first.duration_s:.1f}s, {kept / first.duration_s:.0f} PRs/s",
             flush=True,
         )
 
         server.reset_counts()
         base = run_baseline(server.url)
-        base_per_pr = base.requests / base.prs
+        base_per_pr = base.requests / len(base.links)
         print(
             f"baseline per-PR collector: {base.prs} PRs, {base.linked_issues} linked issues, "
             f"{base.requests} API requests (server log: {server.request_count}) -> {base_per_pr:.2f} "
             f"requests/PR; {base.seconds:.1f}s",
             flush=True,
         )
-        print(f"ratio                    : {base_per_pr / per_pr:.0f}x fewer requests per PR with swerl", flush=True)
+        mismatch = same_work(covered, base)
+        if mismatch is not None:
+            raise SystemExit(f"the two runs did different work: {mismatch}; no ratio")
+        linked = sum(1 for issues in base.links.values() if issues)
+        print(
+            f"same work                : the same {len(covered)} merged PRs; every issue link of the baseline "
+            f"({linked} PRs) is in swerl's store too ({sum(1 for v in covered.values() if v)} PRs linked)",
+            flush=True,
+        )
+        print(
+            f"ratio                    : {base_per_pr / per_pr:.0f}x fewer requests per merged PR with swerl",
+            flush=True,
+        )
 
         extend_synthetic_repo(repo, n_new_prs=args.new)
         server.reset_counts()

@@ -13,6 +13,7 @@ import sys
 from swerl_core.cli_types import iso_datetime
 from swerl_core.config import Settings, github_token
 from swerl_core.errors import SwerlError
+from swerl_core.repo_names import is_repository_name
 
 
 def register_ingest(verbs: argparse._SubParsersAction) -> None:
@@ -112,7 +113,6 @@ def _with_api_url(settings: Settings, url: str) -> Settings:
 
 
 def _repo_name(text: str) -> str:
-    owner, _, name = text.strip().partition("/")
-    if not owner or not name or "/" in name:
-        raise argparse.ArgumentTypeError(f"expected OWNER/NAME, got {text!r}")
-    return f"{owner}/{name}"
+    if not is_repository_name(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected OWNER/NAME (letters, digits, '-', '_', '.'), got {text!r}")
+    return text.strip()

@@ -12,6 +12,7 @@ generally ``SWERL_<SECTION>__<KEY>`` (double underscore) for any field, e.g.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -27,9 +29,9 @@ from swerl_core.curate.config import CurateConfig
 from swerl_core.errors import ConfigError, require_setting
 from swerl_core.evaluate.config import EvaluateConfig
 from swerl_core.registry.config import RegistryConfig
+from swerl_core.repo_names import PUBLIC_GITHUB_API, is_repository_name
 
 ENV_PREFIX = "SWERL_"
-PUBLIC_GITHUB_API = "https://api.github.com"
 
 
 class Secret:
@@ -68,8 +70,11 @@ class GitHubConfig:
     secondary_rate_wait_s: float = 60.0  # wait after a secondary rate limit that gives no Retry-After
     use_graphql: bool = True
     graphql_batch_size: int = 100  # pull requests per GraphQL closingIssuesReferences query
+    local_clones: bool = False  # accept file:// and path clone URLs (the sample world, tests)
 
     def __post_init__(self) -> None:
+        url = self.api_url
+        require_setting(_is_http_url(url), "github.api_url", f"an http(s)://HOST[/PATH] URL, got {url!r}")
         require_setting(1 <= self.per_page <= 100, "github.per_page", "an integer in 1..100")
         require_setting(self.timeout_s > 0, "github.timeout_s", "a positive number")
         require_setting(self.max_retries >= 0, "github.max_retries", "a non-negative integer")
@@ -93,8 +98,7 @@ class IngestConfig:
 
     def __post_init__(self) -> None:
         for repo in self.repos:
-            owner, _, name = repo.partition("/")
-            require_setting(bool(owner) and bool(name) and "/" not in name, "ingest.repos", "entries like OWNER/NAME")
+            require_setting(is_repository_name(repo), "ingest.repos", f"entries like OWNER/NAME, got {repo!r}")
         require_setting(self.batch_size >= 1, "ingest.batch_size", "a positive integer")
         require_setting(self.git_workers >= 1, "ingest.git_workers", "a positive integer")
         require_setting(self.max_blob_bytes >= 0, "ingest.max_blob_bytes", "a non-negative integer")
@@ -134,6 +138,10 @@ class Settings:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
 
+    def __post_init__(self) -> None:
+        home = self.home
+        require_setting(not home.exists() or home.is_dir(), "home", f"a directory, but {home} is not one")
+
     @property
     def db_path(self) -> Path:
         """The DuckDB database holding raw PRs, issues, blobs, runs and snapshots."""
@@ -158,6 +166,15 @@ class Settings:
     def tracking_uri(self) -> str:
         """MLflow tracking URI: the explicit setting, else a sqlite registry under ``home``."""
         return self.mlflow_tracking_uri or f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
 
 
 def load_settings(
@@ -212,13 +229,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} is not valid)") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {_one_line(exc)}") from None
+    except (ValueError, OverflowError) as exc:  # YAML's own date parsing: "2025-02-30" looks like a date
+        raise ConfigError(f"config file {path} holds an invalid value: {_one_line(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _env_entries(env: Mapping[str, str]) -> dict[str, str]:
@@ -298,19 +323,22 @@ def _scalar(hint: Any, value: Any, key: str) -> Any:
                 raise ValueError
             return int(value)
         if hint is float:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not math.isfinite(float(value)):
                 raise ValueError
             return float(value)
         if hint is Path:
-            return Path(str(value)).expanduser()
+            if not isinstance(value, str | os.PathLike) or not str(value).strip() or "\x00" in str(value):
+                raise ValueError
+            return Path(value).expanduser()
         if hint is datetime:
             return parse_utc_datetime(value)
         if hint is str:
             if not isinstance(value, str | int | float):
                 raise ValueError
             return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"invalid setting {key}: expected {getattr(hint, '__name__', hint)}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        expected = "a finite number" if hint is float else getattr(hint, "__name__", hint)
+        raise ConfigError(f"invalid setting {key}: expected {expected}, got {str(value)[:80]!r}") from None
     return value
 
 
@@ -323,4 +351,9 @@ def parse_utc_datetime(value: Any) -> datetime:
         if text.endswith("Z"):
             text = text[:-1] + "+00:00"
         parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)  # in range in UTC too, so later comparisons and formatting cannot overflow
+    except OverflowError:
+        raise ValueError(f"{value!s} is out of range") from None

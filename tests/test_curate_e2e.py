@@ -28,7 +28,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         settings = load_settings(
             env={},
             overrides={"home": home, "github.api_url": fake.url, "github.seconds_between_requests": 0,
-                       "ingest.git_workers": 2},
+                       "github.local_clones": True, "ingest.git_workers": 2},
         )  # fmt: skip
         result = ingest.run(settings, ingest.IngestRequest(repos=("acme/textkit", "other/lib"), token=Secret(TOKEN)))
     assert result.status == "ok"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from swerl_core.curate import CurateError
 from swerl_core.curate.config import CurateConfig
 from swerl_core.curate.pipeline import EmptySnapshotError, curate
+from swerl_core.progress import Progress
 from swerl_core.store import Store
 
 REPO = "acme/widgets"
@@ -283,4 +285,111 @@ def test_cli_reports_an_empty_database_in_one_line(tmp_path: Path, capsys: pytes
 
     assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("swerl curate: no pull requests in") and len(err) == 1
+    assert err[-1].startswith("swerl curate: no database at") and len(err) == 1
+    assert not (tmp_path / "home" / "swerl.duckdb").exists()
+
+
+# -- damaged snapshots, the time split, the snapshot id (issue 13) -------------------------------------
+
+
+def _two_split_snapshot(world: World) -> Any:
+    for n in range(1, 5):
+        world.pr(n, fix(n), issue=100 + n)
+    return curate(world.store, CFG, heldout_after=T0 + timedelta(days=2, hours=12))
+
+
+def _damage_deleted(path: Path) -> None:
+    (path / "train.parquet").unlink()
+
+
+def _damage_fewer_rows(path: Path) -> None:
+    pl.read_parquet(path / "train.parquet").head(1).write_parquet(path / "train.parquet")
+
+
+def _damage_same_rows_other_content(path: Path) -> None:
+    frame = pl.read_parquet(path / "heldout.parquet")
+    frame.with_columns(pl.lit("tampered").alias("problem_statement")).write_parquet(path / "heldout.parquet")
+
+
+def _damage_not_parquet(path: Path) -> None:
+    (path / "train.parquet").write_bytes(b"not parquet at all")
+
+
+@pytest.mark.parametrize(
+    "damage", [_damage_deleted, _damage_fewer_rows, _damage_same_rows_other_content, _damage_not_parquet]
+)
+def test_damaged_snapshot_is_noticed_and_rebuilt_not_called_unchanged(world: World, damage: Any) -> None:
+    first = _two_split_snapshot(world)
+    intact = {s: (first.path / f"{s}.parquet").read_bytes() for s in ("train", "heldout")}
+    damage(first.path)
+    said: list[Progress] = []
+    again = curate(world.store, CFG, heldout_after=T0 + timedelta(days=2, hours=12), progress=said.append)
+    assert again.id == first.id and again.created, "a damaged snapshot is rebuilt"
+    assert any("is damaged" in p.message and "rebuilding" in p.message for p in said), said
+    assert [r["instance_id"] for r in rows(again.path, "train")] == ["acme__widgets-1", "acme__widgets-2"]
+    assert all("tampered" not in r["problem_statement"] for r in rows(again.path, "heldout"))
+    assert pl.read_parquet(again.path / "train.parquet").equals(pl.read_parquet(io.BytesIO(intact["train"])))
+
+
+def test_manifest_records_each_split_hash_and_row_count(world: World) -> None:
+    snap = _two_split_snapshot(world)
+    files = json.loads(snap.manifest_path.read_text())["files"]
+    for split in ("train", "heldout"):
+        digest = hashlib.sha256((snap.path / f"{split}.parquet").read_bytes()).hexdigest()
+        assert files[f"{split}.parquet"] == {"sha256": digest, "rows": 2}
+
+
+@pytest.mark.parametrize("key", ["name", "train_rows", "config"])
+def test_manifest_missing_a_key_is_a_clear_error_and_curate_rebuilds(world: World, key: str) -> None:
+    from swerl_core.curate.snapshot import ManifestError, read_manifest
+
+    snap = _two_split_snapshot(world)
+    manifest = json.loads(snap.manifest_path.read_text())
+    del manifest[key]
+    snap.manifest_path.write_text(json.dumps(manifest))
+    if key == "train_rows":  # what every reader relies on
+        with pytest.raises(ManifestError, match=f"manifest.json lacks {key}"):
+            read_manifest(snap.path)
+    said: list[Progress] = []
+    again = curate(world.store, CFG, heldout_after=T0 + timedelta(days=2, hours=12), progress=said.append)
+    assert again.created and key in json.loads(again.manifest_path.read_text())
+    assert any(f"lacks {key}" in p.message and "rebuilding" in p.message for p in said), said
+
+
+def test_training_reader_checks_the_manifest_row_count(world: World) -> None:
+    from swerl_core.train import TrainError
+    from swerl_core.train.snapshot import read_split
+
+    snap = _two_split_snapshot(world)
+    assert read_split(world.home, snap.id, "train").num_rows == 2
+    _damage_fewer_rows(snap.path)
+    with pytest.raises(TrainError, match="has 1 rows, manifest says 2"):
+        read_split(world.home, snap.id, "train")
+
+
+def test_pull_request_merged_exactly_at_the_cutoff_goes_to_train(world: World) -> None:
+    for n in range(1, 4):
+        world.pr(n, fix(n), issue=100 + n)
+    cutoff = T0 + timedelta(days=2)  # PR 2 is merged at exactly this instant
+    snap = curate(world.store, CFG, heldout_after=cutoff)
+    assert [r["pr_number"] for r in rows(snap.path, "train")] == [1, 2]
+    assert [r["pr_number"] for r in rows(snap.path, "heldout")] == [3]
+
+
+def test_snapshot_id_changes_with_the_curate_config(world: World) -> None:
+    first = _two_split_snapshot(world)
+    other = curate(world.store, CFG, heldout_after=T0 + timedelta(days=3, hours=12))
+    assert other.id != first.id and other.created and (other.train_rows, other.heldout_rows) == (3, 1)
+    fewer = curate(
+        world.store, CurateConfig(retrieval="none", max_code_files=1), heldout_after=T0 + timedelta(days=3, hours=12)
+    )
+    assert fewer.id not in (first.id, other.id)
+
+
+@pytest.mark.parametrize(("days", "empty"), [(0, "train"), (30, "heldout")])
+def test_an_empty_split_is_written_with_a_warning(world: World, days: int, empty: str) -> None:
+    world.pr(1, fix(1), issue=101)
+    said: list[Progress] = []
+    snap = curate(world.store, CFG, heldout_after=T0 + timedelta(days=days), progress=said.append)
+    assert getattr(snap, f"{empty}_rows") == 0
+    assert any(p.message.startswith(f"warning: the {empty} split is empty") for p in said), said

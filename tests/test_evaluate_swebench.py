@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from eval_world import ScriptedBackend, make_settings, oracle_output
 
+from swerl_core.errors import SwerlError
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.evaluation import evaluate_swebench
 from swerl_core.evaluate.predictions import read_predictions
@@ -86,3 +87,42 @@ def test_instance_without_a_mirror_names_the_fix(world: tuple[Path, Path]) -> No
     home, instance_file = world
     with pytest.raises(EvaluateError, match="no git mirror of acme/geo .*not been ingested"):
         swebench_instances(read_instance_file(instance_file), home / "elsewhere")
+
+
+def test_gold_patch_adding_a_symlink_out_of_the_tree_is_never_followed(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    _git(work, "init", "-q")
+    (work / "a.py").write_text(OLD)
+    _git(work, "add", ".")
+    _git(work, "commit", "-qm", "base")
+    base = _git(work, "rev-parse", "HEAD").strip()
+    secret = tmp_path / "outside.txt"
+    secret.write_text("secret outside the checkout\n")
+    (work / "leak").symlink_to(secret)
+    _git(work, "add", "leak")
+    patch = _git(work, "diff", "--cached")
+    mirrors = tmp_path / "home" / "mirrors"
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(mirrors / "acme__geo.git")], check=True)
+    row = {"instance_id": "acme__geo-8", "repo": "acme/geo", "base_commit": base, "patch": patch,
+           "problem_statement": "p"}  # fmt: skip
+    [inst] = swebench_instances([row], mirrors)
+    assert "secret" not in json.dumps(inst.oracle_new_content)
+    assert inst.oracle_new_content == {"leak": str(secret)}  # the link's own text, as git stores it
+
+
+@pytest.mark.parametrize("repo", ["../../tmp/x", "acme/..", "acme/geo/../../x", "acme", "ac me/geo"])
+def test_instance_repo_that_is_not_owner_name_is_refused(world: tuple[Path, Path], repo: str) -> None:
+    home, instance_file = world
+    [row] = read_instance_file(instance_file)
+    with pytest.raises(SwerlError, match="not a valid OWNER/NAME"):
+        swebench_instances([{**row, "repo": repo}], home / "mirrors")
+
+
+def test_mirror_reached_through_a_symlink_out_of_home_is_refused(world: tuple[Path, Path], tmp_path: Path) -> None:
+    home, instance_file = world
+    outside = tmp_path / "outside.git"
+    (home / "mirrors" / "acme__geo.git").rename(outside)
+    (home / "mirrors" / "acme__geo.git").symlink_to(outside)
+    with pytest.raises(SwerlError, match="leads outside"):
+        swebench_instances(read_instance_file(instance_file), home / "mirrors")

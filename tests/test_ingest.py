@@ -113,6 +113,7 @@ def settings_for(home: Path, url: str, **overrides: Any) -> Settings:
         "github.max_rate_limit_wait_s": 3,
         "github.timeout_s": 1,
         "ingest.git_workers": 2,
+        "github.local_clones": True,
     }
     values.update(overrides)
     return load_settings(env={}, overrides=values)
@@ -597,6 +598,7 @@ def test_rerun_after_kill_leaves_same_rows_as_a_clean_run(tmp_path: Path, server
     home = tmp_path / "killed-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWERL_", "GITHUB_TOKEN", "GH_TOKEN"))}
     env.update(GITHUB_TOKEN=TOKEN, SWERL_INGEST__BATCH_SIZE="3", SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS="0")
+    env.update(SWERL_GITHUB__LOCAL_CLONES="1")
     held = server.inject(rf"^/repos/{REPO}/issues/36$", kind="delay", delay_s=30)  # hold it inside a batch
     proc = subprocess.Popen(
         [sys.executable, "-m", "swerl_core.cli", "--home", str(home), "ingest", "--repo", REPO,
@@ -625,6 +627,7 @@ def test_cli_ingest_and_status_print_one_line_per_repository(
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS", "0")
+    monkeypatch.setenv("SWERL_GITHUB__LOCAL_CLONES", "1")
     home = tmp_path / "home"
     code = cli_main(["--home", str(home), "ingest", "--repo", REPO, "--repo", "other/lib", "--api-url", server.url])
     out, err = capsys.readouterr()
@@ -644,6 +647,7 @@ def test_cli_errors_are_one_line_and_exit_non_zero(
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_bad")
     monkeypatch.setenv("SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS", "0")
+    monkeypatch.setenv("SWERL_GITHUB__LOCAL_CLONES", "1")
     code = cli_main(["--home", str(tmp_path), "ingest", "--repo", REPO, "--api-url", server.url])
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and "401" in err
@@ -662,3 +666,23 @@ def test_ingest_runs_table_records_the_run(tmp_path: Path, server: FakeGitHub) -
     assert row[1] == result.prs_new and row[2] == 2
     assert json.loads(row[3]) == {"head_commit_missing": 1, "not_merged": 1}
     assert row[4] == result.api_requests and row[5] == 0 and row[6] and row[7] == "ok"
+
+
+def test_issue_and_comment_watermarks_advance_across_pages(tmp_path: Path, world: SampleWorld) -> None:
+    """Listings that span several pages (per_page=5) still move each watermark to the newest item seen."""
+    with FakeGitHub(world, token=TOKEN) as fake:
+        run_ingest(tmp_path, fake.url, **{"github.per_page": 5})
+        marks = dict(query(tmp_path, "SELECT stream, value FROM watermarks WHERE repo = ?", [REPO]))
+        newest_issue = query(tmp_path, "SELECT max(updated_at) FROM issues WHERE repo = ?", [REPO])[0][0]
+        newest_comment = query(tmp_path, "SELECT max(updated_at) FROM issue_comments WHERE repo = ?", [REPO])[0][0]
+        assert marks["comments"] == newest_comment
+        assert marks["issues"] >= newest_issue  # PRs share the issues listing and may be newer still
+        world.advance()
+        fake.reset_counts()
+        run_ingest(tmp_path, fake.url, **{"github.per_page": 5})
+        asked = {r.path: r.query for r in fake.requests if r.path.endswith(("/issues", "/issues/comments"))}
+    since = {path.rsplit("/", 1)[-1]: query_text for path, query_text in asked.items()}
+    assert f"since={marks['issues'].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in since["issues"]
+    assert f"since={marks['comments'].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in since["comments"]
+    later = dict(query(tmp_path, "SELECT stream, value FROM watermarks WHERE repo = ?", [REPO]))
+    assert later["issues"] >= marks["issues"] and later["comments"] >= marks["comments"]

@@ -107,3 +107,11 @@ def test_graphql_answer_keeps_cross_repo_targets() -> None:
     refs = parse_closing_references(data, REPO, [1, 2])
     assert refs[1] == [IssueReference(REPO, 5, "graphql"), IssueReference("other/lib", 2, "graphql")]
     assert refs[2] == []
+
+
+@pytest.mark.parametrize(
+    "text", ["fixes #0", "Closes #00", "resolved acme/textkit#0", "fix https://github.com/a/b/issues/0"]
+)
+def test_issue_number_zero_is_never_a_link(text: str) -> None:
+    assert closing_references(text, "acme/textkit", "body") == []
+    assert link_issues("acme/textkit", text, None) == []

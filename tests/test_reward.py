@@ -296,3 +296,12 @@ def test_ratio_cache_is_bounded_and_keeps_values_exact() -> None:
     assert len(reward._RATIO_CACHE) == reward.RATIO_CACHE_ENTRIES
     # a hit returns the very value computed before
     assert fast_ratio(*pairs[-1]) == difflib_ratio(*pairs[-1])
+
+
+def test_ratio_cache_tells_apart_pairs_with_the_same_concatenation() -> None:
+    from swerl_core import reward
+
+    reward._RATIO_CACHE.clear()
+    for pred, oracle in [("ab", "ab"), ("a", "bab"), ("aba", "b"), ("", "abab")]:  # all concatenate to "abab"
+        assert reward.fast_ratio(pred, oracle) == reward.difflib_ratio(pred, oracle), (pred, oracle)
+    assert len(reward._RATIO_CACHE) == 4

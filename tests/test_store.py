@@ -291,3 +291,84 @@ def test_status_lists_each_repository_with_counts_and_watermark(tmp_path: Path) 
         (status,) = store.repo_status()
         assert (status.name, status.pull_requests, status.issues, status.watermark) == (REPO, 2, 1, T0)
         assert status.last_run_status == "ok"
+
+
+@pytest.fixture
+def full_database(tmp_path: Path) -> Path:
+    """A swerl database with enough rows to span many blocks."""
+    path = tmp_path / "swerl.duckdb"
+    with Store.open(path) as store:
+        store.connection.execute(
+            "CREATE TABLE filler AS SELECT range AS i, repeat('x', 80) || range AS s FROM range(200000)"
+        )
+    return path
+
+
+def _damage(path: Path, how: str) -> None:
+    with path.open("r+b") as f:
+        if how.startswith("garbage_at_"):
+            f.seek(int(how.rsplit("_", 1)[1]))
+            f.write(bytes(range(256)) * 2)
+        else:
+            f.truncate(path.stat().st_size // 2)
+
+
+@pytest.mark.parametrize(
+    ("how", "read_only"), [("garbage_at_13000", False), ("garbage_at_300000", False), ("cut_in_half", False),
+                           ("cut_in_half", True)]
+)  # fmt: skip
+def test_damaged_database_is_reported_plainly_and_never_written(full_database: Path, how: str, read_only: bool) -> None:
+    _damage(full_database, how)
+    before = full_database.read_bytes()
+    with pytest.raises(StoreError) as failure:
+        Store.open(full_database, read_only=read_only)
+    message = str(failure.value)
+    assert "is damaged" in message and "did not write" in message and "Move it aside" in message
+    assert "in use" not in message and "\n" not in message
+    assert full_database.read_bytes() == before
+    assert not full_database.with_name(full_database.name + ".wal").exists()
+
+
+def test_a_file_that_is_not_a_database_is_reported_as_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    path.write_text("hello, not a database\n" * 500)
+    with pytest.raises(StoreError, match="is damaged"):
+        Store.open(path)
+    assert path.read_text() == "hello, not a database\n" * 500
+
+
+def test_garbage_in_one_of_the_two_database_headers_is_survived_not_called_in_use(full_database: Path) -> None:
+    _damage(full_database, "garbage_at_5000")  # DuckDB keeps two database headers and uses the intact one
+    with Store.open(full_database, read_only=True) as store:
+        assert store.connection.execute("SELECT count(*) FROM filler").fetchone() == (200000,)
+
+
+_KILLED_RUN = textwrap.dedent(
+    """
+    import sys, time
+    from swerl_core.store import RepoRecord, Store
+    store = Store.open(sys.argv[1])
+    store.upsert_repo(RepoRecord("acme/textkit", 1, "/tmp/x.git", "main"))
+    store.start_run(["acme/textkit"])
+    store.connection.execute("CHECKPOINT")
+    print("ready", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_status_shows_a_run_killed_with_sigkill_as_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "swerl.duckdb"
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_RUN, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    finally:
+        writer.kill()  # SIGKILL: the run row stays "running"
+        writer.wait()
+    with Store.open(path, read_only=True) as store:
+        [row] = store.repo_status()
+    assert row.last_run_status == "interrupted"
+    status = subprocess.run(
+        [sys.executable, "-m", "swerl_core.cli", "--home", str(tmp_path), "status"], capture_output=True, text=True
+    )
+    assert status.returncode == 0 and "last run interrupted at" in status.stdout, status.stderr

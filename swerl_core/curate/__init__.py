@@ -47,6 +47,8 @@ def run(settings: Settings, request: CurateRequest, progress: ProgressCallback |
     from swerl_core.curate.pipeline import curate
     from swerl_core.store import Store
 
+    if not settings.db_path.is_file():  # never create an empty database just to find nothing in it
+        raise CurateError(f"no database at {settings.db_path}: nothing has been ingested yet")
     with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
         return curate(store, settings, name=request.name, heldout_after=request.heldout_after, progress=progress)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import logging
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +47,7 @@ from swerl_core.curate.snapshot import (
     now_iso,
     read_manifest,
     record_snapshot,
+    snapshot_damage,
     snapshot_id,
     write_snapshot,
 )
@@ -65,6 +67,8 @@ from swerl_core.progress import ProgressCallback, ProgressReporter
 
 if TYPE_CHECKING:
     from swerl_core.store import Store
+
+log = logging.getLogger("swerl.curate")
 
 # In exact-token mode the length-based check only guards against absurd prompts (a megabyte issue)
 # before the tokenizer sees them: no tokenizer averages more than this many characters per token.
@@ -111,7 +115,7 @@ def curate(
     mirrors = mirror_dirs(con, settings.mirrors_dir)
     inputs = snapshot_inputs(con, cfg, mirrors)
     sid = snapshot_id(inputs, config)
-    existing = _existing_manifest(snapshots_dir / sid)
+    existing = _existing_manifest(snapshots_dir / sid, say)
     if existing is not None:
         record_snapshot(con, existing, snapshots_dir / sid / "manifest.json")
         say(f"input and config unchanged: snapshot {sid} already exists")
@@ -142,6 +146,11 @@ def curate(
         "train": rows.filter(~pl.col("heldout")).drop("heldout"),
         "heldout": rows.filter(pl.col("heldout")).drop("heldout"),
     }
+    for split, frame in splits.items():
+        if frame.height == 0:
+            warning = f"warning: the {split} split is empty (held-out after {cfg.heldout_after}); {_EMPTY_HINT[split]}"
+            log.warning(warning)
+            say(warning)
     manifest = {
         "id": sid,
         "name": name,
@@ -357,11 +366,25 @@ def _detached(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.read_ipc(buffer)
 
 
-def _existing_manifest(path: Path) -> dict[str, Any] | None:
+_EMPTY_HINT = {
+    "train": "training on this snapshot will have no rows; pick a later --heldout-after",
+    "heldout": "evaluation on this snapshot will have no rows; pick an earlier --heldout-after",
+}
+
+
+def _existing_manifest(path: Path, say: ProgressReporter) -> dict[str, Any] | None:
+    """The manifest of an intact snapshot at ``path``; None when there is none or it is damaged (it is rebuilt)."""
     try:
-        return read_manifest(path)
-    except ManifestError:
+        manifest = read_manifest(path)
+    except ManifestError as exc:
+        if not exc.missing:
+            say(f"{exc}; rebuilding it")
         return None  # no snapshot with this id yet, or a leftover that write_snapshot replaces
+    damage = snapshot_damage(path, manifest)
+    if damage is not None:
+        say(f"snapshot {path.name} is damaged ({damage}); rebuilding it")
+        return None
+    return manifest
 
 
 def _from_manifest(manifest: dict[str, Any], path: Path, created: bool) -> Snapshot:

@@ -107,7 +107,50 @@ def read_manifest(path: Path, snapshot_id: str | None = None) -> dict[str, Any]:
         raise ManifestError(f"snapshot {snapshot!r} has an unreadable manifest.json: {detail}") from None
     if not isinstance(manifest, dict) or manifest.get("id") != snapshot:
         raise ManifestError(f"snapshot {snapshot!r}: manifest.json does not name id {snapshot!r}")
+    lacking = [key for key in MANIFEST_KEYS if key not in manifest]
+    if lacking:
+        raise ManifestError(f"snapshot {snapshot!r}: manifest.json lacks {', '.join(lacking)}")
     return manifest
+
+
+MANIFEST_KEYS = ("id", "train_rows", "heldout_rows")
+"""Keys every reader of a manifest relies on."""
+CURATED_KEYS = ("name", "created_at", "config", "source_watermarks")
+"""Keys a manifest written by curate also holds (``files``, each split's SHA-256 and rows, since this version)."""
+
+
+def snapshot_damage(path: Path, manifest: dict[str, Any]) -> str | None:
+    """What is wrong with the curated snapshot at ``path`` against its manifest; None when intact.
+
+    Checks that the manifest holds curate's keys and that each split exists, has the manifest's row
+    count and, when the manifest records it, the same SHA-256.
+    """
+    lacking = [key for key in CURATED_KEYS if key not in manifest]
+    if lacking:
+        return f"manifest.json lacks {', '.join(lacking)}"
+    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    for split in SPLITS:
+        name = f"{split}.parquet"
+        if not (path / name).is_file():
+            return f"{name} is missing"
+        try:
+            rows = pq.read_metadata(path / name).num_rows
+        except (OSError, pa.ArrowException) as exc:
+            return f"{name} is unreadable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+        if rows != manifest.get(f"{split}_rows"):
+            return f"{name} has {rows} rows, the manifest says {manifest.get(f'{split}_rows')}"
+        recorded = (files.get(name) or {}).get("sha256") if isinstance(files.get(name), dict) else None
+        if recorded is not None and recorded != _sha256(path / name):
+            return f"{name} does not match the SHA-256 in the manifest"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_snapshot(directory: Path, splits: dict[str, pl.DataFrame], manifest: dict[str, Any]) -> Path:
@@ -121,11 +164,14 @@ def write_snapshot(directory: Path, splits: dict[str, pl.DataFrame], manifest: d
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir()
     try:
+        files = {}
         for split in SPLITS:
             pq.write_table(rows_table(splits[split]), temp / f"{split}.parquet")
+            files[f"{split}.parquet"] = {"sha256": _sha256(temp / f"{split}.parquet"), "rows": splits[split].height}
+        manifest = {**manifest, "files": files}
         (temp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         _fsync_dir(temp)
-        if final.exists():  # a leftover without a readable manifest (checked by the caller): replace it
+        if final.exists():  # a leftover or a damaged snapshot (checked by the caller): replace it
             shutil.rmtree(final)
         os.rename(temp, final)
         _fsync_dir(directory)

@@ -109,7 +109,9 @@ def ingest_and_curate(settings: Settings, out: TextIO) -> str:
     repos = tuple(world.repos)
     with FakeGitHub(world, token=DEMO_TOKEN) as server:
         _heading(out, f"2. Ingest {', '.join(repos)} from a GitHub-compatible server at {server.url}")
-        local = replace(settings, github=replace(settings.github, api_url=server.url, seconds_between_requests=0))
+        local = replace(
+            settings, github=replace(settings.github, api_url=server.url, seconds_between_requests=0, local_clones=True)
+        )
         result = ingest.run(local, ingest.IngestRequest(repos=repos, token=Secret(DEMO_TOKEN)))
     for repo in result.repos:
         out.write(f"{repo.repo}: {repo.prs_new} new, {repo.prs_updated} updated, {repo.prs_skipped} skipped\n")

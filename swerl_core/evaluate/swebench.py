@@ -11,6 +11,7 @@ no resolved rate is recorded.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swerl_core.evaluate import EvaluateError
-from swerl_core.evaluate.checkout import safe_target
+from swerl_core.evaluate.checkout import is_safe_path, safe_target
 from swerl_core.evaluate.instances import EvalInstance
 from swerl_core.git import GitError, Mirror, mirror_path, run_git
 from swerl_core.git.command import first_error_line, git_argv, git_env
@@ -106,11 +107,19 @@ def patched_files(files: dict[str, str], patch: str, instance_id: str) -> dict[s
         if proc.returncode != 0:
             reason = first_error_line(proc.stderr)
             raise EvaluateError(f"{instance_id}: the gold patch does not apply at base_commit ({reason})")
-        out = {}
-        for path in unidiff_changes(patch):
-            target = root / path
-            out[path] = target.read_text(encoding="utf-8") if target.exists() else ""
-        return out
+        return {path: _read_in_tree(root, path, instance_id) for path in unidiff_changes(patch)}
+
+
+def _read_in_tree(root: Path, path: str, instance_id: str) -> str:
+    """A patched file's content, never following a symbolic link: a link reads as its target text (as git stores it)."""
+    if not is_safe_path(path):
+        raise EvaluateError(f"{instance_id}: the gold patch names an unsafe path {path!r}")
+    target = root / path
+    if any(parent.is_symlink() for parent in target.parents if parent != root and root in parent.parents):
+        raise EvaluateError(f"{instance_id}: the gold patch reaches {path!r} through a symbolic link")
+    if target.is_symlink():
+        return os.readlink(target)
+    return target.read_text(encoding="utf-8") if target.exists() else ""
 
 
 def _file_at(git_dir: Path, commit: str, path: str) -> str | None:

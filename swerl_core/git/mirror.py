@@ -17,15 +17,20 @@ from urllib.parse import urlsplit
 
 from swerl_core.config import Secret
 from swerl_core.git.command import GitError, first_error_line, git_argv, git_env, run_git
+from swerl_core.repo_names import path_under, repository_name
 
 FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/pull/*/head:refs/pull/*/head")
 """What a mirror fetches: every branch and every pull request head."""
 
 
 def mirror_path(mirrors_dir: Path, repo: str) -> Path:
-    """Where the bare mirror of ``owner/name`` lives."""
-    owner, _, name = repo.partition("/")
-    return mirrors_dir / f"{owner}__{name}.git"
+    """Where the bare mirror of ``owner/name`` lives; refuses a malformed name or a path leaving ``mirrors_dir``.
+
+    Raises :class:`~swerl_core.repo_names.UnsafeNameError` for a name that is not OWNER/NAME or a
+    mirror that resolves (through a symbolic link) outside ``mirrors_dir``.
+    """
+    owner, _, name = repository_name(repo).partition("/")
+    return path_under(mirrors_dir, f"{owner}__{name}.git")
 
 
 class Mirror:
@@ -38,7 +43,7 @@ class Mirror:
         """Create the mirror if needed, point it at ``clone_url`` and fetch branches and PR heads.
 
         ``token`` is sent (as an HTTP header in the child's environment) only when ``clone_url`` is
-        HTTPS on one of ``token_hosts``.
+        HTTPS on one of ``token_hosts`` (or plain HTTP on a host listed as ``http://HOST``).
         """
         if not (self.path / "HEAD").exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +95,9 @@ def ref_state(git_dir: Path) -> str | None:
 
 def _auth_env(clone_url: str, token: Secret | None, hosts: set[str]) -> dict[str, str]:
     parts = urlsplit(clone_url)
-    if token is None or not token or parts.scheme != "https" or parts.hostname not in hosts:
+    # "host" trusts HTTPS to host; "http://host" also plain HTTP (an Enterprise API served over HTTP).
+    trusted = (parts.scheme == "https" and parts.hostname in hosts) or f"{parts.scheme}://{parts.hostname}" in hosts
+    if token is None or not token or not trusted:
         return {}
     basic = base64.b64encode(f"x-access-token:{token.reveal()}".encode()).decode()
     return {

@@ -20,11 +20,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from github import Github
 
-from swerl_core.config import PUBLIC_GITHUB_API, Secret, Settings
+from swerl_core.config import GitHubConfig, Secret, Settings
 from swerl_core.errors import SwerlError
 from swerl_core.git import Mirror, mirror_path, object_sizes
 from swerl_core.github import (
@@ -58,6 +57,7 @@ from swerl_core.ingest.payloads import (
     repository_of,
 )
 from swerl_core.progress import ProgressCallback, ProgressReporter
+from swerl_core.repo_names import UnsafeNameError, check_clone_url, git_host, repository_name
 from swerl_core.store import (
     CommentRecord,
     IssueRecord,
@@ -142,11 +142,13 @@ def ingest(
     meter = RequestMeter()
     gh = connect(settings.github, token, meter)
     say = ProgressReporter("ingest", progress)
+    if settings.github.use_graphql and not token:
+        say("no token: GitHub's own closing references (GraphQL) need one; linking by keywords only")
     try:
-        resolved = [_resolve_repo(gh, name) for name in names]
+        resolved = [_resolve_repo(gh, repository_name(name), settings.github) for name in names]
     except RateLimited as exc:
         raise IngestError(f"{exc} (before anything was written)") from None
-    except (GitHubError, IngestError) as exc:
+    except (GitHubError, IngestError, UnsafeNameError) as exc:
         raise IngestError(str(exc)) from None
     run_id = store.start_run([r.name for r in resolved])
     outcomes: list[RepoIngest] = []
@@ -178,7 +180,7 @@ def ingest(
     return _result(run_id, status, outcomes, meter, started, message)
 
 
-def _resolve_repo(gh: Github, name: str) -> RepoRecord:
+def _resolve_repo(gh: Github, name: str, config: GitHubConfig) -> RepoRecord:
     try:
         _, data = get_json(gh, f"/repos/{name}")
     except GitHubError as exc:
@@ -190,12 +192,13 @@ def _resolve_repo(gh: Github, name: str) -> RepoRecord:
         raise
     if not isinstance(data, dict) or not isinstance(data.get("full_name"), str) or not data.get("clone_url"):
         raise IngestError(f"GitHub's answer for repository {name} has no full_name/clone_url")
-    full_name = data["full_name"]
+    full_name = repository_name(data["full_name"], f"GitHub's full_name for {name}")
+    clone_url = check_clone_url(data["clone_url"], config.api_url, config.local_clones)
     return RepoRecord(
         name=full_name,
-        github_id=data.get("id"),
-        clone_url=str(data["clone_url"]),
-        default_branch=data.get("default_branch"),
+        github_id=data.get("id") if isinstance(data.get("id"), int) else None,
+        clone_url=clone_url,
+        default_branch=data["default_branch"] if isinstance(data.get("default_branch"), str) else None,
         renamed_from=name if full_name.lower() != name.lower() else None,
     )
 
@@ -343,8 +346,15 @@ class _RepoJob:
         except RateLimited:
             raise
         except GitHubError as exc:
-            # A token without GraphQL access (or a server without it) still links by keywords.
-            log.info("%s: GraphQL closing references unavailable (%s); using keywords only", self.name, exc)
+            if exc.status not in _NO_GRAPHQL_ACCESS:
+                # Committing these PRs without GitHub's links would lose them for good: a rerun sees the
+                # PRs unchanged. Nothing of them is written yet, so failing here lets a rerun converge.
+                raise IngestError(
+                    f"GraphQL closing references failed ({exc}); no pull request was written, rerun to retry "
+                    "(or set github.use_graphql=false to link by keywords only)"
+                ) from None
+            # A token without GraphQL access (or a server without it) links by keywords, every run alike.
+            log.warning("%s: GraphQL closing references unavailable (%s); using keywords only", self.name, exc)
             self.use_graphql = False
             return {}
 
@@ -502,6 +512,10 @@ class _RepoJob:
         )
 
 
+_NO_GRAPHQL_ACCESS = (401, 403, 404)
+"""GraphQL answers that mean "this token or server has no GraphQL", not a transient failure."""
+
+
 def _skip_reason(pull: PullSummary, missing: set[str]) -> str | None:
     if pull.draft:
         return "draft"  # a closed draft is also unmerged; "draft" is the more telling reason
@@ -516,10 +530,10 @@ def _skip_reason(pull: PullSummary, missing: set[str]) -> str | None:
 
 def _token_hosts(api_url: str) -> set[str]:
     """Hosts that may receive the token on git fetches: github.com for the public API, else the API host."""
-    if api_url.rstrip("/") == PUBLIC_GITHUB_API:
-        return {"github.com"}
-    host = urlsplit(api_url).hostname
-    return {host} if host else set()
+    scheme, host = git_host(api_url)
+    if not host:
+        return set()
+    return {host, f"http://{host}"} if scheme == "http" else {host}
 
 
 def _updated(item: Mapping[str, object]) -> datetime:

@@ -96,7 +96,9 @@ def gate_verdict(client: Any, name: str, version: str) -> str:
 
     try:
         tags = client.get_model_version(name, version).tags
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise  # an unreachable or broken registry is not a missing version
         raise RegistryError(f"model {name} has no version {version}") from None
     return tags.get("gate.verdict", "pending")
 

@@ -27,6 +27,7 @@ from swerl_core.registry.versions import (
     create_version,
     experiment_id,
     mlflow_client,
+    registry_access,
     training_provenance,
     version_metrics,
 )
@@ -150,15 +151,23 @@ def _registry_run(client: Any, settings: Settings, checkpoint: Path) -> str:
 def promote_version(settings: Settings, version: str, who: str, why: str, force: bool = False) -> AliasMove:
     """Make ``version`` the champion (see :func:`~swerl_core.registry.aliases.promote`), holding the lock."""
     client = mlflow_client(settings.tracking_uri)
-    with registry_lock(settings):
+    with registry_lock(settings), registry_access(settings.tracking_uri):
         return promote(client, settings.registry.model_name, version, who, why, force)
 
 
 def rollback_champion(settings: Settings, who: str, why: str) -> AliasMove:
     """Move the champion back to its previous holder, holding the lock."""
+    from mlflow.exceptions import MlflowException
+
     client = mlflow_client(settings.tracking_uri)
-    with registry_lock(settings):
-        return rollback(client, settings.registry.model_name, who, why)
+    name = settings.registry.model_name
+    with registry_lock(settings), registry_access(settings.tracking_uri):
+        try:
+            return rollback(client, name, who, why)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise  # registry_access reports an unreachable registry as such
+            raise RegistryError(f"no registered model {name!r} yet: nothing to roll back") from None
 
 
 @dataclass(frozen=True)
@@ -179,12 +188,16 @@ def list_versions(settings: Settings) -> list[VersionRow]:
 
     client = mlflow_client(settings.tracking_uri)
     name = settings.registry.model_name
-    try:
-        aliases = client.get_registered_model(name).aliases
-    except MlflowException:
-        raise RegistryError(f"no registered model {name!r} yet: nothing has been registered") from None
+    with registry_access(settings.tracking_uri):
+        try:
+            aliases = client.get_registered_model(name).aliases
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise  # registry_access reports an unreachable registry as such
+            raise RegistryError(f"no registered model {name!r} yet: nothing has been registered") from None
+        versions = client.search_model_versions(f"name = '{name}'")
     rows = []
-    for mv in client.search_model_versions(f"name = '{name}'"):
+    for mv in versions:
         held = tuple(sorted(a for a, v in aliases.items() if str(v) == str(mv.version)))
         rows.append(
             VersionRow(

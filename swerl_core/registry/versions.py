@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from swerl_core.registry import RegistryError
 
@@ -73,7 +76,41 @@ def mlflow_client(tracking_uri: str) -> Any:
     """An :class:`mlflow.MlflowClient` bound to ``tracking_uri`` for tracking and the registry."""
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    # MLflow announces creating and upgrading its sqlite tables at INFO on stderr; our lines say what matters.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    with registry_access(tracking_uri):
+        return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+@contextmanager
+def registry_access(tracking_uri: str) -> Iterator[None]:
+    """Turn a registry that cannot be reached or read into one :class:`RegistryError` line.
+
+    "Not found" answers (``RESOURCE_DOES_NOT_EXIST``) pass through for the caller to word; anything
+    else (a refused connection, an unknown URI scheme, a corrupt ``mlflow.db``) is reported as the
+    registry being unreachable or broken, never as a missing model or version.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except RegistryError:
+        raise
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise RegistryError(_unreachable(tracking_uri, exc)) from None
+    except Exception as exc:  # sqlalchemy, requests and sqlite errors of a broken or unreachable store
+        if type(exc).__module__.split(".")[0] not in ("sqlalchemy", "requests", "urllib3", "sqlite3", "mlflow"):
+            raise
+        raise RegistryError(_unreachable(tracking_uri, exc)) from None
+
+
+def _unreachable(tracking_uri: str, exc: BaseException) -> str:
+    parts = urlsplit(tracking_uri)
+    shown = parts._replace(netloc=parts.hostname or "").geturl() if parts.password or parts.username else tracking_uri
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return f"the MLflow registry at {shown} is unreachable or unreadable ({type(exc).__name__}: {detail})"
 
 
 def experiment_id(client: Any, name: str, artifact_root: Path) -> str:

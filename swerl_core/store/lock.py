@@ -69,6 +69,21 @@ class WriterLock:
             os.close(fd)
 
 
+def writer_active(path: Path) -> bool:
+    """Whether a live process holds the writer lock at ``path`` (probed with a shared lock; writes nothing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the probe's shared lock
+    return False
+
+
 def holder_pid(path: Path) -> int | None:
     """The PID recorded in the lock file at ``path``, or None when absent or unreadable."""
     try:

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from swerl_core.errors import SwerlError
-from swerl_core.store.lock import WriterLock, WriterLockBusy, holder_pid
+from swerl_core.store.lock import WriterLock, WriterLockBusy, holder_pid, writer_active
 from swerl_core.store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from swerl_core.store.records import (
     BlobRecord,
@@ -66,8 +66,13 @@ class Store:
         lock = None if read_only else WriterLock(lock_path(path))
         if read_only and not path.exists():
             raise StoreError(f"no database at {path}: nothing has been ingested yet")
+        if path.exists() and not path.is_file():
+            raise StoreError(f"{path} is not a database file")
         if lock is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
             try:
                 lock.acquire(lock_timeout_s)
             except WriterLockBusy as exc:
@@ -75,11 +80,13 @@ class Store:
             except OSError as exc:
                 raise StoreError(f"cannot lock {path}: {exc.strerror}") from None
         try:
+            if path.exists():
+                check_intact(path, every_block=not read_only)  # a damaged file is never written
             con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
+        except (duckdb.Error, StoreError) as exc:
             if lock is not None:
                 lock.release()
-            raise StoreError(_open_failure(path, exc)) from None
+            raise StoreError(_open_failure(path, exc) if isinstance(exc, duckdb.Error) else str(exc)) from None
         store = cls(path, con, lock)
         try:
             con.execute("SET TimeZone = 'UTC'")
@@ -375,7 +382,9 @@ class Store:
                  (SELECT max_by(status, started_at) FROM ingest_runs WHERE list_contains(repos, r.name))
                FROM repos r ORDER BY r.name"""
         ).fetchall()
-        return [RepoStatus(*row) for row in rows]
+        # A run still "running" while nobody holds the writer lock died with its process (kill -9).
+        dead = self.read_only and not writer_active(lock_path(self.path))
+        return [RepoStatus(*row[:-1], "interrupted" if dead and row[-1] == "running" else row[-1]) for row in rows]
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -491,9 +500,59 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+_HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the first block
+
+
+def check_intact(path: Path, every_block: bool = False) -> None:
+    """Raise :class:`StoreError` when the DuckDB file at ``path`` is damaged (unreadable headers, cut short).
+
+    Opens the file read-only, so a damaged database is diagnosed without a single write to it. A file
+    with a write-ahead log next to it is not size-checked (the log may still hold its newest blocks).
+    ``every_block`` also reads every column of every table, so DuckDB verifies each block's checksum
+    (a writer does this before its first write; about 0.1 s for 20 MB).
+    """
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        if _is_lock_conflict(_first_line(exc)):
+            return  # another process has it open; the writable connection reports who
+        raise StoreError(_open_failure(path, exc)) from None
+    try:
+        _, _, block_size, total_blocks, *_ = con.execute("PRAGMA database_size").fetchone() or (0, 0, 0, 0)
+        if every_block:
+            tables = con.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            ).fetchall()
+            for schema, table in tables:
+                con.execute(f'SELECT max(hash(COLUMNS(*))) FROM "{schema}"."{table}"').fetchall()
+    except duckdb.Error as exc:
+        raise StoreError(_damaged(path, _first_line(exc))) from None
+    finally:
+        con.close()
+    wal = path.with_name(path.name + ".wal")
+    expected = _HEADER_BYTES + int(total_blocks) * int(block_size)
+    if not wal.exists() and int(total_blocks) > 0 and path.stat().st_size < expected:
+        raise StoreError(_damaged(path, f"the file is cut short ({path.stat().st_size} of {expected} bytes)"))
+
+
+def _damaged(path: Path, detail: str) -> str:
+    return (
+        f"database {path} is damaged ({detail}); swerl did not write to it. Move it aside and rerun "
+        "`swerl ingest` to rebuild it from GitHub (mirrors are reused), or restore a backup"
+    )
+
+
+def _is_lock_conflict(text: str) -> bool:
+    lowered = text.lower()
+    return "could not set lock" in lowered or "conflicting lock" in lowered
+
+
 def _open_failure(path: Path, exc: duckdb.Error) -> str:
     text = _first_line(exc)
-    if "lock" in text.lower():
+    if _is_lock_conflict(text):
         pid = holder_pid(lock_path(path))
         return f"database is in use by PID {pid if pid is not None else 'unknown'} ({path})"
+    lowered = text.lower()
+    if any(mark in lowered for mark in ("corrupt", "checksum", "could not read enough bytes", "not a valid duckdb")):
+        return _damaged(path, text)
     return f"cannot open database {path}: {text}"

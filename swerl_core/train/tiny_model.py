@@ -104,7 +104,12 @@ def init_tiny_model(out_dir: Path | str, spec: TinyModelSpec = TinyModelSpec()) 
     model.generation_config = GenerationConfig(
         bos_token_id=ids[BOS], eos_token_id=ids[EOS], pad_token_id=ids[PAD], do_sample=True
     )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from swerl_core.train import TrainError
+
+        raise TrainError(f"cannot create model directory {out}: {exc.strerror or exc}") from None
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
     return out

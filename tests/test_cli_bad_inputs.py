@@ -1,0 +1,157 @@
+"""Every ``swerl`` verb with bad values: an exit code, a one-line message, never a traceback.
+
+One test per row, so a new verb gets rows too. Each row runs the real CLI in a subprocess
+(``python -m swerl_core.cli``) in a fresh home; the setup step writes whatever the row needs
+(a file where the home should be, a config that is not UTF-8, a damaged database…).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+Setup = Callable[[Path], None]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One bad input: the arguments after ``swerl``, extra environment, setup, expected exit and message."""
+
+    args: tuple[str, ...]
+    code: int
+    says: str
+    env: dict[str, str] = field(default_factory=dict)
+    setup: Setup | None = None
+
+
+def _write(name: str, data: bytes) -> Setup:
+    return lambda root: (root / name).write_bytes(data)
+
+
+def _damaged_database(root: Path) -> None:
+    home = root / "home"
+    home.mkdir()
+    (home / "swerl.duckdb").write_bytes(b"this is not a DuckDB database\n" * 400)
+
+
+def _corrupt_mlflow_db(root: Path) -> None:
+    home = root / "home"
+    home.mkdir()
+    (home / "mlflow.db").write_bytes(bytes(range(256)) * 80)
+
+
+def _home_is_a_file(root: Path) -> None:
+    (root / "home").write_text("I am a file\n")
+
+
+INGEST = ("ingest", "--repo", "acme/textkit")
+UNSET = "<unset>"
+HEAVY = ("evaluate", "train", "init-model", "register", "rollback", "promote", "models")
+"""Verbs that import torch or MLflow: seconds per row, so marked slow."""
+UNREACHABLE = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
+ROWS: dict[str, Row] = {
+    # ingest
+    "ingest-since-out-of-range": Row((*INGEST, "--since", "0001-01-01T00:00:00+05:00"), 2, "expected an ISO date"),
+    "ingest-since-not-a-date": Row((*INGEST, "--since", "last tuesday"), 2, "expected an ISO date"),
+    "ingest-api-url-not-a-url": Row((*INGEST, "--api-url", "not-a-url"), 2, "invalid setting github.api_url"),
+    "ingest-api-url-ftp": Row((*INGEST, "--api-url", "ftp://example.com/api"), 2, "invalid setting github.api_url"),
+    "ingest-api-url-open-bracket": Row((*INGEST, "--api-url", "http://[::1"), 2, "invalid setting github.api_url"),
+    "ingest-env-api-url": Row(INGEST, 2, "invalid setting github.api_url", {"SWERL_GITHUB_API_URL": "http://[::1"}),
+    "ingest-repo-with-query": Row(("ingest", "--repo", "acme/textkit?x=1"), 2, "expected OWNER/NAME"),
+    "ingest-repo-dot-dot": Row(("ingest", "--repo", "acme/.."), 2, "expected OWNER/NAME"),
+    "ingest-config-repo-dot-dot": Row(
+        ("--config", "{root}/c.yaml", "ingest"),
+        2,
+        "invalid setting ingest.repos",
+        setup=_write("c.yaml", b"ingest:\n  repos: [../../etc]\n"),
+    ),  # fmt: skip
+    "ingest-home-is-a-file": Row(INGEST, 2, "invalid setting home", setup=_home_is_a_file),
+    "ingest-home-read-only": Row(INGEST, 1, "cannot create", {"SWERL_HOME": "/proc/swerl-home/inside"}),
+    "ingest-config-not-utf8": Row(
+        ("--config", "{root}/c.yaml", *INGEST),
+        2,
+        "is not UTF-8",
+        setup=_write("c.yaml", b"ingest:\n  since: \xff\xfe\n"),
+    ),
+    "ingest-config-invalid-date": Row(
+        ("--config", "{root}/c.yaml", *INGEST), 2, "invalid", setup=_write("c.yaml", b"ingest:\n  since: 2025-02-30\n")
+    ),
+    "ingest-timeout-inf": Row(INGEST, 2, "expected a finite number", {"SWERL_GITHUB__TIMEOUT_S": "inf"}),
+    "ingest-timeout-nan": Row(INGEST, 2, "expected a finite number", {"SWERL_GITHUB__TIMEOUT_S": "nan"}),
+    "ingest-home-a-list": Row(
+        ("--config", "{root}/c.yaml", *INGEST),
+        2,
+        "invalid setting home",
+        {"SWERL_HOME": UNSET},
+        _write("c.yaml", b"home: [a, b]\n"),
+    ),
+    "ingest-home-as-a-section": Row(INGEST, 2, "invalid setting home", {"SWERL_HOME__X": "1"}),
+    "ingest-damaged-database": Row(INGEST, 1, "is damaged", setup=_damaged_database),
+    # status
+    "status-missing-home": Row(("status",), 1, "run `swerl ingest` first"),
+    "status-damaged-database": Row(("status",), 1, "is damaged", setup=_damaged_database),
+    # curate
+    "curate-missing-home": Row(("curate",), 1, "no database at"),
+    "curate-heldout-after-not-a-date": Row(("curate", "--heldout-after", "2025-13-01"), 2, "expected an ISO date"),
+    "curate-damaged-database": Row(("curate",), 1, "is damaged", setup=_damaged_database),
+    # evaluate, train, init-model, register
+    "evaluate-unknown-snapshot": Row(("evaluate", "--model", "{root}/nowhere", "--snapshot", "nope"), 1, "nope"),
+    "evaluate-bad-samples": Row(("evaluate", "--model", "m", "--snapshot", "s", "--samples", "many"), 2, "invalid"),
+    "train-missing-recipe": Row(("train", "--config", "{root}/missing.yaml"), 2, "missing.yaml"),
+    "init-model-into-a-file": Row(("init-model", "--tiny", "{root}/f"), 1, "f", setup=_write("f", b"x")),
+    "register-missing-snapshot": Row(("register", "--model", "{root}/nowhere", "--snapshot", "s"), 1, "not found"),
+    # the model registry
+    "rollback-before-any-model": Row(("rollback",), 1, "no registered model"),
+    "promote-before-any-model": Row(("promote", "1"), 1, "has no version 1"),
+    "models-bad-tracking-uri": Row(("models",), 1, "unreachable", {"MLFLOW_TRACKING_URI": "bogus://nowhere"}),
+    "models-registry-unreachable": Row(("models",), 1, "unreachable", UNREACHABLE),
+    "promote-registry-unreachable": Row(("promote", "1"), 1, "unreachable", UNREACHABLE),
+    "rollback-registry-unreachable": Row(("rollback",), 1, "unreachable", UNREACHABLE),
+    "models-corrupt-mlflow-db": Row(("models",), 1, "unreachable or unreadable", setup=_corrupt_mlflow_db),
+}
+
+
+def _env(root: Path, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWERL_", "MLFLOW_TRACKING_URI", "GITHUB_TOKEN"))}
+    env.update(SWERL_HOME=str(root / "home"), GITHUB_TOKEN="ghp_unused", MLFLOW_DISABLE_TELEMETRY="true")
+    env.update({k: v.replace("{root}", str(root)) for k, v in extra.items()})
+    return {k: v for k, v in env.items() if v != UNSET}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=[pytest.mark.slow] if n.startswith(HEAVY) else []) for n in sorted(ROWS)]
+)
+def test_bad_input_gives_an_exit_code_and_one_line(tmp_path: Path, name: str) -> None:
+    row = ROWS[name]
+    if row.setup is not None:
+        row.setup(tmp_path)
+    args = [a.replace("{root}", str(tmp_path)) for a in row.args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "swerl_core.cli", *args],
+        env=_env(tmp_path, row.env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    assert proc.returncode == row.code, err
+    lines = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
+    message = lines[-1] if lines else ""
+    assert len(lines) == 1, f"expected one message line, got: {err!r}"
+    assert message.startswith("swerl ") and row.says in message, message
+    assert not (tmp_path / "['a', 'b']").exists() and not (tmp_path / "{'x': '1'}").exists()
+
+
+def test_curate_on_a_missing_home_creates_nothing(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "swerl_core.cli", "curate"], env=_env(tmp_path, {}), capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and not (tmp_path / "home" / "swerl.duckdb").exists()

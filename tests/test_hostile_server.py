@@ -1,0 +1,221 @@
+"""A GitHub-compatible server that lies: every answer ends in a clear error or a correct result.
+
+The fake server's scripted faults answer the repository, listings and GraphQL with adversarial JSON
+(names with ``..``, odd characters, wrong types, huge values, ``file://`` and foreign-host clone URLs).
+Nothing may ever be written outside ``SWERL_HOME``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_ingest import REPO, TOKEN, run_ingest
+
+from swerl_core.demo.github_server import FakeGitHub
+from swerl_core.demo.world import SampleWorld
+from swerl_core.ingest import IngestError
+from swerl_core.repo_names import UnsafeNameError, check_clone_url, is_repository_name
+
+
+@pytest.fixture
+def server(sample_world: SampleWorld) -> Iterator[FakeGitHub]:
+    """A fresh fake GitHub over the pristine sample world."""
+    with FakeGitHub(sample_world, token=TOKEN) as fake:
+        yield fake
+
+
+def repo_answer(server: FakeGitHub, sample_world: SampleWorld, **changes: Any) -> dict[str, Any]:
+    """GitHub's answer for ``GET /repos/acme/textkit`` with ``changes`` applied."""
+    repo = sample_world.repos[REPO]
+    return {"id": 1, "full_name": REPO, "clone_url": repo.clone_url, "default_branch": "main", **changes}
+
+
+def files_under(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*")} if root.exists() else set()
+
+
+@pytest.mark.parametrize(
+    "full_name",
+    [
+        "x/../../../../../../tmp/pwned",
+        "../../outside/x",
+        "acme/..",
+        "acme/textkit/../../../escape",
+        "acme/text kit",
+        "acme/textkit\n",
+        "acme\\..\\x/y",
+        "",
+        12345,
+        None,
+        ["acme", "textkit"],
+        "a" * 5000 + "/b",
+    ],
+)
+def test_hostile_full_name_is_refused_and_nothing_leaves_home(
+    tmp_path: Path, server: FakeGitHub, sample_world: SampleWorld, full_name: Any
+) -> None:
+    home = tmp_path / "deep" / "er" / "home"
+    home.mkdir(parents=True)
+    outside_before = files_under(tmp_path) - files_under(home)
+    server.inject(rf"^/repos/{REPO}$", status=200, body=repo_answer(server, sample_world, full_name=full_name), times=9)
+    with pytest.raises(IngestError) as failure:
+        run_ingest(home, server.url)
+    assert "\n" not in str(failure.value)
+    assert "full_name" in str(failure.value)
+    assert files_under(tmp_path) - files_under(home) == outside_before, "something was written outside SWERL_HOME"
+    assert not Path("/tmp/pwned.git").exists()
+
+
+@pytest.mark.parametrize(
+    ("clone_url", "why"),
+    [
+        ("file:///etc", "local clone URL"),
+        ("/srv/other/repo.git", "local clone URL"),
+        ("https://evil.example/acme/textkit.git", "only http://127.0.0.1"),
+        ("ssh://127.0.0.1/acme/textkit.git", "only http://127.0.0.1"),
+        ("ext::sh -c touch% /tmp/pwned", "only http://127.0.0.1"),
+        ("http://127.0.0.1:99999/x.git", "malformed clone URL"),
+        ("", "no full_name/clone_url"),
+        (["https://github.com/a/b"], "unusable clone URL"),
+    ],
+)
+def test_clone_url_off_the_api_host_is_refused(
+    tmp_path: Path, server: FakeGitHub, sample_world: SampleWorld, clone_url: Any, why: str
+) -> None:
+    server.inject(rf"^/repos/{REPO}$", status=200, body=repo_answer(server, sample_world, clone_url=clone_url), times=9)
+    with pytest.raises(IngestError, match=why):
+        run_ingest(tmp_path, server.url, **{"github.local_clones": False})
+    assert not (tmp_path / "mirrors").exists()
+
+
+def test_local_world_needs_the_local_clone_setting(tmp_path: Path, server: FakeGitHub) -> None:
+    with pytest.raises(IngestError, match="local_clones"):
+        run_ingest(tmp_path, server.url, **{"github.local_clones": False})
+    assert run_ingest(tmp_path / "allowed", server.url).status == "ok"
+
+
+def test_clone_url_rules_for_the_public_api_and_enterprise() -> None:
+    public = "https://api.github.com"
+    assert check_clone_url("https://github.com/acme/textkit.git", public, False)
+    for bad in ("http://github.com/a/b.git", "https://gitlab.com/a/b.git", "https://github.com.evil/a/b"):
+        with pytest.raises(UnsafeNameError):
+            check_clone_url(bad, public, False)
+    enterprise = "https://ghe.corp.example/api/v3"
+    assert check_clone_url("https://ghe.corp.example/a/b.git", enterprise, False)
+    with pytest.raises(UnsafeNameError):
+        check_clone_url("https://github.com/a/b.git", enterprise, False)
+    with pytest.raises(UnsafeNameError):
+        check_clone_url("file:///srv/a.git", enterprise, False)
+    assert check_clone_url("file:///srv/a.git", enterprise, True)
+
+
+def test_repository_names_follow_githubs_characters() -> None:
+    good = ["acme/textkit", "a/b", "octo-cat/hello.world", "user_emu/x_y", "A1/.github", "o/-x"]
+    bad = ["acme", "a/b/c", "a/..", "a/.", "../a", "-a/b", "a__b/c", "a_/b", "a/b c", "a/b?x=1", "a/b#1", "a/é"]
+    assert all(is_repository_name(n) for n in good)
+    assert not any(is_repository_name(n) for n in bad)
+    assert not is_repository_name("a/" + "x" * 101) and not is_repository_name("o" * 40 + "/x")
+
+
+@pytest.mark.parametrize(
+    "pull_change",
+    [
+        {"number": "7"},
+        {"number": None},
+        {"updated_at": 12345},
+        {"updated_at": "yesterday"},
+        {"base": None},
+        {"head": {"sha": ""}},
+    ],
+)
+def test_malformed_pull_listing_fails_with_one_line_and_writes_no_pull(
+    tmp_path: Path, server: FakeGitHub, pull_change: dict[str, Any]
+) -> None:
+    import requests
+
+    page = requests.get(
+        f"{server.url}/repos/{REPO}/pulls",
+        params={"state": "closed", "sort": "updated", "direction": "desc", "per_page": 100},
+        headers={"Authorization": f"token {TOKEN}"},
+        timeout=10,
+    ).json()
+    page[0] = {**page[0], **pull_change}
+    server.inject(rf"^/repos/{REPO}/pulls$", status=200, body=page, times=9)
+    with pytest.raises(IngestError) as failure:
+        run_ingest(tmp_path, server.url)
+    assert "\n" not in str(failure.value)
+    from test_ingest import query
+
+    assert query(tmp_path, "SELECT count(*) FROM pull_requests") == [(0,)]
+
+
+def test_graphql_naming_a_hostile_repository_stays_data(tmp_path: Path, server: FakeGitHub) -> None:
+    body = {"data": {"repository": {"pr49": {"number": 49, "closingIssuesReferences": {"nodes": [
+        {"number": 48, "repository": {"nameWithOwner": "../../etc/passwd"}}]}}}}}  # fmt: skip
+    server.inject(r"^/graphql$", status=200, body=body, times=9)
+    result = run_ingest(tmp_path, server.url)
+    assert result.status == "ok"
+    assert sorted(p.name for p in (tmp_path / "mirrors").iterdir()) == ["acme__textkit.git"]
+
+
+# -- the token over an HTTP remote served by a test server --------------------------------------------
+
+
+class _GitFiles(SimpleHTTPRequestHandler):
+    """Serves a bare repository over git's "dumb" HTTP protocol and records Authorization headers."""
+
+    seen: list[str]
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.seen.append(self.headers.get("Authorization") or "")
+        super().do_GET()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Quiet."""
+
+
+@pytest.fixture
+def http_remote(sample_world: SampleWorld, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """``http://127.0.0.1:PORT/textkit.git``: a copy of acme/textkit, plus the Authorization headers it saw."""
+    bare = tmp_path / "served" / "textkit.git"
+    subprocess.run(["git", "clone", "-q", "--mirror", str(sample_world.repos[REPO].bare_path), str(bare)], check=True)
+    subprocess.run(["git", "-C", str(bare), "update-server-info"], check=True)
+    seen: list[str] = []
+    handler = type("Handler", (_GitFiles,), {"seen": seen})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(bare.parent)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/textkit.git", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_token_reaches_git_only_in_flight_never_in_the_mirror(
+    tmp_path: Path, server: FakeGitHub, sample_world: SampleWorld, http_remote: tuple[str, list[str]]
+) -> None:
+    url, seen = http_remote
+    server.inject(rf"^/repos/{REPO}$", status=200, body=repo_answer(server, sample_world, clone_url=url), times=9)
+    result = run_ingest(tmp_path, server.url, **{"github.local_clones": False})
+    assert result.status == "ok" and result.prs_new > 0
+    basic = base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+    assert f"Basic {basic}" in seen, "git was handed the token for the API's own host"
+    mirror = tmp_path / "mirrors" / "acme__textkit.git"
+    forms = (TOKEN.encode(), basic.encode(), basic[:-2].encode())
+    for path in [*mirror.rglob("*"), *tmp_path.glob("swerl.duckdb*")]:
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(form in data for form in forms), f"the token is stored in {path}"
+    config = subprocess.run(["git", "-C", str(mirror), "config", "--list", "--local"], capture_output=True, text=True)
+    assert "extraheader" not in config.stdout.lower() and "authorization" not in config.stdout.lower()
+    assert json.dumps(config.stdout).count(url) == 1

@@ -1,0 +1,74 @@
+"""The ingest fault matrix: each injectable fault on each endpoint (GraphQL included), then a clean rerun.
+
+Whatever the faulty run did (finish, stop or fail with one line), the faulty run plus one clean rerun
+must leave DuckDB holding exactly what one clean run holds: every data table compared row by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_ingest import REPO, TOKEN, assert_same_data, contents, run_ingest
+
+from swerl_core.demo.github_server import FakeGitHub
+from swerl_core.demo.world import SampleWorld
+from swerl_core.ingest import IngestError
+
+ENDPOINTS = {
+    "repo": rf"^/repos/{REPO}$",
+    "pulls": rf"^/repos/{REPO}/pulls$",
+    "issues": rf"^/repos/{REPO}/issues$",
+    "comments": rf"^/repos/{REPO}/issues/comments$",
+    "single_issue": rf"^/repos/{REPO}/issues/\d+$",
+    "graphql": r"^/graphql$",
+}
+# name: (inject keyword arguments, how many requests it hits)
+FAULTS: dict[str, dict[str, Any]] = {
+    "502_always": {"status": 502, "times": 1000},
+    "500_once": {"status": 500, "times": 1},
+    "reset_always": {"kind": "reset", "times": 1000},
+    "reset_once": {"kind": "reset", "times": 1},
+    "not_json": {"status": 200, "body": "<html>oops</html>", "times": 1000},
+    "wrong_shape": {"status": 200, "body": {"unexpected": True}, "times": 1000},
+}
+
+
+@pytest.fixture(scope="module")
+def clean_run(sample_world: SampleWorld, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[Any, ...]]]:
+    """The tables after one undisturbed run (the reference every case converges to)."""
+    home = tmp_path_factory.mktemp("clean-home")
+    with FakeGitHub(sample_world, token=TOKEN) as fake:
+        assert run_ingest(home, fake.url).status == "ok"
+    return contents(home)
+
+
+@pytest.fixture
+def server(sample_world: SampleWorld) -> Iterator[FakeGitHub]:
+    """A fresh fake GitHub over the pristine sample world."""
+    with FakeGitHub(sample_world, token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+def test_faulty_run_then_clean_rerun_equals_one_clean_run(
+    tmp_path: Path, server: FakeGitHub, clean_run: dict, endpoint: str, fault: str
+) -> None:
+    injected = server.inject(ENDPOINTS[endpoint], **FAULTS[fault])
+    try:
+        result = run_ingest(tmp_path, server.url, **{"github.max_retries": 2})
+        assert result.status in ("ok", "stopped")
+    except IngestError as exc:
+        assert "\n" not in str(exc)
+    injected.times = 0  # the fault goes away; the rerun sees a healthy server
+    assert run_ingest(tmp_path, server.url).status == "ok"
+    assert_same_data(contents(tmp_path), clean_run)
+
+
+def test_graphql_down_fails_the_run_instead_of_losing_links(tmp_path: Path, server: FakeGitHub) -> None:
+    server.inject(r"^/graphql$", status=502, times=1000)
+    with pytest.raises(IngestError, match="GraphQL closing references failed.*rerun"):
+        run_ingest(tmp_path, server.url, **{"github.max_retries": 1})
