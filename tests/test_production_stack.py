@@ -1,0 +1,266 @@
+"""The production stack: infra/compose.yaml against the Compose specification, and its server settings on a real
+PostgreSQL — a throw-away cluster, the Prefect server and the MLflow server on it, a flow run and a model version.
+
+The Compose schema is the one check-jsonschema vendors (compose-spec/compose-spec, Apache-2.0: its
+builtin_schemas/vendor/licenses/LICENSE.compose-spec). No Docker daemon exists here, so the images are not
+built and the compose file is not started; the servers run from this venv with the same environment keys.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from swerl_core.train.launch import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "infra" / "compose.yaml"
+DATABASES_SQL = ROOT / "infra" / "postgres" / "databases.sql"
+WORK_POOL = ROOT / "infra" / "k8s" / "work-pool-swerl-gpu.json"
+OFFLINE = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "HF_HUB_OFFLINE": "1",
+}
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_compose_file_matches_the_compose_specification_schema() -> None:
+    schema_file = resources.files("check_jsonschema") / "builtin_schemas" / "vendor" / "compose-spec.json"
+    schema = json.loads(schema_file.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(_compose()), key=str)
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors)
+
+
+def test_every_variable_the_compose_file_reads_is_in_env_example() -> None:
+    used = set(re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", COMPOSE.read_text()))
+    example = (ROOT / "infra" / ".env.example").read_text()
+    documented = set(re.findall(r"^([A-Z0-9_]+)=", example, flags=re.M))
+    assert used - documented == set(), f"not in .env.example: {sorted(used - documented)}"
+    assert not re.search(r"PASSWORD=\S|SECRET_ACCESS_KEY=\S|TOKEN=\S", example), "a secret has a value"
+
+
+def test_services_start_after_healthy_dependencies_and_use_named_volumes() -> None:
+    compose = _compose()
+    services = compose["services"]
+    one_shot = {name for name, s in services.items() if s.get("restart") == "no"}
+    for name, service in services.items():
+        for dependency, rule in service.get("depends_on", {}).items():
+            wanted = "service_completed_successfully" if dependency in one_shot else "service_healthy"
+            assert rule["condition"] == wanted, f"{name} → {dependency}"
+            assert dependency == "prefect-server" or "healthcheck" in services[dependency] or dependency in one_shot
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert source.startswith("./") or source in compose["volumes"], f"{name}: {source} is not declared"
+    long_running = set(services) - one_shot - {"prefect-services"}  # services has no HTTP port to probe
+    assert {n for n in long_running if "healthcheck" not in services[n]} == set()
+
+
+def test_workers_reach_prefect_and_mlflow_by_service_name_and_port() -> None:
+    services = _compose()["services"]
+    env = services["worker-cpu"]["environment"]
+    prefect_cmd = services["prefect-server"]["command"]
+    mlflow_cmd = services["mlflow"]["command"]
+    assert env["PREFECT_API_URL"] == f"http://prefect-server:{prefect_cmd[prefect_cmd.index('--port') + 1]}/api"
+    assert env["MLFLOW_TRACKING_URI"] == f"http://mlflow:{mlflow_cmd[mlflow_cmd.index('--port') + 1]}"
+    created = set(re.findall(r"CREATE DATABASE (\w+);", DATABASES_SQL.read_text()))
+    prefect_db = services["prefect-server"]["environment"]["PREFECT_API_DATABASE_CONNECTION_URL"].rsplit("/", 1)[1]
+    mlflow_db = services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"].rsplit("/", 1)[1]
+    assert {prefect_db, mlflow_db} == created == {"prefect", "mlflow"}
+    assert services["mlflow"]["environment"]["MLFLOW_ARTIFACTS_DESTINATION"].startswith(
+        "${MLFLOW_ARTIFACTS_DESTINATION:-s3://"
+    )
+
+
+# --- a real PostgreSQL --------------------------------------------------------------------------------------
+
+
+def _postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    return Path(found[-1]).parent if found else None
+
+
+def _as_postgres(*command: str) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
+
+
+def _run_as_postgres(*command: str) -> None:
+    done = subprocess.run(_as_postgres(*command), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{Path(command[0]).name} failed: {done.stdout}{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A throw-away cluster (initdb in a temp dir, a free port) with the stack's databases; yields host:port."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries are absent (Debian package postgresql; .ci/run installs it)")
+    # Directly under /tmp: pytest's own temp root is private to root and the server refuses to run as root.
+    base = Path(tempfile.mkdtemp(prefix="swerl-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+    port = free_port()
+    pg_ctl = str(bin_dir / "pg_ctl")
+    try:
+        _run_as_postgres(str(bin_dir / "initdb"), "-D", f"{base}/data", "-A", "trust", "-U", "swerl")
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
+        _run_as_postgres(pg_ctl, "-D", f"{base}/data", "-o", options, "-l", f"{base}/log", "-w", "start")
+        import psycopg2
+
+        connection = psycopg2.connect(host="127.0.0.1", port=port, user="swerl", dbname="postgres")
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            for statement in re.findall(r"^CREATE DATABASE \w+;", DATABASES_SQL.read_text(), flags=re.M):
+                cursor.execute(statement)
+        connection.close()
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            _as_postgres(pg_ctl, "-D", f"{base}/data", "-m", "fast", "stop"), capture_output=True, check=False
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, env={**os.environ, **OFFLINE, **env}, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+
+
+def _stop(process: subprocess.Popen) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 20), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)  # the whole group: servers fork workers
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 100) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{url} server exited:\n{log.read_text()[-3000:]}"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} not healthy after {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def _json(url: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_prefect_and_mlflow_servers_on_postgres_run_a_flow_and_register_a_model(postgres: str, tmp_path: Path) -> None:
+    prefect_port, mlflow_port = free_port(), free_port()
+    prefect_log, mlflow_log = tmp_path / "prefect.log", tmp_path / "mlflow.log"
+    bin_dir = Path(sys.executable).parent
+    # The same keys as infra/compose.yaml (SQLAlchemy 2.1's default postgresql driver is psycopg 3, hence
+    # +psycopg2); artifacts go to a local folder because no S3 endpoint exists here.
+    prefect = _start(
+        [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+        {"PREFECT_HOME": str(tmp_path / "prefect-home"),
+         "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://swerl@{postgres}/prefect"},
+        prefect_log,
+    )  # fmt: skip
+    mlflow = _start(
+        [str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
+        {"MLFLOW_BACKEND_STORE_URI": f"postgresql+psycopg2://swerl@{postgres}/mlflow",
+         "MLFLOW_ARTIFACTS_DESTINATION": (tmp_path / "artifacts").as_uri(),
+         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        mlflow_log,
+    )  # fmt: skip
+    try:
+        prefect_api, mlflow_url = f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{mlflow_port}"
+        _wait_healthy(f"{prefect_api}/health", prefect, prefect_log)
+        _wait_healthy(f"{mlflow_url}/health", mlflow, mlflow_log)
+        client_env = {**os.environ, **OFFLINE, "PREFECT_API_URL": prefect_api, "MLFLOW_TRACKING_URI": mlflow_url,
+                      "PREFECT_HOME": str(tmp_path / "client-home")}  # fmt: skip
+        subprocess.run([sys.executable, "-c", _CLIENT], env=client_env, check=True, timeout=120, cwd=tmp_path)
+        runs = _json(f"{prefect_api}/flow_runs/filter", {"flow_runs": {"name": {"any_": ["stack-probe-run"]}}})
+        assert [r["state"]["type"] for r in runs] == ["COMPLETED"]
+        model = _json(f"{mlflow_url}/api/2.0/mlflow/registered-models/get?name=stack-probe")["registered_model"]
+        assert [v["version"] for v in model["latest_versions"]] == ["1"]
+        assert model["aliases"] == [{"alias": "champion", "version": "1"}]
+        # The rows are in PostgreSQL, not in some fallback store.
+        assert _rows(postgres, "prefect", "SELECT count(*) FROM flow_run WHERE name = 'stack-probe-run'") == 1
+        assert _rows(postgres, "mlflow", "SELECT count(*) FROM model_versions WHERE name = 'stack-probe'") == 1
+        # The swerl-gpu work pool's base job template is accepted by a real server as a kubernetes pool.
+        template = json.loads(WORK_POOL.read_text())
+        pool = _json(
+            f"{prefect_api}/work_pools/", {"name": "swerl-gpu", "type": "kubernetes", "base_job_template": template}
+        )
+        assert pool["base_job_template"]["variables"]["properties"]["gpu_count"]["default"] == 8
+    finally:
+        _stop(prefect)
+        _stop(mlflow)
+
+
+def _rows(postgres: str, database: str, query: str) -> int:
+    import psycopg2
+
+    host, port = postgres.split(":")
+    connection = psycopg2.connect(host=host, port=int(port), user="swerl", dbname=database)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(query)
+        return int(cursor.fetchone()[0])
+    finally:
+        connection.close()
+
+
+# Runs in a fresh process: a flow on the Prefect server, then a run, an artifact and a model version in MLflow.
+_CLIENT = """
+import pathlib
+import mlflow
+from mlflow import MlflowClient
+from prefect import flow
+
+@flow(name="stack-probe", flow_run_name="stack-probe-run")
+def stack_probe() -> int:
+    return 42
+
+assert stack_probe() == 42
+mlflow.set_experiment("stack-probe")
+with mlflow.start_run() as run:
+    mlflow.log_metric("reward", 0.5)
+    pathlib.Path("model").mkdir()
+    pathlib.Path("model", "config.json").write_text("{}")
+    mlflow.log_artifacts("model", artifact_path="model")
+client = MlflowClient()
+client.create_registered_model("stack-probe")
+version = client.create_model_version("stack-probe", source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+client.set_registered_model_alias("stack-probe", "champion", version.version)
+assert client.list_artifacts(run.info.run_id, "model")[0].path == "model/config.json"
+"""
