@@ -15,7 +15,15 @@ import yaml
 
 from swerl_core.cli import main
 from swerl_core.config import ConfigError
-from swerl_core.k8s import ClusterLayout, K8sError, follow_job, job_state, render_training, torchrun_command
+from swerl_core.k8s import (
+    ClusterLayout,
+    K8sError,
+    follow_job,
+    job_state,
+    render_training,
+    submit_training,
+    torchrun_command,
+)
 from swerl_core.k8s.layout import cluster_recipe
 from swerl_core.train.config import load_train_config, train_config_from_dict
 from swerl_core.train.launch import free_port
@@ -166,16 +174,19 @@ def test_job_state_reads_conditions_and_pod_counts() -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-def test_following_a_job_without_a_reachable_cluster_fails_with_one_line(tmp_path: Path, monkeypatch) -> None:
+@pytest.fixture
+def unreachable_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kubeconfig whose API server address has nothing listening."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
     config = tmp_path / "kubeconfig"
-    port = free_port()  # nothing listens there
+    cluster = {"server": f"https://127.0.0.1:{free_port()}"}
     config.write_text(
         yaml.safe_dump(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": "none", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+                "clusters": [{"name": "none", "cluster": cluster}],
                 "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}],
                 "users": [{"name": "none", "user": {}}],
                 "current-context": "none",
@@ -183,9 +194,22 @@ def test_following_a_job_without_a_reachable_cluster_fails_with_one_line(tmp_pat
         )
     )
     monkeypatch.setenv("KUBECONFIG", str(config))
+
+
+@pytest.mark.usefixtures("unreachable_cluster")
+def test_following_a_job_without_a_reachable_cluster_fails_with_one_line() -> None:
     with pytest.raises(K8sError, match=r"^kubectl get job failed: \S") as err:
         follow_job("r8b", "swerl", poll_s=0.1, timeout_s=5)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.usefixtures("unreachable_cluster")
+def test_submitting_without_a_reachable_cluster_keeps_the_manifests_and_fails_with_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(K8sError, match=r"^kubectl apply -f failed: \S") as err:
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), out)
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in out.iterdir())[-1] == "05-job-r8b.yaml"
 
 
 def _cluster_reachable() -> bool:

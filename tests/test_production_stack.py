@@ -180,14 +180,41 @@ def _json(url: str, body: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
+S3_KEYS = {
+    "AWS_ACCESS_KEY_ID": "swerl",
+    "AWS_SECRET_ACCESS_KEY": "swerl-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def s3_endpoint(tmp_path: Path) -> Iterator[str]:
+    """An S3-compatible endpoint on a free port (moto's server; MinIO in the compose file) with the bucket made."""
+    port = free_port()
+    log = tmp_path / "s3.log"
+    server = _start([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], {}, log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(f"{url}/moto-api/", server, log, timeout_s=60)
+        import boto3
+
+        # The compose file's create-buckets step, against whatever endpoint S3_ENDPOINT_URL names.
+        s3 = boto3.client("s3", endpoint_url=url, **{k.lower(): v for k, v in S3_KEYS.items() if "KEY" in k})
+        s3.create_bucket(Bucket="swerl")
+        yield url
+    finally:
+        _stop(server)
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_prefect_and_mlflow_servers_on_postgres_run_a_flow_and_register_a_model(postgres: str, tmp_path: Path) -> None:
+def test_prefect_and_mlflow_servers_on_postgres_run_a_flow_and_register_a_model(
+    postgres: str, s3_endpoint: str, tmp_path: Path
+) -> None:
     prefect_port, mlflow_port = free_port(), free_port()
     prefect_log, mlflow_log = tmp_path / "prefect.log", tmp_path / "mlflow.log"
     bin_dir = Path(sys.executable).parent
-    # The same keys as infra/compose.yaml (SQLAlchemy 2.1's default postgresql driver is psycopg 3, hence
-    # +psycopg2); artifacts go to a local folder because no S3 endpoint exists here.
+    # The same keys as infra/compose.yaml (SQLAlchemy 2.1's default postgresql driver is psycopg 3, hence +psycopg2).
     prefect = _start(
         [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
         {"PREFECT_HOME": str(tmp_path / "prefect-home"),
@@ -197,7 +224,7 @@ def test_prefect_and_mlflow_servers_on_postgres_run_a_flow_and_register_a_model(
     mlflow = _start(
         [str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
         {"MLFLOW_BACKEND_STORE_URI": f"postgresql+psycopg2://swerl@{postgres}/mlflow",
-         "MLFLOW_ARTIFACTS_DESTINATION": (tmp_path / "artifacts").as_uri(),
+         "MLFLOW_ARTIFACTS_DESTINATION": "s3://swerl/mlflow", "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, **S3_KEYS,
          "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         mlflow_log,
     )  # fmt: skip
@@ -205,26 +232,40 @@ def test_prefect_and_mlflow_servers_on_postgres_run_a_flow_and_register_a_model(
         prefect_api, mlflow_url = f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{mlflow_port}"
         _wait_healthy(f"{prefect_api}/health", prefect, prefect_log)
         _wait_healthy(f"{mlflow_url}/health", mlflow, mlflow_log)
-        client_env = {**os.environ, **OFFLINE, "PREFECT_API_URL": prefect_api, "MLFLOW_TRACKING_URI": mlflow_url,
-                      "PREFECT_HOME": str(tmp_path / "client-home")}  # fmt: skip
+        # The client holds no S3 keys: artifacts travel through the tracking server.
+        client_env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        client_env |= {**OFFLINE, "PREFECT_API_URL": prefect_api, "MLFLOW_TRACKING_URI": mlflow_url,
+                       "PREFECT_HOME": str(tmp_path / "client-home")}  # fmt: skip
         subprocess.run([sys.executable, "-c", _CLIENT], env=client_env, check=True, timeout=120, cwd=tmp_path)
-        runs = _json(f"{prefect_api}/flow_runs/filter", {"flow_runs": {"name": {"any_": ["stack-probe-run"]}}})
-        assert [r["state"]["type"] for r in runs] == ["COMPLETED"]
-        model = _json(f"{mlflow_url}/api/2.0/mlflow/registered-models/get?name=stack-probe")["registered_model"]
-        assert [v["version"] for v in model["latest_versions"]] == ["1"]
-        assert model["aliases"] == [{"alias": "champion", "version": "1"}]
-        # The rows are in PostgreSQL, not in some fallback store.
-        assert _rows(postgres, "prefect", "SELECT count(*) FROM flow_run WHERE name = 'stack-probe-run'") == 1
-        assert _rows(postgres, "mlflow", "SELECT count(*) FROM model_versions WHERE name = 'stack-probe'") == 1
+        _check_flow_run(prefect_api, postgres)
+        _check_model_version(mlflow_url, postgres, s3_endpoint)
         # The swerl-gpu work pool's base job template is accepted by a real server as a kubernetes pool.
         template = json.loads(WORK_POOL.read_text())
-        pool = _json(
-            f"{prefect_api}/work_pools/", {"name": "swerl-gpu", "type": "kubernetes", "base_job_template": template}
-        )
+        body = {"name": "swerl-gpu", "type": "kubernetes", "base_job_template": template}
+        pool = _json(f"{prefect_api}/work_pools/", body)
         assert pool["base_job_template"]["variables"]["properties"]["gpu_count"]["default"] == 8
     finally:
         _stop(prefect)
         _stop(mlflow)
+
+
+def _check_flow_run(prefect_api: str, postgres: str) -> None:
+    runs = _json(f"{prefect_api}/flow_runs/filter", {"flow_runs": {"name": {"any_": ["stack-probe-run"]}}})
+    assert [r["state"]["type"] for r in runs] == ["COMPLETED"]
+    # The rows are in PostgreSQL, not in some fallback store.
+    assert _rows(postgres, "prefect", "SELECT count(*) FROM flow_run WHERE name = 'stack-probe-run'") == 1
+
+
+def _check_model_version(mlflow_url: str, postgres: str, s3_endpoint: str) -> None:
+    model = _json(f"{mlflow_url}/api/2.0/mlflow/registered-models/get?name=stack-probe")["registered_model"]
+    assert [v["version"] for v in model["latest_versions"]] == ["1"]
+    assert model["aliases"] == [{"alias": "champion", "version": "1"}]
+    assert _rows(postgres, "mlflow", "SELECT count(*) FROM model_versions WHERE name = 'stack-probe'") == 1
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **{k.lower(): v for k, v in S3_KEYS.items() if "KEY" in k})
+    keys = [obj["Key"] for obj in s3.list_objects_v2(Bucket="swerl", Prefix="mlflow/")["Contents"]]
+    assert [key for key in keys if key.endswith("/model/config.json")], f"artifact not in the bucket: {keys}"
 
 
 def _rows(postgres: str, database: str, query: str) -> int:

@@ -7,7 +7,7 @@ vLLM rollout Deployment + Service. :mod:`.jobs` applies them with ``kubectl`` an
 package never imports Prefect or the Kubernetes client: it produces data and runs ``kubectl``.
 """
 
-from swerl_core.k8s.jobs import JobState, apply_manifests, follow_job, job_state
+from swerl_core.k8s.jobs import JobState, apply_manifests, follow_job, job_logs, job_state, submit_training
 from swerl_core.k8s.layout import ClusterLayout, K8sError
 from swerl_core.k8s.manifests import render_training, torchrun_command, write_manifests
 
@@ -17,8 +17,10 @@ __all__ = [
     "K8sError",
     "apply_manifests",
     "follow_job",
+    "job_logs",
     "job_state",
     "render_training",
+    "submit_training",
     "torchrun_command",
     "write_manifests",
 ]

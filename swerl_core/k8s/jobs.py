@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from swerl_core.k8s.layout import K8sError
+from swerl_core.k8s.layout import ClusterLayout, K8sError
+from swerl_core.k8s.manifests import render_training, write_manifests
+from swerl_core.train.config import TrainConfig
 
 log = logging.getLogger("swerl.train")
 
@@ -51,6 +53,17 @@ def job_state(job: Mapping[str, Any]) -> JobState:
         if condition.get("type") == "Failed":
             return JobState("failed", message=message, **counts)
     return JobState("running" if counts["active"] else "pending", **counts)
+
+
+def submit_training(
+    cfg: TrainConfig, layout: ClusterLayout, out_dir: Path, kubectl: str = "kubectl", dry_run: bool = False
+) -> list[Path]:
+    """Render a run's manifests into ``out_dir`` and apply them; returns the files. Follow it with
+    ``follow_job(layout.run_name, layout.namespace)``."""
+    paths = write_manifests(render_training(cfg, layout), out_dir)
+    report = apply_manifests(paths, kubectl=kubectl, dry_run=dry_run)
+    log.info("applied %d objects for run %s: %s", len(paths), layout.run_name, " | ".join(report.splitlines()))
+    return paths
 
 
 def apply_manifests(paths: Sequence[Path], kubectl: str = "kubectl", dry_run: bool = False) -> str:
