@@ -82,6 +82,8 @@ def test_training_job_is_indexed_with_one_pod_per_node_and_all_its_gpus() -> Non
     pod = job["template"]["spec"]
     assert (job["completionMode"], job["completions"], job["parallelism"]) == ("Indexed", 2, 2)
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 8
+    # TRL 1.16: the vLLM workers join the weight-sync group that the trainer's rank 0 hosts on its own pod.
+    assert {"name": "weight-sync", "containerPort": 51216} in pod["containers"][0]["ports"]
     headless = next(s for s in kinds["Service"] if s["metadata"]["name"] == pod["subdomain"])
     assert headless["spec"]["clusterIP"] == "None"
     assert headless["spec"]["selector"].items() <= job["template"]["metadata"]["labels"].items()
@@ -144,7 +146,9 @@ def test_rollout_server_takes_its_parallelism_from_the_recipe(recipe: str, tp: i
     assert int(flags["--max-model-len"]) == cfg.max_prompt_length + cfg.max_completion_length
     # The trainer reaches grpo.vllm_server_url = http://rollout-0:8000: a Service of that name and port.
     service = next(s for s in kinds["Service"] if s["metadata"]["name"] == "rollout-0")
-    assert {"port": 8000, "name": "http"} in service["spec"]["ports"] and flags["--port"] == "8000"
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http"}]
+    assert container["ports"] == [{"name": "http", "containerPort": 8000}] and flags["--port"] == "8000"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}  # vLLM's own endpoint
 
 
 def test_recipe_without_a_rollout_server_is_refused() -> None:

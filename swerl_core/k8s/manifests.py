@@ -4,7 +4,9 @@ Training is an indexed ``batch/v1`` Job (one pod per node, ``completionMode: Ind
 other through a headless Service: pod ``<run>-0`` hosts torchrun's c10d rendezvous store and every pod runs the
 same command, so start order does not matter and no SSH is involved. The rollout server is a Deployment running
 ``trl vllm-serve`` with the recipe's tensor/data parallelism behind a headless Service named after the host in
-``grpo.vllm_server_url`` (headless so that NCCL weight sync talks pod to pod). Manifests are plain dicts.
+``grpo.vllm_server_url``. Weight sync (TRL 1.16) runs the other way: the vLLM workers join an NCCL group that
+the trainer's rank 0 hosts on its own pod IP at ``VLLM_GROUP_PORT``, so pods must reach each other directly
+(a flat pod network; allow it in any NetworkPolicy). Manifests are plain dicts.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from swerl_core.train.config import TrainConfig, train_config_dict
 HOME_MOUNT = "/data"  # SWERL_HOME inside every pod
 RECIPE_MOUNT = "/etc/swerl"
 RECIPE_FILE = "recipe.yaml"
-VLLM_GROUP_PORT = 51216  # TRL GRPOConfig.vllm_group_port: the weight-update process group
+VLLM_GROUP_PORT = 51216  # TRL GRPOConfig.vllm_group_port: the weight-update group, hosted by the trainer's rank 0
 _GPU = "nvidia.com/gpu"
 
 Manifest = dict[str, Any]
@@ -139,7 +141,10 @@ def _training_job(cfg: TrainConfig, layout: ClusterLayout) -> Manifest:
             {"name": "TORCH_NCCL_ASYNC_ERROR_HANDLING", "value": "1"},
         ],
         "envFrom": _env_sources(layout),
-        "ports": [{"name": "rendezvous", "containerPort": layout.rendezvous_port}],
+        "ports": [
+            {"name": "rendezvous", "containerPort": layout.rendezvous_port},
+            {"name": "weight-sync", "containerPort": VLLM_GROUP_PORT},
+        ],
         "resources": _gpus(layout.gpus_per_node),
         "volumeMounts": [
             *_common_mounts(),
@@ -181,12 +186,8 @@ def _rollout_service(layout: ClusterLayout, host: str, port: int) -> Manifest:
         "kind": "Service",
         "metadata": _metadata(host, layout, "rollout"),
         "spec": {
-            "clusterIP": "None",  # NCCL weight sync needs the pod's own address, not a virtual IP
             "selector": _labels(layout, "rollout"),
-            "ports": [
-                {"name": "http", "port": port},
-                {"name": "weight-sync", "port": VLLM_GROUP_PORT},
-            ],
+            "ports": [{"name": "http", "port": port, "targetPort": "http"}],
         },
     }
 
@@ -194,7 +195,7 @@ def _rollout_service(layout: ClusterLayout, host: str, port: int) -> Manifest:
 def _rollout_deployment(cfg: TrainConfig, layout: ClusterLayout, host: str, port: int) -> Manifest:
     rollout = cfg.rollout
     max_len = rollout.max_model_len or cfg.max_prompt_length + cfg.max_completion_length
-    probe = {"httpGet": {"path": "/health/", "port": port}, "periodSeconds": 10}
+    probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10}
     container = {
         "name": "vllm",
         "image": layout.rollout_image,
@@ -214,10 +215,7 @@ def _rollout_deployment(cfg: TrainConfig, layout: ClusterLayout, host: str, port
         ],
         "workingDir": HOME_MOUNT,  # a relative base_model resolves under SWERL_HOME, as for the trainer
         "envFrom": _env_sources(layout),
-        "ports": [
-            {"name": "http", "containerPort": port},
-            {"name": "weight-sync", "containerPort": VLLM_GROUP_PORT},
-        ],
+        "ports": [{"name": "http", "containerPort": port}],
         "resources": _gpus(rollout.gpus),
         "startupProbe": {**probe, "failureThreshold": 180},  # up to 30 min to load and compile a 70B model
         "readinessProbe": probe,
