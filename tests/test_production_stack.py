@@ -208,45 +208,57 @@ def s3_endpoint(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_prefect_and_mlflow_servers_on_postgres_run_a_flow_and_register_a_model(
-    postgres: str, s3_endpoint: str, tmp_path: Path
-) -> None:
-    prefect_port, mlflow_port = free_port(), free_port()
-    prefect_log, mlflow_log = tmp_path / "prefect.log", tmp_path / "mlflow.log"
-    bin_dir = Path(sys.executable).parent
-    # The same keys as infra/compose.yaml (SQLAlchemy 2.1's default postgresql driver is psycopg 3, hence +psycopg2).
+def test_prefect_server_on_postgres_runs_a_flow_and_takes_the_gpu_work_pool(postgres: str, tmp_path: Path) -> None:
+    port, log = free_port(), tmp_path / "prefect.log"
     prefect = _start(
-        [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(prefect_port)],
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         {"PREFECT_HOME": str(tmp_path / "prefect-home"),
-         "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://swerl@{postgres}/prefect"},
-        prefect_log,
-    )  # fmt: skip
-    mlflow = _start(
-        [str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
-        {"MLFLOW_BACKEND_STORE_URI": f"postgresql+psycopg2://swerl@{postgres}/mlflow",
-         "MLFLOW_ARTIFACTS_DESTINATION": "s3://swerl/mlflow", "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, **S3_KEYS,
-         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        mlflow_log,
+         "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://swerl@{postgres}/prefect"},  # as in compose
+        log,
     )  # fmt: skip
     try:
-        prefect_api, mlflow_url = f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{mlflow_port}"
-        _wait_healthy(f"{prefect_api}/health", prefect, prefect_log)
-        _wait_healthy(f"{mlflow_url}/health", mlflow, mlflow_log)
-        # The client holds no S3 keys: artifacts travel through the tracking server.
-        client_env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-        client_env |= {**OFFLINE, "PREFECT_API_URL": prefect_api, "MLFLOW_TRACKING_URI": mlflow_url,
-                       "PREFECT_HOME": str(tmp_path / "client-home")}  # fmt: skip
-        subprocess.run([sys.executable, "-c", _CLIENT], env=client_env, check=True, timeout=120, cwd=tmp_path)
-        _check_flow_run(prefect_api, postgres)
-        _check_model_version(mlflow_url, postgres, s3_endpoint)
+        api = f"http://127.0.0.1:{port}/api"
+        _wait_healthy(f"{api}/health", prefect, log)
+        _run_client(_PREFECT_CLIENT, {"PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "client-home")}, tmp_path)
+        _check_flow_run(api, postgres)
         # The swerl-gpu work pool's base job template is accepted by a real server as a kubernetes pool.
-        template = json.loads(WORK_POOL.read_text())
-        body = {"name": "swerl-gpu", "type": "kubernetes", "base_job_template": template}
-        pool = _json(f"{prefect_api}/work_pools/", body)
+        body = {"name": "swerl-gpu", "type": "kubernetes", "base_job_template": json.loads(WORK_POOL.read_text())}
+        pool = _json(f"{api}/work_pools/", body)
         assert pool["base_job_template"]["variables"]["properties"]["gpu_count"]["default"] == 8
     finally:
         _stop(prefect)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_mlflow_server_on_postgres_and_s3_registers_a_model_version(
+    postgres: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    port, log = free_port(), tmp_path / "mlflow.log"
+    # As in compose (SQLAlchemy 2.1's default postgresql driver is psycopg 3, hence +psycopg2).
+    mlflow = _start(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        {"MLFLOW_BACKEND_STORE_URI": f"postgresql+psycopg2://swerl@{postgres}/mlflow",
+         "MLFLOW_ARTIFACTS_DESTINATION": "s3://swerl/mlflow", "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, **S3_KEYS,
+         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        log,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(f"{url}/health", mlflow, log)
+        _run_client(_MLFLOW_CLIENT, {"MLFLOW_TRACKING_URI": url}, tmp_path)
+        _check_model_version(url, postgres, s3_endpoint)
+    finally:
         _stop(mlflow)
+
+
+def _run_client(script: str, env: dict[str, str], cwd: Path) -> None:
+    # The client holds no S3 keys: artifacts travel through the tracking server.
+    client_env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    subprocess.run(
+        [sys.executable, "-c", script], env={**client_env, **OFFLINE, **env}, check=True, timeout=110, cwd=cwd
+    )
 
 
 def _check_flow_run(prefect_api: str, postgres: str) -> None:
@@ -281,11 +293,8 @@ def _rows(postgres: str, database: str, query: str) -> int:
         connection.close()
 
 
-# Runs in a fresh process: a flow on the Prefect server, then a run, an artifact and a model version in MLflow.
-_CLIENT = """
-import pathlib
-import mlflow
-from mlflow import MlflowClient
+# Each runs in a fresh process against the server under test.
+_PREFECT_CLIENT = """
 from prefect import flow
 
 @flow(name="stack-probe", flow_run_name="stack-probe-run")
@@ -293,6 +302,13 @@ def stack_probe() -> int:
     return 42
 
 assert stack_probe() == 42
+"""
+
+_MLFLOW_CLIENT = """
+import pathlib
+import mlflow
+from mlflow import MlflowClient
+
 mlflow.set_experiment("stack-probe")
 with mlflow.start_run() as run:
     mlflow.log_metric("reward", 0.5)
