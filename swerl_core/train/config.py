@@ -106,6 +106,27 @@ class SftConfig:
 
 
 @dataclass(frozen=True)
+class RolloutConfig:
+    """The vLLM rollout servers (`trl vllm-serve`) a cluster runs beside training (infra/k8s, docs/scale-out.md)."""
+
+    tensor_parallel_size: int = 1  # GPUs one model copy is split across
+    data_parallel_size: int = 1  # model copies inside one server
+    gpu_memory_utilization: float = 0.9  # share of each GPU vLLM may take (weights + KV cache)
+    max_model_len: int | None = None  # None: max_prompt_length + max_completion_length
+
+    def __post_init__(self) -> None:
+        _positive(self, "rollout", "tensor_parallel_size", "data_parallel_size")
+        require_setting(0 < self.gpu_memory_utilization <= 1, "rollout.gpu_memory_utilization", "a number in (0, 1]")
+        if self.max_model_len is not None:
+            _positive(self, "rollout", "max_model_len")
+
+    @property
+    def gpus(self) -> int:
+        """GPUs one rollout server occupies."""
+        return self.tensor_parallel_size * self.data_parallel_size
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """One training recipe: the model, the data, the lengths, the parallel layout, and each stage."""
 
@@ -122,6 +143,7 @@ class TrainConfig:
     samples_to_log: int = 16  # rows of the sample-completions table logged to MLflow
     grpo: GrpoConfig = field(default_factory=GrpoConfig)
     sft: SftConfig = field(default_factory=SftConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
 
     def __post_init__(self) -> None:
         require_setting(bool(self.name.strip()) and "/" not in self.name, "name", "a non-empty name without '/'")

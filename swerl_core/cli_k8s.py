@@ -1,0 +1,65 @@
+"""The ``swerl render-k8s`` verb: a recipe and a node count in, Kubernetes manifests for one GRPO run out.
+
+Registered into :mod:`swerl_core.cli`. Writes one YAML file per object (apply with ``kubectl apply -f DIR``)
+and prints the files and the torchrun command every training pod runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from swerl_core.config import Settings
+
+
+def register_render_k8s(verbs: argparse._SubParsersAction) -> None:
+    """Add ``swerl render-k8s`` to the CLI."""
+    parser = verbs.add_parser(
+        "render-k8s",
+        help="render the Kubernetes manifests of a multi-node GRPO run from a recipe",
+        description=(
+            "Render an indexed training Job (torchrun, c10d rendezvous), its headless Service, the recipe "
+            "ConfigMap, the shared SWERL_HOME claim and the vLLM rollout Deployment + Service. Sizes come "
+            "from the recipe; world_size becomes nodes × GPUs per node. See docs/scale-out.md."
+        ),
+    )
+    parser.add_argument("--recipe", type=Path, required=True, metavar="RECIPE.yaml", help="training recipe")
+    parser.add_argument("--nodes", type=int, required=True, metavar="N", help="training nodes")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the manifests")
+    parser.add_argument("--gpus-per-node", type=int, default=8, metavar="G", help="GPUs per node (default 8)")
+    parser.add_argument("--run-name", default=None, metavar="NAME", help="Job name and rendezvous id")
+    parser.add_argument("--snapshot", metavar="ID", help="snapshot id (default: the recipe's)")
+    parser.add_argument("--namespace", default="swerl", help="Kubernetes namespace (default swerl)")
+    parser.add_argument("--trainer-image", default="swerl-trainer:0.1.0", metavar="IMAGE")
+    parser.add_argument("--rollout-image", default="swerl-rollout:0.1.0", metavar="IMAGE")
+    parser.add_argument("--storage-class", metavar="CLASS", help="ReadWriteMany storage class for SWERL_HOME")
+    parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    parser.set_defaults(command=run_render_k8s)
+
+
+def run_render_k8s(args: argparse.Namespace, settings: Settings) -> int:
+    """Render the manifests into ``args.out`` and print what was written."""
+    from swerl_core.k8s import ClusterLayout, render_training, torchrun_command, write_manifests
+    from swerl_core.k8s.layout import cluster_recipe
+    from swerl_core.train.config import load_train_config
+
+    cfg = load_train_config(args.recipe)
+    layout = ClusterLayout(
+        nodes=args.nodes,
+        gpus_per_node=args.gpus_per_node,
+        run_name=args.run_name or f"{cfg.name}-grpo".lower().replace("_", "-").replace(".", "-"),
+        snapshot_id=args.snapshot,
+        namespace=args.namespace,
+        trainer_image=args.trainer_image,
+        rollout_image=args.rollout_image,
+        home_storage_class=args.storage_class,
+        resume=args.resume,
+    )
+    paths = write_manifests(render_training(cfg, layout), args.out)
+    for path in paths:
+        print(path)
+    command = torchrun_command(cluster_recipe(cfg, layout), layout)
+    print(f"world size {layout.world_size} = {layout.nodes} node(s) × {layout.gpus_per_node} GPUs; each pod runs:")
+    print(shlex.join(command))
+    return 0

@@ -1,0 +1,262 @@
+"""Kubernetes manifests rendered from the recipes: OpenAPI-valid, sized by the recipe, and a launch line that
+really rendezvouses 2 nodes × 8 processes into ranks 0–15 (torchrun on this machine, a probe in place of training)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from swerl_core.cli import main
+from swerl_core.config import ConfigError
+from swerl_core.k8s import (
+    ClusterLayout,
+    K8sError,
+    follow_job,
+    job_state,
+    render_training,
+    submit_training,
+    torchrun_command,
+)
+from swerl_core.k8s.layout import cluster_recipe
+from swerl_core.train.config import load_train_config, train_config_from_dict
+from swerl_core.train.launch import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ["llama3-8b", "llama3-70b"]
+K8S_VERSION = "1.37.0"
+
+
+def _recipe(name: str):
+    return load_train_config(ROOT / "deployments" / "configs" / f"{name}.yaml")
+
+
+def _by_kind(manifests: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for manifest in manifests:
+        out.setdefault(manifest["kind"], []).append(manifest)
+    return out
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_rendered_manifest_passes_the_kubernetes_openapi_schema(recipe: str) -> None:
+    manifests = render_training(_recipe(recipe), ClusterLayout(nodes=2, run_name=f"{recipe}-grpo"))
+    assert sorted(m["kind"] for m in manifests) == [
+        "ConfigMap", "Deployment", "Job", "PersistentVolumeClaim", "Service", "Service"
+    ]  # fmt: skip
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)  # raises ValidationError
+
+
+def test_static_k8s_files_pass_the_kubernetes_openapi_schema() -> None:
+    for path in sorted((ROOT / "infra" / "k8s").glob("*.yaml")):
+        for manifest in yaml.safe_load_all(path.read_text()):
+            kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+
+
+def test_cluster_recipe_in_the_config_map_is_laid_out_for_nodes_times_gpus() -> None:
+    cfg = _recipe("llama3-8b")
+    kinds = _by_kind(render_training(cfg, ClusterLayout(nodes=2, gpus_per_node=8)))
+    shipped = train_config_from_dict(yaml.safe_load(kinds["ConfigMap"][0]["data"]["recipe.yaml"]))
+    assert shipped.world_size == 16
+    assert shipped.grpo_gradient_accumulation_steps == 512 // (4 * 16)
+    assert shipped.grpo == cfg.grpo and shipped.rollout == cfg.rollout
+
+
+def test_a_node_count_that_breaks_the_batch_layout_is_refused() -> None:
+    # 3 × 8 = 24 processes × 4 completions do not divide the 512 completions of a step.
+    with pytest.raises(ConfigError, match="does not fit 3 node"):
+        render_training(_recipe("llama3-8b"), ClusterLayout(nodes=3))
+
+
+def test_training_job_is_indexed_with_one_pod_per_node_and_all_its_gpus() -> None:
+    layout = ClusterLayout(nodes=2, run_name="r8b")
+    kinds = _by_kind(render_training(_recipe("llama3-8b"), layout))
+    job = kinds["Job"][0]["spec"]
+    pod = job["template"]["spec"]
+    assert (job["completionMode"], job["completions"], job["parallelism"]) == ("Indexed", 2, 2)
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 8
+    # TRL 1.16: the vLLM workers join the weight-sync group that the trainer's rank 0 hosts on its own pod.
+    assert {"name": "weight-sync", "containerPort": 51216} in pod["containers"][0]["ports"]
+    headless = next(s for s in kinds["Service"] if s["metadata"]["name"] == pod["subdomain"])
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"].items() <= job["template"]["metadata"]["labels"].items()
+
+
+def test_launch_line_for_2x8_has_world_size_16_and_rendezvous_at_pod_zero() -> None:
+    from torch.distributed.run import get_args_parser
+
+    layout = ClusterLayout(nodes=2, gpus_per_node=8, run_name="r8b", namespace="ml")
+    cfg = cluster_recipe(_recipe("llama3-8b"), layout)
+    args = get_args_parser().parse_args(torchrun_command(cfg, layout)[1:])
+    assert int(args.nnodes) * int(args.nproc_per_node) == cfg.world_size == 16
+    assert args.rdzv_backend == "c10d"
+    # Indexed Job pod 0 is <job>-0, reachable as <hostname>.<subdomain>.<namespace>.svc
+    assert args.rdzv_endpoint == "r8b-0.r8b.ml.svc:29500"
+    assert args.rdzv_id == "r8b" and args.module
+    assert args.training_script == "swerl_core.cli"
+    train_args = args.training_script_args
+    assert train_args[train_args.index("--config") + 1] == "/etc/swerl/recipe.yaml"
+    assert train_args[train_args.index("--run-name") + 1] == "r8b"
+
+
+@pytest.mark.slow
+def test_rendered_launch_line_rendezvouses_two_nodes_into_ranks_0_to_15(tmp_path: Path) -> None:
+    layout = ClusterLayout(nodes=2, gpus_per_node=8, run_name="r8b")
+    command = torchrun_command(cluster_recipe(_recipe("llama3-8b"), layout), layout)
+    # Same launcher flags, rendezvous on this machine, a probe that records each worker's environment.
+    launcher = [a.replace(f"{layout.head_host}:", "127.0.0.1:") for a in command[1 : command.index("-m")]]
+    launcher = [
+        a if not a.startswith("--rdzv-endpoint") else f"--rdzv-endpoint=127.0.0.1:{free_port()}" for a in launcher
+    ]
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import json, os, sys\n"
+        "keys = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'GROUP_RANK', 'TORCHELASTIC_RUN_ID')\n"
+        "out = os.path.join(sys.argv[1], os.environ['RANK'] + '.json')\n"
+        "open(out, 'w').write(json.dumps({k: os.environ[k] for k in keys}))\n"
+    )
+    torchrun = [sys.executable, "-m", "torch.distributed.run", *launcher, str(probe), str(tmp_path)]
+    nodes = [subprocess.Popen(torchrun, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [node.communicate(timeout=110)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    workers = [json.loads(p.read_text()) for p in tmp_path.glob("*.json")]
+    assert sorted(int(w["RANK"]) for w in workers) == list(range(16))
+    assert {w["WORLD_SIZE"] for w in workers} == {"16"} and {w["TORCHELASTIC_RUN_ID"] for w in workers} == {"r8b"}
+    for group in ("0", "1"):
+        assert sorted(int(w["LOCAL_RANK"]) for w in workers if w["GROUP_RANK"] == group) == list(range(8))
+
+
+@pytest.mark.parametrize(("recipe", "tp", "dp"), [("llama3-8b", 1, 8), ("llama3-70b", 4, 2)])
+def test_rollout_server_takes_its_parallelism_from_the_recipe(recipe: str, tp: int, dp: int) -> None:
+    cfg = _recipe(recipe)
+    kinds = _by_kind(render_training(cfg, ClusterLayout(nodes=2)))
+    deployment = kinds["Deployment"][0]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    flags = dict(zip(container["args"][::2], container["args"][1::2], strict=True))
+    assert (int(flags["--tensor-parallel-size"]), int(flags["--data-parallel-size"])) == (tp, dp)
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == tp * dp
+    assert flags["--model"] == cfg.base_model
+    assert int(flags["--max-model-len"]) == cfg.max_prompt_length + cfg.max_completion_length
+    # The trainer reaches grpo.vllm_server_url = http://rollout-0:8000: a Service of that name and port.
+    service = next(s for s in kinds["Service"] if s["metadata"]["name"] == "rollout-0")
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http"}]
+    assert container["ports"] == [{"name": "http", "containerPort": 8000}] and flags["--port"] == "8000"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}  # vLLM's own endpoint
+
+
+def test_recipe_without_a_rollout_server_is_refused() -> None:
+    cfg = load_train_config(ROOT / "deployments" / "configs" / "demo-cpu.yaml")
+    with pytest.raises(ConfigError, match="grpo.vllm_server_url"):
+        render_training(cfg, ClusterLayout(nodes=1, gpus_per_node=1))
+
+
+def test_job_state_reads_conditions_and_pod_counts() -> None:
+    assert job_state({"status": {}}).phase == "pending"
+    assert job_state({"status": {"active": 2}}).phase == "running"
+    done = {"status": {"succeeded": 2, "conditions": [{"type": "Complete", "status": "True"}]}}
+    assert job_state(done).phase == "succeeded" and job_state(done).succeeded == 2
+    failed = {
+        "status": {
+            "failed": 1,
+            "conditions": [
+                {"type": "FailureTarget", "status": "True"},
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "limit reached"},
+            ],
+        }
+    }
+    assert (job_state(failed).phase, job_state(failed).message, job_state(failed).done) == (
+        "failed",
+        "limit reached",
+        True,
+    )
+
+
+@pytest.fixture
+def unreachable_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kubeconfig whose API server address has nothing listening."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    config = tmp_path / "kubeconfig"
+    cluster = {"server": f"https://127.0.0.1:{free_port()}"}
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "none", "cluster": cluster}],
+                "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}],
+                "users": [{"name": "none", "user": {}}],
+                "current-context": "none",
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
+
+
+@pytest.mark.usefixtures("unreachable_cluster")
+def test_following_a_job_without_a_reachable_cluster_fails_with_one_line() -> None:
+    with pytest.raises(K8sError, match=r"^kubectl get job failed: \S") as err:
+        follow_job("r8b", "swerl", poll_s=0.1, timeout_s=5)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.usefixtures("unreachable_cluster")
+def test_submitting_without_a_reachable_cluster_keeps_the_manifests_and_fails_with_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(K8sError, match=r"^kubectl apply -f failed: \S") as err:
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), out)
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in out.iterdir())[-1] == "05-job-r8b.yaml"
+
+
+def _cluster_reachable() -> bool:
+    if shutil.which("kubectl") is None:
+        return False
+    probe = subprocess.run(["kubectl", "version", "--request-timeout=3s"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _cluster_reachable(), reason="kubectl apply --dry-run=client needs a reachable API server")
+def test_kubectl_client_dry_run_accepts_the_manifests(tmp_path: Path) -> None:
+    from swerl_core.k8s import apply_manifests, write_manifests
+
+    paths = write_manifests(render_training(_recipe("llama3-8b"), ClusterLayout(nodes=2)), tmp_path)
+    assert "(dry run)" in apply_manifests(paths, dry_run=True)
+
+
+def test_render_k8s_verb_writes_one_file_per_object(tmp_path: Path, capsys) -> None:
+    recipe = ROOT / "deployments" / "configs" / "llama3-70b.yaml"
+    code = main(
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "render-k8s",
+            "--recipe",
+            str(recipe),
+            "--nodes",
+            "4",
+            "--out",
+            str(tmp_path / "k8s"),
+        ]
+    )
+    assert code == 0
+    files = sorted(p.name for p in (tmp_path / "k8s").iterdir())
+    assert files[-1] == "05-job-llama3-70b-grpo.yaml" and len(files) == 6
+    job = yaml.safe_load((tmp_path / "k8s" / files[-1]).read_text())
+    assert job["spec"]["completions"] == 4
+    assert "world size 32 = 4 node(s) × 8 GPUs" in capsys.readouterr().out
+
+
+def test_render_k8s_verb_refuses_a_bad_node_count_with_one_line(tmp_path: Path, capsys) -> None:
+    recipe = ROOT / "deployments" / "configs" / "llama3-8b.yaml"
+    code = main(["render-k8s", "--recipe", str(recipe), "--nodes", "3", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("swerl render-k8s:") and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
