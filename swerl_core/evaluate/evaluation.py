@@ -22,7 +22,7 @@ from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.backends import EndpointBackend, GenerationBackend, TransformersBackend
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
 from swerl_core.evaluate.metrics import summarize
-from swerl_core.evaluate.predictions import harness_predictions, write_predictions
+from swerl_core.evaluate.predictions import harness_predictions, sample_rewards, write_predictions
 from swerl_core.evaluate.protocol import HELDOUT, SWEBENCH, evaluation_protocol
 from swerl_core.evaluate.results import PLOTTED, EvalReport, latest_evaluation, log_to_mlflow, record_evaluation
 from swerl_core.evaluate.rollout import rollout
@@ -83,7 +83,12 @@ def gate_metrics(report: EvalReport) -> GateMetrics:
     """The numbers of ``report`` that the registry gate compares."""
     m = report.metrics
     return GateMetrics(
-        report.snapshot_id, m.samples_per_instance, m.mean_reward, m.format_error_rate, report.protocol.fingerprint
+        report.snapshot_id,
+        m.samples_per_instance,
+        m.mean_reward,
+        m.format_error_rate,
+        report.protocol.fingerprint,
+        sample_rewards(report.predictions_path),
     )
 
 

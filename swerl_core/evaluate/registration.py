@@ -14,6 +14,7 @@ from typing import Any
 
 from swerl_core.config import Settings
 from swerl_core.evaluate.evaluation import evaluate, gate_metrics
+from swerl_core.evaluate.predictions import sample_rewards
 from swerl_core.evaluate.protocol import EvalProtocol, heldout_protocol
 from swerl_core.evaluate.results import latest_evaluation
 from swerl_core.registry.gate import GateMetrics
@@ -56,6 +57,12 @@ def evaluate_and_register(
 
 
 def _row_metrics(row: dict[str, Any], protocol: EvalProtocol) -> GateMetrics:
+    rewards = sample_rewards(Path(row["predictions_path"] or ""))
     return GateMetrics(
-        protocol.snapshot_id, protocol.samples, row["mean_reward"], row["format_error_rate"], protocol.fingerprint
+        protocol.snapshot_id,
+        protocol.samples,
+        row["mean_reward"],
+        row["format_error_rate"],
+        protocol.fingerprint,
+        rewards,
     )

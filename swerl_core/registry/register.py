@@ -22,6 +22,7 @@ from swerl_core.errors import SwerlError
 from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import CHALLENGER, CHAMPION, AliasMove, alias_version, move_alias, promote, rollback
 from swerl_core.registry.gate import GateMetrics, GateVerdict, gate
+from swerl_core.registry.gate_report import REWARDS_TAG, log_gate_report, log_rewards, read_rewards
 from swerl_core.registry.versions import (
     REGISTRY_EXPERIMENT,
     create_version,
@@ -36,7 +37,13 @@ ChampionEvaluator = Callable[[str], GateMetrics]
 
 @dataclass(frozen=True)
 class Registration:
-    """What :func:`register` did: the new version, its gate verdict and the alias moves it caused."""
+    """What :func:`register` did: the new version, its gate verdict and the alias moves it caused.
+
+    ``verdict.decision`` is ``pass``/``fail``/``inconclusive``; ``verdict.comparison`` holds the paired
+    statistics and per-instance table; ``gate_artifacts`` are the MLflow URIs of ``gate.json`` and the
+    paired-difference plot; ``reports`` has the verdict of each evaluation mode (``greedy``, ``sampled``)
+    when registration judged more than one, the deciding one being ``verdict``.
+    """
 
     name: str
     version: str
@@ -44,6 +51,8 @@ class Registration:
     run_id: str
     verdict: GateVerdict
     moves: tuple[AliasMove, ...] = field(default=())
+    gate_artifacts: tuple[str, ...] = field(default=())
+    reports: Mapping[str, GateVerdict] = field(default_factory=dict)
 
 
 def registry_lock(settings: Settings) -> Any:
@@ -93,6 +102,9 @@ def register(
         "registered_by": who,
     }
     version, source = create_version(client, cfg.model_name, checkpoint, run_id, tags)
+    if candidate.rewards:
+        path = log_rewards(client, run_id, version, candidate.rewards)
+        client.set_model_version_tag(cfg.model_name, version, REWARDS_TAG, path)
     with registry_lock(settings):
         champion_version = alias_version(client, cfg.model_name, CHAMPION)
         try:
@@ -106,12 +118,13 @@ def register(
             raise
         for key, value in verdict.tags().items():
             client.set_model_version_tag(cfg.model_name, version, key, value)
+        artifacts = log_gate_report(client, run_id, version, verdict)
         moves: list[AliasMove] = []
         if verdict.passed:
             moves.append(move_alias(client, cfg.model_name, CHALLENGER, version, "challenger", who, verdict.reason))
             if cfg.policy == "auto":
                 moves.append(promote(client, cfg.model_name, version, who, "policy auto: " + verdict.reason))
-    return Registration(cfg.model_name, version, source, run_id, verdict, tuple(moves))
+    return Registration(cfg.model_name, version, source, run_id, verdict, tuple(moves), artifacts)
 
 
 def _champion_metrics(
@@ -123,13 +136,17 @@ def _champion_metrics(
         str(candidate.samples),
         candidate.protocol,
     )
-    if same:
+    rewards = {}
+    if same and tags.get("rewards_artifact"):
+        rewards = read_rewards(client, client.get_model_version(name, version).run_id, tags["rewards_artifact"])
+    if same and (rewards or evaluate_champion is None):
         return GateMetrics(
             candidate.snapshot_id,
             candidate.samples,
             float(tags["mean_reward"]),
             float(tags["format_error_rate"]),
             candidate.protocol,
+            rewards,
         )
     if evaluate_champion is None:
         raise RegistryError(
