@@ -4,11 +4,13 @@
 after ``evaluate.limit``, decoding settings), reuses the checkpoint's latest evaluation under exactly
 that protocol (or runs one), evaluates the champion under the same protocol when it has no such
 evaluation yet, and hands both to :func:`swerl_core.registry.register.register`, so the gate always
-compares like with like. The CLI's ``swerl register`` and the demo both go through here.
+compares like with like. With K > 1 it does so for the greedy and the sampled evaluation, and the
+gate decides on ``registry.gate_on``. The CLI's ``swerl register`` and the demo both go through here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from swerl_core.evaluate.predictions import sample_rewards
 from swerl_core.evaluate.protocol import EvalProtocol, heldout_protocol
 from swerl_core.evaluate.results import latest_evaluation
 from swerl_core.registry.gate import GateMetrics
-from swerl_core.registry.register import Registration, current_user, register
+from swerl_core.registry.register import ChampionEvaluator, Registration, ReportedMode, current_user, register
 from swerl_core.store import Store
 
 _HEADLINE = ("mean_reward", "format_error_rate", "exact_match_rate", "apply_rate", "best_of_k_reward", "n_instances")
@@ -27,9 +29,43 @@ _HEADLINE = ("mean_reward", "format_error_rate", "exact_match_rate", "apply_rate
 def evaluate_and_register(
     settings: Settings, store: Store, checkpoint: Path, snapshot_id: str, who: str | None = None
 ) -> Registration:
-    """Register ``checkpoint`` as a model version judged against the champion on ``snapshot_id``'s held-out split."""
+    """Register ``checkpoint`` as a model version judged against the champion on ``snapshot_id``'s held-out split.
+
+    With ``evaluate.samples`` K > 1 the checkpoint is evaluated both greedily and with K samples at the
+    configured temperature; ``registry.gate_on`` picks the deciding one, the other is reported.
+    """
     from swerl_core.train.tracking import git_sha
 
+    modes = evaluation_modes(settings)
+    evidence = {mode: _evidence(mode_settings, store, checkpoint, snapshot_id) for mode, mode_settings in modes.items()}
+    deciding, *reported = modes
+    candidate, metrics, evaluate_champion = evidence[deciding]
+    return register(
+        settings,
+        checkpoint,
+        candidate,
+        metrics,
+        who=who or current_user(),
+        git_sha=git_sha(),
+        evaluate_champion=evaluate_champion,
+        mode=deciding,
+        also={mode: ReportedMode(*evidence[mode]) for mode in reported},
+    )
+
+
+def evaluation_modes(settings: Settings) -> dict[str, Settings]:
+    """Settings per evaluation mode, deciding one (``registry.gate_on``) first: greedy always, sampled when K > 1."""
+    greedy = dataclasses.replace(settings, evaluate=dataclasses.replace(settings.evaluate, samples=1))
+    if settings.evaluate.samples == 1:
+        return {"greedy": settings}
+    modes = {"sampled": settings, "greedy": greedy}
+    return modes if settings.registry.gate_on == "sampled" else {"greedy": greedy, "sampled": settings}
+
+
+def _evidence(
+    settings: Settings, store: Store, checkpoint: Path, snapshot_id: str
+) -> tuple[GateMetrics, dict[str, float], ChampionEvaluator]:
+    """The checkpoint's evaluation under ``settings`` (reused or run) and how to get the champion's under the same."""
     name = settings.registry.model_name
     protocol = heldout_protocol(settings, snapshot_id)
     row = latest_evaluation(store, protocol, model_ref=str(checkpoint.resolve()))
@@ -45,15 +81,7 @@ def evaluate_and_register(
             return _row_metrics(found, protocol)
         return gate_metrics(evaluate(settings, f"models:/{name}/{version}", snapshot_id, store=store))
 
-    return register(
-        settings,
-        checkpoint,
-        candidate,
-        metrics,
-        who=who or current_user(),
-        git_sha=git_sha(),
-        evaluate_champion=evaluate_champion,
-    )
+    return candidate, metrics, evaluate_champion
 
 
 def _row_metrics(row: dict[str, Any], protocol: EvalProtocol) -> GateMetrics:

@@ -23,7 +23,7 @@ class RegistryConfig:
     alpha: float = 0.05  # tolerated false-promotion rate (one-sided); the interval is two-sided at 1 - 2·alpha
     bootstrap_seed: int = 0  # the instance-level bootstrap is seeded so a decision can be replayed
     bootstrap_resamples: int = 4000
-    gate_on: GateOn = "greedy"  # which evaluation decides: greedy (K = 1) or sampled (K = evaluate.samples > 1)
+    gate_on: GateOn = "sampled"  # which evaluation decides: sampled (K = evaluate.samples; greedy when K = 1) or greedy
     format_error_ceiling: float = 0.3  # pass: format-error rate <= ceiling (always applies)
     reward_floor: float = 0.0  # with no champion: pass when mean reward >= floor
     policy: Policy = "manual"  # auto: a passing version becomes champion at once

@@ -26,9 +26,11 @@ def version_dir(version: str) -> str:
     return f"registry/v{version}"
 
 
-def log_rewards(client: Any, run_id: str, version: str, rewards: Mapping[str, tuple[float, ...]]) -> str:
-    """Store a version's per-instance sample rewards in its run; returns the artifact path."""
-    path = f"{version_dir(version)}/rewards.json"
+def log_rewards(
+    client: Any, run_id: str, version: str, rewards: Mapping[str, tuple[float, ...]], mode: str = ""
+) -> str:
+    """Store a version's per-instance sample rewards (of one evaluation mode) in its run; returns the artifact path."""
+    path = f"{version_dir(version)}/rewards{'-' + mode if mode else ''}.json"
     client.log_dict(run_id, {k: list(v) for k, v in sorted(rewards.items())}, path)
     return path
 
