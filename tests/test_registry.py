@@ -18,6 +18,7 @@ from swerl_core.cli import main
 from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import CHALLENGER, CHAMPION, alias_moves, alias_version, champion_lineage
 from swerl_core.registry.gate import GateMetrics
+from swerl_core.registry.gate_report import gate_markdown
 from swerl_core.registry.register import promote_version, register, rollback_champion
 from swerl_core.registry.versions import COMPLETE_MARKER, mlflow_client, resolve_model
 from swerl_core.train.checkpoints import write_run_id
@@ -129,6 +130,9 @@ def test_the_champions_stored_rewards_are_paired_and_the_evidence_lands_in_mlflo
     document = json.loads(Path(report).read_text())
     assert document["decision"] == "inconclusive" and len(document["comparison"]["per_instance"]) == 10
     assert document["comparison"]["per_instance"][0]["champion"] == 0.2
+    markdown = gate_markdown(unsure.verdict)
+    assert "## Gate: **inconclusive**" in markdown and "| inst-1 | +0.850 | +0.200 | +0.650 |" in markdown
+    assert "more held-out instances" in markdown
 
 
 def test_failed_version_needs_force_and_a_reason_to_become_champion(home: Path) -> None:

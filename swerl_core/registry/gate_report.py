@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from swerl_core.registry.gate import GateVerdict
-from swerl_core.registry.paired import PairedComparison
+from swerl_core.registry.paired import PairedComparison, decide_hint
 
 REWARDS_TAG = "eval.rewards_artifact"
 
@@ -116,3 +116,32 @@ def log_gate_report(client: Any, run_id: str, version: str, verdict: GateVerdict
         paths.append(f"{base}/paired_differences.png")
     root = client.get_run(run_id).info.artifact_uri
     return tuple(f"{root}/{path}" for path in paths)
+
+
+def gate_markdown(verdict: GateVerdict, max_rows: int = 50) -> str:
+    """The verdict as Markdown for a gate artifact: decision, interval, test, what would decide it, per instance."""
+    lines = [f"## Gate: **{verdict.decision}**", "", verdict.reason, ""]
+    c = verdict.comparison
+    if c is None:
+        return "\n".join(lines)
+    against = f"champion v{verdict.champion_version}" if verdict.champion_version else "floor"
+    lines += [
+        "| statistic | value |",
+        "|---|---|",
+        f"| mean paired difference (candidate − {against}) | {c.mean_difference:+.4f} |",
+        f"| {c.confidence:.0%} bootstrap CI (seed {c.seed}, {c.resamples} resamples) | "
+        f"[{c.lower:+.4f}, {c.upper:+.4f}] |",
+        f"| margin | {c.margin:g} |",
+        f"| sign-flip permutation p (one-sided) | {c.p_value:.4f} |",
+        f"| paired t | {c.t_statistic:.3f} |",
+        f"| instances × K | {c.n_instances} × {c.samples} |",
+    ]
+    if c.instances_needed is not None or c.samples_needed is not None:
+        lines.append(f"| to decide | {decide_hint(c)} |")
+    rows = sorted(c.rows, key=lambda r: r.difference)
+    lines += ["", "| instance | candidate | champion | difference |", "|---|---:|---:|---:|"]
+    shown = rows if len(rows) <= max_rows else rows[: max_rows // 2] + rows[-max_rows // 2 :]
+    lines += [f"| {r.instance_id} | {r.candidate:+.3f} | {r.champion:+.3f} | {r.difference:+.3f} |" for r in shown]
+    if len(rows) > len(shown):
+        lines.append(f"| … {len(rows) - len(shown)} more in gate.json | | | |")
+    return "\n".join(lines)
