@@ -112,6 +112,7 @@ def register(
         "eval.samples": str(candidate.samples),
         "eval.protocol": candidate.protocol,
         "gate.verdict": "pending",
+        "gate.decided_by": mode or "the given evaluation",
         "registered_by": who,
     }
     also = dict(also or {})
