@@ -84,6 +84,11 @@ def run_register(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         lines.close()
     print(f"{result.name} v{result.version}: gate {result.verdict.verdict} — {result.verdict.reason}")
+    for mode, report in result.reports.items():
+        if report is not result.verdict:
+            print(
+                f"  {mode} (reported): {report if isinstance(report, str) else report.verdict + ' — ' + report.reason}"
+            )
     for move in result.moves:
         print(f"  {move.alias} -> v{move.version} (was {move.previous or 'none'})")
     return 0
@@ -113,10 +118,10 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.registry.register import list_versions
 
     rows = list_versions(settings)
-    print(f"{'version':>7}  {'aliases':<22} {'gate':<8} {'mean reward':>11}  snapshot")
+    print(f"{'version':>7}  {'aliases':<22} {'gate':<12} {'mean reward':>11}  snapshot")
     for row in rows:
         print(
-            f"{row.version:>7}  {','.join(row.aliases) or '-':<22} {row.verdict:<8} "
+            f"{row.version:>7}  {','.join(row.aliases) or '-':<22} {row.verdict:<12} "
             f"{row.mean_reward[:11] or '-':>11}  {row.snapshot_id or '-'}"
         )
     return 0

@@ -71,3 +71,24 @@ def test_cli_prints_the_funnel_and_says_when_nothing_changed(
     assert "unchanged input" in second
     snapshot_dir = Path(second.strip().splitlines()[-1])
     assert json.loads((snapshot_dir / "manifest.json").read_text())["heldout_rows"] > 0
+
+
+@pytest.mark.slow
+def test_a_base_model_cutoff_after_the_split_date_moves_the_heldout_bound_and_the_manifest_says_so(
+    ingested: Path,
+) -> None:
+    import polars as pl
+
+    plain = curate.run(
+        load_settings(env={}, overrides={"home": ingested}), curate.CurateRequest(name="plain", heldout_after=CUT)
+    )
+    merged = pl.read_parquet(plain.path / "heldout.parquet").get_column("merged_at").sort()
+    cutoff = merged[0] + (merged[1] - merged[0]) / 2  # after the oldest held-out PR, before the next
+    settings = load_settings(env={}, overrides={"home": ingested, "curate.base_model_cutoff": cutoff.isoformat()})
+    snap = curate.run(settings, curate.CurateRequest(name="cutoff", heldout_after=CUT))
+    bound = json.loads((snap.path / "manifest.json").read_text())["heldout_bound"]
+    assert bound["applied"] == "base_model_cutoff" and bound["at"] == cutoff.isoformat()
+    assert json.loads((plain.path / "manifest.json").read_text())["heldout_bound"]["applied"] == "heldout_after"
+    heldout = pl.read_parquet(snap.path / "heldout.parquet").get_column("merged_at")
+    train = pl.read_parquet(snap.path / "train.parquet").get_column("merged_at")
+    assert snap.heldout_rows == plain.heldout_rows - 1 and heldout.min() > cutoff and heldout.min() > train.max()

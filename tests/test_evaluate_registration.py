@@ -103,6 +103,44 @@ def test_a_champion_evaluated_with_limit_1_is_evaluated_again_under_the_candidat
     assert latest_evaluation(store, protocol, version=("p-champ", champion.version)) is not None
 
 
+def _first_sample_right(home: Path) -> ScriptedBackend:
+    """Oracle answers for sample 0 (what greedy decoding returns), a malformed one for every other sample."""
+    oracle = answers_by_issue(heldout_instances(home, SNAPSHOT))
+    return ScriptedBackend(lambda messages, sample: oracle(messages, sample) if sample == 0 else "no idea")
+
+
+@pytest.mark.parametrize("gate_on", ["greedy", "sampled"])
+def test_with_k_above_1_greedy_and_sampled_are_both_judged_and_the_configured_one_decides(
+    home: Path, store: Store, monkeypatch: pytest.MonkeyPatch, gate_on: str
+) -> None:
+    name = f"p-modes-{gate_on}"
+    overrides = {"evaluate.samples": 2, "registry.gate_on": gate_on, "registry.model_name": name}
+    settings = make_settings(home, **overrides, **{"registry.reward_floor": 0.5, "registry.policy": "auto"})
+    backend = _first_sample_right(home)
+    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=backend))
+    first = evaluate_and_register(settings, store, _checkpoint(home, f"modes-{gate_on}-1"), SNAPSHOT, who="alice")
+    assert backend.calls == 2, "one greedy and one sampled evaluation"
+    other = "sampled" if gate_on == "greedy" else "greedy"
+    assert set(first.reports) == {"greedy", "sampled"} and first.reports[gate_on] is first.verdict
+    greedy, sampled = first.reports["greedy"], first.reports["sampled"]
+    assert greedy.decision == "pass" and greedy.candidate.samples == 1 and greedy.candidate.mean_reward == 1.0
+    assert sampled.decision == "fail" and sampled.candidate.samples == 2 and sampled.candidate.mean_reward == 0.0
+    assert first.verdict.passed == (gate_on == "greedy")
+    tags = mlflow_client(settings.tracking_uri).get_model_version(name, first.version).tags
+    assert (
+        tags["gate.verdict"] == first.verdict.decision
+        and tags[f"gate.{other}.verdict"] == first.reports[other].decision
+    )
+    assert tags[f"eval.{other}.samples"] == ("2" if other == "sampled" else "1")
+    if gate_on == "greedy":  # now champion: the next candidate is paired with its stored rewards in both modes
+        second = evaluate_and_register(settings, store, _checkpoint(home, "modes-greedy-2"), SNAPSHOT, who="bob")
+        assert backend.calls == 4, "the champion's stored per-instance rewards must be reused, not re-evaluated"
+        for mode in ("greedy", "sampled"):
+            verdict = second.reports[mode]
+            assert verdict.champion_version == first.version and verdict.comparison.mean_difference == 0.0
+            assert verdict.decision == "fail" and verdict.comparison.n_instances == 4
+
+
 def test_decoding_settings_that_change_the_numbers_change_the_protocol(home: Path) -> None:
     base = make_settings(home)
     fingerprint = heldout_protocol(base, SNAPSHOT).fingerprint

@@ -18,6 +18,7 @@ from swerl_core.cli import main
 from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import CHALLENGER, CHAMPION, alias_moves, alias_version, champion_lineage
 from swerl_core.registry.gate import GateMetrics
+from swerl_core.registry.gate_report import gate_markdown
 from swerl_core.registry.register import promote_version, register, rollback_champion
 from swerl_core.registry.versions import COMPLETE_MARKER, mlflow_client, resolve_model
 from swerl_core.train.checkpoints import write_run_id
@@ -39,12 +40,17 @@ def _checkpoint(root: Path, name: str) -> Path:
     return path
 
 
+def _metrics(snapshot: str, reward: float, fmt: float = 0.0, protocol: str = "p1") -> GateMetrics:
+    """An evaluation on 10 held-out instances that each scored ``reward``."""
+    return GateMetrics(snapshot, 1, reward, fmt, protocol, {f"inst-{j}": (reward,) for j in range(10)})
+
+
 def _register(
     settings: Any, name: str, reward: float, fmt: float = 0.0, snapshot: str = "s1", protocol: str = "p1", **kw: Any
 ) -> Any:
     metrics = {"mean_reward": reward, "format_error_rate": fmt, "exact_match_rate": 0.1}
     ckpt = _checkpoint(settings.home / name, f"run-{next(_RUNS)}")
-    candidate = GateMetrics(snapshot, 1, reward, fmt, protocol)
+    candidate = _metrics(snapshot, reward, fmt, protocol)
     return register(settings, ckpt, candidate, metrics, who="alice", git_sha="abc123", **kw)
 
 
@@ -99,13 +105,43 @@ def test_auto_policy_promotes_then_rollback_walks_back_through_holders(home: Pat
     assert (last.who, last.why) == ("carol", "still bad") and last.when.startswith("20")
 
 
+def test_the_champions_stored_rewards_are_paired_and_the_evidence_lands_in_mlflow(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-paired", "registry.policy": "auto"})
+    client = mlflow_client(settings.tracking_uri)
+    v1 = _register(settings, "m-paired", 0.2).version
+    noisy = {f"inst-{j}": (0.25 + (0.6 if j % 2 else -0.6),) for j in range(10)}
+    unsure = register(
+        settings,
+        _checkpoint(settings.home / "m-paired", "noisy"),
+        GateMetrics("s1", 1, 0.25, 0.0, "p1", noisy),
+        {"mean_reward": 0.25},
+        who="alice",
+    )
+    assert unsure.verdict.decision == "inconclusive" and unsure.moves == ()
+    assert alias_version(client, "m-paired", CHAMPION) == v1, "an inconclusive gate must never promote"
+    assert unsure.verdict.champion.rewards == {f"inst-{j}": (0.2,) for j in range(10)}, "champion rewards not paired"
+    tags = client.get_model_version("m-paired", unsure.version).tags
+    assert tags["gate.verdict"] == "inconclusive" and tags["gate.n_instances"] == "10"
+    assert float(tags["gate.ci_lower"]) < 0 < float(tags["gate.ci_upper"]) and int(tags["gate.instances_needed"]) > 10
+    with pytest.raises(RegistryError, match="verdict inconclusive"):
+        promote_version(settings, unsure.version, "bob", "looks fine")
+    assert [a.rsplit("/", 1)[-1] for a in unsure.gate_artifacts] == ["gate.json", "paired_differences.png"]
+    report = client.download_artifacts(unsure.run_id, f"registry/v{unsure.version}/gate.json", str(home / "dl"))
+    document = json.loads(Path(report).read_text())
+    assert document["decision"] == "inconclusive" and len(document["comparison"]["per_instance"]) == 10
+    assert document["comparison"]["per_instance"][0]["champion"] == 0.2
+    markdown = gate_markdown(unsure.verdict)
+    assert "## Gate: **inconclusive**" in markdown and "| inst-1 | +0.850 | +0.200 | +0.650 |" in markdown
+    assert "more held-out instances" in markdown
+
+
 def test_failed_version_needs_force_and_a_reason_to_become_champion(home: Path) -> None:
     settings = make_settings(home, **{"registry.model_name": "m-force", "registry.margin": 0.05})
     client = mlflow_client(settings.tracking_uri)
     v1 = _register(settings, "m-force", 0.5).version
     promote_version(settings, v1, "alice", "first")
     worse = _register(settings, "m-force", 0.52)
-    assert not worse.verdict.passed and "< 0.5500" in worse.verdict.reason
+    assert worse.verdict.decision == "fail" and "vs margin 0.05" in worse.verdict.reason
     with pytest.raises(RegistryError, match="did not pass the gate"):
         promote_version(settings, worse.version, "bob", "looks fine")
     with pytest.raises(RegistryError, match="needs a --reason"):
@@ -129,7 +165,7 @@ def test_champion_evaluated_elsewhere_is_evaluated_again_on_the_candidates_snaps
 
     def evaluate_champion(version: str) -> GateMetrics:
         asked.append(version)
-        return GateMetrics("s2", 1, 0.7, 0.0, "p1")
+        return _metrics("s2", 0.7)
 
     result = _register(settings, "m-snap", 0.6, snapshot="s2", evaluate_champion=evaluate_champion)
     assert asked == [v1] and not result.verdict.passed and result.verdict.champion.mean_reward == 0.7
@@ -161,11 +197,11 @@ def test_champion_evaluated_under_another_protocol_is_evaluated_again_under_the_
 
     def evaluate_champion(version: str) -> GateMetrics:
         asked.append(version)
-        return GateMetrics("s1", 1, 0.4, 0.0, "full")
+        return _metrics("s1", 0.4, protocol="full")
 
     result = _register(settings, "m-protocol", 0.5, protocol="full", evaluate_champion=evaluate_champion)
     assert asked == [v1], "the champion's limit-1 numbers must not stand in for a full evaluation"
-    assert result.verdict.passed and result.verdict.champion == GateMetrics("s1", 1, 0.4, 0.0, "full")
+    assert result.verdict.passed and result.verdict.champion == _metrics("s1", 0.4, protocol="full")
 
 
 def test_a_champion_evaluation_under_yet_another_protocol_is_refused_and_recorded_as_failed(home: Path) -> None:

@@ -29,7 +29,9 @@ ckpt.mkdir(parents=True)
 (ckpt / "config.json").write_text(json.dumps({{"model_type": "llama"}}))
 while not go.exists():
     time.sleep(0.01)
-result = register(settings, ckpt, GateMetrics("s1", 1, reward, 0.0, "p1"), {{"mean_reward": reward}}, who=who)
+rewards = {{f"inst-{{j}}": (reward,) for j in range(10)}}
+metrics = GateMetrics("s1", 1, reward, 0.0, "p1", rewards)
+result = register(settings, ckpt, metrics, {{"mean_reward": reward}}, who=who)
 print(json.dumps({{"who": who, "version": result.version, "verdict": result.verdict.verdict}}))
 """
 

@@ -39,6 +39,9 @@ class CurateConfig:
     exclude_repos: tuple[str, ...] = ()  # stage 8: owner/name never taken
     benchmark_file: Path | None = None  # stage 8: JSONL or Parquet with repo, instance_id, patch/problem_statement
     heldout_after: datetime | None = None  # stage 9: merged strictly after this → held-out split
+    base_model_cutoff: datetime | None = (
+        None  # stage 9: the base model's training-data cutoff; held-out is after it too
+    )
     batch_rows: int = 50_000  # PRs read from DuckDB per batch (bounds memory)
     duckdb_memory_mb: int = 1024  # DuckDB's memory limit while curation reads (it spills to disk beyond)
 

@@ -60,7 +60,7 @@ from swerl_core.curate.source import (
     source_watermarks,
     survivor_texts,
 )
-from swerl_core.curate.split import heldout_mask, leak_reason
+from swerl_core.curate.split import heldout_bound, heldout_bound_record, heldout_mask, leak_reason
 from swerl_core.curate.tokens import PromptCounter, tokenizer_digest
 from swerl_core.git import GitError
 from swerl_core.progress import ProgressCallback, ProgressReporter
@@ -130,7 +130,7 @@ def curate(
     say(f"filtering {total[0]} pull requests", 0, None)
     survivors = select_pull_requests(con, cfg, funnel, benchmark, exact_tokens=counter.exact)
 
-    heldout = heldout_mask(survivors, cfg.heldout_after)
+    heldout = heldout_mask(survivors, heldout_bound(cfg.heldout_after, cfg.base_model_cutoff)[0])
     survivors = apply_stage(
         survivors.with_columns(heldout=heldout), "time_split", pl.lit(leak_reason(survivors, heldout)), funnel
     )
@@ -164,6 +164,9 @@ def curate(
         "token_count": "tokenizer" if counter.exact else f"estimate: chars / {cfg.chars_per_token}",
         "inputs": inputs,
         "source_watermarks": source_watermarks(con),
+        "heldout_bound": heldout_bound_record(
+            rows.filter(~pl.col("heldout")), rows.filter(pl.col("heldout")), cfg.heldout_after, cfg.base_model_cutoff
+        ),
     }
     path = write_snapshot(snapshots_dir, splits, manifest)
     record_snapshot(con, manifest, path / "manifest.json")

@@ -20,6 +20,7 @@ from typing import Any
 from swerl_core.config import Secret, Settings
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.backends import EndpointBackend, GenerationBackend, TransformersBackend
+from swerl_core.evaluate.failure_modes import as_metrics, evaluation_step, failure_rates
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
 from swerl_core.evaluate.metrics import summarize
 from swerl_core.evaluate.predictions import harness_predictions, write_predictions
@@ -132,6 +133,8 @@ def _evaluate(
         _run_for(client, settings, run_id or resolved.run_id),
         resolved_rate,
         note,
+        as_metrics(failure_rates(results, instances, cfg.max_new_tokens)),
+        evaluation_step(resolved.local_dir),
     )
     champion = _champion_numbers(client, settings, store, report)
     log_to_mlflow(client, report.mlflow_run_id, report, champion)

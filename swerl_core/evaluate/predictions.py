@@ -48,3 +48,16 @@ def harness_predictions(path: Path, results: Sequence[SampleResult], model_name:
 def read_predictions(path: Path) -> list[dict[str, object]]:
     """The lines of a predictions file as dicts."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def sample_rewards(path: Path) -> dict[str, tuple[float, ...]]:
+    """Each instance's sample rewards (in sample order) from a predictions file; empty when it is gone.
+
+    This is what the gate pairs: two evaluations under one protocol have the same instance ids.
+    """
+    if not path.is_file():
+        return {}
+    by_instance: dict[str, list[tuple[int, float]]] = {}
+    for line in read_predictions(path):
+        by_instance.setdefault(str(line["instance_id"]), []).append((int(line["sample"]), float(line["reward"])))
+    return {key: tuple(r for _, r in sorted(rows)) for key, rows in by_instance.items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ class EvalReport:
     mlflow_run_id: str | None = None
     resolved_rate: float | None = None
     harness_note: str | None = None
+    failure_rates: Mapping[str, float] = field(default_factory=dict)  # failure.* (see evaluate.failure_modes)
+    step: int = 0  # the checkpoint's training step: the x-axis of every metric logged
 
 
 def record_evaluation(store: Store, report: EvalReport) -> None:
@@ -139,12 +141,15 @@ def log_to_mlflow(client: Any, run_id: str, report: EvalReport, champion: Mappin
     headline = report.metrics.headline()
     if report.resolved_rate is not None:
         headline["resolved_rate"] = report.resolved_rate
-    metrics = [Metric(f"{report.split}.{k}", v, stamp, 0) for k, v in sorted(headline.items())]
+    step = report.step
+    metrics = [Metric(f"{report.split}.{k}", v, stamp, step) for k, v in sorted(headline.items())]
     metrics += [
-        Metric(f"{report.split}.{k}", v, stamp, 0)
+        Metric(f"{report.split}.{k}", v, stamp, step)
         for k, v in (("generation_s", report.generation_s), ("reward_s", report.reward_s))
     ]
-    client.log_batch(run_id, metrics=metrics)
+    metrics += [Metric(f"{report.split}.{k}", v, stamp, step) for k, v in sorted(report.failure_rates.items())]
+    for start in range(0, len(metrics), 900):  # MLflow takes at most 1000 metrics per batch
+        client.log_batch(run_id, metrics=metrics[start : start + 900])
     base = f"evaluations/{report.evaluation_id}"
     client.log_artifact(run_id, str(report.predictions_path), base)
     summary = {
@@ -154,7 +159,8 @@ def log_to_mlflow(client: Any, run_id: str, report: EvalReport, champion: Mappin
         "protocol": report.protocol.fingerprint,
         "protocol_settings": report.protocol.as_dict(),
     }
-    client.log_dict(run_id, {**summary, "harness_note": report.harness_note}, f"{base}/metrics.json")
+    document = {**summary, "harness_note": report.harness_note, "step": step, "failure_rates": report.failure_rates}
+    client.log_dict(run_id, document, f"{base}/metrics.json")
     title = f"{report.split} {report.snapshot_id}, K={report.metrics.samples_per_instance}"
     client.log_figure(run_id, comparison_figure(headline, champion, title), f"{base}/comparison.png")
     client.set_tag(run_id, f"evaluation.{report.split}", report.evaluation_id)

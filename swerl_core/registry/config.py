@@ -11,6 +11,7 @@ from typing import Literal
 from swerl_core.errors import require_setting
 
 Policy = Literal["auto", "manual"]
+GateOn = Literal["greedy", "sampled"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,11 @@ class RegistryConfig:
     """Where versions go and when a challenger may replace the champion."""
 
     model_name: str = "swerl-policy"
-    margin: float = 0.0  # pass: mean reward >= champion's mean reward + margin
+    margin: float = 0.0  # pass: the lower bound of the paired improvement over the champion > margin
+    alpha: float = 0.05  # tolerated false-promotion rate (one-sided); the interval is two-sided at 1 - 2·alpha
+    bootstrap_seed: int = 0  # the instance-level bootstrap is seeded so a decision can be replayed
+    bootstrap_resamples: int = 4000
+    gate_on: GateOn = "sampled"  # which evaluation decides: sampled (K = evaluate.samples; greedy when K = 1) or greedy
     format_error_ceiling: float = 0.3  # pass: format-error rate <= ceiling (always applies)
     reward_floor: float = 0.0  # with no champion: pass when mean reward >= floor
     policy: Policy = "manual"  # auto: a passing version becomes champion at once

@@ -1,53 +1,68 @@
 """The champion/challenger gate: may a candidate replace the current champion? Pure, no I/O.
 
 Both sides must have been evaluated under the same protocol: the same held-out snapshot, K samples,
-instances and decoding settings (:mod:`swerl_core.evaluate.protocol` computes its fingerprint). With a
-champion the candidate passes when its mean reward ≥ the champion's + ``margin`` and its format-error
-rate ≤ ``format_error_ceiling``; with none, when its mean reward ≥ ``reward_floor`` and the same
-ceiling holds. The verdict carries its numbers and a one-line reason, pass or fail.
+instances and decoding settings (:mod:`swerl_core.evaluate.protocol` computes its fingerprint). The
+comparison is paired per instance (:mod:`.paired`): ``pass`` only when the lower bound of the
+improvement's interval is above ``margin`` and the paired test agrees, ``fail`` when the upper bound is
+not, ``inconclusive`` in between (with what would decide it). Without a champion the candidate's
+interval is held against ``reward_floor``. A format-error rate above ``format_error_ceiling`` always
+fails. Evaluations without per-instance rewards cannot be paired: against a champion that is
+``inconclusive``, never a pass on two means. The verdict carries its numbers and a one-line reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from swerl_core.registry import RegistryError
 from swerl_core.registry.config import RegistryConfig
+from swerl_core.registry.paired import Decision, PairedComparison, compare_paired
 
 
 @dataclass(frozen=True)
 class GateMetrics:
-    """The numbers the gate reads from one evaluation, and the fingerprint of the protocol that produced them."""
+    """The numbers the gate reads from one evaluation, and the fingerprint of the protocol that produced them.
+
+    ``rewards`` maps each held-out instance id to its K sample rewards (empty when unknown).
+    """
 
     snapshot_id: str
     samples: int
     mean_reward: float
     format_error_rate: float
     protocol: str
+    rewards: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class GateVerdict:
-    """A pass or fail, the thresholds it was judged against and why."""
+    """A decision (pass, fail, inconclusive), the thresholds it was judged against, the statistics and why."""
 
-    passed: bool
+    decision: Decision
     reason: str
     candidate: GateMetrics
     champion: GateMetrics | None
     champion_version: str | None
     required_reward: float
     format_error_ceiling: float
+    comparison: PairedComparison | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True only for ``pass`` (an inconclusive result never promotes)."""
+        return self.decision == "pass"
 
     @property
     def verdict(self) -> str:
-        """``"pass"`` or ``"fail"``."""
-        return "pass" if self.passed else "fail"
+        """``"pass"``, ``"fail"`` or ``"inconclusive"``."""
+        return self.decision
 
     def tags(self) -> dict[str, str]:
         """The verdict as model-version tags (``gate.*``)."""
         tags = {
             "gate.verdict": self.verdict,
-            "gate.reason": self.reason,
+            "gate.reason": self.reason[:4000],
             "gate.required_reward": repr(self.required_reward),
             "gate.format_error_ceiling": repr(self.format_error_ceiling),
             "gate.champion_version": self.champion_version or "none",
@@ -56,7 +71,30 @@ class GateVerdict:
         if self.champion is not None:
             tags["gate.champion_mean_reward"] = repr(self.champion.mean_reward)
             tags["gate.champion_format_error_rate"] = repr(self.champion.format_error_rate)
+        if self.comparison is not None:
+            tags.update(comparison_tags(self.comparison))
         return tags
+
+
+def comparison_tags(comparison: PairedComparison, prefix: str = "gate.") -> dict[str, str]:
+    """The statistics of a paired comparison as tags under ``prefix``."""
+    c = comparison
+    tags = {
+        "decision": c.decision,
+        "mean_difference": repr(c.mean_difference),
+        "ci_lower": repr(c.lower),
+        "ci_upper": repr(c.upper),
+        "confidence": repr(c.confidence),
+        "p_value": repr(c.p_value),
+        "t_statistic": repr(c.t_statistic),
+        "margin": repr(c.margin),
+        "n_instances": str(c.n_instances),
+        "samples": str(c.samples),
+        "bootstrap_seed": str(c.seed),
+        "instances_needed": "" if c.instances_needed is None else str(c.instances_needed),
+        "samples_needed": "" if c.samples_needed is None else str(c.samples_needed),
+    }
+    return {prefix + k: v for k, v in tags.items()}
 
 
 def gate(
@@ -65,25 +103,46 @@ def gate(
     cfg: RegistryConfig,
     champion_version: str | None = None,
 ) -> GateVerdict:
-    """Judge ``candidate`` against ``champion`` (or the floors when ``champion`` is ``None``)."""
+    """Judge ``candidate`` against ``champion`` (or the floor when ``champion`` is ``None``)."""
     if champion is not None:
         _require_comparable(candidate, champion)
     required = champion.mean_reward + cfg.margin if champion is not None else cfg.reward_floor
     against = f"champion v{champion_version} + margin {cfg.margin:g}" if champion is not None else "the floor"
-    reward_ok = candidate.mean_reward >= required
-    format_ok = candidate.format_error_rate <= cfg.format_error_ceiling
-    if reward_ok and format_ok:
-        reason = (
-            f"mean reward {candidate.mean_reward:.4f} >= {required:.4f} ({against}), format errors "
-            f"{candidate.format_error_rate:.3f} <= {cfg.format_error_ceiling:g}"
-        )
-    elif not reward_ok:
-        reason = f"mean reward {candidate.mean_reward:.4f} < {required:.4f} ({against})"
+    comparison = paired_comparison(candidate, champion, cfg)
+    if comparison is not None:
+        decision, reason = comparison.decision, f"{comparison.summary()} ({against})"
+    elif champion is None:  # an evaluation recorded without per-instance rewards: the floor on the mean
+        decision = "pass" if candidate.mean_reward >= required else "fail"
+        reason = f"mean reward {candidate.mean_reward:.4f} {'>=' if decision == 'pass' else '<'} {required:.4f} (floor)"
     else:
-        reason = f"format-error rate {candidate.format_error_rate:.3f} > ceiling {cfg.format_error_ceiling:g}"
+        decision = "inconclusive"
+        reason = "no per-instance rewards for both sides: the paired comparison cannot be made; evaluate both again"
+    if candidate.format_error_rate > cfg.format_error_ceiling:
+        decision = "fail"
+        reason = f"format-error rate {candidate.format_error_rate:.3f} > ceiling {cfg.format_error_ceiling:g}; {reason}"
     return GateVerdict(
-        reward_ok and format_ok, reason, candidate, champion, champion_version, required, cfg.format_error_ceiling
+        decision, reason, candidate, champion, champion_version, required, cfg.format_error_ceiling, comparison
     )
+
+
+def paired_comparison(
+    candidate: GateMetrics, champion: GateMetrics | None, cfg: RegistryConfig
+) -> PairedComparison | None:
+    """The paired comparison of two evaluations (or of one against the floor); ``None`` without rewards."""
+    if not candidate.rewards or (champion is not None and not champion.rewards):
+        return None
+    try:
+        return compare_paired(
+            candidate.rewards,
+            champion.rewards if champion is not None else None,
+            cfg.margin,
+            cfg.alpha,
+            floor=cfg.reward_floor,
+            seed=cfg.bootstrap_seed,
+            resamples=cfg.bootstrap_resamples,
+        )
+    except ValueError as exc:
+        raise RegistryError(f"cannot compare: {exc}") from None
 
 
 def _require_comparable(candidate: GateMetrics, champion: GateMetrics) -> None:

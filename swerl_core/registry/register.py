@@ -22,6 +22,7 @@ from swerl_core.errors import SwerlError
 from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import CHALLENGER, CHAMPION, AliasMove, alias_version, move_alias, promote, rollback
 from swerl_core.registry.gate import GateMetrics, GateVerdict, gate
+from swerl_core.registry.gate_report import REWARDS_TAG, log_gate_report, log_rewards, read_rewards
 from swerl_core.registry.versions import (
     REGISTRY_EXPERIMENT,
     create_version,
@@ -36,8 +37,23 @@ ChampionEvaluator = Callable[[str], GateMetrics]
 
 
 @dataclass(frozen=True)
+class ReportedMode:
+    """An evaluation of the candidate in another mode (greedy or sampled), judged and recorded but not deciding."""
+
+    candidate: GateMetrics
+    metrics: Mapping[str, float]
+    evaluate_champion: ChampionEvaluator | None = None
+
+
+@dataclass(frozen=True)
 class Registration:
-    """What :func:`register` did: the new version, its gate verdict and the alias moves it caused."""
+    """What :func:`register` did: the new version, its gate verdict and the alias moves it caused.
+
+    ``verdict.decision`` is ``pass``/``fail``/``inconclusive``; ``verdict.comparison`` holds the paired
+    statistics and per-instance table; ``gate_artifacts`` are the MLflow URIs of ``gate.json`` and the
+    paired-difference plot; ``reports`` has the verdict of each evaluation mode judged (``greedy``,
+    ``sampled``; the deciding one is ``verdict`` itself), or the reason a reporting mode was not judged.
+    """
 
     name: str
     version: str
@@ -45,6 +61,8 @@ class Registration:
     run_id: str
     verdict: GateVerdict
     moves: tuple[AliasMove, ...] = field(default=())
+    gate_artifacts: tuple[str, ...] = field(default=())
+    reports: Mapping[str, GateVerdict | str] = field(default_factory=dict)
 
 
 def registry_lock(settings: Settings) -> Any:
@@ -69,6 +87,8 @@ def register(
     who: str,
     git_sha: str = "unknown",
     evaluate_champion: ChampionEvaluator | None = None,
+    mode: str = "",
+    also: Mapping[str, ReportedMode] | None = None,
 ) -> Registration:
     """Register ``checkpoint`` as a new version of ``settings.registry.model_name`` and judge it against the champion.
 
@@ -76,7 +96,9 @@ def register(
     champion's numbers under the same protocol (snapshot, K, instances, decoding) come from its
     ``eval.*`` tags or, failing that, from ``evaluate_champion(version)``. Passing versions get
     ``challenger``; under policy ``auto`` they become ``champion`` at once. The verdict is recorded on
-    the version either way.
+    the version either way. ``mode`` names the deciding evaluation (``greedy``/``sampled``); each of
+    ``also`` is judged the same way and recorded under ``eval.<mode>.*`` / ``gate.<mode>.*`` tags and in
+    :attr:`Registration.reports`, without deciding anything.
     """
     cfg = settings.registry
     client = mlflow_client(settings.tracking_uri)
@@ -91,9 +113,18 @@ def register(
         "eval.samples": str(candidate.samples),
         "eval.protocol": candidate.protocol,
         "gate.verdict": "pending",
+        "gate.decided_by": mode or "the given evaluation",
         "registered_by": who,
     }
+    also = dict(also or {})
+    for name, reported in also.items():
+        tags.update(_mode_tags(name, reported))
     version, source = create_version(client, cfg.model_name, checkpoint, run_id, tags)
+    for name, rewards in [("", candidate.rewards)] + [(n, r.candidate.rewards) for n, r in also.items()]:
+        if rewards:
+            path = log_rewards(client, run_id, version, rewards, name)
+            tag = REWARDS_TAG if not name else REWARDS_TAG.replace("eval.", f"eval.{name}.")
+            client.set_model_version_tag(cfg.model_name, version, tag, path)
     with registry_lock(settings):
         champion_version = alias_version(client, cfg.model_name, CHAMPION)
         try:
@@ -107,31 +138,76 @@ def register(
             raise
         for key, value in verdict.tags().items():
             client.set_model_version_tag(cfg.model_name, version, key, value)
+        artifacts = log_gate_report(client, run_id, version, verdict)
+        reports = {mode or "deciding": verdict}
+        for name, reported in also.items():
+            reports[name] = _reported_verdict(client, settings, version, champion_version, name, reported)
         moves: list[AliasMove] = []
         if verdict.passed:
             moves.append(move_alias(client, cfg.model_name, CHALLENGER, version, "challenger", who, verdict.reason))
             if cfg.policy == "auto":
                 moves.append(promote(client, cfg.model_name, version, who, "policy auto: " + verdict.reason))
-    return Registration(cfg.model_name, version, source, run_id, verdict, tuple(moves))
+    return Registration(cfg.model_name, version, source, run_id, verdict, tuple(moves), artifacts, reports)
+
+
+def _mode_tags(name: str, reported: ReportedMode) -> dict[str, str]:
+    c = reported.candidate
+    tags = {f"eval.{name}.{k}": repr(float(v)) for k, v in reported.metrics.items()}
+    tags.update(
+        {
+            f"eval.{name}.mean_reward": repr(float(c.mean_reward)),
+            f"eval.{name}.format_error_rate": repr(float(c.format_error_rate)),
+            f"eval.{name}.snapshot_id": c.snapshot_id,
+            f"eval.{name}.samples": str(c.samples),
+            f"eval.{name}.protocol": c.protocol,
+        }
+    )
+    return tags
+
+
+def _reported_verdict(
+    client: Any, settings: Settings, version: str, champion_version: str | None, name: str, reported: ReportedMode
+) -> GateVerdict | str:
+    """The verdict of a reporting mode, recorded as ``gate.<name>.*`` tags; a refusal is recorded as its reason."""
+    model = settings.registry.model_name
+    try:
+        champion = None
+        if champion_version is not None:
+            champion = _champion_metrics(
+                client, model, champion_version, reported.candidate, reported.evaluate_champion
+            )
+        verdict = gate(reported.candidate, champion, settings.registry, champion_version)
+    except SwerlError as exc:
+        client.set_model_version_tag(model, version, f"gate.{name}.verdict", "not judged")
+        client.set_model_version_tag(model, version, f"gate.{name}.reason", str(exc)[:4000])
+        return str(exc)
+    for key, value in verdict.tags().items():
+        client.set_model_version_tag(model, version, key.replace("gate.", f"gate.{name}.", 1), value)
+    return verdict
 
 
 def _champion_metrics(
     client: Any, name: str, version: str, candidate: GateMetrics, evaluate_champion: ChampionEvaluator | None
 ) -> GateMetrics:
-    tags = version_metrics(client, name, version)
-    same = (tags.get("snapshot_id"), tags.get("samples"), tags.get("protocol")) == (
-        candidate.snapshot_id,
-        str(candidate.samples),
-        candidate.protocol,
-    )
-    if same:
-        return GateMetrics(
-            candidate.snapshot_id,
-            candidate.samples,
-            float(tags["mean_reward"]),
-            float(tags["format_error_rate"]),
-            candidate.protocol,
-        )
+    everything = version_metrics(client, name, version)
+    wanted = (candidate.snapshot_id, str(candidate.samples), candidate.protocol)
+    for prefix in ("", *sorted({k.split(".")[0] + "." for k in everything if k.count(".") == 1})):
+        tags = {k[len(prefix) :]: v for k, v in everything.items() if k.startswith(prefix)}
+        if (tags.get("snapshot_id"), tags.get("samples"), tags.get("protocol")) != wanted:
+            continue
+        rewards = {}
+        if tags.get("rewards_artifact"):
+            rewards = read_rewards(client, client.get_model_version(name, version).run_id, tags["rewards_artifact"])
+        if rewards or evaluate_champion is None:
+            return GateMetrics(
+                candidate.snapshot_id,
+                candidate.samples,
+                float(tags["mean_reward"]),
+                float(tags["format_error_rate"]),
+                candidate.protocol,
+                rewards,
+            )
+        break
     if evaluate_champion is None:
         raise RegistryError(
             f"champion {name} v{version} has no evaluation on {candidate.snapshot_id} with K={candidate.samples} "
