@@ -280,13 +280,15 @@ def test_exact_token_count_with_a_local_tokenizer(world: World, tmp_path: Path) 
     assert manifest["token_count"] == "tokenizer"
 
 
-def test_cli_reports_an_empty_database_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_a_missing_database_in_one_line_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from swerl_core.cli import main
 
     assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("swerl curate: no database at") and len(err) == 1
-    assert not (tmp_path / "home" / "swerl.duckdb").exists()
+    assert err[-1].startswith("swerl curate: no database at") and len(err) == 1, err
+    assert not (tmp_path / "home" / "swerl.duckdb").exists(), "curate must not create a database"
 
 
 # -- damaged snapshots, the time split, the snapshot id (issue 13) -------------------------------------
@@ -341,15 +343,15 @@ def test_manifest_records_each_split_hash_and_row_count(world: World) -> None:
 
 @pytest.mark.parametrize("key", ["name", "train_rows", "config"])
 def test_manifest_missing_a_key_is_a_clear_error_and_curate_rebuilds(world: World, key: str) -> None:
-    from swerl_core.curate.snapshot import ManifestError, read_manifest
+    from swerl_core.snapshots import SnapshotError, read_manifest
 
     snap = _two_split_snapshot(world)
     manifest = json.loads(snap.manifest_path.read_text())
     del manifest[key]
     snap.manifest_path.write_text(json.dumps(manifest))
     if key == "train_rows":  # what every reader relies on
-        with pytest.raises(ManifestError, match=f"manifest.json lacks {key}"):
-            read_manifest(snap.path)
+        with pytest.raises(SnapshotError, match=f"manifest.json lacks {key}"):
+            read_manifest(snap.path.parent, snap.id)
     said: list[Progress] = []
     again = curate(world.store, CFG, heldout_after=T0 + timedelta(days=2, hours=12), progress=said.append)
     assert again.created and key in json.loads(again.manifest_path.read_text())
@@ -357,14 +359,13 @@ def test_manifest_missing_a_key_is_a_clear_error_and_curate_rebuilds(world: Worl
 
 
 def test_training_reader_checks_the_manifest_row_count(world: World) -> None:
-    from swerl_core.train import TrainError
-    from swerl_core.train.snapshot import read_split
+    from swerl_core.snapshots import SnapshotError, read_split
 
     snap = _two_split_snapshot(world)
-    assert read_split(world.home, snap.id, "train").num_rows == 2
+    assert read_split(snap.path.parent, snap.id, "train").num_rows == 2
     _damage_fewer_rows(snap.path)
-    with pytest.raises(TrainError, match="has 1 rows, manifest says 2"):
-        read_split(world.home, snap.id, "train")
+    with pytest.raises(SnapshotError, match="has 1 rows, manifest says 2"):
+        read_split(snap.path.parent, snap.id, "train")
 
 
 def test_pull_request_merged_exactly_at_the_cutoff_goes_to_train(world: World) -> None:
