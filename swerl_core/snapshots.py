@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swerl_core.errors import SwerlError
+from swerl_core.errors import SnapshotError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,14 +25,6 @@ MANIFEST_KEYS = ("id", "train_rows", "heldout_rows")
 """Keys every reader of a manifest relies on."""
 CURATED_KEYS = ("name", "created_at", "config", "source_watermarks")
 """Keys a manifest written by curate also holds (``files``: each split's SHA-256 and rows)."""
-
-
-class SnapshotError(SwerlError):
-    """A snapshot is missing (``missing``), or its manifest or a split is unreadable or inconsistent."""
-
-    def __init__(self, message: str, *, missing: bool = False) -> None:
-        super().__init__(message)
-        self.missing = missing
 
 
 def snapshot_dir(snapshots_dir: Path, snapshot_id: str) -> Path:

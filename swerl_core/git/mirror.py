@@ -16,7 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from swerl_core.config import Secret
-from swerl_core.git.command import GitError, first_error_line, git_argv, git_env, run_git
+from swerl_core.git.command import first_error_line, git_argv, git_env, run_git
+from swerl_core.git.errors import GitError
 from swerl_core.repo_names import path_under, repository_name
 
 FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/pull/*/head:refs/pull/*/head")
