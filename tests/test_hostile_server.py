@@ -135,6 +135,14 @@ def test_repository_names_follow_githubs_characters() -> None:
         {"updated_at": "yesterday"},
         {"base": None},
         {"head": {"sha": ""}},
+        {"head": {"sha": "../../../../etc/passwd", "ref": "x"}},
+        {"number": 10**20},
+        {"number": -5},
+        {"number": True},
+        {"title": 5},
+        {"body": ["a"]},
+        {"merge_commit_sha": 7},
+        {"merged_at": "9999-99-99"},
     ],
 )
 def test_malformed_pull_listing_fails_with_one_line_and_writes_no_pull(
@@ -156,6 +164,29 @@ def test_malformed_pull_listing_fails_with_one_line_and_writes_no_pull(
     from test_ingest import query
 
     assert query(tmp_path, "SELECT count(*) FROM pull_requests") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("change", "column", "stored"),
+    [({"id": "x"}, "github_id", None), ({"labels": "bug"}, "labels", []), ({"draft": "yes"}, "number", 58)],
+)
+def test_odd_but_harmless_pull_values_are_stored_safely(
+    tmp_path: Path, server: FakeGitHub, change: dict[str, Any], column: str, stored: Any
+) -> None:
+    import requests
+    from test_ingest import query
+
+    page = requests.get(
+        f"{server.url}/repos/{REPO}/pulls",
+        params={"state": "closed", "sort": "updated", "direction": "desc", "per_page": 100},
+        headers={"Authorization": f"token {TOKEN}"},
+        timeout=10,
+    ).json()
+    assert page[0]["number"] == 58
+    page[0] = {**page[0], **change}
+    server.inject(rf"^/repos/{REPO}/pulls$", status=200, body=page, times=9)
+    assert run_ingest(tmp_path, server.url).status == "ok"
+    assert query(tmp_path, f"SELECT {column} FROM pull_requests WHERE number = 58") == [(stored,)]
 
 
 def test_graphql_naming_a_hostile_repository_stays_data(tmp_path: Path, server: FakeGitHub) -> None:

@@ -143,8 +143,10 @@ def ingest(
     meter = RequestMeter()
     gh = connect(settings.github, token, meter)
     say = progress or (lambda _line: None)
-    if settings.github.use_graphql and not token:
-        say("no token: GitHub's own closing references (GraphQL) need one; linking by keywords only")
+    anonymous = settings.github.use_graphql and not token
+    if anonymous:
+        # Said, and kept in the run's row: a later run with a token does not revisit these PRs' links.
+        say(_ANONYMOUS)
     try:
         resolved = [_resolve_repo(gh, repository_name(name), settings.github) for name in names]
     except RateLimited as exc:
@@ -153,7 +155,7 @@ def ingest(
         raise IngestError(str(exc)) from None
     run_id = store.start_run([r.name for r in resolved])
     outcomes: list[RepoIngest] = []
-    status, message = "ok", None
+    status, message = "ok", _ANONYMOUS if anonymous else None
     try:
         for repo in resolved:
             job = _RepoJob(store, settings, token, gh, repo, run_id, since, say)
@@ -510,6 +512,7 @@ class _RepoJob:
         )
 
 
+_ANONYMOUS = "no token: GitHub's own closing references (GraphQL) need one; linked by keywords only"
 _NO_GRAPHQL_ACCESS = (401, 403, 404)
 """GraphQL answers that mean "this token or server has no GraphQL", not a transient failure."""
 
