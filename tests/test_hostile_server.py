@@ -250,3 +250,30 @@ def test_token_reaches_git_only_in_flight_never_in_the_mirror(
     config = subprocess.run(["git", "-C", str(mirror), "config", "--list", "--local"], capture_output=True, text=True)
     assert "extraheader" not in config.stdout.lower() and "authorization" not in config.stdout.lower()
     assert json.dumps(config.stdout).count(url) == 1
+
+
+@pytest.mark.slow
+def test_pull_listing_that_changes_between_pages_converges_after_a_rerun(
+    tmp_path: Path, sample_world: SampleWorld
+) -> None:
+    """New pull requests land while page 2 is being served: the pages shift, the rerun catches up."""
+    from test_ingest import assert_same_data, contents
+
+    world = sample_world.copy_to(tmp_path / "world")
+    with FakeGitHub(world, token=TOKEN) as fake:
+        fake.inject(rf"^/repos/{REPO}/pulls$", kind="delay", delay_s=0, times=1)  # page 1 as is
+        held = fake.inject(rf"^/repos/{REPO}/pulls$", kind="delay", delay_s=1.5, times=1)  # page 2, held
+
+        def change_world() -> None:
+            while held.times > 0:
+                threading.Event().wait(0.01)
+            world.advance()  # while page 2 is held: it is answered from the changed world
+
+        changer = threading.Thread(target=change_world)
+        changer.start()
+        first = run_ingest(tmp_path / "home", fake.url, **{"github.per_page": 20})
+        changer.join()
+        assert first.status == "ok"
+        assert run_ingest(tmp_path / "home", fake.url, **{"github.per_page": 20}).status == "ok"
+        assert run_ingest(tmp_path / "fresh", fake.url, **{"github.per_page": 20}).status == "ok"
+    assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
