@@ -25,7 +25,7 @@ ENDPOINTS = {
     "single_issue": rf"^/repos/{REPO}/issues/\d+$",
     "graphql": r"^/graphql$",
 }
-# name: (inject keyword arguments, how many requests it hits)
+# name: the fault's inject() arguments
 FAULTS: dict[str, dict[str, Any]] = {
     "502_always": {"status": 502, "times": 1000},
     "500_once": {"status": 500, "times": 1},
@@ -33,6 +33,8 @@ FAULTS: dict[str, dict[str, Any]] = {
     "reset_once": {"kind": "reset", "times": 1},
     "not_json": {"status": 200, "body": "<html>oops</html>", "times": 1000},
     "wrong_shape": {"status": 200, "body": {"unexpected": True}, "times": 1000},
+    "errors_only": {"status": 200, "body": {"errors": [{"message": "Something went wrong"}]}, "times": 1000},
+    "timeout_once": {"kind": "delay", "delay_s": 1.5, "times": 1},  # the client gives up after timeout_s=1
 }
 
 
@@ -52,7 +54,13 @@ def server(sample_world: SampleWorld) -> Iterator[FakeGitHub]:
         yield fake
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+SLOW_FAULTS = {"timeout_once", "reset_always"}
+"""Faults that cost the client timeouts or many retries: seconds per case, so marked slow."""
+
+
+@pytest.mark.parametrize(
+    "fault", [pytest.param(f, marks=[pytest.mark.slow] if f in SLOW_FAULTS else []) for f in sorted(FAULTS)]
+)
 @pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
 def test_faulty_run_then_clean_rerun_equals_one_clean_run(
     tmp_path: Path, server: FakeGitHub, clean_run: dict, endpoint: str, fault: str
