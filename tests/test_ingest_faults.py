@@ -80,3 +80,17 @@ def test_graphql_down_fails_the_run_instead_of_losing_links(tmp_path: Path, serv
     server.inject(r"^/graphql$", status=502, times=1000)
     with pytest.raises(IngestError, match="GraphQL closing references failed.*rerun"):
         run_ingest(tmp_path, server.url, **{"github.max_retries": 1})
+
+
+@pytest.mark.parametrize("number", [403, 4290])
+def test_server_errors_on_a_url_holding_403_or_429_are_not_a_rate_limit(server: FakeGitHub, number: int) -> None:
+    """Only the HTTP status decides "rate limited"; the digits of a URL (a port, an issue number) never do."""
+    from swerl_core.config import GitHubConfig, Secret
+    from swerl_core.github import GitHubError, RateLimited, connect, get_json
+
+    config = GitHubConfig(api_url=server.url, max_retries=1, backoff_s=0.01, seconds_between_requests=0)
+    server.inject(rf"^/repos/{REPO}/issues/{number}$", status=502, times=1000)
+    with pytest.raises(GitHubError) as failure:
+        get_json(connect(config, Secret(TOKEN)), f"/repos/{REPO}/issues/{number}")
+    assert not isinstance(failure.value, RateLimited), str(failure.value)
+    assert "502" in str(failure.value)
