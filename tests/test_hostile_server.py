@@ -193,9 +193,12 @@ def test_graphql_naming_a_hostile_repository_stays_data(tmp_path: Path, server: 
     body = {"data": {"repository": {"pr49": {"number": 49, "closingIssuesReferences": {"nodes": [
         {"number": 48, "repository": {"nameWithOwner": "../../etc/passwd"}}]}}}}}  # fmt: skip
     server.inject(r"^/graphql$", status=200, body=body, times=9)
+    from test_ingest import query
+
     result = run_ingest(tmp_path, server.url)
     assert result.status == "ok"
     assert sorted(p.name for p in (tmp_path / "mirrors").iterdir()) == ["acme__textkit.git"]
+    assert query(tmp_path, "SELECT count(*) FROM pr_issue_links WHERE issue_repo LIKE '%..%'") == [(0,)]
 
 
 # -- the token over an HTTP remote served by a test server --------------------------------------------
