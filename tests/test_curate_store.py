@@ -285,10 +285,16 @@ def test_cli_reports_a_missing_database_in_one_line_and_creates_nothing(
 ) -> None:
     from swerl_core.cli import main
 
+    Store.open(tmp_path / "home" / "swerl.duckdb").close()  # an ingested-into but empty database
     assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("swerl curate: no database at") and len(err) == 1, err
-    assert not (tmp_path / "home" / "swerl.duckdb").exists(), "curate must not create a database"
+    assert err[-1].startswith("swerl curate: no pull requests in") and len(err) == 1
+    assert main(["--home", str(tmp_path / "missing"), "curate"]) == 1  # no home at all: nothing is created
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"swerl curate: no database at {tmp_path / 'missing' / 'swerl.duckdb'}: nothing has been ingested yet"
+    ]
+    assert not (tmp_path / "missing").exists()
 
 
 # -- damaged snapshots, the time split, the snapshot id (issue 13) -------------------------------------

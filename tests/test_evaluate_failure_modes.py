@@ -87,7 +87,7 @@ def test_failure_rates_are_logged_to_mlflow_at_the_checkpoint_step(tmp_path: Pat
     ckpt.mkdir(parents=True)
     (ckpt / "config.json").write_text(json.dumps({"model_type": "llama"}))
     (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": 12}))
-    instances = heldout_instances(tmp_path, SNAPSHOT)
+    instances = heldout_instances(settings.snapshots_dir, SNAPSHOT)
     by_issue = {i.problem_statement.strip(): i for i in instances}
 
     def answer(messages: list[dict[str, str]], sample: int) -> str:

@@ -105,7 +105,7 @@ def test_a_champion_evaluated_with_limit_1_is_evaluated_again_under_the_candidat
 
 def _first_sample_right(home: Path) -> ScriptedBackend:
     """Oracle answers for sample 0 (what greedy decoding returns), a malformed one for every other sample."""
-    oracle = answers_by_issue(heldout_instances(home, SNAPSHOT))
+    oracle = answers_by_issue(heldout_instances(home / "snapshots", SNAPSHOT))
     return ScriptedBackend(lambda messages, sample: oracle(messages, sample) if sample == 0 else "no idea")
 
 

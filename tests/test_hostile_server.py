@@ -135,6 +135,14 @@ def test_repository_names_follow_githubs_characters() -> None:
         {"updated_at": "yesterday"},
         {"base": None},
         {"head": {"sha": ""}},
+        {"head": {"sha": "../../../../etc/passwd", "ref": "x"}},
+        {"number": 10**20},
+        {"number": -5},
+        {"number": True},
+        {"title": 5},
+        {"body": ["a"]},
+        {"merge_commit_sha": 7},
+        {"merged_at": "9999-99-99"},
     ],
 )
 def test_malformed_pull_listing_fails_with_one_line_and_writes_no_pull(
@@ -158,13 +166,39 @@ def test_malformed_pull_listing_fails_with_one_line_and_writes_no_pull(
     assert query(tmp_path, "SELECT count(*) FROM pull_requests") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    ("change", "column", "stored"),
+    [({"id": "x"}, "github_id", None), ({"labels": "bug"}, "labels", []), ({"draft": "yes"}, "number", 58)],
+)
+def test_odd_but_harmless_pull_values_are_stored_safely(
+    tmp_path: Path, server: FakeGitHub, change: dict[str, Any], column: str, stored: Any
+) -> None:
+    import requests
+    from test_ingest import query
+
+    page = requests.get(
+        f"{server.url}/repos/{REPO}/pulls",
+        params={"state": "closed", "sort": "updated", "direction": "desc", "per_page": 100},
+        headers={"Authorization": f"token {TOKEN}"},
+        timeout=10,
+    ).json()
+    assert page[0]["number"] == 58
+    page[0] = {**page[0], **change}
+    server.inject(rf"^/repos/{REPO}/pulls$", status=200, body=page, times=9)
+    assert run_ingest(tmp_path, server.url).status == "ok"
+    assert query(tmp_path, f"SELECT {column} FROM pull_requests WHERE number = 58") == [(stored,)]
+
+
 def test_graphql_naming_a_hostile_repository_stays_data(tmp_path: Path, server: FakeGitHub) -> None:
     body = {"data": {"repository": {"pr49": {"number": 49, "closingIssuesReferences": {"nodes": [
         {"number": 48, "repository": {"nameWithOwner": "../../etc/passwd"}}]}}}}}  # fmt: skip
     server.inject(r"^/graphql$", status=200, body=body, times=9)
+    from test_ingest import query
+
     result = run_ingest(tmp_path, server.url)
     assert result.status == "ok"
     assert sorted(p.name for p in (tmp_path / "mirrors").iterdir()) == ["acme__textkit.git"]
+    assert query(tmp_path, "SELECT count(*) FROM pr_issue_links WHERE issue_repo LIKE '%..%'") == [(0,)]
 
 
 # -- the token over an HTTP remote served by a test server --------------------------------------------
@@ -219,3 +253,30 @@ def test_token_reaches_git_only_in_flight_never_in_the_mirror(
     config = subprocess.run(["git", "-C", str(mirror), "config", "--list", "--local"], capture_output=True, text=True)
     assert "extraheader" not in config.stdout.lower() and "authorization" not in config.stdout.lower()
     assert json.dumps(config.stdout).count(url) == 1
+
+
+@pytest.mark.slow
+def test_pull_listing_that_changes_between_pages_converges_after_a_rerun(
+    tmp_path: Path, sample_world: SampleWorld
+) -> None:
+    """New pull requests land while page 2 is being served: the pages shift, the rerun catches up."""
+    from test_ingest import assert_same_data, contents
+
+    world = sample_world.copy_to(tmp_path / "world")
+    with FakeGitHub(world, token=TOKEN) as fake:
+        fake.inject(rf"^/repos/{REPO}/pulls$", kind="delay", delay_s=0, times=1)  # page 1 as is
+        held = fake.inject(rf"^/repos/{REPO}/pulls$", kind="delay", delay_s=1.5, times=1)  # page 2, held
+
+        def change_world() -> None:
+            while held.times > 0:
+                threading.Event().wait(0.01)
+            world.advance()  # while page 2 is held: it is answered from the changed world
+
+        changer = threading.Thread(target=change_world)
+        changer.start()
+        first = run_ingest(tmp_path / "home", fake.url, **{"github.per_page": 20})
+        changer.join()
+        assert first.status == "ok"
+        assert run_ingest(tmp_path / "home", fake.url, **{"github.per_page": 20}).status == "ok"
+        assert run_ingest(tmp_path / "fresh", fake.url, **{"github.per_page": 20}).status == "ok"
+    assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))

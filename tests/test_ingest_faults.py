@@ -25,7 +25,7 @@ ENDPOINTS = {
     "single_issue": rf"^/repos/{REPO}/issues/\d+$",
     "graphql": r"^/graphql$",
 }
-# name: (inject keyword arguments, how many requests it hits)
+# name: the fault's inject() arguments
 FAULTS: dict[str, dict[str, Any]] = {
     "502_always": {"status": 502, "times": 1000},
     "500_once": {"status": 500, "times": 1},
@@ -33,6 +33,8 @@ FAULTS: dict[str, dict[str, Any]] = {
     "reset_once": {"kind": "reset", "times": 1},
     "not_json": {"status": 200, "body": "<html>oops</html>", "times": 1000},
     "wrong_shape": {"status": 200, "body": {"unexpected": True}, "times": 1000},
+    "errors_only": {"status": 200, "body": {"errors": [{"message": "Something went wrong"}]}, "times": 1000},
+    "timeout_once": {"kind": "delay", "delay_s": 1.5, "times": 1},  # the client gives up after timeout_s=1
 }
 
 
@@ -52,7 +54,13 @@ def server(sample_world: SampleWorld) -> Iterator[FakeGitHub]:
         yield fake
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+SLOW_FAULTS = {"timeout_once", "reset_always"}
+"""Faults that cost the client timeouts or many retries: seconds per case, so marked slow."""
+
+
+@pytest.mark.parametrize(
+    "fault", [pytest.param(f, marks=[pytest.mark.slow] if f in SLOW_FAULTS else []) for f in sorted(FAULTS)]
+)
 @pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
 def test_faulty_run_then_clean_rerun_equals_one_clean_run(
     tmp_path: Path, server: FakeGitHub, clean_run: dict, endpoint: str, fault: str
@@ -72,3 +80,17 @@ def test_graphql_down_fails_the_run_instead_of_losing_links(tmp_path: Path, serv
     server.inject(r"^/graphql$", status=502, times=1000)
     with pytest.raises(IngestError, match="GraphQL closing references failed.*rerun"):
         run_ingest(tmp_path, server.url, **{"github.max_retries": 1})
+
+
+@pytest.mark.parametrize("number", [403, 4290])
+def test_server_errors_on_a_url_holding_403_or_429_are_not_a_rate_limit(server: FakeGitHub, number: int) -> None:
+    """Only the HTTP status decides "rate limited"; the digits of a URL (a port, an issue number) never do."""
+    from swerl_core.config import GitHubConfig, Secret
+    from swerl_core.github import GitHubError, RateLimited, connect, get_json
+
+    config = GitHubConfig(api_url=server.url, max_retries=1, backoff_s=0.01, seconds_between_requests=0)
+    server.inject(rf"^/repos/{REPO}/issues/{number}$", status=502, times=1000)
+    with pytest.raises(GitHubError) as failure:
+        get_json(connect(config, Secret(TOKEN)), f"/repos/{REPO}/issues/{number}")
+    assert not isinstance(failure.value, RateLimited), str(failure.value)
+    assert "502" in str(failure.value)

@@ -250,7 +250,8 @@ def describe_failure(exc: BaseException, what: str) -> GitHubError:
         return GitHubError(f"GitHub answered {exc.status} for {what}: {_message(exc)}", status=exc.status)
     if isinstance(exc, requests.exceptions.RetryError):
         text = str(exc)
-        if "403" in text or "429" in text:
+        # Only urllib3's reason counts: the URL in the text may hold "403" or "429" too (a port, an issue number).
+        if "too many 403 error responses" in text or "too many 429 error responses" in text:
             return RateLimited("rate limit still exceeded after every retry")
         return GitHubError(f"GitHub kept failing for {what} after every retry ({_status_of(text)})")
     if isinstance(exc, requests.exceptions.Timeout):

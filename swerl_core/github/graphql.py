@@ -15,6 +15,7 @@ from github import Github
 from swerl_core.github.client import post_graphql
 from swerl_core.github.errors import GitHubError
 from swerl_core.github.links import IssueReference
+from swerl_core.repo_names import is_repository_name
 
 _REFS_PER_PR = 25
 
@@ -58,6 +59,8 @@ def parse_closing_references(data: dict, repo: str, numbers: Sequence[int]) -> d
             if not isinstance(item, dict) or not isinstance(item.get("number"), int):
                 continue
             target = ((item.get("repository") or {}).get("nameWithOwner")) or repo
+            if not is_repository_name(target) or item["number"] <= 0:
+                continue  # not a repository GitHub could name: a hostile or broken answer, never stored
             if target.lower() == repo.lower():
                 target = repo
             refs.append(IssueReference(target, item["number"], "graphql"))

@@ -69,27 +69,27 @@ def parse_pull(item: dict[str, Any]) -> PullSummary:
     head = item.get("head") if isinstance(item.get("head"), dict) else None
     if base is None or head is None or not base.get("sha") or not head.get("sha"):
         raise IngestError(f"pull request #{number} has no base/head commit in GitHub's answer")
-    login, kind = user.get("login"), user.get("type")
+    login, kind = _optional_str(user, "login", number), _optional_str(user, "type", number)
     return PullSummary(
         number=number,
-        github_id=item.get("id"),
-        title=item.get("title") or "",
-        body=item.get("body") or "",
+        github_id=_optional_id(item),
+        title=_optional_str(item, "title", number) or "",
+        body=_optional_str(item, "body", number) or "",
         author_login=login,
         author_type=kind,
         author_is_bot=is_bot(login, kind),
         labels=_labels(item),
         state=str(item.get("state") or ""),
-        draft=bool(item.get("draft")),
+        draft=item.get("draft") is True,
         created_at=parse_time(item.get("created_at"), "created_at"),
         updated_at=parse_time(item.get("updated_at"), "updated_at"),
         closed_at=optional_time(item.get("closed_at"), "closed_at"),
         merged_at=optional_time(item.get("merged_at"), "merged_at"),
-        base_ref=str(base.get("ref") or ""),
-        head_ref=head.get("ref"),
-        base_sha=str(base["sha"]),
-        head_sha=str(head["sha"]),
-        merge_commit_sha=item.get("merge_commit_sha"),
+        base_ref=_optional_str(base, "ref", number) or "",
+        head_ref=_optional_str(head, "ref", number),
+        base_sha=_sha(base.get("sha"), number),
+        head_sha=_sha(head.get("sha"), number),
+        merge_commit_sha=_optional_str(item, "merge_commit_sha", number),
     )
 
 
@@ -106,13 +106,13 @@ def parse_issue(repo: str, item: dict[str, Any]) -> IssueRecord:
     return IssueRecord(
         repo=repo,
         number=number,
-        github_id=item.get("id"),
-        title=item.get("title") or "",
-        body=item.get("body") or "",
-        author_login=user.get("login"),
-        author_type=user.get("type"),
+        github_id=_optional_id(item),
+        title=_optional_str(item, "title", number) or "",
+        body=_optional_str(item, "body", number) or "",
+        author_login=_optional_str(user, "login", number),
+        author_type=_optional_str(user, "type", number),
         state=str(item.get("state") or ""),
-        state_reason=item.get("state_reason"),
+        state_reason=_optional_str(item, "state_reason", number),
         labels=_labels(item),
         comments_count=comments if isinstance(comments, int) else 0,
         created_at=parse_time(item.get("created_at"), "created_at"),
@@ -124,16 +124,17 @@ def parse_issue(repo: str, item: dict[str, Any]) -> IssueRecord:
 def parse_comment(repo: str, item: dict[str, Any]) -> CommentRecord:
     """A :class:`CommentRecord` from an object of the issue comments API."""
     comment_id = item.get("id")
-    if not isinstance(comment_id, int):
+    if not _is_count(comment_id):
         raise IngestError("GitHub comment has no id")
     user = item.get("user") if isinstance(item.get("user"), dict) else {}
+    number = issue_number_of(item)
     return CommentRecord(
         repo=repo,
         id=comment_id,
-        issue_number=issue_number_of(item),
-        author_login=user.get("login"),
-        author_type=user.get("type"),
-        body=item.get("body") or "",
+        issue_number=number,
+        author_login=_optional_str(user, "login", number),
+        author_type=_optional_str(user, "type", number),
+        body=_optional_str(item, "body", number) or "",
         created_at=parse_time(item.get("created_at"), "created_at"),
         updated_at=parse_time(item.get("updated_at") or item.get("created_at"), "updated_at"),
     )
@@ -143,7 +144,7 @@ def issue_number_of(comment: dict[str, Any]) -> int:
     """The issue (or PR) number a comment belongs to, from its ``issue_url``."""
     url = comment.get("issue_url")
     tail = url.rstrip("/").rsplit("/", 1)[-1] if isinstance(url, str) else ""
-    if not tail.isdigit():
+    if not (tail.isascii() and tail.isdigit()) or not _is_count(int(tail)):
         raise IngestError("GitHub comment has no issue_url")
     return int(tail)
 
@@ -156,15 +157,42 @@ def repository_of(item: dict[str, Any]) -> str | None:
     return url.split("/repos/", 1)[1].strip("/")
 
 
+_MAX_ID = 2**63 - 1  # DuckDB's BIGINT
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_ID
+
+
 def _number(item: dict[str, Any]) -> int:
     number = item.get("number")
-    if not isinstance(number, int):
-        raise IngestError("GitHub answered with an object that has no number")
+    if not _is_count(number):
+        raise IngestError(f"GitHub answered with an object that has no valid number ({str(number)[:30]!r})")
     return number
+
+
+def _optional_id(item: dict[str, Any]) -> int | None:
+    value = item.get("id")
+    return value if _is_count(value) else None
+
+
+def _optional_str(item: dict[str, Any], key: str, number: int) -> str | None:
+    value = item.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise IngestError(f"GitHub object #{number} has a {key} that is not text ({type(value).__name__})")
+
+
+def _sha(value: Any, number: int) -> str:
+    if not isinstance(value, str) or len(value) not in (40, 64) or any(c not in "0123456789abcdef" for c in value):
+        raise IngestError(f"pull request #{number} has a malformed commit SHA in GitHub's answer")
+    return value
 
 
 def _labels(item: dict[str, Any]) -> tuple[str, ...]:
     labels = item.get("labels") or []
+    if not isinstance(labels, list):
+        return ()
     names = []
     for label in labels:
         name = label.get("name") if isinstance(label, dict) else label

@@ -156,8 +156,10 @@ def _ingest(
     meter = RequestMeter()
     gh = connect(settings.github, token, meter)
     say = ProgressReporter("ingest", progress)
-    if settings.github.use_graphql and not token:
-        say("no token: GitHub's own closing references (GraphQL) need one; linking by keywords only")
+    anonymous = settings.github.use_graphql and not token
+    if anonymous:
+        # Said, and kept in the run's row: a later run with a token does not revisit these PRs' links.
+        say(_ANONYMOUS)
     try:
         resolved = [_resolve_repo(gh, repository_name(name), settings.github) for name in names]
     except RateLimited as exc:
@@ -166,7 +168,7 @@ def _ingest(
         raise IngestError(str(exc)) from None
     run_id = store.start_run([r.name for r in resolved])
     outcomes: list[RepoIngest] = []
-    status, message = "ok", None
+    status, message = "ok", _ANONYMOUS if anonymous else None
     try:
         for repo in resolved:
             job = _RepoJob(store, settings, token, gh, repo, run_id, since, say)
@@ -526,6 +528,7 @@ class _RepoJob:
         )
 
 
+_ANONYMOUS = "no token: GitHub's own closing references (GraphQL) need one; linked by keywords only"
 _NO_GRAPHQL_ACCESS = (401, 403, 404)
 """GraphQL answers that mean "this token or server has no GraphQL", not a transient failure."""
 
