@@ -144,7 +144,7 @@ def test_failed_version_needs_force_and_a_reason_to_become_champion(home: Path) 
     assert worse.verdict.decision == "fail" and "vs margin 0.05" in worse.verdict.reason
     with pytest.raises(RegistryError, match="did not pass the gate"):
         promote_version(settings, worse.version, "bob", "looks fine")
-    with pytest.raises(RegistryError, match="needs a --reason"):
+    with pytest.raises(RegistryError, match="forced promotion needs a reason"):
         promote_version(settings, worse.version, "bob", " ", force=True)
     assert alias_version(client, "m-force", CHAMPION) == v1
     move = promote_version(settings, worse.version, "bob", "hotfix for tokenizer bug", force=True)

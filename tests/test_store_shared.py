@@ -119,3 +119,12 @@ def test_a_reader_waits_for_a_short_write_and_a_writer_gives_up_naming_the_holde
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_shared_store_without_a_database_has_no_evaluations_and_creates_nothing_on_reads(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "swerl.duckdb"
+    store = Store.shared(path)
+    assert store.latest_evaluation("s", 1, "p", model_ref="/ckpt") is None
+    with pytest.raises(StoreError, match="no database at"):
+        store.repo_status()
+    assert not path.exists()

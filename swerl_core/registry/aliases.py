@@ -97,10 +97,13 @@ def promote(client: Any, name: str, version: str, who: str, why: str, force: boo
     if verdict != "pass":
         if not force:
             raise RegistryError(
-                f"{name} v{version} did not pass the gate (verdict {verdict}); use --force with --reason to override"
+                f"{name} v{version} did not pass the gate (verdict {verdict}); "
+                "only a forced promotion with a reason overrides it"
             )
         if not why.strip():
-            raise RegistryError("--force needs a --reason saying why a version that failed the gate is promoted")
+            raise RegistryError(
+                "a forced promotion needs a reason saying why a version that failed the gate is promoted"
+            )
     if alias_version(client, name, CHAMPION) == version:
         raise RegistryError(f"{name} v{version} is already the champion")
     move = move_alias(client, name, CHAMPION, version, "promote", who, why or "promoted", forced=verdict != "pass")

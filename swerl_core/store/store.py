@@ -552,7 +552,6 @@ class Store:
         """Insert one evaluation's row."""
         self._insert_row("evaluations", record)
 
-    @_reads
     def latest_evaluation(
         self,
         snapshot_id: str,
@@ -564,22 +563,26 @@ class Store:
     ) -> dict[str, object] | None:
         """The newest ``evaluations`` row of a model (by ``model_ref`` or ``(name, version)``) under ``protocol``.
 
-        Rows of other protocols and rows recorded before protocols were (no fingerprint) never match.
+        Rows of other protocols and rows recorded before protocols were (no fingerprint) never match;
+        a shared store whose database does not exist yet has none.
         """
         if (model_ref is None) == (version is None):
             raise ValueError("give exactly one of model_ref and version")
+        if self._con is None and self._shared and not self.path.exists():
+            return None
         where, args = (
             ("model_ref = ?", [model_ref])
             if model_ref is not None
             else ("model_name = ? AND model_version = ?", list(version or ()))
         )
-        cursor = self.connection.execute(
-            f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ? "
-            "ORDER BY created_at DESC LIMIT 1",
-            [*args, snapshot_id, samples, protocol],
-        )
-        rows = cursor.fetchall()
-        return dict(zip([d[0] for d in cursor.description], rows[0], strict=True)) if rows else None
+        with self._session(write=False) as con:
+            cursor = con.execute(
+                f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ? "
+                "ORDER BY created_at DESC LIMIT 1",
+                [*args, snapshot_id, samples, protocol],
+            )
+            rows = cursor.fetchall()
+            return dict(zip([d[0] for d in cursor.description], rows[0], strict=True)) if rows else None
 
     # -- internals -------------------------------------------------------------------------------
 
