@@ -56,7 +56,8 @@ def test_tiny_model_is_evaluated_fails_the_gate_and_is_served_back_only_after_a_
     # policy auto therefore crowns nobody.
     assert main([*cli, "register", "--model", str(ckpt), "--snapshot", SNAPSHOT, "--policy", "auto"]) == 0
     out = capsys.readouterr().out
-    assert f"tiny v1: gate fail — mean reward {mean_reward:.4f} < 0.5000 (the floor)" in out, out
+    assert "tiny v1: gate fail — " in out and f"mean reward {mean_reward:+.4f}, 90% CI" in out, out
+    assert "vs floor 0.5 over 3 instances (K=1)" in out, out
     tags = client.get_model_version("tiny", "1").tags
     assert tags["eval.n_instances"] == "3.0" and float(tags["eval.mean_reward"]) == mean_reward
     assert tags["gate.verdict"] == "fail" and alias_version(client, "tiny", CHAMPION) is None

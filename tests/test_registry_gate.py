@@ -139,6 +139,7 @@ def test_candidate_and_champion_on_different_snapshots_or_instances_are_not_comp
         gate(_m([0.9] * 5), _m([0.1] * 6), RegistryConfig())
 
 
+@settings(max_examples=40, deadline=None)  # a bootstrap per example: no per-example deadline on a busy machine
 @given(rewards, rewards, fingerprints, fingerprints)
 def test_candidate_and_champion_under_different_protocols_are_never_compared(
     cand: float, champ: float, cand_protocol: str, champ_protocol: str

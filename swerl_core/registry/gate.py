@@ -109,7 +109,9 @@ def gate(
     required = champion.mean_reward + cfg.margin if champion is not None else cfg.reward_floor
     against = f"champion v{champion_version} + margin {cfg.margin:g}" if champion is not None else "the floor"
     comparison = paired_comparison(candidate, champion, cfg)
-    if comparison is not None:
+    if comparison is not None and champion is None:
+        decision, reason = comparison.decision, _floor_summary(comparison, candidate, cfg.reward_floor)
+    elif comparison is not None:
         decision, reason = comparison.decision, f"{comparison.summary()} ({against})"
     elif champion is None:  # an evaluation recorded without per-instance rewards: the floor on the mean
         decision = "pass" if candidate.mean_reward >= required else "fail"
@@ -122,6 +124,15 @@ def gate(
         reason = f"format-error rate {candidate.format_error_rate:.3f} > ceiling {cfg.format_error_ceiling:g}; {reason}"
     return GateVerdict(
         decision, reason, candidate, champion, champion_version, required, cfg.format_error_ceiling, comparison
+    )
+
+
+def _floor_summary(comparison: PairedComparison, candidate: GateMetrics, floor: float) -> str:
+    """The floor comparison in the candidate's own terms (its interval, not differences from the floor)."""
+    c = comparison
+    return (
+        f"mean reward {candidate.mean_reward:+.4f}, {c.confidence:.0%} CI [{c.lower + floor:+.4f}, "
+        f"{c.upper + floor:+.4f}] vs floor {floor:g} over {c.n_instances} instances (K={c.samples})"
     )
 
 
