@@ -44,3 +44,88 @@ def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
     result = run_cli("--config", str(config), "demo")
     assert result.returncode == 2
     assert result.stderr.strip() == "swerl demo: invalid setting github.per_page: expected an integer in 1..100"
+
+
+def test_help_lists_the_verbs_in_pipeline_order() -> None:
+    out = run_cli("--help").stdout
+    order = ["ingest", "status", "curate", "init-model", "train", "evaluate", "register", "promote", "models", "demo"]
+    positions = [re.search(rf"^\s+{verb}\s", out, re.MULTILINE) for verb in order]
+    assert all(positions), out
+    starts = [m.start() for m in positions if m]
+    assert starts == sorted(starts), out
+
+
+def test_verb_help_shows_the_setting_each_flag_overrides_and_its_default() -> None:
+    out = " ".join(run_cli("evaluate", "--help").stdout.split())
+    assert "(default: setting evaluate.samples = 1)" in out
+    assert "(default: setting evaluate.max_new_tokens = 1024)" in out
+
+
+def test_a_flag_override_is_validated_by_the_settings_loader(swerl_home: Path) -> None:
+    result = run_cli("evaluate", "--model", "m", "--snapshot", "s", "--samples", "0")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "swerl evaluate: invalid setting evaluate.samples: expected a positive integer"
+
+
+def test_config_after_the_verb_is_the_settings_file(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("github:\n  per_page: 1000\n")
+    result = run_cli("status", "--config", str(config))
+    assert result.returncode == 2
+    assert "invalid setting github.per_page" in result.stderr
+
+
+def test_an_unexpected_error_is_one_line_pointing_at_its_traceback_log(tmp_path: Path, swerl_home: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli("init-model", "--tiny", str(blocker / "tiny"))
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("swerl init-model: unexpected error: "), result.stderr
+    log = Path(re.search(r"traceback in (\S+);", line).group(1))  # type: ignore[union-attr]
+    assert log.parent == swerl_home / "logs" and "Traceback (most recent call last)" in log.read_text()
+
+
+def test_debug_prints_the_traceback(tmp_path: Path, swerl_home: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli("--debug", "init-model", "--tiny", str(blocker / "tiny"))
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert not (swerl_home / "logs").exists()
+
+
+def test_read_only_verbs_on_a_missing_home_create_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "nowhere"
+    for verb in ("models", "status", "curate"):
+        result = run_cli("--home", str(home), verb)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, (verb, result.stderr)
+    assert not home.exists()
+
+
+def test_demo_serve_serves_the_sample_world_until_stopped(swerl_home: Path) -> None:
+    import json
+    import signal
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swerl_core.cli", "demo", "serve"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = re.search(r"at (http://127\.0\.0\.1:\d+);", first)
+        assert url and "acme/textkit" in first, first
+        rest = [proc.stdout.readline() for _ in range(3)]
+        assert f"SWERL_GITHUB_API_URL={url.group(1)}" in rest[1] and "--repo acme/textkit" in rest[2], rest
+        request = urllib.request.Request(
+            f"{url.group(1)}/repos/acme/textkit", headers={"Authorization": "token demo-token"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.load(response)["full_name"] == "acme/textkit"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -281,6 +281,17 @@ def test_exact_token_count_with_a_local_tokenizer(world: World, tmp_path: Path) 
 def test_cli_reports_an_empty_database_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from swerl_core.cli import main
 
-    assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
+    home = tmp_path / "home"
+    home.mkdir()
+    Store.open(home / "swerl.duckdb").close()
+    assert main(["--home", str(home), "curate"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("swerl curate: no pull requests in") and len(err) == 1
+
+
+def test_cli_curate_on_a_missing_home_creates_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from swerl_core.cli import main
+
+    assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "home").exists()

@@ -91,7 +91,6 @@ RECIPE = Path(__file__).resolve().parents[2] / "deployments" / "configs" / "demo
 
 def run_demo(settings: Settings, out: TextIO) -> None:
     """Run every stage on the sample world, printing what each one did."""
-    _quiet_libraries()
     show_reward(settings, out)
     snapshot_id = ingest_and_curate(settings, out)
     checkpoint = train_tiny(settings, snapshot_id, out)
@@ -164,21 +163,6 @@ def register_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str, 
     for row in list_versions(settings):
         out.write(f"  v{row.version}: aliases {', '.join(row.aliases) or '-'}; gate {row.verdict}\n")
     out.write(f"MLflow: {settings.tracking_uri}  (mlflow ui --backend-store-uri {settings.tracking_uri})\n")
-
-
-def _quiet_libraries() -> None:
-    # The narration is the demo's output: library banners, deprecation notices of pinned versions and
-    # per-shard progress bars would bury it. Warnings and errors of our own code still show.
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*pin_memory.*")
-    from datasets.utils.logging import disable_progress_bar as disable_datasets_bars
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    disable_datasets_bars()
 
 
 def _heading(out: TextIO, text: str) -> None:

@@ -7,17 +7,18 @@ never print the token; it reads it once with :func:`github_token` and hands it t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
+from typing import Any
 
-from swerl_core.cli_types import iso_datetime
+from swerl_core.cli.arguments import add_setting_flag, add_verb, iso_datetime, repo_name
 from swerl_core.config import Settings, github_token
 from swerl_core.errors import SwerlError
 
 
-def register_ingest(verbs: argparse._SubParsersAction) -> None:
+def register_ingest(verbs: Any) -> None:
     """Add ``swerl ingest`` to the CLI."""
-    parser = verbs.add_parser(
+    parser = add_verb(
+        verbs,
         "ingest",
         help="fetch fresh merged PRs, their issues and their code into DuckDB",
         description=(
@@ -28,7 +29,7 @@ def register_ingest(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--repo",
         action="append",
-        type=_repo_name,
+        type=repo_name,
         metavar="OWNER/NAME",
         help="repository to ingest (repeatable; default: ingest.repos from the config)",
     )
@@ -38,13 +39,16 @@ def register_ingest(verbs: argparse._SubParsersAction) -> None:
         metavar="ISO-DATE",
         help="on a repository's first run, keep PRs merged at or after this time (e.g. 2025-01-31)",
     )
-    parser.add_argument("--api-url", metavar="URL", help="GitHub API base URL (default $SWERL_GITHUB_API_URL)")
+    add_setting_flag(
+        parser, "--api-url", "github.api_url", "GitHub API base URL ($SWERL_GITHUB_API_URL)", metavar="URL"
+    )
     parser.set_defaults(command=run_ingest)
 
 
-def register_status(verbs: argparse._SubParsersAction) -> None:
+def register_status(verbs: Any) -> None:
     """Add ``swerl status`` to the CLI."""
-    parser = verbs.add_parser(
+    parser = add_verb(
+        verbs,
         "status",
         help="show what the database holds per repository",
         description="Per repository: kept PRs, skipped PRs, issues, PR watermark and the last ingest run.",
@@ -57,8 +61,6 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.ingest import ingest
     from swerl_core.store import Store
 
-    if args.api_url:
-        settings = _with_api_url(settings, args.api_url)
     repos = tuple(args.repo) if args.repo else settings.ingest.repos
     with Store.open(settings.duckdb_path) as store:
         result = ingest(
@@ -107,14 +109,3 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
             f"watermark {mark}, last run {last}"
         )
     return 0
-
-
-def _with_api_url(settings: Settings, url: str) -> Settings:
-    return dataclasses.replace(settings, github=dataclasses.replace(settings.github, api_url=url))
-
-
-def _repo_name(text: str) -> str:
-    owner, _, name = text.strip().partition("/")
-    if not owner or not name or "/" in name:
-        raise argparse.ArgumentTypeError(f"expected OWNER/NAME, got {text!r}")
-    return f"{owner}/{name}"

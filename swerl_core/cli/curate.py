@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from typing import Any
 
-from swerl_core.cli_types import iso_datetime
+from swerl_core.cli.arguments import add_setting_flag, add_verb, iso_datetime
 from swerl_core.config import Settings
+from swerl_core.errors import SwerlError
 
 
-def register_curate(verbs: argparse._SubParsersAction) -> None:
+def register_curate(verbs: Any) -> None:
     """Add ``swerl curate`` to the CLI."""
-    parser = verbs.add_parser(
+    parser = add_verb(
+        verbs,
         "curate",
         help="filter ingested PRs into a versioned, decontaminated snapshot (train + held-out)",
         description=(
@@ -26,14 +28,14 @@ def register_curate(verbs: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--name", default="snapshot", help="a human name recorded with the snapshot")
-    parser.add_argument(
+    add_setting_flag(
+        parser,
         "--heldout-after",
+        "curate.heldout_after",
+        "PRs merged after this time form the held-out split",
         type=iso_datetime,
         metavar="ISO-DATE",
-        help="PRs merged after this time form the held-out split (default: curate.heldout_after)",
     )
-    # SUPPRESS: the top-level --config must survive when this one is not given.
-    parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="YAML settings file")
     parser.set_defaults(command=run_curate)
 
 
@@ -43,13 +45,14 @@ def run_curate(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.curate.pipeline import EmptySnapshotError, curate
     from swerl_core.store import Store
 
+    if not settings.duckdb_path.is_file():
+        raise SwerlError(f"no database at {settings.duckdb_path}; run `swerl ingest` first")
     with Store.open(settings.duckdb_path) as store:
         try:
             snapshot = curate(
                 store,
                 settings,
                 name=args.name,
-                heldout_after=args.heldout_after,
                 progress=lambda line: print(line, file=sys.stderr, flush=True),
             )
         except EmptySnapshotError as exc:
