@@ -45,6 +45,7 @@ bench: install
 lint: install
 	$(VENV)/bin/ruff check swerl_core flows tests benchmarks
 	$(VENV)/bin/ruff format --check swerl_core flows tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache

@@ -24,18 +24,29 @@ def test_help_lists_the_verbs() -> None:
     assert "demo" in result.stdout
 
 
+TEST_RECIPE = Path(__file__).resolve().parent / "data" / "demo-test.yaml"
+
+
 @pytest.mark.slow
-def test_demo_runs_every_stage_on_the_sample_world(capsys: pytest.CaptureFixture[str], swerl_home: Path) -> None:
-    assert main(["demo"]) == 0
+def test_demo_runs_every_stage_on_the_sample_world(
+    capsys: pytest.CaptureFixture[str], swerl_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A test-sized recipe and answer budget: the same stages as `make demo`, a fraction of the tokens.
+    monkeypatch.setenv("SWERL_EVALUATE__MAX_NEW_TOKENS", "48")
+    assert main(["demo", "--recipe", str(TEST_RECIPE)]) == 0
     out = capsys.readouterr().out
     assert "+1.0000  the developer's fix" in out
     assert "-1.0000  no <think> tag  (<think> appears 0 times, expected once)" in out
     assert "acme/textkit: 30 new, 0 updated, 2 skipped" in out
     assert re.search(r"snapshot [0-9a-f]{16} \(new\): 17 train, 5 held-out", out), out
-    assert re.search(r"GRPO: 4 steps in \d+ s", out), out
-    assert re.search(r"swerl-policy v1: gate (pass|fail)", out), out
+    assert f"DuckDB: {swerl_home / 'swerl.duckdb'}" in out and f"snapshot files: {swerl_home / 'snapshots'}" in out
+    assert re.search(r"GRPO: 1 steps in \d+ s", out), out
+    verdict = re.search(r"swerl-policy v1: gate (pass|fail)", out)
+    assert verdict, out
+    assert (verdict.group(1) == "fail") == ("A failed gate is the expected end of the demo" in out)
+    assert re.search(rf"predictions: {re.escape(str(swerl_home / 'evaluations'))}/\S+/predictions.jsonl", out), out
     assert (swerl_home / "swerl.duckdb").is_file() and (swerl_home / "mlflow.db").is_file()
-    assert len(list((swerl_home / "checkpoints").glob("demo-cpu-grpo-*/final/model.safetensors"))) == 1
+    assert len(list((swerl_home / "checkpoints").glob("demo-test-grpo-*/final/model.safetensors"))) == 1
 
 
 def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:

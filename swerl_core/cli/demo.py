@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from swerl_core.cli.arguments import add_verb
@@ -29,6 +30,12 @@ def register_demo(verbs: Any) -> None:
             "world's GitHub-compatible API, for running the verbs by hand."
         ),
     )
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        metavar="RECIPE.yaml",
+        help="training recipe for the demo's tiny model (default: the packaged demo-cpu recipe)",
+    )
     actions = parser.add_subparsers(dest="demo_action", metavar="ACTION")
     serve = actions.add_parser(
         "serve",
@@ -41,9 +48,10 @@ def register_demo(verbs: Any) -> None:
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Run the whole demo, narrating each stage on stdout."""
+    from swerl_core.demo.walkthrough import RECIPE
     from swerl_core.demo.walkthrough import run_demo as walk_through
 
-    walk_through(settings, out=sys.stdout)
+    walk_through(settings, out=sys.stdout, recipe=args.recipe or RECIPE)
     return 0
 
 

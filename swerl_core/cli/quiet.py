@@ -1,7 +1,7 @@
 """Keep library chatter off the user's terminal: the CLI's output is swerl's own lines and progress.
 
-Set before any heavy import (environment variables the libraries read when they load): Hugging Face weight-loading
-and download bars, transformers' advisory notices, MLflow's INFO lines (its table creation on a fresh store), the
+Set before any heavy import (environment variables the libraries read when they load): Hugging Face weight-loading,
+download and dataset-map bars, transformers' advisory notices, MLflow's INFO lines (its table creation on a fresh store), the
 deprecation notices of pinned library versions, and DeepSpeed's accelerator auto-detection warning on CPU machines.
 A value the user set in the environment wins. Errors and swerl's own warnings still show.
 """
@@ -14,6 +14,7 @@ import warnings
 
 _ENVIRONMENT = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
     "MLFLOW_LOGGING_LEVEL": "WARNING",

@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import types
 import typing
 import zlib
@@ -36,6 +35,10 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 from filelock import FileLock
+
+from swerl_core.errors import SwerlError
+from swerl_core.git import command
+from swerl_core.git.command import GitError
 
 __all__ = [
     "EDGE_CASES",
@@ -67,7 +70,6 @@ __all__ = [
     "build_repos",
     "build_world",
     "find_repo",
-    "git_env",
     "load_repos",
     "parse_issue_ref",
     "read_files",
@@ -76,7 +78,7 @@ __all__ = [
 ]
 
 
-class DemoError(Exception):
+class DemoError(SwerlError):
     """A sample-world or fake-server problem, with a one-line message naming what is wrong."""
 
 
@@ -85,26 +87,13 @@ class DemoError(Exception):
 # --------------------------------------------------------------------------------------------------
 
 
-def git_env() -> dict[str, str]:
-    """Return an environment in which git ignores the user's and the system's configuration."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0")
-    return env
+# git ignores the user's global configuration here: the sample world must come out the same on every machine.
+ISOLATED_GIT = {"GIT_CONFIG_GLOBAL": os.devnull}
 
 
-def run_git(git_dir: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
-    """Run ``git --git-dir=git_dir args…`` and return its standard output as bytes."""
-    proc = subprocess.run(
-        ["git", f"--git-dir={git_dir}", *args],
-        input=input,
-        capture_output=True,
-        env=git_env(),
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        err = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise DemoError(f"git {args[0]} failed in {git_dir}: {err[-1] if err else proc.returncode}")
-    return proc.stdout
+def run_git(git_dir: Path | None, *args: str, input: bytes | None = None) -> bytes:
+    """``git --git-dir=git_dir args…`` through :func:`swerl_core.git.command.run_git`, isolated from user config."""
+    return command.run_git(git_dir, args, input=input, env=ISOLATED_GIT)
 
 
 def to_epoch(stamp: str) -> int:
@@ -950,10 +939,11 @@ def _drop_missing_heads(repo: RepoData, pulls: Sequence[PullSpec]) -> None:
 
 
 def _has_object(bare: Path, sha: str) -> bool:
-    proc = subprocess.run(
-        ["git", f"--git-dir={bare}", "cat-file", "-e", sha], capture_output=True, env=git_env(), check=False
-    )
-    return proc.returncode == 0
+    try:
+        run_git(bare, "cat-file", "-e", sha)
+    except GitError:
+        return False
+    return True
 
 
 def build_repo(spec: RepoSpec, bare: Path) -> RepoData:
@@ -962,12 +952,7 @@ def build_repo(spec: RepoSpec, bare: Path) -> RepoData:
     if bare.exists():
         shutil.rmtree(bare)
     bare.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["git", "init", "--bare", "-q", "-b", spec.default_branch, str(bare)],
-        env=git_env(),
-        check=True,
-        capture_output=True,
-    )
+    run_git(None, "init", "--bare", "-q", "-b", spec.default_branch, str(bare))
     writer = FastImport()
     history = _History(writer, None, {}, spec.owner)
     history.replay((spec.initial, *spec.pushes), spec.pulls)
