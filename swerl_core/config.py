@@ -249,7 +249,7 @@ def build_section(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build_section(hint, value, key + ".")
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)

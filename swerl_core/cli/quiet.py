@@ -1,8 +1,9 @@
 """Keep library chatter off the user's terminal: the CLI's output is swerl's own lines and progress.
 
-Set before any heavy import (environment variables the libraries read when they load): Hugging Face weight-loading,
-download and dataset-map bars, transformers' advisory notices, MLflow's INFO lines (its table creation on a fresh store), the
-deprecation notices of pinned library versions, and DeepSpeed's accelerator auto-detection warning on CPU machines.
+Set before any heavy import (environment variables the libraries read when they load): Hugging Face
+weight-loading, download and dataset-map bars, transformers' advisory notices, MLflow's INFO lines (its table
+creation on a fresh store), the deprecation notices of pinned library versions, and DeepSpeed's accelerator
+auto-detection warning on CPU machines.
 A value the user set in the environment wins. Errors and swerl's own warnings still show.
 """
 

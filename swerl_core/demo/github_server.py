@@ -650,7 +650,8 @@ class _DiffCache:
         pairs = "".join(f"{head} {base}\n" for head, base in sorted(wanted))
         out = run_git(repo.bare_path, "diff-tree", "--stdin", *DIFF_ARGS, input=pairs.encode())
         by_head: dict[str, bytes] = {}
-        current, chunks = None, []
+        current: str | None = None
+        chunks: list[bytes] = []
         for line in out.split(b"\n"):
             if _HEX40.match(line):
                 if current is not None:
@@ -742,10 +743,10 @@ class _RepoIndex:
         """Issue numbers (pull requests included) for a ``GET /issues`` query."""
 
         def build() -> list[int]:
-            items = [*self.repo.issues.values(), *self.repo.pulls.values()]
+            every: list[IssueRecord | PullRecord] = [*self.repo.issues.values(), *self.repo.pulls.values()]
             items = [
                 i
-                for i in items
+                for i in every
                 if state in ("all", i.state)
                 and (since is None or i.updated_at >= since)
                 and set(labels) <= set(i.labels)

@@ -629,7 +629,7 @@ def _from_jsonable(kind: Any, value: Any, base: Path) -> Any:
         return (base / value).resolve()
     if kind is int:
         return int(value)
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return kind(
             **{name: _from_jsonable(hint, value[name], base) for name, hint in _field_hints(kind) if name in value}
         )
@@ -738,17 +738,22 @@ class _History:
             marks.append(parent)
         self.branches[pull.number] = _Branch(pull, self.main, marks)
 
+    def _main_tip(self, pull: PullSpec) -> Rev:
+        if self.main is None:
+            raise DemoError(f"pull request #{pull.number} merges before the repository's first commit")
+        return self.main
+
     def _merge(self, pull: PullSpec) -> None:
-        branch, at = self.branches[pull.number], pull.closed_at or ""
+        branch, at, main = self.branches[pull.number], pull.closed_at or "", self._main_tip(pull)
         touched = apply_ops(self.files, [op for c in pull.commits for op in c.ops])
         committer = Signature(*GITHUB_COMMITTER, at)
         if pull.merge == "merge":
             message = f"Merge pull request #{pull.number} from {self.head_login(pull)}/{pull.branch}\n\n{pull.title}"
-            author, parents = (pull.merged_by or pull.author).signature(at), [self.main, branch.marks[-1]]
+            author, parents = (pull.merged_by or pull.author).signature(at), [main, branch.marks[-1]]
         else:
             listed = "\n\n".join(f"* {c.message}" for c in pull.commits)
             message = f"{pull.title} (#{pull.number})\n\n{listed}"
-            author, parents = pull.author.signature(at), [self.main]
+            author, parents = pull.author.signature(at), [main]
         self.main = self.writer.commit(MAIN_LINE, parents, _changes(self.files, touched), message, author, committer)
         self.merges[pull.number] = self.main
 
@@ -758,7 +763,8 @@ class _History:
         at = max(self.last_at, pull.commits[-1].at)
         sig = Signature(*GITHUB_COMMITTER, at)
         message = f"Merge {self.head_login(pull)}:{pull.branch} into {self.owner.login}:main (test merge)"
-        mark = self.writer.commit(SIDE_LINE, [self.main, branch.marks[-1]], _changes(files, touched), message, sig, sig)
+        parents = [self._main_tip(pull), branch.marks[-1]]
+        mark = self.writer.commit(SIDE_LINE, parents, _changes(files, touched), message, sig, sig)
         self.merges[pull.number] = mark
         self.writer.ref(f"refs/pull/{pull.number}/merge", mark)
 

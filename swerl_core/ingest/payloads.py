@@ -64,10 +64,10 @@ def is_bot(login: str | None, user_type: str | None) -> bool:
 def parse_pull(item: dict[str, Any]) -> PullSummary:
     """A :class:`PullSummary` from an object of ``GET /repos/{owner}/{repo}/pulls``."""
     number = _number(item)
-    user = item.get("user") if isinstance(item.get("user"), dict) else {}
-    base = item.get("base") if isinstance(item.get("base"), dict) else None
-    head = item.get("head") if isinstance(item.get("head"), dict) else None
-    if base is None or head is None or not base.get("sha") or not head.get("sha"):
+    user = _user(item)
+    base = item.get("base")
+    head = item.get("head")
+    if not isinstance(base, dict) or not isinstance(head, dict) or not base.get("sha") or not head.get("sha"):
         raise IngestError(f"pull request #{number} has no base/head commit in GitHub's answer")
     login, kind = user.get("login"), user.get("type")
     return PullSummary(
@@ -101,7 +101,7 @@ def is_pull_request(item: dict[str, Any]) -> bool:
 def parse_issue(repo: str, item: dict[str, Any]) -> IssueRecord:
     """An :class:`IssueRecord` from an object of the issues API (not a pull request)."""
     number = _number(item)
-    user = item.get("user") if isinstance(item.get("user"), dict) else {}
+    user = _user(item)
     comments = item.get("comments")
     return IssueRecord(
         repo=repo,
@@ -126,7 +126,7 @@ def parse_comment(repo: str, item: dict[str, Any]) -> CommentRecord:
     comment_id = item.get("id")
     if not isinstance(comment_id, int):
         raise IngestError("GitHub comment has no id")
-    user = item.get("user") if isinstance(item.get("user"), dict) else {}
+    user = _user(item)
     return CommentRecord(
         repo=repo,
         id=comment_id,
@@ -154,6 +154,11 @@ def repository_of(item: dict[str, Any]) -> str | None:
     if not isinstance(url, str) or "/repos/" not in url:
         return None
     return url.split("/repos/", 1)[1].strip("/")
+
+
+def _user(item: dict[str, Any]) -> dict[str, Any]:
+    user = item.get("user")
+    return user if isinstance(user, dict) else {}
 
 
 def _number(item: dict[str, Any]) -> int:

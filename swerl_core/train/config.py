@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import yaml
 
-from swerl_core.config import ConfigError, as_dict, build_section
-from swerl_core.errors import require_setting
+from swerl_core.config import as_dict, build_section
+from swerl_core.errors import ConfigError, require_setting
 
 LossType = Literal["grpo", "dapo", "dr_grpo", "bnpo"]
 RewardScaling = Literal["group", "batch", "none"]
