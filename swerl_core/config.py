@@ -162,7 +162,7 @@ def load_settings(
     env = os.environ if env is None else env
     tree: dict[str, Any] = {}
     if config_file is not None:
-        tree = _read_yaml(Path(config_file))
+        tree = read_yaml_mapping(Path(config_file))
     for key, value in _env_entries(env).items():
         _set_dotted(tree, key, value)
     for key, value in (overrides or {}).items():
@@ -196,17 +196,18 @@ def as_dict(settings: Any) -> dict[str, Any]:
     return out
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping a YAML file holds (``{}`` when empty); :class:`ConfigError` naming ``what`` otherwise."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(f"{what} {path} must hold a mapping of sections, got {type(data).__name__}")
     return data
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-def add_verb(verbs: Any, name: str, help: str, description: str) -> argparse.ArgumentParser:
-    """A subcommand parser with the shared help layout and the options every verb accepts after its name."""
+def add_verb(
+    verbs: Any, name: str, command: Callable[..., int], help: str, description: str
+) -> argparse.ArgumentParser:
+    """A subcommand running ``command(args, settings)``, with the shared help layout and the common options."""
     parser: argparse.ArgumentParser = verbs.add_parser(
         name, help=help, description=description, formatter_class=HelpFormatter, parents=[_common_options()]
     )
+    parser.set_defaults(command=command)
     return parser
 
 

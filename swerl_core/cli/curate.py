@@ -21,6 +21,7 @@ def register_curate(verbs: Any) -> None:
     parser = add_verb(
         verbs,
         "curate",
+        run_curate,
         help="filter ingested PRs into a versioned, decontaminated snapshot (train + held-out)",
         description=(
             "Curate the pull requests in DuckDB into $SWERL_HOME/snapshots/<id>/ (train.parquet, heldout.parquet, "
@@ -36,7 +37,6 @@ def register_curate(verbs: Any) -> None:
         type=iso_datetime,
         metavar="ISO-DATE",
     )
-    parser.set_defaults(command=run_curate)
 
 
 def run_curate(args: argparse.Namespace, settings: Settings) -> int:

@@ -23,6 +23,7 @@ def register_demo(verbs: Any) -> None:
     parser = add_verb(
         verbs,
         "demo",
+        run_demo,
         help="run every stage offline on the sample world (or `demo serve`: serve it for by-hand runs)",
         description=(
             "Run the offline demo: the SWE-RL prompt and reward on a worked example, then ingest, curate, "
@@ -43,7 +44,6 @@ def register_demo(verbs: Any) -> None:
         description="Serve the sample world's repositories over a GitHub-compatible API on 127.0.0.1.",
     )
     serve.set_defaults(command=run_demo_serve)
-    parser.set_defaults(command=run_demo)
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:

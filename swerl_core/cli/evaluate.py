@@ -23,6 +23,7 @@ def register_evaluate(verbs: Any) -> None:
     parser = add_verb(
         verbs,
         "evaluate",
+        run_evaluate,
         help="evaluate a checkpoint on held-out PRs (or SWE-bench Verified)",
         description=(
             "Generate K answers per held-out instance of a snapshot, score them with the SWE-RL reward, "
@@ -64,7 +65,6 @@ def register_evaluate(verbs: Any) -> None:
         help="training run (name, or MLflow run id) to log the metrics into (default: the checkpoint's own run)",
     )
     parser.add_argument("--run-id", dest="run_name", help=argparse.SUPPRESS)  # the flag's former name
-    parser.set_defaults(command=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:

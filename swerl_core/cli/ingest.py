@@ -20,6 +20,7 @@ def register_ingest(verbs: Any) -> None:
     parser = add_verb(
         verbs,
         "ingest",
+        run_ingest,
         help="fetch fresh merged PRs, their issues and their code into DuckDB",
         description=(
             "Ingest merged pull requests of GitHub repositories "
@@ -42,18 +43,17 @@ def register_ingest(verbs: Any) -> None:
     add_setting_flag(
         parser, "--api-url", "github.api_url", "GitHub API base URL ($SWERL_GITHUB_API_URL)", metavar="URL"
     )
-    parser.set_defaults(command=run_ingest)
 
 
 def register_status(verbs: Any) -> None:
     """Add ``swerl status`` to the CLI."""
-    parser = add_verb(
+    add_verb(
         verbs,
         "status",
+        run_status,
         help="show what the database holds per repository",
         description="Per repository: kept PRs, skipped PRs, issues, PR watermark and the last ingest run.",
     )
-    parser.set_defaults(command=run_status)
 
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:

@@ -23,6 +23,7 @@ def register_register(verbs: Any) -> None:
     parser = add_verb(
         verbs,
         "register",
+        run_register,
         help="register a checkpoint as a model version and gate it against the champion",
         description=(
             "Log a consolidated HF checkpoint as a new MLflow model version with its provenance, judge it "
@@ -41,7 +42,6 @@ def register_register(verbs: Any) -> None:
     add_setting_flag(
         parser, "--policy", "registry.policy", "auto: promote a passing version at once", choices=("auto", "manual")
     )
-    parser.set_defaults(command=run_register)
 
 
 def register_promote(verbs: Any) -> None:
@@ -49,13 +49,13 @@ def register_promote(verbs: Any) -> None:
     parser = add_verb(
         verbs,
         "promote",
+        run_promote,
         help="make a model version the champion",
         description="Move the alias champion to VERSION; a version that failed the gate needs --force and --reason.",
     )
     parser.add_argument("version", metavar="VERSION", help="model version number")
     parser.add_argument("--reason", default="", help="why (recorded with the move; required with --force)")
     parser.add_argument("--force", action="store_true", help="promote even though the version failed the gate")
-    parser.set_defaults(command=run_promote)
 
 
 def register_rollback(verbs: Any) -> None:
@@ -63,22 +63,22 @@ def register_rollback(verbs: Any) -> None:
     parser = add_verb(
         verbs,
         "rollback",
+        run_rollback,
         help="move champion back to its previous holder",
         description="Move the alias champion back to the version that held it before the current one.",
     )
     parser.add_argument("--reason", default="", help="why (recorded with the move)")
-    parser.set_defaults(command=run_rollback)
 
 
 def register_models(verbs: Any) -> None:
     """Add ``swerl models`` to the CLI."""
-    parser = add_verb(
+    add_verb(
         verbs,
         "models",
+        run_models,
         help="list model versions with aliases and gate verdicts",
         description="List the registered model's versions, newest first: aliases, gate verdict, mean reward.",
     )
-    parser.set_defaults(command=run_models)
 
 
 def run_register(args: argparse.Namespace, settings: Settings) -> int:

@@ -27,6 +27,7 @@ def register_train(verbs: Any) -> None:
     parser = add_verb(
         verbs,
         "train",
+        run_train,
         help="train a model on a snapshot (SFT warm start or GRPO on the SWE-RL reward)",
         description=(
             "Train with a recipe from deployments/configs/: --stage sft teaches the answer format on "
@@ -66,7 +67,6 @@ def register_train(verbs: Any) -> None:
     # The `deepspeed` launcher appends --local_rank=N to every process's arguments; the rank itself
     # is read from the LOCAL_RANK variable it also sets.
     parser.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)
-    parser.set_defaults(command=run_train)
 
 
 def register_init_model(verbs: Any) -> None:
@@ -74,6 +74,7 @@ def register_init_model(verbs: Any) -> None:
     parser = add_verb(
         verbs,
         "init-model",
+        run_init_model,
         help="write a tiny random-init Llama + tokenizer for offline CPU runs",
         description=(
             "Build a few-million-parameter LlamaForCausalLM and a byte-level BPE tokenizer, no download. "
@@ -88,7 +89,6 @@ def register_init_model(verbs: Any) -> None:
         help="where to save the model (relative: under $SWERL_HOME)",
     )
     parser.add_argument("--force", action="store_true", help="replace a model already in OUT_DIR")
-    parser.set_defaults(command=run_init_model)
 
 
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
