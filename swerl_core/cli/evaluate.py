@@ -1,4 +1,4 @@
-"""The ``swerl evaluate`` verb: flags in, one :func:`evaluate` (or :func:`evaluate_swebench`) call, metrics out.
+"""The ``swerl evaluate`` verb: flags in, one :func:`swerl_core.evaluate.run` (or SWE-bench) call, metrics out.
 
 Registered into :mod:`swerl_core.cli`. Progress goes to stderr, the summary to stdout. The endpoint's
 API key is read here, once, from ``OPENAI_API_KEY``.
@@ -69,7 +69,9 @@ def register_evaluate(verbs: Any) -> None:
 
 def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """Run the evaluation described by ``args`` and print its metrics."""
-    from swerl_core.evaluate.evaluation import evaluate, evaluate_swebench
+    from swerl_core.cli.progress import ProgressLines
+    from swerl_core.evaluate import EvaluateRequest, run
+    from swerl_core.evaluate.evaluation import evaluate_swebench
     from swerl_core.store import Store
 
     key = os.environ.get("OPENAI_API_KEY")
@@ -78,11 +80,17 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if settings.evaluate.backend == "transformers":
         model = resolve_model_reference(args.model, settings.home)
     run_id = training_run_id(settings, args.run_name)
-    with Store.open(settings.duckdb_path) as store:
+    lines = ProgressLines()
+    try:
         if args.swebench is not None:
-            report = evaluate_swebench(settings, model, args.swebench, store=store, api_key=api_key, run_id=run_id)
+            with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
+                report = evaluate_swebench(
+                    settings, model, args.swebench, store=store, api_key=api_key, run_id=run_id, progress=lines
+                )
         else:
-            report = evaluate(settings, model, args.snapshot, store=store, api_key=api_key, run_id=run_id)
+            report = run(settings, EvaluateRequest(model, args.snapshot, run_id=run_id, api_key=api_key), lines)
+    finally:
+        lines.close()
     m = report.metrics
     print(
         f"evaluation {report.evaluation_id}: {report.model_ref} on {report.split} {report.snapshot_id} "

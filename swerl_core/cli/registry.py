@@ -83,12 +83,15 @@ def register_models(verbs: Any) -> None:
 
 def run_register(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate (if needed) and register ``args.model``; prints the version, verdict and alias moves."""
-    from swerl_core.evaluate.registration import evaluate_and_register
-    from swerl_core.store import Store
+    from swerl_core.cli.progress import ProgressLines
+    from swerl_core.registry import RegisterRequest, run
 
     checkpoint = checkpoint_dir(settings, args.model)
-    with Store.open(settings.duckdb_path) as store:
-        result = evaluate_and_register(settings, store, checkpoint, args.snapshot)
+    lines = ProgressLines()
+    try:
+        result = run(settings, RegisterRequest(checkpoint, args.snapshot), lines)
+    finally:
+        lines.close()
     print(f"{result.name} v{result.version}: gate {result.verdict.verdict} ({result.verdict.reason})")
     for move in result.moves:
         print(f"  {move.alias} → v{move.version} (was {_version(move.previous)})")

@@ -92,23 +92,24 @@ def register_init_model(verbs: Any) -> None:
 
 
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
-    """Run :func:`swerl_core.train.trainer.train` for the given flags and print the result."""
+    """Run :func:`swerl_core.train.run` for the given flags and print the result."""
+    from swerl_core.cli.progress import ProgressLines
+    from swerl_core.train import TrainRequest, run
     from swerl_core.train.config import load_train_config
-    from swerl_core.train.trainer import train
 
     cfg = load_train_config(args.recipe)
     if args.deepspeed is not None:
         cfg = replace(cfg, deepspeed=args.deepspeed)
     model = None if args.model is None else resolve_model_reference(args.model, settings.home, hub_id_allowed=True)
-    result = train(
-        settings,
-        cfg,
-        stage=args.stage,
-        snapshot_id=args.snapshot or default_snapshot(settings, cfg.snapshot),
-        resume=args.resume,
-        run_name=args.run_name,
-        base_model=model,
-    )
+    snapshot = args.snapshot or default_snapshot(settings, cfg.snapshot)
+    if not snapshot:
+        raise SwerlError(f"no snapshot: pass --snapshot ID or set `snapshot` in {args.recipe}")
+    request = TrainRequest(cfg, args.stage, snapshot, args.resume, args.run_name, model)
+    lines = ProgressLines()
+    try:
+        result = run(settings, request, lines)
+    finally:
+        lines.close()
     reward = result.metrics.get("reward")
     shown = f", last mean reward {reward:+.3f}" if reward is not None else ""
     print(f"{result.run_name}: {result.steps} steps in {result.seconds:.0f} s{shown}")
