@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -140,3 +141,21 @@ def test_demo_serve_serves_the_sample_world_until_stopped(swerl_home: Path) -> N
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+def test_library_chatter_stays_off_the_terminal(tmp_path: Path) -> None:
+    probe = (
+        "from swerl_core.cli.quiet import quiet_libraries\n"
+        "quiet_libraries()\n"
+        "from deepspeed.accelerator import get_accelerator\n"
+        "get_accelerator()\n"
+        "from mlflow import MlflowClient\n"
+        f"MlflowClient(tracking_uri='sqlite:///{tmp_path / 'mlflow.db'}').search_experiments()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DS_ACCELERATOR", "MLFLOW_LOGGING_LEVEL")}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mlflow.db").is_file()
+    for chatter in ("Setting accelerator to", "Creating initial MLflow database tables", "alembic"):
+        assert chatter not in result.stderr, result.stderr
