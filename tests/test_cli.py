@@ -34,6 +34,7 @@ def test_demo_runs_every_stage_on_the_sample_world(
 ) -> None:
     # A test-sized recipe and answer budget: the same stages as `make demo`, a fraction of the tokens.
     monkeypatch.setenv("SWERL_EVALUATE__MAX_NEW_TOKENS", "48")
+    monkeypatch.setenv("SWERL_EVALUATE__LIMIT", "2")
     assert main(["demo", "--recipe", str(TEST_RECIPE)]) == 0
     out = capsys.readouterr().out
     assert "+1.0000  the developer's fix" in out

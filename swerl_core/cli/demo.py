@@ -37,7 +37,7 @@ def register_demo(verbs: Any) -> None:
         metavar="RECIPE.yaml",
         help="training recipe for the demo's tiny model (default: the packaged demo-cpu recipe)",
     )
-    actions = parser.add_subparsers(dest="demo_action", metavar="ACTION")
+    actions = parser.add_subparsers(dest="demo_action", metavar="[serve]")
     serve = actions.add_parser(
         "serve",
         help="serve the sample world on 127.0.0.1 until Ctrl-C",

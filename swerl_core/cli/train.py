@@ -143,6 +143,7 @@ def run_init_model(args: argparse.Namespace, settings: Settings) -> int:
     out = out if out.is_absolute() else settings.home / out
     if out.exists() and any(out.iterdir()) and not args.force:
         raise SwerlError(f"{out} already holds files; pass --force to replace them")
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable place fails here, before minutes of building
     out = init_tiny_model(out)
     print(f"tiny model ({parameter_count(out) / 1e6:.1f}M parameters) written to {out}")
     return 0
