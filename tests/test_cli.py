@@ -136,7 +136,7 @@ def test_demo_serve_serves_the_sample_world_until_stopped(swerl_home: Path) -> N
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert json.load(response)["full_name"] == "acme/textkit"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -40,7 +41,7 @@ def register_demo(verbs: Any) -> None:
     actions = parser.add_subparsers(dest="demo_action", metavar="[serve]")
     serve = actions.add_parser(
         "serve",
-        help="serve the sample world on 127.0.0.1 until Ctrl-C",
+        help="serve the sample world on 127.0.0.1 until Ctrl-C (or SIGTERM)",
         description="Serve the sample world's repositories over a GitHub-compatible API on 127.0.0.1.",
     )
     serve.set_defaults(command=run_demo_serve)
@@ -69,6 +70,8 @@ def run_demo_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  export SWERL_GITHUB_API_URL={server.url} GITHUB_TOKEN={DEMO_TOKEN}")
         print(f"  swerl ingest {repos}")
         sys.stdout.flush()
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` stops it as cleanly as Ctrl-C
         with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+            stop.wait()
     return 0
