@@ -83,10 +83,10 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     lines = ProgressLines()
     try:
         if args.swebench is not None:
-            with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
-                report = evaluate_swebench(
-                    settings, model, args.swebench, store=store, api_key=api_key, run_id=run_id, progress=lines
-                )
+            store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+            report = evaluate_swebench(
+                settings, model, args.swebench, store=store, api_key=api_key, run_id=run_id, progress=lines
+            )
         else:
             report = run(settings, EvaluateRequest(model, args.snapshot, run_id=run_id, api_key=api_key), lines)
     finally:

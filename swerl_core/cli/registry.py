@@ -92,7 +92,7 @@ def run_register(args: argparse.Namespace, settings: Settings) -> int:
         result = run(settings, RegisterRequest(checkpoint, args.snapshot), lines)
     finally:
         lines.close()
-    print(f"{result.name} v{result.version}: gate {result.verdict.verdict} ({result.verdict.reason})")
+    print(f"{result.name} v{result.version}: gate {result.verdict.verdict} — {result.verdict.reason}")
     for move in result.moves:
         print(f"  {move.alias} → v{move.version} (was {_version(move.previous)})")
     return 0

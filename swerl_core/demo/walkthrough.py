@@ -159,7 +159,7 @@ def register_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str, 
     _heading(out, "5. Evaluate on held-out PRs, register in MLflow, gate against the champion")
     registration = run(settings, RegisterRequest(checkpoint, snapshot_id, who="swerl demo"))
     verdict = registration.verdict
-    out.write(f"{registration.name} v{registration.version}: gate {verdict.verdict} ({verdict.reason})\n")
+    out.write(f"{registration.name} v{registration.version}: gate {verdict.verdict} — {verdict.reason}\n")
     for move in registration.moves:
         out.write(f"  {move.alias} → v{move.version}\n")
     for row in list_versions(settings):
