@@ -86,3 +86,19 @@ def test_multi_process_launch_without_gpu_is_refused(
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["train", "--recipe", str(recipe)]) == 1
     assert "multi-process training runs on GPUs only" in _one_line_error(capsys)
+
+
+def test_the_default_snapshot_is_the_recipes_when_it_exists_else_the_newest_curated(swerl_home: Path) -> None:
+    import json
+
+    from swerl_core.cli.train import default_snapshot
+    from swerl_core.config import load_settings
+
+    settings = load_settings(overrides={"home": swerl_home})
+    assert default_snapshot(settings, "sample-toolkit-v1") == "sample-toolkit-v1"  # nothing curated: as written
+    for name, created in (("older", "2026-01-01T00:00:00+00:00"), ("newer", "2026-02-01T00:00:00+00:00")):
+        manifest = write_sample_snapshot(swerl_home, name) / "manifest.json"
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "created_at": created}))
+    assert default_snapshot(settings, "sample-toolkit-v1") == "newer"
+    write_sample_snapshot(swerl_home)
+    assert default_snapshot(settings, "sample-toolkit-v1") == "sample-toolkit-v1"
