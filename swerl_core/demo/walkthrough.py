@@ -104,6 +104,7 @@ def run_demo(settings: Settings, out: TextIO, recipe: Path = RECIPE) -> None:
 def ingest_and_curate(settings: Settings, out: TextIO) -> str:
     """Serve the sample world locally, ingest it into DuckDB and curate a snapshot; returns its id."""
     from swerl_core import curate, ingest
+    from swerl_core.curate.funnel import render_funnel
     from swerl_core.demo.github_server import FakeGitHub
     from swerl_core.demo.world import build_world
 
@@ -119,9 +120,7 @@ def ingest_and_curate(settings: Settings, out: TextIO) -> str:
 
     _heading(out, f"3. Curate a snapshot (held-out: merged after {HELDOUT_AFTER:%Y-%m-%d})")
     snapshot = curate.run(settings, curate.CurateRequest(name="demo", heldout_after=HELDOUT_AFTER))
-    for stage in snapshot.funnel:
-        dropped = ", ".join(f"{reason} {n}" for reason, n in stage.dropped.items()) or "-"
-        out.write(f"{stage.stage:>14}: {stage.entered:3d} → {stage.kept:3d}   dropped: {dropped}\n")
+    out.write(render_funnel(snapshot.funnel) + "\n")
     state = "new" if snapshot.created else "unchanged input, reused"
     out.write(f"snapshot {snapshot.id} ({state}): {snapshot.train_rows} train, {snapshot.heldout_rows} held-out\n")
     out.write(f"DuckDB: {settings.db_path}\nsnapshot files: {snapshot.path}\n")
