@@ -14,16 +14,12 @@ import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from swerl_core.errors import SwerlError
+from swerl_core.errors import EndpointError
 
 if TYPE_CHECKING:
     from swerl_core.config import Secret
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-
-
-class EndpointError(SwerlError):
-    """The endpoint refused, failed every attempt, or answered something that is not a chat completion."""
 
 
 def chat_completions_url(base_url: str) -> str:

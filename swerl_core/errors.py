@@ -2,6 +2,8 @@
 
 Each module family raises its own subclass (``ConfigError``, ``IngestError``, ``CurateError``…) with a
 one-line message meant for the person running the pipeline; the CLI prints it and exits non-zero.
+Where errors live, one rule: a package's in its ``errors.py`` (re-exported by its ``__init__``); the
+top-level modules' (settings, snapshots, model references) here.
 """
 
 from __future__ import annotations
@@ -17,6 +19,26 @@ class ConfigError(SwerlError, ValueError):
     """A setting is unknown, malformed or out of range; the message names the key and what it accepts."""
 
     exit_code = 2
+
+
+class ModelError(SwerlError):
+    """A model reference cannot be resolved (not a model directory, unknown registry URI, failed download)."""
+
+
+class SnapshotError(SwerlError):
+    """A snapshot is missing (``missing``), or its manifest or a split is unreadable or inconsistent."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class EndpointError(SwerlError):
+    """The endpoint refused, failed every attempt, or answered something that is not a chat completion."""
+
+
+class FormatError(ValueError):
+    """The model's answer breaks the SWE-RL format; the message is the short reason for a −1 reward."""
 
 
 def require_setting(ok: bool, key: str, allowed: str) -> None:

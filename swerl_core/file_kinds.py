@@ -1,17 +1,22 @@
 """What a repository path is: test, code (and in which language), docs, lock file, generated, vendored, other.
 
 The one path-classification rule of swerl: ingest's ``is_test`` flag and the code/test split of the
-stored patches (:mod:`swerl_core.git.changes`) and curation's stages (:mod:`swerl_core.curate.file_kinds`,
-which wraps these patterns as Polars expressions) all use it, so a path is never a test in one place
-and code in another. Tests are recognised by whole path segments and file-name conventions, never by
-substring: ``pytest_plugin.py``, ``contest/``, ``latest.py`` and ``Latest.java`` are code. Every rule is
-a regular expression that Python's ``re`` and Polars' regex engine read alike. This module is pure: it
-never reads file contents, git or the store.
+stored patches (:mod:`swerl_core.git.changes`) and curation's stages (through :func:`file_kind_expr` and
+:func:`language_expr`, the same patterns as Polars expressions over a column of paths) all use it, so a
+path is never a test in one place and code in another. Tests are recognised by whole path segments and
+file-name conventions, never by substring: ``pytest_plugin.py``, ``contest/``, ``latest.py`` and
+``Latest.java`` are code. Every rule is a regular expression that Python's ``re`` and Polars' regex engine
+read alike. This module is pure: it never reads file contents, git or the store (Polars loads only when
+an expression is built).
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 TEST, CODE, DOCS, LOCK, GENERATED, VENDORED, OTHER = "test", "code", "docs", "lock", "generated", "vendored", "other"
 
@@ -84,6 +89,28 @@ def file_kind(path: str) -> str:
     return CODE if language(path) else OTHER
 
 
+def language_expr(path: pl.Expr) -> pl.Expr:
+    """Polars form of :func:`language` (null for non-source files)."""
+    import polars as pl
+
+    return (
+        path.str.extract(EXTENSION_PATTERN, 1)
+        .str.to_lowercase()
+        .replace_strict(LANGUAGES, default=None, return_dtype=pl.String)
+    )
+
+
+def file_kind_expr(path: pl.Expr) -> pl.Expr:
+    """Polars form of :func:`file_kind`, for a column of paths (the curation stages run it on millions of rows)."""
+    import polars as pl
+
+    kind, pattern = KIND_PATTERNS[0]
+    chain = pl.when(path.str.contains(pattern)).then(pl.lit(kind))
+    for kind, pattern in KIND_PATTERNS[1:]:
+        chain = chain.when(path.str.contains(pattern)).then(pl.lit(kind))
+    return chain.when(language_expr(path).is_not_null()).then(pl.lit(CODE)).otherwise(pl.lit(OTHER))
+
+
 __all__ = [
     "CODE",
     "DOCS",
@@ -95,6 +122,8 @@ __all__ = [
     "TEST",
     "VENDORED",
     "file_kind",
+    "file_kind_expr",
     "is_test_path",
     "language",
+    "language_expr",
 ]

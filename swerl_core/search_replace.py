@@ -21,16 +21,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from swerl_core.errors import FormatError
+
 # Fence with any info string, a "### path" line, then the two halves. Lazy halves so that several
 # blocks in one answer stay separate; the path is the rest of its line, taken verbatim.
 _EDIT_BLOCK = re.compile(
     r"```.*?\n### (?P<path>.*)\n<<<<<<< SEARCH\n(?P<search>[\s\S]*?)\n=======\n"
     r"(?P<replace>[\s\S]*?)\n>>>>>>> REPLACE\n```"
 )
-
-
-class FormatError(ValueError):
-    """The model's answer breaks the SWE-RL format; the message is the short reason for a −1 reward."""
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swerl_core.errors import SwerlError
+from swerl_core.errors import SnapshotError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 SPLITS = ("train", "heldout")
-
-
-class SnapshotError(SwerlError):
-    """A snapshot is missing (``missing``), or its manifest or a split is unreadable or inconsistent."""
-
-    def __init__(self, message: str, *, missing: bool = False) -> None:
-        super().__init__(message)
-        self.missing = missing
 
 
 def snapshot_dir(snapshots_dir: Path, snapshot_id: str) -> Path:

@@ -15,7 +15,6 @@ from swerl_core.curate.bm25 import rank, tokenize
 from swerl_core.curate.config import CurateConfig
 from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
 from swerl_core.curate.dedup import dedup_reason
-from swerl_core.curate.file_kinds import file_kind_expr
 from swerl_core.curate.filters import (
     apply_stage,
     bot_reason,
@@ -29,7 +28,7 @@ from swerl_core.curate.filters import (
 from swerl_core.curate.funnel import FunnelCounter, render_funnel
 from swerl_core.curate.patches import patch_fingerprint_text, patch_hash, patch_hash_expr
 from swerl_core.curate.split import heldout_mask, leak_reason
-from swerl_core.file_kinds import file_kind, is_test_path, language
+from swerl_core.file_kinds import file_kind, file_kind_expr, is_test_path, language
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

@@ -11,12 +11,11 @@ import polars as pl
 import pytest
 
 from swerl_core.config import Secret
-from swerl_core.curate.file_kinds import file_kind_expr
+from swerl_core.file_kinds import file_kind_expr, is_test_path
 from swerl_core.git import (
     GitError,
     Mirror,
     decode_blob,
-    is_test_path,
     merge_base,
     mirror_path,
     object_sizes,

@@ -18,16 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from swerl_core.errors import SwerlError
+from swerl_core.curate.errors import CurateError, EmptySnapshotError
 from swerl_core.progress import ProgressCallback
 
 if TYPE_CHECKING:
     from swerl_core.config import Settings
     from swerl_core.curate.snapshot import Snapshot
-
-
-class CurateError(SwerlError):
-    """Curation cannot produce a snapshot; the one-line message says why (empty result, bad benchmark file…)."""
 
 
 @dataclass(frozen=True)
@@ -61,4 +57,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CurateError", "CurateRequest", "Snapshot", "run"]
+__all__ = ["CurateError", "CurateRequest", "EmptySnapshotError", "Snapshot", "run"]

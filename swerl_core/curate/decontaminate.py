@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from swerl_core.curate import CurateError
+from swerl_core.curate.errors import CurateError
 from swerl_core.curate.patches import patch_hash_expr, text_hash_expr
 
 REQUIRED_COLUMNS = ("repo", "instance_id")

@@ -6,7 +6,7 @@ filters. Stage 5 (the test/code split) is a transform, :func:`split_patches`, th
 code-only and size stages because both judge the code part. Nothing here touches the store or git.
 
 1. linked issue in the same repository    2. bots out    3. code only    4. size limits
-5. test/code split by path segments (see :mod:`.file_kinds`)
+5. test/code split by path segments (see :mod:`swerl_core.file_kinds`)
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import re
 import polars as pl
 
 from swerl_core.curate.config import CurateConfig
-from swerl_core.curate.file_kinds import CODE, TEST, file_kind_expr, language_expr
 from swerl_core.curate.funnel import FunnelCounter
 from swerl_core.curate.patches import changed_lines_expr, version_lines_expr
 from swerl_core.curate.tokens import estimated_tokens_expr, prompt_chars_expr
+from swerl_core.file_kinds import CODE, TEST, file_kind_expr, language_expr
 
 # The path a ``git diff`` section touches, from its first line (the new path for renames; git writes the
 # deleted file's path on both sides).
@@ -104,7 +104,7 @@ def with_file_summary(frame: pl.DataFrame, summary: pl.DataFrame) -> pl.DataFram
 def split_patches(frame: pl.DataFrame) -> pl.DataFrame:
     """Stage 5: cut each PR's ``patch`` into its code part (``oracle_patch``) and test part (``test_patch``).
 
-    Sections are classified by the path they touch (:func:`.file_kinds.file_kind_expr`); sections of
+    Sections are classified by the path they touch (:func:`swerl_core.file_kinds.file_kind_expr`); sections of
     docs, lock, generated, vendored and other files belong to neither part.
     """
     # One row per file section: a NUL marks where each `diff --git` line starts, then split and explode.

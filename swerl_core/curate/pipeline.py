@@ -20,11 +20,10 @@ import duckdb
 import polars as pl
 
 from swerl_core.config import Settings
-from swerl_core.curate import CurateError
 from swerl_core.curate.config import CurateConfig
 from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
 from swerl_core.curate.dedup import dedup_reason
-from swerl_core.curate.file_kinds import CODE, file_kind_expr
+from swerl_core.curate.errors import CurateError, EmptySnapshotError
 from swerl_core.curate.filters import (
     apply_stage,
     bot_reason,
@@ -50,6 +49,7 @@ from swerl_core.curate.source import (
 )
 from swerl_core.curate.split import heldout_mask, leak_reason
 from swerl_core.curate.tokens import PromptCounter, tokenizer_digest
+from swerl_core.file_kinds import CODE, file_kind_expr
 from swerl_core.git import GitError
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.snapshots import SPLITS, SnapshotError, read_manifest
@@ -62,14 +62,6 @@ if TYPE_CHECKING:
 _GUARD_CHARS_PER_TOKEN = 16.0
 _SLIM = ["repo", "pr_number", "updated_at", "created_at", "merged_at", "base_commit", "issue_numbers",
          "languages", "code_hash", "problem_hash"]  # fmt: skip
-
-
-class EmptySnapshotError(CurateError):
-    """No pull request survived curation; ``funnel`` says where they went."""
-
-    def __init__(self, message: str, funnel: tuple[StageCount, ...]) -> None:
-        super().__init__(message)
-        self.funnel = funnel
 
 
 def curate(

@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from swerl_core.curate import CurateError
+from swerl_core.curate.errors import CurateError
 from swerl_core.curate.funnel import StageCount
 from swerl_core.snapshots import SPLITS
 from swerl_core.store.records import SnapshotRecord

@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from swerl_core.curate import CurateError
+from swerl_core.curate.errors import CurateError
 from swerl_core.prompts import FILE_TEMPLATE, chat_messages, prompt_token_count
 
 CHAT_TEMPLATE_MARGIN = 32  # role markers and special tokens a chat template adds around two messages

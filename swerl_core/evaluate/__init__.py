@@ -15,16 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from swerl_core.errors import SwerlError
+from swerl_core.evaluate.errors import EvaluateError
 from swerl_core.progress import ProgressCallback
 
 if TYPE_CHECKING:
     from swerl_core.config import Secret, Settings
     from swerl_core.evaluate.results import EvalReport
-
-
-class EvaluateError(SwerlError):
-    """An evaluation cannot run (bad model reference, unreachable endpoint, missing snapshot or mirror)."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from swerl_core.config import Secret, Settings
+from swerl_core.errors import ModelError
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.backends import EndpointBackend, GenerationBackend, TransformersBackend
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
@@ -27,21 +28,21 @@ from swerl_core.evaluate.protocol import HELDOUT, SWEBENCH, evaluation_protocol
 from swerl_core.evaluate.results import PLOTTED, EvalReport, latest_evaluation, log_to_mlflow, record_evaluation
 from swerl_core.evaluate.rollout import rollout
 from swerl_core.evaluate.swebench import read_instance_file, run_harness, swebench_instances
-from swerl_core.progress import ProgressCallback, ProgressReporter
-from swerl_core.registry import RegistryError
-from swerl_core.registry.aliases import CHAMPION, alias_version
-from swerl_core.registry.versions import (
-    EVALUATE_EXPERIMENT,
+from swerl_core.models import (
+    CHAMPION,
     ResolvedModel,
+    alias_version,
     experiment_id,
     mlflow_client,
     parse_model_uri,
     resolve_model,
     version_metrics,
 )
+from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.store import Store
 
 log = logging.getLogger("swerl.evaluate")
+EVALUATE_EXPERIMENT = "swerl-evaluate"  # runs for evaluations of models without a training run here
 
 
 def evaluate(
@@ -158,7 +159,7 @@ def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> R
         name, alias, version = parsed
         mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
         return ResolvedModel(f"models:/{name}/{mv.version}", Path(), name, str(mv.version), mv.run_id)
-    except (RegistryError, MlflowException) as exc:
+    except (ModelError, MlflowException) as exc:
         raise EvaluateError(str(exc).splitlines()[0]) from None
 
 

@@ -3,7 +3,6 @@
 Never calls the GitHub API; every function takes the path of a bare mirror.
 """
 
-from swerl_core.file_kinds import is_test_path  # the rule curation uses too, re-exported for git callers
 from swerl_core.git.blobs import BlobContent, decode_blob, object_sizes, read_blobs
 from swerl_core.git.changes import (
     ChangedFile,
@@ -12,7 +11,8 @@ from swerl_core.git.changes import (
     parse_diff_output,
     pull_request_diff,
 )
-from swerl_core.git.command import GitError, run_git
+from swerl_core.git.command import run_git
+from swerl_core.git.errors import GitError
 from swerl_core.git.history import Commit, first_commit_time, pull_request_commits
 from swerl_core.git.mirror import FETCH_REFSPECS, Mirror, mirror_path, ref_state
 
@@ -26,7 +26,6 @@ __all__ = [
     "PullRequestDiff",
     "decode_blob",
     "first_commit_time",
-    "is_test_path",
     "merge_base",
     "mirror_path",
     "object_sizes",

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from swerl_core.git.command import GitError, first_error_line, git_argv, git_env
+from swerl_core.git.command import first_error_line, git_argv, git_env
+from swerl_core.git.errors import GitError
 
 _BINARY_PROBE = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
 

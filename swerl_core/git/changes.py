@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swerl_core.file_kinds import is_test_path
-from swerl_core.git.command import GitError, run_git
+from swerl_core.git.command import run_git
+from swerl_core.git.errors import GitError
 
 NULL_SHA = "0" * 40
 _GITLINK_MODE = "160000"

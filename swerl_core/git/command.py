@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from swerl_core.errors import SwerlError
+from swerl_core.git.errors import GitError
 
 _BASE_CONFIG = (
     "core.quotepath=false",
@@ -22,10 +22,6 @@ _BASE_CONFIG = (
     "log.showsignature=false",
     "gc.auto=0",
 )
-
-
-class GitError(SwerlError):
-    """A git operation failed (mirror fetch, unknown commit, unreadable object)."""
 
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

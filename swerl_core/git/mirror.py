@@ -16,7 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from swerl_core.config import Secret
-from swerl_core.git.command import GitError, first_error_line, git_argv, git_env, run_git
+from swerl_core.git.command import first_error_line, git_argv, git_env, run_git
+from swerl_core.git.errors import GitError
 
 FETCH_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/pull/*/head:refs/pull/*/head")
 """What a mirror fetches: every branch and every pull request head."""

@@ -5,9 +5,7 @@ references. Nothing about code lives here: code comes from git.
 """
 
 from swerl_core.github.client import (
-    GitHubError,
     MeteredRetry,
-    RateLimited,
     RequestMeter,
     connect,
     describe_failure,
@@ -17,6 +15,7 @@ from swerl_core.github.client import (
     post_graphql,
     request_meter,
 )
+from swerl_core.github.errors import GitHubError, RateLimited
 from swerl_core.github.graphql import closing_issue_references, closing_references_query
 from swerl_core.github.links import (
     IssueReference,

@@ -32,23 +32,11 @@ from urllib3.exceptions import DecodeError, InvalidHeader, ProtocolError
 from urllib3.response import BaseHTTPResponse
 
 from swerl_core.config import GitHubConfig, Secret
-from swerl_core.errors import SwerlError
+from swerl_core.github.errors import GitHubError, RateLimited
 
 # Importing PyGithub sets its logger to INFO with a handler of its own (github/__init__.py), so every
 # followed redirect would print to the user's stderr. Our own progress lines say what matters.
 logging.getLogger("github").setLevel(logging.WARNING)
-
-
-class GitHubError(SwerlError):
-    """A GitHub request failed in a way the run cannot work around; the message is one line."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class RateLimited(GitHubError):
-    """Waiting for the rate limit would exceed ``max_rate_limit_wait_s``: stop and resume later."""
 
 
 @dataclass

@@ -13,7 +13,8 @@ from typing import Any
 
 from github import Github
 
-from swerl_core.github.client import GitHubError, post_graphql
+from swerl_core.github.client import post_graphql
+from swerl_core.github.errors import GitHubError
 from swerl_core.github.links import IssueReference
 
 _REFS_PER_PR = 25

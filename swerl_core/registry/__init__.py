@@ -15,16 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from swerl_core.errors import SwerlError
 from swerl_core.progress import ProgressCallback
+from swerl_core.registry.errors import RegistryError
 
 if TYPE_CHECKING:
     from swerl_core.config import Settings
     from swerl_core.registry.register import Registration
-
-
-class RegistryError(SwerlError):
-    """A registry operation was refused or failed (failed gate, unknown version, no previous champion)."""
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from swerl_core.models import CHALLENGER, CHAMPION, alias_version  # noqa: F401  (re-exported for registry callers)
 from swerl_core.registry import RegistryError
 
-CHAMPION, CHALLENGER = "champion", "challenger"
 MOVE_PREFIX = "alias_move."
 Kind = Literal["challenger", "promote", "rollback", "clear"]
 
@@ -36,18 +36,6 @@ class AliasMove:
     why: str
     when: str
     forced: bool = False
-
-
-def alias_version(client: Any, name: str, alias: str) -> str | None:
-    """The version ``alias`` points at, or ``None`` (also when the model is not registered yet)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_registered_model(name).aliases.get(alias) or "") or None
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
 
 
 def alias_moves(client: Any, name: str) -> list[AliasMove]:

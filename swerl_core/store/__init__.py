@@ -4,6 +4,7 @@ Owns the on-disk database, its writer lock and how stages share it (:meth:`Store
 table's insert lives here beside its schema. Must never reach the network or git.
 """
 
+from swerl_core.store.errors import StoreError
 from swerl_core.store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from swerl_core.store.records import (
     BlobRecord,
@@ -19,7 +20,7 @@ from swerl_core.store.records import (
     SkippedPR,
     SnapshotRecord,
 )
-from swerl_core.store.store import Store, StoreError, lock_path
+from swerl_core.store.store import Store, lock_path
 
 __all__ = [
     "MIGRATIONS",

@@ -12,14 +12,7 @@ import os
 import time
 from pathlib import Path
 
-
-class WriterLockBusy(Exception):
-    """Another process holds the writer lock; ``pid`` is the PID written in the lock file (or None)."""
-
-    def __init__(self, pid: int | None, waited_s: float = 0.0) -> None:
-        waited = f" (waited {waited_s:g} s for it)" if waited_s > 0 else ""
-        super().__init__(f"database is in use by PID {pid if pid is not None else 'unknown'}{waited}")
-        self.pid = pid
+from swerl_core.store.errors import WriterLockBusy
 
 
 class WriterLock:

@@ -42,8 +42,8 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
-from swerl_core.errors import SwerlError
-from swerl_core.store.lock import WriterLock, WriterLockBusy, holder_pid
+from swerl_core.store.errors import StoreError, WriterLockBusy
+from swerl_core.store.lock import WriterLock, holder_pid
 from swerl_core.store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from swerl_core.store.records import (
     BlobRecord,
@@ -57,11 +57,6 @@ from swerl_core.store.records import (
     SkippedPR,
     SnapshotRecord,
 )
-
-
-class StoreError(SwerlError):
-    """The database cannot be opened or written (in use, too new, missing, corrupt)."""
-
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 

@@ -15,17 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from swerl_core.errors import SwerlError
 from swerl_core.progress import ProgressCallback
+from swerl_core.train.errors import TrainError
 
 if TYPE_CHECKING:
     from swerl_core.config import Settings
     from swerl_core.train.config import TrainConfig
     from swerl_core.train.trainer import TrainResult
-
-
-class TrainError(SwerlError):
-    """Training cannot start or continue; the message says what to fix (a path, a snapshot, a size)."""
 
 
 @dataclass(frozen=True)

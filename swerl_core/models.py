@@ -1,0 +1,152 @@
+"""Model references and what evaluation reads from the MLflow model registry, never writes.
+
+A model is a checkpoint directory or a registry URI (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``);
+:func:`resolve_model` turns either into a local directory ``transformers`` loads. A registered version's
+files are downloaded into a temporary sibling and renamed into the cache only when complete, so a killed
+download or two evaluations at once never leave a partial model that later runs trust. Evaluation and
+the registry both read through here (which alias points where, a version's ``eval.*`` tags), so
+:mod:`swerl_core.evaluate` never imports :mod:`swerl_core.registry`; creating versions and moving aliases
+stay in the registry.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swerl_core.errors import ModelError
+
+ARTIFACT_PATH = "model"  # a version's files: the run's model/ artifacts
+COMPLETE_MARKER = ".swerl-download-complete"  # written last into a cached version directory
+CHAMPION, CHALLENGER = "champion", "challenger"
+_MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model reference made concrete: a local directory plus, for registry URIs, its name and version."""
+
+    ref: str
+    local_dir: Path
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+
+
+def mlflow_client(tracking_uri: str) -> Any:
+    """An :class:`mlflow.MlflowClient` bound to ``tracking_uri`` for tracking and the registry."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def experiment_id(client: Any, name: str, artifact_root: Path) -> str:
+    """The id of experiment ``name``, created on first use (artifacts under ``artifact_root`` for local stores)."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    # A local store would otherwise put artifacts in ./mlruns under the current directory.
+    local = client.tracking_uri.startswith(("sqlite:", "file:"))
+    location = Path(artifact_root).resolve().as_uri() if local else None
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException:  # another process created it first
+        return str(client.get_experiment_by_name(name).experiment_id)
+
+
+def parse_model_uri(ref: str) -> tuple[str, str | None, str | None] | None:
+    """``(name, alias, version)`` of a ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` URI; else ``None``."""
+    match = _MODEL_URI.match(ref)
+    return (match["name"], match["alias"], match["version"]) if match else None
+
+
+def resolve_model(client: Any, ref: str, cache_dir: Path) -> ResolvedModel:
+    """A local directory for ``ref``: a checkpoint path as is, a registry URI downloaded into ``cache_dir``."""
+    parsed = parse_model_uri(ref)
+    if parsed is None:
+        if ref.startswith("models:/"):
+            raise ModelError(f"bad model URI {ref!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+        path = Path(ref).expanduser()
+        if not (path / "config.json").exists():
+            raise ModelError(f"{path} is not a model directory (no config.json)")
+        return ResolvedModel(str(path.resolve()), path.resolve())
+    from mlflow.exceptions import MlflowException
+
+    name, alias, version = parsed
+    try:
+        mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
+    except MlflowException:
+        raise ModelError(f"{ref} does not exist in the registry") from None
+    target = Path(cache_dir) / name / str(mv.version)
+    if not _download_complete(target):
+        _download_version(client, mv.source, target)
+    return ResolvedModel(f"models:/{name}/{mv.version}", target / ARTIFACT_PATH, name, str(mv.version), mv.run_id)
+
+
+def _download_complete(target: Path) -> bool:
+    return (target / COMPLETE_MARKER).exists() and (target / ARTIFACT_PATH / "config.json").exists()
+
+
+def _download_version(client: Any, source: str, target: Path) -> None:
+    """Download ``source`` into a temporary sibling of ``target``, mark it complete, then rename it into place."""
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        try:
+            download_artifacts(artifact_uri=source, dst_path=str(partial), tracking_uri=client.tracking_uri)
+        except MlflowException as exc:
+            raise ModelError(f"cannot download {source}: {str(exc).splitlines()[0]}") from None
+        (partial / COMPLETE_MARKER).write_text(source + "\n", encoding="utf-8")
+        _move_into_place(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _move_into_place(partial: Path, target: Path) -> None:
+    from filelock import FileLock
+
+    # The lock covers only check-and-rename: a complete copy is never replaced, so readers need no lock.
+    with FileLock(str(target.parent / f".{target.name}.lock")):
+        if _download_complete(target):  # another evaluation finished the same download first: keep its copy
+            return
+        if target.exists():
+            _discard(target)  # an interrupted download (or one by an older swerl, written in place): never trusted
+        os.rename(partial, target)
+
+
+def _discard(path: Path) -> None:
+    aside = path.with_name(f".{path.name}.stale-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def alias_version(client: Any, name: str, alias: str) -> str | None:
+    """The version ``alias`` points at, or ``None`` (also when the model is not registered yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_registered_model(name).aliases.get(alias) or "") or None
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+
+
+def version_metrics(client: Any, name: str, version: str) -> dict[str, str]:
+    """The ``eval.*`` tags of a version (metrics of the evaluation it was registered with)."""
+    tags = client.get_model_version(name, version).tags
+    return {k[len("eval.") :]: v for k, v in tags.items() if k.startswith("eval.")}
