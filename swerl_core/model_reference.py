@@ -15,12 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swerl_core.errors import SwerlError
-from swerl_core.registry.versions import parse_model_uri
-
-
-class ModelReferenceError(SwerlError):
-    """A model name that is neither a registry URI nor an existing directory (nor, where allowed, a hub id)."""
+from swerl_core.errors import ModelError
+from swerl_core.models import parse_model_uri
 
 
 def resolve_model_reference(text: str, home: Path, *, hub_id_allowed: bool = False) -> str:
@@ -28,7 +24,7 @@ def resolve_model_reference(text: str, home: Path, *, hub_id_allowed: bool = Fal
     text = text.strip()
     if text.startswith("models:/"):
         if parse_model_uri(text) is None:
-            raise ModelReferenceError(f"bad model URI {text!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+            raise ModelError(f"bad model URI {text!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
         return text
     path = Path(text).expanduser()
     candidates = [path] if path.is_absolute() else [Path.cwd() / path, Path(home) / path]
@@ -38,4 +34,4 @@ def resolve_model_reference(text: str, home: Path, *, hub_id_allowed: bool = Fal
     if hub_id_allowed and not path.is_absolute():
         return text
     looked = " or ".join(str(c) for c in candidates)
-    raise ModelReferenceError(f"no model directory {text!r} (looked for {looked})")
+    raise ModelError(f"no model directory {text!r} (looked for {looked})")

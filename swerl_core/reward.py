@@ -28,7 +28,8 @@ import cydifflib
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from swerl_core.search_replace import FormatError, apply_edits, parse_edits
+from swerl_core.errors import FormatError
+from swerl_core.search_replace import apply_edits, parse_edits
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 SOLUTION_OPEN, SOLUTION_CLOSE = "<solution>", "</solution>"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from swerl_core.model_reference import ModelReferenceError, resolve_model_reference
+from swerl_core.errors import ModelError
+from swerl_core.model_reference import resolve_model_reference
 
 
 @pytest.fixture
@@ -29,14 +30,14 @@ def test_registry_uris_are_kept_and_malformed_ones_refused(layout: tuple[Path, P
     _, home = layout
     assert resolve_model_reference("models:/swerl-policy@champion", home) == "models:/swerl-policy@champion"
     assert resolve_model_reference("models:/swerl-policy/3", home) == "models:/swerl-policy/3"
-    with pytest.raises(ModelReferenceError, match="bad model URI"):
+    with pytest.raises(ModelError, match="bad model URI"):
         resolve_model_reference("models:/swerl-policy", home)
 
 
 def test_a_missing_directory_is_an_error_unless_a_hub_id_is_allowed(layout: tuple[Path, Path]) -> None:
     _, home = layout
-    with pytest.raises(ModelReferenceError, match="no model directory 'checkpoints/other'"):
+    with pytest.raises(ModelError, match="no model directory 'checkpoints/other'"):
         resolve_model_reference("checkpoints/other", home)
     assert resolve_model_reference("meta-llama/Llama-3.1-8B", home, hub_id_allowed=True) == "meta-llama/Llama-3.1-8B"
-    with pytest.raises(ModelReferenceError):
+    with pytest.raises(ModelError):
         resolve_model_reference(str(home / "absent"), home, hub_id_allowed=True)

@@ -139,7 +139,7 @@ def checkpoint_dir(settings: Settings, model: str) -> Path:
     reference = resolve_model_reference(model, settings.home)
     if not reference.startswith("models:/"):
         return Path(reference)
-    from swerl_core.registry.versions import mlflow_client, resolve_model
+    from swerl_core.models import mlflow_client, resolve_model
 
     require_registry(settings)
     return resolve_model(mlflow_client(settings.tracking_uri), reference, settings.home / "models").local_dir

@@ -49,10 +49,11 @@ from swerl_core.curate.source import (
 )
 from swerl_core.curate.split import heldout_mask, leak_reason
 from swerl_core.curate.tokens import PromptCounter, tokenizer_digest
+from swerl_core.errors import SnapshotError
 from swerl_core.file_kinds import CODE, file_kind_expr
 from swerl_core.git import GitError
 from swerl_core.progress import ProgressCallback, ProgressReporter
-from swerl_core.snapshots import SPLITS, SnapshotError, read_manifest
+from swerl_core.snapshots import SPLITS, read_manifest
 
 if TYPE_CHECKING:
     from swerl_core.store import Store

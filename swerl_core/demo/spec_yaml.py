@@ -24,11 +24,7 @@ from typing import Any
 
 import yaml
 
-from swerl_core.errors import SwerlError
-
-
-class SpecDataError(SwerlError):
-    """A sample-world data file does not match the shape of the spec it should describe."""
+from swerl_core.demo.errors import SpecDataError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,9 +35,9 @@ from typing import Any, Literal, TypeVar, Union
 from filelock import FileLock
 
 from swerl_core.demo import spec_yaml
-from swerl_core.errors import SwerlError
+from swerl_core.demo.errors import DemoError
 from swerl_core.git import command
-from swerl_core.git.command import GitError
+from swerl_core.git.errors import GitError
 
 __all__ = [
     "EDGE_CASES",
@@ -75,10 +75,6 @@ __all__ = [
     "run_git",
     "save_repos",
 ]
-
-
-class DemoError(SwerlError):
-    """A sample-world or fake-server problem, with a one-line message naming what is wrong."""
 
 
 # --------------------------------------------------------------------------------------------------

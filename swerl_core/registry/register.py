@@ -19,17 +19,11 @@ from typing import Any
 
 from swerl_core.config import Settings
 from swerl_core.errors import SwerlError
+from swerl_core.models import CHALLENGER, CHAMPION, alias_version, experiment_id, mlflow_client, version_metrics
 from swerl_core.registry import RegistryError
-from swerl_core.registry.aliases import CHALLENGER, CHAMPION, AliasMove, alias_version, move_alias, promote, rollback
+from swerl_core.registry.aliases import AliasMove, move_alias, promote, rollback
 from swerl_core.registry.gate import GateMetrics, GateVerdict, gate
-from swerl_core.registry.versions import (
-    REGISTRY_EXPERIMENT,
-    create_version,
-    experiment_id,
-    mlflow_client,
-    training_provenance,
-    version_metrics,
-)
+from swerl_core.registry.versions import REGISTRY_EXPERIMENT, create_version, training_provenance
 
 ChampionEvaluator = Callable[[str], GateMetrics]
 
