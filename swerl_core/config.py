@@ -190,7 +190,7 @@ def load_settings(
     env = os.environ if env is None else env
     tree: dict[str, Any] = {}
     if config_file is not None:
-        tree = _read_yaml(Path(config_file))
+        tree = read_yaml_mapping(Path(config_file))
     for key, value in _env_entries(env).items():
         _set_dotted(tree, key, value)
     for key, value in (overrides or {}).items():
@@ -224,21 +224,22 @@ def as_dict(settings: Any) -> dict[str, Any]:
     return out
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping a YAML file holds (``{}`` when empty); :class:`ConfigError` naming ``what`` otherwise."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start} is not valid)") from None
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start} is not valid)") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {_one_line(exc)}") from None
+        raise ConfigError(f"{what} {path} is not valid YAML: {_one_line(exc)}") from None
     except (ValueError, OverflowError) as exc:  # YAML's own date parsing: "2025-02-30" looks like a date
-        raise ConfigError(f"config file {path} holds an invalid value: {_one_line(exc)}") from None
+        raise ConfigError(f"{what} {path} holds an invalid value: {_one_line(exc)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(data).__name__}")
+        raise ConfigError(f"{what} {path} must hold a mapping of sections, got {type(data).__name__}")
     return data
 
 
@@ -285,7 +286,7 @@ def build_section(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return build_section(hint, value, key + ".")
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)

@@ -28,7 +28,8 @@ import cydifflib
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from swerl_core.search_replace import FormatError, apply_edits, parse_edits
+from swerl_core.errors import FormatError
+from swerl_core.search_replace import apply_edits, parse_edits
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 SOLUTION_OPEN, SOLUTION_CLOSE = "<solution>", "</solution>"
@@ -272,7 +273,7 @@ def batch_rewards(items: Sequence[RewardItem], workers: int = 0, mode: BatchMode
     Results equal ``[item.score() for item in items]`` exactly.
     """
     keys = [_item_key(item) for item in items]
-    unique: dict[tuple, int] = {}
+    unique: dict[tuple[object, ...], int] = {}
     for index, key in enumerate(keys):
         unique.setdefault(key, index)
     distinct = [items[i] for i in unique.values()]
@@ -285,7 +286,7 @@ def batch_rewards(items: Sequence[RewardItem], workers: int = 0, mode: BatchMode
     return [by_key[key] for key in keys]
 
 
-def _item_key(item: RewardItem) -> tuple:
+def _item_key(item: RewardItem) -> tuple[object, ...]:
     # CPython caches str hashes, so hashing the same context strings again is cheap.
     pred = tuple(sorted(item.pred_new_content.items())) if item.pred_new_content is not None else None
     return (

@@ -71,7 +71,8 @@ def snapshot_damage(snapshots_dir: Path, snapshot_id: str, manifest: dict[str, A
     if lacking:
         return f"manifest.json lacks {', '.join(lacking)}"
     path = snapshot_dir(snapshots_dir, snapshot_id)
-    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    recorded_files = manifest.get("files")
+    files = recorded_files if isinstance(recorded_files, dict) else {}
     for split in SPLITS:
         name = f"{split}.parquet"
         if not (path / name).is_file():

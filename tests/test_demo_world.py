@@ -25,12 +25,12 @@ from swerl_core.demo.world import (
     Write,
     build_world,
     find_repo,
-    git_env,
     load_repos,
     parse_issue_ref,
     run_git,
     save_repos,
 )
+from swerl_core.git.command import git_env
 
 TEXTKIT = "acme/textkit"
 

@@ -35,7 +35,7 @@ def test_tiny_model_is_evaluated_fails_the_gate_and_is_served_back_only_after_a_
         monkeypatch.setenv(key, value)
     cli = ["--home", str(home)]
     assert main([*cli, "evaluate", "--model", str(ckpt), "--snapshot", SNAPSHOT, "--batch-size", "2"]) == 0
-    assert "3 instances x K=1" in capsys.readouterr().out
+    assert "3 instances × K=1" in capsys.readouterr().out
     with Store.open(home / "swerl.duckdb", read_only=True) as store:
         rows = store.connection.execute(
             "SELECT n_instances, n_samples, tokens_generated, mlflow_run_id, mean_reward FROM evaluations"
@@ -50,7 +50,7 @@ def test_tiny_model_is_evaluated_fails_the_gate_and_is_served_back_only_after_a_
 
     # A newer --limit 1 evaluation must not stand in for the full protocol at the gate.
     assert main([*cli, "evaluate", "--model", str(ckpt), "--snapshot", SNAPSHOT, "--limit", "1"]) == 0
-    assert "1 instances x K=1" in capsys.readouterr().out
+    assert "1 instances × K=1" in capsys.readouterr().out
 
     # The registration reuses the full evaluation (no third rollout); the gate fails on its real numbers and
     # policy auto therefore crowns nobody.

@@ -20,41 +20,54 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 def test_missing_recipe_exits_2_with_one_line(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["train", "--config", str(swerl_home / "nope.yaml")]) == 2
+    assert main(["train", "--recipe", str(swerl_home / "nope.yaml")]) == 2
     assert "cannot read recipe" in _one_line_error(capsys)
 
 
 def test_bad_recipe_key_exits_2_naming_it(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     recipe = swerl_home / "bad.yaml"
     recipe.write_text("name: x\nbase_model: m\ngrpo:\n  num_generations: 3\n  prompts_per_step: 1\n", encoding="utf-8")
-    assert main(["train", "--config", str(recipe)]) == 2
+    assert main(["train", "--recipe", str(recipe)]) == 2
     assert "grpo.per_device_batch_size" in _one_line_error(capsys)
 
 
 def test_unknown_snapshot_exits_1(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_sample_snapshot(swerl_home)
-    assert main(["train", "--config", DEMO, "--snapshot", "missing"]) == 1
+    assert main(["train", "--recipe", DEMO, "--snapshot", "missing"]) == 1
     assert "snapshot 'missing' not found" in _one_line_error(capsys)
 
 
 def test_resume_without_a_run_exits_1(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_sample_snapshot(swerl_home)
-    assert main(["train", "--config", DEMO, "--resume"]) == 1
+    assert main(["train", "--recipe", DEMO, "--resume"]) == 1
     assert "nothing to resume" in _one_line_error(capsys)
 
 
 def test_missing_base_model_exits_1(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_sample_snapshot(swerl_home)
-    assert main(["train", "--config", DEMO, "--model", str(swerl_home / "no-model")]) == 1
-    assert "cannot load base model" in _one_line_error(capsys)
+    assert main(["train", "--recipe", DEMO, "--model", str(swerl_home / "no-model")]) == 1
+    assert "no model directory" in _one_line_error(capsys)
 
 
-def test_init_model_tiny_writes_a_loadable_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_model_writes_the_recipes_base_model_under_home_and_never_overwrites_silently(
+    swerl_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from transformers import AutoModelForCausalLM
 
-    assert main(["init-model", "--tiny", str(tmp_path / "tiny")]) == 0
+    from swerl_core.train.config import load_train_config
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["init-model"]) == 0
     assert "M parameters) written to" in capsys.readouterr().out
-    assert AutoModelForCausalLM.from_pretrained(tmp_path / "tiny").num_parameters() > 1_000_000
+    model = swerl_home / load_train_config(Path(DEMO)).base_model
+    assert AutoModelForCausalLM.from_pretrained(model).num_parameters() > 1_000_000
+    assert not (tmp_path / "models").exists()
+    before = (model / "config.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["init-model"]) == 1
+    assert "already holds files" in _one_line_error(capsys)
+    assert (model / "config.json").stat().st_mtime_ns == before
+    assert main(["init-model", "--force"]) == 0
 
 
 def test_multi_process_launch_without_gpu_is_refused(
@@ -71,5 +84,21 @@ def test_multi_process_launch_without_gpu_is_refused(
         encoding="utf-8",
     )
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert main(["train", "--config", str(recipe)]) == 1
+    assert main(["train", "--recipe", str(recipe)]) == 1
     assert "multi-process training runs on GPUs only" in _one_line_error(capsys)
+
+
+def test_the_default_snapshot_is_the_recipes_when_it_exists_else_the_newest_curated(swerl_home: Path) -> None:
+    import json
+
+    from swerl_core.cli.train import default_snapshot
+    from swerl_core.config import load_settings
+
+    settings = load_settings(overrides={"home": swerl_home})
+    assert default_snapshot(settings, "sample-toolkit-v1") == "sample-toolkit-v1"  # nothing curated: as written
+    for name, created in (("older", "2026-01-01T00:00:00+00:00"), ("newer", "2026-02-01T00:00:00+00:00")):
+        manifest = write_sample_snapshot(swerl_home, name) / "manifest.json"
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "created_at": created}))
+    assert default_snapshot(settings, "sample-toolkit-v1") == "newer"
+    write_sample_snapshot(swerl_home)
+    assert default_snapshot(settings, "sample-toolkit-v1") == "sample-toolkit-v1"

@@ -80,7 +80,7 @@ def _cli(home: Path, recipe: dict, *args: str) -> subprocess.Popen:
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
     env = {**os.environ, "SWERL_HOME": str(home)}
     return subprocess.Popen(
-        [sys.executable, "-m", "swerl_core.cli", "train", "--config", str(path), *args],
+        [sys.executable, "-m", "swerl_core.cli", "train", "--recipe", str(path), *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

@@ -71,7 +71,7 @@ class BM25:
     def scores(self, query: Sequence[str]) -> np.ndarray:
         """BM25 score of every document for the query tokens (each distinct term counted once)."""
         n = len(self.documents)
-        total = np.zeros(n, dtype=np.float64)
+        total: np.ndarray = np.zeros(n, dtype=np.float64)
         if not n:
             return total
         norm = self.k1 * (1.0 - self.b + self.b * self.lengths / (self.mean_length or 1.0))

@@ -50,10 +50,11 @@ from swerl_core.curate.source import (
 )
 from swerl_core.curate.split import heldout_bound, heldout_bound_record, heldout_mask, leak_reason
 from swerl_core.curate.tokens import PromptCounter, tokenizer_digest
+from swerl_core.errors import SnapshotError
 from swerl_core.file_kinds import CODE, file_kind_expr
 from swerl_core.git import GitError
 from swerl_core.progress import ProgressCallback, ProgressReporter
-from swerl_core.snapshots import SPLITS, SnapshotError, read_manifest, snapshot_damage
+from swerl_core.snapshots import SPLITS, read_manifest, snapshot_damage
 
 if TYPE_CHECKING:
     from swerl_core.store import Store
@@ -296,17 +297,12 @@ def materialize(
             continue
         extra: dict[str, str] = {}
         if k:
+
+            def fits(more: dict[str, str], issue: str = issue, context: dict[str, str] = context) -> bool:
+                return counter.count(issue, {**context, **more}) <= cfg.max_prompt_tokens
+
             try:
-                extra = finder.find(
-                    row["repo"],
-                    row["base_commit"],
-                    issue,
-                    set(oracle),
-                    k,
-                    lambda more, issue=issue, context=context: (
-                        counter.count(issue, {**context, **more}) <= cfg.max_prompt_tokens
-                    ),
-                )
+                extra = finder.find(row["repo"], row["base_commit"], issue, set(oracle), k, fits)
             except GitError:
                 notes["relevant_files_unavailable"] += 1
         notes["relevant_files_added"] += len(extra)

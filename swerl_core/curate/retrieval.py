@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from swerl_core.chat_endpoint import EndpointError, chat_completions_url, post_chat_completion
+from swerl_core.chat_endpoint import chat_completions_url, post_chat_completion
 from swerl_core.curate.bm25 import rank, tokenize
 from swerl_core.curate.errors import CurateError
+from swerl_core.errors import EndpointError
 from swerl_core.file_kinds import CODE, file_kind
 from swerl_core.git import GitError, read_blobs, ref_state, run_git
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from swerl_core.chat_endpoint import EndpointError, chat_completions_url, post_chat_completion
+from swerl_core.chat_endpoint import chat_completions_url, post_chat_completion
 from swerl_core.config import Secret
+from swerl_core.errors import EndpointError
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.config import EvaluateConfig
 

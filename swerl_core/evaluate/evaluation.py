@@ -118,6 +118,7 @@ def _evaluate(
         first = harness_predictions(out_dir / "harness_predictions.jsonl", results, resolved.ref)
         harness = run_harness(instance_file, first, resolved.ref, evaluation_id, cfg.harness_workers, out_dir)
         resolved_rate, note = harness.resolved_rate, harness.reason
+    mlflow_run = _run_for(client, settings, run_id or resolved.run_id)
     report = EvalReport(
         evaluation_id,
         resolved.ref,
@@ -131,14 +132,14 @@ def _evaluate(
         timings.generation_s,
         timings.reward_s,
         protocol,
-        _run_for(client, settings, run_id or resolved.run_id),
+        mlflow_run,
         resolved_rate,
         note,
         as_metrics(failure_rates(results, instances, cfg.max_new_tokens)),
         evaluation_step(resolved.local_dir),
     )
     champion = _champion_numbers(client, settings, store, report)
-    log_to_mlflow(client, report.mlflow_run_id, report, champion)
+    log_to_mlflow(client, mlflow_run, report, champion)
     if store is not None:
         record_evaluation(store, report)
     return report
@@ -189,7 +190,9 @@ def _run_for(client: Any, settings: Settings, run_id: str | None) -> str:
     return str(run.info.run_id)
 
 
-def _champion_numbers(client: Any, settings: Settings, store: Store | None, report: EvalReport) -> dict | None:
+def _champion_numbers(
+    client: Any, settings: Settings, store: Store | None, report: EvalReport
+) -> dict[str, float] | None:
     name = settings.registry.model_name
     version = alias_version(client, name, CHAMPION)
     if version is None or (report.model_name, report.model_version) == (name, version):

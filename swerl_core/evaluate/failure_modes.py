@@ -24,10 +24,11 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from swerl_core.errors import FormatError
 from swerl_core.evaluate.instances import EvalInstance
 from swerl_core.evaluate.metrics import EXACT, SampleResult
 from swerl_core.reward import extract_solution, file_changes
-from swerl_core.search_replace import FormatError, parse_edits
+from swerl_core.search_replace import parse_edits
 
 OUTCOMES = (
     "format.missing_tag",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from swerl_core.evaluate.metrics import SampleResult
 
@@ -59,5 +60,6 @@ def sample_rewards(path: Path) -> dict[str, tuple[float, ...]]:
         return {}
     by_instance: dict[str, list[tuple[int, float]]] = {}
     for line in read_predictions(path):
-        by_instance.setdefault(str(line["instance_id"]), []).append((int(line["sample"]), float(line["reward"])))
+        row: dict[str, Any] = dict(line)
+        by_instance.setdefault(str(row["instance_id"]), []).append((int(row["sample"]), float(row["reward"])))
     return {key: tuple(r for _, r in sorted(rows)) for key, rows in by_instance.items()}

@@ -12,13 +12,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from swerl_core.errors import FormatError
 from swerl_core.evaluate.backends import Completion, GenerationBackend
 from swerl_core.evaluate.checkout import apply_in_copy
 from swerl_core.evaluate.instances import EvalInstance
 from swerl_core.evaluate.metrics import SampleResult
 from swerl_core.progress import ProgressReporter
 from swerl_core.reward import RewardItem, batch_rewards, predicted_content
-from swerl_core.search_replace import FormatError
 
 
 @dataclass(frozen=True)

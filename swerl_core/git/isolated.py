@@ -13,7 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from swerl_core.git.command import GitError, run_git
+from swerl_core.git.command import run_git
+from swerl_core.git.errors import GitError
 
 _UPLOAD_PACK = "git -c uploadpack.allowAnySHA1InWant=true upload-pack"  # fetch one commit by its id
 

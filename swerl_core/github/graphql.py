@@ -9,6 +9,7 @@ GraphQL access: the caller turns :class:`GitHubError` into "no GraphQL for this 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from github import Github
 
@@ -45,7 +46,9 @@ def closing_references_query(numbers: Sequence[int]) -> str:
     return f"{head}{fields}\n  }}\n}}"
 
 
-def parse_closing_references(data: dict, repo: str, numbers: Sequence[int]) -> dict[int, list[IssueReference]]:
+def parse_closing_references(
+    data: dict[str, Any], repo: str, numbers: Sequence[int]
+) -> dict[int, list[IssueReference]]:
     """Read the answer of :func:`closing_references_query` (missing PRs give no references)."""
     repository = data.get("repository")
     if not isinstance(repository, dict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from swerl_core.ingest.errors import IngestError
 from swerl_core.store.records import CommentRecord, IssueRecord
@@ -64,10 +64,10 @@ def is_bot(login: str | None, user_type: str | None) -> bool:
 def parse_pull(item: dict[str, Any]) -> PullSummary:
     """A :class:`PullSummary` from an object of ``GET /repos/{owner}/{repo}/pulls``."""
     number = _number(item)
-    user = item.get("user") if isinstance(item.get("user"), dict) else {}
-    base = item.get("base") if isinstance(item.get("base"), dict) else None
-    head = item.get("head") if isinstance(item.get("head"), dict) else None
-    if base is None or head is None or not base.get("sha") or not head.get("sha"):
+    user = _user(item)
+    base = item.get("base")
+    head = item.get("head")
+    if not isinstance(base, dict) or not isinstance(head, dict) or not base.get("sha") or not head.get("sha"):
         raise IngestError(f"pull request #{number} has no base/head commit in GitHub's answer")
     login, kind = _optional_str(user, "login", number), _optional_str(user, "type", number)
     return PullSummary(
@@ -101,7 +101,7 @@ def is_pull_request(item: dict[str, Any]) -> bool:
 def parse_issue(repo: str, item: dict[str, Any]) -> IssueRecord:
     """An :class:`IssueRecord` from an object of the issues API (not a pull request)."""
     number = _number(item)
-    user = item.get("user") if isinstance(item.get("user"), dict) else {}
+    user = _user(item)
     comments = item.get("comments")
     return IssueRecord(
         repo=repo,
@@ -126,7 +126,7 @@ def parse_comment(repo: str, item: dict[str, Any]) -> CommentRecord:
     comment_id = item.get("id")
     if not _is_count(comment_id):
         raise IngestError("GitHub comment has no id")
-    user = item.get("user") if isinstance(item.get("user"), dict) else {}
+    user = _user(item)
     number = issue_number_of(item)
     return CommentRecord(
         repo=repo,
@@ -160,8 +160,13 @@ def repository_of(item: dict[str, Any]) -> str | None:
 _MAX_ID = 2**63 - 1  # DuckDB's BIGINT
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_ID
+
+
+def _user(item: dict[str, Any]) -> dict[str, Any]:
+    user = item.get("user")
+    return user if isinstance(user, dict) else {}
 
 
 def _number(item: dict[str, Any]) -> int:

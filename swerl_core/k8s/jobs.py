@@ -49,10 +49,12 @@ def job_state(job: Mapping[str, Any]) -> JobState:
             continue
         message = condition.get("message") or condition.get("reason") or ""
         if condition.get("type") == "Complete":
-            return JobState("succeeded", message=message, **counts)
+            return JobState("succeeded", counts["active"], counts["succeeded"], counts["failed"], message)
         if condition.get("type") == "Failed":
-            return JobState("failed", message=message, **counts)
-    return JobState("running" if counts["active"] else "pending", **counts)
+            return JobState("failed", counts["active"], counts["succeeded"], counts["failed"], message)
+    return JobState(
+        "running" if counts["active"] else "pending", counts["active"], counts["succeeded"], counts["failed"]
+    )
 
 
 def submit_training(

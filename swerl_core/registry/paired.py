@@ -171,8 +171,8 @@ def bootstrap_interval(
     for start in range(0, resamples, chunk):
         stop = min(resamples, start + chunk)
         means[start:stop] = diffs[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    low, high = np.quantile(means, [alpha, 1 - alpha])
-    return float(low), float(high)
+    bounds: list[float] = np.quantile(means, [alpha, 1 - alpha]).tolist()
+    return bounds[0], bounds[1]
 
 
 def sign_flip_p_value(centred: np.ndarray, rng: np.random.Generator, resamples: int) -> float:

@@ -19,19 +19,20 @@ from typing import Any
 
 from swerl_core.config import Settings
 from swerl_core.errors import SwerlError
-from swerl_core.registry import RegistryError
-from swerl_core.registry.aliases import CHALLENGER, CHAMPION, AliasMove, alias_version, move_alias, promote, rollback
-from swerl_core.registry.gate import GateMetrics, GateVerdict, gate
-from swerl_core.registry.gate_report import REWARDS_TAG, log_gate_report, log_rewards, read_rewards
-from swerl_core.registry.versions import (
-    REGISTRY_EXPERIMENT,
-    create_version,
+from swerl_core.models import (
+    CHALLENGER,
+    CHAMPION,
+    alias_version,
     experiment_id,
     mlflow_client,
     registry_access,
-    training_provenance,
     version_metrics,
 )
+from swerl_core.registry import RegistryError
+from swerl_core.registry.aliases import AliasMove, move_alias, promote, rollback
+from swerl_core.registry.gate import GateMetrics, GateVerdict, gate
+from swerl_core.registry.gate_report import REWARDS_TAG, log_gate_report, log_rewards, read_rewards
+from swerl_core.registry.versions import REGISTRY_EXPERIMENT, create_version, training_provenance
 
 ChampionEvaluator = Callable[[str], GateMetrics]
 
@@ -139,7 +140,7 @@ def register(
         for key, value in verdict.tags().items():
             client.set_model_version_tag(cfg.model_name, version, key, value)
         artifacts = log_gate_report(client, run_id, version, verdict)
-        reports = {mode or "deciding": verdict}
+        reports: dict[str, GateVerdict | str] = {mode or "deciding": verdict}
         for name, reported in also.items():
             reports[name] = _reported_verdict(client, settings, version, champion_version, name, reported)
         moves: list[AliasMove] = []

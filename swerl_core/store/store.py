@@ -26,6 +26,7 @@ writable, the writer lock) for its whole life: for tools and tests that own the 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -538,7 +539,11 @@ class Store:
         ).fetchall()
         # A run still "running" while nobody holds the ingest lock died with its process (kill -9).
         dead = not writer_active(ingest_lock_path(self.path))
-        return [RepoStatus(*row[:-1], "interrupted" if dead and row[-1] == "running" else row[-1]) for row in rows]
+        statuses = [RepoStatus(*row) for row in rows]
+        return [
+            dataclasses.replace(s, last_run_status="interrupted") if dead and s.last_run_status == "running" else s
+            for s in statuses
+        ]
 
     # -- snapshots and evaluations ---------------------------------------------------------------
 

@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from swerl_core.config import ConfigError, as_dict, build_section
-from swerl_core.errors import require_setting
+from swerl_core.config import as_dict, build_section, read_yaml_mapping
+from swerl_core.errors import ConfigError, require_setting
 
 LossType = Literal["grpo", "dapo", "dr_grpo", "bnpo"]
 RewardScaling = Literal["group", "batch", "none"]
@@ -174,14 +172,7 @@ class TrainConfig:
 
 def load_train_config(path: Path | str) -> TrainConfig:
     """Read and validate a recipe YAML; raises :class:`ConfigError` naming the offending key."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read recipe {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from None
-    return train_config_from_dict(data if data is not None else {})
+    return train_config_from_dict(read_yaml_mapping(Path(path), "recipe"))
 
 
 def train_config_from_dict(data: Any) -> TrainConfig:

@@ -151,7 +151,9 @@ _INIT_FILE = ("src/toolkit/__init__.py", '"""toolkit: small helpers."""\n\n__ver
 _START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
-def sample_rows(n_train: int = 28, n_heldout: int = 7, seed: int = 0) -> tuple[list[dict], list[dict]]:
+def sample_rows(
+    n_train: int = 28, n_heldout: int = 7, seed: int = 0
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``(train, heldout)`` rows in the snapshot contract's shape (held-out merged after every train row)."""
     rng = random.Random(seed)
     rows = [_row(index, rng) for index in range(n_train + n_heldout)]

@@ -64,7 +64,7 @@ def _timed_grpo_class() -> type:
 
         # `_generate` and `_metrics` are TRL 1.16 internals (trl is pinned): `_generate` produces every
         # completion of a generation batch, and `_metrics` values are averaged into each log record.
-        def _generate(self, prompts: list) -> Any:
+        def _generate(self, prompts: list[Any]) -> Any:
             start = time.perf_counter()
             result = super()._generate(prompts)
             mode = "train" if self.model.training else "eval"

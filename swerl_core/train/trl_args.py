@@ -30,9 +30,6 @@ def grpo_args(cfg: TrainConfig, output_dir: Path) -> GRPOConfig:
             "vllm_server_timeout": g.vllm_server_timeout_s,
         }
     return GRPOConfig(
-        output_dir=str(output_dir),
-        seed=cfg.seed,
-        data_seed=cfg.seed,
         per_device_train_batch_size=g.per_device_batch_size,
         gradient_accumulation_steps=cfg.grpo_gradient_accumulation_steps,
         num_generations=g.num_generations,
@@ -49,7 +46,7 @@ def grpo_args(cfg: TrainConfig, output_dir: Path) -> GRPOConfig:
         scale_rewards=g.scale_rewards,
         num_iterations=g.num_iterations,
         mask_truncated_completions=g.mask_truncated_completions,
-        **_common(cfg, g.save_steps),
+        **_common(cfg, output_dir, g.save_steps),
         **vllm,
     )
 
@@ -60,9 +57,6 @@ def sft_args(cfg: TrainConfig, output_dir: Path) -> SFTConfig:
 
     s = cfg.sft
     return SFTConfig(
-        output_dir=str(output_dir),
-        seed=cfg.seed,
-        data_seed=cfg.seed,
         per_device_train_batch_size=s.per_device_batch_size,
         gradient_accumulation_steps=s.gradient_accumulation_steps,
         learning_rate=s.learning_rate,
@@ -73,12 +67,15 @@ def sft_args(cfg: TrainConfig, output_dir: Path) -> SFTConfig:
         completion_only_loss=True,
         packing=False,
         dataset_num_proc=None,
-        **_common(cfg, s.save_steps),
+        **_common(cfg, output_dir, s.save_steps),
     )
 
 
-def _common(cfg: TrainConfig, save_steps: int) -> dict[str, object]:
+def _common(cfg: TrainConfig, output_dir: Path, save_steps: int) -> dict[str, object]:
     return {
+        "output_dir": str(output_dir),
+        "seed": cfg.seed,
+        "data_seed": cfg.seed,
         "logging_steps": 1,
         "save_strategy": "steps",
         "save_steps": save_steps,

@@ -7,19 +7,20 @@ never print the token; it reads it once with :func:`github_token` and hands it t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
+from typing import Any
 
-from swerl_core.cli_types import iso_datetime
+from swerl_core.cli.arguments import add_setting_flag, add_verb, iso_datetime, repo_name
 from swerl_core.config import Settings, github_token
 from swerl_core.errors import SwerlError
-from swerl_core.repo_names import is_repository_name
 
 
-def register_ingest(verbs: argparse._SubParsersAction) -> None:
+def register_ingest(verbs: Any) -> None:
     """Add ``swerl ingest`` to the CLI."""
-    parser = verbs.add_parser(
+    parser = add_verb(
+        verbs,
         "ingest",
+        run_ingest,
         help="fetch fresh merged PRs, their issues and their code into DuckDB",
         description=(
             "Ingest merged pull requests of GitHub repositories "
@@ -29,7 +30,7 @@ def register_ingest(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--repo",
         action="append",
-        type=_repo_name,
+        type=repo_name,
         metavar="OWNER/NAME",
         help="repository to ingest (repeatable; default: ingest.repos from the config)",
     )
@@ -39,27 +40,27 @@ def register_ingest(verbs: argparse._SubParsersAction) -> None:
         metavar="ISO-DATE",
         help="on a repository's first run, keep PRs merged at or after this time (e.g. 2025-01-31)",
     )
-    parser.add_argument("--api-url", metavar="URL", help="GitHub API base URL (default $SWERL_GITHUB_API_URL)")
-    parser.set_defaults(command=run_ingest)
+    add_setting_flag(
+        parser, "--api-url", "github.api_url", "GitHub API base URL ($SWERL_GITHUB_API_URL)", metavar="URL"
+    )
 
 
-def register_status(verbs: argparse._SubParsersAction) -> None:
+def register_status(verbs: Any) -> None:
     """Add ``swerl status`` to the CLI."""
-    parser = verbs.add_parser(
+    add_verb(
+        verbs,
         "status",
+        run_status,
         help="show what the database holds per repository",
         description="Per repository: kept PRs, skipped PRs, issues, PR watermark and the last ingest run.",
     )
-    parser.set_defaults(command=run_status)
 
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Run :func:`swerl_core.ingest.run` for the given flags and print one summary line per repo."""
-    from swerl_core.cli_progress import ProgressLines
+    from swerl_core.cli.progress import ProgressLines
     from swerl_core.ingest import IngestRequest, run
 
-    if args.api_url:
-        settings = _with_api_url(settings, args.api_url)
     if not args.repo and not settings.ingest.repos:
         raise SwerlError("no repository given: pass --repo OWNER/NAME or set ingest.repos in the config")
     request = IngestRequest(repos=tuple(args.repo or ()), since=args.since, token=github_token())
@@ -106,13 +107,3 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
             f"watermark {mark}, last run {last}"
         )
     return 0
-
-
-def _with_api_url(settings: Settings, url: str) -> Settings:
-    return dataclasses.replace(settings, github=dataclasses.replace(settings.github, api_url=url))
-
-
-def _repo_name(text: str) -> str:
-    if not is_repository_name(text.strip()):
-        raise argparse.ArgumentTypeError(f"expected OWNER/NAME (letters, digits, '-', '_', '.'), got {text!r}")
-    return text.strip()

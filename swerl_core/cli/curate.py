@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from typing import Any
 
-from swerl_core.cli_types import iso_datetime
+from swerl_core.cli.arguments import add_setting_flag, add_verb, iso_datetime
 from swerl_core.config import Settings
+from swerl_core.errors import SwerlError
 
 
-def register_curate(verbs: argparse._SubParsersAction) -> None:
+def register_curate(verbs: Any) -> None:
     """Add ``swerl curate`` to the CLI."""
-    parser = verbs.add_parser(
+    parser = add_verb(
+        verbs,
         "curate",
+        run_curate,
         help="filter ingested PRs into a versioned, decontaminated snapshot (train + held-out)",
         description=(
             "Curate the pull requests in DuckDB into $SWERL_HOME/snapshots/<id>/ (train.parquet, heldout.parquet, "
@@ -26,27 +29,28 @@ def register_curate(verbs: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--name", default="snapshot", help="a human name recorded with the snapshot")
-    parser.add_argument(
+    add_setting_flag(
+        parser,
         "--heldout-after",
+        "curate.heldout_after",
+        "PRs merged after this time form the held-out split",
         type=iso_datetime,
         metavar="ISO-DATE",
-        help="PRs merged after this time form the held-out split (default: curate.heldout_after)",
     )
-    # SUPPRESS: the top-level --config must survive when this one is not given.
-    parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="YAML settings file")
-    parser.set_defaults(command=run_curate)
 
 
 def run_curate(args: argparse.Namespace, settings: Settings) -> int:
     """Run curation for the given flags; print the funnel and the snapshot id and path."""
-    from swerl_core.cli_progress import ProgressLines
+    from swerl_core.cli.progress import ProgressLines
     from swerl_core.curate import CurateRequest, run
     from swerl_core.curate.funnel import render_funnel
     from swerl_core.curate.pipeline import EmptySnapshotError
 
+    if not settings.db_path.is_file():
+        raise SwerlError(f"no database at {settings.db_path}; run `swerl ingest` first")
     lines = ProgressLines()
     try:
-        snapshot = run(settings, CurateRequest(name=args.name, heldout_after=args.heldout_after), lines)
+        snapshot = run(settings, CurateRequest(name=args.name), lines)
     except EmptySnapshotError as exc:
         lines.close()
         print(render_funnel(exc.funnel), file=sys.stderr)

@@ -1,7 +1,7 @@
 """The ``swerl render-k8s`` verb: a recipe and a node count in, Kubernetes manifests for one GRPO run out.
 
-Registered into :mod:`swerl_core.cli`. Writes one YAML file per object (apply with ``kubectl apply -f DIR``)
-and prints the files and the torchrun command every training pod runs.
+Registered into :mod:`swerl_core.cli` after the pipeline verbs. Writes one YAML file per object (apply
+with ``kubectl apply -f DIR``) and prints the files and the torchrun command every training pod runs.
 """
 
 from __future__ import annotations
@@ -9,14 +9,18 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import Any
 
+from swerl_core.cli.arguments import add_verb
 from swerl_core.config import Settings
 
 
-def register_render_k8s(verbs: argparse._SubParsersAction) -> None:
+def register_render_k8s(verbs: Any) -> None:
     """Add ``swerl render-k8s`` to the CLI."""
-    parser = verbs.add_parser(
+    parser = add_verb(
+        verbs,
         "render-k8s",
+        run_render_k8s,
         help="render the Kubernetes manifests of a multi-node GRPO run from a recipe",
         description=(
             "Render an indexed training Job (torchrun, c10d rendezvous), its headless Service, the recipe "
@@ -35,7 +39,6 @@ def register_render_k8s(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--rollout-image", default="swerl-rollout:0.1.0", metavar="IMAGE")
     parser.add_argument("--storage-class", metavar="CLASS", help="ReadWriteMany storage class for SWERL_HOME")
     parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
-    parser.set_defaults(command=run_render_k8s)
 
 
 def run_render_k8s(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,22 +2,28 @@
 
 Registered into :mod:`swerl_core.cli`. ``register`` reuses the checkpoint's latest evaluation on the
 snapshot and evaluation protocol (or runs one), and evaluates the champion under the same protocol when it has no such
-evaluation yet, so the gate always compares like with like.
+evaluation yet, so the gate always compares like with like. ``models``, ``promote`` and ``rollback`` never create a
+registry: with none yet they say so.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
+from typing import Any
 
+from swerl_core.cli.arguments import add_setting_flag, add_verb
 from swerl_core.config import Settings
+from swerl_core.model_reference import resolve_model_reference
+from swerl_core.registry import RegistryError
 
 
-def register_register(verbs: argparse._SubParsersAction) -> None:
+def register_register(verbs: Any) -> None:
     """Add ``swerl register`` to the CLI."""
-    parser = verbs.add_parser(
+    parser = add_verb(
+        verbs,
         "register",
+        run_register,
         help="register a checkpoint as a model version and gate it against the champion",
         description=(
             "Log a consolidated HF checkpoint as a new MLflow model version with its provenance, judge it "
@@ -25,62 +31,65 @@ def register_register(verbs: argparse._SubParsersAction) -> None:
             "alias challenger (and champion under --policy auto)."
         ),
     )
-    parser.add_argument("--model", required=True, type=Path, metavar="DIR", help="consolidated checkpoint directory")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR|models:/NAME@ALIAS",
+        help="consolidated checkpoint directory (relative to the cwd or $SWERL_HOME) or a registry URI",
+    )
     parser.add_argument("--snapshot", required=True, metavar="ID", help="held-out snapshot the gate compares on")
-    parser.add_argument("--samples", type=int, metavar="K", help="samples per instance (default evaluate.samples)")
-    parser.add_argument("--policy", choices=("auto", "manual"), help="auto: promote a passing version at once")
-    parser.set_defaults(command=run_register)
+    add_setting_flag(parser, "--samples", "evaluate.samples", "samples per instance", metavar="K")
+    add_setting_flag(
+        parser, "--policy", "registry.policy", "auto: promote a passing version at once", choices=("auto", "manual")
+    )
 
 
-def register_promote(verbs: argparse._SubParsersAction) -> None:
+def register_promote(verbs: Any) -> None:
     """Add ``swerl promote`` to the CLI."""
-    parser = verbs.add_parser(
+    parser = add_verb(
+        verbs,
         "promote",
+        run_promote,
         help="make a model version the champion",
         description="Move the alias champion to VERSION; a version that failed the gate needs --force and --reason.",
     )
     parser.add_argument("version", metavar="VERSION", help="model version number")
     parser.add_argument("--reason", default="", help="why (recorded with the move; required with --force)")
     parser.add_argument("--force", action="store_true", help="promote even though the version failed the gate")
-    parser.set_defaults(command=run_promote)
 
 
-def register_rollback(verbs: argparse._SubParsersAction) -> None:
+def register_rollback(verbs: Any) -> None:
     """Add ``swerl rollback`` to the CLI."""
-    parser = verbs.add_parser(
+    parser = add_verb(
+        verbs,
         "rollback",
+        run_rollback,
         help="move champion back to its previous holder",
         description="Move the alias champion back to the version that held it before the current one.",
     )
     parser.add_argument("--reason", default="", help="why (recorded with the move)")
-    parser.set_defaults(command=run_rollback)
 
 
-def register_models(verbs: argparse._SubParsersAction) -> None:
+def register_models(verbs: Any) -> None:
     """Add ``swerl models`` to the CLI."""
-    parser = verbs.add_parser(
+    add_verb(
+        verbs,
         "models",
+        run_models,
         help="list model versions with aliases and gate verdicts",
         description="List the registered model's versions, newest first: aliases, gate verdict, mean reward.",
     )
-    parser.set_defaults(command=run_models)
 
 
 def run_register(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate (if needed) and register ``args.model``; prints the version, verdict and alias moves."""
-    from swerl_core.cli_progress import ProgressLines
+    from swerl_core.cli.progress import ProgressLines
     from swerl_core.registry import RegisterRequest, run
 
-    evaluate_cfg = (
-        settings.evaluate if args.samples is None else dataclasses.replace(settings.evaluate, samples=args.samples)
-    )
-    registry_cfg = (
-        settings.registry if args.policy is None else dataclasses.replace(settings.registry, policy=args.policy)
-    )
-    settings = dataclasses.replace(settings, evaluate=evaluate_cfg, registry=registry_cfg)
+    checkpoint = checkpoint_dir(settings, args.model)
     lines = ProgressLines()
     try:
-        result = run(settings, RegisterRequest(args.model, args.snapshot), lines)
+        result = run(settings, RegisterRequest(checkpoint, args.snapshot), lines)
     finally:
         lines.close()
     print(f"{result.name} v{result.version}: gate {result.verdict.verdict} — {result.verdict.reason}")
@@ -90,7 +99,7 @@ def run_register(args: argparse.Namespace, settings: Settings) -> int:
                 f"  {mode} (reported): {report if isinstance(report, str) else report.verdict + ' — ' + report.reason}"
             )
     for move in result.moves:
-        print(f"  {move.alias} -> v{move.version} (was {move.previous or 'none'})")
+        print(f"  {move.alias} → v{move.version} (was {_version(move.previous)})")
     return 0
 
 
@@ -98,9 +107,10 @@ def run_promote(args: argparse.Namespace, settings: Settings) -> int:
     """Promote ``args.version`` to champion."""
     from swerl_core.registry.register import current_user, promote_version
 
-    move = promote_version(settings, args.version, current_user(), args.reason, force=args.force)
+    require_registry(settings)
+    move = promote_version(settings, args.version.removeprefix("v"), current_user(), args.reason, force=args.force)
     forced = " (forced)" if move.forced else ""
-    print(f"{settings.registry.model_name}: champion -> v{move.version}{forced} (was {move.previous or 'none'})")
+    print(f"{settings.registry.model_name}: champion → v{move.version}{forced} (was {_version(move.previous)})")
     return 0
 
 
@@ -108,8 +118,9 @@ def run_rollback(args: argparse.Namespace, settings: Settings) -> int:
     """Move champion back to its previous holder."""
     from swerl_core.registry.register import current_user, rollback_champion
 
+    require_registry(settings)
     move = rollback_champion(settings, current_user(), args.reason)
-    print(f"{settings.registry.model_name}: champion -> v{move.version} (was v{move.previous})")
+    print(f"{settings.registry.model_name}: champion → v{move.version} (was {_version(move.previous)})")
     return 0
 
 
@@ -117,6 +128,7 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
     """Print the registered versions."""
     from swerl_core.registry.register import list_versions
 
+    require_registry(settings)
     rows = list_versions(settings)
     print(f"{'version':>7}  {'aliases':<22} {'gate':<12} {'mean reward':>11}  snapshot")
     for row in rows:
@@ -125,3 +137,26 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
             f"{row.mean_reward[:11] or '-':>11}  {row.snapshot_id or '-'}"
         )
     return 0
+
+
+def checkpoint_dir(settings: Settings, model: str) -> Path:
+    """The local directory ``model`` names (a registry URI is fetched into ``$SWERL_HOME/models``)."""
+    reference = resolve_model_reference(model, settings.home)
+    if not reference.startswith("models:/"):
+        return Path(reference)
+    from swerl_core.models import mlflow_client, resolve_model
+
+    require_registry(settings)
+    return resolve_model(mlflow_client(settings.tracking_uri), reference, settings.home / "models").local_dir
+
+
+def require_registry(settings: Settings) -> None:
+    """Refuse, without creating anything, when the default local registry does not exist yet."""
+    prefix = "sqlite:///"
+    uri = settings.tracking_uri
+    if uri.startswith(prefix) and not Path(uri[len(prefix) :]).is_file():
+        raise RegistryError(f"no model registry yet (no {uri[len(prefix) :]}); run `swerl register` first")
+
+
+def _version(version: str | None) -> str:
+    return f"v{version}" if version else "none"

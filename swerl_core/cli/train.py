@@ -1,0 +1,149 @@
+"""The ``swerl train`` and ``swerl init-model`` verbs: flags in, one library call, a short summary out.
+
+Registered into :mod:`swerl_core.cli`. Progress goes to stderr, the result to stdout. torch, transformers and
+TRL load only when a verb runs. ``--config`` is the settings file as everywhere; the training recipe is
+``--recipe``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from swerl_core.cli.arguments import add_verb
+from swerl_core.config import Settings
+from swerl_core.errors import SwerlError
+from swerl_core.model_reference import resolve_model_reference
+
+DEFAULT_TINY_MODEL = Path("models/tiny")  # under SWERL_HOME; the demo recipe's base_model
+
+
+def register_train(verbs: Any) -> None:
+    """Add ``swerl train`` to the CLI."""
+    parser = add_verb(
+        verbs,
+        "train",
+        run_train,
+        help="train a model on a snapshot (SFT warm start or GRPO on the SWE-RL reward)",
+        description=(
+            "Train with a recipe from deployments/configs/: --stage sft teaches the answer format on "
+            "oracle answers, --stage grpo runs GRPO with the SWE-RL reward. Checkpoints land in "
+            "$SWERL_HOME/checkpoints/<run>/, metrics in MLflow."
+        ),
+    )
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        required=True,
+        metavar="RECIPE.yaml",
+        help="training recipe, e.g. deployments/configs/demo-cpu.yaml",
+    )
+    parser.add_argument(
+        "--snapshot",
+        metavar="ID",
+        help="snapshot id (default: the recipe's snapshot when it exists, else the newest one curated)",
+    )
+    parser.add_argument("--stage", choices=("sft", "grpo"), default="grpo", help="training stage")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the newest run of this recipe, stage and snapshot from its last checkpoint",
+    )
+    parser.add_argument(
+        "--run-name",
+        metavar="NAME",
+        help="name of the training run (default: recipe-stage-snapshot-timestamp; required under a launcher)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="DIR|models:/NAME@ALIAS|HUB_ID",
+        help="base model overriding the recipe's; a directory relative to the cwd or $SWERL_HOME",
+    )
+    parser.add_argument("--deepspeed", type=Path, metavar="JSON", help="DeepSpeed config overriding the recipe's")
+    # The `deepspeed` launcher appends --local_rank=N to every process's arguments; the rank itself
+    # is read from the LOCAL_RANK variable it also sets.
+    parser.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)
+
+
+def register_init_model(verbs: Any) -> None:
+    """Add ``swerl init-model`` to the CLI."""
+    parser = add_verb(
+        verbs,
+        "init-model",
+        run_init_model,
+        help="write a tiny random-init Llama + tokenizer for offline CPU runs",
+        description=(
+            "Build a few-million-parameter LlamaForCausalLM and a byte-level BPE tokenizer, no download. "
+            "A relative OUT_DIR is under $SWERL_HOME, where recipes look for their base_model."
+        ),
+    )
+    parser.add_argument(
+        "--tiny",
+        type=Path,
+        default=DEFAULT_TINY_MODEL,
+        metavar="OUT_DIR",
+        help="where to save the model (relative: under $SWERL_HOME)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace a model already in OUT_DIR")
+
+
+def run_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Run :func:`swerl_core.train.run` for the given flags and print the result."""
+    from swerl_core.cli.progress import ProgressLines
+    from swerl_core.train import TrainRequest, run
+    from swerl_core.train.config import load_train_config
+
+    cfg = load_train_config(args.recipe)
+    if args.deepspeed is not None:
+        cfg = replace(cfg, deepspeed=args.deepspeed)
+    model = None if args.model is None else resolve_model_reference(args.model, settings.home, hub_id_allowed=True)
+    snapshot = args.snapshot or default_snapshot(settings, cfg.snapshot)
+    if not snapshot:
+        raise SwerlError(f"no snapshot: pass --snapshot ID or set `snapshot` in {args.recipe}")
+    request = TrainRequest(cfg, args.stage, snapshot, args.resume, args.run_name, model)
+    lines = ProgressLines()
+    try:
+        result = run(settings, request, lines)
+    finally:
+        lines.close()
+    reward = result.metrics.get("reward")
+    shown = f", last mean reward {reward:+.3f}" if reward is not None else ""
+    print(f"{result.run_name}: {result.steps} steps in {result.seconds:.0f} s{shown}")
+    print(f"model: {result.model_dir}")
+    print(f"mlflow run: {result.mlflow_run_id} ({settings.tracking_uri})")
+    return 0
+
+
+def default_snapshot(settings: Settings, recipe_snapshot: str | None) -> str | None:
+    """The recipe's snapshot when it exists under ``$SWERL_HOME/snapshots``, else the newest snapshot there."""
+    if recipe_snapshot and (settings.snapshots_dir / recipe_snapshot / "manifest.json").is_file():
+        return recipe_snapshot
+    created: dict[str, str] = {}
+    for manifest in settings.snapshots_dir.glob("*/manifest.json"):
+        try:
+            created[manifest.parent.name] = str(json.loads(manifest.read_text(encoding="utf-8"))["created_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged snapshot is never picked by default
+    if not created:
+        return recipe_snapshot
+    newest = max(created, key=lambda name: created[name])
+    print(f"snapshot: {newest} (the newest curated; pass --snapshot to choose)", file=sys.stderr)
+    return newest
+
+
+def run_init_model(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the tiny model (refusing to replace one unless ``--force``) and print where it went and its size."""
+    from swerl_core.train.tiny_model import init_tiny_model, parameter_count
+
+    out = args.tiny.expanduser()
+    out = out if out.is_absolute() else settings.home / out
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise SwerlError(f"{out} already holds files; pass --force to replace them")
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable place fails here, before minutes of building
+    out = init_tiny_model(out)
+    print(f"tiny model ({parameter_count(out) / 1e6:.1f}M parameters) written to {out}")
+    return 0
