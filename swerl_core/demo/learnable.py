@@ -186,7 +186,9 @@ class LearnableWorld(World):
     heldout_after: datetime = HELDOUT_AFTER
 
 
-def build_learnable_world(root: Path, seed: int = 0, prs_per_repo: int = 800, heldout_share: float = 0.05) -> World:
+def build_learnable_world(
+    root: Path, seed: int = 0, prs_per_repo: int = 800, heldout_share: float = 0.05
+) -> LearnableWorld:
     """Build (or reuse) the learnable world under ``root``: ``prs_per_repo`` merged fixes in each of 3 repos.
 
     Every pull request fixes one module of its repository's first commit and closes the issue that
