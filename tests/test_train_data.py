@@ -144,7 +144,8 @@ def test_sft_trains_on_the_prompt_tokens_that_grpo_and_evaluation_generate_from(
         alone = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)
         pair = tokenizer.apply_chat_template(prompt + answer, tokenize=True, return_dict=True)
         n = len(alone["input_ids"])
-        assert pair["input_ids"][:n] == alone["input_ids"], tokenizer.convert_ids_to_tokens(pair["input_ids"][n - 3 : n])
+        boundary = tokenizer.convert_ids_to_tokens(pair["input_ids"][n - 3 : n + 1])
+        assert pair["input_ids"][:n] == alone["input_ids"], boundary
 
 
 def test_sft_leaves_out_rows_without_an_exact_oracle_answer(snapshot: Path) -> None:
