@@ -43,7 +43,7 @@ from swerl_core.train.snapshot import as_files, load_snapshot  # noqa: E402
 
 RECIPE = REPO / "deployments" / "configs" / "learnable-cpu.yaml"
 TOY_RECIPE = REPO / "deployments" / "configs" / "toy-cpu.yaml"
-# The wiring check's model (tests/test_learning.py): small enough to memorise 4 answers in minutes.
+# The wiring check's model: small enough to memorise the 4 toy answers in ~100 SFT steps.
 TOY_SPEC = {"hidden_size": 128, "intermediate_size": 344, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2}
 TOKEN = "learn-benchmark-token"
 
