@@ -49,7 +49,7 @@ from swerl_core.config import load_settings
 from swerl_core.train.config import train_config_from_dict
 from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model, parameter_count
-from swerl_core.train.trainer import train
+from swerl_core.train import TrainRequest, run
 
 steps = int(sys.argv[1])
 settings = load_settings()
@@ -66,7 +66,7 @@ cfg = train_config_from_dict({
     "grpo": {"prompts_per_step": 4, "num_generations": 8, "per_device_batch_size": 8, "max_steps": steps,
              "save_steps": steps, "learning_rate": 1e-6, "beta": 0.04, "loss_type": "grpo"},
 })
-result = train(settings, cfg, stage="grpo", run_name="gpu-smoke")
+result = run(settings, TrainRequest(cfg, stage="grpo", run_name="gpu-smoke"))
 client = MlflowClient(settings.tracking_uri)
 
 def values(name):

@@ -1,46 +1,51 @@
-"""Does the CPU training path learn? Tiny model: held-out reward before SFT, after SFT, after GRPO.
+"""Does the loop learn? The tiny model on the learnable world: base → SFT → SFT+GRPO, for several seeds.
 
-Not a test: a measurement. On the sample snapshot (swerl_core.train.sample_snapshot) it builds the
-tiny random-init model, scores it on the held-out rows, runs the SFT warm start on oracle answers,
-scores again, runs GRPO from the SFT model on the SWE-RL reward, and scores a third time. Each score
-is the format rate (share of answers that are well-formed and apply) and the mean reward, for greedy
-decoding and for sampling at the GRPO temperature, on the held-out rows and (as an in-distribution
-reference) on as many train rows. It prints what happened either way.
+Not a test: a measurement. It builds the learnable world (swerl_core.demo.learnable), serves it with the
+fake GitHub, ingests and curates it like any world (held-out: merged after the world's cutoff), builds the
+tiny model with a tokenizer trained on the world, then for each seed trains SFT and GRPO with the
+learnable-cpu recipe and scores base, SFT and SFT+GRPO on the held-out rows (greedy, and sampled as GRPO
+samples): format rate, apply rate, mean reward, exact-match rate. It also reports GRPO's train-prompt
+reward curve (mean of the first vs the last quarter of its steps) and prints mean ± std over seeds.
+With ``--toy`` it runs the wiring check instead: 8 one-line fixes stated in the issue, SFT then GRPO on
+the same prompts, and the first vs last quarter of GRPO's sampled reward.
 
-    .venv/bin/python benchmarks/learn.py [--sft-epochs 40] [--grpo-steps 16] [--home DIR]
+    .venv/bin/python benchmarks/learn.py [--seeds 0 1 2] [--prs-per-repo 800] [--heldout 48] [--toy]
 
-Runs offline (HF_HUB_OFFLINE=1); everything lands under --home (default: a temporary directory).
+Runs offline; everything lands under --home (default: a temporary directory).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-
-import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from swerl_core.config import load_settings  # noqa: E402
+from swerl_core.config import Secret, Settings, load_settings  # noqa: E402
 from swerl_core.prompts import render_prompt  # noqa: E402
 from swerl_core.reward import extract_solution, search_replace_reward  # noqa: E402
 from swerl_core.search_replace import FormatError, parse_edits  # noqa: E402
-from swerl_core.train import TrainRequest, run  # noqa: E402
-from swerl_core.train.config import train_config_from_dict  # noqa: E402
-from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot  # noqa: E402
+from swerl_core.train.config import TrainConfig, load_train_config  # noqa: E402
 from swerl_core.train.snapshot import as_files, load_snapshot  # noqa: E402
-from swerl_core.train.tiny_model import init_tiny_model, parameter_count  # noqa: E402
+
+RECIPE = REPO / "deployments" / "configs" / "learnable-cpu.yaml"
+TOY_RECIPE = REPO / "deployments" / "configs" / "toy-cpu.yaml"
+# The wiring check's model: small enough to memorise the 4 toy answers in ~100 SFT steps.
+TOY_SPEC = {"hidden_size": 128, "intermediate_size": 344, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2}
+TOKEN = "learn-benchmark-token"
 
 
 @dataclass(frozen=True)
@@ -50,10 +55,7 @@ class Score:
     format_rate: float  # tags right and at least one SEARCH/REPLACE block
     apply_rate: float  # the edits also apply to the files (reward > −1)
     mean_reward: float
-    answers: int
-
-    def __str__(self) -> str:
-        return f"format {self.format_rate:4.0%} applies {self.apply_rate:4.0%} reward {self.mean_reward:+.3f}"
+    exact_rate: float  # the edits reproduce the oracle exactly (reward 1.0)
 
 
 def well_formed(text: str) -> bool:
@@ -65,23 +67,28 @@ def well_formed(text: str) -> bool:
 
 
 def score(model_dir: Path, rows: list[dict], samples: int, temperature: float, max_new_tokens: int) -> Score:
-    """Generate ``samples`` answers per row (greedy when ``samples`` is 0) and score them with the reward."""
+    """Generate ``samples`` answers per row (greedy when ``samples`` is 0) and score them with the reward.
+
+    Sampling uses the GRPO settings (temperature, no top-k, top-p 1), so "sampled" means what GRPO sees.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     prompts = [render_prompt(tokenizer, r["problem_statement"], as_files(r["code_context"])) for r in rows]
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
     sampling = (
-        {"do_sample": True, "temperature": temperature, "num_return_sequences": samples}
+        {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0, "num_return_sequences": samples}
         if samples
         else {"do_sample": False}
     )
     torch.manual_seed(0)
-    with torch.inference_mode():
-        out = model.generate(**batch, max_new_tokens=max_new_tokens, **sampling)
-    texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    texts: list[str] = []
+    for start in range(0, len(prompts), 16):
+        batch = tokenizer(prompts[start : start + 16], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.inference_mode():
+            out = model.generate(**batch, max_new_tokens=max_new_tokens, **sampling)
+        texts += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     per_row = max(samples, 1)
     rewards = [
         search_replace_reward(as_files(row["code_context"]), as_files(row["oracle_new_content"]), text)
@@ -93,85 +100,130 @@ def score(model_dir: Path, rows: list[dict], samples: int, temperature: float, m
         sum(map(well_formed, texts)) / n,
         sum(not r.is_format_error for r in rewards) / n,
         sum(r.reward for r in rewards) / n,
-        n,
+        sum(r.reward == 1.0 for r in rewards) / n,
     )
 
 
-def recipe(sft_epochs: float, grpo_steps: int) -> dict:
-    """The demo-cpu recipe, stretched for a few minutes of learning."""
-    data = yaml.safe_load((REPO / "deployments" / "configs" / "demo-cpu.yaml").read_text(encoding="utf-8"))
-    data["name"] = "learn"
-    data["max_completion_length"] = 192
-    data["sft"].update({"epochs": sft_epochs, "learning_rate": 2e-3, "per_device_batch_size": 4, "save_steps": 1000})
-    # A 3 M-parameter model sampled at 1.0 almost never writes a whole edit right, and a group whose
-    # rollouts all score −1 carries no GRPO signal: sample cooler, and use bigger groups.
-    data["grpo"].update(
-        {
-            "prompts_per_step": 2,
-            "num_generations": 8,
-            "per_device_batch_size": 16,
-            "temperature": 0.7,
-            "max_steps": grpo_steps,
-            "save_steps": 1000,
-            "learning_rate": 5e-5,
-            "beta": 0.04,
-        }
+def ingest_and_curate(settings: Settings, world_root: Path, prs_per_repo: int) -> str:
+    """Build the learnable world, serve it, ingest and curate it (no shortcut); returns the snapshot id."""
+    from swerl_core import curate, ingest
+    from swerl_core.demo.github_server import FakeGitHub
+    from swerl_core.demo.learnable import HELDOUT_AFTER, build_learnable_world
+
+    start = time.perf_counter()
+    world = build_learnable_world(world_root, seed=0, prs_per_repo=prs_per_repo)
+    built = time.perf_counter() - start
+    with FakeGitHub(world, token=TOKEN) as server:
+        github = replace(settings.github, api_url=server.url, seconds_between_requests=0, local_clones=True)
+        ingest.run(
+            replace(settings, github=github), ingest.IngestRequest(repos=tuple(world.repos), token=Secret(TOKEN))
+        )
+    ingested = time.perf_counter() - start
+    curated = replace(settings, curate=replace(settings.curate, relevant_files=0))
+    snapshot = curate.run(curated, curate.CurateRequest(name="learnable", heldout_after=HELDOUT_AFTER))
+    print(
+        f"world: {sum(len(r.pulls) for r in world.repos.values())} PRs built in {built:.1f}s, ingested by "
+        f"{ingested:.0f}s, curated by {time.perf_counter() - start:.0f}s: snapshot {snapshot.id} "
+        f"({snapshot.train_rows} train, {snapshot.heldout_rows} held-out)",
+        flush=True,
     )
-    return data
+    return snapshot.id
+
+
+def reward_quarters(settings: Settings, run_id: str) -> tuple[float, float]:
+    """Mean sampled train reward of the first and of the last quarter of a GRPO run's steps (from MLflow)."""
+    from mlflow import MlflowClient
+
+    history = sorted(MlflowClient(settings.tracking_uri).get_metric_history(run_id, "reward"), key=lambda m: m.step)
+    values = [m.value for m in history]
+    quarter = max(1, len(values) // 4)
+    return statistics.fmean(values[:quarter]), statistics.fmean(values[-quarter:])
+
+
+def run_seed(
+    settings: Settings, cfg: TrainConfig, seed: int, heldout: list[dict], samples: int, spec: dict
+) -> dict[str, float]:
+    """Train one seed (SFT then GRPO) from a fresh tiny model of shape ``spec``; score every stage."""
+    from swerl_core.demo.learnable import learnable_texts
+    from swerl_core.train import TrainRequest, run
+    from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
+
+    cfg = replace(cfg, seed=seed)
+    base = init_tiny_model(
+        settings.home / f"models/tiny-{seed}", TinyModelSpec(seed=seed, **spec), corpus=learnable_texts()
+    )
+    metrics: dict[str, float] = {}
+    temp, length = cfg.grpo.temperature, cfg.max_completion_length
+
+    def measure(stage: str, model_dir: Path) -> None:
+        for decoding, k in (("greedy", 0), ("sampled", samples)):
+            result = score(model_dir, heldout, k, temp, length)
+            for name, value in vars(result).items():
+                metrics[f"{stage} {decoding} {name}"] = value
+
+    measure("base", base)
+    sft = run(settings, TrainRequest(cfg, stage="sft", base_model=str(base)))
+    measure("sft", sft.model_dir)
+    grpo = run(settings, TrainRequest(cfg, stage="grpo", base_model=str(sft.model_dir)))
+    measure("grpo", grpo.model_dir)
+    first, last = reward_quarters(settings, grpo.mlflow_run_id or "")
+    metrics.update({
+        "grpo train reward first quarter": first,
+        "grpo train reward last quarter": last,
+        "sft seconds": sft.seconds,
+        "grpo seconds": grpo.seconds,
+    })  # fmt: skip
+    print(f"seed {seed}: " + ", ".join(f"{k} {v:+.3f}" for k, v in metrics.items()), flush=True)
+    return metrics
+
+
+def summary(per_seed: list[dict[str, float]]) -> None:
+    """Print mean ± std over seeds of every metric, stage by stage."""
+    print(f"\nover {len(per_seed)} seeds (mean ± std):")
+    for key in per_seed[0]:
+        values = [m[key] for m in per_seed]
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"    {key:<36} {statistics.fmean(values):+.3f} ± {spread:.3f}")
 
 
 def main() -> int:
-    """Run the three stages and print the comparison."""
+    """Build, ingest, curate, train and score; print what happened."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=None, help="SWERL_HOME for this run (default: temporary)")
-    parser.add_argument("--sft-epochs", type=float, default=40.0)
-    parser.add_argument("--grpo-steps", type=int, default=16)
-    parser.add_argument("--samples", type=int, default=4, help="sampled answers per held-out row")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--prs-per-repo", type=int, default=800)
+    parser.add_argument("--heldout", type=int, default=48, help="held-out rows scored per stage")
+    parser.add_argument("--samples", type=int, default=2, help="sampled answers per held-out row")
+    parser.add_argument("--sft-steps", type=int, default=None, help="override the recipe's sft.max_steps")
+    parser.add_argument("--grpo-steps", type=int, default=None, help="override the recipe's grpo.max_steps")
+    parser.add_argument("--toy", action="store_true", help="the wiring check on the toy set instead")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="swerl-learn-"))
-    settings = load_settings(env={"SWERL_HOME": str(home)})
-    model = init_tiny_model(home / "models" / "tiny")
-    write_sample_snapshot(home)
-    train_rows, heldout_rows = load_snapshot(home / "snapshots", SAMPLE_SNAPSHOT_ID)
-    heldout = list(heldout_rows)
-    seen = list(train_rows)[: len(heldout)]  # in-distribution reference: rows the model trains on
-    cfg = train_config_from_dict(recipe(args.sft_epochs, args.grpo_steps))
-    print(f"tiny model: {parameter_count(model) / 1e6:.1f}M parameters; held-out rows: {len(heldout)}; home {home}")
+    settings = load_settings(env={"SWERL_HOME": str(home), "SWERL_REWARD__WORKERS": "1"})
+    cfg = load_train_config(TOY_RECIPE if args.toy else RECIPE)
+    if args.sft_steps:
+        cfg = replace(cfg, sft=replace(cfg.sft, max_steps=args.sft_steps))
+    if args.grpo_steps:
+        cfg = replace(cfg, grpo=replace(cfg.grpo, max_steps=args.grpo_steps))
+    if args.toy:
+        from swerl_core.train.sample_snapshot import write_toy_snapshot
 
-    def measure(label: str, model_dir: Path) -> dict[str, Score]:
-        start = time.perf_counter()
-        temp, length = cfg.grpo.temperature, cfg.max_completion_length
-        scores = {
-            "held-out greedy": score(model_dir, heldout, 0, temp, length),
-            "held-out sampled": score(model_dir, heldout, args.samples, temp, length),
-            "train greedy": score(model_dir, seen, 0, temp, length),
-            "train sampled": score(model_dir, seen, args.samples, temp, length),
-        }
-        print(f"{label} ({time.perf_counter() - start:.0f}s):", flush=True)
-        for name, value in scores.items():
-            print(f"    {name:<17} {value}", flush=True)
-        return scores
-
-    before = measure("before SFT", model)
-    sft = run(settings, TrainRequest(cfg, stage="sft"))
-    print(f"SFT: {sft.steps} steps in {sft.seconds:.0f}s, final loss {sft.metrics.get('loss', float('nan')):.3f}")
-    after_sft = measure("after SFT", sft.model_dir)
-    grpo = run(settings, TrainRequest(cfg, stage="grpo", base_model=str(sft.model_dir)))
-    print(f"GRPO: {grpo.steps} steps in {grpo.seconds:.0f}s, last train-batch reward {grpo.metrics.get('reward'):+.3f}")
-    after_grpo = measure("after GRPO", grpo.model_dir)
-
-    print("\nmean reward            before SFT  after SFT  after GRPO")
-    for name in before:
-        print(
-            f"{name:<22} {before[name].mean_reward:+10.3f} {after_sft[name].mean_reward:+10.3f} "
-            f"{after_grpo[name].mean_reward:+11.3f}"
-        )
-    for name in ("held-out sampled", "train sampled"):
-        gain = after_grpo[name].mean_reward - after_sft[name].mean_reward
-        verdict = "raised" if gain > 0 else "did not raise"
-        print(f"GRPO {verdict} the {name} reward above the SFT level ({gain:+.3f}).")
-    print(f"MLflow runs: SFT {sft.mlflow_run_id}, GRPO {grpo.mlflow_run_id} in {settings.tracking_uri}")
+        snapshot_id = write_toy_snapshot(home, n_train=4, n_heldout=1)
+    else:
+        snapshot_id = ingest_and_curate(settings, home / "world", args.prs_per_repo)
+    cfg = replace(cfg, snapshot=snapshot_id)
+    train_rows, heldout_rows = load_snapshot(settings.snapshots_dir, snapshot_id)
+    heldout = list(train_rows if args.toy else heldout_rows)[: args.heldout]
+    print(f"home {home}; scoring {len(heldout)} {'train' if args.toy else 'held-out'} rows per stage", flush=True)
+    spec = TOY_SPEC if args.toy else {}
+    per_seed = [run_seed(settings, cfg, seed, heldout, args.samples, spec) for seed in args.seeds]
+    summary(per_seed)
+    for stage_from, stage_to in (("base", "sft"), ("sft", "grpo")):
+        key = "sampled mean_reward"
+        gains = [m[f"{stage_to} {key}"] - m[f"{stage_from} {key}"] for m in per_seed]
+        mean = statistics.fmean(gains)
+        print(f"{stage_from} → {stage_to}: held-out sampled reward gain {mean:+.3f} (per seed {gains})")
     return 0
 
 

@@ -130,6 +130,24 @@ def test_tiny_model_loads_offline_and_renders_chat(tmp_path: Path) -> None:
     assert 100_000 < parameter_count(out) == sum(p.numel() for p in model.parameters())
 
 
+def test_sft_trains_on_the_prompt_tokens_that_grpo_and_evaluation_generate_from(snapshot: Path) -> None:
+    # SFT tokenizes prompt + answer in one go; GRPO and evaluation tokenize the prompt alone. Unless the
+    # prompt's tokens are a prefix of the pair's, SFT teaches answers after a context never seen later.
+    from swerl_core.prompts import chat_messages
+    from swerl_core.train.tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    train, _ = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
+    for row in train.select(range(4)):
+        prompt = chat_messages(row["problem_statement"], as_files(row["code_context"]))
+        answer = [{"role": "assistant", "content": oracle_completion(row)}]
+        alone = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True, return_dict=True)
+        pair = tokenizer.apply_chat_template(prompt + answer, tokenize=True, return_dict=True)
+        n = len(alone["input_ids"])
+        boundary = tokenizer.convert_ids_to_tokens(pair["input_ids"][n - 3 : n + 1])
+        assert pair["input_ids"][:n] == alone["input_ids"], boundary
+
+
 def test_sft_leaves_out_rows_without_an_exact_oracle_answer(snapshot: Path) -> None:
     from datasets import Dataset
 

@@ -32,6 +32,11 @@ STEP_METRICS = (
     "generation_time_s",
     "reward_time_s",
     "tokens_per_s",
+    "entropy",
+    "learning_rate",
+    "completions/mean_length",
+    "completions/clipped_ratio",  # share of completions cut at max_completion_length
+    "clip_ratio/region_mean",
 )
 
 

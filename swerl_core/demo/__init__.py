@@ -1,11 +1,13 @@
 """The offline sample world: real git repositories plus a GitHub-compatible REST server on 127.0.0.1.
 
 ``build_world`` builds the sample repositories (``acme/textkit``, ``other/lib``); ``FakeGitHub`` serves
-them to PyGithub; ``build_synthetic_repo``/``extend_synthetic_repo`` make large ones for benchmarks.
+them to PyGithub; ``build_synthetic_repo``/``extend_synthetic_repo`` make large ones for benchmarks;
+``build_learnable_world`` builds thousands of one-bug fixes a tiny model can learn from.
 Nothing here reaches beyond the local machine.
 """
 
 from swerl_core.demo.github_server import FakeGitHub, Fault, RequestRecord
+from swerl_core.demo.learnable import LearnableWorld, build_learnable_world
 from swerl_core.demo.synthetic import build_synthetic_repo, extend_synthetic_repo
 from swerl_core.demo.world import EDGE_CASES, DemoError, RepoData, SampleWorld, World, build_world
 
@@ -14,10 +16,12 @@ __all__ = [
     "DemoError",
     "FakeGitHub",
     "Fault",
+    "LearnableWorld",
     "RepoData",
     "RequestRecord",
     "SampleWorld",
     "World",
+    "build_learnable_world",
     "build_synthetic_repo",
     "build_world",
     "extend_synthetic_repo",

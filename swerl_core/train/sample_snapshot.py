@@ -235,3 +235,75 @@ def _git_diff(path: str, old: str, new: str) -> str:
     source = f"a/{path}" if old else "/dev/null"
     body = difflib.unified_diff(old.splitlines(True), new.splitlines(True), source, f"b/{path}", n=3)
     return f"diff --git a/{path} b/{path}\n" + "".join(body)
+
+
+def bugfix_rows(fixes: list[Any], repo: str, start: datetime) -> list[dict[str, Any]]:
+    """Snapshot rows (curate's contract) of generated :class:`~swerl_core.demo.learnable.BugFix` es, a day apart."""
+    rows = []
+    for index, fix in enumerate(fixes):
+        created = start + timedelta(days=index)
+        rows.append({
+            "instance_id": f"{repo.replace('/', '__')}-{index + 1}",
+            "repo": repo,
+            "pr_number": index + 1,
+            "issue_numbers": [],
+            "problem_statement": f"{fix.title}\n\n{fix.body}",
+            "hints": "",
+            "code_context": [{"path": fix.path, "content": fix.before}],
+            "oracle_new_content": [{"path": fix.path, "content": fix.after}],
+            "oracle_patch": _git_diff(fix.path, fix.before, fix.after),
+            "test_patch": "",
+            "base_commit": hashlib.sha1(f"{repo}@{index}".encode()).hexdigest(),
+            "created_at": created,
+            "merged_at": created + timedelta(hours=1),
+            "languages": ["Python"],
+        })  # fmt: skip
+    return rows
+
+
+def write_toy_snapshot(home: Path, n_train: int = 8, n_heldout: int = 8, seed: int = 0) -> str:
+    """The toy wiring-check snapshot: one-line fixes whose issue states the exact line to replace.
+
+    Its id is returned. On these prompts the answer is obvious, so GRPO from an SFT checkpoint must raise the
+    sampled reward; if it does not, the reward, advantage, masking or data plumbing is wrong.
+    """
+    return write_bugfix_snapshot(home, n_train, n_heldout, seed, explicit=True)
+
+
+def write_bugfix_snapshot(home: Path, n_train: int, n_heldout: int, seed: int = 0, explicit: bool = False) -> str:
+    """A snapshot of learnable-world bug fixes written directly (no ingest, no curate); returns its id.
+
+    For fast training experiments; the learnable world itself goes through ingest and curate.
+    """
+    from swerl_core.demo.learnable import bug_fixes
+
+    package = "toy" if explicit else "shop"
+    fixes = bug_fixes(n_train + n_heldout, seed=seed, package=package, explicit=explicit)
+    rows = bugfix_rows(fixes, f"learn/{package}", _START)
+    snapshot_id = f"{package}-{n_train}-{seed}"
+    _write_snapshot(Path(home), snapshot_id, rows[:n_train], rows[n_train:], f"learn/{package}")
+    return snapshot_id
+
+
+def _write_snapshot(
+    home: Path, snapshot_id: str, train: list[dict[str, Any]], heldout: list[dict[str, Any]], repo: str
+) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from swerl_core.curate.snapshot import ROW_SCHEMA
+
+    out = home / "snapshots" / snapshot_id
+    out.mkdir(parents=True, exist_ok=True)
+    for split, rows in (("train", train), ("heldout", heldout)):
+        pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"{split}.parquet")
+    manifest = {
+        "id": snapshot_id,
+        "train_rows": len(train),
+        "heldout_rows": len(heldout),
+        "repos": [repo],
+        "source": "swerl_core.train.sample_snapshot (fixture, not curate)",
+        "cutoff": heldout[0]["merged_at"].isoformat() if heldout else None,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return out

@@ -58,7 +58,12 @@ def build_tokenizer(spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str]
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Every newline is a token of its own: otherwise the generation prompt's closing "\n\n" is one token
+    # when the prompt is tokenized alone (GRPO, evaluation) but two when an answer follows it (SFT), and the
+    # model would be trained on a context it never sees when it generates.
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split("\n", behavior="isolated"), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=spec.vocab_size,
@@ -78,13 +83,17 @@ def build_tokenizer(spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str]
     )
 
 
-def init_tiny_model(out_dir: Path | str, spec: TinyModelSpec = TinyModelSpec()) -> Path:
-    """Build and save the tiny model and its tokenizer in ``out_dir``; returns the directory."""
+def init_tiny_model(out_dir: Path | str, spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str] = ()) -> Path:
+    """Build and save the tiny model and its tokenizer in ``out_dir``; returns the directory.
+
+    ``corpus`` adds tokenizer training texts (e.g. :func:`swerl_core.demo.learnable.learnable_texts`, so that
+    the identifiers of the world the model trains on become whole tokens).
+    """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     out = Path(out_dir)
-    tokenizer = build_tokenizer(spec)
+    tokenizer = build_tokenizer(spec, corpus)
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}  # type: ignore[attr-defined]
     config = LlamaConfig(
         vocab_size=len(tokenizer),  # type: ignore[arg-type]
@@ -102,8 +111,8 @@ def init_tiny_model(out_dir: Path | str, spec: TinyModelSpec = TinyModelSpec()) 
     torch.manual_seed(spec.seed)
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(
-        bos_token_id=ids[BOS], eos_token_id=ids[EOS], pad_token_id=ids[PAD], do_sample=True
-    )
+        bos_token_id=ids[BOS], eos_token_id=ids[EOS], pad_token_id=ids[PAD], do_sample=True, top_k=0
+    )  # top_k=0 as in TRL's GRPO sampling, so that evaluation samples as training did
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

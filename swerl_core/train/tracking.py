@@ -25,6 +25,13 @@ from swerl_core.train.reward_fn import Sample
 EXPERIMENT = "swerl-train"
 # Keys shown on the progress line, when present.
 _PROGRESS_KEYS = ("loss", "reward", "format_error_rate", "kl", "tokens_per_s")
+# Shares drawn beside the reward: malformed answers, completions cut at max_completion_length (TRL's
+# clipped_ratio), and groups whose rollouts all scored the same (zero advantage: no learning signal).
+_CURVE_SHARES = (
+    ("format_error_rate", "format-error rate"),
+    ("completions/clipped_ratio", "truncated share"),
+    ("frac_reward_zero_std", "zero-advantage groups"),
+)
 
 
 def git_sha(cwd: Path | None = None) -> str:
@@ -98,7 +105,7 @@ def finish_run(
 
 
 def reward_curve(history: Sequence[Mapping[str, float]]) -> Any:
-    """A matplotlib figure of mean reward (± std) and format-error rate per step; ``None`` without data."""
+    """A matplotlib figure of mean reward (± std) and the :data:`_CURVE_SHARES` per step; ``None`` without data."""
     points = [h for h in history if "reward" in h and "step" in h]
     if not points:
         return None
@@ -119,8 +126,9 @@ def reward_curve(history: Sequence[Mapping[str, float]]) -> Any:
         [m + s for m, s in zip(mean, std, strict=True)],
         alpha=0.2,
     )
-    if all("format_error_rate" in p for p in points):
-        axes.plot(steps, [p["format_error_rate"] for p in points], linestyle="--", label="format-error rate")
+    for key, label in _CURVE_SHARES:
+        if all(key in p for p in points):
+            axes.plot(steps, [p[key] for p in points], linestyle="--", label=label)
     axes.set(xlabel="step", ylabel="reward", ylim=(-1.05, 1.05), title="SWE-RL reward per step")
     axes.legend(loc="lower right")
     return figure

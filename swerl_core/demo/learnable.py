@@ -1,0 +1,255 @@
+"""The learnable world: thousands of one-line bug fixes a few-million-parameter model can learn on a CPU.
+
+The sample world teaches the answer format but not repair (too few pull requests, all different). This
+world is built for learning: a few generated repositories whose modules each hold one short function
+with one bug of a known family (flipped comparison, off-by-one range, missing ``None`` check, wrong
+default, swapped arguments, typo in a string constant); every bug has an issue that describes it (naming
+the file and the function) and a merged pull request that fixes it and closes the issue. Paths, function
+names and parameters are drawn from small word lists, so a tokenizer trained on the world keeps them
+whole and a tiny model has few identifiers to copy from the prompt.
+
+It is served by the same fake GitHub (:class:`~swerl_core.demo.github_server.FakeGitHub`) and goes
+through the same ingest and curate as any world; pull requests merged after
+:attr:`LearnableWorld.heldout_after` form the held-out split. :func:`bug_fixes` is the generator on its
+own (also used for the toy wiring check, where the issue states the fix line for line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from filelock import FileLock
+
+from swerl_core.demo.world import (
+    Account,
+    CommitSpec,
+    IssueSpec,
+    PullSpec,
+    PushSpec,
+    RepoSpec,
+    World,
+    Write,
+    build_repos,
+    load_repos,
+    save_repos,
+)
+
+__all__ = ["BugFix", "LearnableWorld", "bug_fixes", "build_learnable_world", "learnable_texts"]
+
+LEARNABLE_FORMAT = 1
+REPOS = ("learn/shop", "learn/games", "learn/notes")
+FAMILIES = ("comparison", "off_by_one", "none_check", "default", "swapped", "typo")
+ONE_LINE_FAMILIES = ("comparison", "off_by_one", "default", "swapped", "typo")
+VERBS = ("scale", "check", "count", "pick", "clip", "merge", "load", "parse")
+NOUNS = ("price", "score", "item", "level", "token", "limit", "order", "page")
+FOLDERS = ("core", "util", "io", "math", "text", "web")
+ARGS = ("value", "total", "size", "rate", "count", "width")
+WORDS = ("ready", "paid", "draft", "closed", "hidden", "active")
+FLIPS = {">": "<", "<": ">", ">=": "<=", "<=": ">="}
+START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+HELDOUT_AFTER = datetime(2026, 6, 1, tzinfo=UTC)
+SPAN = timedelta(days=480)  # train pull requests are merged between START and START + SPAN
+HELDOUT_SPAN = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class BugFix:
+    """One bug and its fix: the module before and after, and the issue that describes the bug."""
+
+    family: str
+    path: str
+    function: str
+    before: str
+    after: str
+    title: str
+    body: str
+
+
+def bug_fixes(count: int, seed: int = 0, package: str = "shop", explicit: bool = False) -> list[BugFix]:
+    """``count`` bug fixes in distinct module paths of ``package``, deterministic for ``seed``.
+
+    With ``explicit`` the issue states the fix itself (the line to replace and its replacement) and only
+    one-line families are drawn: the toy set on which any working GRPO must raise the reward.
+    """
+    rng = random.Random(f"{package}:{seed}:{explicit}")
+    paths = _paths(package, rng)
+    families = ONE_LINE_FAMILIES if explicit else FAMILIES
+    fixes = []
+    for index in range(count):
+        path = next(paths)
+        function = f"{rng.choice(VERBS)}_{rng.choice(NOUNS)}"
+        before, after, title, body = _BUILDERS[families[index % len(families)]](function, path, rng)
+        if explicit:
+            old, new = _changed_line(before, after)
+            title = f"Fix {function} in {path}"
+            body = f"In `{path}`, replace the line `{old.strip()}` with `{new.strip()}`."
+        header = f'"""{function.split("_")[1].capitalize()} helpers."""\n\n\n'
+        fixes.append(
+            BugFix(families[index % len(families)], path, function, header + before, header + after, title, body)
+        )
+    return fixes
+
+
+def learnable_texts(count: int = 200) -> list[str]:
+    """Code and issue texts of the world (tokenizer training material: keeps its identifiers whole)."""
+    texts: list[str] = []
+    for package in _packages():
+        for fix in bug_fixes(count, package=package):
+            texts += [fix.before, fix.after, fix.title, fix.body, fix.path]
+    return texts
+
+
+def _packages() -> list[str]:
+    return [name.split("/")[1] for name in REPOS]
+
+
+def _paths(package: str, rng: random.Random) -> Iterator[str]:
+    combos = [(f, n, k) for f in FOLDERS for n in NOUNS for k in range(100)]
+    rng.shuffle(combos)
+    for folder, noun, k in combos:
+        yield f"src/{package}/{folder}/{noun}{k}.py"
+
+
+def _changed_line(before: str, after: str) -> tuple[str, str]:
+    changed = [(old, new) for old, new in zip(before.split("\n"), after.split("\n"), strict=True) if old != new]
+    return changed[0]
+
+
+def _comparison(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str]:
+    a, b = rng.sample(ARGS, 2)
+    good = rng.choice(list(FLIPS))
+    body = f"def {fn}({a}, {b}):\n    if {a} {{op}} {b}:\n        return {a}\n    return {b}\n"
+    issue = f"In `{path}`, `{fn}` compares with `{FLIPS[good]}` where it should use `{good}`."
+    return body.format(op=FLIPS[good]), body.format(op=good), f"{fn} compares the wrong way", issue
+
+
+def _off_by_one(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str]:
+    a = rng.choice(ARGS)
+    start = rng.randint(0, 3)
+    body = f"def {fn}({a}):\n    return list(range({start}, {a}{{end}}))\n"
+    issue = f"In `{path}`, `{fn}({a})` leaves out `{a}` itself: the range must end at `{a} + 1`."
+    return body.format(end=""), body.format(end=" + 1"), f"{fn} stops one short", issue
+
+
+def _none_check(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str]:
+    a = rng.choice(ARGS)
+    default, factor = rng.randint(0, 9), rng.randint(2, 9)
+    guard = f"    if {a} is None:\n        return {default}\n"
+    tail = f"    return {a} * {factor}\n"
+    issue = f"In `{path}`, `{fn}(None)` raises TypeError; it should return `{default}` when `{a}` is None."
+    return f"def {fn}({a}):\n{tail}", f"def {fn}({a}):\n{guard}{tail}", f"{fn} crashes on None", issue
+
+
+def _default(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str]:
+    a, b = rng.sample(ARGS, 2)
+    good, bad = rng.sample(range(10), 2)
+    body = f"def {fn}({a}, {b}={{value}}):\n    return {a} + {b}\n"
+    issue = f"In `{path}`, the default of `{b}` in `{fn}` is `{bad}`; it should be `{good}`."
+    return body.format(value=bad), body.format(value=good), f"{fn} has the wrong default", issue
+
+
+def _swapped(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str]:
+    a, b = rng.sample(ARGS, 2)
+    call = rng.choice(("pow", "divmod", "round"))
+    body = f"def {fn}({a}, {b}):\n    return {call}({{args}})\n"
+    issue = f"In `{path}`, `{fn}` calls `{call}({b}, {a})`; the arguments are swapped, it must be `{call}({a}, {b})`."
+    return body.format(args=f"{b}, {a}"), body.format(args=f"{a}, {b}"), f"{fn} swaps its arguments", issue
+
+
+def _typo(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str]:
+    word = rng.choice(WORDS)
+    i = rng.choice([k for k in range(len(word) - 1) if word[k] != word[k + 1]])  # a swap that changes the word
+    typo = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    body = f'def {fn}():\n    return "{{word}}"\n'
+    issue = f'In `{path}`, `{fn}` returns "{typo}", a typo: the status is "{word}".'
+    return body.format(word=typo), body.format(word=word), f"{fn} returns a misspelled status", issue
+
+
+_BUILDERS = {
+    "comparison": _comparison,
+    "off_by_one": _off_by_one,
+    "none_check": _none_check,
+    "default": _default,
+    "swapped": _swapped,
+    "typo": _typo,
+}
+
+
+class LearnableWorld(World):
+    """The built learnable world: its repositories, and the date after which merges are held out."""
+
+    heldout_after: datetime = HELDOUT_AFTER
+
+
+def build_learnable_world(
+    root: Path, seed: int = 0, prs_per_repo: int = 800, heldout_share: float = 0.05
+) -> LearnableWorld:
+    """Build (or reuse) the learnable world under ``root``: ``prs_per_repo`` merged fixes in each of 3 repos.
+
+    Every pull request fixes one module of its repository's first commit and closes the issue that
+    describes the bug. The last ``heldout_share`` of each repository's fixes are merged after
+    :data:`HELDOUT_AFTER` (the held-out split); the others before it. Deterministic for ``seed``.
+    """
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = root / "world.json"
+    params = (LEARNABLE_FORMAT, REPOS, seed, prs_per_repo, heldout_share)
+    digest = hashlib.sha256(repr(params).encode()).hexdigest()
+    with FileLock(str(root / ".world.lock")):
+        if manifest.exists():
+            stored, repos = load_repos(manifest)
+            if stored == digest and all(r.bare_path.is_dir() for r in repos):
+                return LearnableWorld(root, repos, manifest)
+            manifest.unlink()
+        specs = [_repo_spec(name, seed, prs_per_repo, heldout_share) for name in REPOS]
+        repos = build_repos(root, specs)
+        save_repos(manifest, repos, digest)
+    return LearnableWorld(root, repos, manifest)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _repo_spec(full_name: str, seed: int, count: int, heldout_share: float) -> RepoSpec:
+    owner_login, package = full_name.split("/")
+    repo_id = 700_000_000 + int(hashlib.sha256(full_name.encode()).hexdigest()[:6], 16)
+    owner = Account(owner_login, repo_id % 1_000_000, type="Organization", association="NONE")
+    authors = [Account(f"coder{i}", repo_id % 1_000_000 + i + 1, name=f"Coder {i}") for i in range(8)]
+    fixes = bug_fixes(count, seed, package)
+    created = _stamp(START - timedelta(days=2))
+    files = [Write(f.path, f.before) for f in fixes] + [Write(f"src/{package}/__init__.py", f'"""{package}."""\n')]
+    initial = PushSpec(CommitSpec("Initial commit", created, tuple(files)), authors[0])
+    heldout_from = count - max(1, round(count * heldout_share))
+    issues, pulls = [], []
+    for index, fix in enumerate(fixes):
+        if index < heldout_from:
+            opened = START + SPAN * index / heldout_from
+        else:
+            opened = HELDOUT_AFTER + timedelta(days=1) + HELDOUT_SPAN * (index - heldout_from) / (count - heldout_from)
+        issue_no, pull_no = 2 * index + 1, 2 * index + 2
+        author = authors[(index * 5 + seed) % len(authors)]
+        issues.append(IssueSpec(issue_no, fix.title, fix.body, author, _stamp(opened), labels=("bug",)))
+        commit = CommitSpec(f"Fix {fix.function}", _stamp(opened + timedelta(hours=1)), (Write(fix.path, fix.after),))
+        pulls.append(
+            PullSpec(
+                pull_no,
+                f"Fix {fix.function}",
+                f"Fixes #{issue_no}",
+                authors[(index * 3 + 1) % len(authors)],
+                _stamp(opened + timedelta(hours=2)),
+                f"fix-{pull_no}",
+                (commit,),
+                merge="squash",
+                closed_at=_stamp(opened + timedelta(hours=5)),
+                closes=(f"{full_name}#{issue_no}",),
+            )
+        )
+    return RepoSpec(
+        full_name, repo_id, owner, f"Learnable world: {package}.", created, initial, tuple(issues), tuple(pulls)
+    )

@@ -1,0 +1,74 @@
+"""The learnable world: generated bug fixes that go through the fake GitHub, ingest and curate like any world,
+with held-out pull requests merged after its cutoff, and oracle answers that score 1.0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swerl_core import curate, ingest
+from swerl_core.config import Secret, load_settings
+from swerl_core.demo.github_server import FakeGitHub
+from swerl_core.demo.learnable import (
+    FAMILIES,
+    HELDOUT_AFTER,
+    REPOS,
+    LearnableWorld,
+    bug_fixes,
+    build_learnable_world,
+)
+from swerl_core.reward import search_replace_reward
+from swerl_core.train.examples import oracle_completion
+from swerl_core.train.snapshot import as_files, load_snapshot
+
+TOKEN = "ghp_learnableWorld0000000000000000000000"
+
+
+def test_bug_fixes_are_deterministic_distinct_and_one_change_each() -> None:
+    fixes = bug_fixes(60, seed=4)
+    assert fixes == bug_fixes(60, seed=4) and fixes != bug_fixes(60, seed=5)
+    assert len({f.path for f in fixes}) == 60
+    assert {f.family for f in fixes} == set(FAMILIES)
+    for fix in fixes:
+        assert fix.before != fix.after
+        assert fix.path in fix.body and fix.function in fix.before
+
+
+def test_explicit_issues_state_the_line_to_replace() -> None:
+    for fix in bug_fixes(12, explicit=True):
+        old = next(a for a, b in zip(fix.before.split("\n"), fix.after.split("\n"), strict=True) if a != b)
+        assert f"`{old.strip()}`" in fix.body
+
+
+def test_build_is_reused_for_the_same_parameters_and_rebuilt_otherwise(tmp_path: Path) -> None:
+    world = build_learnable_world(tmp_path, seed=0, prs_per_repo=10)
+    assert isinstance(world, LearnableWorld) and sorted(world.repos) == sorted(REPOS)
+    assert all(len(r.pulls) == 10 and all(p.merged for p in r.pulls.values()) for r in world.repos.values())
+    again = build_learnable_world(tmp_path, seed=0, prs_per_repo=10)
+    assert {n: r.pulls[2].merge_commit_sha for n, r in again.repos.items()} == {
+        n: r.pulls[2].merge_commit_sha for n, r in world.repos.items()
+    }
+    other = build_learnable_world(tmp_path, seed=1, prs_per_repo=10)
+    assert other.repos["learn/shop"].issues[1].body != world.repos["learn/shop"].issues[1].body
+
+
+@pytest.mark.slow
+def test_served_ingested_and_curated_into_answerable_train_and_heldout_rows(tmp_path: Path) -> None:
+    world = build_learnable_world(tmp_path / "world", seed=0, prs_per_repo=20, heldout_share=0.2)
+    with FakeGitHub(world, token=TOKEN) as fake:
+        settings = load_settings(
+            env={},
+            overrides={"home": tmp_path / "home", "github.api_url": fake.url, "github.seconds_between_requests": 0,
+                       "github.local_clones": True, "curate.relevant_files": 0},
+        )  # fmt: skip
+        request = ingest.IngestRequest(repos=tuple(world.repos), token=Secret(TOKEN))
+        assert ingest.run(settings, request).status == "ok"
+    snapshot = curate.run(settings, curate.CurateRequest(name="learnable", heldout_after=world.heldout_after))
+    assert (snapshot.train_rows, snapshot.heldout_rows) == (48, 12)
+    train, heldout = load_snapshot(settings.snapshots_dir, snapshot.id)
+    assert all(row["merged_at"] > HELDOUT_AFTER for row in heldout)
+    for row in [*train, *heldout]:
+        assert len(row["code_context"]) == 1 and row["code_context"][0]["path"] in row["problem_statement"]
+        context, oracle = as_files(row["code_context"]), as_files(row["oracle_new_content"])
+        assert search_replace_reward(context, oracle, oracle_completion(row)).reward == 1.0
