@@ -101,14 +101,18 @@ ROWS: dict[str, Row] = {
     "curate-heldout-after-not-a-date": Row(("curate", "--heldout-after", "2025-13-01"), 2, "expected an ISO date"),
     "curate-damaged-database": Row(("curate",), 1, "is damaged", setup=_damaged_database),
     # evaluate, train, init-model, register
-    "evaluate-unknown-snapshot": Row(("evaluate", "--model", "{root}/nowhere", "--snapshot", "nope"), 1, "nope"),
+    "evaluate-missing-model": Row(
+        ("evaluate", "--model", "{root}/nowhere", "--snapshot", "nope"), 1, "no model directory"
+    ),
     "evaluate-bad-samples": Row(("evaluate", "--model", "m", "--snapshot", "s", "--samples", "many"), 2, "invalid"),
-    "train-missing-recipe": Row(("train", "--config", "{root}/missing.yaml"), 2, "missing.yaml"),
+    "train-missing-recipe": Row(("train", "--recipe", "{root}/missing.yaml"), 2, "missing.yaml"),
     "init-model-into-a-file": Row(("init-model", "--tiny", "{root}/f"), 1, "f", setup=_write("f", b"x")),
-    "register-missing-snapshot": Row(("register", "--model", "{root}/nowhere", "--snapshot", "s"), 1, "not found"),
+    "register-missing-model": Row(
+        ("register", "--model", "{root}/nowhere", "--snapshot", "s"), 1, "no model directory"
+    ),
     # the model registry
-    "rollback-before-any-model": Row(("rollback",), 1, "no registered model"),
-    "promote-before-any-model": Row(("promote", "1"), 1, "has no version 1"),
+    "rollback-before-any-model": Row(("rollback",), 1, "no model registry yet"),
+    "promote-before-any-model": Row(("promote", "1"), 1, "no model registry yet"),
     "models-bad-tracking-uri": Row(("models",), 1, "unreachable", {"MLFLOW_TRACKING_URI": "bogus://nowhere"}),
     "models-registry-unreachable": Row(("models",), 1, "unreachable", UNREACHABLE),
     "promote-registry-unreachable": Row(("promote", "1"), 1, "unreachable", UNREACHABLE),

@@ -60,7 +60,12 @@ def test_evaluation_during_an_ingest_both_succeed_with_the_rows_of_running_them_
     # Hold the ingest inside a batch (a linked issue fetched one by one) while the evaluation runs.
     held = server.inject(rf"^/repos/{REPO}/issues/36$", kind="delay", delay_s=10)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SWERL_", "GITHUB_TOKEN", "GH_TOKEN"))}
-    env.update(GITHUB_TOKEN=TOKEN, SWERL_INGEST__BATCH_SIZE="3", SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS="0")
+    env.update(
+        GITHUB_TOKEN=TOKEN,
+        SWERL_INGEST__BATCH_SIZE="3",
+        SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS="0",
+        SWERL_GITHUB__LOCAL_CLONES="true",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "swerl_core.cli", "--home", str(together), "ingest", "--repo", REPO,
          "--api-url", server.url],

@@ -170,28 +170,8 @@ def write_sample_snapshot(
     home: Path, snapshot_id: str = SAMPLE_SNAPSHOT_ID, n_train: int = 28, n_heldout: int = 7, seed: int = 0
 ) -> Path:
     """Write ``train.parquet``, ``heldout.parquet`` and ``manifest.json`` into snapshot ``snapshot_id`` of ``home``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from swerl_core.config import Settings
-    from swerl_core.curate.snapshot import ROW_SCHEMA
-    from swerl_core.snapshots import snapshot_dir
-
     train, heldout = sample_rows(n_train, n_heldout, seed)
-    out = snapshot_dir(Settings(home=Path(home)).snapshots_dir, snapshot_id)
-    out.mkdir(parents=True, exist_ok=True)
-    for split, rows in (("train", train), ("heldout", heldout)):
-        pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"{split}.parquet")
-    manifest = {
-        "id": snapshot_id,
-        "train_rows": len(train),
-        "heldout_rows": len(heldout),
-        "repos": [REPO],
-        "source": "swerl_core.train.sample_snapshot (fixture, not curate)",
-        "cutoff": heldout[0]["merged_at"].isoformat() if heldout else None,
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return out
+    return _write_snapshot(Path(home), snapshot_id, train, heldout, REPO)
 
 
 def _row(index: int, rng: random.Random) -> dict[str, Any]:
@@ -291,9 +271,11 @@ def _write_snapshot(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from swerl_core.config import Settings
     from swerl_core.curate.snapshot import ROW_SCHEMA
+    from swerl_core.snapshots import snapshot_dir
 
-    out = home / "snapshots" / snapshot_id
+    out = snapshot_dir(Settings(home=home).snapshots_dir, snapshot_id)
     out.mkdir(parents=True, exist_ok=True)
     for split, rows in (("train", train), ("heldout", heldout)):
         pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"{split}.parquet")
