@@ -27,7 +27,8 @@ def curate(name: str = "snapshot", heldout_after: datetime | None = None) -> Sna
         state = "new" if snapshot.created else "unchanged input: existing snapshot reused"
         create_markdown_artifact(
             f"### Snapshot `{snapshot.id}` ({state})\n\n"
-            f"| split | rows |\n|---|---|\n| train | {snapshot.train_rows} |\n| held-out | {snapshot.heldout_rows} |\n\n"
+            f"| split | rows |\n|---|---|\n| train | {snapshot.train_rows} |\n"
+            f"| held-out | {snapshot.heldout_rows} |\n\n"
             f"Files: `{snapshot.path}`",
             key="dataset-summary",
             description=f"Dataset summary of snapshot {snapshot.id}",

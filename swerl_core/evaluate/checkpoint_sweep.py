@@ -117,21 +117,22 @@ def registered_version(settings: Settings, run_dir: Path) -> str | None:
     return str(max(int(mv.version) for mv in found)) if found else None
 
 
-def register_run(settings: Settings, best: CheckpointScore, snapshot_id: str, who: str) -> RunRegistration:
-    """Register ``best`` (gate against the champion, aliases by policy) unless its run already has a version."""
+def register_run(settings: Settings, checkpoint: Path, snapshot_id: str, who: str) -> RunRegistration:
+    """Register ``checkpoint`` (gate against the champion, aliases by policy) unless its run already has a version."""
     from filelock import FileLock
 
     from swerl_core.evaluate.registration import evaluate_and_register
     from swerl_core.store import Store
 
-    run_dir = best.checkpoint.parent
+    checkpoint = Path(checkpoint).resolve()
+    run_dir = checkpoint.parent
     with FileLock(str(run_dir / REGISTER_LOCK), timeout=settings.registry.lock_timeout_s):
         existing = registered_version(settings, run_dir)
         if existing is not None:
-            return _registration(settings, existing, best.checkpoint, created=False)
+            return _registration(settings, existing, checkpoint, created=False)
         with Store.open(settings.duckdb_path) as store:
-            done = evaluate_and_register(settings, store, best.checkpoint, snapshot_id, who=who)
-    return _registration(settings, done.version, best.checkpoint, created=True)
+            done = evaluate_and_register(settings, store, checkpoint, snapshot_id, who=who)
+    return _registration(settings, done.version, checkpoint, created=True)
 
 
 def _registration(settings: Settings, version: str, checkpoint: Path, created: bool) -> RunRegistration:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from swerl_core.train import TrainError
 from swerl_core.train.checkpoints import FINAL_DIR, checkpoint_step, run_prefix
 
 _STAMP = re.compile(r"-(\d{8}-\d{6})$")
@@ -45,6 +46,14 @@ def last_trained_snapshot(checkpoints_dir: Path, recipe: str, stage: str = "grpo
     """The newest finished run of ``recipe`` at ``stage``, or ``None`` when it was never trained."""
     runs = finished_runs(checkpoints_dir, recipe, stage)
     return runs[-1] if runs else None
+
+
+def finished_run_on(checkpoints_dir: Path, recipe: str, snapshot_id: str, stage: str = "grpo") -> TrainedRun:
+    """The newest finished run of ``recipe`` on ``snapshot_id``; raises :class:`TrainError` when there is none."""
+    runs = [r for r in finished_runs(checkpoints_dir, recipe, stage) if r.snapshot_id == snapshot_id]
+    if not runs:
+        raise TrainError(f"no finished {stage} run of recipe {recipe!r} on snapshot {snapshot_id} in {checkpoints_dir}")
+    return runs[-1]
 
 
 def unchanged_since_training(checkpoints_dir: Path, recipe: str, snapshot_id: str) -> TrainedRun | None:
