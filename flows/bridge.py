@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
@@ -25,8 +26,16 @@ _active: list[Any] = []
 
 
 def flow_settings() -> Settings:
-    """The swerl settings of this process (environment, plus the YAML file named by ``SWERL_CONFIG``)."""
-    return load_settings(os.environ.get("SWERL_CONFIG") or None)
+    """The swerl settings of this process: the environment over the YAML file ``SWERL_CONFIG`` names.
+
+    Without ``SWERL_CONFIG``, ``$SWERL_HOME/swerl.yaml`` is read when it exists, so that settings written
+    next to the data (as ``make demo`` does) reach flows started by an already running worker.
+    """
+    named = os.environ.get("SWERL_CONFIG")
+    if named:
+        return load_settings(named)
+    beside = Path(os.environ.get("SWERL_HOME") or "data") / "swerl.yaml"
+    return load_settings(beside if beside.is_file() else None)
 
 
 class _RunLog(logging.Handler):
