@@ -128,7 +128,8 @@ def _command(python: str, settings_file: Path, job: TrainJob, resume: bool) -> l
 def _follow(cmd: Sequence[str], on_step: StepCallback | None) -> tuple[int, dict[str, Any] | None, list[str]]:
     result = None
     tail: list[str] = []
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Progress bars redraw one line with carriage returns: in a followed log they are noise, the step records say it.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
     with subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, errors="replace"
     ) as child:
