@@ -129,13 +129,14 @@ def _rows(data: Any) -> list[dict]:
     return list(rows) if isinstance(rows, list) else []
 
 
-def run_retrain(recipe: str = RECIPE) -> tuple[Any, Any | None]:
+def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True) -> tuple[Any, Any | None]:
     """Run ``retrain/retrain`` on the worker and wait for it, then for the evaluate-register run its train
     subflow's Completed event triggered (``None`` when retrain stopped before training)."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
-    run = run_deployment("retrain/retrain", parameters={"recipe": recipe}, timeout=None)
+    parameters = {"recipe": recipe, "sft_warm_start": sft_warm_start}
+    run = run_deployment("retrain/retrain", parameters=parameters, timeout=None)
     with get_client(sync_client=True) as client:
         trains = [r for r in client.read_flow_runs() if r.parent_task_run_id and r.name.startswith("train ")]
         mine = [r for r in trains if r.start_time and run.start_time and r.start_time >= run.start_time]

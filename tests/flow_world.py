@@ -20,7 +20,7 @@ def write_recipe(directory: Path, model_dir: Path, name: str = "flowtest") -> Pa
         "name": name,
         "base_model": str(model_dir),
         "max_prompt_length": 2048,
-        "max_completion_length": 384,
+        "max_completion_length": 48,
         "samples_to_log": 2,
         "grpo": {"prompts_per_step": 2, "num_generations": 2, "per_device_batch_size": 4,
                  "max_steps": 2, "save_steps": 1},

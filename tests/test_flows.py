@@ -51,7 +51,7 @@ def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
     from swerl_core.config import load_settings
 
     recipe = write_recipe(tmp_path, tiny_model(tmp_path))
-    state = retrain(str(recipe), return_state=True)
+    state = retrain(str(recipe), sft_warm_start=False, return_state=True)  # SFT runs in make demo
     assert state.is_completed(), state.message
     outcome = state.result()
     assert isinstance(outcome, RetrainOutcome) and outcome.registration is not None
@@ -63,14 +63,14 @@ def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
     experiments = {e.name for e in client.search_experiments()}
     assert "Default" not in experiments or not client.search_runs(["0"]), "a run landed in the Default experiment"
 
-    expected = {"ingest-summary", "curation-funnel", "dataset-summary", "training-progress-sft",
-                "training-progress-grpo", "mlflow-training-run", "evaluation-checkpoint-1",
-                "evaluation-checkpoint-2", "gate-decision"}  # fmt: skip
+    expected = {"ingest-summary", "curation-funnel", "dataset-summary", "training-progress-grpo",
+                "mlflow-training-run", "evaluation-checkpoint-1", "evaluation-checkpoint-2",
+                "gate-decision"}  # fmt: skip
     assert expected <= _artifact_keys()
     run_dir = settings.checkpoints_dir / outcome.trained_run
     assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
 
-    again = retrain(str(recipe), return_state=True)
+    again = retrain(str(recipe), sft_warm_start=False, return_state=True)
     assert again.is_completed() and "unchanged" in again.message, again.message
     assert again.result().trained_run is None
 

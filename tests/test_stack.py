@@ -46,7 +46,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         small = {"evaluate": {"max_new_tokens": 32, "limit": 3},
                  "registry": {"reward_floor": -1.0, "format_error_ceiling": 1.0}}  # fmt: skip
         prepare(stack, str(recipe), small)
-        run, triggered = run_retrain(str(recipe))
+        run, triggered = run_retrain(str(recipe), sft_warm_start=False)  # SFT runs in make demo
         yield Deployed(stack, run, triggered)
     finally:
         stop(stack)

@@ -1,7 +1,8 @@
 """Every checkpoint of a training run on the held-out split, once each, and the best one to the registry.
 
 :func:`score_checkpoint` evaluates one checkpoint unless an evaluation of it under the same protocol
-(snapshot, K, instances, decoding) is already recorded, in which case that one is reused.
+(snapshot, K, instances, decoding) is already recorded, in which case that one is reused; a file lock
+beside the checkpoint makes a second caller wait for the first and then reuse its evaluation.
 :func:`best_checkpoint` picks the highest mean reward (a later step wins a tie).
 :func:`register_run` registers the chosen checkpoint unless the training run already has a
 registered version, holding a per-run lock so that two callers (a parent flow and a triggered one)
@@ -53,6 +54,8 @@ class RunRegistration:
 
 def score_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str) -> CheckpointScore:
     """The held-out evaluation of ``checkpoint`` on ``snapshot_id``: reused under the same protocol, else run now."""
+    from filelock import FileLock
+
     from swerl_core.evaluate.evaluation import evaluate
     from swerl_core.evaluate.protocol import heldout_protocol
     from swerl_core.evaluate.results import latest_evaluation
@@ -61,7 +64,9 @@ def score_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str) -> 
     checkpoint = Path(checkpoint).resolve()
     step = checkpoint_step(checkpoint)
     protocol = heldout_protocol(settings, snapshot_id)
-    with Store.open(settings.duckdb_path) as store:
+    # Two callers on one checkpoint (a parent flow and a triggered one): the second waits, then reuses.
+    lock = FileLock(str(checkpoint.parent / f".evaluate-{checkpoint.name}.lock"))
+    with lock, Store.open(settings.duckdb_path) as store:
         row = latest_evaluation(store, protocol, model_ref=str(checkpoint))
         if row is not None:
             return CheckpointScore(
@@ -76,8 +81,8 @@ def score_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str) -> 
                 reused=True,
             )
         report = evaluate(settings, str(checkpoint), snapshot_id, store=store)
-    if report.mlflow_run_id:
-        log_snapshot_input(settings.tracking_uri, report.mlflow_run_id, settings.home, snapshot_id, "heldout")
+        if report.mlflow_run_id:
+            log_snapshot_input(settings.tracking_uri, report.mlflow_run_id, settings.home, snapshot_id, "heldout")
     m = report.metrics
     return CheckpointScore(
         checkpoint,

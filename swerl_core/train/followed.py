@@ -138,6 +138,8 @@ def _follow(cmd: Sequence[str], on_step: StepCallback | None) -> tuple[int, dict
             line = raw.rstrip("\n")
             if line.startswith(STEP_MARK):
                 record = json.loads(line[len(STEP_MARK) :])
+                shown = " ".join(f"{k}={v:.4g}" for k, v in sorted(record["metrics"].items()))
+                log.info("step %s/%s %s", record["step"], record["total"] or "?", shown)
                 if on_step is not None:
                     on_step(TrainStep(record["step"], record["total"], record["metrics"]))
             elif line.startswith(RESULT_MARK):
