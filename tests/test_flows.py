@@ -59,7 +59,7 @@ def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
 
     settings = load_settings()
     client = MlflowClient(settings.tracking_uri)
-    assert client.get_model_version_by_alias(settings.registry.model_name, "champion").version == "1"
+    assert str(client.get_model_version_by_alias(settings.registry.model_name, "champion").version) == "1"
     experiments = {e.name for e in client.search_experiments()}
     assert "Default" not in experiments or not client.search_runs(["0"]), "a run landed in the Default experiment"
 
