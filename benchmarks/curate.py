@@ -269,11 +269,11 @@ def baseline(path: Path, cfg: CurateConfig) -> int:
 
 def retrieval_per_pr() -> tuple[float, int]:
     """Seconds per PR of BM25 retrieval on the sample world (ingested through the fake GitHub server)."""
+    from swerl_core import ingest
     from swerl_core.config import Secret, load_settings
     from swerl_core.curate.pipeline import curate
     from swerl_core.demo.github_server import FakeGitHub
     from swerl_core.demo.world import build_world
-    from swerl_core.ingest import ingest
 
     root = Path(tempfile.mkdtemp(prefix="swerl-bench-world-"))
     try:
@@ -281,16 +281,15 @@ def retrieval_per_pr() -> tuple[float, int]:
         with FakeGitHub(world, token="bench-token") as fake:
             settings = load_settings(env={}, overrides={"home": root / "home", "github.api_url": fake.url,
                                                         "github.seconds_between_requests": 0})  # fmt: skip
-            with Store.open(settings.duckdb_path) as store:
-                ingest(store, settings, Secret("bench-token"), repos=("acme/textkit", "other/lib"))
+            ingest.run(settings, ingest.IngestRequest(repos=("acme/textkit", "other/lib"), token=Secret("bench-token")))
         timings = {}
         for mode in ("none", "bm25"):
             cfg = CurateConfig(retrieval=mode)  # type: ignore[arg-type]
             shutil.rmtree(root / "home" / "snapshots", ignore_errors=True)
-            with Store.open(settings.duckdb_path) as store:
+            with Store.open(settings.db_path) as store:
                 store.connection.execute("DELETE FROM snapshots")
                 started = time.perf_counter()
-                snap = curate(store, cfg, home=root / "home")
+                snap = curate(store, cfg)
                 timings[mode] = time.perf_counter() - started
         rows = snap.train_rows + snap.heldout_rows
         return (timings["bm25"] - timings["none"]) / rows, rows

@@ -45,11 +45,9 @@ def main() -> None:
     )
     rates = {}
     for batch in (1, 8):
-        cfg = dataclasses.replace(
-            EvaluateConfig(), batch_size=batch, max_new_tokens=args.max_new_tokens, progress=False
-        )
+        cfg = dataclasses.replace(EvaluateConfig(), batch_size=batch, max_new_tokens=args.max_new_tokens)
         backend = TransformersBackend(model_dir, cfg)
-        results, timings = rollout(instances, backend, samples=1, progress=False, reward_workers=0)
+        results, timings = rollout(instances, backend, samples=1, reward_workers=0)
         total = timings.generation_s + timings.reward_s
         rates[batch] = len(instances) / total
         m = summarize(results, 1)

@@ -27,8 +27,7 @@ from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.synthetic import build_synthetic_repo, extend_synthetic_repo
 from swerl_core.demo.world import World
 from swerl_core.github import connect, get_json, link_issues, paginate, request_meter
-from swerl_core.ingest import IngestResult, ingest
-from swerl_core.store import Store
+from swerl_core.ingest import IngestRequest, IngestResult, run
 
 REPO = "bench/synth"
 TOKEN = "bench-token"
@@ -53,8 +52,7 @@ def settings_for(home: Path, url: str) -> Settings:
 def run_swerl(home: Path, url: str) -> IngestResult:
     """One ``ingest`` run of the synthetic repository into ``home``."""
     settings = settings_for(home, url)
-    with Store.open(settings.duckdb_path) as store:
-        return ingest(store, settings, Secret(TOKEN), repos=[REPO])
+    return run(settings, IngestRequest(repos=(REPO,), token=Secret(TOKEN)))
 
 
 def run_baseline(url: str) -> BaselineRun:

@@ -36,11 +36,11 @@ from swerl_core.config import load_settings  # noqa: E402
 from swerl_core.prompts import render_prompt  # noqa: E402
 from swerl_core.reward import extract_solution, search_replace_reward  # noqa: E402
 from swerl_core.search_replace import FormatError, parse_edits  # noqa: E402
+from swerl_core.train import TrainRequest, run  # noqa: E402
 from swerl_core.train.config import train_config_from_dict  # noqa: E402
 from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot  # noqa: E402
 from swerl_core.train.snapshot import as_files, load_snapshot  # noqa: E402
 from swerl_core.train.tiny_model import init_tiny_model, parameter_count  # noqa: E402
-from swerl_core.train.trainer import train  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -154,10 +154,10 @@ def main() -> int:
         return scores
 
     before = measure("before SFT", model)
-    sft = train(settings, cfg, stage="sft")
+    sft = run(settings, TrainRequest(cfg, stage="sft"))
     print(f"SFT: {sft.steps} steps in {sft.seconds:.0f}s, final loss {sft.metrics.get('loss', float('nan')):.3f}")
     after_sft = measure("after SFT", sft.model_dir)
-    grpo = train(settings, cfg, stage="grpo", base_model=str(sft.model_dir))
+    grpo = run(settings, TrainRequest(cfg, stage="grpo", base_model=str(sft.model_dir)))
     print(f"GRPO: {grpo.steps} steps in {grpo.seconds:.0f}s, last train-batch reward {grpo.metrics.get('reward'):+.3f}")
     after_grpo = measure("after GRPO", grpo.model_dir)
 

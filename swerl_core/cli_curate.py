@@ -1,4 +1,4 @@
-"""The ``swerl curate`` verb: flags in, one :func:`~swerl_core.curate.pipeline.curate` call, the funnel and the
+"""The ``swerl curate`` verb: flags in, one :func:`swerl_core.curate.run` call, the funnel and the
 snapshot id/path out.
 
 Registered into :mod:`swerl_core.cli`. Progress goes to stderr, results to stdout; a
@@ -39,22 +39,19 @@ def register_curate(verbs: argparse._SubParsersAction) -> None:
 
 def run_curate(args: argparse.Namespace, settings: Settings) -> int:
     """Run curation for the given flags; print the funnel and the snapshot id and path."""
+    from swerl_core.cli_progress import ProgressLines
+    from swerl_core.curate import CurateRequest, run
     from swerl_core.curate.funnel import render_funnel
-    from swerl_core.curate.pipeline import EmptySnapshotError, curate
-    from swerl_core.store import Store
+    from swerl_core.curate.pipeline import EmptySnapshotError
 
-    with Store.open(settings.duckdb_path) as store:
-        try:
-            snapshot = curate(
-                store,
-                settings,
-                name=args.name,
-                heldout_after=args.heldout_after,
-                progress=lambda line: print(line, file=sys.stderr, flush=True),
-            )
-        except EmptySnapshotError as exc:
-            print(render_funnel(exc.funnel), file=sys.stderr)
-            raise
+    lines = ProgressLines()
+    try:
+        snapshot = run(settings, CurateRequest(name=args.name, heldout_after=args.heldout_after), lines)
+    except EmptySnapshotError as exc:
+        lines.close()
+        print(render_funnel(exc.funnel), file=sys.stderr)
+        raise
+    lines.close()
     print(render_funnel(snapshot.funnel))
     state = "created" if snapshot.created else "unchanged input: existing snapshot, nothing written"
     print(f"snapshot {snapshot.id} ({state}): {snapshot.train_rows} train, {snapshot.heldout_rows} held-out")

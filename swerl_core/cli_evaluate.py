@@ -1,4 +1,4 @@
-"""The ``swerl evaluate`` verb: flags in, one :func:`evaluate` (or :func:`evaluate_swebench`) call, metrics out.
+"""The ``swerl evaluate`` verb: flags in, one :func:`swerl_core.evaluate.run` (or SWE-bench) call, metrics out.
 
 Registered into :mod:`swerl_core.cli`. Progress goes to stderr, the summary to stdout. The endpoint's
 API key is read here, once, from ``OPENAI_API_KEY``.
@@ -52,7 +52,9 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """Run the evaluation described by ``args`` and print its metrics."""
     import dataclasses
 
-    from swerl_core.evaluate.evaluation import evaluate, evaluate_swebench
+    from swerl_core.cli_progress import ProgressLines
+    from swerl_core.evaluate import EvaluateRequest, run
+    from swerl_core.evaluate.evaluation import evaluate_swebench
     from swerl_core.store import Store
 
     overrides = {
@@ -68,13 +70,19 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     settings = dataclasses.replace(settings, evaluate=cfg)
     key = os.environ.get("OPENAI_API_KEY")
     api_key = Secret(key) if key else None
-    with Store.open(settings.duckdb_path) as store:
+    lines = ProgressLines()
+    try:
         if args.swebench is not None:
-            report = evaluate_swebench(
-                settings, args.model, args.swebench, store=store, api_key=api_key, run_id=args.run_id
-            )
+            with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
+                report = evaluate_swebench(
+                    settings, args.model, args.swebench, store=store, api_key=api_key, run_id=args.run_id,
+                    progress=lines,
+                )  # fmt: skip
         else:
-            report = evaluate(settings, args.model, args.snapshot, store=store, api_key=api_key, run_id=args.run_id)
+            request = EvaluateRequest(args.model, args.snapshot, run_id=args.run_id, api_key=api_key)
+            report = run(settings, request, lines)
+    finally:
+        lines.close()
     m = report.metrics
     print(
         f"evaluation {report.evaluation_id}: {report.model_ref} on {report.split} {report.snapshot_id} "

@@ -1,4 +1,4 @@
-"""The ``swerl ingest`` and ``swerl status`` verbs: flags in, one :func:`ingest` call, one line per repo out.
+"""The ``swerl ingest`` and ``swerl status`` verbs: flags in, one :func:`swerl_core.ingest.run` call, lines out.
 
 Registered into :mod:`swerl_core.cli`. Progress goes to stderr, results to stdout. This module must
 never print the token; it reads it once with :func:`github_token` and hands it to the library.
@@ -53,22 +53,20 @@ def register_status(verbs: argparse._SubParsersAction) -> None:
 
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    """Run :func:`swerl_core.ingest.ingest` for the given flags and print one summary line per repo."""
-    from swerl_core.ingest import ingest
-    from swerl_core.store import Store
+    """Run :func:`swerl_core.ingest.run` for the given flags and print one summary line per repo."""
+    from swerl_core.cli_progress import ProgressLines
+    from swerl_core.ingest import IngestRequest, run
 
     if args.api_url:
         settings = _with_api_url(settings, args.api_url)
-    repos = tuple(args.repo) if args.repo else settings.ingest.repos
-    with Store.open(settings.duckdb_path) as store:
-        result = ingest(
-            store,
-            settings,
-            github_token(),
-            repos=repos,
-            since=args.since,
-            progress=lambda line: print(line, file=sys.stderr, flush=True),
-        )
+    if not args.repo and not settings.ingest.repos:
+        raise SwerlError("no repository given: pass --repo OWNER/NAME or set ingest.repos in the config")
+    request = IngestRequest(repos=tuple(args.repo or ()), since=args.since, token=github_token())
+    lines = ProgressLines()
+    try:
+        result = run(settings, request, lines)
+    finally:
+        lines.close()
     for repo in result.repos:
         skipped = ", ".join(f"{reason} {n}" for reason, n in repo.skipped_by_reason.items()) or "none"
         renamed = f" (renamed from {repo.renamed_from})" if repo.renamed_from else ""
@@ -92,9 +90,9 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     """Print, per repository, what the database holds."""
     from swerl_core.store import Store
 
-    if not settings.duckdb_path.exists():
-        raise SwerlError(f"no database at {settings.duckdb_path}; run `swerl ingest` first")
-    with Store.open(settings.duckdb_path, read_only=True) as store:
+    if not settings.db_path.exists():
+        raise SwerlError(f"no database at {settings.db_path}; run `swerl ingest` first")
+    with Store.open(settings.db_path, read_only=True) as store:
         rows = store.repo_status()
     if not rows:
         print("no repositories ingested yet")

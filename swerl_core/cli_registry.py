@@ -68,8 +68,8 @@ def register_models(verbs: argparse._SubParsersAction) -> None:
 
 def run_register(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate (if needed) and register ``args.model``; prints the version, verdict and alias moves."""
-    from swerl_core.evaluate.registration import evaluate_and_register
-    from swerl_core.store import Store
+    from swerl_core.cli_progress import ProgressLines
+    from swerl_core.registry import RegisterRequest, run
 
     evaluate_cfg = (
         settings.evaluate if args.samples is None else dataclasses.replace(settings.evaluate, samples=args.samples)
@@ -78,8 +78,11 @@ def run_register(args: argparse.Namespace, settings: Settings) -> int:
         settings.registry if args.policy is None else dataclasses.replace(settings.registry, policy=args.policy)
     )
     settings = dataclasses.replace(settings, evaluate=evaluate_cfg, registry=registry_cfg)
-    with Store.open(settings.duckdb_path) as store:
-        result = evaluate_and_register(settings, store, args.model, args.snapshot)
+    lines = ProgressLines()
+    try:
+        result = run(settings, RegisterRequest(args.model, args.snapshot), lines)
+    finally:
+        lines.close()
     print(f"{result.name} v{result.version}: gate {result.verdict.verdict} — {result.verdict.reason}")
     for move in result.moves:
         print(f"  {move.alias} -> v{move.version} (was {move.previous or 'none'})")

@@ -71,22 +71,30 @@ def register_init_model(verbs: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
-    """Run :func:`swerl_core.train.trainer.train` for the given flags and print the result."""
+    """Run :func:`swerl_core.train.run` for the given flags and print the result."""
+    from swerl_core.cli_progress import ProgressLines
+    from swerl_core.errors import SwerlError
+    from swerl_core.train import TrainRequest, run
     from swerl_core.train.config import load_train_config
-    from swerl_core.train.trainer import train
 
     cfg = load_train_config(args.recipe)
     if args.deepspeed is not None:
         cfg = replace(cfg, deepspeed=args.deepspeed)
-    result = train(
-        settings,
-        cfg,
+    if not (args.snapshot or cfg.snapshot):
+        raise SwerlError(f"no snapshot: pass --snapshot ID or set `snapshot` in {args.recipe}")
+    request = TrainRequest(
+        recipe=cfg,
         stage=args.stage,
         snapshot_id=args.snapshot,
         resume=args.resume,
         run_name=args.run,
         base_model=args.model,
     )
+    lines = ProgressLines()
+    try:
+        result = run(settings, request, lines)
+    finally:
+        lines.close()
     reward = result.metrics.get("reward")
     shown = f" reward={reward:.3f}" if reward is not None else ""
     print(f"{result.run_name}: {result.steps} steps in {result.seconds:.0f}s{shown}")

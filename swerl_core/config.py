@@ -111,6 +111,16 @@ class RewardConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """How stages share the DuckDB store: how long a writer waits for the writer lock (and readers for a write)."""
+
+    lock_timeout_s: float = 60.0  # wait this long for another process's write to finish, then fail naming it
+
+    def __post_init__(self) -> None:
+        require_setting(self.lock_timeout_s >= 0, "store.lock_timeout_s", "a non-negative number of seconds")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of swerl. Build it with :func:`load_settings`."""
 
@@ -119,12 +129,13 @@ class Settings:
     github: GitHubConfig = field(default_factory=GitHubConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     curate: CurateConfig = field(default_factory=CurateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
 
     @property
-    def duckdb_path(self) -> Path:
+    def db_path(self) -> Path:
         """The DuckDB database holding raw PRs, issues, blobs, runs and snapshots."""
         return self.home / "swerl.duckdb"
 

@@ -19,11 +19,10 @@ SNAPSHOT = "sample-eval-v1"
 
 
 def make_settings(home: Path, **overrides: Any) -> Settings:
-    """Settings on ``home`` with a sqlite MLflow there, no progress bar, one reward process, plus ``overrides``."""
+    """Settings on ``home`` with a sqlite MLflow there, one reward process, plus ``overrides``."""
     base = {
         "home": home,
         "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}",
-        "evaluate.progress": False,
         "reward.workers": 1,
     }
     return load_settings(env={}, overrides={**base, **overrides})

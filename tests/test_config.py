@@ -14,7 +14,7 @@ def test_defaults_without_file_or_env() -> None:
     settings = load_settings(env={})
     assert settings.home == Path("data")
     assert settings.github.api_url == "https://api.github.com"
-    assert settings.duckdb_path == Path("data/swerl.duckdb")
+    assert settings.db_path == Path("data/swerl.duckdb")
     assert settings.tracking_uri == f"sqlite:///{Path('data').resolve() / 'mlflow.db'}"
 
 

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from swerl_core import curate, ingest
 from swerl_core.cli import main
 from swerl_core.config import Secret, load_settings
-from swerl_core.curate.pipeline import curate
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.world import build_world
-from swerl_core.ingest import ingest
-from swerl_core.store import Store
 
 TOKEN = "ghp_curateE2eToken000000000000000000000"
 CUT = datetime(2026, 3, 1, tzinfo=UTC)
@@ -32,8 +30,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             overrides={"home": home, "github.api_url": fake.url, "github.seconds_between_requests": 0,
                        "ingest.git_workers": 2},
         )  # fmt: skip
-        with Store.open(settings.duckdb_path) as store:
-            result = ingest(store, settings, Secret(TOKEN), repos=("acme/textkit", "other/lib"))
+        result = ingest.run(settings, ingest.IngestRequest(repos=("acme/textkit", "other/lib"), token=Secret(TOKEN)))
     assert result.status == "ok"
     yield home
 
@@ -41,8 +38,7 @@ def ingested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.mark.slow
 def test_sample_world_curates_into_train_and_heldout(ingested: Path) -> None:
     settings = load_settings(env={}, overrides={"home": ingested})
-    with Store.open(settings.duckdb_path) as store:
-        snap = curate(store, settings, name="e2e", heldout_after=CUT)
+    snap = curate.run(settings, curate.CurateRequest(name="e2e", heldout_after=CUT))
     assert snap.train_rows > 0 and snap.heldout_rows > 0, f"{snap.train_rows} train, {snap.heldout_rows} held-out"
     dropped = {s.stage: s.dropped for s in snap.funnel}
     assert dropped["linked_issue"].get("no_linked_issue", 0) > 0  # the dependabot, docs and release PRs

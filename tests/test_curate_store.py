@@ -147,7 +147,7 @@ def test_unchanged_input_gives_the_same_id_and_writes_nothing(world: World) -> N
 
 
 def test_empty_database_is_a_clear_error(world: World) -> None:
-    with pytest.raises(CurateError, match="no pull requests .* run `swerl ingest` first"):
+    with pytest.raises(CurateError, match="no pull requests .*nothing has been ingested yet"):
         curate(world.store, CFG)
 
 

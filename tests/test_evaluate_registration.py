@@ -16,13 +16,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
 
-import swerl_core.evaluate.registration as registration
+import swerl_core.registry.registration as registration
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.evaluation import evaluate
 from swerl_core.evaluate.instances import heldout_instances
 from swerl_core.evaluate.protocol import heldout_protocol
-from swerl_core.evaluate.registration import evaluate_and_register
 from swerl_core.evaluate.results import latest_evaluation
+from swerl_core.registry.registration import evaluate_and_register
 from swerl_core.registry.versions import mlflow_client
 from swerl_core.store import Store
 

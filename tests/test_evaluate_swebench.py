@@ -84,5 +84,5 @@ def test_predictions_are_written_and_the_missing_docker_engine_is_reported(
 
 def test_instance_without_a_mirror_names_the_fix(world: tuple[Path, Path]) -> None:
     home, instance_file = world
-    with pytest.raises(EvaluateError, match="swerl ingest --repo acme/geo"):
+    with pytest.raises(EvaluateError, match="no git mirror of acme/geo .*not been ingested"):
         swebench_instances(read_instance_file(instance_file), home / "elsewhere")

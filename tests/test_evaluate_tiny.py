@@ -28,7 +28,6 @@ def test_tiny_model_is_evaluated_fails_the_gate_and_is_served_back_only_after_a_
     for key, value in {
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
         "SWERL_EVALUATE__MAX_NEW_TOKENS": "8",
-        "SWERL_EVALUATE__PROGRESS": "false",
         "SWERL_REWARD__WORKERS": "1",
         "SWERL_REGISTRY__MODEL_NAME": "tiny",
         "SWERL_REGISTRY__REWARD_FLOOR": "0.5",  # 8 random tokens are never a well-formed answer

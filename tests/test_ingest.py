@@ -31,7 +31,7 @@ from swerl_core.demo.world import (
     SampleWorld,
     Write,
 )
-from swerl_core.ingest import IngestError, IngestResult, ingest
+from swerl_core.ingest import IngestError, IngestRequest, IngestResult, run
 from swerl_core.store import Store
 
 TOKEN = "ghp_swerlTestToken0123456789abcdefXYZ"
@@ -122,8 +122,7 @@ def run_ingest(
     home: Path, url: str, repos: tuple[str, ...] = (REPO,), token: str | None = TOKEN, **overrides: Any
 ) -> IngestResult:
     settings = settings_for(home, url, **overrides)
-    with Store.open(settings.duckdb_path) as store:
-        return ingest(store, settings, Secret(token) if token else None, repos=repos)
+    return run(settings, IngestRequest(repos=repos, token=Secret(token) if token else None))
 
 
 def contents(home: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -130,7 +130,7 @@ def test_database_newer_than_this_release_is_refused(tmp_path: Path) -> None:
 
 
 def test_read_only_open_of_a_missing_database_says_to_ingest_first(tmp_path: Path) -> None:
-    with pytest.raises(StoreError, match="run `swerl ingest` first"):
+    with pytest.raises(StoreError, match="nothing has been ingested yet"):
         Store.open(tmp_path / "none.duckdb", read_only=True)
 
 

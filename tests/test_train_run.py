@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from swerl_core.config import Settings, load_settings
+from swerl_core.train import TrainRequest, run
 from swerl_core.train.config import TrainConfig, train_config_from_dict
 from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
-from swerl_core.train.trainer import ORDER_LOG, train
+from swerl_core.train.trainer import ORDER_LOG
 
 REPO = Path(__file__).resolve().parent.parent
 STEP_METRICS = (
@@ -130,7 +131,7 @@ def _order(run_dir: Path) -> dict[int, list[str]]:
 
 @pytest.mark.slow
 def test_two_grpo_steps_write_checkpoints_and_mlflow_metrics(settings: Settings, model_dir: Path) -> None:
-    result = train(settings, _config(model_dir), stage="grpo", run_name="plain")
+    result = run(settings, TrainRequest(_config(model_dir), stage="grpo", run_name="plain"))
     assert result.steps == 2 and result.stage == "grpo"
     assert result.model_dir == settings.checkpoints_dir / "plain" / "final"
     _assert_checkpoints(result.checkpoint_dir, 2)
@@ -154,7 +155,7 @@ def test_two_grpo_steps_on_deepspeed_single_process(settings: Settings, model_di
 @pytest.mark.slow
 def test_resume_after_kill_continues_same_step_and_data_order(settings: Settings, model_dir: Path) -> None:
     steps = 6
-    reference = train(settings, _config(model_dir, max_steps=steps), run_name="reference")
+    reference = run(settings, TrainRequest(_config(model_dir, max_steps=steps), run_name="reference"))
     proc = _cli(settings.home, _recipe(model_dir, max_steps=steps), "--run-name", "killed")
     run_dir = settings.checkpoints_dir / "killed"
     deadline = time.monotonic() + 300
@@ -166,7 +167,7 @@ def test_resume_after_kill_continues_same_step_and_data_order(settings: Settings
     proc.communicate()
     assert not (run_dir / "final").exists(), "the run finished before it could be killed"
 
-    resumed = train(settings, _config(model_dir, max_steps=steps), resume=True, run_name="killed")
+    resumed = run(settings, TrainRequest(_config(model_dir, max_steps=steps), resume=True, run_name="killed"))
     assert resumed.run_name == "killed" and resumed.resumed_from_step is not None
     assert resumed.resumed_from_step >= 2 and resumed.steps == steps
     assert _order(run_dir) == _order(reference.checkpoint_dir), "resumed run saw other rows than an unbroken run"
@@ -180,7 +181,9 @@ def test_sft_stage_trains_on_oracle_answers(settings: Settings, model_dir: Path)
     from mlflow import MlflowClient
 
     # An oracle answer is about 100 tokens: SFT needs a completion budget that holds it.
-    result = train(settings, _config(model_dir, {"max_completion_length": 256}), stage="sft", run_name="sft")
+    result = run(
+        settings, TrainRequest(_config(model_dir, {"max_completion_length": 256}), stage="sft", run_name="sft")
+    )
     assert result.steps == 2 and (result.model_dir / "model.safetensors").is_file()
     losses = MlflowClient(settings.tracking_uri).get_metric_history(result.mlflow_run_id or "", "loss")
     assert [m.step for m in losses] == [1, 2] and all(m.value > 0 for m in losses)

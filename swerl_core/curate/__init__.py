@@ -1,19 +1,63 @@
 """Curate: raw pull requests in DuckDB → versioned, decontaminated SWE-RL snapshots (train + held-out).
 
 The package owns the curation stages (pure functions over Polars frames: :mod:`.filters`, :mod:`.dedup`,
-:mod:`.decontaminate`, :mod:`.split`), the file classification (:mod:`.file_kinds`), patch
-normalization (:mod:`.patches`), the search for relevant unmodified files (:mod:`.bm25`,
-:mod:`.retrieval`), prompt sizing (:mod:`.tokens`), reading the store (:mod:`.source`) and writing
-snapshots (:mod:`.snapshot`). The entry function is :func:`swerl_core.curate.pipeline.curate`.
-It never imports Prefect and never talks to GitHub; git is only read (file contents at a base commit).
+:mod:`.decontaminate`, :mod:`.split`), patch normalization (:mod:`.patches`), the search for relevant
+unmodified files (:mod:`.bm25`, :mod:`.retrieval`), prompt sizing (:mod:`.tokens`), reading the store
+(:mod:`.source`) and writing snapshots (:mod:`.snapshot`). The entry is :func:`run` (a
+:class:`CurateRequest` in, a :class:`~.snapshot.Snapshot` out); the work happens in
+:func:`.pipeline.curate`. It never imports Prefect and never talks to GitHub; git is only read (file
+contents at a base commit).
 
-Importing this package is cheap: :mod:`swerl_core.config` composes :class:`.config.CurateConfig`.
+Importing this package is cheap: :mod:`swerl_core.config` composes :class:`.config.CurateConfig`, and
+Polars and DuckDB load when :func:`run` does.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
 from swerl_core.errors import SwerlError
+from swerl_core.progress import ProgressCallback
+
+if TYPE_CHECKING:
+    from swerl_core.config import Settings
+    from swerl_core.curate.snapshot import Snapshot
 
 
 class CurateError(SwerlError):
     """Curation cannot produce a snapshot; the one-line message says why (empty result, bad benchmark file…)."""
+
+
+@dataclass(frozen=True)
+class CurateRequest:
+    """A snapshot to cut: a human ``name`` and, optionally, the held-out cut overriding ``curate.heldout_after``."""
+
+    name: str = "snapshot"
+    heldout_after: datetime | None = None
+
+
+def run(settings: Settings, request: CurateRequest, progress: ProgressCallback | None = None) -> Snapshot:
+    """Curate the store at ``settings.db_path`` into a snapshot under ``settings.snapshots_dir``.
+
+    Unchanged input and settings give the same snapshot id and write nothing (``Snapshot.created`` is
+    False). Raises :class:`CurateError` (``EmptySnapshotError`` when nothing survives) with a one-line reason.
+    """
+    from swerl_core.curate.pipeline import curate
+    from swerl_core.store import Store
+
+    with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
+        return curate(store, settings, name=request.name, heldout_after=request.heldout_after, progress=progress)
+
+
+def __getattr__(name: str) -> Any:
+    # The result type lives beside the snapshot writer (Polars, PyArrow); load it only when asked for.
+    if name == "Snapshot":
+        from swerl_core.curate.snapshot import Snapshot
+
+        return Snapshot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CurateError", "CurateRequest", "Snapshot", "run"]

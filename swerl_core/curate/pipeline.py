@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from swerl_core.config import Settings
 from swerl_core.curate import CurateError
 from swerl_core.curate.config import CurateConfig
 from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
@@ -61,12 +61,10 @@ from swerl_core.curate.source import (
 from swerl_core.curate.split import heldout_mask, leak_reason
 from swerl_core.curate.tokens import PromptCounter, tokenizer_digest
 from swerl_core.git import GitError
+from swerl_core.progress import ProgressCallback, ProgressReporter
 
 if TYPE_CHECKING:
-    from swerl_core.config import Settings
     from swerl_core.store import Store
-
-Progress = Callable[[str], None]
 
 # In exact-token mode the length-based check only guards against absurd prompts (a megabyte issue)
 # before the tokenizer sees them: no tokenizer averages more than this many characters per token.
@@ -87,32 +85,30 @@ def curate(
     store: Store,
     settings: Settings | CurateConfig,
     *,
-    home: Path | None = None,
     name: str = "snapshot",
     heldout_after: datetime | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Snapshot:
-    """Curate every PR in ``store`` into a snapshot under ``home/snapshots`` and record it in the store.
+    """Curate every PR in ``store`` into a snapshot under ``settings.snapshots_dir`` and record it in the store.
 
-    ``settings`` is the whole :class:`~swerl_core.config.Settings` (``home`` then defaults to its
-    home) or just a :class:`CurateConfig` (``home`` defaults to the database's directory).
-    ``heldout_after`` overrides ``curate.heldout_after``. Unchanged input and config give the same
-    snapshot id and write nothing (``Snapshot.created`` is False). Raises :class:`CurateError`
-    (:class:`EmptySnapshotError` when nothing survives) with a one-line reason.
+    ``settings`` is the whole :class:`~swerl_core.config.Settings` or just a :class:`CurateConfig`
+    (then home is the database's directory). ``heldout_after`` overrides ``curate.heldout_after``.
+    Unchanged input and config give the same snapshot id and write nothing (``Snapshot.created`` is
+    False). Raises :class:`CurateError` (:class:`EmptySnapshotError` when nothing survives) with a
+    one-line reason.
     """
-    cfg = settings if isinstance(settings, CurateConfig) else settings.curate
-    home = (
-        Path(home) if home is not None else (store.path.parent if isinstance(settings, CurateConfig) else settings.home)
-    )
+    if isinstance(settings, CurateConfig):
+        settings = Settings(home=store.path.parent, curate=settings)
+    cfg = settings.curate
     if heldout_after is not None:
         cfg = dataclasses.replace(cfg, heldout_after=heldout_after)
-    say = progress or (lambda _line: None)
+    say = ProgressReporter("curate", progress)
     con = store.connection
-    snapshots_dir = home / "snapshots"
+    snapshots_dir = settings.snapshots_dir
 
     benchmark = read_benchmark(cfg.benchmark_file) if cfg.benchmark_file is not None else None
     config = config_dict(cfg)
-    mirrors = mirror_dirs(con, home / "mirrors")
+    mirrors = mirror_dirs(con, settings.mirrors_dir)
     inputs = snapshot_inputs(con, cfg, mirrors)
     sid = snapshot_id(inputs, config)
     existing = _existing_manifest(snapshots_dir / sid)
@@ -123,18 +119,18 @@ def curate(
 
     total = con.sql("SELECT count(*) FROM pull_requests").fetchall()[0]
     if not total[0]:
-        raise CurateError(f"no pull requests in {store.path}; run `swerl ingest` first")
+        raise CurateError(f"no pull requests in {store.path}: nothing has been ingested yet")
 
     counter = PromptCounter(cfg.tokenizer, cfg.chars_per_token)
     funnel = FunnelCounter()
-    say(f"filtering {total[0]} pull requests")
+    say(f"filtering {total[0]} pull requests", 0, None)
     survivors = select_pull_requests(con, cfg, funnel, benchmark, exact_tokens=counter.exact)
 
     heldout = heldout_mask(survivors, cfg.heldout_after)
     survivors = apply_stage(
         survivors.with_columns(heldout=heldout), "time_split", pl.lit(leak_reason(survivors, heldout)), funnel
     )
-    say(f"reading texts and files of {survivors.height} pull requests")
+    say(f"reading texts and files of {survivors.height} pull requests", 0, survivors.height)
     notes: Counter[str] = Counter()
     rows = materialize(con, survivors, cfg, counter, mirrors, funnel, notes, say)
     stages = funnel.stages()
@@ -162,6 +158,11 @@ def curate(
     }
     path = write_snapshot(snapshots_dir, splits, manifest)
     record_snapshot(con, manifest, path / "manifest.json")
+    say(
+        f"snapshot {sid} written: {manifest['train_rows']} train, {manifest['heldout_rows']} held-out",
+        rows.height,
+        rows.height,
+    )
     return _from_manifest(manifest, path, created=True)
 
 
@@ -237,7 +238,7 @@ def materialize(
     mirrors: dict[str, Path],
     funnel: FunnelCounter,
     notes: Counter[str],
-    say: Progress,
+    say: ProgressReporter,
 ) -> pl.DataFrame:
     """The snapshot rows of ``survivors``: texts, code context (changed + relevant files), oracle contents.
 
@@ -277,7 +278,7 @@ def materialize(
     dropped: Counter[str] = Counter()
     for i, row in enumerate(frame.iter_rows(named=True)):
         if i and i % 200 == 0:
-            say(f"  {i}/{frame.height} pull requests")
+            say(f"{i}/{frame.height} pull requests", i, frame.height)
         context: dict[str, str] = {}
         oracle: dict[str, str] = {}
         for f in by_pr.get((row["repo"], row["pr_number"]), []):

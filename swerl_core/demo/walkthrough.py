@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from swerl_core.config import Secret, Settings
+from swerl_core.progress import Progress, ProgressCallback
 from swerl_core.prompts import oracle_answer, repair_prompt
 from swerl_core.reward import RewardItem, batch_rewards, search_replace_reward
 from swerl_core.search_replace import Edit, derive_edits
@@ -100,24 +101,22 @@ def run_demo(settings: Settings, out: TextIO) -> None:
 
 def ingest_and_curate(settings: Settings, out: TextIO) -> str:
     """Serve the sample world locally, ingest it into DuckDB and curate a snapshot; returns its id."""
-    from swerl_core.curate.pipeline import curate
+    from swerl_core import curate, ingest
     from swerl_core.demo.github_server import FakeGitHub
     from swerl_core.demo.world import build_world
-    from swerl_core.ingest import ingest
-    from swerl_core.store import Store
 
     world = build_world(settings.home / "demo-world")
     repos = tuple(world.repos)
-    with FakeGitHub(world, token=DEMO_TOKEN) as server, Store.open(settings.duckdb_path) as store:
+    with FakeGitHub(world, token=DEMO_TOKEN) as server:
         _heading(out, f"2. Ingest {', '.join(repos)} from a GitHub-compatible server at {server.url}")
         local = replace(settings, github=replace(settings.github, api_url=server.url, seconds_between_requests=0))
-        result = ingest(store, local, Secret(DEMO_TOKEN), repos=repos)
-        for repo in result.repos:
-            out.write(f"{repo.repo}: {repo.prs_new} new, {repo.prs_updated} updated, {repo.prs_skipped} skipped\n")
-        out.write(f"API requests: {result.api_requests} ({result.api_requests_per_pr:.3f} per PR)\n")
+        result = ingest.run(local, ingest.IngestRequest(repos=repos, token=Secret(DEMO_TOKEN)))
+    for repo in result.repos:
+        out.write(f"{repo.repo}: {repo.prs_new} new, {repo.prs_updated} updated, {repo.prs_skipped} skipped\n")
+    out.write(f"API requests: {result.api_requests} ({result.api_requests_per_pr:.3f} per PR)\n")
 
-        _heading(out, f"3. Curate a snapshot (held-out: merged after {HELDOUT_AFTER:%Y-%m-%d})")
-        snapshot = curate(store, settings, name="demo", heldout_after=HELDOUT_AFTER)
+    _heading(out, f"3. Curate a snapshot (held-out: merged after {HELDOUT_AFTER:%Y-%m-%d})")
+    snapshot = curate.run(settings, curate.CurateRequest(name="demo", heldout_after=HELDOUT_AFTER))
     for stage in snapshot.funnel:
         dropped = ", ".join(f"{reason} {n}" for reason, n in stage.dropped.items()) or "-"
         out.write(f"{stage.stage:>14}: {stage.entered:3d} -> {stage.kept:3d}   dropped: {dropped}\n")
@@ -128,18 +127,19 @@ def ingest_and_curate(settings: Settings, out: TextIO) -> str:
 
 def train_tiny(settings: Settings, snapshot_id: str, out: TextIO) -> Path:
     """Build the tiny model, warm it up with SFT on oracle answers, then run GRPO; returns the final checkpoint."""
+    from swerl_core.train import TrainRequest, run
     from swerl_core.train.config import load_train_config
     from swerl_core.train.tiny_model import init_tiny_model, parameter_count
-    from swerl_core.train.trainer import train
 
     cfg = load_train_config(RECIPE)
     model_dir = settings.home / cfg.base_model
     if not (model_dir / "config.json").is_file():
         init_tiny_model(model_dir)
     _heading(out, f"4. Train a tiny Llama ({parameter_count(model_dir) / 1e6:.1f} M parameters) on {snapshot_id}")
-    sft = train(settings, cfg, stage="sft", snapshot_id=snapshot_id, out=out)
+    lines = _narrated(out)
+    sft = run(settings, TrainRequest(cfg, stage="sft", snapshot_id=snapshot_id), lines)
     out.write(f"SFT: {sft.steps} steps in {sft.seconds:.0f} s -> {sft.model_dir}\n")
-    grpo = train(settings, cfg, stage="grpo", snapshot_id=snapshot_id, base_model=str(sft.model_dir), out=out)
+    grpo = run(settings, TrainRequest(cfg, "grpo", snapshot_id, base_model=str(sft.model_dir)), lines)
     reward = grpo.metrics.get("reward")
     out.write(
         f"GRPO: {grpo.steps} steps in {grpo.seconds:.0f} s, last mean reward "
@@ -150,13 +150,11 @@ def train_tiny(settings: Settings, snapshot_id: str, out: TextIO) -> Path:
 
 def register_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str, out: TextIO) -> None:
     """Evaluate ``checkpoint`` on the held-out split, register it and let the gate decide on promotion."""
-    from swerl_core.evaluate.registration import evaluate_and_register
+    from swerl_core.registry import RegisterRequest, run
     from swerl_core.registry.register import list_versions
-    from swerl_core.store import Store
 
     _heading(out, "5. Evaluate on held-out PRs, register in MLflow, gate against the champion")
-    with Store.open(settings.duckdb_path) as store:
-        registration = evaluate_and_register(settings, store, checkpoint, snapshot_id, who="swerl demo")
+    registration = run(settings, RegisterRequest(checkpoint, snapshot_id, who="swerl demo"))
     verdict = registration.verdict
     out.write(f"{registration.name} v{registration.version}: gate {verdict.verdict} ({verdict.reason})\n")
     for move in registration.moves:
@@ -179,6 +177,14 @@ def _quiet_libraries() -> None:
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     disable_datasets_bars()
+
+
+def _narrated(out: TextIO) -> ProgressCallback:
+    def write(event: Progress) -> None:
+        out.write(event.message + "\n")
+        out.flush()
+
+    return write
 
 
 def _heading(out: TextIO, text: str) -> None:

@@ -2,17 +2,75 @@
 
 The package owns generation backends (:mod:`.backends`), the safe application of predicted edits in a
 temporary copy (:mod:`.checkout`), metrics (:mod:`.metrics`), predictions files (:mod:`.predictions`),
-the ``evaluations`` results (:mod:`.results`) and the entry function
-:func:`swerl_core.evaluate.evaluation.evaluate`. It never executes model output, never schedules
-anything (the CLI and schedulers do) and never moves registry aliases (:mod:`swerl_core.registry` does).
+the ``evaluations`` results (:mod:`.results`). The entry is :func:`run` (an :class:`EvaluateRequest` in,
+an :class:`~.results.EvalReport` out); the work happens in :func:`.evaluation.evaluate`. It never
+executes model output, never schedules anything (the CLI and schedulers do) and never moves registry
+aliases (:mod:`swerl_core.registry` does).
 
 Importing this package is cheap: torch, transformers and MLflow load only inside the modules that use them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 from swerl_core.errors import SwerlError
+from swerl_core.progress import ProgressCallback
+
+if TYPE_CHECKING:
+    from swerl_core.config import Secret, Settings
+    from swerl_core.evaluate.results import EvalReport
 
 
 class EvaluateError(SwerlError):
     """An evaluation cannot run (bad model reference, unreachable endpoint, missing snapshot or mirror)."""
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    """A model on a snapshot's held-out split.
+
+    ``model`` is a checkpoint directory, ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (with the
+    endpoint backend: the served model's name). ``run_id`` is the MLflow run to log into (default: the
+    checkpoint's own run); ``api_key`` authenticates to the endpoint backend, if it needs one.
+    """
+
+    model: str
+    snapshot_id: str
+    run_id: str | None = None
+    api_key: Secret | None = None
+
+
+def run(settings: Settings, request: EvaluateRequest, progress: ProgressCallback | None = None) -> EvalReport:
+    """Evaluate ``request.model`` on the held-out split of ``request.snapshot_id``.
+
+    Writes the predictions under ``settings.home/evaluations/<id>/``, one ``evaluations`` row in the
+    store (opened for writing only at the end) and the metrics into MLflow. Raises
+    :class:`EvaluateError` with a one-line reason.
+    """
+    from swerl_core.evaluate.evaluation import evaluate
+    from swerl_core.store import Store
+
+    with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
+        return evaluate(
+            settings,
+            request.model,
+            request.snapshot_id,
+            store=store,
+            api_key=request.api_key,
+            run_id=request.run_id,
+            progress=progress,
+        )
+
+
+def __getattr__(name: str) -> Any:
+    # The result type lives beside the results writer; load it only when asked for.
+    if name == "EvalReport":
+        from swerl_core.evaluate.results import EvalReport
+
+        return EvalReport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["EvalReport", "EvaluateError", "EvaluateRequest", "run"]

@@ -32,7 +32,6 @@ class EvaluateConfig:
     max_retries: int = 3  # endpoint retries on timeouts, connection errors, 429 and 5xx
     backoff_s: float = 1.0  # first retry wait; doubles each retry
     harness_workers: int = 4  # parallel containers of the SWE-bench harness
-    progress: bool = True  # show a progress bar on stderr
 
     def __post_init__(self) -> None:
         require_setting(self.samples >= 1, "evaluate.samples", "a positive integer")

@@ -27,9 +27,9 @@ from swerl_core.evaluate.protocol import HELDOUT, SWEBENCH, evaluation_protocol
 from swerl_core.evaluate.results import PLOTTED, EvalReport, latest_evaluation, log_to_mlflow, record_evaluation
 from swerl_core.evaluate.rollout import rollout
 from swerl_core.evaluate.swebench import read_instance_file, run_harness, swebench_instances
+from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import CHAMPION, alias_version
-from swerl_core.registry.gate import GateMetrics
 from swerl_core.registry.versions import (
     EVALUATE_EXPERIMENT,
     ResolvedModel,
@@ -53,10 +53,11 @@ def evaluate(
     backend: GenerationBackend | None = None,
     api_key: Secret | None = None,
     run_id: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> EvalReport:
     """Evaluate ``model`` on the held-out split of snapshot ``snapshot_id``; see the module docstring."""
     instances = heldout_instances(settings.home, snapshot_id, settings.evaluate.limit)
-    return _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id)
+    return _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id, progress)
 
 
 def evaluate_swebench(
@@ -68,6 +69,7 @@ def evaluate_swebench(
     backend: GenerationBackend | None = None,
     api_key: Secret | None = None,
     run_id: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> EvalReport:
     """Evaluate ``model`` on SWE-bench instances read from ``instance_file`` (code from the git mirrors)."""
     rows = read_instance_file(instance_file)
@@ -75,16 +77,9 @@ def evaluate_swebench(
         rows = rows[: settings.evaluate.limit]
     instances = swebench_instances(rows, settings.mirrors_dir)
     return _evaluate(
-        settings, model, instances, instance_file.name, SWEBENCH, store, backend, api_key, run_id, instance_file
-    )
-
-
-def gate_metrics(report: EvalReport) -> GateMetrics:
-    """The numbers of ``report`` that the registry gate compares."""
-    m = report.metrics
-    return GateMetrics(
-        report.snapshot_id, m.samples_per_instance, m.mean_reward, m.format_error_rate, report.protocol.fingerprint
-    )
+        settings, model, instances, instance_file.name, SWEBENCH, store, backend, api_key, run_id, progress,
+        instance_file,
+    )  # fmt: skip
 
 
 def _evaluate(
@@ -97,9 +92,11 @@ def _evaluate(
     backend: GenerationBackend | None,
     api_key: Secret | None,
     run_id: str | None,
+    progress: ProgressCallback | None,
     instance_file: Path | None = None,
 ) -> EvalReport:
     cfg = settings.evaluate
+    say = ProgressReporter("evaluate", progress)
     client = mlflow_client(settings.tracking_uri)
     resolved = _resolve(client, settings, model, need_files=backend is None and cfg.backend == "transformers")
     if backend is None:
@@ -109,7 +106,8 @@ def _evaluate(
             else EndpointBackend(cfg, cfg.endpoint_model or model, api_key)
         )
     protocol = evaluation_protocol(cfg, snapshot_id, split, instances)
-    results, timings = rollout(instances, backend, cfg.samples, cfg.progress, settings.reward.workers)
+    say(f"evaluating {resolved.ref} on {len(instances)} {split} instances of {snapshot_id}, K={cfg.samples}")
+    results, timings = rollout(instances, backend, cfg.samples, say, settings.reward.workers)
     evaluation_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     out_dir = settings.home / "evaluations" / evaluation_id
     predictions = write_predictions(out_dir / "predictions.jsonl", results, resolved.ref)

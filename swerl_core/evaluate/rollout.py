@@ -1,6 +1,6 @@
 """Rollouts of one evaluation: generate K completions per instance, then score and apply each one.
 
-Generation goes through any :class:`~swerl_core.evaluate.backends.GenerationBackend` with a progress bar;
+Generation goes through any :class:`~swerl_core.evaluate.backends.GenerationBackend`, reporting progress;
 scoring uses the training reward (:func:`swerl_core.reward.batch_rewards`, every core) so held-out
 numbers mean what training rewards mean; each prediction is applied to its base files in a temporary
 copy (:func:`~swerl_core.evaluate.checkout.apply_in_copy`) to get its patch and refuse escaping paths.
@@ -8,7 +8,6 @@ copy (:func:`~swerl_core.evaluate.checkout.apply_in_copy`) to get its patch and 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from swerl_core.evaluate.backends import Completion, GenerationBackend
 from swerl_core.evaluate.checkout import apply_in_copy
 from swerl_core.evaluate.instances import EvalInstance
 from swerl_core.evaluate.metrics import SampleResult
+from swerl_core.progress import ProgressReporter
 from swerl_core.reward import RewardItem, batch_rewards, predicted_content
 from swerl_core.search_replace import FormatError
 
@@ -30,13 +30,23 @@ class Timings:
 
 
 def generate(
-    instances: Sequence[EvalInstance], backend: GenerationBackend, samples: int, progress: bool = True
+    instances: Sequence[EvalInstance],
+    backend: GenerationBackend,
+    samples: int,
+    say: ProgressReporter | None = None,
 ) -> list[list[Completion]]:
-    """``samples`` completions per instance from ``backend``, with a progress bar on stderr."""
-    from tqdm.auto import tqdm
+    """``samples`` completions per instance from ``backend``, reporting instances done to ``say``."""
+    report = say or ProgressReporter("evaluate")
+    total = len(instances)
+    done = 0
 
-    with tqdm(total=len(instances), desc="rollouts", unit="inst", disable=not progress, file=sys.stderr) as bar:
-        return backend.generate([i.messages() for i in instances], samples, bar.update)
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        report(f"rollouts: {done}/{total} instances", done, total)
+
+    report(f"rollouts: 0/{total} instances", 0, total)
+    return backend.generate([i.messages() for i in instances], samples, advance)
 
 
 def score(
@@ -79,12 +89,12 @@ def rollout(
     instances: Sequence[EvalInstance],
     backend: GenerationBackend,
     samples: int,
-    progress: bool = True,
+    say: ProgressReporter | None = None,
     reward_workers: int = 0,
 ) -> tuple[list[SampleResult], Timings]:
     """Generate and score every instance; returns the sample results and where the time went."""
     start = time.perf_counter()
-    completions = generate(instances, backend, samples, progress)
+    completions = generate(instances, backend, samples, say)
     generated = time.perf_counter()
     results = score(instances, completions, reward_workers)
     return results, Timings(generated - start, time.perf_counter() - generated)

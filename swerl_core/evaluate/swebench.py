@@ -70,7 +70,7 @@ def swebench_instances(rows: list[dict[str, str]], mirrors_dir: Path) -> list[Ev
     for row in rows:
         git_dir = mirror_path(mirrors_dir, row["repo"])
         if not (git_dir / "HEAD").exists():
-            raise EvaluateError(f"no git mirror of {row['repo']} at {git_dir}; run `swerl ingest --repo {row['repo']}`")
+            raise EvaluateError(f"no git mirror of {row['repo']} at {git_dir}: the repository has not been ingested")
         if Mirror(git_dir).missing_commits([row["base_commit"]]):
             raise EvaluateError(f"{row['instance_id']}: commit {row['base_commit']} is not in {git_dir}")
         paths = sorted(unidiff_changes(row["patch"]))

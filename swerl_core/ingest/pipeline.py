@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -57,6 +57,7 @@ from swerl_core.ingest.payloads import (
     parse_time,
     repository_of,
 )
+from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.store import (
     CommentRecord,
     IssueRecord,
@@ -69,8 +70,6 @@ from swerl_core.store import (
 )
 
 log = logging.getLogger("swerl.ingest")
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def ingest(
     *,
     repos: Sequence[str] | None = None,
     since: datetime | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> IngestResult:
     """Ingest ``repos`` (default ``settings.ingest.repos``) into ``store``; see the module docstring.
 
@@ -137,12 +136,12 @@ def ingest(
     """
     names = tuple(repos if repos is not None else settings.ingest.repos)
     if not names:
-        raise IngestError("no repository given (use --repo OWNER/NAME or ingest.repos)")
+        raise IngestError("no repository to ingest: none requested and ingest.repos is empty")
     since = since if since is not None else settings.ingest.since
     started = time.monotonic()
     meter = RequestMeter()
     gh = connect(settings.github, token, meter)
-    say = progress or (lambda _line: None)
+    say = ProgressReporter("ingest", progress)
     try:
         resolved = [_resolve_repo(gh, name) for name in names]
     except RateLimited as exc:
@@ -213,7 +212,7 @@ class _RepoJob:
         repo: RepoRecord,
         run_id: str,
         since: datetime | None,
-        say: Progress,
+        say: ProgressReporter,
     ) -> None:
         self.store, self.settings, self.token, self.gh = store, settings, token, gh
         self.repo = repo
@@ -278,7 +277,9 @@ class _RepoJob:
             else:
                 work.append(pull)
         work.sort(key=lambda p: (p.updated_at, p.number))
-        self.say(f"{self.name}: {len(work)} new or updated pull requests ({self.prs_unchanged} unchanged)")
+        self.say(
+            f"{self.name}: {len(work)} new or updated pull requests ({self.prs_unchanged} unchanged)", 0, len(work)
+        )
         missing = self.mirror.missing_commits(
             sha for p in work if p.merged_at and not p.draft for sha in (p.base_sha, p.head_sha)
         )
@@ -286,7 +287,8 @@ class _RepoJob:
         size = self.settings.ingest.batch_size
         for start in range(0, len(work), size):
             self._commit_batch(work[start : start + size], missing, graphql)
-            self.say(f"{self.name}: {min(start + size, len(work))}/{len(work)} pull requests")
+            done = min(start + size, len(work))
+            self.say(f"{self.name}: {done}/{len(work)} pull requests", done, len(work))
 
     # -- listings --------------------------------------------------------------------------------
 

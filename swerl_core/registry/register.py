@@ -134,8 +134,8 @@ def _champion_metrics(
     if evaluate_champion is None:
         raise RegistryError(
             f"champion {name} v{version} has no evaluation on {candidate.snapshot_id} with K={candidate.samples} "
-            f"under protocol {candidate.protocol}; run `swerl evaluate --model models:/{name}/{version} "
-            f"--snapshot {candidate.snapshot_id}` with the candidate's evaluate settings first"
+            f"under protocol {candidate.protocol}; evaluate models:/{name}/{version} "
+            f"on snapshot {candidate.snapshot_id} with the candidate's evaluate settings first"
         )
     return evaluate_champion(version)
 
@@ -182,7 +182,7 @@ def list_versions(settings: Settings) -> list[VersionRow]:
     try:
         aliases = client.get_registered_model(name).aliases
     except MlflowException:
-        raise RegistryError(f"no registered model {name!r} yet; run `swerl register` first") from None
+        raise RegistryError(f"no registered model {name!r} yet: nothing has been registered") from None
     rows = []
     for mv in client.search_model_versions(f"name = '{name}'"):
         held = tuple(sorted(a for a, v in aliases.items() if str(v) == str(mv.version)))

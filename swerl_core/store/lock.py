@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 
 class WriterLockBusy(Exception):
     """Another process holds the writer lock; ``pid`` is the PID written in the lock file (or None)."""
 
-    def __init__(self, pid: int | None) -> None:
-        super().__init__(f"database is in use by PID {pid if pid is not None else 'unknown'}")
+    def __init__(self, pid: int | None, waited_s: float = 0.0) -> None:
+        waited = f" (waited {waited_s:g} s for it)" if waited_s > 0 else ""
+        super().__init__(f"database is in use by PID {pid if pid is not None else 'unknown'}{waited}")
         self.pid = pid
 
 
 class WriterLock:
-    """An exclusive, non-blocking lock on ``path`` that records the holder's PID inside the file."""
+    """An exclusive lock on ``path`` that records the holder's PID inside the file; waits a bounded time."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -32,16 +34,24 @@ class WriterLock:
         """Whether this object currently holds the lock."""
         return self._fd is not None
 
-    def acquire(self) -> None:
-        """Take the lock or raise :class:`WriterLockBusy` naming the holder's PID; never blocks."""
+    def acquire(self, timeout_s: float = 0.0) -> None:
+        """Take the lock, waiting up to ``timeout_s`` for its holder; else raise :class:`WriterLockBusy` naming it."""
         if self._fd is not None:
             return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise WriterLockBusy(holder_pid(self.path)) from None
+        deadline = time.monotonic() + timeout_s
+        delay = 0.02
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    os.close(fd)
+                    raise WriterLockBusy(holder_pid(self.path), timeout_s) from None
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 0.5)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         os.fsync(fd)

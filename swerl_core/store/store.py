@@ -54,20 +54,22 @@ class Store:
         *,
         read_only: bool = False,
         migrations: tuple[Migration, ...] = MIGRATIONS,
+        lock_timeout_s: float = 0.0,
     ) -> Store:
         """Open (creating and upgrading when writable) the database at ``path``.
 
-        A writer takes the lock file ``<path>.lock`` first; if another live process holds it this
-        raises :class:`StoreError` "database is in use by PID …". A read-only store takes no lock.
+        A writer takes the lock file ``<path>.lock`` first, waiting up to ``lock_timeout_s`` for another
+        live process holding it; then this raises :class:`StoreError` "database is in use by PID …".
+        A read-only store takes no lock.
         """
         path = Path(path)
         lock = None if read_only else WriterLock(lock_path(path))
         if read_only and not path.exists():
-            raise StoreError(f"no database at {path}; run `swerl ingest` first")
+            raise StoreError(f"no database at {path}: nothing has been ingested yet")
         if lock is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                lock.acquire()
+                lock.acquire(lock_timeout_s)
             except WriterLockBusy as exc:
                 raise StoreError(f"{exc} ({path})") from None
             except OSError as exc:
@@ -449,7 +451,7 @@ class Store:
         if read_only and current < newest:
             raise StoreError(
                 f"database {self.path} has schema version {current} (this swerl needs {newest}); "
-                "open it once for writing (e.g. `swerl ingest`) to upgrade it"
+                "open it once for writing (an ingest does) to upgrade it"
             )
 
 

@@ -40,7 +40,7 @@ def read_manifest(home: Path, snapshot_id: str) -> dict[str, Any]:
         if not exc.missing:
             raise TrainError(str(exc)) from None
     known = sorted(p.name for p in path.parent.glob("*") if (p / "manifest.json").exists())
-    hint = f"known: {', '.join(known)}" if known else "run `swerl curate` first"
+    hint = f"known: {', '.join(known)}" if known else "no snapshot curated yet"
     raise TrainError(f"snapshot {snapshot_id!r} not found under {path.parent} ({hint})") from None
 
 

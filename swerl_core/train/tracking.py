@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from transformers import TrainerCallback
 
+from swerl_core.progress import ProgressReporter
 from swerl_core.train.reward_fn import Sample
 
 EXPERIMENT = "swerl-train"
-# Keys printed on the progress line, when present.
+# Keys shown on the progress line, when present.
 _PROGRESS_KEYS = ("loss", "reward", "format_error_rate", "kl", "tokens_per_s")
 
 
@@ -127,14 +127,14 @@ def reward_curve(history: Sequence[Mapping[str, float]]) -> Any:
 
 
 class MlflowMetrics(TrainerCallback):
-    """Sends each trainer log record to MLflow as step metrics, keeps the history, and prints progress."""
+    """Sends each trainer log record to MLflow as step metrics, keeps the history, and reports progress."""
 
-    def __init__(self, tracking_uri: str, run_id: str, out: TextIO = sys.stderr) -> None:
+    def __init__(self, tracking_uri: str, run_id: str, say: ProgressReporter | None = None) -> None:
         from mlflow import MlflowClient
 
         self.client = MlflowClient(tracking_uri)
         self.run_id = run_id
-        self.out = out
+        self.say = say or ProgressReporter("train")
         self.history: list[dict[str, float]] = []
         self._last_tokens: float | None = None
         self._last_time = time.perf_counter()
@@ -164,7 +164,7 @@ class MlflowMetrics(TrainerCallback):
         self.history.append({"step": float(step), **metrics})
         shown = " ".join(f"{k}={metrics[k]:.4g}" for k in _PROGRESS_KEYS if k in metrics)
         if shown:
-            print(f"step {step}/{state.max_steps} {shown}", file=self.out, flush=True)
+            self.say(f"step {step}/{state.max_steps} {shown}", step, int(state.max_steps) or None)
 
 
 def _is_number(value: Any) -> bool:

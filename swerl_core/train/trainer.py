@@ -9,14 +9,14 @@ same global step, same data order (TRL's seeded sampler, with the consumed batch
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from swerl_core.config import Settings
+from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.prompts import oracle_answer
 from swerl_core.search_replace import Edit
 from swerl_core.train import TrainError
@@ -66,13 +66,17 @@ def train(
     resume: bool = False,
     run_name: str | None = None,
     base_model: str | None = None,
-    out: TextIO = sys.stderr,
+    progress: ProgressCallback | None = None,
 ) -> TrainResult:
-    """Run one training stage of ``cfg`` on a snapshot; raises :class:`TrainError` on unusable input."""
+    """Run one training stage of ``cfg`` on a snapshot; raises :class:`TrainError` on unusable input.
+
+    Progress (the dataset, then one event per logged step) goes to ``swerl.train`` and ``progress``.
+    """
     started = time.perf_counter()
+    say = ProgressReporter("train", progress)
     snapshot_id = snapshot_id or cfg.snapshot
     if not snapshot_id:
-        raise TrainError("no snapshot: pass --snapshot ID or set `snapshot` in the recipe")
+        raise TrainError(f"no snapshot to train on: none requested and recipe {cfg.name!r} names none")
     if launched_world_size() != cfg.world_size:
         raise TrainError(
             f"recipe {cfg.name!r} is laid out for world_size={cfg.world_size} processes but this job has "
@@ -84,7 +88,7 @@ def train(
         # gathered. Refuse rather than train on duplicated data.
         raise TrainError(
             f"{launched_world_size()} processes but no GPU: multi-process training runs on GPUs only; "
-            "on CPU run `swerl train` as one process (DeepSpeed included)"
+            "on CPU train in a single process (DeepSpeed included)"
         )
     if cfg.deepspeed is not None and not cfg.deepspeed.is_file():
         raise TrainError(f"deepspeed config {cfg.deepspeed} not found (paths are relative to {Path.cwd()})")
@@ -107,14 +111,12 @@ def train(
             f"no row of snapshot {snapshot_id!r} fits the token budget ({budget}): "
             f"{examples.dropped_too_long} rows too long, {examples.dropped_unanswerable} without an exact oracle answer"
         )
-    print(
+    say(
         f"train {stage} {run_name}: {len(examples.dataset)} examples from {snapshot_id} "
         f"({examples.dropped_too_long} too long, {examples.dropped_unanswerable} without an exact oracle answer), "
-        f"model {model}" + (f", resuming from {checkpoint.name}" if checkpoint else ""),
-        file=out,
-        flush=True,
+        f"model {model}" + (f", resuming from {checkpoint.name}" if checkpoint else "")
     )
-    return _run(settings, cfg, stage, run_name, run_dir, checkpoint, tokenizer, examples, started, out)
+    return _run(settings, cfg, stage, run_name, run_dir, checkpoint, tokenizer, examples, started, say)
 
 
 def _cuda_available() -> bool:
@@ -173,11 +175,11 @@ def _run_dir(
         return run_name, run_dir, checkpoint
     if run_name is None and launched_world_size() > 1:
         # Each process would stamp its own time: the ranks must be told one shared name.
-        raise TrainError("a multi-process run needs --run-name NAME so that every process writes the same run")
+        raise TrainError("a multi-process run needs an explicit run name so that every process writes the same run")
     run_name = run_name or new_run_name(cfg.name, stage, snapshot_id)
     run_dir = settings.checkpoints_dir / run_name
     if main_process and run_dir.exists() and any(run_dir.iterdir()):
-        raise TrainError(f"run {run_name} already exists in {run_dir}; pass --resume to continue it")
+        raise TrainError(f"run {run_name} already exists in {run_dir}; resume it or choose another run name")
     return run_name, run_dir, None
 
 
@@ -197,7 +199,7 @@ def _run(
     tokenizer: Any,
     examples: Examples,
     started: float,
-    out: TextIO,
+    say: ProgressReporter,
 ) -> TrainResult:
     from swerl_core.train import stages, tracking, trl_args
     from swerl_core.train.reward_fn import SweRLReward
@@ -223,7 +225,7 @@ def _run(
         previous = read_run_id(run_dir) if checkpoint is not None else None
         run_id = tracking.start_run(settings.tracking_uri, settings.home / "mlartifacts", run_name, previous, params)
         write_run_id(run_dir, run_id)
-        callbacks.append(tracking.MlflowMetrics(settings.tracking_uri, run_id, out))
+        callbacks.append(tracking.MlflowMetrics(settings.tracking_uri, run_id, say))
     reward = SweRLReward(
         workers=settings.reward.workers,
         samples_to_keep=cfg.samples_to_log,
