@@ -8,18 +8,15 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.bridge import flow_settings, swerl_logs
-from swerl_core.curate.pipeline import curate as curate_store
-from swerl_core.curate.snapshot import Snapshot
-from swerl_core.store import Store
+from swerl_core.curate import CurateRequest, Snapshot
+from swerl_core.curate import run as curate_store
 
 
 @flow(name="curate", flow_run_name="curate {name}")
 def curate(name: str = "snapshot", heldout_after: datetime | None = None) -> Snapshot:
     """Curate every ingested PR into a snapshot (the same input and config give the same snapshot id)."""
     with swerl_logs():
-        settings = flow_settings()
-        with Store.open(settings.duckdb_path) as store:
-            snapshot = curate_store(store, settings, name=name, heldout_after=heldout_after)
+        snapshot = curate_store(flow_settings(), CurateRequest(name, heldout_after))
         rows = [
             {"stage": s.stage, "in": s.entered, "kept": s.kept, "dropped": _reasons(s.dropped)} for s in snapshot.funnel
         ]

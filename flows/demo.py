@@ -32,7 +32,8 @@ def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
         "github": {"api_url": api_url, "seconds_between_requests": 0},
         "ingest": {"repos": repos},
         "curate": {"heldout_after": HELDOUT_AFTER.isoformat()},
-        "evaluate": {"max_new_tokens": 384, "progress": False},
+        "evaluate": {"max_new_tokens": 384},
+        "store": {"lock_timeout_s": 900},  # a scheduled ingest waits for an evaluation's write
         "registry": {"policy": "auto"},
     }
 

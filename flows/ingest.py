@@ -8,10 +8,9 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
 from flows.bridge import flow_settings, github_secret, swerl_logs
-from swerl_core.ingest import ingest as ingest_repos
+from swerl_core.ingest import IngestRequest, IngestResult
+from swerl_core.ingest import run as ingest_repos
 from swerl_core.ingest.failures import is_transient
-from swerl_core.ingest.pipeline import IngestResult
-from swerl_core.store import Store
 
 
 def _transient(task, task_run, state) -> bool:  # noqa: ANN001 (Prefect's retry_condition_fn signature)
@@ -25,9 +24,7 @@ def _transient(task, task_run, state) -> bool:  # noqa: ANN001 (Prefect's retry_
 @task(tags=["github-api"], retries=3, retry_delay_seconds=[2, 30, 120], retry_condition_fn=_transient)
 def ingest_repo(repo: str, since: datetime | None = None) -> IngestResult:
     """Ingest one repository into the store (incremental: only what changed since its watermark)."""
-    settings = flow_settings()
-    with Store.open(settings.duckdb_path) as store:
-        return ingest_repos(store, settings, github_secret(), repos=(repo,), since=since)
+    return ingest_repos(flow_settings(), IngestRequest((repo,), since, github_secret()))
 
 
 def _run_name() -> str:

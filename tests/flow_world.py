@@ -48,7 +48,7 @@ def flow_env(home: Path, server: FakeGitHub, repos: list[str]) -> dict[str, str]
         "SWERL_CURATE__HELDOUT_AFTER": HELDOUT_AFTER,
         "SWERL_EVALUATE__LIMIT": "3",
         "SWERL_EVALUATE__MAX_NEW_TOKENS": "32",
-        "SWERL_EVALUATE__PROGRESS": "false",
+        "SWERL_STORE__LOCK_TIMEOUT_S": "300",
         "SWERL_REGISTRY__POLICY": "auto",
         "SWERL_REGISTRY__REWARD_FLOOR": "-1",
         "SWERL_REGISTRY__FORMAT_ERROR_CEILING": "1",

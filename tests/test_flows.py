@@ -97,3 +97,29 @@ def test_ingest_task_retries_a_transient_failure_but_not_a_bad_token(
     with get_client(sync_client=True) as client:
         tasks = [t for t in client.read_task_runs() if t.flow_run_id == failed.state_details.flow_run_id]
     assert [t.run_count for t in tasks] == [1], "a rejected token must not be retried"
+
+
+_HOLD_STORE = """
+import sys, time
+from swerl_core.store import Store
+with Store.open(sys.argv[1]):
+    print("holding", flush=True)
+    time.sleep(8)
+"""
+
+
+@pytest.mark.slow
+def test_ingest_waits_for_another_process_writing_the_store(world_env: FakeGitHub, swerl_home: Path) -> None:
+    import subprocess
+    import sys
+
+    from flows.ingest import ingest
+    from swerl_core.config import load_settings
+
+    db = load_settings().db_path
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_STORE, str(db)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    assert holder.poll() is None, "the other writer let go before ingest started"
+    state = ingest(return_state=True)
+    assert state.is_completed(), state.message
+    assert holder.wait(timeout=60) == 0

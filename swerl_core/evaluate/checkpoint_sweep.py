@@ -14,11 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swerl_core.config import Settings
 from swerl_core.evaluate import EvaluateError
+from swerl_core.progress import ProgressCallback
 from swerl_core.train.checkpoints import FINAL_DIR, checkpoint_step, read_run_id
 from swerl_core.train.lineage import log_snapshot_input
+
+if TYPE_CHECKING:
+    from swerl_core.store import Store
 
 REGISTER_LOCK = ".register.lock"
 
@@ -52,22 +57,24 @@ class RunRegistration:
     tags: Mapping[str, str]  # the version's tags: provenance, eval.* and gate.* (candidate vs champion)
 
 
-def score_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str) -> CheckpointScore:
+def score_checkpoint(
+    settings: Settings, checkpoint: Path, snapshot_id: str, progress: ProgressCallback | None = None
+) -> CheckpointScore:
     """The held-out evaluation of ``checkpoint`` on ``snapshot_id``: reused under the same protocol, else run now."""
     from filelock import FileLock
 
     from swerl_core.evaluate.evaluation import evaluate
     from swerl_core.evaluate.protocol import heldout_protocol
-    from swerl_core.evaluate.results import latest_evaluation
-    from swerl_core.store import Store
+    from swerl_core.evaluate.results import latest_evaluation, record_evaluation
 
     checkpoint = Path(checkpoint).resolve()
     step = checkpoint_step(checkpoint)
     protocol = heldout_protocol(settings, snapshot_id)
     # Two callers on one checkpoint (a parent flow and a triggered one): the second waits, then reuses.
     lock = FileLock(str(checkpoint.parent / f".evaluate-{checkpoint.name}.lock"))
-    with lock, Store.open(settings.duckdb_path) as store:
-        row = latest_evaluation(store, protocol, model_ref=str(checkpoint))
+    with lock:
+        with _store(settings) as store:
+            row = latest_evaluation(store, protocol, model_ref=str(checkpoint))
         if row is not None:
             return CheckpointScore(
                 checkpoint,
@@ -80,7 +87,10 @@ def score_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str) -> 
                 int(row["n_instances"]),
                 reused=True,
             )
-        report = evaluate(settings, str(checkpoint), snapshot_id, store=store)
+        # The store is held only to read and to record, never during generation: other flows keep writing.
+        report = evaluate(settings, str(checkpoint), snapshot_id, progress=progress)
+        with _store(settings) as store:
+            record_evaluation(store, report)
         if report.mlflow_run_id:
             log_snapshot_input(settings.tracking_uri, report.mlflow_run_id, settings.home, snapshot_id, "heldout")
     m = report.metrics
@@ -95,6 +105,12 @@ def score_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str) -> 
         m.n_instances,
         reused=False,
     )
+
+
+def _store(settings: Settings) -> Store:
+    from swerl_core.store import Store
+
+    return Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
 
 
 def best_checkpoint(scores: Sequence[CheckpointScore]) -> CheckpointScore:
@@ -122,12 +138,14 @@ def registered_version(settings: Settings, run_dir: Path) -> str | None:
     return str(max(int(mv.version) for mv in found)) if found else None
 
 
-def register_run(settings: Settings, checkpoint: Path, snapshot_id: str, who: str) -> RunRegistration:
+def register_run(
+    settings: Settings, checkpoint: Path, snapshot_id: str, who: str, progress: ProgressCallback | None = None
+) -> RunRegistration:
     """Register ``checkpoint`` (gate against the champion, aliases by policy) unless its run already has a version."""
     from filelock import FileLock
 
-    from swerl_core.evaluate.registration import evaluate_and_register
-    from swerl_core.store import Store
+    from swerl_core.registry import RegisterRequest
+    from swerl_core.registry import run as register
 
     checkpoint = Path(checkpoint).resolve()
     run_dir = checkpoint.parent
@@ -135,8 +153,7 @@ def register_run(settings: Settings, checkpoint: Path, snapshot_id: str, who: st
         existing = registered_version(settings, run_dir)
         if existing is not None:
             return _registration(settings, existing, checkpoint, created=False)
-        with Store.open(settings.duckdb_path) as store:
-            done = evaluate_and_register(settings, store, checkpoint, snapshot_id, who=who)
+        done = register(settings, RegisterRequest(checkpoint, snapshot_id, who), progress)
     return _registration(settings, done.version, checkpoint, created=True)
 
 

@@ -22,11 +22,12 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import yaml
 
 from swerl_core.config import Settings, as_dict, load_settings
+from swerl_core.progress import Progress
 from swerl_core.train import TrainError
 from swerl_core.train.checkpoints import last_checkpoint, new_run_name
 from swerl_core.train.config import Stage, load_train_config
@@ -138,8 +139,6 @@ def _follow(cmd: Sequence[str], on_step: StepCallback | None) -> tuple[int, dict
             line = raw.rstrip("\n")
             if line.startswith(STEP_MARK):
                 record = json.loads(line[len(STEP_MARK) :])
-                shown = " ".join(f"{k}={v:.4g}" for k, v in sorted(record["metrics"].items()))
-                log.info("step %s/%s %s", record["step"], record["total"] or "?", shown)
                 if on_step is not None:
                     on_step(TrainStep(record["step"], record["total"], record["metrics"]))
             elif line.startswith(RESULT_MARK):
@@ -165,37 +164,26 @@ def _followed(result: Mapping[str, Any], restarts: int, resumed: list[int]) -> F
     )
 
 
-class _StepLines:
-    """A text stream for the trainer's progress lines: ``step N/M k=v …`` become JSON step records."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-
-    def write(self, text: str) -> int:
-        for line in text.splitlines():
-            match = _STEP_LINE.match(line.strip())
-            if match is None:
-                self.out.write(line + "\n")
-                continue
-            metrics = {}
-            for pair in match[3].split():
-                key, _, value = pair.partition("=")
-                try:
-                    metrics[key] = float(value)
-                except ValueError:
-                    continue
-            record = {"step": int(match[1]), "total": int(match[2]) or None, "metrics": metrics}
-            self.out.write(STEP_MARK + json.dumps(record) + "\n")
-        return len(text)
-
-    def flush(self) -> None:
-        self.out.flush()
+def _step_record(event: Progress) -> str | None:
+    """A JSON step record for a trainer step event (``step N/M k=v …``), else ``None``."""
+    match = _STEP_LINE.match(event.message.strip())
+    if match is None:
+        return None
+    metrics = {}
+    for pair in match[3].split():
+        key, _, value = pair.partition("=")
+        try:
+            metrics[key] = float(value)
+        except ValueError:
+            continue
+    return json.dumps({"step": int(match[1]), "total": int(match[2]) or None, "metrics": metrics})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The child process: train one stage with the given settings file and print the result as JSON."""
+    from swerl_core.train import TrainRequest
+    from swerl_core.train import run as train
     from swerl_core.train.lineage import log_snapshot_input
-    from swerl_core.train.trainer import train
 
     parser = argparse.ArgumentParser(prog="python -m swerl_core.train.followed")
     parser.add_argument("--settings", type=Path, required=True)
@@ -207,17 +195,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
     settings = load_settings(args.settings, env={})
+    # The library's log lines go to stdout, which the parent reads and passes on to its own logger.
+    logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(message)s")
+    logging.getLogger("swerl").setLevel(logging.INFO)
+
+    def on_progress(event: Progress) -> None:
+        record = _step_record(event)
+        if record is not None:
+            print(STEP_MARK + record, flush=True)
+
+    request = TrainRequest(
+        load_train_config(args.recipe), args.stage, args.snapshot, args.resume, args.run_name, args.model
+    )
     try:
-        result = train(
-            settings,
-            load_train_config(args.recipe),
-            stage=args.stage,
-            snapshot_id=args.snapshot,
-            resume=args.resume,
-            run_name=args.run_name,
-            base_model=args.model,
-            out=_StepLines(sys.stdout),  # type: ignore[arg-type]
-        )
+        result = train(settings, request, on_progress)
     except TrainError as exc:
         print(f"{exc}", flush=True)
         return _INPUT_ERROR
