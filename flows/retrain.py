@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prefect import flow
+from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
@@ -52,9 +53,20 @@ def retrain(
         previous = unchanged_since_training(flow_settings().checkpoints_dir, name, snapshot.id)
         if previous is not None:
             message = f"snapshot {snapshot.id} is unchanged since run {previous.name}: nothing new to train on"
-            return Completed(message=message, data=RetrainOutcome(snapshot.id, None, None, message))
+            return _finish(RetrainOutcome(snapshot.id, None, None, message))
         trained = train(recipe, snapshot.id, sft_warm_start)
         scores = evaluate(trained.grpo.run_name, snapshot.id)
-        done = register(str(best_checkpoint(scores).checkpoint), snapshot.id)
-        message = f"{trained.grpo.run_name}: {done.name} v{done.version}, gate {done.verdict}"
-        return Completed(message=message, data=RetrainOutcome(snapshot.id, trained.grpo.run_name, done, message))
+        best = best_checkpoint(scores)
+        done = register(str(best.checkpoint), snapshot.id)
+        message = (
+            f"{trained.grpo.run_name}: best {best.checkpoint.name} (held-out mean reward {best.mean_reward:+.3f}) "
+            f"-> {done.name} v{done.version}, gate {done.verdict}, aliases {', '.join(done.aliases) or 'none'}"
+        )
+        return _finish(RetrainOutcome(snapshot.id, trained.grpo.run_name, done, message))
+
+
+def _finish(outcome: RetrainOutcome) -> State:
+    create_markdown_artifact(
+        f"### Retrain\n\nSnapshot `{outcome.snapshot_id}`.\n\n{outcome.message}", key="retrain-summary"
+    )
+    return Completed(message=outcome.message, data=outcome)

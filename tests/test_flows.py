@@ -65,7 +65,7 @@ def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
 
     expected = {"ingest-summary", "curation-funnel", "dataset-summary", "training-progress-grpo",
                 "mlflow-training-run", "evaluation-checkpoint-1", "evaluation-checkpoint-2",
-                "gate-decision"}  # fmt: skip
+                "gate-decision", "retrain-summary"}  # fmt: skip
     assert expected <= _artifact_keys()
     run_dir = settings.checkpoints_dir / outcome.trained_run
     assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
