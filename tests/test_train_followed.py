@@ -61,7 +61,7 @@ def test_killed_training_resumes_from_last_checkpoint(settings: Settings, model_
         steps.append(step)
         if killed or last_checkpoint(run_dir) is None:
             return
-        child = psutil.Process().children()[0]
+        (child,) = [c for c in psutil.Process().children() if "swerl_core.train.followed" in c.cmdline()]
         os.kill(child.pid, signal.SIGKILL)
         killed.append(child.pid)
 

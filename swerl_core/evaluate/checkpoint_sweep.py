@@ -79,7 +79,7 @@ def score_checkpoint(
             return CheckpointScore(
                 checkpoint,
                 step,
-                str(row["evaluation_id"]),
+                str(row["id"]),
                 float(row["mean_reward"]),
                 float(row["format_error_rate"]),
                 float(row["apply_rate"]),
