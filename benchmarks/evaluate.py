@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="swerl-bench-eval-"))
     write_sample_snapshot(home, "bench", n_train=1, n_heldout=args.instances)
-    instances = heldout_instances(home, "bench")
+    instances = heldout_instances(home / "snapshots", "bench")
     model_dir = init_tiny_model(home / "tiny")
     print(
         f"{len(instances)} held-out instances, greedy, {args.max_new_tokens} new tokens, tiny model, "

@@ -133,7 +133,7 @@ def main() -> int:
     settings = load_settings(env={"SWERL_HOME": str(home)})
     model = init_tiny_model(home / "models" / "tiny")
     write_sample_snapshot(home)
-    train_rows, heldout_rows = load_snapshot(home, SAMPLE_SNAPSHOT_ID)
+    train_rows, heldout_rows = load_snapshot(home / "snapshots", SAMPLE_SNAPSHOT_ID)
     heldout = list(heldout_rows)
     seen = list(train_rows)[: len(heldout)]  # in-distribution reference: rows the model trains on
     cfg = train_config_from_dict(recipe(args.sft_epochs, args.grpo_steps))

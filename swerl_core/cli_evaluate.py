@@ -73,11 +73,10 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     lines = ProgressLines()
     try:
         if args.swebench is not None:
-            with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
-                report = evaluate_swebench(
-                    settings, args.model, args.swebench, store=store, api_key=api_key, run_id=args.run_id,
-                    progress=lines,
-                )  # fmt: skip
+            store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+            report = evaluate_swebench(
+                settings, args.model, args.swebench, store=store, api_key=api_key, run_id=args.run_id, progress=lines
+            )
         else:
             request = EvaluateRequest(args.model, args.snapshot, run_id=args.run_id, api_key=api_key)
             report = run(settings, request, lines)

@@ -278,9 +278,12 @@ def test_exact_token_count_with_a_local_tokenizer(world: World, tmp_path: Path) 
     assert manifest["token_count"] == "tokenizer"
 
 
-def test_cli_reports_an_empty_database_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_a_missing_database_in_one_line_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from swerl_core.cli import main
 
     assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("swerl curate: no pull requests in") and len(err) == 1
+    assert err[-1].startswith("swerl curate: no database at") and len(err) == 1, err
+    assert not (tmp_path / "home" / "swerl.duckdb").exists(), "curate must not create a database"

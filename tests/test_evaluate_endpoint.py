@@ -42,7 +42,7 @@ def _settings(home: Path, url: str, **extra: Any) -> Any:
 
 @pytest.mark.slow
 def test_endpoint_evaluation_retries_503_and_records_everything(home: Path) -> None:
-    instances = heldout_instances(home, "sample-eval-v1")
+    instances = heldout_instances(home / "snapshots", "sample-eval-v1")
     answer = answers_by_issue(instances, wrong=frozenset({instances[0].instance_id}))
     with FakeOpenAI(answer, fail_first=2) as server, Store.open(home / "swerl.duckdb") as store:
         settings = _settings(home, server.url, **{"evaluate.samples": 2})

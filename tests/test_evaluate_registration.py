@@ -50,7 +50,7 @@ def _checkpoint(home: Path, name: str) -> Path:
 
 def _scripted(home: Path, wrong: int) -> ScriptedBackend:
     """Oracle answers for the held-out instances, a malformed one for the last ``wrong`` of them."""
-    instances = heldout_instances(home, SNAPSHOT)
+    instances = heldout_instances(home / "snapshots", SNAPSHOT)
     return ScriptedBackend(answers_by_issue(instances, frozenset(i.instance_id for i in instances[-wrong:])))
 
 

@@ -220,14 +220,14 @@ def test_hints_view_keeps_only_comments_before_the_first_commit(tmp_path: Path) 
         assert rows == [(5, "before")]
 
 
-def test_runs_left_running_by_a_dead_writer_are_marked_aborted(tmp_path: Path) -> None:
+def test_runs_left_running_by_a_dead_ingest_are_marked_aborted_when_the_next_one_starts(tmp_path: Path) -> None:
     path = tmp_path / "swerl.duckdb"
     with Store.open(path) as store:
         run_id = store.start_run([REPO])
-    with Store.open(path) as store:
+    with Store.open(path) as store, store.ingest_lock():
+        other = store.start_run([REPO])
         status = store.connection.execute("SELECT status FROM ingest_runs WHERE id = ?", [run_id]).fetchone()
         assert status == ("aborted",)
-        other = store.start_run([REPO])
         store.finish_run(other, RunTotals(status="ok", prs_new=2, skipped_by_reason={"draft": 1}, api_requests=9))
         row = store.connection.execute(
             "SELECT status, prs_new, skipped_by_reason_json, api_requests FROM ingest_runs WHERE id = ?",

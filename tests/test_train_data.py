@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from swerl_core.config import Settings
 from swerl_core.reward import search_replace_reward
-from swerl_core.train import TrainError
+from swerl_core.snapshots import SnapshotError, read_manifest
 from swerl_core.train.checkpoints import last_checkpoint, remove_incomplete_checkpoints
 from swerl_core.train.examples import oracle_completion
 from swerl_core.train.reward_fn import SweRLReward
@@ -18,42 +19,41 @@ from swerl_core.train.snapshot import as_files, load_snapshot
 
 @pytest.fixture
 def snapshot(swerl_home: Path) -> Path:
+    """The snapshots directory holding the sample snapshot."""
     write_sample_snapshot(swerl_home)
-    return swerl_home
+    return Settings(home=swerl_home).snapshots_dir
 
 
 def test_load_snapshot_returns_train_and_heldout_rows(snapshot: Path) -> None:
     train, heldout = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
-    manifest = json.loads((snapshot / "snapshots" / SAMPLE_SNAPSHOT_ID / "manifest.json").read_text())
+    manifest = json.loads((snapshot / SAMPLE_SNAPSHOT_ID / "manifest.json").read_text())
     assert (len(train), len(heldout)) == (manifest["train_rows"], manifest["heldout_rows"])
     assert max(train["merged_at"]) < min(heldout["merged_at"]), "held-out rows must be merged after train rows"
     assert len(set(train["instance_id"]) | set(heldout["instance_id"])) == len(train) + len(heldout)
 
 
 def test_unknown_snapshot_is_a_one_line_error(snapshot: Path) -> None:
-    with pytest.raises(TrainError, match=f"snapshot 'nope' not found.*known: {SAMPLE_SNAPSHOT_ID}"):
+    with pytest.raises(SnapshotError, match=f"snapshot 'nope' not found.*known: {SAMPLE_SNAPSHOT_ID}"):
         load_snapshot(snapshot, "nope")
 
 
-def test_unreadable_manifest_is_reported_by_curates_one_reader(snapshot: Path) -> None:
-    from swerl_core.curate.snapshot import ManifestError, read_manifest
-
-    directory = snapshot / "snapshots" / SAMPLE_SNAPSHOT_ID
+def test_unreadable_manifest_is_reported_by_the_one_snapshot_reader(snapshot: Path) -> None:
+    directory = snapshot / SAMPLE_SNAPSHOT_ID
     (directory / "manifest.json").write_text('{"id": "' + SAMPLE_SNAPSHOT_ID + '", ')
-    with pytest.raises(ManifestError) as curated:
-        read_manifest(directory)
-    with pytest.raises(TrainError) as trained:
+    with pytest.raises(SnapshotError) as read:
+        read_manifest(snapshot, SAMPLE_SNAPSHOT_ID)
+    with pytest.raises(SnapshotError) as trained:
         load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
-    assert str(trained.value) == str(curated.value), "training must report what curate's reader reports"
+    assert str(trained.value) == str(read.value), "training must report what the snapshot reader reports"
     assert "unreadable manifest.json" in str(trained.value) and "\n" not in str(trained.value)
 
 
 def test_snapshot_missing_a_column_is_rejected(snapshot: Path) -> None:
     import pyarrow.parquet as pq
 
-    path = snapshot / "snapshots" / SAMPLE_SNAPSHOT_ID / "train.parquet"
+    path = snapshot / SAMPLE_SNAPSHOT_ID / "train.parquet"
     pq.write_table(pq.read_table(path).drop(["oracle_new_content"]), path)
-    with pytest.raises(TrainError, match="lacks column.*oracle_new_content"):
+    with pytest.raises(SnapshotError, match="lacks column.*oracle_new_content"):
         load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
 
 

@@ -41,14 +41,15 @@ class CurateRequest:
 def run(settings: Settings, request: CurateRequest, progress: ProgressCallback | None = None) -> Snapshot:
     """Curate the store at ``settings.db_path`` into a snapshot under ``settings.snapshots_dir``.
 
-    Unchanged input and settings give the same snapshot id and write nothing (``Snapshot.created`` is
-    False). Raises :class:`CurateError` (``EmptySnapshotError`` when nothing survives) with a one-line reason.
+    The store is read read-only and written once, its ``snapshots`` row at the end. Unchanged input and
+    settings give the same snapshot id and write nothing (``Snapshot.created`` is False). Raises
+    :class:`CurateError` (``EmptySnapshotError`` when nothing survives) with a one-line reason.
     """
     from swerl_core.curate.pipeline import curate
     from swerl_core.store import Store
 
-    with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
-        return curate(store, settings, name=request.name, heldout_after=request.heldout_after, progress=progress)
+    store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+    return curate(store, settings, name=request.name, heldout_after=request.heldout_after, progress=progress)
 
 
 def __getattr__(name: str) -> Any:

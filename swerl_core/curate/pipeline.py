@@ -38,17 +38,7 @@ from swerl_core.curate.filters import (
 from swerl_core.curate.funnel import FunnelCounter, StageCount, funnel_dict, render_funnel
 from swerl_core.curate.patches import patch_hash_expr, text_hash_expr
 from swerl_core.curate.retrieval import LlmRanker, RelevantFiles, mirror_states
-from swerl_core.curate.snapshot import (
-    FORMAT_VERSION,
-    SPLITS,
-    ManifestError,
-    Snapshot,
-    now_iso,
-    read_manifest,
-    record_snapshot,
-    snapshot_id,
-    write_snapshot,
-)
+from swerl_core.curate.snapshot import FORMAT_VERSION, Snapshot, now_iso, snapshot_id, snapshot_record, write_snapshot
 from swerl_core.curate.source import (
     blob_texts,
     changed_files,
@@ -62,6 +52,7 @@ from swerl_core.curate.split import heldout_mask, leak_reason
 from swerl_core.curate.tokens import PromptCounter, tokenizer_digest
 from swerl_core.git import GitError
 from swerl_core.progress import ProgressCallback, ProgressReporter
+from swerl_core.snapshots import SPLITS, SnapshotError, read_manifest
 
 if TYPE_CHECKING:
     from swerl_core.store import Store
@@ -103,23 +94,35 @@ def curate(
     if heldout_after is not None:
         cfg = dataclasses.replace(cfg, heldout_after=heldout_after)
     say = ProgressReporter("curate", progress)
-    con = store.connection
-    snapshots_dir = settings.snapshots_dir
+    with store.reading() as con:  # a shared store: read-only for the whole read, other readers welcome
+        manifest, path, created = _cut(con, store.path, settings, cfg, name, say)
+    store.record_snapshot(snapshot_record(manifest, path / "manifest.json"))  # the one write, after the read
+    return _from_manifest(manifest, path, created=created)
 
+
+def _cut(
+    con: duckdb.DuckDBPyConnection,
+    db_path: Path,
+    settings: Settings,
+    cfg: CurateConfig,
+    name: str,
+    say: ProgressReporter,
+) -> tuple[dict[str, Any], Path, bool]:
+    """The manifest and directory of the snapshot of ``con``'s PRs, written unless it exists; and whether it was."""
+    snapshots_dir = settings.snapshots_dir
     benchmark = read_benchmark(cfg.benchmark_file) if cfg.benchmark_file is not None else None
     config = config_dict(cfg)
     mirrors = mirror_dirs(con, settings.mirrors_dir)
     inputs = snapshot_inputs(con, cfg, mirrors)
     sid = snapshot_id(inputs, config)
-    existing = _existing_manifest(snapshots_dir / sid)
+    existing = _existing_manifest(snapshots_dir, sid)
     if existing is not None:
-        record_snapshot(con, existing, snapshots_dir / sid / "manifest.json")
         say(f"input and config unchanged: snapshot {sid} already exists")
-        return _from_manifest(existing, snapshots_dir / sid, created=False)
+        return existing, snapshots_dir / sid, False
 
     total = con.sql("SELECT count(*) FROM pull_requests").fetchall()[0]
     if not total[0]:
-        raise CurateError(f"no pull requests in {store.path}: nothing has been ingested yet")
+        raise CurateError(f"no pull requests in {db_path}: nothing has been ingested yet")
 
     counter = PromptCounter(cfg.tokenizer, cfg.chars_per_token)
     funnel = FunnelCounter()
@@ -157,13 +160,12 @@ def curate(
         "source_watermarks": source_watermarks(con),
     }
     path = write_snapshot(snapshots_dir, splits, manifest)
-    record_snapshot(con, manifest, path / "manifest.json")
     say(
         f"snapshot {sid} written: {manifest['train_rows']} train, {manifest['heldout_rows']} held-out",
         rows.height,
         rows.height,
     )
-    return _from_manifest(manifest, path, created=True)
+    return manifest, path, True
 
 
 def snapshot_inputs(con: duckdb.DuckDBPyConnection, cfg: CurateConfig, mirrors: dict[str, Path]) -> dict[str, Any]:
@@ -357,10 +359,10 @@ def _detached(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.read_ipc(buffer)
 
 
-def _existing_manifest(path: Path) -> dict[str, Any] | None:
+def _existing_manifest(snapshots_dir: Path, sid: str) -> dict[str, Any] | None:
     try:
-        return read_manifest(path)
-    except ManifestError:
+        return read_manifest(snapshots_dir, sid)
+    except SnapshotError:
         return None  # no snapshot with this id yet, or a leftover that write_snapshot replaces
 
 

@@ -1,9 +1,10 @@
-"""Snapshots on disk and in the store: ``$SWERL_HOME/snapshots/<id>/{train,heldout}.parquet`` + ``manifest.json``.
+"""Writing snapshots: ``<settings.snapshots_dir>/<id>/{train,heldout}.parquet`` + ``manifest.json``.
 
 Owns the row schema of ``docs/data-contracts.md``, the snapshot id (a digest of the inputs and the
 config, so unchanged input gives the same id), the atomic write (everything goes to a temporary
-directory that is renamed into place, so a crash never leaves half a snapshot) and the row in the
-``snapshots`` table. It never decides which rows belong in a snapshot.
+directory that is renamed into place, so a crash never leaves half a snapshot) and the
+``snapshots`` row a manifest becomes (:func:`snapshot_record`; the store inserts it). Reading is
+:mod:`swerl_core.snapshots`. It never decides which rows belong in a snapshot.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from swerl_core.curate import CurateError
 from swerl_core.curate.funnel import StageCount
+from swerl_core.snapshots import SPLITS
+from swerl_core.store.records import SnapshotRecord
 
 FORMAT_VERSION = 1  # bump when curation logic changes what a given input and config produce
-SPLITS = ("train", "heldout")
 _FILES = pa.list_(pa.struct([("path", pa.string()), ("content", pa.string())]))
 ROW_SCHEMA = pa.schema(
     [
@@ -83,33 +84,6 @@ def rows_table(rows: pl.DataFrame) -> pa.Table:
     return table.cast(ROW_SCHEMA)
 
 
-class ManifestError(CurateError):
-    """A snapshot's ``manifest.json`` is missing (``missing``), unreadable or names another snapshot."""
-
-    def __init__(self, message: str, *, missing: bool = False) -> None:
-        super().__init__(message)
-        self.missing = missing
-
-
-def read_manifest(path: Path, snapshot_id: str | None = None) -> dict[str, Any]:
-    """The manifest of snapshot directory ``path``, checked to name ``snapshot_id`` (default: the directory's name).
-
-    The one reader of manifests (training reads them through it too). Raises :class:`ManifestError`
-    with a one-line message when the file is missing, is not a JSON object or names another id.
-    """
-    snapshot = path.name if snapshot_id is None else snapshot_id
-    try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"snapshot {snapshot!r} has no manifest.json under {path}", missing=True) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ManifestError(f"snapshot {snapshot!r} has an unreadable manifest.json: {detail}") from None
-    if not isinstance(manifest, dict) or manifest.get("id") != snapshot:
-        raise ManifestError(f"snapshot {snapshot!r}: manifest.json does not name id {snapshot!r}")
-    return manifest
-
-
 def write_snapshot(directory: Path, splits: dict[str, pl.DataFrame], manifest: dict[str, Any]) -> Path:
     """Write both splits and the manifest under ``directory/<manifest id>/`` atomically; return that path.
 
@@ -135,25 +109,18 @@ def write_snapshot(directory: Path, splits: dict[str, pl.DataFrame], manifest: d
     return final
 
 
-def record_snapshot(con: duckdb.DuckDBPyConnection, manifest: dict[str, Any], manifest_path: Path) -> bool:
-    """Insert the snapshot's row into the ``snapshots`` table unless it is there; True when inserted."""
-    exists = con.execute("SELECT count(*) FROM snapshots WHERE id = ?", [manifest["id"]]).fetchall()
-    if exists[0][0]:
-        return False
-    con.execute(
-        "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            manifest["id"],
-            manifest["name"],
-            datetime.fromisoformat(manifest["created_at"]),
-            manifest["train_rows"],
-            manifest["heldout_rows"],
-            str(manifest_path),
-            json.dumps(manifest["config"], sort_keys=True),
-            json.dumps(manifest["source_watermarks"], sort_keys=True),
-        ],
+def snapshot_record(manifest: dict[str, Any], manifest_path: Path) -> SnapshotRecord:
+    """The ``snapshots`` row of a manifest (:meth:`swerl_core.store.Store.record_snapshot` inserts it)."""
+    return SnapshotRecord(
+        id=manifest["id"],
+        name=manifest["name"],
+        created_at=datetime.fromisoformat(manifest["created_at"]),
+        train_rows=manifest["train_rows"],
+        heldout_rows=manifest["heldout_rows"],
+        manifest_path=str(manifest_path),
+        config_json=json.dumps(manifest["config"], sort_keys=True),
+        source_watermarks_json=json.dumps(manifest["source_watermarks"], sort_keys=True),
     )
-    return True
 
 
 def now_iso() -> str:

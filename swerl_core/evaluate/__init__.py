@@ -45,23 +45,23 @@ class EvaluateRequest:
 def run(settings: Settings, request: EvaluateRequest, progress: ProgressCallback | None = None) -> EvalReport:
     """Evaluate ``request.model`` on the held-out split of ``request.snapshot_id``.
 
-    Writes the predictions under ``settings.home/evaluations/<id>/``, one ``evaluations`` row in the
-    store (opened for writing only at the end) and the metrics into MLflow. Raises
-    :class:`EvaluateError` with a one-line reason.
+    Writes the predictions under ``settings.home/evaluations/<id>/``, the metrics into MLflow and one
+    ``evaluations`` row into the shared store: the only write, at the end (nothing is held open while
+    generating). Raises :class:`EvaluateError` (or ``SnapshotError``) with a one-line reason.
     """
     from swerl_core.evaluate.evaluation import evaluate
     from swerl_core.store import Store
 
-    with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
-        return evaluate(
-            settings,
-            request.model,
-            request.snapshot_id,
-            store=store,
-            api_key=request.api_key,
-            run_id=request.run_id,
-            progress=progress,
-        )
+    store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+    return evaluate(
+        settings,
+        request.model,
+        request.snapshot_id,
+        store=store,
+        api_key=request.api_key,
+        run_id=request.run_id,
+        progress=progress,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -56,7 +56,7 @@ def evaluate(
     progress: ProgressCallback | None = None,
 ) -> EvalReport:
     """Evaluate ``model`` on the held-out split of snapshot ``snapshot_id``; see the module docstring."""
-    instances = heldout_instances(settings.home, snapshot_id, settings.evaluate.limit)
+    instances = heldout_instances(settings.snapshots_dir, snapshot_id, settings.evaluate.limit)
     return _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id, progress)
 
 

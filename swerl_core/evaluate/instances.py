@@ -30,16 +30,13 @@ class EvalInstance:
         return chat_messages(self.problem_statement, self.code_context)
 
 
-def heldout_instances(home: Path, snapshot_id: str, limit: int = 0) -> list[EvalInstance]:
-    """The held-out rows of snapshot ``snapshot_id`` under ``home`` (the first ``limit`` when > 0)."""
-    from swerl_core.train import TrainError
-    from swerl_core.train.snapshot import as_files, read_split
+def heldout_instances(snapshots_dir: Path, snapshot_id: str, limit: int = 0) -> list[EvalInstance]:
+    """The held-out rows of snapshot ``snapshot_id`` (the first ``limit`` when > 0); raises ``SnapshotError``."""
+    from swerl_core.snapshots import read_split
+    from swerl_core.train.snapshot import as_files
 
     needed = ("instance_id", "repo", "problem_statement", "code_context", "oracle_new_content")
-    try:
-        rows = read_split(home, snapshot_id, "heldout", needed).to_pylist()
-    except TrainError as exc:
-        raise EvaluateError(str(exc)) from None
+    rows = read_split(snapshots_dir, snapshot_id, "heldout", needed).to_pylist()
     if not rows:
         raise EvaluateError(f"snapshot {snapshot_id!r} has an empty held-out split")
     instances = [

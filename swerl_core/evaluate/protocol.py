@@ -69,5 +69,5 @@ def evaluation_protocol(
 
 def heldout_protocol(settings: Settings, snapshot_id: str) -> EvalProtocol:
     """The protocol :func:`swerl_core.evaluate.evaluation.evaluate` follows on ``snapshot_id`` with ``settings``."""
-    instances = heldout_instances(settings.home, snapshot_id, settings.evaluate.limit)
+    instances = heldout_instances(settings.snapshots_dir, snapshot_id, settings.evaluate.limit)
     return evaluation_protocol(settings.evaluate, snapshot_id, HELDOUT, instances)

@@ -17,7 +17,7 @@ from typing import Any
 
 from swerl_core.evaluate.metrics import EvalMetrics
 from swerl_core.evaluate.protocol import EvalProtocol
-from swerl_core.store import Store
+from swerl_core.store import EvaluationRecord, Store
 
 PLOTTED = ("mean_reward", "best_of_k_reward", "exact_match_rate", "apply_rate", "format_error_rate")
 
@@ -43,41 +43,43 @@ class EvalReport:
     harness_note: str | None = None
 
 
-def record_evaluation(store: Store, report: EvalReport) -> None:
-    """Insert ``report`` as one row of ``evaluations``."""
+def evaluation_record(report: EvalReport) -> EvaluationRecord:
+    """The ``evaluations`` row of ``report`` (:meth:`swerl_core.store.Store.record_evaluation` inserts it)."""
     m = report.metrics
-    store.connection.execute(
-        f"INSERT INTO evaluations VALUES ({', '.join(['?'] * 27)})",
-        [
-            report.evaluation_id,
-            datetime.now(UTC),
-            report.model_ref,
-            report.model_name,
-            report.model_version,
-            report.snapshot_id,
-            report.split,
-            m.samples_per_instance,
-            report.backend,
-            m.n_instances,
-            m.n_samples,
-            m.mean_reward,
-            m.format_error_rate,
-            m.exact_match_rate,
-            m.apply_rate,
-            m.best_of_k_reward,
-            m.path_escapes,
-            m.tokens_generated,
-            json.dumps(m.as_dict()["per_repo"], sort_keys=True),
-            report.generation_s,
-            report.reward_s,
-            report.resolved_rate,
-            report.harness_note,
-            str(report.predictions_path),
-            report.mlflow_run_id,
-            report.protocol.fingerprint,
-            json.dumps(report.protocol.as_dict(), sort_keys=True),
-        ],
+    return EvaluationRecord(
+        id=report.evaluation_id,
+        created_at=datetime.now(UTC),
+        model_ref=report.model_ref,
+        model_name=report.model_name,
+        model_version=report.model_version,
+        snapshot_id=report.snapshot_id,
+        split=report.split,
+        samples=m.samples_per_instance,
+        backend=report.backend,
+        n_instances=m.n_instances,
+        n_samples=m.n_samples,
+        mean_reward=m.mean_reward,
+        format_error_rate=m.format_error_rate,
+        exact_match_rate=m.exact_match_rate,
+        apply_rate=m.apply_rate,
+        best_of_k_reward=m.best_of_k_reward,
+        path_escapes=m.path_escapes,
+        tokens_generated=m.tokens_generated,
+        per_repo_json=json.dumps(m.as_dict()["per_repo"], sort_keys=True),
+        generation_s=report.generation_s,
+        reward_s=report.reward_s,
+        resolved_rate=report.resolved_rate,
+        harness_note=report.harness_note,
+        predictions_path=str(report.predictions_path),
+        mlflow_run_id=report.mlflow_run_id,
+        protocol=report.protocol.fingerprint,
+        protocol_json=json.dumps(report.protocol.as_dict(), sort_keys=True),
     )
+
+
+def record_evaluation(store: Store, report: EvalReport) -> None:
+    """Insert ``report`` as one row of ``evaluations`` (one short write to the store)."""
+    store.record_evaluation(evaluation_record(report))
 
 
 def latest_evaluation(
@@ -92,20 +94,9 @@ def latest_evaluation(
     Rows of other protocols (another ``--limit``, K or decoding setting) and rows recorded before
     protocols were (no fingerprint) never match.
     """
-    if (model_ref is None) == (version is None):
-        raise ValueError("give exactly one of model_ref and version")
-    where, args = (
-        ("model_ref = ?", [model_ref])
-        if model_ref is not None
-        else ("model_name = ? AND model_version = ?", list(version or ()))
+    return store.latest_evaluation(
+        protocol.snapshot_id, protocol.samples, protocol.fingerprint, model_ref=model_ref, version=version
     )
-    cursor = store.connection.execute(
-        f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ? "
-        "ORDER BY created_at DESC LIMIT 1",
-        [*args, protocol.snapshot_id, protocol.samples, protocol.fingerprint],
-    )
-    rows = cursor.fetchall()
-    return dict(zip([d[0] for d in cursor.description], rows[0], strict=True)) if rows else None
 
 
 def comparison_figure(candidate: Mapping[str, float], champion: Mapping[str, float] | None, title: str) -> Any:

@@ -133,7 +133,21 @@ def ingest(
     Raises :class:`IngestError` with a one-line reason for a bad token, an unknown or private
     repository (nothing is written then) or a failure GitHub or git does not recover from. A rate
     limit longer than ``github.max_rate_limit_wait_s`` ends the run cleanly with ``status="stopped"``.
+    One ingest runs per database at a time (:meth:`Store.ingest_lock`); the store is written in
+    short batches, so other stages share it meanwhile.
     """
+    with store.ingest_lock():
+        return _ingest(store, settings, token, repos, since, progress)
+
+
+def _ingest(
+    store: Store,
+    settings: Settings,
+    token: Secret | None,
+    repos: Sequence[str] | None,
+    since: datetime | None,
+    progress: ProgressCallback | None,
+) -> IngestResult:
     names = tuple(repos if repos is not None else settings.ingest.repos)
     if not names:
         raise IngestError("no repository to ingest: none requested and ingest.repos is empty")

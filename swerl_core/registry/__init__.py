@@ -45,10 +45,10 @@ def run(settings: Settings, request: RegisterRequest, progress: ProgressCallback
     from swerl_core.registry.registration import evaluate_and_register
     from swerl_core.store import Store
 
-    with Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s) as store:
-        return evaluate_and_register(
-            settings, store, Path(request.checkpoint), request.snapshot_id, who=request.who, progress=progress
-        )
+    store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+    return evaluate_and_register(
+        settings, store, Path(request.checkpoint), request.snapshot_id, who=request.who, progress=progress
+    )
 
 
 def __getattr__(name: str) -> Any:

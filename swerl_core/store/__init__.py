@@ -1,12 +1,14 @@
-"""Storage of raw ingest data in DuckDB: schema migrations, upserts, watermarks, runs, snapshots table.
+"""Storage in DuckDB: schema migrations, raw ingest data (upserts, watermarks, runs), snapshot and evaluation rows.
 
-Owns the on-disk database and its writer lock; must never reach the network or git.
+Owns the on-disk database, its writer lock and how stages share it (:meth:`Store.shared`); every
+table's insert lives here beside its schema. Must never reach the network or git.
 """
 
 from swerl_core.store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from swerl_core.store.records import (
     BlobRecord,
     CommentRecord,
+    EvaluationRecord,
     FileRecord,
     IssueRecord,
     LinkRecord,
@@ -15,6 +17,7 @@ from swerl_core.store.records import (
     RepoStatus,
     RunTotals,
     SkippedPR,
+    SnapshotRecord,
 )
 from swerl_core.store.store import Store, StoreError, lock_path
 
@@ -22,6 +25,7 @@ __all__ = [
     "MIGRATIONS",
     "BlobRecord",
     "CommentRecord",
+    "EvaluationRecord",
     "FileRecord",
     "IssueRecord",
     "LinkRecord",
@@ -31,6 +35,7 @@ __all__ = [
     "RepoStatus",
     "RunTotals",
     "SkippedPR",
+    "SnapshotRecord",
     "Store",
     "StoreError",
     "apply_migrations",

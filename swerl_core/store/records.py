@@ -169,3 +169,50 @@ class RunTotals:
     rate_limit_wait_s: float = 0.0
     duration_s: float = 0.0
     message: str | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One row of ``snapshots`` (migration 2): a curated snapshot and where its manifest is."""
+
+    id: str
+    name: str
+    created_at: datetime
+    train_rows: int
+    heldout_rows: int
+    manifest_path: str
+    config_json: str
+    source_watermarks_json: str
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """One row of ``evaluations`` (migrations 3 and 4): a model's metrics on a snapshot under a protocol."""
+
+    id: str
+    created_at: datetime
+    model_ref: str
+    model_name: str | None
+    model_version: str | None
+    snapshot_id: str
+    split: str
+    samples: int
+    backend: str
+    n_instances: int
+    n_samples: int
+    mean_reward: float
+    format_error_rate: float
+    exact_match_rate: float
+    apply_rate: float
+    best_of_k_reward: float
+    path_escapes: int
+    tokens_generated: int
+    per_repo_json: str
+    generation_s: float
+    reward_s: float
+    resolved_rate: float | None
+    harness_note: str | None
+    predictions_path: str
+    mlflow_run_id: str | None
+    protocol: str
+    protocol_json: str

@@ -1,20 +1,43 @@
-"""The :class:`Store`: one DuckDB file on disk holding everything ingest collects.
+"""The :class:`Store`: one DuckDB file on disk holding everything ingest collects, snapshots and evaluations.
 
-It owns the connection, the single-writer lock, schema upgrades and every write of raw data
-(natural keys and upserts, so a rerun never duplicates a row). Later stages read through
-``store.connection`` (SQL or Arrow). It must never talk to GitHub or git, and never holds secrets.
+It owns the connection, the single-writer lock, schema upgrades and every write (natural keys and
+upserts, so a rerun never duplicates a row; each table's insert sits here, beside the schema in
+:mod:`.migrations`). It must never talk to GitHub or git, and never holds secrets.
+
+Sharing one file between stages that run at once (a scheduled ingest during an evaluation…). DuckDB
+lets one process open a file read-write *or* any number of processes open it read-only, never both,
+and it takes that decision when a process opens the file. So stages open the store with
+:meth:`Store.shared`, which keeps nothing open between operations:
+
+- a write (every writing method, :meth:`Store.transaction`, :meth:`Store.writing`) takes the writer
+  lock ``<db>.lock`` (an ``flock`` holding the writer's PID), opens the file read-write, writes,
+  closes it and releases the lock. It waits for another writer up to ``lock_timeout_s``
+  (``store.lock_timeout_s``), then fails naming the holder's PID;
+- a read (every reading method, :meth:`Store.reading`) takes no lock: it opens the file read-only,
+  reads, and closes it. When a write is in progress the open is refused; it retries until that
+  short write ends (at most ``lock_timeout_s``). A writer likewise retries while readers hold the file.
+
+Writes are therefore short (an ingest batch, one snapshot row, one evaluation row), a long stage holds
+nothing while it fetches, trains or generates, and nobody waits for another stage, only for another
+stage's write. Long reads (curate's pass over every PR) keep the file open read-only for as long as
+they read; writes wait for them within the same bound. :meth:`Store.open` keeps one connection (and,
+writable, the writer lock) for its whole life: for tools and tests that own the database.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -25,12 +48,14 @@ from swerl_core.store.migrations import MIGRATIONS, Migration, apply_migrations,
 from swerl_core.store.records import (
     BlobRecord,
     CommentRecord,
+    EvaluationRecord,
     IssueRecord,
     PullRequestRecord,
     RepoRecord,
     RepoStatus,
     RunTotals,
     SkippedPR,
+    SnapshotRecord,
 )
 
 
@@ -38,14 +63,66 @@ class StoreError(SwerlError):
     """The database cannot be opened or written (in use, too new, missing, corrupt)."""
 
 
-class Store:
-    """A swerl DuckDB database; open it with :meth:`Store.open` and use it as a context manager."""
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
-    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection, lock: WriterLock | None) -> None:
+
+def _reads(method: _Method) -> _Method:
+    """Run ``method`` inside a read session (a no-op when a connection is already open)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._session(write=False):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _writes(method: _Method) -> _Method:
+    """Run ``method`` inside a write session (writer lock + read-write file; a no-op inside one)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._session(write=True):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Store:
+    """A swerl DuckDB database: :meth:`Store.shared` for stages, :meth:`Store.open` to own the file."""
+
+    def __init__(
+        self,
+        path: Path,
+        con: duckdb.DuckDBPyConnection | None,
+        lock: WriterLock | None,
+        *,
+        shared: bool = False,
+        lock_timeout_s: float = 0.0,
+        migrations: tuple[Migration, ...] = MIGRATIONS,
+    ) -> None:
         self.path = path
         self._con: duckdb.DuckDBPyConnection | None = con
         self._lock = lock
+        self._shared = shared
+        self._session_read_only = False
+        self._lock_timeout_s = lock_timeout_s
+        self._migrations = migrations
+        self._current = False  # schema checked at this release's version
         self._column_cache: dict[str, list[tuple[str, pa.DataType]]] = {}
+
+    @classmethod
+    def shared(
+        cls, path: Path | str, *, lock_timeout_s: float = 0.0, migrations: tuple[Migration, ...] = MIGRATIONS
+    ) -> Store:
+        """The database at ``path`` for a stage that shares it: nothing stays open between operations.
+
+        Each write takes the writer lock and the file for its own duration (waiting up to
+        ``lock_timeout_s`` for another writer); each read opens the file read-only for its own
+        duration (retrying up to ``lock_timeout_s`` while a write is in progress). The first write
+        creates and upgrades the database; a read of a missing one raises :class:`StoreError`.
+        """
+        return cls(Path(path), None, None, shared=True, lock_timeout_s=lock_timeout_s, migrations=migrations)
 
     @classmethod
     def open(
@@ -63,46 +140,79 @@ class Store:
         A read-only store takes no lock.
         """
         path = Path(path)
-        lock = None if read_only else WriterLock(lock_path(path))
+        lock = None if read_only else _take_writer_lock(path, lock_timeout_s)
         if read_only and not path.exists():
             raise StoreError(f"no database at {path}: nothing has been ingested yet")
-        if lock is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                lock.acquire(lock_timeout_s)
-            except WriterLockBusy as exc:
-                raise StoreError(f"{exc} ({path})") from None
-            except OSError as exc:
-                raise StoreError(f"cannot lock {path}: {exc.strerror}") from None
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
+            con = _connect(path, read_only, 0.0)
+        except BaseException:
             if lock is not None:
                 lock.release()
-            raise StoreError(_open_failure(path, exc)) from None
-        store = cls(path, con, lock)
+            raise
+        store = cls(path, con, lock, lock_timeout_s=lock_timeout_s, migrations=migrations)
         try:
-            con.execute("SET TimeZone = 'UTC'")
-            store._check_version(migrations, read_only)
-            if not read_only:
-                apply_migrations(con, migrations)
-                # We hold the only writer lock, so a run still marked running died with its process.
-                con.execute(
-                    "UPDATE ingest_runs SET status = 'aborted', message = 'process ended without finishing' "
-                    "WHERE status = 'running'"
-                )
-        except duckdb.Error as exc:
-            store.close()
-            raise StoreError(f"cannot prepare database {path}: {_first_line(exc)}") from None
+            store._prepare(con, read_only)
         except BaseException:
             store.close()
             raise
         return store
 
+    def _prepare(self, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            if self._current:  # checked (and upgraded) by an earlier session of this store
+                return
+            self._check_version(self._migrations, read_only)
+            if not read_only:
+                apply_migrations(con, self._migrations)
+            self._current = True
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot prepare database {self.path}: {_first_line(exc)}") from None
+
+    @contextmanager
+    def _session(self, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._con is not None:
+            if write and self._session_read_only:
+                raise StoreError(f"internal: a write to {self.path} inside a read of it")
+            yield self._con
+            return
+        if not self._shared:
+            raise StoreError(f"database {self.path} is closed")
+        if not write and not self.path.exists():
+            raise StoreError(f"no database at {self.path}: nothing has been ingested yet")
+        lock = _take_writer_lock(self.path, self._lock_timeout_s) if write else None
+        try:
+            con = _connect(self.path, not write, self._lock_timeout_s)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        self._con, self._lock, self._session_read_only = con, lock, not write
+        try:
+            self._prepare(con, not write)
+            yield con
+        finally:
+            self._con, self._lock, self._session_read_only = None, None, False
+            try:
+                con.close()
+            finally:
+                if lock is not None:
+                    lock.release()
+
+    def reading(self) -> Any:
+        """A context manager yielding a connection to read from (read-only for a shared store)."""
+        return self._session(write=False)
+
+    def writing(self) -> Any:
+        """A context manager yielding a connection to write through, holding the writer lock meanwhile."""
+        return self._session(write=True)
+
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
-        """The open DuckDB connection (for reads by later stages: SQL, ``.arrow()``, ``.pl()``)."""
+        """The open DuckDB connection (a store from :meth:`open`, or inside :meth:`reading`/:meth:`writing`)."""
         if self._con is None:
+            if self._shared:
+                raise StoreError(f"internal: no open session on {self.path} (use reading() or writing())")
             raise StoreError(f"database {self.path} is closed")
         return self._con
 
@@ -112,7 +222,9 @@ class Store:
         return self._lock is None
 
     def close(self) -> None:
-        """Close the connection and release the writer lock; safe to call twice."""
+        """Close the connection and release the writer lock; safe to call twice (a shared store holds nothing)."""
+        if self._shared:
+            return
         con, self._con = self._con, None
         try:
             if con is not None:
@@ -129,6 +241,7 @@ class Store:
     ) -> None:
         self.close()
 
+    @_reads
     def schema_version(self) -> int:
         """The highest migration version applied to this database."""
         return schema_version(self.connection)
@@ -136,17 +249,18 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Run the enclosed writes atomically: all of them commit, or none (also on kill -9)."""
-        con = self.connection
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+        with self._session(write=True) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
 
     # -- repositories and watermarks -------------------------------------------------------------
 
+    @_writes
     def upsert_repo(self, repo: RepoRecord) -> None:
         """Insert or refresh a repository row (keeps its first ``renamed_from`` once recorded)."""
         now = _now()
@@ -168,6 +282,7 @@ class Store:
             ],
         )
 
+    @_reads
     def watermark(self, repo: str, stream: str) -> datetime | None:
         """The watermark of ``stream`` (``pulls``, ``issues``, ``comments``) for ``repo``, if any."""
         rows = self.connection.execute(
@@ -175,6 +290,7 @@ class Store:
         ).fetchall()
         return rows[0][0] if rows else None
 
+    @_reads
     def watermarks(self) -> dict[str, dict[str, datetime]]:
         """Every watermark as ``{repo: {stream: value}}`` (what a snapshot records as its source)."""
         out: dict[str, dict[str, datetime]] = {}
@@ -184,6 +300,7 @@ class Store:
             out.setdefault(repo, {})[stream] = value
         return out
 
+    @_writes
     def advance_watermark(self, repo: str, stream: str, value: datetime) -> None:
         """Move a watermark forward to ``value`` (never backwards); call inside the batch's transaction."""
         self.connection.execute(
@@ -195,16 +312,19 @@ class Store:
 
     # -- issues and comments ---------------------------------------------------------------------
 
+    @_writes
     def upsert_issues(self, issues: Sequence[IssueRecord]) -> int:
         """Insert or update issues by (repo, number); returns how many rows were written."""
         self._upsert("issues", [_row(issue) for issue in issues], ("repo", "number"))
         return len(issues)
 
+    @_writes
     def upsert_comments(self, comments: Sequence[CommentRecord]) -> int:
         """Insert or update issue comments by (repo, id); returns how many rows were written."""
         self._upsert("issue_comments", [_row(comment) for comment in comments], ("repo", "id"))
         return len(comments)
 
+    @_reads
     def issue_numbers(self, repo: str, numbers: Iterable[int]) -> set[int]:
         """Which of ``numbers`` are stored issues of ``repo``."""
         wanted = sorted(set(numbers))
@@ -215,6 +335,7 @@ class Store:
         ).fetchall()
         return {int(r[0]) for r in rows}
 
+    @_reads
     def issues_missing_comments(self, repo: str, numbers: Iterable[int]) -> list[int]:
         """Stored issues among ``numbers`` that have fewer stored comments than GitHub counts."""
         wanted = sorted(set(numbers))
@@ -230,6 +351,7 @@ class Store:
         ).fetchall()
         return [int(r[0]) for r in rows]
 
+    @_reads
     def comment_counts(self, repo: str, numbers: Iterable[int]) -> dict[int, int]:
         """How many comments are stored per issue number (numbers without any are left out)."""
         wanted = sorted(set(numbers))
@@ -244,6 +366,7 @@ class Store:
 
     # -- pull requests, files, blobs -------------------------------------------------------------
 
+    @_reads
     def pr_versions(self, repo: str) -> dict[int, datetime]:
         """``updated_at`` of every stored or skipped PR of ``repo``, to recognise unchanged ones."""
         rows = self.connection.execute(
@@ -253,6 +376,7 @@ class Store:
         ).fetchall()
         return {int(number): updated for number, updated in rows}
 
+    @_reads
     def pull_request_numbers(self, repo: str) -> set[int]:
         """Numbers of every kept or skipped pull request of ``repo``."""
         rows = self.connection.execute(
@@ -261,6 +385,7 @@ class Store:
         ).fetchall()
         return {int(r[0]) for r in rows}
 
+    @_writes
     def write_pull_requests(self, prs: Sequence[PullRequestRecord], run_id: str) -> tuple[int, int]:
         """Replace the given PRs with their files and links; returns (new, updated) counts.
 
@@ -301,6 +426,7 @@ class Store:
         updated = sum(1 for key in keys if key in existing)
         return len(prs) - updated, updated
 
+    @_writes
     def record_skips(self, skips: Sequence[SkippedPR], run_id: str) -> None:
         """Record skipped PRs with their reasons, dropping any earlier kept copy of them."""
         if not skips:
@@ -314,6 +440,7 @@ class Store:
             ("repo", "number"),
         )
 
+    @_reads
     def missing_blobs(self, shas: Iterable[str]) -> set[str]:
         """Which of ``shas`` have no stored content row yet."""
         wanted = sorted(set(shas))
@@ -322,6 +449,7 @@ class Store:
         rows = self.connection.execute("SELECT sha FROM blobs WHERE list_contains(?, sha)", [wanted]).fetchall()
         return set(wanted) - {r[0] for r in rows}
 
+    @_writes
     def insert_blobs(self, blobs: Sequence[BlobRecord]) -> int:
         """Store blob contents once per SHA (an existing SHA is left as is); returns rows offered."""
         self._upsert("blobs", [_row(blob) for blob in blobs], ("sha",), update=False)
@@ -329,8 +457,35 @@ class Store:
 
     # -- runs and status -------------------------------------------------------------------------
 
+    @contextmanager
+    def ingest_lock(self) -> Iterator[None]:
+        """Hold ``<db>.ingest.lock`` for a whole ingest run: one ingest per database at a time.
+
+        Waits up to the store's lock timeout for another ingest, then raises :class:`StoreError`
+        naming its PID. While it is held, a run still marked ``running`` died with its process.
+        """
+        lock = WriterLock(self.path.with_name(self.path.name + ".ingest.lock"))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(self._lock_timeout_s)
+        except WriterLockBusy as exc:
+            raise StoreError(f"another ingest is running: {exc} ({self.path})") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    @_writes
     def start_run(self, repos: Sequence[str]) -> str:
-        """Record a new ingest run as ``running`` and return its id."""
+        """Record a new ingest run as ``running`` and return its id; call holding :meth:`ingest_lock`.
+
+        Runs still marked ``running`` are marked ``aborted`` first: under the ingest lock no other
+        ingest is alive, so they died with their process.
+        """
+        self.connection.execute(
+            "UPDATE ingest_runs SET status = 'aborted', message = 'process ended without finishing' "
+            "WHERE status = 'running'"
+        )
         run_id = uuid.uuid4().hex
         self.connection.execute(
             "INSERT INTO ingest_runs (id, started_at, status, repos) VALUES (?, ?, 'running', ?)",
@@ -338,6 +493,7 @@ class Store:
         )
         return run_id
 
+    @_writes
     def finish_run(self, run_id: str, totals: RunTotals) -> None:
         """Write the final counters and status of run ``run_id``."""
         self.connection.execute(
@@ -362,6 +518,7 @@ class Store:
             ],
         )
 
+    @_reads
     def repo_status(self) -> list[RepoStatus]:
         """Per repository: kept and skipped PRs, issues, PR watermark and the last run touching it."""
         rows = self.connection.execute(
@@ -377,7 +534,58 @@ class Store:
         ).fetchall()
         return [RepoStatus(*row) for row in rows]
 
+    # -- snapshots and evaluations ---------------------------------------------------------------
+
+    @_writes
+    def record_snapshot(self, record: SnapshotRecord) -> bool:
+        """Insert a snapshot's row unless one with its id is there; True when inserted."""
+        return self._insert_row("snapshots", record, conflict="(id) DO NOTHING") > 0
+
+    @_writes
+    def record_evaluation(self, record: EvaluationRecord) -> None:
+        """Insert one evaluation's row."""
+        self._insert_row("evaluations", record)
+
+    @_reads
+    def latest_evaluation(
+        self,
+        snapshot_id: str,
+        samples: int,
+        protocol: str,
+        *,
+        model_ref: str | None = None,
+        version: tuple[str, str] | None = None,
+    ) -> dict[str, object] | None:
+        """The newest ``evaluations`` row of a model (by ``model_ref`` or ``(name, version)``) under ``protocol``.
+
+        Rows of other protocols and rows recorded before protocols were (no fingerprint) never match.
+        """
+        if (model_ref is None) == (version is None):
+            raise ValueError("give exactly one of model_ref and version")
+        where, args = (
+            ("model_ref = ?", [model_ref])
+            if model_ref is not None
+            else ("model_name = ? AND model_version = ?", list(version or ()))
+        )
+        cursor = self.connection.execute(
+            f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            [*args, snapshot_id, samples, protocol],
+        )
+        rows = cursor.fetchall()
+        return dict(zip([d[0] for d in cursor.description], rows[0], strict=True)) if rows else None
+
     # -- internals -------------------------------------------------------------------------------
+
+    def _insert_row(self, table: str, record: object, conflict: str | None = None) -> int:
+        """Insert ``record`` (a dataclass whose fields are ``table``'s columns) by column name; rows inserted."""
+        names = _FIELDS.get(type(record)) or tuple(f.name for f in fields(record))  # type: ignore[arg-type]
+        on_conflict = f" ON CONFLICT {conflict}" if conflict else ""
+        rows = self.connection.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}){on_conflict} RETURNING 1",
+            _row(record),
+        ).fetchall()
+        return len(rows)
 
     def _columns(self, table: str) -> list[tuple[str, pa.DataType]]:
         cached = self._column_cache.get(table)
@@ -471,6 +679,33 @@ def lock_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".lock")
 
 
+def _take_writer_lock(path: Path, timeout_s: float) -> WriterLock:
+    lock = WriterLock(lock_path(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(timeout_s)
+    except WriterLockBusy as exc:
+        raise StoreError(f"{exc} ({path})") from None
+    except OSError as exc:
+        raise StoreError(f"cannot lock {path}: {exc.strerror}") from None
+    return lock
+
+
+def _connect(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, retrying up to ``timeout_s`` while another process holds the file in a conflicting mode."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            left = deadline - time.monotonic()
+            if "lock" not in _first_line(exc).lower() or left <= 0:
+                raise StoreError(_open_failure(path, exc, timeout_s)) from None
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.2)
+
+
 def _row(record: object) -> list[object]:
     names = _FIELDS.get(type(record))
     if names is None:
@@ -491,9 +726,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _open_failure(path: Path, exc: duckdb.Error) -> str:
+def _open_failure(path: Path, exc: duckdb.Error, waited_s: float = 0.0) -> str:
     text = _first_line(exc)
     if "lock" in text.lower():
-        pid = holder_pid(lock_path(path))
-        return f"database is in use by PID {pid if pid is not None else 'unknown'} ({path})"
+        # DuckDB names the process holding the file ("… (PID 1234)"); our lock file names a writer.
+        found = re.search(r"PID (\d+)", text)
+        pid = int(found.group(1)) if found else holder_pid(lock_path(path))
+        waited = f" (waited {waited_s:g} s for it)" if waited_s > 0 else ""
+        return f"database is in use by PID {pid if pid is not None else 'unknown'}{waited} ({path})"
     return f"cannot open database {path}: {text}"

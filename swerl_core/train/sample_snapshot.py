@@ -167,14 +167,16 @@ def sample_texts() -> list[str]:
 def write_sample_snapshot(
     home: Path, snapshot_id: str = SAMPLE_SNAPSHOT_ID, n_train: int = 28, n_heldout: int = 7, seed: int = 0
 ) -> Path:
-    """Write ``train.parquet``, ``heldout.parquet`` and ``manifest.json`` under ``home/snapshots/<id>/``."""
+    """Write ``train.parquet``, ``heldout.parquet`` and ``manifest.json`` into snapshot ``snapshot_id`` of ``home``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from swerl_core.config import Settings
     from swerl_core.curate.snapshot import ROW_SCHEMA
+    from swerl_core.snapshots import snapshot_dir
 
     train, heldout = sample_rows(n_train, n_heldout, seed)
-    out = Path(home) / "snapshots" / snapshot_id
+    out = snapshot_dir(Settings(home=Path(home)).snapshots_dir, snapshot_id)
     out.mkdir(parents=True, exist_ok=True)
     for split, rows in (("train", train), ("heldout", heldout)):
         pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"{split}.parquet")

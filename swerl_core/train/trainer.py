@@ -19,6 +19,7 @@ from swerl_core.config import Settings
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.prompts import oracle_answer
 from swerl_core.search_replace import Edit
+from swerl_core.snapshots import read_manifest
 from swerl_core.train import TrainError
 from swerl_core.train.checkpoints import (
     FINAL_DIR,
@@ -33,7 +34,7 @@ from swerl_core.train.checkpoints import (
 from swerl_core.train.config import Stage, TrainConfig, train_config_dict
 from swerl_core.train.examples import Examples, grpo_examples, sft_examples
 from swerl_core.train.launch import launched_rank, launched_world_size, prepare_deepspeed_env
-from swerl_core.train.snapshot import load_snapshot, read_manifest
+from swerl_core.train.snapshot import load_snapshot
 
 ORDER_LOG = "data_order.jsonl"
 
@@ -92,7 +93,7 @@ def train(
         )
     if cfg.deepspeed is not None and not cfg.deepspeed.is_file():
         raise TrainError(f"deepspeed config {cfg.deepspeed} not found (paths are relative to {Path.cwd()})")
-    read_manifest(settings.home, snapshot_id)  # fail on a wrong id before loading anything heavy
+    read_manifest(settings.snapshots_dir, snapshot_id)  # fail on a wrong id before loading anything heavy
     model = resolve_model(settings.home, base_model or cfg.base_model)
     cfg = replace(cfg, base_model=model, snapshot=snapshot_id)
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
@@ -101,7 +102,7 @@ def train(
 
     tokenizer = load_tokenizer(model, settings.home)
     _check_answer_fits(tokenizer, cfg.max_completion_length)
-    train_rows, _ = load_snapshot(settings.home, snapshot_id)
+    train_rows, _ = load_snapshot(settings.snapshots_dir, snapshot_id)
     examples = _examples(stage, train_rows, tokenizer, cfg)
     if len(examples.dataset) == 0:
         budget = f"max_prompt_length={cfg.max_prompt_length}"
