@@ -79,6 +79,7 @@ def test_registered_version_is_champion_in_mlflow(deployed: Deployed) -> None:
     client = MlflowClient(deployed.stack.mlflow_url)
     champion = client.get_model_version_by_alias("swerl-policy", "champion")
     assert str(champion.version) == "1" and champion.tags["gate.verdict"] == "pass"
+    assert client.get_registered_model("swerl-policy").description and "gate pass" in champion.description
     inputs = client.get_run(champion.run_id).inputs.dataset_inputs
     assert {i.tags[0].value for i in inputs} >= {"training", "evaluation"}
 

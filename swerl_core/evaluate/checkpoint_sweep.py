@@ -63,9 +63,10 @@ def score_checkpoint(
     """The held-out evaluation of ``checkpoint`` on ``snapshot_id``: reused under the same protocol, else run now."""
     from filelock import FileLock
 
-    from swerl_core.evaluate.evaluation import evaluate
+    from swerl_core.evaluate import EvaluateRequest
+    from swerl_core.evaluate import run as evaluate
     from swerl_core.evaluate.protocol import heldout_protocol
-    from swerl_core.evaluate.results import latest_evaluation, record_evaluation
+    from swerl_core.evaluate.results import latest_evaluation
 
     checkpoint = Path(checkpoint).resolve()
     step = checkpoint_step(checkpoint)
@@ -73,8 +74,7 @@ def score_checkpoint(
     # Two callers on one checkpoint (a parent flow and a triggered one): the second waits, then reuses.
     lock = FileLock(str(checkpoint.parent / f".evaluate-{checkpoint.name}.lock"))
     with lock:
-        with _store(settings) as store:
-            row = latest_evaluation(store, protocol, model_ref=str(checkpoint))
+        row = latest_evaluation(_store(settings), protocol, model_ref=str(checkpoint))
         if row is not None:
             return CheckpointScore(
                 checkpoint,
@@ -87,12 +87,10 @@ def score_checkpoint(
                 int(row["n_instances"]),
                 reused=True,
             )
-        # The store is held only to read and to record, never during generation: other flows keep writing.
-        report = evaluate(settings, str(checkpoint), snapshot_id, progress=progress)
-        with _store(settings) as store:
-            record_evaluation(store, report)
+        report = evaluate(settings, EvaluateRequest(str(checkpoint), snapshot_id), progress)
         if report.mlflow_run_id:
-            log_snapshot_input(settings.tracking_uri, report.mlflow_run_id, settings.home, snapshot_id, "heldout")
+            tracking, snapshots = settings.tracking_uri, settings.snapshots_dir
+            log_snapshot_input(tracking, report.mlflow_run_id, snapshots, snapshot_id, "heldout")
     m = report.metrics
     return CheckpointScore(
         checkpoint,
@@ -108,9 +106,10 @@ def score_checkpoint(
 
 
 def _store(settings: Settings) -> Store:
+    """The store shared with other flows: each read or write holds it only for its own duration."""
     from swerl_core.store import Store
 
-    return Store.open(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+    return Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
 
 
 def best_checkpoint(scores: Sequence[CheckpointScore]) -> CheckpointScore:
@@ -154,7 +153,31 @@ def register_run(
         if existing is not None:
             return _registration(settings, existing, checkpoint, created=False)
         done = register(settings, RegisterRequest(checkpoint, snapshot_id, who), progress)
+        _describe(settings, done.version, checkpoint, snapshot_id)
     return _registration(settings, done.version, checkpoint, created=True)
+
+
+MODEL_DESCRIPTION = (
+    "The SWE-RL repair policy swerl keeps training on freshly merged GitHub pull requests. Each version is a "
+    "checkpoint evaluated on held-out pull requests and judged by the registry gate against the champion "
+    "(its tags hold the evaluation, the verdict and the provenance); serve models:/{name}@champion."
+)
+
+
+def _describe(settings: Settings, version: str, checkpoint: Path, snapshot_id: str) -> None:
+    """Descriptions for the MLflow UI: the registered model's (once) and the new version's."""
+    from swerl_core.registry.versions import mlflow_client
+
+    client = mlflow_client(settings.tracking_uri)
+    name = settings.registry.model_name
+    if not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=MODEL_DESCRIPTION.format(name=name))
+    tags = client.get_model_version(name, version).tags
+    text = (
+        f"Checkpoint {checkpoint.name} of training run {checkpoint.parent.name}, evaluated on the held-out split "
+        f"of snapshot {snapshot_id}: gate {tags.get('gate.verdict', 'pending')} ({tags.get('gate.reason', '')})."
+    )
+    client.update_model_version(name, version, description=text)
 
 
 def _registration(settings: Settings, version: str, checkpoint: Path, created: bool) -> RunRegistration:

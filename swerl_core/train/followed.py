@@ -213,7 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{exc}", flush=True)
         return _INPUT_ERROR
     if result.mlflow_run_id:
-        log_snapshot_input(settings.tracking_uri, result.mlflow_run_id, settings.home, result.snapshot_id, "train")
+        log_snapshot_input(
+            settings.tracking_uri, result.mlflow_run_id, settings.snapshots_dir, result.snapshot_id, "train"
+        )
     fields = {
         "run_name": result.run_name,
         "checkpoint_dir": str(result.checkpoint_dir),

@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from swerl_core.train.snapshot import snapshot_dir
+from swerl_core.snapshots import snapshot_dir
 
 CONTEXTS = {"train": "training", "heldout": "evaluation"}
 
@@ -25,13 +25,13 @@ def parquet_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def log_snapshot_input(tracking_uri: str, run_id: str, home: Path, snapshot_id: str, split: str) -> str:
+def log_snapshot_input(tracking_uri: str, run_id: str, snapshots_dir: Path, snapshot_id: str, split: str) -> str:
     """Record ``split`` of snapshot ``snapshot_id`` as a dataset input of MLflow run ``run_id``; returns the digest."""
     import pyarrow.parquet as pq
     from mlflow import MlflowClient
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    path = (snapshot_dir(home, snapshot_id) / f"{split}.parquet").resolve()
+    path = (snapshot_dir(snapshots_dir, snapshot_id) / f"{split}.parquet").resolve()
     digest = parquet_digest(path)
     meta = pq.read_metadata(path)
     dataset = Dataset(
