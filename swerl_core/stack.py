@@ -31,6 +31,7 @@ from swerl_core.errors import SwerlError
 
 PROJECT = Path(__file__).resolve().parents[1]
 CPU_POOL, GPU_POOL = "swerl-cpu", "swerl-gpu"
+GITHUB_TAG, GITHUB_CONCURRENCY = "github-api", 4
 GPU_TEMPLATE = PROJECT / "infra" / "k8s" / "swerl-gpu-base-job-template.json"
 PREFECT_FILE = PROJECT / "deployments" / "prefect.yaml"
 _QUIET = {
@@ -216,12 +217,15 @@ def _stop_group(pid: int, signals: Sequence[signal.Signals], grace_s: float = 15
 
 
 def deploy(stack: Stack, env: Mapping[str, str] | None = None) -> None:
-    """Create the work pools (``swerl-cpu``: process, ``swerl-gpu``: kubernetes) and apply the deployments."""
+    """Create the work pools (``swerl-cpu``: process, ``swerl-gpu``: kubernetes), the ``github-api`` tag limit
+    and apply the deployments."""
     run_env = {**(os.environ if env is None else env), **stack.client_env()}
     prefect = _bin("prefect")
     _check_call([prefect, "work-pool", "create", CPU_POOL, "--type", "process", "--overwrite"], run_env)
     gpu = [prefect, "work-pool", "create", GPU_POOL, "--type", "kubernetes", "--overwrite"]
     _check_call([*gpu, "--base-job-template", str(GPU_TEMPLATE)], run_env)
+    # Ingest tasks carry the tag github-api: at most this many talk to GitHub at once (an upsert).
+    _check_call([prefect, "concurrency-limit", "create", GITHUB_TAG, str(GITHUB_CONCURRENCY)], run_env)
     _check_call([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)], run_env)
 
 

@@ -70,6 +70,8 @@ def test_artifacts_of_every_stage_are_readable_through_the_api(deployed: Deploye
     assert keys.get("ingest-summary") == "table" and keys.get("curation-funnel") == "table"
     assert keys.get("gate-decision") == "markdown" and keys.get("training-progress-grpo") == "progress"
     assert keys.get("mlflow-training-run") == "markdown" and keys.get("reward-curve") == "image"
+    with get_client(sync_client=True) as client:
+        assert client.read_concurrency_limit_by_tag("github-api").concurrency_limit == 4
 
 
 @pytest.mark.slow
