@@ -18,7 +18,14 @@ export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench lint lint-docker clean
+# The local stack (make up/deploy/down/demo): data under SWERL_HOME, servers on 127.0.0.1 at these ports.
+export SWERL_HOME ?= data
+PREFECT_PORT ?= 4200
+MLFLOW_PORT ?= 5000
+export SWERL_PREFECT_PORT := $(PREFECT_PORT)
+export SWERL_MLFLOW_PORT := $(MLFLOW_PORT)
+
+.PHONY: install demo demo-library up down deploy test test-fast bench lint lint-docker clean
 
 install: $(STAMP)
 
@@ -30,8 +37,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip check
 	@touch $(STAMP)
 
+# The pipeline through the stack: Prefect server + worker + MLflow, the retrain deployment, the trigger.
 demo: install
+	@$(PY) -m flows.demo
+
+# The same stages as plain library calls, narrated, without any server.
+demo-library: install
 	@export PREFECT_HOME=$$(mktemp -d) && $(VENV)/bin/swerl demo
+
+up: install
+	@$(PY) -m swerl_core.stack up
+
+deploy: install
+	@$(PY) -m swerl_core.stack deploy
+
+down:
+	@$(PY) -m swerl_core.stack down
 
 test: install
 	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest

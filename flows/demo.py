@@ -1,0 +1,176 @@
+"""``make demo``: the pipeline through the local stack — the ``retrain`` deployment run by the worker, then
+the evaluation the train flow's Completed event triggers — on the offline sample world, narrated.
+
+Brings the stack up (Prefect server, worker, MLflow server; ``swerl_core.stack``), serves the demo world
+as a GitHub-compatible API on 127.0.0.1, writes ``$SWERL_HOME/swerl.yaml`` (the flows' settings), stores
+the world's token in the Prefect Secret block ``github-token``, applies the deployments, runs
+``retrain/retrain`` and waits for it and for the triggered ``evaluate-register`` run. A second run
+finds no new pull requests, so the snapshot is unchanged and retrain says so and stops. The stack keeps
+running afterwards (``make down`` stops it; ``DEMO_KEEP=0`` stops it at the end).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from swerl_core.stack import Stack, deploy, serve_world, stack_from_env, start, stop
+
+DEMO_TOKEN = "demo-token"  # the local world server's own token; never a real GitHub credential
+RECIPE = "deployments/configs/demo-cpu.yaml"
+HELDOUT_AFTER = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
+    """The settings file the demo's flows read: the local world, auto-promotion, evaluation sized for a CPU."""
+    return {
+        "github": {"api_url": api_url, "seconds_between_requests": 0, "local_clones": True},
+        "ingest": {"repos": repos},
+        "curate": {"heldout_after": HELDOUT_AFTER.isoformat()},
+        "evaluate": {"max_new_tokens": 384},
+        "store": {"lock_timeout_s": 900},  # a scheduled ingest waits for an evaluation's write
+        # The tiny model does not learn the sample world (reward stays -1; issue 14 brings a learnable
+        # world), so the demo's gate admits any well-run first version to show promotion end to end.
+        "registry": {"policy": "auto", "reward_floor": -1.0, "format_error_ceiling": 1.0},
+    }
+
+
+def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None = None) -> None:
+    """World server, settings file (``settings`` sections override the demo's), token block, base model, deployments."""
+    from prefect.blocks.system import Secret
+
+    from swerl_core.stack import demo_world
+    from swerl_core.train.config import load_train_config
+    from swerl_core.train.tiny_model import init_tiny_model
+
+    url = serve_world(stack, DEMO_TOKEN)
+    repos = sorted(demo_world(stack.home / "demo-world").repos)
+    chosen = demo_settings(url, repos)
+    for section, values in (settings or {}).items():
+        chosen[section] = {**chosen.get(section, {}), **values}
+    (stack.home / "swerl.yaml").write_text(yaml.safe_dump(chosen), encoding="utf-8")
+    Secret(value=DEMO_TOKEN).save("github-token", overwrite=True)
+    model_dir = stack.home / load_train_config(recipe).base_model
+    if not (model_dir / "config.json").is_file():
+        init_tiny_model(model_dir)
+    deploy(stack)
+    print(f"sample world {', '.join(repos)} served at {url}; deployments applied", flush=True)
+
+
+def triggered_run(client: Any, upstream_id: object, timeout_s: float = 900.0) -> Any:
+    """The ``evaluate-register`` flow run the trigger started for train run ``upstream_id``, once it is final."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for run in client.read_flow_runs():
+            if (
+                str(run.parameters.get("upstream", "")).endswith(str(upstream_id))
+                and run.state
+                and run.state.is_final()
+            ):
+                return run
+        time.sleep(2)
+    raise TimeoutError(f"no triggered evaluate-register run finished for {upstream_id} in {timeout_s:.0f} s")
+
+
+def report(stack: Stack, client: Any, retrain_run: Any, triggered: Any | None) -> None:
+    """Print what happened and where to look."""
+    from flows.bridge import flow_settings
+    from swerl_core.registry.register import list_versions
+
+    print(f"\nretrain: {retrain_run.state.name}: {retrain_run.state.message or ''}")
+    latest = _latest_artifacts(client, retrain_run.start_time)
+    for key in ("ingest-summary", "curation-funnel"):
+        if key in latest:
+            print(f"\n{key}:")
+            for row in _rows(latest[key].data):
+                print("  " + ", ".join(f"{k}: {v}" for k, v in row.items()))
+    if "mlflow-training-run" in latest:
+        run_id = str(latest["mlflow-training-run"].data).rstrip(")").rsplit("/", 1)[-1]
+        print("\n" + _reward_line(run_id))
+    for key in sorted(k for k in latest if k.startswith("evaluation-")):
+        rewards = [r["value"] for r in _rows(latest[key].data) if r.get("metric") == "mean reward"]
+        print(f"{key}: held-out mean reward {rewards[0] if rewards else '?'}")
+    if "gate-decision" in latest:
+        print("\n" + str(latest["gate-decision"].data))
+    if triggered is not None:
+        print(f"\ntriggered run {triggered.name!r}: {triggered.state.name}")
+    print("\nregistered versions:")
+    for row in list_versions(flow_settings()):
+        print(f"  v{row.version}: aliases {', '.join(row.aliases) or '-'}; gate {row.verdict}")
+    print(f"\nPrefect UI, this retrain run and its subflows: {stack.prefect_url}/runs/flow-run/{retrain_run.id}")
+    print(f"Deployments and their next scheduled runs:    {stack.prefect_url}/deployments")
+    print(f"MLflow UI, the registered model:              {stack.mlflow_url}/#/models/swerl-policy")
+
+
+def _latest_artifacts(client: Any, since: Any) -> dict[str, Any]:
+    latest: dict[str, Any] = {}
+    for artifact in sorted(client.read_artifacts(), key=lambda a: a.created):
+        if artifact.key and (since is None or artifact.created >= since):
+            latest[artifact.key] = artifact
+    return latest
+
+
+def _reward_line(run_id: str) -> str:
+    from mlflow import MlflowClient
+
+    history = sorted(MlflowClient().get_metric_history(run_id, "reward"), key=lambda m: m.step)
+    if not history:
+        return "GRPO training reward: not logged"
+    first, last = history[0], history[-1]
+    return f"GRPO training reward: {first.value:+.3f} at step {first.step} -> {last.value:+.3f} at step {last.step}"
+
+
+def _rows(data: Any) -> list[dict]:
+    import json
+
+    rows = json.loads(data) if isinstance(data, str) else data
+    return list(rows) if isinstance(rows, list) else []
+
+
+def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True) -> tuple[Any, Any | None]:
+    """Run ``retrain/retrain`` on the worker and wait for it, then for the evaluate-register run its train
+    subflow's Completed event triggered (``None`` when retrain stopped before training)."""
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    parameters = {"recipe": recipe, "sft_warm_start": sft_warm_start}
+    run = run_deployment("retrain/retrain", parameters=parameters, timeout=None)
+    with get_client(sync_client=True) as client:
+        trains = [r for r in client.read_flow_runs() if r.parent_task_run_id and r.name.startswith("train ")]
+        mine = [r for r in trains if r.start_time and run.start_time and r.start_time >= run.start_time]
+        if not (run.state.is_completed() and mine):
+            return run, None
+        print("waiting for the evaluate-register run that the train run's Completed event started …", flush=True)
+        return run, triggered_run(client, mine[-1].id)
+
+
+def main() -> int:
+    """Run the demo; returns the exit code."""
+    stack = stack_from_env()
+    started = time.monotonic()
+    print(f"starting the stack under {stack.home} …", flush=True)
+    start(stack)
+    os.environ.update(stack.client_env())
+    from prefect.client.orchestration import get_client
+
+    prepare(stack)
+    print("running deployment retrain/retrain on the worker (ingest → curate → SFT → GRPO → evaluate → gate → "
+          "register) …", flush=True)  # fmt: skip
+    run, triggered = run_retrain()
+    with get_client(sync_client=True) as client:
+        report(stack, client, run, triggered)
+    print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
+    if os.environ.get("DEMO_KEEP", "1") == "0":
+        print("stopped: " + ", ".join(stop(stack)))
+    else:
+        print("the stack keeps running for you to explore; stop it with `make down`")
+    return 0 if run.state.is_completed() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The ``retrain`` flow, the pipeline in one page: ingest → curate → (stop when the snapshot is unchanged since
+this recipe last trained) → train (SFT warm start, then GRPO) → evaluate every checkpoint → gate → register."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.states import Completed, State
+
+from flows.bridge import flow_settings, swerl_logs
+from flows.curate import curate
+from flows.evaluate import evaluate
+from flows.ingest import ingest
+from flows.register import register
+from flows.train import train
+from swerl_core.registry.checkpoint_sweep import RunRegistration, best_checkpoint
+from swerl_core.train.config import load_train_config
+from swerl_core.train.runs import unchanged_since_training
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    """What a retrain did: the snapshot, the training run it produced (if any) and the registration."""
+
+    snapshot_id: str
+    trained_run: str | None
+    registration: RunRegistration | None
+    message: str
+
+
+def _run_name() -> str:
+    params = flow_run.parameters
+    repos = params.get("repos") or flow_settings().ingest.repos
+    return f"retrain {load_train_config(params['recipe']).name} on {', '.join(repos)}"
+
+
+@flow(name="retrain", flow_run_name=_run_name)
+def retrain(
+    recipe: str = "deployments/configs/demo-cpu.yaml",
+    repos: list[str] | None = None,
+    heldout_after: datetime | None = None,
+    sft_warm_start: bool = True,
+) -> State:
+    """Retrain ``recipe`` on fresh data and register the best checkpoint when it passes the gate."""
+    with swerl_logs():
+        name = load_train_config(recipe).name
+        ingest(repos)
+        snapshot = curate(name, heldout_after)
+        previous = unchanged_since_training(flow_settings().checkpoints_dir, name, snapshot.id)
+        if previous is not None:
+            message = f"snapshot {snapshot.id} is unchanged since run {previous.name}: nothing new to train on"
+            return _finish(RetrainOutcome(snapshot.id, None, None, message))
+        trained = train(recipe, snapshot.id, sft_warm_start)
+        scores = evaluate(trained.grpo.run_name, snapshot.id)
+        best = best_checkpoint(scores)
+        done = register(str(best.checkpoint), snapshot.id)
+        message = (
+            f"{trained.grpo.run_name}: best {best.checkpoint.name} (held-out mean reward {best.mean_reward:+.3f}) "
+            f"-> {done.name} v{done.version}, gate {done.verdict}, aliases {', '.join(done.aliases) or 'none'}"
+        )
+        return _finish(RetrainOutcome(snapshot.id, trained.grpo.run_name, done, message))
+
+
+def _finish(outcome: RetrainOutcome) -> State:
+    create_markdown_artifact(
+        f"### Retrain\n\nSnapshot `{outcome.snapshot_id}`.\n\n{outcome.message}", key="retrain-summary"
+    )
+    return Completed(message=outcome.message, data=outcome)

@@ -1,0 +1,314 @@
+"""The local stack behind ``make up`` / ``make down`` / ``make deploy``: a Prefect server, a worker, an MLflow server.
+
+Everything runs on 127.0.0.1 in the background, as child processes in their own sessions, with pid files
+and logs under ``$SWERL_HOME/run/``. The Prefect server keeps its SQLite database under ``$SWERL_HOME``;
+the MLflow server serves the same ``mlflow.db`` and ``mlartifacts/`` the CLI writes. :func:`stop` stops
+exactly the processes :func:`start` recorded (checked by command line, so a recycled pid is left alone).
+Processes are driven through their command-line programs; this module never imports Prefect or MLflow.
+
+Run it as ``python -m swerl_core.stack up|down|deploy|status``; ports come from ``SWERL_PREFECT_PORT``
+(default 4200) and ``SWERL_MLFLOW_PORT`` (default 5000).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from swerl_core.errors import SwerlError
+
+PROJECT = Path(__file__).resolve().parents[1]
+CPU_POOL, GPU_POOL = "swerl-cpu", "swerl-gpu"
+GITHUB_TAG, GITHUB_CONCURRENCY = "github-api", 4
+GPU_TEMPLATE = PROJECT / "infra" / "k8s" / "swerl-gpu-base-job-template.json"
+PREFECT_FILE = PROJECT / "deployments" / "prefect.yaml"
+_QUIET = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+}
+
+
+class StackError(SwerlError):
+    """The local stack cannot start, answer or stop; the message names the process and its log."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where the local stack lives: ``SWERL_HOME``, its run directory and the two ports."""
+
+    home: Path
+    prefect_port: int = 4200
+    mlflow_port: int = 5000
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files, logs and ``stack.json``."""
+        return self.home / "run"
+
+    @property
+    def prefect_url(self) -> str:
+        """The Prefect UI (the API is under ``/api``)."""
+        return f"http://127.0.0.1:{self.prefect_port}"
+
+    @property
+    def prefect_api(self) -> str:
+        """``PREFECT_API_URL`` for clients of this stack."""
+        return self.prefect_url + "/api"
+
+    @property
+    def mlflow_url(self) -> str:
+        """The MLflow UI and tracking server."""
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    def client_env(self) -> dict[str, str]:
+        """Environment variables that point a client (CLI, worker, flow) at this stack."""
+        return {
+            **_QUIET,
+            "SWERL_HOME": str(self.home),
+            "PREFECT_HOME": str(self.home / "prefect"),
+            "PREFECT_API_URL": self.prefect_api,
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+        }
+
+
+def stack_from_env(env: Mapping[str, str] | None = None) -> Stack:
+    """The stack described by ``SWERL_HOME``, ``SWERL_PREFECT_PORT`` and ``SWERL_MLFLOW_PORT``."""
+    env = os.environ if env is None else env
+    home = Path(env.get("SWERL_HOME") or "data").resolve()
+    try:
+        return Stack(home, int(env.get("SWERL_PREFECT_PORT", 4200)), int(env.get("SWERL_MLFLOW_PORT", 5000)))
+    except ValueError:
+        raise StackError("SWERL_PREFECT_PORT and SWERL_MLFLOW_PORT must be port numbers") from None
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def _services(stack: Stack) -> dict[str, list[str]]:
+    home = stack.home
+    return {
+        "prefect-server": [
+            _bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(stack.prefect_port),
+        ],
+        "mlflow": [
+            _bin("mlflow"), "server", "--host", "127.0.0.1", "--port", str(stack.mlflow_port), "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+            "--default-artifact-root", (home / "mlartifacts").as_uri(),
+        ],
+        "worker": [_bin("prefect"), "worker", "start", "--pool", CPU_POOL, "--type", "process"],
+    }  # fmt: skip
+
+
+def _service_env(stack: Stack, name: str, base: Mapping[str, str]) -> dict[str, str]:
+    env = {**base, **stack.client_env()}
+    if name == "prefect-server":
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{stack.home / 'prefect.db'}"
+        env["PREFECT_UI_API_URL"] = stack.prefect_api
+    elif name == "mlflow":
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # halves the server's processes and start-up time
+    else:
+        env["PREFECT_WORKER_QUERY_SECONDS"] = base.get("PREFECT_WORKER_QUERY_SECONDS", "2")
+    return env
+
+
+def start(stack: Stack, env: Mapping[str, str] | None = None, timeout_s: float = 180.0) -> Stack:
+    """Start whatever part of the stack is not running yet and wait until both servers are healthy."""
+    base = dict(os.environ if env is None else env)
+    stack.run_dir.mkdir(parents=True, exist_ok=True)
+    (stack.home / "prefect").mkdir(parents=True, exist_ok=True)
+    services = _services(stack)
+    for name in ("prefect-server", "mlflow"):
+        if _running(stack, name) is None:
+            _launch(stack, name, services[name], _service_env(stack, name, base))
+    _wait_healthy(stack, "prefect-server", stack.prefect_api + "/health", timeout_s)
+    _wait_healthy(stack, "mlflow", stack.mlflow_url + "/health", timeout_s)
+    if _running(stack, "worker") is None:
+        _launch(stack, "worker", services["worker"], _service_env(stack, "worker", base))
+    (stack.run_dir / "stack.json").write_text(json.dumps({k: str(v) for k, v in asdict(stack).items()}) + "\n")
+    return stack
+
+
+def _launch(stack: Stack, name: str, cmd: Sequence[str], env: Mapping[str, str]) -> None:
+    log = (stack.run_dir / f"{name}.log").open("ab")
+    child = subprocess.Popen(
+        list(cmd), cwd=PROJECT, env=dict(env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    log.close()
+    (stack.run_dir / f"{name}.pid").write_text(f"{child.pid}\n{' '.join(cmd[1:3])}\n")
+
+
+def _running(stack: Stack, name: str) -> int | None:
+    """The pid of service ``name`` when its pid file names a live process with the recorded command line."""
+    import psutil
+
+    path = stack.run_dir / f"{name}.pid"
+    try:
+        pid_text, marker = path.read_text().splitlines()[:2]
+        process = psutil.Process(int(pid_text))
+        if process.status() == psutil.STATUS_ZOMBIE or marker not in " ".join(process.cmdline()):
+            return None
+        return process.pid
+    except (OSError, ValueError, psutil.Error):
+        return None
+
+
+def _wait_healthy(stack: Stack, name: str, url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if _running(stack, name) is None:
+            raise StackError(f"{name} exited while starting; see {stack.run_dir / (name + '.log')}")
+        time.sleep(0.5)
+    raise StackError(f"{name} did not answer {url} within {timeout_s:.0f} s; see {stack.run_dir / (name + '.log')}")
+
+
+def stop(stack: Stack) -> list[str]:
+    """Stop the worker, then the servers, that :func:`start` recorded; returns the names stopped."""
+    stopped = []
+    for name in ("github", "worker", "mlflow", "prefect-server"):
+        pid = _running(stack, name)
+        if pid is not None:
+            # A worker can hang after one SIGINT (measured with prefect 3.9.1): a second one ends it.
+            signals = (signal.SIGINT, signal.SIGINT) if name == "worker" else (signal.SIGTERM,)
+            _stop_group(pid, signals)
+            stopped.append(name)
+        (stack.run_dir / f"{name}.pid").unlink(missing_ok=True)
+    return stopped
+
+
+def _stop_group(pid: int, signals: Sequence[signal.Signals], grace_s: float = 15.0) -> None:
+    import psutil
+
+    for sig in signals:
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        time.sleep(1.0)
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+        psutil.Process(pid).wait(grace_s)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+
+
+def deploy(stack: Stack, env: Mapping[str, str] | None = None) -> None:
+    """Create the work pools (``swerl-cpu``: process, ``swerl-gpu``: kubernetes), the ``github-api`` tag limit
+    and apply the deployments."""
+    run_env = {**(os.environ if env is None else env), **stack.client_env()}
+    prefect = _bin("prefect")
+    _check_call([prefect, "work-pool", "create", CPU_POOL, "--type", "process", "--overwrite"], run_env)
+    gpu = [prefect, "work-pool", "create", GPU_POOL, "--type", "kubernetes", "--overwrite"]
+    _check_call([*gpu, "--base-job-template", str(GPU_TEMPLATE)], run_env)
+    # Ingest tasks carry the tag github-api: at most this many talk to GitHub at once (an upsert).
+    _check_call([prefect, "concurrency-limit", "create", GITHUB_TAG, str(GITHUB_CONCURRENCY)], run_env)
+    _check_call([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)], run_env)
+
+
+def _check_call(cmd: Sequence[str], env: Mapping[str, str]) -> None:
+    done = subprocess.run(list(cmd), cwd=PROJECT, env=dict(env), capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        raise StackError(f"`{Path(cmd[0]).name} {' '.join(cmd[1:4])}` failed: {' | '.join(tail)}")
+
+
+def demo_world(root: Path) -> Any:
+    """The world ``make demo`` serves: the one place that chooses it."""
+    from swerl_core.demo.world import build_world
+
+    return build_world(root)
+
+
+def serve_world(stack: Stack, token: str, env: Mapping[str, str] | None = None, timeout_s: float = 300.0) -> str:
+    """Serve :func:`demo_world` on 127.0.0.1 in the background (service ``github``); returns its API URL."""
+    url_file = stack.run_dir / "github.url"
+    if _running(stack, "github") is None:
+        url_file.unlink(missing_ok=True)
+        stack.run_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "swerl_core.stack", "serve-world"]
+        _launch(stack, "github", cmd, {**(os.environ if env is None else env), "SWERL_DEMO_TOKEN": token})
+    deadline = time.monotonic() + timeout_s
+    while not url_file.exists():
+        if time.monotonic() > deadline or _running(stack, "github") is None:
+            raise StackError(f"the sample world server did not start; see {stack.run_dir / 'github.log'}")
+        time.sleep(0.5)
+    return url_file.read_text().strip()
+
+
+def _serve_world_forever(stack: Stack) -> None:
+    from swerl_core.demo.github_server import FakeGitHub
+
+    world = demo_world(stack.home / "demo-world")
+    stop_now = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_now.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_now.set())
+    with FakeGitHub(world, token=os.environ["SWERL_DEMO_TOKEN"]) as server:
+        partial = stack.run_dir / "github.url.partial"
+        partial.write_text(server.url + "\n")
+        partial.rename(stack.run_dir / "github.url")
+        stop_now.wait()
+    (stack.run_dir / "github.url").unlink(missing_ok=True)
+
+
+def status(stack: Stack) -> dict[str, int | None]:
+    """Each service's pid, or ``None`` when it is not running."""
+    return {name: _running(stack, name) for name in ("prefect-server", "mlflow", "worker", "github")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m swerl_core.stack up|down|deploy|status``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    verb = args[0] if args else "status"
+    stack = stack_from_env()
+    try:
+        if verb == "up":
+            start(stack)
+            print(f"Prefect UI: {stack.prefect_url}\nMLflow UI:  {stack.mlflow_url}")
+            print(f"Logs and pid files: {stack.run_dir}   (stop with `make down`)")
+        elif verb == "down":
+            stopped = stop(stack)
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        elif verb == "deploy":
+            deploy(stack)
+            print(f"work pools {CPU_POOL}, {GPU_POOL} and the deployments of {PREFECT_FILE.name} applied")
+            print(f"Deployments: {stack.prefect_url}/deployments")
+        elif verb == "serve-world":
+            _serve_world_forever(stack)
+        elif verb == "status":
+            for name, pid in status(stack).items():
+                print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")
+        else:
+            print("usage: python -m swerl_core.stack up|down|deploy|status", file=sys.stderr)
+            return 2
+    except StackError as exc:
+        print(f"swerl stack {verb}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

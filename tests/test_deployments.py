@@ -1,0 +1,78 @@
+"""deployments/prefect.yaml and the swerl-gpu base job template, checked without a server: every entrypoint
+imports a flow, parameters match the flow's signature, schedules parse, the trigger follows the train flow."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SPEC = yaml.safe_load((REPO / "deployments" / "prefect.yaml").read_text(encoding="utf-8"))
+DEPLOYMENTS = {d["name"]: d for d in SPEC["deployments"]}
+
+
+def _flow(entrypoint: str) -> Any:
+    from prefect.flows import load_flow_from_entrypoint
+
+    path, name = entrypoint.split(":")
+    return load_flow_from_entrypoint(f"{REPO / path}:{name}")  # the way a worker loads it
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_entrypoint_is_a_flow_and_parameters_match_its_signature(name: str) -> None:
+    from prefect import Flow
+
+    deployment = DEPLOYMENTS[name]
+    flow = _flow(deployment["entrypoint"])
+    assert isinstance(flow, Flow), f"{deployment['entrypoint']} is not a Prefect flow"
+    signature = inspect.signature(flow.fn)
+    unknown = set(deployment.get("parameters") or {}) - set(signature.parameters)
+    assert not unknown, f"{name}: parameters {sorted(unknown)} are not arguments of {flow.name}"
+    for trigger in deployment.get("triggers") or []:
+        assert set(trigger["parameters"]) <= set(signature.parameters)
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_schedules_parse_and_use_a_known_pool(name: str) -> None:
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+
+    deployment = DEPLOYMENTS[name]
+    assert deployment["work_pool"]["name"] in ("swerl-cpu", "swerl-gpu")
+    for schedule in deployment.get("schedules") or []:
+        if "cron" in schedule:
+            CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
+        else:
+            IntervalSchedule(interval=schedule["interval"], timezone=schedule["timezone"])
+
+
+def test_ingest_is_scheduled_and_retrain_runs_nightly_one_at_a_time() -> None:
+    assert DEPLOYMENTS["ingest"]["schedules"], "ingest has no schedule"
+    nightly = DEPLOYMENTS["retrain"]["schedules"][0]["cron"].split()
+    assert nightly[2:] == ["*", "*", "*"], "retrain is not daily"
+    assert DEPLOYMENTS["retrain"]["concurrency_limit"] == 1 and DEPLOYMENTS["train"]["concurrency_limit"] == 1
+
+
+def test_evaluate_register_is_triggered_by_the_train_flow_completing() -> None:
+    train_flow = _flow(DEPLOYMENTS["train"]["entrypoint"])
+    (trigger,) = DEPLOYMENTS["evaluate-register"]["triggers"]
+    assert trigger["expect"] == ["prefect.flow-run.Completed"]
+    assert trigger["match_related"] == {"prefect.resource.role": "flow", "prefect.resource.name": train_flow.name}
+    assert trigger["parameters"] == {"upstream": "{{ event.resource.id }}"}
+
+
+def test_gpu_job_template_requests_gpus_on_gpu_nodes_with_secrets() -> None:
+    template = json.loads((REPO / "infra" / "k8s" / "swerl-gpu-base-job-template.json").read_text(encoding="utf-8"))
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "{{ gpu_count }}"
+    assert pod["nodeSelector"] == "{{ node_selector }}"
+    assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
+    assert container["envFrom"] == [{"secretRef": {"name": "{{ secret_name }}"}}]
+    variables = template["variables"]["properties"]
+    placeholders = json.dumps(template["job_configuration"])
+    assert all("{{ " + name + " }}" in placeholders for name in variables), "a variable is never used"

@@ -1,0 +1,138 @@
+"""The deployed pipeline on a real local stack: Prefect server and worker, MLflow server, `prefect deploy`,
+the retrain deployment run by the worker, the evaluate-register run its train subflow's Completed event
+triggers, artifacts read back through the API, the registered version in MLflow — and both UIs in a real
+headless Chromium. One stack per module (started once); the last test stops it like `make down`."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flow_world import tiny_model, write_recipe
+
+from swerl_core.stack import Stack, start, status, stop
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Deployed:
+    """The stack and what the module's one deployment run left behind."""
+
+    def __init__(self, stack: Stack, run: Any, triggered: Any) -> None:
+        self.stack, self.run, self.triggered = stack, run, triggered
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    from flows.demo import prepare, run_retrain
+
+    home = tmp_path_factory.mktemp("stack-home")
+    stack = Stack(home, _free_port(), _free_port())
+    saved = dict(os.environ)
+    try:
+        start(stack, env={**os.environ, "PREFECT_WORKER_QUERY_SECONDS": "1"})
+        os.environ.update(stack.client_env())
+        recipe = write_recipe(home, tiny_model(home))
+        small = {"evaluate": {"max_new_tokens": 32, "limit": 3},
+                 "registry": {"reward_floor": -1.0, "format_error_ceiling": 1.0}}  # fmt: skip
+        prepare(stack, str(recipe), small)
+        run, triggered = run_retrain(str(recipe), sft_warm_start=False)  # SFT runs in make demo
+        yield Deployed(stack, run, triggered)
+    finally:
+        stop(stack)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.mark.slow
+def test_retrain_deployment_and_triggered_evaluate_register_complete(deployed: Deployed) -> None:
+    assert deployed.run.state.is_completed(), deployed.run.state.message
+    assert deployed.triggered is not None, "the train run's Completed event started no evaluate-register run"
+    assert deployed.triggered.state.is_completed(), deployed.triggered.state.message
+
+
+@pytest.mark.slow
+def test_artifacts_of_every_stage_are_readable_through_the_api(deployed: Deployed) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        keys = {a.key: a.type for a in client.read_artifacts() if a.key}
+    assert keys.get("ingest-summary") == "table" and keys.get("curation-funnel") == "table"
+    assert keys.get("gate-decision") == "markdown" and keys.get("training-progress-grpo") == "progress"
+    assert keys.get("mlflow-training-run") == "markdown" and keys.get("reward-curve") == "image"
+    with get_client(sync_client=True) as client:
+        assert client.read_concurrency_limit_by_tag("github-api").concurrency_limit == 4
+
+
+@pytest.mark.slow
+def test_registered_version_is_champion_in_mlflow(deployed: Deployed) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(deployed.stack.mlflow_url)
+    champion = client.get_model_version_by_alias("swerl-policy", "champion")
+    assert str(champion.version) == "1" and champion.tags["gate.verdict"] == "pass"
+    assert client.get_registered_model("swerl-policy").description and "gate pass" in champion.description
+    inputs = client.get_run(champion.run_id).inputs.dataset_inputs
+    assert {i.tags[0].value for i in inputs} >= {"training", "evaluation"}
+
+
+def _page(url: str, wait_for: str, shot: Path, tab: str | None = None) -> str:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        if tab is not None:
+            page.get_by_text(tab, exact=True).first.click(timeout=60_000)
+        page.get_by_text(wait_for).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(shot), full_page=True)
+        text = page.inner_text("body")
+        browser.close()
+    return text
+
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_prefect_ui_shows_the_completed_retrain_run_and_its_artifacts(deployed: Deployed, tmp_path: Path) -> None:
+    url = f"{deployed.stack.prefect_url}/runs/flow-run/{deployed.run.id}"
+    text = _page(url, "retrain-summary", tmp_path / "flow-run.png", tab="Artifacts")
+    assert deployed.run.name in text and "Completed" in text
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_prefect_ui_deployments_page_shows_the_schedules(deployed: Deployed, tmp_path: Path) -> None:
+    text = _page(f"{deployed.stack.prefect_url}/deployments", "retrain", tmp_path / "deployments.png")
+    assert "evaluate-register" in text and "ingest" in text
+    assert "At 02:00 AM" in text or "0 2 * * *" in text, "the nightly retrain schedule is not shown"
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_mlflow_ui_shows_the_version_with_its_champion_alias(deployed: Deployed, tmp_path: Path) -> None:
+    text = _page(f"{deployed.stack.mlflow_url}/#/models/swerl-policy", "Version 1", tmp_path / "mlflow.png")
+    assert "champion" in text
+
+
+@pytest.mark.slow
+def test_down_stops_exactly_the_processes_up_started(deployed: Deployed) -> None:
+    running = {name: pid for name, pid in status(deployed.stack).items() if pid}
+    assert set(running) == {"prefect-server", "mlflow", "worker", "github"}
+    assert set(stop(deployed.stack)) == set(running)
+    assert not any(status(deployed.stack).values())
