@@ -19,7 +19,7 @@ _ROWS = (("mean reward", "eval.mean_reward", "gate.champion_mean_reward"),
          ("format-error rate", "eval.format_error_rate", "gate.champion_format_error_rate"))  # fmt: skip
 
 
-def gate_markdown(done: RunRegistration) -> str:
+def gate_summary(done: RunRegistration) -> str:
     """The gate decision as markdown: candidate vs champion metric by metric, the verdict and why."""
     tags = done.tags
     champion = tags.get("gate.champion_version", "none")
@@ -39,6 +39,8 @@ def gate_markdown(done: RunRegistration) -> str:
     ]
     if not done.created:
         lines += ["", "This training run was already registered; nothing new was created."]
+    if done.evidence:
+        lines += ["", done.evidence]
     return "\n".join(lines)
 
 
@@ -47,7 +49,7 @@ def register(checkpoint: str, snapshot_id: str) -> RunRegistration:
     """Gate ``checkpoint`` against the champion and register it (once per training run); aliases by policy."""
     with swerl_logs():
         done = register_run(flow_settings(), checkpoint, snapshot_id, who=f"prefect ({current_user()})")
-        create_markdown_artifact(gate_markdown(done), key="gate-decision", description="Registry gate decision")
+        create_markdown_artifact(gate_summary(done), key="gate-decision", description="Registry gate decision")
         return done
 
 

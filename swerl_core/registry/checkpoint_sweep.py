@@ -12,13 +12,14 @@ never register the same run twice. Deciding *when* to run these belongs to the s
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from swerl_core.config import Settings
 from swerl_core.evaluate import EvaluateError
 from swerl_core.progress import ProgressCallback
+from swerl_core.registry.gate_report import gate_markdown
 from swerl_core.train.checkpoints import FINAL_DIR, checkpoint_step, read_run_id
 from swerl_core.train.lineage import log_snapshot_input
 
@@ -55,6 +56,7 @@ class RunRegistration:
     aliases: tuple[str, ...]
     created: bool
     tags: Mapping[str, str]  # the version's tags: provenance, eval.* and gate.* (candidate vs champion)
+    evidence: str = ""  # the paired comparison as Markdown (interval, test, per instance) when this call judged it
 
 
 def score_checkpoint(
@@ -154,7 +156,8 @@ def register_run(
             return _registration(settings, existing, checkpoint, created=False)
         done = register(settings, RegisterRequest(checkpoint, snapshot_id, who), progress)
         _describe(settings, done.version, checkpoint, snapshot_id)
-    return _registration(settings, done.version, checkpoint, created=True)
+    registration = _registration(settings, done.version, checkpoint, created=True)
+    return replace(registration, evidence=gate_markdown(done.verdict))
 
 
 MODEL_DESCRIPTION = (
