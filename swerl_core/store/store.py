@@ -777,7 +777,7 @@ def check_intact(path: Path, every_block: bool = False) -> None:
             return  # another process has it open; the writable connection reports who
         raise StoreError(_open_failure(path, exc)) from None
     try:
-        _, _, block_size, total_blocks, *_ = con.execute("PRAGMA database_size").fetchone() or (0, 0, 0, 0)
+        _, _, block_size, _, used_blocks, *_ = con.execute("PRAGMA database_size").fetchone() or (0, 0, 0, 0, 0)
         if every_block:
             tables = con.execute(
                 "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
@@ -789,8 +789,10 @@ def check_intact(path: Path, every_block: bool = False) -> None:
     finally:
         con.close()
     wal = path.with_name(path.name + ".wal")
-    expected = _HEADER_BYTES + int(total_blocks) * int(block_size)
-    if not wal.exists() and int(total_blocks) > 0 and path.stat().st_size < expected:
+    # Free blocks at the end of the file may be truncated away (the file is then shorter than total_blocks),
+    # but every used block lies inside the file: fewer bytes than the used blocks need means it was cut.
+    expected = _HEADER_BYTES + int(used_blocks) * int(block_size)
+    if not wal.exists() and int(used_blocks) > 0 and path.stat().st_size < expected:
         raise StoreError(_damaged(path, f"the file is cut short ({path.stat().st_size} of {expected} bytes)"))
 
 
