@@ -16,8 +16,10 @@ from swerl_core.demo.world import SampleWorld
 prefect = pytest.importorskip("prefect")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_api() -> Iterator[None]:
+    # Module-scoped: the harness overrides PREFECT_API_URL in-process, so it must be gone before tests that
+    # talk to a real server of their own (test_stack) run in the same session.
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):

@@ -34,6 +34,8 @@ class Deployed:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from flows.demo import prepare, run_retrain
 
     home = tmp_path_factory.mktemp("stack-home")
@@ -42,12 +44,15 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     try:
         start(stack, env={**os.environ, "PREFECT_WORKER_QUERY_SECONDS": "1"})
         os.environ.update(stack.client_env())
-        recipe = write_recipe(home, tiny_model(home))
-        small = {"evaluate": {"max_new_tokens": 32, "limit": 3},
-                 "registry": {"reward_floor": -1.0, "format_error_ceiling": 1.0}}  # fmt: skip
-        prepare(stack, str(recipe), small)
-        run, triggered = run_retrain(str(recipe), sft_warm_start=False)  # SFT runs in make demo
-        yield Deployed(stack, run, triggered)
+        # Prefect read its settings when it was first imported (maybe by an earlier test module): point this
+        # process's client at the stack explicitly, not only through the environment.
+        with temporary_settings(updates={PREFECT_API_URL: stack.prefect_api}):
+            recipe = write_recipe(home, tiny_model(home))
+            small = {"evaluate": {"max_new_tokens": 32, "limit": 3},
+                     "registry": {"reward_floor": -1.0, "format_error_ceiling": 1.0}}  # fmt: skip
+            prepare(stack, str(recipe), small)
+            run, triggered = run_retrain(str(recipe), sft_warm_start=False)  # SFT runs in make demo
+            yield Deployed(stack, run, triggered)
     finally:
         stop(stack)
         os.environ.clear()
