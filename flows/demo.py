@@ -14,30 +14,25 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
-from swerl_core.stack import Stack, deploy, serve_world, stack_from_env, start, stop
+from swerl_core.stack import (
+    Stack,
+    artifact_rows,
+    demo_settings,
+    deploy,
+    reward_line,
+    serve_world,
+    stack_from_env,
+    start,
+    stop,
+    triggered_run,
+)
 
 DEMO_TOKEN = "demo-token"  # the local world server's own token; never a real GitHub credential
 RECIPE = "deployments/configs/demo-cpu.yaml"
-HELDOUT_AFTER = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
-    """The settings file the demo's flows read: the local world, auto-promotion, evaluation sized for a CPU."""
-    return {
-        "github": {"api_url": api_url, "seconds_between_requests": 0, "local_clones": True},
-        "ingest": {"repos": repos},
-        "curate": {"heldout_after": HELDOUT_AFTER.isoformat()},
-        "evaluate": {"max_new_tokens": 384},
-        "store": {"lock_timeout_s": 900},  # a scheduled ingest waits for an evaluation's write
-        # The tiny model does not learn the sample world (reward stays -1; issue 14 brings a learnable
-        # world), so the demo's gate admits any well-run first version to show promotion end to end.
-        "registry": {"policy": "auto", "reward_floor": -1.0, "format_error_ceiling": 1.0},
-    }
 
 
 def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None = None) -> None:
@@ -62,21 +57,6 @@ def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None 
     print(f"sample world {', '.join(repos)} served at {url}; deployments applied", flush=True)
 
 
-def triggered_run(client: Any, upstream_id: object, timeout_s: float = 900.0) -> Any:
-    """The ``evaluate-register`` flow run the trigger started for train run ``upstream_id``, once it is final."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for run in client.read_flow_runs():
-            if (
-                str(run.parameters.get("upstream", "")).endswith(str(upstream_id))
-                and run.state
-                and run.state.is_final()
-            ):
-                return run
-        time.sleep(2)
-    raise TimeoutError(f"no triggered evaluate-register run finished for {upstream_id} in {timeout_s:.0f} s")
-
-
 def report(stack: Stack, client: Any, retrain_run: Any, triggered: Any | None) -> None:
     """Print what happened and where to look."""
     from flows.bridge import flow_settings
@@ -87,13 +67,13 @@ def report(stack: Stack, client: Any, retrain_run: Any, triggered: Any | None) -
     for key in ("ingest-summary", "curation-funnel"):
         if key in latest:
             print(f"\n{key}:")
-            for row in _rows(latest[key].data):
+            for row in artifact_rows(latest[key].data):
                 print("  " + ", ".join(f"{k}: {v}" for k, v in row.items()))
     if "mlflow-training-run" in latest:
         run_id = str(latest["mlflow-training-run"].data).rstrip(")").rsplit("/", 1)[-1]
-        print("\n" + _reward_line(run_id))
+        print("\n" + reward_line(run_id))
     for key in sorted(k for k in latest if k.startswith("evaluation-")):
-        rewards = [r["value"] for r in _rows(latest[key].data) if r.get("metric") == "mean reward"]
+        rewards = [r["value"] for r in artifact_rows(latest[key].data) if r.get("metric") == "mean reward"]
         print(f"{key}: held-out mean reward {rewards[0] if rewards else '?'}")
     if "gate-decision" in latest:
         print("\n" + str(latest["gate-decision"].data))
@@ -113,23 +93,6 @@ def _latest_artifacts(client: Any, since: Any) -> dict[str, Any]:
         if artifact.key and (since is None or artifact.created >= since):
             latest[artifact.key] = artifact
     return latest
-
-
-def _reward_line(run_id: str) -> str:
-    from mlflow import MlflowClient
-
-    history = sorted(MlflowClient().get_metric_history(run_id, "reward"), key=lambda m: m.step)
-    if not history:
-        return "GRPO training reward: not logged"
-    first, last = history[0], history[-1]
-    return f"GRPO training reward: {first.value:+.3f} at step {first.step} -> {last.value:+.3f} at step {last.step}"
-
-
-def _rows(data: Any) -> list[dict]:
-    import json
-
-    rows = json.loads(data) if isinstance(data, str) else data
-    return list(rows) if isinstance(rows, list) else []
 
 
 def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True) -> tuple[Any, Any | None]:

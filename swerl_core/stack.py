@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,57 @@ def _serve_world_forever(stack: Stack) -> None:
 def status(stack: Stack) -> dict[str, int | None]:
     """Each service's pid, or ``None`` when it is not running."""
     return {name: _running(stack, name) for name in ("prefect-server", "mlflow", "worker", "github")}
+
+
+DEMO_HELDOUT_AFTER = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
+    """The settings file the demo's flows read: the local world, auto-promotion, evaluation sized for a CPU."""
+    return {
+        "github": {"api_url": api_url, "seconds_between_requests": 0, "local_clones": True},
+        "ingest": {"repos": repos},
+        "curate": {"heldout_after": DEMO_HELDOUT_AFTER.isoformat()},
+        "evaluate": {"max_new_tokens": 384},
+        "store": {"lock_timeout_s": 900},  # a scheduled ingest waits for an evaluation's write
+        # The tiny model does not learn the sample world (reward stays -1; issue 14 brings a learnable
+        # world), so the demo's gate admits any well-run first version to show promotion end to end.
+        "registry": {"policy": "auto", "reward_floor": -1.0, "format_error_ceiling": 1.0},
+    }
+
+
+def reward_line(run_id: str) -> str:
+    """The GRPO training reward of MLflow run ``run_id``, first and last step, as one line."""
+    from mlflow import MlflowClient
+
+    history = sorted(MlflowClient().get_metric_history(run_id, "reward"), key=lambda m: m.step)
+    if not history:
+        return "GRPO training reward: not logged"
+    first, last = history[0], history[-1]
+    return f"GRPO training reward: {first.value:+.3f} at step {first.step} -> {last.value:+.3f} at step {last.step}"
+
+
+def artifact_rows(data: Any) -> list[dict[str, Any]]:
+    """The rows of a Prefect table artifact's data (JSON text or a list); [] for anything else."""
+    import json
+
+    rows = json.loads(data) if isinstance(data, str) else data
+    return list(rows) if isinstance(rows, list) else []
+
+
+def triggered_run(client: Any, upstream_id: object, timeout_s: float = 900.0) -> Any:
+    """The ``evaluate-register`` flow run the trigger started for train run ``upstream_id``, once it is final."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for run in client.read_flow_runs():
+            if (
+                str(run.parameters.get("upstream", "")).endswith(str(upstream_id))
+                and run.state
+                and run.state.is_final()
+            ):
+                return run
+        time.sleep(2)
+    raise TimeoutError(f"no triggered evaluate-register run finished for {upstream_id} in {timeout_s:.0f} s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
