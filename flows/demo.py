@@ -114,6 +114,9 @@ def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True) -> tuple[Any,
 
 def main() -> int:
     """Run the demo; returns the exit code."""
+    from swerl_core.cli.quiet import quiet_libraries
+
+    quiet_libraries()  # the narration, not DeepSpeed's accelerator notice or weight-writing bars
     stack = stack_from_env()
     started = time.monotonic()
     print(f"starting the stack under {stack.home} …", flush=True)
