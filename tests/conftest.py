@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from swerl_core.config import Settings, load_settings
 from swerl_core.demo.world import SampleWorld, build_world
 
 _OFFLINE_ENV = {
@@ -41,3 +42,21 @@ def swerl_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 def sample_world(tmp_path_factory: pytest.TempPathFactory) -> SampleWorld:
     """The sample world, built once per session; a test that changes it works on ``copy_to`` of it."""
     return build_world(tmp_path_factory.mktemp("sample-world"))
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama (64 hidden, 2 layers) built locally, shared by a module's training tests."""
+    from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
+
+    spec = TinyModelSpec(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1)
+    return init_tiny_model(tmp_path_factory.mktemp("models") / "tiny", spec)
+
+
+@pytest.fixture
+def settings(swerl_home: Path) -> Settings:
+    """Settings on a fresh SWERL_HOME that holds the sample training snapshot."""
+    from swerl_core.train.sample_snapshot import write_sample_snapshot
+
+    write_sample_snapshot(swerl_home)
+    return load_settings(env={"SWERL_HOME": str(swerl_home)})

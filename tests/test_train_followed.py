@@ -11,24 +11,11 @@ import psutil
 import pytest
 import yaml
 
-from swerl_core.config import Settings, load_settings
+from swerl_core.config import Settings
 from swerl_core.train.checkpoints import last_checkpoint
 from swerl_core.train.followed import TrainJob, TrainStep, train_followed
 from swerl_core.train.runs import finished_runs, run_checkpoints, unchanged_since_training
-from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
-from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = TinyModelSpec(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1)
-    return init_tiny_model(tmp_path_factory.mktemp("models") / "tiny", spec)
-
-
-@pytest.fixture
-def settings(swerl_home: Path) -> Settings:
-    write_sample_snapshot(swerl_home)
-    return load_settings(env={"SWERL_HOME": str(swerl_home)})
+from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID
 
 
 def _recipe(tmp_path: Path, model_dir: Path, max_steps: int) -> Path:

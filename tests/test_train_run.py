@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swerl_core.config import Settings, load_settings
+from swerl_core.config import Settings
 from swerl_core.train import TrainRequest, run
 from swerl_core.train.config import TrainConfig, train_config_from_dict
-from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
-from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
+from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID
 from swerl_core.train.trainer import ORDER_LOG
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,18 +37,6 @@ STEP_METRICS = (
     "completions/clipped_ratio",  # share of completions cut at max_completion_length
     "clip_ratio/region_mean",
 )
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = TinyModelSpec(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1)
-    return init_tiny_model(tmp_path_factory.mktemp("models") / "tiny", spec)
-
-
-@pytest.fixture
-def settings(swerl_home: Path) -> Settings:
-    write_sample_snapshot(swerl_home)
-    return load_settings(env={"SWERL_HOME": str(swerl_home)})
 
 
 def _recipe(model_dir: Path, top: dict | None = None, **grpo: object) -> dict:
