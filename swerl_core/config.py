@@ -6,7 +6,8 @@ read at the edge (:func:`github_token`) and wrapped in :class:`Secret` so it can
 
 Environment variables: ``SWERL_HOME`` and ``SWERL_GITHUB_API_URL`` (documented in DESIGN.md), and
 generally ``SWERL_<SECTION>__<KEY>`` (double underscore) for any field, e.g.
-``SWERL_GITHUB__MAX_RETRIES=8``. ``MLFLOW_TRACKING_URI`` overrides the MLflow default.
+``SWERL_GITHUB__MAX_RETRIES=8`` or ``SWERL_STORAGE__URI=s3://bucket/prefix``. ``MLFLOW_TRACKING_URI`` overrides
+the MLflow default.
 """
 
 from __future__ import annotations
@@ -125,6 +126,35 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """Shared storage for snapshots and checkpoints: an S3-compatible bucket (empty ``uri``: local only).
+
+    Credentials are never settings: boto3 reads ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (or a role).
+    """
+
+    uri: str = ""  # s3://BUCKET[/PREFIX]
+    endpoint_url: str = ""  # an S3-compatible server (MinIO, Ceph RGW, R2…); empty: AWS (or AWS_ENDPOINT_URL_S3)
+    timeout_s: float = 60.0  # connect and read timeout of one request
+    max_attempts: int = 5  # tries per request (boto3's standard retry mode)
+
+    def __post_init__(self) -> None:
+        from swerl_core.storage import shown_uri, storage_uri_problem
+
+        problem = storage_uri_problem(self.uri) if self.uri else None
+        require_setting(
+            problem is None, "storage.uri", f"s3://BUCKET[/PREFIX], got {shown_uri(self.uri)!r} ({problem})"
+        )
+        url = self.endpoint_url
+        require_setting(
+            not url or (_is_http_url(url) and "@" not in urlsplit(url).netloc),
+            "storage.endpoint_url",
+            f"an http(s)://HOST[:PORT] URL without credentials, got {shown_uri(url)!r}",
+        )
+        require_setting(self.timeout_s > 0, "storage.timeout_s", "a positive number of seconds")
+        require_setting(self.max_attempts >= 1, "storage.max_attempts", "a positive integer")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of swerl. Build it with :func:`load_settings`."""
 
@@ -134,6 +164,7 @@ class Settings:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     curate: CurateConfig = field(default_factory=CurateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)

@@ -45,3 +45,7 @@ def require_setting(ok: bool, key: str, allowed: str) -> None:
     """Raise :class:`ConfigError` for setting ``key`` unless ``ok``; ``allowed`` says what it accepts."""
     if not ok:
         raise ConfigError(f"invalid setting {key}: expected {allowed}")
+
+
+class StorageError(SwerlError):
+    """Shared storage (an S3-compatible bucket) refused, failed, or holds a partial or corrupted publication."""
