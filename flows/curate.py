@@ -26,7 +26,7 @@ def curate(name: str = "snapshot", heldout_after: datetime | None = None) -> Sna
             f"### Snapshot `{snapshot.id}` ({state})\n\n"
             f"| split | rows |\n|---|---|\n| train | {snapshot.train_rows} |\n"
             f"| held-out | {snapshot.heldout_rows} |\n\n"
-            f"Files: `{snapshot.path}`",
+            f"Files: `{snapshot.path}`" + (f", published to `{snapshot.uri}`" if snapshot.uri else ""),
             key="dataset-summary",
             description=f"Dataset summary of snapshot {snapshot.id}",
         )

@@ -3,6 +3,7 @@
 A model is named by
 
 - a registry URI, ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``, kept as written;
+- a checkpoint on shared storage, ``s3://BUCKET/…/checkpoints/<run>/final``, kept as written;
 - a directory: absolute, or relative to the working directory, or relative to ``SWERL_HOME`` — the first that
   exists wins, so ``data/checkpoints/<run>/final`` (from the repository root) and ``checkpoints/<run>/final``
   (relative to the home) both work;
@@ -15,13 +16,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swerl_core.errors import ModelError
+from swerl_core.errors import ModelError, StorageError
 from swerl_core.models import parse_model_uri
+from swerl_core.storage import is_storage_uri, parse_location
 
 
 def resolve_model_reference(text: str, home: Path, *, hub_id_allowed: bool = False) -> str:
-    """The model ``text`` names: a ``models:/`` URI as written, else an absolute directory path (or a hub id)."""
+    """The model ``text`` names: a ``models:/`` or ``s3://`` URI as written, else an absolute directory path
+    (or a hub id)."""
     text = text.strip()
+    if is_storage_uri(text):
+        try:
+            parse_location(text)
+        except StorageError as exc:
+            raise ModelError(str(exc)) from None
+        return text
     if text.startswith("models:/"):
         if parse_model_uri(text) is None:
             raise ModelError(f"bad model URI {text!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")

@@ -1,7 +1,8 @@
 """Model references and what evaluation reads from the MLflow model registry, never writes.
 
-A model is a checkpoint directory or a registry URI (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``);
-:func:`resolve_model` turns either into a local directory ``transformers`` loads. A registered version's
+A model is a checkpoint directory, a registry URI (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``) or a
+checkpoint published on shared storage (``s3://…/checkpoints/<run>/final``, see :mod:`swerl_core.storage`);
+:func:`resolve_model` turns any of them into a local directory ``transformers`` loads. A registered version's
 files are downloaded into a temporary sibling and renamed into the cache only when complete, so a killed
 download or two evaluations at once never leave a partial model that later runs trust. Evaluation and
 the registry both read through here (which alias points where, a version's ``eval.*`` tags), so
@@ -21,10 +22,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from swerl_core.errors import ModelError, SwerlError
+from swerl_core.storage import is_storage_uri
+
+if TYPE_CHECKING:
+    from swerl_core.config import StorageConfig
 
 ARTIFACT_PATH = "model"  # a version's files: the run's model/ artifacts
 COMPLETE_MARKER = ".swerl-download-complete"  # written last into a cached version directory
@@ -106,8 +111,12 @@ def parse_model_uri(ref: str) -> tuple[str, str | None, str | None] | None:
     return (match["name"], match["alias"], match["version"]) if match else None
 
 
-def resolve_model(client: Any, ref: str, cache_dir: Path) -> ResolvedModel:
-    """A local directory for ``ref``: a checkpoint path as is, a registry URI downloaded into ``cache_dir``."""
+def resolve_model(client: Any, ref: str, cache_dir: Path, storage: StorageConfig | None = None) -> ResolvedModel:
+    """A local directory for ``ref``: a checkpoint path as is, a registry URI or an ``s3://`` checkpoint
+    downloaded into ``cache_dir`` (the latter verified against its published hashes, through ``storage``'s
+    endpoint; ``client`` is unused for it and may be ``None``)."""
+    if is_storage_uri(ref):
+        return _fetched_checkpoint(ref, cache_dir, storage)
     parsed = parse_model_uri(ref)
     if parsed is None:
         if ref.startswith("models:/"):
@@ -127,6 +136,17 @@ def resolve_model(client: Any, ref: str, cache_dir: Path) -> ResolvedModel:
     if not _download_complete(target):
         _download_version(client, mv.source, target)
     return ResolvedModel(f"models:/{name}/{mv.version}", target / ARTIFACT_PATH, name, str(mv.version), mv.run_id)
+
+
+def _fetched_checkpoint(ref: str, cache_dir: Path, storage: StorageConfig | None) -> ResolvedModel:
+    from swerl_core.config import StorageConfig
+    from swerl_core.storage import fetch_checkpoint
+    from swerl_core.train.checkpoints import read_run_id, write_run_id
+
+    local_dir, run_id = fetch_checkpoint(storage or StorageConfig(), ref, cache_dir)
+    if run_id and read_run_id(local_dir.parent) is None:
+        write_run_id(local_dir.parent, run_id)  # the run directory's layout: lineage reads ../mlflow_run_id
+    return ResolvedModel(ref, local_dir, run_id=run_id)
 
 
 def _download_complete(target: Path) -> bool:

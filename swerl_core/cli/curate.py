@@ -60,4 +60,6 @@ def run_curate(args: argparse.Namespace, settings: Settings) -> int:
     state = "created" if snapshot.created else "unchanged input: existing snapshot, nothing written"
     print(f"snapshot {snapshot.id} ({state}): {snapshot.train_rows} train, {snapshot.heldout_rows} held-out")
     print(snapshot.path)
+    if snapshot.uri:
+        print(snapshot.uri)
     return 0

@@ -140,12 +140,15 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def checkpoint_dir(settings: Settings, model: str) -> Path:
-    """The local directory ``model`` names (a registry URI is fetched into ``$SWERL_HOME/models``)."""
+    """The local directory ``model`` names (a registry or ``s3://`` URI is fetched into ``$SWERL_HOME/models``)."""
+    from swerl_core.models import mlflow_client, resolve_model
+    from swerl_core.storage import is_storage_uri
+
     reference = resolve_model_reference(model, settings.home)
+    if is_storage_uri(reference):
+        return resolve_model(None, reference, settings.home / "models", settings.storage).local_dir
     if not reference.startswith("models:/"):
         return Path(reference)
-    from swerl_core.models import mlflow_client, resolve_model
-
     require_registry(settings)
     return resolve_model(mlflow_client(settings.tracking_uri), reference, settings.home / "models").local_dir
 

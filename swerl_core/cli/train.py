@@ -113,14 +113,16 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     reward = result.metrics.get("reward")
     shown = f", last mean reward {reward:+.3f}" if reward is not None else ""
     print(f"{result.run_name}: {result.steps} steps in {result.seconds:.0f} s{shown}")
-    print(f"model: {result.model_dir}")
+    print(f"model: {result.model_dir}" + (f" (published: {result.checkpoint_uri})" if result.checkpoint_uri else ""))
     print(f"mlflow run: {result.mlflow_run_id} ({settings.tracking_uri})")
     return 0
 
 
 def default_snapshot(settings: Settings, recipe_snapshot: str | None) -> str | None:
-    """The recipe's snapshot when it exists under ``$SWERL_HOME/snapshots``, else the newest snapshot there."""
-    if recipe_snapshot and (settings.snapshots_dir / recipe_snapshot / "manifest.json").is_file():
+    """The recipe's snapshot when it exists under ``$SWERL_HOME/snapshots`` (or shared storage is set: it is
+    fetched from there), else the newest snapshot there."""
+    local = recipe_snapshot and (settings.snapshots_dir / recipe_snapshot / "manifest.json").is_file()
+    if recipe_snapshot and (local or settings.storage.uri):
         return recipe_snapshot
     created: dict[str, str] = {}
     for manifest in settings.snapshots_dir.glob("*/manifest.json"):

@@ -55,6 +55,7 @@ from swerl_core.file_kinds import CODE, file_kind_expr
 from swerl_core.git import GitError
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.snapshots import SPLITS, read_manifest, snapshot_damage
+from swerl_core.storage import publish_snapshot
 
 if TYPE_CHECKING:
     from swerl_core.store import Store
@@ -93,7 +94,10 @@ def curate(
     with store.reading() as con:  # a shared store: read-only for the whole read, other readers welcome
         manifest, path, created = _cut(con, store.path, settings, cfg, name, say)
     store.record_snapshot(snapshot_record(manifest, path / "manifest.json"))  # the one write, after the read
-    return _from_manifest(manifest, path, created=created)
+    uri = publish_snapshot(settings, manifest["id"])  # a no-op without storage.uri or when already published
+    if uri is not None:
+        say(f"snapshot {manifest['id']} published to {uri}")
+    return dataclasses.replace(_from_manifest(manifest, path, created=created), uri=uri)
 
 
 def _cut(

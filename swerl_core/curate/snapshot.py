@@ -62,6 +62,7 @@ class Snapshot:
     funnel: tuple[StageCount, ...]
     created: bool  # False: the same input and config already had this snapshot, nothing was written
     notes: dict[str, int]
+    uri: str | None = None  # where it is published on shared storage (``storage.uri``), None when local only
 
     @property
     def manifest_path(self) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from swerl_core.config import Secret, Settings
-from swerl_core.errors import ModelError
+from swerl_core.errors import ModelError, StorageError
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.backends import EndpointBackend, GenerationBackend, TransformersBackend
 from swerl_core.evaluate.failure_modes import as_metrics, evaluation_step, failure_rates
@@ -40,6 +40,7 @@ from swerl_core.models import (
     version_metrics,
 )
 from swerl_core.progress import ProgressCallback, ProgressReporter
+from swerl_core.storage import ensure_snapshot
 from swerl_core.store import Store
 
 log = logging.getLogger("swerl.evaluate")
@@ -57,7 +58,11 @@ def evaluate(
     run_id: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> EvalReport:
-    """Evaluate ``model`` on the held-out split of snapshot ``snapshot_id``; see the module docstring."""
+    """Evaluate ``model`` on the held-out split of snapshot ``snapshot_id``; see the module docstring.
+
+    A snapshot missing under ``settings.snapshots_dir`` is fetched from shared storage when ``storage.uri`` is set.
+    """
+    ensure_snapshot(settings, snapshot_id)
     instances = heldout_instances(settings.snapshots_dir, snapshot_id, settings.evaluate.limit)
     return _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id, progress)
 
@@ -153,8 +158,8 @@ def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> R
     parsed = parse_model_uri(model)
     try:
         if need_files:
-            resolved = resolve_model(client, model, settings.home / "models")
-            if parsed is None:  # a checkpoint directory: its training run, if train recorded one
+            resolved = resolve_model(client, model, settings.home / "models", settings.storage)
+            if parsed is None:  # a checkpoint directory (or a fetched s3:// one): its training run, if recorded
                 return ResolvedModel(resolved.ref, resolved.local_dir, run_id=read_run_id(resolved.local_dir.parent))
             return resolved
         if parsed is None:
@@ -162,7 +167,7 @@ def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> R
         name, alias, version = parsed
         mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
         return ResolvedModel(f"models:/{name}/{mv.version}", Path(), name, str(mv.version), mv.run_id)
-    except (ModelError, MlflowException) as exc:
+    except (ModelError, StorageError, MlflowException) as exc:
         raise EvaluateError(str(exc).splitlines()[0]) from None
 
 

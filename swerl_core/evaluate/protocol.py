@@ -69,5 +69,8 @@ def evaluation_protocol(
 
 def heldout_protocol(settings: Settings, snapshot_id: str) -> EvalProtocol:
     """The protocol :func:`swerl_core.evaluate.evaluation.evaluate` follows on ``snapshot_id`` with ``settings``."""
+    from swerl_core.storage import ensure_snapshot
+
+    ensure_snapshot(settings, snapshot_id)  # a fresh machine with shared storage registers too
     instances = heldout_instances(settings.snapshots_dir, snapshot_id, settings.evaluate.limit)
     return evaluation_protocol(settings.evaluate, snapshot_id, HELDOUT, instances)

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from swerl_core.config import Settings, as_dict, load_settings
+from swerl_core.errors import StorageError
 from swerl_core.progress import Progress
 from swerl_core.train import TrainError
 from swerl_core.train.checkpoints import last_checkpoint, new_run_name
@@ -73,6 +74,7 @@ class FollowedRun:
     metrics: Mapping[str, float]
     restarts: int
     resumed_from_steps: tuple[int, ...]
+    checkpoint_uri: str | None = None  # final/ on shared storage (storage.uri), None when local only
 
 
 StepCallback = Callable[[TrainStep], None]
@@ -161,6 +163,7 @@ def _followed(result: Mapping[str, Any], restarts: int, resumed: list[int]) -> F
         metrics=dict(result["metrics"]),
         restarts=restarts,
         resumed_from_steps=tuple(resumed),
+        checkpoint_uri=result.get("checkpoint_uri"),
     )
 
 
@@ -209,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result = train(settings, request, on_progress)
-    except TrainError as exc:
+    except (TrainError, StorageError) as exc:
         print(f"{exc}", flush=True)
         return _INPUT_ERROR
     if result.mlflow_run_id:
@@ -224,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "snapshot_id": result.snapshot_id,
         "steps": result.steps,
         "metrics": dict(result.metrics),
+        "checkpoint_uri": result.checkpoint_uri,
     }
     print(RESULT_MARK + json.dumps(fields), flush=True)
     return 0

@@ -23,6 +23,7 @@ from swerl_core.progress import ProgressReporter
 from swerl_core.train.reward_fn import Sample
 
 EXPERIMENT = "swerl-train"
+CHECKPOINT_URI_TAG = "swerl.checkpoint_uri"  # the s3:// URI of the run's final/ model on shared storage
 # Keys shown on the progress line, when present.
 _PROGRESS_KEYS = ("loss", "reward", "format_error_rate", "kl", "tokens_per_s")
 # Shares drawn beside the reward: malformed answers, completions cut at max_completion_length (TRL's
@@ -102,6 +103,13 @@ def finish_run(
         table = {k: [getattr(s, k) for s in samples] for k in asdict(samples[0])}
         client.log_table(run_id, data=table, artifact_file="samples.json")
     client.set_terminated(run_id, status=status)
+
+
+def record_checkpoint_uri(tracking_uri: str, run_id: str, uri: str) -> None:
+    """Tag the run with where its final model lives on shared storage (:data:`CHECKPOINT_URI_TAG`)."""
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri).set_tag(run_id, CHECKPOINT_URI_TAG, uri)
 
 
 def reward_curve(history: Sequence[Mapping[str, float]]) -> Any:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from swerl_core.config import Settings
+from swerl_core.config import Settings, StorageConfig
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.prompts import oracle_answer
 from swerl_core.search_replace import Edit
 from swerl_core.snapshots import read_manifest
+from swerl_core.storage import ensure_snapshot, is_storage_uri, publish_checkpoint
 from swerl_core.train import TrainError
 from swerl_core.train.checkpoints import (
     FINAL_DIR,
@@ -56,6 +57,7 @@ class TrainResult:
     dropped_too_long: int
     seconds: float
     metrics: Mapping[str, float] = field(default_factory=dict)  # latest value of each logged metric
+    checkpoint_uri: str | None = None  # final/ on shared storage (storage.uri), None when local only
 
 
 def train(
@@ -93,8 +95,9 @@ def train(
         )
     if cfg.deepspeed is not None and not cfg.deepspeed.is_file():
         raise TrainError(f"deepspeed config {cfg.deepspeed} not found (paths are relative to {Path.cwd()})")
+    ensure_snapshot(settings, snapshot_id)  # from shared storage when it is not here (storage.uri set)
     read_manifest(settings.snapshots_dir, snapshot_id)  # fail on a wrong id before loading anything heavy
-    model = resolve_model(settings.home, base_model or cfg.base_model)
+    model = resolve_model(settings.home, base_model or cfg.base_model, settings.storage)
     cfg = replace(cfg, base_model=model, snapshot=snapshot_id)
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
     if cfg.deepspeed is not None:
@@ -126,8 +129,15 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def resolve_model(home: Path, name: str) -> str:
-    """A local model directory (absolute, under ``home``, or under the cwd) if one exists, else ``name`` as a hub id."""
+def resolve_model(home: Path, name: str, storage: StorageConfig | None = None) -> str:
+    """A local model directory (absolute, under ``home``, or under the cwd) if one exists, else ``name`` as a hub id.
+
+    An ``s3://`` checkpoint on shared storage is fetched (verified) into ``home/models`` first.
+    """
+    if is_storage_uri(name):
+        from swerl_core.models import resolve_model as resolve_reference
+
+        return str(resolve_reference(None, name, Path(home) / "models", storage).local_dir)
     for candidate in (Path(name).expanduser(), Path(home) / name):
         if (candidate / "config.json").is_file():
             return str(candidate.resolve())
@@ -248,6 +258,11 @@ def _run(
         if run_id is not None:
             history = callbacks[0].history
             tracking.finish_run(settings.tracking_uri, run_id, history, reward.samples, recipe, status)
+    checkpoint_uri = None
+    if main_process:
+        checkpoint_uri = publish_checkpoint(settings, run_dir / FINAL_DIR, run_name, run_id)
+        if checkpoint_uri is not None and run_id is not None:
+            tracking.record_checkpoint_uri(settings.tracking_uri, run_id, checkpoint_uri)
     last: dict[str, float] = {}
     for record in callbacks[0].history if callbacks else []:
         last.update(record)  # the latest value of every metric, plus the end-of-training summary
@@ -266,4 +281,5 @@ def _run(
         dropped_too_long=examples.dropped_too_long,
         seconds=time.perf_counter() - started,
         metrics=last,
+        checkpoint_uri=checkpoint_uri,
     )
