@@ -118,6 +118,36 @@ ROWS: dict[str, Row] = {
     "promote-registry-unreachable": Row(("promote", "1"), 1, "unreachable", UNREACHABLE),
     "rollback-registry-unreachable": Row(("rollback",), 1, "unreachable", UNREACHABLE),
     "models-corrupt-mlflow-db": Row(("models",), 1, "unreachable or unreadable", setup=_corrupt_mlflow_db),
+    # shared storage (storage.uri): checked before anything runs, and never an echo of keys written into it
+    "curate-storage-uri-wrong-scheme": Row(
+        ("curate",), 2, "invalid setting storage.uri", {"SWERL_STORAGE__URI": "gs://b/p"}
+    ),
+    "curate-storage-uri-no-bucket": Row(("curate",), 2, "names no bucket", {"SWERL_STORAGE__URI": "s3:///prefix"}),
+    "curate-storage-uri-with-keys": Row(
+        ("curate",), 2, "use AWS_ACCESS_KEY_ID", {"SWERL_STORAGE__URI": "s3://AKIAX:hunter2secret@bucket/p"}
+    ),
+    "curate-storage-config-bad-bucket": Row(
+        ("--config", "{root}/c.yaml", "curate"),
+        2,
+        "not a valid bucket name",
+        setup=_write("c.yaml", b"storage:\n  uri: s3://My_Bucket/swerl\n"),
+    ),
+    "curate-storage-endpoint-not-a-url": Row(
+        ("curate",), 2, "invalid setting storage.endpoint_url", {"SWERL_STORAGE__ENDPOINT_URL": "minio:9000"}
+    ),
+    "evaluate-model-bad-s3-uri": Row(("evaluate", "--model", "s3://", "--snapshot", "s"), 1, "bad storage URI"),
+    "evaluate-storage-unreachable": Row(
+        ("evaluate", "--model", "s3://bkt/x/checkpoints/r/final", "--snapshot", "s"),
+        1,
+        "shared storage s3://bkt/x/snapshots/s failed",
+        {
+            "SWERL_STORAGE__URI": "s3://bkt/x",
+            "SWERL_STORAGE__ENDPOINT_URL": "http://127.0.0.1:9",
+            "SWERL_STORAGE__MAX_ATTEMPTS": "1",
+            "AWS_ACCESS_KEY_ID": "AKIAX",
+            "AWS_SECRET_ACCESS_KEY": "x",
+        },
+    ),  # fmt: skip
 }
 
 
@@ -152,6 +182,7 @@ def test_bad_input_gives_an_exit_code_and_one_line(tmp_path: Path, name: str) ->
     assert len(lines) == 1, f"expected one message line, got: {err!r}"
     assert message.startswith("swerl ") and row.says in message, message
     assert not (tmp_path / "['a', 'b']").exists() and not (tmp_path / "{'x': '1'}").exists()
+    assert "hunter2secret" not in proc.stderr + proc.stdout
 
 
 def test_curate_on_a_missing_home_creates_nothing(tmp_path: Path) -> None:
