@@ -93,6 +93,19 @@ def test_workers_reach_prefect_and_mlflow_by_service_name_and_port() -> None:
     )
 
 
+def test_the_worker_reaches_shared_storage_through_settings_and_aws_variables_only() -> None:
+    from swerl_core.config import load_settings
+
+    env = _compose()["services"]["worker-cpu"]["environment"]
+    assert env["SWERL_STORAGE__URI"] == "${SWERL_STORAGE__URI:-}"  # local only unless .env turns it on
+    assert env["SWERL_STORAGE__ENDPOINT_URL"] == "${S3_ENDPOINT_URL:-http://minio:9000}"
+    assert env["AWS_SECRET_ACCESS_KEY"].startswith("${S3_SECRET_ACCESS_KEY:?")
+    storage = load_settings(
+        env={"SWERL_STORAGE__URI": "s3://swerl/data", "SWERL_STORAGE__ENDPOINT_URL": "http://minio:9000"}
+    ).storage
+    assert (storage.uri, storage.endpoint_url) == ("s3://swerl/data", "http://minio:9000")
+
+
 # --- a real PostgreSQL --------------------------------------------------------------------------------------
 
 
