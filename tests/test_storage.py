@@ -21,7 +21,7 @@ from swerl_core.demo.world import build_world
 from swerl_core.errors import ModelError, StorageError
 from swerl_core.model_reference import resolve_model_reference
 from swerl_core.snapshots import read_manifest, snapshot_damage
-from swerl_core.storage import INDEX, ensure_snapshot, publish_snapshot, snapshot_location
+from swerl_core.storage import INDEX, ensure_snapshot, publish_checkpoint, publish_snapshot, snapshot_location
 from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 
 BUCKET = "swerl"
@@ -176,7 +176,9 @@ def _fetch_refused(tmp_path: Path, endpoint: str, prefix: str) -> str:
 def test_a_corrupted_object_is_refused(tmp_path: Path, s3_endpoint: str) -> None:
     _published_sample(tmp_path, s3_endpoint, "corrupt")
     key = f"corrupt/snapshots/{SAMPLE_SNAPSHOT_ID}/train.parquet"
-    _bucket(s3_endpoint).put_object(Bucket=BUCKET, Key=key, Body=b"PAR1 not the published bytes PAR1")
+    body = bytearray(_bucket(s3_endpoint).get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF  # one flipped byte: same size, different content
+    _bucket(s3_endpoint).put_object(Bucket=BUCKET, Key=key, Body=bytes(body))
     assert "train.parquet does not match the SHA-256" in _fetch_refused(tmp_path, s3_endpoint, "corrupt")
 
 
@@ -257,3 +259,26 @@ def test_model_references_keep_s3_checkpoints_as_written(tmp_path: Path) -> None
     assert resolve_model_reference(uri, tmp_path) == uri
     with pytest.raises(ModelError, match="bad storage URI 's3://'"):
         resolve_model_reference("s3://", tmp_path)
+
+
+def test_a_published_checkpoint_is_a_base_model_for_training(tmp_path: Path, s3_endpoint: str) -> None:
+    from swerl_core.train.checkpoints import read_run_id
+    from swerl_core.train.trainer import resolve_model
+
+    machine_a = _settings(tmp_path / "a", s3_endpoint, "base")
+    final = machine_a.checkpoints_dir / "sft-run" / "final"
+    final.mkdir(parents=True)
+    (final / "config.json").write_text('{"model_type": "llama"}', encoding="utf-8")
+    (final / "model.safetensors").write_bytes(os.urandom(4096))
+    uri = publish_checkpoint(machine_a, final, "sft-run", "run-123")
+    assert uri == f"s3://{BUCKET}/base/checkpoints/sft-run/final"
+
+    machine_b = _settings(tmp_path / "b", s3_endpoint, "base")
+    local = Path(resolve_model(machine_b.home, uri, machine_b.storage))
+    assert local == machine_b.home / "models" / "s3" / BUCKET / "base" / "checkpoints" / "sft-run" / "final"
+    assert (local / "model.safetensors").read_bytes() == (final / "model.safetensors").read_bytes()
+    assert read_run_id(local.parent) == "run-123"
+    _bucket(s3_endpoint).put_object(Bucket=BUCKET, Key="base/checkpoints/sft-run/final/model.safetensors", Body=b"x")
+    assert Path(resolve_model(machine_b.home, uri, machine_b.storage)) == local  # a complete copy is reused as is
+    with pytest.raises(StorageError, match="does not match the SHA-256"):
+        resolve_model(tmp_path / "c", uri, machine_b.storage)  # a fresh machine sees the damage
