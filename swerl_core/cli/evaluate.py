@@ -33,9 +33,10 @@ def register_evaluate(verbs: Any) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        metavar="DIR|models:/NAME@ALIAS",
+        metavar="DIR|models:/NAME@ALIAS|s3://…/final",
         help=(
-            "a checkpoint directory (relative to the cwd or $SWERL_HOME) or a registry URI "
+            "a checkpoint directory (relative to the cwd or $SWERL_HOME), a registry URI or a checkpoint on "
+            "shared storage "
             "(with --backend endpoint: the served model's name)"
         ),
     )

@@ -34,8 +34,11 @@ def register_register(verbs: Any) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        metavar="DIR|models:/NAME@ALIAS",
-        help="consolidated checkpoint directory (relative to the cwd or $SWERL_HOME) or a registry URI",
+        metavar="DIR|models:/NAME@ALIAS|s3://…/final",
+        help=(
+            "consolidated checkpoint directory (relative to the cwd or $SWERL_HOME), a registry URI or a "
+            "checkpoint on shared storage"
+        ),
     )
     parser.add_argument("--snapshot", required=True, metavar="ID", help="held-out snapshot the gate compares on")
     add_setting_flag(parser, "--samples", "evaluate.samples", "samples per instance", metavar="K")

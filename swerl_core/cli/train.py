@@ -60,8 +60,9 @@ def register_train(verbs: Any) -> None:
     )
     parser.add_argument(
         "--model",
-        metavar="DIR|models:/NAME@ALIAS|HUB_ID",
-        help="base model overriding the recipe's; a directory relative to the cwd or $SWERL_HOME",
+        metavar="DIR|models:/NAME@ALIAS|s3://…/final|HUB_ID",
+        help="base model overriding the recipe's; a directory relative to the cwd or $SWERL_HOME, or a checkpoint "
+        "on shared storage",
     )
     parser.add_argument("--deepspeed", type=Path, metavar="JSON", help="DeepSpeed config overriding the recipe's")
     # The `deepspeed` launcher appends --local_rank=N to every process's arguments; the rank itself

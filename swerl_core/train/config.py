@@ -129,7 +129,7 @@ class TrainConfig:
     """One training recipe: the model, the data, the lengths, the parallel layout, and each stage."""
 
     name: str
-    base_model: str  # a local directory (absolute, or relative to SWERL_HOME or the cwd) or a hub id
+    base_model: str  # a directory (absolute, or relative to SWERL_HOME or the cwd), an s3:// checkpoint, a hub id
     snapshot: str | None = None  # default snapshot id; `swerl train --snapshot` overrides it
     seed: int = 0
     max_prompt_length: int = 12288  # tokens; longer prompts are left out of the dataset (and counted)
