@@ -5,6 +5,7 @@ S3 keys never reach DuckDB, MLflow or the logs."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -110,7 +111,13 @@ def test_curate_publishes_and_an_empty_home_fetches_the_same_snapshot(tmp_path: 
 
 @pytest.mark.slow
 def test_an_empty_home_trains_on_a_published_snapshot_and_another_registers_the_published_checkpoint(
-    tmp_path: Path, s3_endpoint: str, settings: Settings, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    s3_endpoint: str,
+    settings: Settings,
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     from mlflow import MlflowClient
 
@@ -118,6 +125,7 @@ def test_an_empty_home_trains_on_a_published_snapshot_and_another_registers_the_
     from swerl_core.train.config import train_config_from_dict
     from swerl_core.train.tracking import CHECKPOINT_URI_TAG
 
+    caplog.set_level(logging.INFO, logger="swerl")
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"  # one tracking server for the training and the registry pods
     machine_a = _settings(settings.home, s3_endpoint, "run")  # holds the sample snapshot
     assert publish_snapshot(machine_a, SAMPLE_SNAPSHOT_ID) == f"s3://{BUCKET}/run/snapshots/{SAMPLE_SNAPSHOT_ID}"
@@ -155,6 +163,9 @@ def test_an_empty_home_trains_on_a_published_snapshot_and_another_registers_the_
     for mlflow_run in MlflowClient(tracking).search_runs([training_run.info.experiment_id]):
         recorded = json.dumps({**mlflow_run.data.params, **mlflow_run.data.tags})
         assert SECRET_KEY not in recorded and ACCESS_KEY not in recorded
+    printed = caplog.text + "".join(capfd.readouterr())
+    assert f"published {uri}" in caplog.text and "fetched s3://" in caplog.text  # the lines were captured
+    assert SECRET_KEY not in printed and ACCESS_KEY not in printed
 
 
 def _published_sample(tmp_path: Path, endpoint: str, prefix: str) -> Settings:
