@@ -125,8 +125,8 @@ def s3_client(cfg: StorageConfig) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(retries={"max_attempts": cfg.max_attempts, "mode": "standard"}, connect_timeout=cfg.timeout_s,
-                    read_timeout=cfg.timeout_s)  # fmt: skip
+    retries = {"max_attempts": cfg.max_attempts, "mode": "standard"}
+    config = Config(retries=retries, connect_timeout=cfg.timeout_s, read_timeout=cfg.timeout_s)
     return boto3.client("s3", endpoint_url=cfg.endpoint_url or None, config=config)
 
 
@@ -146,13 +146,15 @@ def publish_dir(cfg: StorageConfig, local_dir: Path, where: Location, meta: Mapp
             (p for p in Path(local_dir).rglob("*") if p.is_file() and p.name != INDEX),
             key=lambda p: (p.name == "manifest.json", p.as_posix()),
         )
+        if not files:
+            raise StorageError(f"nothing to publish: {local_dir} holds no files")
         entries = []
         for path in files:
             relative = path.relative_to(local_dir).as_posix()
             entries.append({"path": relative, "size": path.stat().st_size, "sha256": file_sha256(path)})
             client.upload_file(str(path), where.bucket, where.child(relative).key)
-        index = {"format": INDEX_FORMAT, "published_at": datetime.now(UTC).isoformat(), "meta": dict(meta or {}),
-                 "files": entries}  # fmt: skip
+        published_at = datetime.now(UTC).isoformat()
+        index = {"format": INDEX_FORMAT, "published_at": published_at, "meta": dict(meta or {}), "files": entries}
         body = json.dumps(index, indent=2, sort_keys=True).encode()
         client.put_object(Bucket=where.bucket, Key=where.child(INDEX).key, Body=body)
     log.info("published %s (%d files)", where.uri, len(entries))
@@ -230,10 +232,12 @@ def _read_index(client: Any, where: Location, *, missing_ok: bool) -> dict[str, 
 
 def _checked_index(body: bytes, where: Location) -> dict[str, Any]:
     try:
-        index = json.loads(body)
+        index: Any = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        index = None
-    files = index.get("files") if isinstance(index, dict) else None
+        index = {}
+    if not isinstance(index, dict):
+        index = {}
+    files = index.get("files")
     valid = isinstance(files, list) and index.get("format") == INDEX_FORMAT and all(map(_valid_entry, files))
     if not valid:
         raise StorageError(f"{where.child(INDEX).uri} is not a valid file index: refused")
@@ -337,5 +341,6 @@ def fetch_checkpoint(cfg: StorageConfig, uri: str, cache_dir: Path) -> tuple[Pat
     index = fetch_dir(cfg, where, target)
     if not (target / "config.json").is_file():
         raise StorageError(f"{uri} is not a model (no config.json)")
-    meta = index.get("meta") if isinstance(index.get("meta"), dict) else {}
-    return target, str(meta.get("mlflow_run_id") or "") or None
+    meta = index.get("meta")
+    run_id = meta.get("mlflow_run_id") if isinstance(meta, dict) else None
+    return target, str(run_id) if run_id else None
