@@ -189,7 +189,7 @@ async def _client(access: ClusterAccess) -> Any:
         if access.kubeconfig is not None:
             raise K8sError(f"cannot use kubeconfig {access.kubeconfig}: {kube_error}") from None
         try:
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except config.ConfigException:
             raise K8sError(
                 "no Kubernetes credentials: no kubeconfig ($KUBECONFIG, ~/.kube/config) and not inside a pod"
