@@ -335,3 +335,31 @@ def test_render_k8s_verb_refuses_a_bad_node_count_with_one_line(tmp_path: Path, 
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("swerl render-k8s:") and err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_the_swerl_role_allows_every_request_a_followed_run_makes(tmp_path: Path) -> None:
+    import re
+
+    documents = list(yaml.safe_load_all((ROOT / "infra" / "k8s" / "rbac.yaml").read_text()))
+    role = next(d for d in documents if d["kind"] == "Role")
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    with FakeKubernetes(logs=_pod_lines) as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), tmp_path / "run", access)
+        follow_job("r8b", "swerl", access, poll_s=0.01, on_log=lambda pod, line: None)
+        job_logs("r8b", "swerl", access)
+    needed = set()
+    for method, path, _ in api.requests:
+        match = re.match(r"^/(?:api/v1|apis/([a-z.]+)/v1)/namespaces/[^/]+/([a-z]+)(/[^/]+)?(/log)?$", path)
+        assert match is not None, path
+        group, resource, name, log = match.groups()
+        verb = {"PATCH": "patch", "POST": "create"}.get(method, "get" if name else "list")
+        needed.add((group or "", resource + (log or ""), verb))
+    assert ("batch", "jobs", "create") in needed and ("", "pods/log", "get") in needed
+    assert needed <= granted, f"not granted by infra/k8s/rbac.yaml: {sorted(needed - granted)}"

@@ -32,7 +32,7 @@ from swerl_core.train.launch import free_port
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "infra" / "compose.yaml"
 DATABASES_SQL = ROOT / "infra" / "postgres" / "databases.sql"
-WORK_POOL = ROOT / "infra" / "k8s" / "work-pool-swerl-gpu.json"
+WORK_POOL = ROOT / "infra" / "k8s" / "swerl-gpu-base-job-template.json"
 OFFLINE = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
