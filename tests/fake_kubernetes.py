@@ -4,8 +4,8 @@ It accepts server-side applies of PersistentVolumeClaims, ConfigMaps, Services a
 Jobs — each checked against the Kubernetes OpenAPI schema first (422 otherwise), as the real server would —
 creates one pod per completion index of a Job, advances the Job on every read (first read: pods running;
 second: the ``outcome``), and serves the pods' logs (``logs(job, index)`` decides their lines). ``outcome`` is
-``succeeded``, ``failed`` (the pod exits 1, the Job fails with BackoffLimitExceeded) or ``vanish`` (the Job is
-deleted behind the follower's back). Requests without the kubeconfig's bearer token get 401.
+``succeeded``, ``failed`` (the pod exits 1, the Job fails with BackoffLimitExceeded), ``hang`` (it never ends)
+or ``vanish`` (the Job is deleted behind the follower's back). Requests without the kubeconfig's bearer token get 401.
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ class FakeKubernetes:
             job["status"] = {"active": len(pods)}
             for pod in pods:
                 pod["status"] = {"phase": "Running"}
+        elif self.outcome == "hang":
+            pass  # the pods keep running
         elif self.outcome == "vanish":
             del self.objects[key]
             return 404, _status(404, f'jobs.batch "{name}" not found')

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import kubernetes_validate
@@ -277,6 +278,28 @@ def test_a_job_that_disappears_while_followed_is_a_clear_error(tmp_path: Path) -
             follow_job("r8b", "swerl", access, poll_s=0.01)
 
 
+def test_a_job_still_running_when_the_timeout_passes_is_a_clear_error(tmp_path: Path) -> None:
+    with FakeKubernetes(outcome="hang") as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), tmp_path / "run", access)
+        with pytest.raises(K8sError, match=r"^job swerl/r8b still running after 0.3 s$"):
+            follow_job("r8b", "swerl", access, poll_s=0.05, timeout_s=0.3, on_log=lambda pod, line: None)
+
+
+def test_a_failing_callback_stops_the_following_and_reaches_the_caller(tmp_path: Path) -> None:
+    def refuse(state: JobState) -> None:
+        raise RuntimeError(f"caller gave up at {state.phase}")
+
+    with FakeKubernetes(outcome="hang") as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), tmp_path / "run", access)
+        with pytest.raises(RuntimeError, match="caller gave up at running"):
+            follow_job("r8b", "swerl", access, poll_s=0.05, on_change=refuse)
+        reads = api.job_reads[("swerl", "r8b")]
+        time.sleep(0.3)
+        assert api.job_reads[("swerl", "r8b")] == reads, "the Job is still being read after the caller stopped"
+
+
 def test_a_second_job_of_the_same_name_is_refused(tmp_path: Path) -> None:
     with FakeKubernetes() as api:
         access = ClusterAccess(api.kubeconfig(tmp_path))
@@ -363,3 +386,55 @@ def test_the_swerl_role_allows_every_request_a_followed_run_makes(tmp_path: Path
         needed.add((group or "", resource + (log or ""), verb))
     assert ("batch", "jobs", "create") in needed and ("", "pods/log", "get") in needed
     assert needed <= granted, f"not granted by infra/k8s/rbac.yaml: {sorted(needed - granted)}"
+
+
+def _training_pod(job: dict, index: int) -> list[str]:
+    from swerl_core.train.followed import RESULT_MARK, STEP_MARK
+
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    run = command[command.index("--run-name") + 1]
+    steps = [STEP_MARK + json.dumps({"step": s, "total": 2, "metrics": {"reward": s / 4}}) for s in (1, 2)]
+    result = {"run_name": run, "checkpoint_dir": f"/data/checkpoints/{run}",
+              "model_dir": f"/data/checkpoints/{run}/final", "mlflow_run_id": "abc", "snapshot_id": "snap-1",
+              "steps": 2, "metrics": {"reward": 0.5}}  # fmt: skip
+    return [f"rank group {index} ready", *steps, RESULT_MARK + json.dumps(result)]
+
+
+def test_train_on_cluster_returns_the_run_with_local_paths_and_reports_each_step_once_in_the_callers_thread(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import threading
+
+    from swerl_core.config import load_settings
+    from swerl_core.k8s import train_on_cluster
+    from swerl_core.train.followed import TrainJob
+
+    seen: list[tuple[int, bool]] = []
+
+    def on_step(step) -> None:  # noqa: ANN001
+        try:
+            asyncio.get_running_loop()
+            in_loop = True
+        except RuntimeError:
+            in_loop = False
+        assert threading.current_thread() is threading.main_thread() and not in_loop
+        seen.append((step.step, in_loop))
+
+    home = tmp_path / "home"
+    with FakeKubernetes(logs=_training_pod) as api:
+        settings = load_settings(env={}, overrides={"home": str(home), "train.launcher": "kubernetes",
+            "train.kubernetes.kubeconfig": str(api.kubeconfig(tmp_path)), "train.kubernetes.nodes": 2,
+            "train.kubernetes.poll_s": 0.01})  # fmt: skip
+        recipe = ROOT / "deployments" / "configs" / "llama3-8b.yaml"
+        job = TrainJob(recipe, "grpo", "snap-1", "Llama3_8B-grpo-snap-1-20261202-010000", str(home / "models" / "sft"))
+        run = train_on_cluster(settings, job, on_step=on_step)
+    assert seen == [(1, False), (2, False)]  # two pods print both steps; each step is reported once
+    name = "llama3-8b-grpo-snap-1-20261202-010000"  # the run name as a Job name
+    assert (run.run_name, run.model_dir, run.run_dir) == (name, home / "checkpoints" / name / "final",
+                                                          home / "checkpoints" / name)  # fmt: skip
+    (job_manifest,) = [obj for (kind, _, _), obj in api.objects.items() if kind == "jobs"]
+    command = job_manifest["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[command.index("--model") + 1] == "/data/models/sft"  # the base model as the pods see it
+    assert job_manifest["spec"]["completions"] == 2
+    assert sorted(p.name for p in (home / "k8s" / name).iterdir())[-1] == f"05-job-{name}.yaml"

@@ -14,10 +14,12 @@ import asyncio
 import contextvars
 import json
 import logging
+import queue
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -115,10 +117,51 @@ def follow_job(
     """Poll Job ``name`` until it is done (or ``timeout_s`` passes); ``on_change`` sees every new state and
     ``on_log`` every log line of its pods as they print it. A failed Job's message adds how its pods ended.
 
-    Raises :class:`K8sError` when the Job disappears, the cluster is unreachable, or the timeout passes.
+    The API work runs on an event loop in a thread of its own; the callbacks run here, in the caller's thread
+    (a Prefect task's, inside a flow), one at a time. Raises :class:`K8sError` when the Job disappears, the
+    cluster is unreachable, or the timeout passes.
     """
-    follow = _Follow(name, namespace, poll_s, timeout_s, on_change, on_log)
-    return _run(_with_api(access, follow.run))
+    events: queue.Queue[tuple[str, Any]] = queue.Queue()
+    follow = _Follow(name, namespace, poll_s, timeout_s, events.put, streams_logs=on_log is not None)
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(_follow_in_thread, follow, access, events), daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = events.get()
+            if kind == "state":
+                _report(name, namespace, value)
+                if on_change is not None:
+                    on_change(value)
+            elif kind == "line" and on_log is not None:
+                on_log(*value)
+            elif kind == "error":
+                raise value
+            elif kind == "done":
+                return value  # type: ignore[no-any-return]
+    finally:
+        follow.stop.set()
+        worker.join(timeout=_LOG_DRAIN_S)
+
+
+def _follow_in_thread(follow: _Follow, access: ClusterAccess | None, events: queue.Queue[tuple[str, Any]]) -> None:
+    try:
+        events.put(("done", asyncio.run(_with_api(access, follow.run))))
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, which raises it
+        events.put(("error", exc))
+
+
+def _report(name: str, namespace: str, state: JobState) -> None:
+    log.info(
+        "job %s/%s: %s (active %d, succeeded %d, failed %d)%s",
+        namespace,
+        name,
+        state.phase,
+        state.active,
+        state.succeeded,
+        state.failed,
+        f": {state.message}" if state.message else "",
+    )
 
 
 def job_logs(name: str, namespace: str, access: ClusterAccess | None = None, tail: int = 200) -> str:
@@ -234,27 +277,29 @@ async def _apply_all(api: _Api, manifests: Sequence[Manifest], dry_run: bool) ->
 
 @dataclass
 class _Follow:
-    """One following of a Job: its state, polled; its pods' logs, streamed concurrently."""
+    """One following of a Job on the event loop: its state, polled; its pods' logs, streamed concurrently.
+    Everything seen goes to ``emit`` as ``("state", JobState)`` or ``("line", (pod, line))``."""
 
     name: str
     namespace: str
     poll_s: float
     timeout_s: float | None
-    on_change: Callable[[JobState], None] | None
-    on_log: LogCallback | None
+    emit: Callable[[tuple[str, Any]], None]
+    streams_logs: bool = True
+    stop: threading.Event = field(default_factory=threading.Event)  # the caller stopped listening
 
     async def run(self, api: _Api) -> JobState:
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         streams: dict[str, asyncio.Task[None]] = {}
         last: JobState | None = None
         try:
-            while True:
+            while not self.stop.is_set():
                 state = job_state(await self._read_job(api))
                 if state != last:
-                    self._report(state)
+                    self.emit(("state", state))
                     last = state
                 pods = await _pods(api, self.name, self.namespace)
-                if self.on_log is not None:
+                if self.streams_logs:
                     self._stream_new(api, pods, streams)
                 if state.done:
                     await _drain(streams.values())
@@ -262,6 +307,7 @@ class _Follow:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise K8sError(f"job {self.namespace}/{self.name} still {state.phase} after {self.timeout_s:g} s")
                 await asyncio.sleep(self.poll_s)
+            raise K8sError(f"following job {self.namespace}/{self.name} was stopped")
         finally:
             for stream in streams.values():
                 stream.cancel()
@@ -279,26 +325,12 @@ class _Follow:
             raise
         return job
 
-    def _report(self, state: JobState) -> None:
-        log.info(
-            "job %s/%s: %s (active %d, succeeded %d, failed %d)%s",
-            self.namespace,
-            self.name,
-            state.phase,
-            state.active,
-            state.succeeded,
-            state.failed,
-            f": {state.message}" if state.message else "",
-        )
-        if self.on_change is not None:
-            self.on_change(state)
-
     def _stream_new(self, api: _Api, pods: list[Mapping[str, Any]], streams: dict[str, asyncio.Task[None]]) -> None:
         for pod in pods:
             name = pod["metadata"]["name"]
             started = (pod.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
-            if started and name not in streams and self.on_log is not None:
-                streams[name] = asyncio.create_task(_stream_log(api, name, self.namespace, self.on_log))
+            if started and name not in streams:
+                streams[name] = asyncio.create_task(_stream_log(api, name, self.namespace, self.emit))
 
 
 async def _pods(api: _Api, job: str, namespace: str) -> list[Mapping[str, Any]]:
@@ -310,21 +342,30 @@ async def _pods(api: _Api, job: str, namespace: str) -> list[Mapping[str, Any]]:
     return sorted(found.get("items") or [], key=lambda pod: pod["metadata"]["name"])
 
 
-async def _stream_log(api: _Api, pod: str, namespace: str, on_log: LogCallback) -> None:
+async def _stream_log(api: _Api, pod: str, namespace: str, emit: Callable[[tuple[str, Any]], None]) -> None:
     """Every line pod ``pod`` prints, until its container ends; a stream that breaks is reported once."""
     read = api.groups["CoreV1Api"].read_namespaced_pod_log
+    response = None
     try:
         response = await read(pod, namespace, follow=True, _preload_content=False)
         if response.status != 200:
             body = await response.read()
             log.warning("logs of pod %s/%s: %s", namespace, pod, _api_message(response.status, body))
             return
-        async for raw in response.content:
-            on_log(pod, raw.decode("utf-8", "replace").rstrip("\r\n"))
+        pending = b""
+        async for chunk in response.content.iter_any():  # no line-length limit, unlike line iteration
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                emit(("line", (pod, line.decode("utf-8", "replace").rstrip("\r"))))
+        if pending:
+            emit(("line", (pod, pending.decode("utf-8", "replace").rstrip("\r"))))
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken log stream must not end the following of the Job
         log.warning("logs of pod %s/%s stopped: %s", namespace, pod, " ".join(str(exc).split()) or type(exc).__name__)
+    finally:
+        if response is not None:
+            response.release()
 
 
 async def _drain(streams: Any) -> None:
