@@ -1,7 +1,8 @@
 """A small Kubernetes API server on 127.0.0.1 for tests: real HTTP, the paths and verbs a real API server serves.
 
 It accepts server-side applies of PersistentVolumeClaims, ConfigMaps, Services and Deployments and creates of
-Jobs — each checked against the Kubernetes OpenAPI schema first (422 otherwise), as the real server would —
+Jobs (and dry runs of both) — each checked against the Kubernetes OpenAPI schema first (422 otherwise), as the
+real server would —
 creates one pod per completion index of a Job, advances the Job on every read (first read: pods running;
 second: the ``outcome``), and serves the pods' logs (``logs(job, index)`` decides their lines). ``outcome`` is
 ``succeeded``, ``failed`` (the pod exits 1, the Job fails with BackoffLimitExceeded), ``hang`` (it never ends)
@@ -182,6 +183,8 @@ def _handler(fake: FakeKubernetes) -> type[BaseHTTPRequestHandler]:
                 invalid = _invalid(body)
                 if invalid:
                     return self._json(422, _status(422, invalid))
+                if query.get("dryRun") == "All":  # validated, never stored
+                    return self._json(201 if method == "POST" else 200, body)
             if method == "PATCH" and resource in _APPLIED and name:
                 if self.headers.get("Content-Type") != "application/apply-patch+yaml" or "fieldManager" not in query:
                     return self._json(415, _status(415, "only server-side apply is served here"))

@@ -318,6 +318,16 @@ def test_an_object_the_api_refuses_names_it_and_the_reason(tmp_path: Path) -> No
             apply_manifests([bad], ClusterAccess(api.kubeconfig(tmp_path)))
 
 
+def test_a_server_side_dry_run_sends_every_object_and_creates_none(tmp_path: Path) -> None:
+    from swerl_core.k8s import apply_manifests
+
+    manifests = render_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"))
+    with FakeKubernetes() as api:
+        report = apply_manifests(manifests, ClusterAccess(api.kubeconfig(tmp_path)), dry_run=True)
+    assert report[-1] == "Job/r8b created" and len(report) == 6
+    assert api.kinds() == [] and len(api.requests) == 6
+
+
 def test_an_sft_stage_runs_without_a_rollout_server() -> None:
     layout = ClusterLayout(nodes=1, run_name="sft", stage="sft", snapshot_id="s", base_model="/data/models/base")
     manifests = render_training(_recipe("llama3-8b"), layout)

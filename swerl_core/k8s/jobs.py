@@ -5,7 +5,8 @@ caller's kubeconfig or, inside a pod, its service account, so swerl holds none. 
 applied server-side (``kubectl apply --server-side`` semantics: created, or updated in place); the Job is
 created, because a Job is one run. :func:`job_state` is a pure reading of a Job's ``status``;
 :func:`follow_job` polls it, reports each change and streams every started pod's log lines as they come.
-The public functions are synchronous: each runs its own event loop.
+The public functions are synchronous: each runs its own event loop (:func:`follow_job` in a thread of its own,
+handing what it sees to the caller's thread).
 """
 
 from __future__ import annotations
