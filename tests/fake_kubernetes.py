@@ -1,12 +1,11 @@
 """A small Kubernetes API server on 127.0.0.1 for tests: real HTTP, the paths and verbs a real API server serves.
 
-It accepts server-side applies of PersistentVolumeClaims, ConfigMaps, Services and Deployments and creates of
-Jobs (and dry runs of both) — each checked against the Kubernetes OpenAPI schema first (422 otherwise), as the
-real server would —
-creates one pod per completion index of a Job, advances the Job on every read (first read: pods running;
-second: the ``outcome``), and serves the pods' logs (``logs(job, index)`` decides their lines). ``outcome`` is
-``succeeded``, ``failed`` (the pod exits 1, the Job fails with BackoffLimitExceeded), ``hang`` (it never ends)
-or ``vanish`` (the Job is deleted behind the follower's back). Requests without the kubeconfig's bearer token get 401.
+It accepts server-side applies of PersistentVolumeClaims, ConfigMaps, Services and Deployments and creates of Jobs
+(and dry runs of both) — each checked against the Kubernetes OpenAPI schema first (422 otherwise), as the real
+server would — creates one pod per completion index of a Job, advances the Job on every read (first read: pods
+running; second: the ``outcome``), and serves the pods' logs (``logs(job, index)`` decides their lines). ``outcome``
+is ``succeeded``, ``failed`` (the pod exits 1, the Job fails with BackoffLimitExceeded), ``hang`` (it never ends) or
+``vanish`` (the Job is deleted behind the follower's back). Requests without the kubeconfig's bearer token get 401.
 """
 
 from __future__ import annotations
