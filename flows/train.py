@@ -1,6 +1,8 @@
 """The ``train`` flow: an optional SFT warm start, then GRPO, each in its own process that the flow follows.
 
-A training process that dies is resumed from its last checkpoint (``swerl_core.train.followed``). The
+``train.launcher`` chooses where a stage runs: a local child process (one that dies is resumed from its last
+checkpoint) or a Kubernetes Job (``train.kubernetes.*``) whose state changes and pod log lines reach this flow
+run's log, and whose failure reason fails it (``swerl_core.train.followed.train_launched``). The
 flow publishes a progress artifact updated at every step, a link to the MLflow run, and the reward
 curve as an image served by the MLflow server.
 """
@@ -21,7 +23,7 @@ from prefect.runtime import flow_run
 
 from flows.bridge import artifact_key, flow_settings, mlflow_artifact_url, mlflow_run_url, swerl_logs
 from swerl_core.train.config import Stage, load_train_config
-from swerl_core.train.followed import FollowedRun, TrainStep, job_for, train_followed
+from swerl_core.train.followed import FollowedRun, TrainStep, job_for, train_launched
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class TrainOutcome:
 
 @task(name="run-training")
 def run_training(recipe: str, stage: Stage, snapshot_id: str, base_model: str | None = None) -> FollowedRun:
-    """Train one stage in a child process, updating a progress artifact at each step."""
+    """Train one stage where the settings say (child process or Kubernetes Job), updating a progress artifact."""
     job = job_for(Path(recipe), stage, snapshot_id, base_model)
     progress = create_progress_artifact(0.0, key=artifact_key("training-progress", stage), description=job.run_name)
 
@@ -45,7 +47,7 @@ def run_training(recipe: str, stage: Stage, snapshot_id: str, base_model: str | 
         done = 100.0 * step.step / step.total if step.total else 0.0
         update_progress_artifact(progress, min(done, 100.0), description=f"{job.run_name} step {step.step} {shown}")
 
-    run = train_followed(flow_settings(), job, on_step=on_step)
+    run = train_launched(flow_settings(), job, on_step=on_step)
     update_progress_artifact(progress, 100.0, description=f"{run.run_name}: {run.steps} steps")
     return run
 

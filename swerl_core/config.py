@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -155,6 +155,39 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class KubernetesConfig:
+    """Where training runs when ``train.launcher`` is ``kubernetes``: the cluster side of the run (sizes stay in
+    the recipe). Credentials come from a kubeconfig (this file, else ``$KUBECONFIG`` or ``~/.kube/config``) or,
+    inside a pod, from its service account; swerl holds none."""
+
+    namespace: str = "swerl"
+    nodes: int = 1
+    gpus_per_node: int = 8
+    trainer_image: str = "swerl-trainer:0.1.0"
+    rollout_image: str = "swerl-rollout:0.1.0"
+    storage_class: str | None = None  # ReadWriteMany class of the SWERL_HOME claim; None: the cluster's default
+    kubeconfig: Path | None = None
+    context: str | None = None  # kubeconfig context; None: its current context
+    poll_s: float = 10.0  # how often the Job's state is read
+    timeout_s: float | None = None  # give up following after this long; None: follow until the Job ends
+
+    def __post_init__(self) -> None:
+        require_setting(self.nodes >= 1, "train.kubernetes.nodes", "a positive integer")
+        require_setting(self.gpus_per_node >= 1, "train.kubernetes.gpus_per_node", "a positive integer")
+        require_setting(self.poll_s > 0, "train.kubernetes.poll_s", "a positive number of seconds")
+        timeout = self.timeout_s
+        require_setting(timeout is None or timeout > 0, "train.kubernetes.timeout_s", "a positive number or none")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How the train flow runs a training stage: a local child process, or a Job on a Kubernetes cluster."""
+
+    launcher: Literal["local", "kubernetes"] = "local"
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of swerl. Build it with :func:`load_settings`."""
 
@@ -168,6 +201,7 @@ class Settings:
     curate: CurateConfig = field(default_factory=CurateConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
 
     def __post_init__(self) -> None:
         home = self.home

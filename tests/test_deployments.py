@@ -4,7 +4,6 @@ imports a flow, parameters match the flow's signature, schedules parse, the trig
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +62,3 @@ def test_evaluate_register_is_triggered_by_the_train_flow_completing() -> None:
     assert trigger["expect"] == ["prefect.flow-run.Completed"]
     assert trigger["match_related"] == {"prefect.resource.role": "flow", "prefect.resource.name": train_flow.name}
     assert trigger["parameters"] == {"upstream": "{{ event.resource.id }}"}
-
-
-def test_gpu_job_template_requests_gpus_on_gpu_nodes_with_secrets() -> None:
-    template = json.loads((REPO / "infra" / "k8s" / "swerl-gpu-base-job-template.json").read_text(encoding="utf-8"))
-    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
-    (container,) = pod["containers"]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == "{{ gpu_count }}"
-    assert pod["nodeSelector"] == "{{ node_selector }}"
-    assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
-    assert container["envFrom"] == [{"secretRef": {"name": "{{ secret_name }}"}}]
-    variables = template["variables"]["properties"]
-    placeholders = json.dumps(template["job_configuration"])
-    assert all("{{ " + name + " }}" in placeholders for name in variables), "a variable is never used"

@@ -4,8 +4,10 @@ an already registered run, and the ingest task's retry policy (transient failure
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flow_world import TOKEN, flow_env, tiny_model, write_recipe
@@ -14,6 +16,7 @@ from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.world import SampleWorld
 
 prefect = pytest.importorskip("prefect")
+RECIPE_8B = Path(__file__).resolve().parents[1] / "deployments" / "configs" / "llama3-8b.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +128,111 @@ def test_ingest_waits_for_another_process_writing_the_store(world_env: FakeGitHu
     state = ingest(return_state=True)
     assert state.is_completed(), state.message
     assert holder.wait(timeout=60) == 0
+
+
+def _pod_training(job: dict, index: int) -> list[str]:
+    """What a training pod prints: a plain line, a step record and (rank 0) the result, paths under /data."""
+    from swerl_core.train.followed import RESULT_MARK, STEP_MARK
+
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    flag = {key: value for key, value in zip(command, command[1:], strict=False) if key.startswith("--")}
+    run, snapshot = flag["--run-name"], flag["--snapshot"]
+    result = {"run_name": run, "checkpoint_dir": f"/data/checkpoints/{run}",
+              "model_dir": f"/data/checkpoints/{run}/final", "mlflow_run_id": None, "snapshot_id": snapshot,
+              "steps": 2, "metrics": {"reward": 0.25}}  # fmt: skip
+    return [f"{run} {flag['--stage']} from {flag.get('--model', 'the recipe model')} on node {index}",
+            STEP_MARK + json.dumps({"step": 1, "total": 2, "metrics": {"reward": 0.0}}),
+            STEP_MARK + json.dumps({"step": 2, "total": 2, "metrics": {"reward": 0.25}}),
+            RESULT_MARK + json.dumps(result)]  # fmt: skip
+
+
+def _pod_crash(job: dict, index: int) -> list[str]:
+    return ["loading shards", "torch.OutOfMemoryError: CUDA out of memory"]
+
+
+@pytest.fixture
+def cluster_env(prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Settings that send training to a Kubernetes cluster, the fake API server's kubeconfig, a fresh home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.delenv("SWERL_CONFIG", raising=False)
+    for key, value in {"SWERL_HOME": str(home), "SWERL_TRAIN__LAUNCHER": "kubernetes",
+                       "SWERL_TRAIN__KUBERNETES__NAMESPACE": "ml", "SWERL_TRAIN__KUBERNETES__POLL_S": "0.01",
+                       "SWERL_TRAIN__KUBERNETES__KUBECONFIG": str(tmp_path / "kubeconfig")}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    yield home
+
+
+def _flow_logs(flow_run_id: Any) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # send the logs still queued in this process
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return [entry.message for entry in logs]
+
+
+def test_train_flow_on_kubernetes_ends_completed_with_the_pods_logs_in_the_run_log(
+    cluster_env: Path, tmp_path: Path
+) -> None:
+    from fake_kubernetes import FakeKubernetes
+
+    from flows.train import TrainOutcome, train
+
+    with FakeKubernetes(logs=_pod_training) as api:
+        api.kubeconfig(tmp_path)
+        state = train(str(RECIPE_8B), "snap-1", sft_warm_start=True, return_state=True)
+    assert state.is_completed(), state.message
+    outcome = state.result()
+    assert isinstance(outcome, TrainOutcome) and outcome.sft is not None
+    grpo_run, sft_run = outcome.grpo.run_name, outcome.sft.run_name
+    # Paths the pods reported under /data are the flow's SWERL_HOME; GRPO started from the SFT model.
+    assert outcome.grpo.model_dir == cluster_env / "checkpoints" / grpo_run / "final"
+    assert (outcome.grpo.steps, outcome.grpo.metrics) == (2, {"reward": 0.25})
+    jobs = [obj for (kind, ns, _), obj in api.objects.items() if kind == "jobs" and ns == "ml"]
+    assert [job["metadata"]["name"] for job in jobs] == [sft_run, grpo_run]
+    assert sorted((cluster_env / "k8s").iterdir()) == sorted(cluster_env / "k8s" / run for run in (sft_run, grpo_run))
+    logs = "\n".join(_flow_logs(state.state_details.flow_run_id))
+    assert f"[{grpo_run}-0-x0z] {grpo_run} grpo from /data/checkpoints/{sft_run}/final on node 0" in logs
+    for run in (sft_run, grpo_run):
+        assert f"job ml/{run}: running (active 1" in logs and f"job ml/{run}: succeeded" in logs
+    assert "SWERL-STEP" not in logs and "SWERL-RESULT" not in logs
+
+
+def test_train_flow_on_kubernetes_ends_failed_with_the_jobs_reason(cluster_env: Path, tmp_path: Path) -> None:
+    from fake_kubernetes import FakeKubernetes
+
+    from flows.train import train
+
+    with FakeKubernetes(outcome="failed", logs=_pod_crash) as api:
+        api.kubeconfig(tmp_path)
+        state = train(str(RECIPE_8B), "snap-1", sft_warm_start=False, return_state=True)
+    assert state.is_failed()
+    assert "BackoffLimitExceeded: Job has reached the specified backoff limit" in state.message
+    assert "trainer exited with code 1 (Error)" in state.message
+    assert "last line: torch.OutOfMemoryError: CUDA out of memory" in state.message
+    logs = "\n".join(_flow_logs(state.state_details.flow_run_id))
+    assert "loading shards" in logs and ": failed (active 0, succeeded 0, failed 1)" in logs
+
+
+def test_train_flow_with_an_unreachable_cluster_fails_saying_so(cluster_env: Path, tmp_path: Path) -> None:
+    from flows.train import train
+    from swerl_core.train.launch import free_port
+
+    (tmp_path / "kubeconfig").write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "c",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "users": [{"name": "u", "user": {}}],
+            }
+        )  # fmt: skip
+    )
+    state = train(str(RECIPE_8B), "snap-1", sft_warm_start=False, return_state=True)
+    assert state.is_failed()
+    assert "Kubernetes API at http://127.0.0.1:" in state.message and "is unreachable" in state.message

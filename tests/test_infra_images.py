@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "infra" / "docker"
 IMAGES = ["app", "trainer", "rollout"]
-WORK_POOL = ROOT / "infra" / "k8s" / "work-pool-swerl-gpu.json"
+WORK_POOL = ROOT / "infra" / "k8s" / "swerl-gpu-base-job-template.json"
 
 
 def _dockerfile(image: str) -> str:
@@ -84,21 +84,63 @@ def test_work_pool_template_keeps_every_setting_the_kubernetes_worker_reads() ->
     jsonschema.validators.validator_for(ours["variables"]).check_schema(ours["variables"])
 
 
-def test_work_pool_template_renders_a_gpu_job_that_passes_the_kubernetes_schema() -> None:
-    from prefect.utilities.templating import apply_values, find_placeholders
+def _worker_job(values: dict) -> dict:
+    """The Job the swerl-gpu pool's Kubernetes worker would create for a flow run, rendered by the worker's own code."""
+    import asyncio
+    import uuid
+
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.objects import FlowRun
+    from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
     template = json.loads(WORK_POOL.read_text())
-    variables = template["variables"]["properties"]
+
+    async def configure() -> KubernetesWorkerJobConfiguration:
+        # The template holds no block references or Prefect variables, so this client is never called.
+        async with PrefectClient(api="http://127.0.0.1:9/api") as client:
+            return await KubernetesWorkerJobConfiguration.from_template_and_values(template, values, client=client)
+
+    configuration = asyncio.run(configure())
+    configuration.prepare_for_flow_run(FlowRun(id=uuid.uuid4(), name="gentle-run", flow_id=uuid.uuid4()))
+    return configuration.job_manifest
+
+
+def test_work_pool_template_renders_a_gpu_job_that_passes_the_kubernetes_schema() -> None:
+    from prefect.utilities.templating import find_placeholders
+
+    template = json.loads(WORK_POOL.read_text())
     used = {p.name for p in find_placeholders(template["job_configuration"])}
-    assert used <= set(variables), f"placeholders without a variable: {sorted(used - set(variables))}"
-    values = {name: spec.get("default") for name, spec in variables.items()}
-    values |= {"name": "flow-run", "command": "prefect flow-run execute", "env": {"SWERL_HOME": "/data"}}
-    values |= {"labels": {"swerl/pool": "swerl-gpu"}, "annotations": {}}
-    job = apply_values(template["job_configuration"], values, remove_notset=True)["job_manifest"]
-    job["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "SWERL_HOME", "value": "/data"}]
-    job["spec"]["template"]["spec"]["containers"][0]["args"] = ["prefect", "flow-run", "execute"]
+    assert used == set(template["variables"]["properties"]), "a placeholder without a variable, or a variable unused"
+    job = _worker_job({})
     kubernetes_validate.validate(job, "1.37.0", strict=True)
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["resources"]["limits"]["nvidia.com/gpu"] == 8
-    assert {"configMapRef": {"name": "swerl-env"}} in container["envFrom"]
-    assert job["spec"]["template"]["spec"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["prefect", "flow-run", "execute"]
+    resources = container["resources"]
+    assert resources["requests"]["nvidia.com/gpu"] == resources["limits"]["nvidia.com/gpu"] == 8
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    # Settings from the ConfigMap, tokens from the Secret (never in the template), SWERL_HOME on the shared claim.
+    assert container["envFrom"] == [
+        {"configMapRef": {"name": "swerl-env"}},
+        {"secretRef": {"name": "swerl-secrets", "optional": True}},
+    ]
+    assert not re.search(r"TOKEN|SECRET_ACCESS|PASSWORD", json.dumps(container["env"]))
+    assert {"name": "SWERL_HOME", "value": "/data"} in container["env"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert volumes[mounts["/data"]]["persistentVolumeClaim"] == {"claimName": "swerl-home"}
+    assert volumes[mounts["/dev/shm"]]["emptyDir"] == {"medium": "Memory", "sizeLimit": "64Gi"}
+    assert pod["serviceAccountName"] == "swerl" and job["spec"]["backoffLimit"] == 0
+
+
+def test_work_pool_variables_reach_the_job() -> None:
+    job = _worker_job({"gpu_count": 2, "node_selector": {"gpu": "h100"}, "shm_size": "8Gi", "namespace": "ml",
+                       "secret_name": "other-secrets", "env_config_map": "other-env"})  # fmt: skip
+    kubernetes_validate.validate(job, "1.37.0", strict=True)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 2 and pod["nodeSelector"] == {"gpu": "h100"}
+    assert job["metadata"]["namespace"] == "ml"
+    assert [next(iter(ref.values()))["name"] for ref in container["envFrom"]] == ["other-env", "other-secrets"]
+    assert next(v for v in pod["volumes"] if v["name"] == "dshm")["emptyDir"]["sizeLimit"] == "8Gi"

@@ -4,21 +4,25 @@ really rendezvouses 2 nodes × 8 processes into ranks 0–15 (torchrun on this m
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+from fake_kubernetes import FakeKubernetes
 
 from swerl_core.cli import main
 from swerl_core.config import ConfigError
 from swerl_core.k8s import (
+    ClusterAccess,
     ClusterLayout,
+    JobState,
     K8sError,
     follow_job,
+    job_logs,
     job_state,
     render_training,
     submit_training,
@@ -100,10 +104,17 @@ def test_launch_line_for_2x8_has_world_size_16_and_rendezvous_at_pod_zero() -> N
     # Indexed Job pod 0 is <job>-0, reachable as <hostname>.<subdomain>.<namespace>.svc
     assert args.rdzv_endpoint == "r8b-0.r8b.ml.svc:29500"
     assert args.rdzv_id == "r8b" and args.module
-    assert args.training_script == "swerl_core.cli"
+    assert args.training_script == "swerl_core.train.followed"
     train_args = args.training_script_args
-    assert train_args[train_args.index("--config") + 1] == "/etc/swerl/recipe.yaml"
+    assert train_args[train_args.index("--recipe") + 1] == "/etc/swerl/recipe.yaml"
     assert train_args[train_args.index("--run-name") + 1] == "r8b"
+    assert train_args[train_args.index("--stage") + 1] == "grpo"
+    # The pods' trainer takes exactly these flags (and reads its settings from the environment).
+    from swerl_core.train.followed import main as followed_main
+
+    with pytest.raises(SystemExit) as usage:
+        followed_main([*train_args, "--help"])
+    assert usage.value.code == 0
 
 
 @pytest.mark.slow
@@ -173,18 +184,16 @@ def test_job_state_reads_conditions_and_pod_counts() -> None:
     }
     assert (job_state(failed).phase, job_state(failed).message, job_state(failed).done) == (
         "failed",
-        "limit reached",
+        "BackoffLimitExceeded: limit reached",
         True,
     )
 
 
 @pytest.fixture
-def unreachable_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def unreachable_cluster(tmp_path: Path) -> ClusterAccess:
     """A kubeconfig whose API server address has nothing listening."""
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
     config = tmp_path / "kubeconfig"
-    cluster = {"server": f"https://127.0.0.1:{free_port()}"}
+    cluster = {"server": f"http://127.0.0.1:{free_port()}"}
     config.write_text(
         yaml.safe_dump(
             {
@@ -197,38 +206,137 @@ def unreachable_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
             }
         )
     )
-    monkeypatch.setenv("KUBECONFIG", str(config))
+    return ClusterAccess(config)
 
 
-@pytest.mark.usefixtures("unreachable_cluster")
-def test_following_a_job_without_a_reachable_cluster_fails_with_one_line() -> None:
-    with pytest.raises(K8sError, match=r"^kubectl get job failed: \S") as err:
-        follow_job("r8b", "swerl", poll_s=0.1, timeout_s=5)
+def test_following_a_job_without_a_reachable_cluster_fails_with_one_line(unreachable_cluster: ClusterAccess) -> None:
+    with pytest.raises(K8sError, match=r"^Kubernetes API at http://127.0.0.1:\d+ is unreachable \(reading job") as err:
+        follow_job("r8b", "swerl", unreachable_cluster, poll_s=0.1, timeout_s=5)
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.usefixtures("unreachable_cluster")
-def test_submitting_without_a_reachable_cluster_keeps_the_manifests_and_fails_with_one_line(tmp_path: Path) -> None:
+def test_submitting_without_a_reachable_cluster_keeps_the_manifests_and_fails_with_one_line(
+    tmp_path: Path, unreachable_cluster: ClusterAccess
+) -> None:
     out = tmp_path / "run"
-    with pytest.raises(K8sError, match=r"^kubectl apply -f failed: \S") as err:
-        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), out)
+    with pytest.raises(K8sError, match=r"is unreachable \(PersistentVolumeClaim swerl/swerl-home\)") as err:
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), out, unreachable_cluster)
     assert "\n" not in str(err.value)
     assert sorted(p.name for p in out.iterdir())[-1] == "05-job-r8b.yaml"
 
 
-def _cluster_reachable() -> bool:
-    if shutil.which("kubectl") is None:
-        return False
-    probe = subprocess.run(["kubectl", "version", "--request-timeout=3s"], capture_output=True, check=False)
-    return probe.returncode == 0
+def test_without_any_credentials_the_error_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(K8sError, match=r"^no Kubernetes credentials"):
+        follow_job("r8b", "swerl", poll_s=0.1)
+    with pytest.raises(K8sError, match=r"^cannot use kubeconfig .*absent"):
+        follow_job("r8b", "swerl", ClusterAccess(tmp_path / "absent"), poll_s=0.1)
 
 
-@pytest.mark.skipif(not _cluster_reachable(), reason="kubectl apply --dry-run=client needs a reachable API server")
-def test_kubectl_client_dry_run_accepts_the_manifests(tmp_path: Path) -> None:
-    from swerl_core.k8s import apply_manifests, write_manifests
+def _pod_lines(job: dict, index: int) -> list[str]:
+    return [f"node {index} of {job['spec']['completions']} up", f"node {index} done"]
 
-    paths = write_manifests(render_training(_recipe("llama3-8b"), ClusterLayout(nodes=2)), tmp_path)
-    assert "(dry run)" in apply_manifests(paths, dry_run=True)
+
+def test_submitted_objects_reach_the_api_and_the_job_is_followed_to_success_with_pod_logs(tmp_path: Path) -> None:
+    layout = ClusterLayout(nodes=2, run_name="r8b", snapshot_id="snap-1")
+    changes: list[JobState] = []
+    lines: list[tuple[str, str]] = []
+    with FakeKubernetes(logs=_pod_lines) as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        submit_training(_recipe("llama3-8b"), layout, tmp_path / "run", access)
+        assert api.kinds() == ["PersistentVolumeClaim", "ConfigMap", "Service", "Deployment", "Service", "Job"]
+        # Everything but the Job is applied server-side (created or updated in place); the Job is created.
+        kinds = {(method, content) for method, _, content in api.requests}
+        assert kinds == {("PATCH", "application/apply-patch+yaml"), ("POST", "application/json")}
+        state = follow_job("r8b", "swerl", access, poll_s=0.01, on_change=changes.append,
+                           on_log=lambda pod, line: lines.append((pod, line)))  # fmt: skip
+        tails = job_logs("r8b", "swerl", access, tail=1)
+    assert [c.phase for c in changes] == ["running", "succeeded"] and state.succeeded == 2
+    assert sorted(lines) == [("r8b-0-x0z", "node 0 done"), ("r8b-0-x0z", "node 0 of 2 up"),
+                             ("r8b-1-x1z", "node 1 done"), ("r8b-1-x1z", "node 1 of 2 up")]  # fmt: skip
+    assert tails.splitlines() == ["[r8b-0-x0z] node 0 done", "[r8b-1-x1z] node 1 done"]
+
+
+def test_a_failed_job_reports_kubernetes_reason_and_how_its_pod_ended(tmp_path: Path) -> None:
+    with FakeKubernetes(outcome="failed") as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), tmp_path / "run", access)
+        state = follow_job("r8b", "swerl", access, poll_s=0.01)
+    assert state.phase == "failed"
+    assert state.message == (
+        "BackoffLimitExceeded: Job has reached the specified backoff limit; "
+        "pod r8b-0-x0z: trainer exited with code 1 (Error)"
+    )
+
+
+def test_a_job_that_disappears_while_followed_is_a_clear_error(tmp_path: Path) -> None:
+    with FakeKubernetes(outcome="vanish") as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), tmp_path / "run", access)
+        with pytest.raises(K8sError, match=r"^job swerl/r8b does not exist \(deleted, or never created\)$"):
+            follow_job("r8b", "swerl", access, poll_s=0.01)
+
+
+def test_a_job_still_running_when_the_timeout_passes_is_a_clear_error(tmp_path: Path) -> None:
+    with FakeKubernetes(outcome="hang") as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), tmp_path / "run", access)
+        with pytest.raises(K8sError, match=r"^job swerl/r8b still running after 0.3 s$"):
+            follow_job("r8b", "swerl", access, poll_s=0.05, timeout_s=0.3, on_log=lambda pod, line: None)
+
+
+def test_a_failing_callback_stops_the_following_and_reaches_the_caller(tmp_path: Path) -> None:
+    def refuse(state: JobState) -> None:
+        raise RuntimeError(f"caller gave up at {state.phase}")
+
+    with FakeKubernetes(outcome="hang") as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), tmp_path / "run", access)
+        with pytest.raises(RuntimeError, match="caller gave up at running"):
+            follow_job("r8b", "swerl", access, poll_s=0.05, on_change=refuse)
+        reads = api.job_reads[("swerl", "r8b")]
+        time.sleep(0.3)
+        assert api.job_reads[("swerl", "r8b")] == reads, "the Job is still being read after the caller stopped"
+
+
+def test_a_second_job_of_the_same_name_is_refused(tmp_path: Path) -> None:
+    with FakeKubernetes() as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        layout = ClusterLayout(nodes=2, run_name="r8b")
+        submit_training(_recipe("llama3-8b"), layout, tmp_path / "a", access)
+        with pytest.raises(K8sError, match=r"^job swerl/r8b already exists: a new run needs a new name$"):
+            submit_training(_recipe("llama3-8b"), layout, tmp_path / "b", access)
+
+
+def test_an_object_the_api_refuses_names_it_and_the_reason(tmp_path: Path) -> None:
+    from swerl_core.k8s import apply_manifests
+
+    with FakeKubernetes() as api:
+        bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "swerl"}, "data": 3}
+        with pytest.raises(K8sError, match=r"^Kubernetes API refused ConfigMap swerl/x: HTTP 422 ConfigMap is invalid"):
+            apply_manifests([bad], ClusterAccess(api.kubeconfig(tmp_path)))
+
+
+def test_a_server_side_dry_run_sends_every_object_and_creates_none(tmp_path: Path) -> None:
+    from swerl_core.k8s import apply_manifests
+
+    manifests = render_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"))
+    with FakeKubernetes() as api:
+        report = apply_manifests(manifests, ClusterAccess(api.kubeconfig(tmp_path)), dry_run=True)
+    assert report[-1] == "Job/r8b created" and len(report) == 6
+    assert api.kinds() == [] and len(api.requests) == 6
+
+
+def test_an_sft_stage_runs_without_a_rollout_server() -> None:
+    layout = ClusterLayout(nodes=1, run_name="sft", stage="sft", snapshot_id="s", base_model="/data/models/base")
+    manifests = render_training(_recipe("llama3-8b"), layout)
+    assert [m["kind"] for m in manifests] == ["PersistentVolumeClaim", "ConfigMap", "Service", "Job"]
+    command = manifests[-1]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[command.index("--stage") + 1] == "sft"
+    assert command[command.index("--model") + 1] == "/data/models/base"
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
 
 
 def test_render_k8s_verb_writes_one_file_per_object(tmp_path: Path, capsys) -> None:
@@ -260,3 +368,85 @@ def test_render_k8s_verb_refuses_a_bad_node_count_with_one_line(tmp_path: Path, 
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("swerl render-k8s:") and err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_the_swerl_role_allows_every_request_a_followed_run_makes(tmp_path: Path) -> None:
+    import re
+
+    documents = list(yaml.safe_load_all((ROOT / "infra" / "k8s" / "rbac.yaml").read_text()))
+    role = next(d for d in documents if d["kind"] == "Role")
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    with FakeKubernetes(logs=_pod_lines) as api:
+        access = ClusterAccess(api.kubeconfig(tmp_path))
+        submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), tmp_path / "run", access)
+        follow_job("r8b", "swerl", access, poll_s=0.01, on_log=lambda pod, line: None)
+        job_logs("r8b", "swerl", access)
+    needed = set()
+    for method, path, _ in api.requests:
+        match = re.match(r"^/(?:api/v1|apis/([a-z.]+)/v1)/namespaces/[^/]+/([a-z]+)(/[^/]+)?(/log)?$", path)
+        assert match is not None, path
+        group, resource, name, log = match.groups()
+        verb = {"PATCH": "patch", "POST": "create"}.get(method, "get" if name else "list")
+        needed.add((group or "", resource + (log or ""), verb))
+    assert ("batch", "jobs", "create") in needed and ("", "pods/log", "get") in needed
+    assert needed <= granted, f"not granted by infra/k8s/rbac.yaml: {sorted(needed - granted)}"
+
+
+def _training_pod(job: dict, index: int) -> list[str]:
+    from swerl_core.train.followed import RESULT_MARK, STEP_MARK
+
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    run = command[command.index("--run-name") + 1]
+    steps = [STEP_MARK + json.dumps({"step": s, "total": 2, "metrics": {"reward": s / 4}}) for s in (1, 2)]
+    result = {"run_name": run, "checkpoint_dir": f"/data/checkpoints/{run}",
+              "model_dir": f"/data/checkpoints/{run}/final", "mlflow_run_id": "abc", "snapshot_id": "snap-1",
+              "steps": 2, "metrics": {"reward": 0.5},
+              "checkpoint_uri": f"s3://swerl/data/checkpoints/{run}/final"}  # fmt: skip
+    return [f"rank group {index} ready", *steps, RESULT_MARK + json.dumps(result)]
+
+
+def test_train_on_cluster_returns_the_run_with_local_paths_and_reports_each_step_once_in_the_callers_thread(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import threading
+
+    from swerl_core.config import load_settings
+    from swerl_core.k8s import train_on_cluster
+    from swerl_core.train.followed import TrainJob
+
+    seen: list[tuple[int, bool]] = []
+
+    def on_step(step) -> None:  # noqa: ANN001
+        try:
+            asyncio.get_running_loop()
+            in_loop = True
+        except RuntimeError:
+            in_loop = False
+        assert threading.current_thread() is threading.main_thread() and not in_loop
+        seen.append((step.step, in_loop))
+
+    home = tmp_path / "home"
+    with FakeKubernetes(logs=_training_pod) as api:
+        settings = load_settings(env={}, overrides={"home": str(home), "train.launcher": "kubernetes",
+            "train.kubernetes.kubeconfig": str(api.kubeconfig(tmp_path)), "train.kubernetes.nodes": 2,
+            "train.kubernetes.poll_s": 0.01})  # fmt: skip
+        recipe = ROOT / "deployments" / "configs" / "llama3-8b.yaml"
+        job = TrainJob(recipe, "grpo", "snap-1", "Llama3_8B-grpo-snap-1-20261202-010000", str(home / "models" / "sft"))
+        run = train_on_cluster(settings, job, on_step=on_step)
+    assert seen == [(1, False), (2, False)]  # two pods print both steps; each step is reported once
+    name = "llama3-8b-grpo-snap-1-20261202-010000"  # the run name as a Job name
+    assert (run.run_name, run.model_dir, run.run_dir) == (name, home / "checkpoints" / name / "final",
+                                                          home / "checkpoints" / name)  # fmt: skip
+    assert run.checkpoint_uri == f"s3://swerl/data/checkpoints/{name}/final"  # published by the pods (storage.uri)
+    (job_manifest,) = [obj for (kind, _, _), obj in api.objects.items() if kind == "jobs"]
+    command = job_manifest["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[command.index("--model") + 1] == "/data/models/sft"  # the base model as the pods see it
+    assert job_manifest["spec"]["completions"] == 2
+    assert sorted(p.name for p in (home / "k8s" / name).iterdir())[-1] == f"05-job-{name}.yaml"

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from importlib import resources
@@ -32,7 +33,7 @@ from swerl_core.train.launch import free_port
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "infra" / "compose.yaml"
 DATABASES_SQL = ROOT / "infra" / "postgres" / "databases.sql"
-WORK_POOL = ROOT / "infra" / "k8s" / "work-pool-swerl-gpu.json"
+WORK_POOL = ROOT / "infra" / "k8s" / "swerl-gpu-base-job-template.json"
 OFFLINE = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -264,6 +265,141 @@ def test_mlflow_server_on_postgres_and_s3_registers_a_model_version(
         _check_model_version(url, postgres, s3_endpoint)
     finally:
         _stop(mlflow)
+
+
+# --- the API / background-services split with Redis ------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[int]:
+    """A real Redis server (Debian's redis-server; the compose file's redis image) on a free port; yields the port."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is absent (Debian package redis-server; .ci/run installs it)")
+    port, log = free_port(), tmp_path / "redis.log"
+    server = _start([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                     "--dir", str(tmp_path)], {}, log)  # fmt: skip
+    try:
+        import redis
+
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, f"redis-server exited:\n{log.read_text()[-2000:]}"
+            try:
+                if redis.Redis(port=port).ping():
+                    break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, f"redis-server not answering:\n{log.read_text()[-2000:]}"
+                time.sleep(0.2)
+        yield port
+    finally:
+        _stop(server)
+
+
+def _compose_prefect_env(postgres: str, redis_port: int) -> dict[str, str]:
+    """The compose file's Prefect server environment, with its service hosts replaced by this machine's."""
+    env = {key: str(value) for key, value in _compose()["x-prefect-server-env"].items()}
+    assert env["PREFECT_MESSAGING_BROKER"] == env["PREFECT_MESSAGING_CACHE"] == "prefect_redis.messaging"
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"postgresql+asyncpg://swerl@{postgres}/prefect"
+    env["PREFECT_REDIS_MESSAGING_HOST"], env["PREFECT_REDIS_MESSAGING_PORT"] = "127.0.0.1", str(redis_port)
+    return env
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_api_and_background_services_split_over_redis_run_a_triggered_deployment(
+    postgres: str, redis_server: int, tmp_path: Path
+) -> None:
+    """As compose runs it: `prefect server start --no-services` and `prefect server services start` as two
+    processes sharing PostgreSQL, with events, the cache, causal ordering and leases in Redis. A `ping` run
+    completes; its event crosses Redis to the services process, whose automation starts the `pong` deployment."""
+    import redis
+
+    services = _compose()["services"]
+    prefect = str(Path(sys.executable).parent / "prefect")
+    server_cmd, services_cmd = services["prefect-server"]["command"], services["prefect-services"]["command"]
+    assert "--no-services" in server_cmd and services_cmd == ["prefect", "server", "services", "start"]
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**_compose_prefect_env(postgres, redis_server), "PREFECT_HOME": str(tmp_path / "server-home")}
+    started: list[subprocess.Popen] = []
+    try:
+        started.append(_start([prefect, *server_cmd[1:server_cmd.index("--host")], "--host", "127.0.0.1",
+                               "--port", str(port), "--no-services"], env, tmp_path / "api.log"))  # fmt: skip
+        _wait_healthy(f"{api}/health", started[0], tmp_path / "api.log")
+        started.append(_start([prefect, *services_cmd[1:]], env, tmp_path / "services.log"))
+        runner_env = {"PREFECT_API_URL": api, "PREFECT_HOME": str(tmp_path / "runner-home"),
+                      "PREFECT_RUNNER_POLL_FREQUENCY": "1"}  # fmt: skip
+        script = tmp_path / "ping_pong.py"  # a file: Prefect refuses to deploy flows defined by `python -c`
+        script.write_text(_PING_PONG)
+        started.append(_start([sys.executable, str(script)], runner_env, tmp_path / "runner.log"))
+        ping = _wait_for(lambda: _deployment(api, "ping/ping"), started, tmp_path, "the ping deployment")
+        _json(f"{api}/deployments/{ping['id']}/create_flow_run", {})
+        pong = _wait_for(lambda: _completed_run(api, "pong"), started, tmp_path, "a completed pong run")
+    finally:
+        for process in reversed(started):
+            _stop(process)
+    assert pong["parameters"] == {"upstream": "ping-run"}
+    assert _rows(postgres, "prefect", "SELECT count(*) FROM flow_run WHERE state_type = 'COMPLETED'") == 2
+    keys = {key.decode() for key in redis.Redis(port=redis_server).keys("*")}
+    assert "events" in keys, f"no event stream in Redis: {sorted(keys)}"
+    services_log = (tmp_path / "services.log").read_text()
+    assert "Traceback" not in services_log, services_log[-3000:]
+
+
+def _deployment(api: str, name: str) -> dict | None:
+    try:
+        return _json(f"{api}/deployments/name/{name}")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+def _completed_run(api: str, flow: str) -> dict | None:
+    body = {"flows": {"name": {"any_": [flow]}}, "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
+    runs = _json(f"{api}/flow_runs/filter", body)
+    return runs[0] if runs else None
+
+
+def _wait_for(probe, processes: list[subprocess.Popen], logs: Path, what: str, timeout_s: float = 100):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for process in processes:
+            assert process.poll() is None, f"{process.args[:4]} exited before {what}:\n{_tails(logs)}"
+        found = probe()
+        if found is not None:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"no {what} after {timeout_s} s:\n{_tails(logs)}")
+
+
+def _tails(logs: Path) -> str:
+    return "\n".join(f"--- {log.name}\n{log.read_text()[-1500:]}" for log in sorted(logs.glob("*.log")))
+
+
+# Served from its own process: the runner polls the API for the runs of these two deployments.
+_PING_PONG = """
+from prefect import flow, serve
+from prefect.events import DeploymentEventTrigger
+
+@flow(name="ping", flow_run_name="ping-run")
+def ping() -> str:
+    return "ping"
+
+@flow(name="pong")
+def pong(upstream: str = "") -> str:
+    return "pong after " + upstream
+
+if __name__ == "__main__":  # each flow run imports this file again
+    trigger = DeploymentEventTrigger(
+        expect={"prefect.flow-run.Completed"},
+        match_related={"prefect.resource.role": "flow", "prefect.resource.name": "ping"},
+        parameters={"upstream": "{{ event.resource.name }}"},
+    )
+    serve(ping.to_deployment(name="ping", concurrency_limit=1), pong.to_deployment(name="pong", triggers=[trigger]))
+"""
 
 
 def _run_client(script: str, env: dict[str, str], cwd: Path) -> None:

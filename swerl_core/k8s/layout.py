@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from swerl_core.errors import ConfigError, SwerlError
-from swerl_core.train.config import TrainConfig
+from swerl_core.train.config import Stage, TrainConfig
 
 # RFC 1123 label: what Kubernetes accepts as a Service, Job or ConfigMap name.
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -41,6 +41,8 @@ class ClusterLayout:
     shm_size: str = "64Gi"
     gpu_node_selector: tuple[tuple[str, str], ...] = (("nvidia.com/gpu.present", "true"),)
     resume: bool = False
+    stage: Stage = "grpo"  # sft runs no rollout server
+    base_model: str | None = None  # a path as the pods see it (under /data), overriding the recipe's
 
     def __post_init__(self) -> None:
         for key in ("nodes", "gpus_per_node", "rendezvous_port"):

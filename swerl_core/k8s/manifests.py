@@ -29,7 +29,11 @@ Manifest = dict[str, Any]
 
 
 def torchrun_command(cfg: TrainConfig, layout: ClusterLayout) -> list[str]:
-    """The command every training pod runs: torchrun with c10d rendezvous around ``swerl train``."""
+    """The command every training pod runs: torchrun with c10d rendezvous around the followed trainer.
+
+    ``swerl_core.train.followed`` prints the step records and the result line that :mod:`.training` reads back
+    from the pods' logs, exactly as the local launcher reads them from its child process.
+    """
     snapshot = layout.snapshot_id or cfg.snapshot
     command = [
         "torchrun",
@@ -40,33 +44,40 @@ def torchrun_command(cfg: TrainConfig, layout: ClusterLayout) -> list[str]:
         f"--rdzv-id={layout.run_name}",
         "--max-restarts=0",  # a lost node fails the Job; the next attempt resumes from the last checkpoint
         "-m",
-        "swerl_core.cli",
-        "--home",
-        HOME_MOUNT,
-        "train",
-        "--config",
+        "swerl_core.train.followed",
+        "--recipe",
         f"{RECIPE_MOUNT}/{RECIPE_FILE}",
         "--stage",
-        "grpo",
+        layout.stage,
         "--run-name",
         layout.run_name,
     ]
-    if snapshot:
+    if snapshot:  # else the newest snapshot under SWERL_HOME, as for `swerl train`
         command += ["--snapshot", snapshot]
+    if layout.base_model:
+        command += ["--model", layout.base_model]
     if layout.resume:
         command.append("--resume")
     return command
 
 
 def render_training(cfg: TrainConfig, layout: ClusterLayout) -> list[Manifest]:
-    """All objects of one run, in apply order: home volume, recipe, Services, rollout Deployment, training Job."""
+    """All objects of one run, in apply order: home volume, recipe, Services, rollout Deployment, training Job.
+
+    An SFT stage generates nothing, so it gets no rollout server.
+    """
     cluster_cfg = cluster_recipe(cfg, layout)
-    rollout_host, rollout_port = rollout_endpoint(cluster_cfg)
+    rollout: list[Manifest] = []
+    if layout.stage == "grpo":
+        rollout_host, rollout_port = rollout_endpoint(cluster_cfg)
+        rollout = [
+            _rollout_service(layout, rollout_host, rollout_port),
+            _rollout_deployment(cluster_cfg, layout, rollout_host, rollout_port),
+        ]
     return [
         _home_claim(layout),
         _recipe_config_map(cluster_cfg, layout),
-        _rollout_service(layout, rollout_host, rollout_port),
-        _rollout_deployment(cluster_cfg, layout, rollout_host, rollout_port),
+        *rollout,
         _training_service(layout),
         _training_job(cluster_cfg, layout),
     ]

@@ -119,6 +119,16 @@ def train_followed(
             resume = True
 
 
+def train_launched(settings: Settings, job: TrainJob, on_step: StepCallback | None = None) -> FollowedRun:
+    """Run ``job`` where ``settings.train.launcher`` says: a local child process (:func:`train_followed`) or a
+    Kubernetes Job (:func:`swerl_core.k8s.train_on_cluster`); either way followed to its end, same result."""
+    if settings.train.launcher == "kubernetes":
+        from swerl_core.k8s.training import train_on_cluster
+
+        return train_on_cluster(settings, job, on_step)
+    return train_followed(settings, job, on_step)
+
+
 def _command(python: str, settings_file: Path, job: TrainJob, resume: bool) -> list[str]:
     cmd = [python, "-m", "swerl_core.train.followed", "--settings", str(settings_file)]
     cmd += ["--recipe", str(job.recipe), "--stage", job.stage, "--snapshot", job.snapshot_id]
@@ -183,21 +193,24 @@ def _step_record(event: Progress) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The child process: train one stage with the given settings file and print the result as JSON."""
+    """The child process: train one stage with the given settings (file, else environment) and print the result
+    as JSON."""
+    from swerl_core.cli.train import default_snapshot
     from swerl_core.train import TrainRequest
     from swerl_core.train import run as train
     from swerl_core.train.lineage import log_snapshot_input
 
     parser = argparse.ArgumentParser(prog="python -m swerl_core.train.followed")
-    parser.add_argument("--settings", type=Path, required=True)
+    # Without a settings file (the Kubernetes training pods) settings come from the environment, as for the CLI.
+    parser.add_argument("--settings", type=Path)
     parser.add_argument("--recipe", type=Path, required=True)
     parser.add_argument("--stage", choices=("sft", "grpo"), required=True)
-    parser.add_argument("--snapshot", required=True)
+    parser.add_argument("--snapshot")  # default: the recipe's when curated, else the newest (as `swerl train`)
     parser.add_argument("--run-name", required=True)
     parser.add_argument("--model")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    settings = load_settings(args.settings, env={})
+    settings = load_settings(args.settings, env={}) if args.settings else load_settings()
     # The library's log lines go to stdout, which the parent reads and passes on to its own logger.
     logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(message)s")
     logging.getLogger("swerl").setLevel(logging.INFO)
@@ -207,9 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if record is not None:
             print(STEP_MARK + record, flush=True)
 
-    request = TrainRequest(
-        load_train_config(args.recipe), args.stage, args.snapshot, args.resume, args.run_name, args.model
-    )
+    cfg = load_train_config(args.recipe)
+    snapshot = args.snapshot or default_snapshot(settings, cfg.snapshot)
+    if not snapshot:
+        print(f"no snapshot: the recipe names none and none is curated under {settings.snapshots_dir}", flush=True)
+        return _INPUT_ERROR
+    request = TrainRequest(cfg, args.stage, snapshot, args.resume, args.run_name, args.model)
     try:
         result = train(settings, request, on_progress)
     except (TrainError, StorageError) as exc:
