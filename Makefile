@@ -54,11 +54,14 @@ deploy: install
 down:
 	@$(PY) -m swerl_core.stack down
 
+# Whole test files go to TEST_WORKERS processes (--dist loadfile): a module's shared server or stack starts once.
+TEST_WORKERS ?= 2
+
 test: install
-	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest
+	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
-	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -m "not slow"
+	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 bench: install
 	$(PY) benchmarks/reward.py
