@@ -67,6 +67,7 @@ from swerl_core.store import (
     RunTotals,
     SkippedPR,
     Store,
+    UnlinkedPull,
 )
 
 log = logging.getLogger("swerl.ingest")
@@ -86,6 +87,8 @@ class RepoIngest:
     comments_upserted: int = 0
     watermark: datetime | None = None
     stopped: str | None = None
+    prs_relinked: int = 0  # stored PRs whose links were completed from a source an earlier run lacked
+    links_missing_source: str | None = None  # a link source this run could not ask; its PRs are marked
 
     @property
     def prs_skipped(self) -> int:
@@ -158,7 +161,7 @@ def _ingest(
     say = ProgressReporter("ingest", progress)
     anonymous = settings.github.use_graphql and not token
     if anonymous:
-        # Said, and kept in the run's row: a later run with a token does not revisit these PRs' links.
+        # Said, and kept in the run's row; the PRs are marked, and the next run with a token re-links them.
         say(_ANONYMOUS)
     try:
         resolved = [_resolve_repo(gh, repository_name(name), settings.github) for name in names]
@@ -192,6 +195,8 @@ def _ingest(
         except Exception as record_failure:  # the original failure matters more; say why the row is stale
             log.warning("could not record the end of run %s: %s", run_id, record_failure)
         raise
+    if status == "ok" and not anonymous:
+        message = _links_note(outcomes)
     store.finish_run(run_id, _totals(status, outcomes, meter, started, message))
     return _result(run_id, status, outcomes, meter, started, message)
 
@@ -244,7 +249,7 @@ class _RepoJob:
         self.pr_numbers: set[int] = set()
         self.unresolvable: dict[int, str] = {}  # numbers GitHub could not show as issues: missing/transferred
         self.use_graphql = settings.github.use_graphql and bool(token)
-        self.prs_new = self.prs_updated = self.prs_unchanged = 0
+        self.prs_new = self.prs_updated = self.prs_unchanged = self.prs_relinked = 0
         self.skipped: Counter[str] = Counter()
         self.issues_upserted = self.comments_upserted = 0
         self.stopped: str | None = None
@@ -262,7 +267,14 @@ class _RepoJob:
             comments_upserted=self.comments_upserted,
             watermark=self.store.watermark(self.name, "pulls"),
             stopped=self.stopped,
+            prs_relinked=self.prs_relinked,
+            links_missing_source=self.links_missing_source,
         )
+
+    @property
+    def links_missing_source(self) -> str | None:
+        """The link source this run wanted but could not ask (``graphql``), marked on every PR it writes."""
+        return "graphql" if self.settings.github.use_graphql and not self.use_graphql else None
 
     def run(self) -> None:
         """Mirror, list, link, compute and commit this repository's new PRs."""
@@ -302,12 +314,17 @@ class _RepoJob:
         missing = self.mirror.missing_commits(
             sha for p in work if p.merged_at and not p.draft for sha in (p.base_sha, p.head_sha)
         )
-        graphql = self._graphql_references([p.number for p in work if p.merged_at and not p.draft])
+        unlinked = self._unlinked({p.number for p in work})
+        merged = [p.number for p in work if p.merged_at and not p.draft]
+        # One set of GraphQL queries serves the new PRs and the ones an earlier run could not link fully.
+        graphql = self._graphql_references(merged + [u.number for u in unlinked])
         size = self.settings.ingest.batch_size
         for start in range(0, len(work), size):
             self._commit_batch(work[start : start + size], missing, graphql)
             done = min(start + size, len(work))
             self.say(f"{self.name}: {done}/{len(work)} pull requests", done, len(work))
+        if unlinked and self.use_graphql:
+            self._relink(unlinked, graphql)
 
     # -- listings --------------------------------------------------------------------------------
 
@@ -374,6 +391,38 @@ class _RepoJob:
             self.use_graphql = False
             return {}
 
+    # -- completing links an earlier run could not ------------------------------------------------
+
+    def _unlinked(self, rewritten: set[int]) -> list[UnlinkedPull]:
+        """Stored PRs marked as linked without GraphQL, when this run can ask it (``rewritten`` are redone anyway)."""
+        if not self.use_graphql:
+            return []
+        return [u for u in self.store.unlinked_pulls(self.name, "graphql") if u.number not in rewritten]
+
+    def _relink(self, unlinked: Sequence[UnlinkedPull], graphql: Mapping[int, list[IssueReference]]) -> None:
+        """Link ``unlinked`` PRs again from their stored text and GraphQL's answer; clear their mark.
+
+        The same steps as a new PR's links (classify, fetch unknown issues and their comments), so the
+        result equals what one run that could ask every source would have stored.
+        """
+        self.say(f"{self.name}: completing the links of {len(unlinked)} pull requests linked without GraphQL")
+        size = self.settings.ingest.batch_size
+        for start in range(0, len(unlinked), size):
+            chunk = unlinked[start : start + size]
+            references = {
+                u.number: _text_references(self.name, u.title, u.body, u.commit_messages) + graphql.get(u.number, [])
+                for u in chunk
+            }
+            kinds, fetched = self._classify(references.values())
+            links = {number: self._link_records(refs, kinds) for number, refs in references.items()}
+            linked_issues = {ln.issue_number for ls in links.values() for ln in ls if ln.kind == "issue"}
+            comments = self._fill_comment_gaps(linked_issues, fetched)
+            with self.store.transaction():
+                self.issues_upserted += self.store.upsert_issues(fetched)
+                self.comments_upserted += self.store.upsert_comments(comments)
+                self.store.relink_pull_requests(self.name, links)
+            self.prs_relinked += len(chunk)
+
     # -- one batch -------------------------------------------------------------------------------
 
     def _commit_batch(
@@ -422,10 +471,8 @@ class _RepoJob:
         self.skipped.update(s.reason for s in skips)
 
     def _references(self, pull: PullSummary, code: PullCode, graphql: list[IssueReference]) -> list[IssueReference]:
-        refs = closing_references(pull.title, self.name, "title") + closing_references(pull.body, self.name, "body")
-        for commit in code.commits:
-            refs += closing_references(commit.message, self.name, "commit")
-        return refs + list(graphql)
+        messages = [commit.message for commit in code.commits]
+        return _text_references(self.name, pull.title, pull.body, messages) + list(graphql)
 
     def _classify(self, references: Iterable[list[IssueReference]]) -> tuple[dict[int, str], list[IssueRecord]]:
         """What each same-repository number is; fetches (one request each) only numbers nobody knows."""
@@ -525,10 +572,33 @@ class _RepoJob:
             test_patch=code.diff.test_patch,
             files=file_records(code.diff, sizes),
             links=links,
+            links_missing_source=self.links_missing_source,
         )
 
 
-_ANONYMOUS = "no token: GitHub's own closing references (GraphQL) need one; linked by keywords only"
+def _text_references(repo: str, title: str, body: str, messages: Iterable[str]) -> list[IssueReference]:
+    """Closing keywords in a PR's title, body and commit messages, in that order."""
+    refs = closing_references(title, repo, "title") + closing_references(body, repo, "body")
+    for message in messages:
+        refs += closing_references(message, repo, "commit")
+    return refs
+
+
+def _links_note(outcomes: Sequence[RepoIngest]) -> str | None:
+    """The run's message when a repository's PRs were linked without a source they need."""
+    lacking = [o.repo for o in outcomes if o.links_missing_source]
+    if not lacking:
+        return None
+    return (
+        f"{', '.join(lacking)}: GraphQL closing references unavailable to this token; linked by keywords only, "
+        "marked to be completed by a run that can ask GraphQL"
+    )
+
+
+_ANONYMOUS = (
+    "no token: GitHub's own closing references (GraphQL) need one; linked by keywords only, "
+    "marked to be completed by a run with a token"
+)
 _NO_GRAPHQL_ACCESS = (401, 403, 404)
 """GraphQL answers that mean "this token or server has no GraphQL", not a transient failure."""
 
