@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from test_ingest import KEPT, REPO, TOKEN, assert_same_data, contents, query, run_ingest
 
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.world import SampleWorld
+from swerl_core.github.graphql import closing_references_query
 from swerl_core.ingest import IngestError
 
 NO_ACCESS = {"status": 403, "body": {"message": "Resource not accessible by integration"}}
@@ -117,4 +119,48 @@ def test_graphql_failing_partway_then_clean_rerun_equals_one_token_run(
         assert fault["status"] == 403 and marked(tmp_path) == KEPT
     failing.times = 0
     assert run_ingest(tmp_path, server.url, **overrides).status == "ok"
+    assert_same_data(contents(tmp_path), clean_run)
+
+
+def graphql_answer(server: FakeGitHub, numbers: range) -> dict[str, Any]:
+    """The fake server's own GraphQL answer for ``numbers`` (numbers that are issues come back null)."""
+    query = closing_references_query(list(numbers))
+    owner, name = REPO.split("/")
+    response = requests.post(
+        f"{server.url}/graphql",
+        json={"query": query, "variables": {"owner": owner, "name": name}},
+        headers={"Authorization": f"token {TOKEN}"},
+        timeout=10,
+    )
+    data = response.json()["data"]
+    repository = {key: node for key, node in data["repository"].items() if node is not None}
+    return {"data": {"repository": repository}}
+
+
+def test_one_pull_request_graphql_cannot_resolve_costs_only_its_own_links(
+    tmp_path: Path, server: FakeGitHub, clean_run: dict
+) -> None:
+    """GitHub answers null and one NOT_FOUND error for a PR it cannot resolve (deleted after the listing).
+
+    PyGithub turns such an answer into a 404 for the whole query, which ingest took for "no GraphQL access":
+    every PR of the repository lost its GraphQL links, silently. Now only that PR is marked, and a rerun
+    completes it.
+    """
+    answer = graphql_answer(server, range(1, 61))
+    answer["data"]["repository"]["pr49"] = None
+    answer["errors"] = [
+        {
+            "type": "NOT_FOUND",
+            "path": ["repository", "pr49"],
+            "message": "Could not resolve to a PullRequest with the number of 49.",
+        }
+    ]
+    answering = server.inject(r"^/graphql$", status=200, body=answer, times=1)
+    result = run_ingest(tmp_path, server.url)
+    assert answering.times == 0 and result.status == "ok"
+    assert marked(tmp_path) == {49}
+    assert (39, "other/lib", 5) in graphql_links(tmp_path)  # every other PR kept its GraphQL links
+    server.reset_counts()
+    assert run_ingest(tmp_path, server.url).repos[0].prs_relinked == 1
+    assert [r.path for r in server.requests].count("/graphql") == 1
     assert_same_data(contents(tmp_path), clean_run)

@@ -24,13 +24,17 @@ _REFS_PER_PR = 25
 def closing_issue_references(
     gh: Github, repo: str, numbers: Sequence[int], batch_size: int = 100
 ) -> dict[int, list[IssueReference]]:
-    """For each PR number, the issues GitHub says it closes (same- or cross-repository)."""
+    """For each PR number, the issues GitHub says it closes (same- or cross-repository).
+
+    A PR GitHub could not resolve (deleted, or not visible) is left out of the answer: its references are
+    unknown, which is not the same as none.
+    """
     owner, _, name = repo.partition("/")
     found: dict[int, list[IssueReference]] = {}
     unique = sorted(set(numbers))
     for start in range(0, len(unique), batch_size):
         chunk = unique[start : start + batch_size]
-        data = post_graphql(gh, closing_references_query(chunk), {"owner": owner, "name": name})
+        data = post_graphql(gh, closing_references_query(chunk), {"owner": owner, "name": name}, partial=True)
         found.update(parse_closing_references(data, repo, chunk))
     return found
 
@@ -49,15 +53,17 @@ def closing_references_query(numbers: Sequence[int]) -> str:
 def parse_closing_references(
     data: dict[str, Any], repo: str, numbers: Sequence[int]
 ) -> dict[int, list[IssueReference]]:
-    """Read the answer of :func:`closing_references_query` (missing PRs give no references)."""
+    """Read the answer of :func:`closing_references_query`; a PR answered with null is left out (unknown)."""
     repository = data.get("repository")
     if not isinstance(repository, dict):
         raise GitHubError(f"GitHub GraphQL did not return repository {repo}")
     out: dict[int, list[IssueReference]] = {}
     for number in numbers:
         node = repository.get(f"pr{int(number)}")
+        if not isinstance(node, dict):
+            continue
         refs: list[IssueReference] = []
-        nodes = (((node or {}).get("closingIssuesReferences") or {}).get("nodes")) or []
+        nodes = ((node.get("closingIssuesReferences") or {}).get("nodes")) or []
         for item in nodes:
             if not isinstance(item, dict) or not isinstance(item.get("number"), int):
                 continue

@@ -323,8 +323,9 @@ class _RepoJob:
             self._commit_batch(work[start : start + size], missing, graphql)
             done = min(start + size, len(work))
             self.say(f"{self.name}: {done}/{len(work)} pull requests", done, len(work))
-        if unlinked and self.use_graphql:
-            self._relink(unlinked, graphql)
+        answered = [u for u in unlinked if u.number in graphql]  # GitHub may still fail to resolve a PR
+        if answered and self.use_graphql:
+            self._relink(answered, graphql)
 
     # -- listings --------------------------------------------------------------------------------
 
@@ -458,7 +459,9 @@ class _RepoJob:
         sizes = object_sizes(self.mirror.path, shas)
         wanted = self.store.missing_blobs(shas)
         blobs = blob_records(self.mirror.path, all_files, wanted, sizes, self.settings.ingest.max_blob_bytes)
-        records = [self._record(pull, pc, sizes, links[pull.number]) for pull, pc in kept]
+        records = [
+            self._record(pull, pc, sizes, links[pull.number], self._lacking(pull.number, graphql)) for pull, pc in kept
+        ]
         with self.store.transaction():
             self.issues_upserted += self.store.upsert_issues(fetched)
             self.comments_upserted += self.store.upsert_comments(comments)
@@ -541,8 +544,19 @@ class _RepoJob:
                 comments += [parse_comment(self.name, item) for item in page]
         return comments
 
+    def _lacking(self, number: int, graphql: Mapping[int, list[IssueReference]]) -> str | None:
+        """The link source PR ``number`` was linked without: none asked, or GitHub could not resolve this PR."""
+        if self.links_missing_source is not None:
+            return self.links_missing_source
+        return "graphql" if self.use_graphql and number not in graphql else None
+
     def _record(
-        self, pull: PullSummary, code: PullCode, sizes: dict[str, int], links: tuple[LinkRecord, ...]
+        self,
+        pull: PullSummary,
+        code: PullCode,
+        sizes: dict[str, int],
+        links: tuple[LinkRecord, ...],
+        lacking: str | None,
     ) -> PullRequestRecord:
         first = min((c.authored_at for c in code.commits), default=None)
         assert pull.merged_at is not None
@@ -572,7 +586,7 @@ class _RepoJob:
             test_patch=code.diff.test_patch,
             files=file_records(code.diff, sizes),
             links=links,
-            links_missing_source=self.links_missing_source,
+            links_missing_source=lacking,
         )
 
 
