@@ -17,6 +17,7 @@ import pytest
 import requests
 from test_ingest import KEPT, REPO, TOKEN, assert_same_data, contents, query, run_ingest
 
+from swerl_core.cli import main as cli_main
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.world import SampleWorld
 from swerl_core.github.graphql import closing_references_query
@@ -164,3 +165,19 @@ def test_one_pull_request_graphql_cannot_resolve_costs_only_its_own_links(
     assert run_ingest(tmp_path, server.url).repos[0].prs_relinked == 1
     assert [r.path for r in server.requests].count("/graphql") == 1
     assert_same_data(contents(tmp_path), clean_run)
+
+
+def test_cli_says_the_links_are_marked_then_completed(
+    tmp_path: Path, server: FakeGitHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.setenv("SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS", "0")
+    monkeypatch.setenv("SWERL_GITHUB__LOCAL_CLONES", "1")
+    argv = ["--home", str(tmp_path), "ingest", "--repo", REPO, "--api-url", server.url]
+    assert cli_main(argv) == 0
+    err = capsys.readouterr().err
+    assert "linked by keywords only, marked to be completed by a run with a token" in err
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    assert cli_main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{REPO}: 0 new, 0 updated, {len(KEPT)} re-linked, ")

@@ -73,8 +73,9 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         skipped = ", ".join(f"{reason} {n}" for reason, n in repo.skipped_by_reason.items()) or "none"
         renamed = f" (renamed from {repo.renamed_from})" if repo.renamed_from else ""
         mark = f"; watermark {repo.watermark:%Y-%m-%dT%H:%M:%SZ}" if repo.watermark else ""
+        relinked = f", {repo.prs_relinked} re-linked" if repo.prs_relinked else ""
         print(
-            f"{repo.repo}{renamed}: {repo.prs_new} new, {repo.prs_updated} updated, "
+            f"{repo.repo}{renamed}: {repo.prs_new} new, {repo.prs_updated} updated{relinked}, "
             f"{repo.prs_unchanged} unchanged, skipped {skipped}; "
             f"{repo.issues_upserted} issues, {repo.comments_upserted} comments{mark}"
         )
