@@ -177,7 +177,11 @@ def test_cli_says_the_links_are_marked_then_completed(
     assert cli_main(argv) == 0
     err = capsys.readouterr().err
     assert "linked by keywords only, marked to be completed by a run with a token" in err
+    assert cli_main(["--home", str(tmp_path), "status"]) == 0
+    assert f"; {len(KEPT)} PRs linked without GraphQL (an ingest with a token" in capsys.readouterr().out
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     assert cli_main(argv) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{REPO}: 0 new, 0 updated, {len(KEPT)} re-linked, ")
+    assert cli_main(["--home", str(tmp_path), "status"]) == 0
+    assert "without GraphQL" not in capsys.readouterr().out

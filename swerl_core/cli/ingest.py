@@ -103,8 +103,13 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     for row in rows:
         mark = f"{row.watermark:%Y-%m-%dT%H:%M:%SZ}" if row.watermark else "none"
         last = f"{row.last_run_status} at {row.last_run_at:%Y-%m-%dT%H:%M:%SZ}" if row.last_run_at else "never"
+        incomplete = (
+            f"; {row.links_incomplete} PRs linked without GraphQL (an ingest with a token completes them)"
+            if row.links_incomplete
+            else ""
+        )
         print(
             f"{row.name}: {row.pull_requests} PRs, {row.skipped} skipped, {row.issues} issues, "
-            f"watermark {mark}, last run {last}"
+            f"watermark {mark}, last run {last}{incomplete}"
         )
     return 0

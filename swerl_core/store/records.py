@@ -170,6 +170,7 @@ class RepoStatus:
     watermark: datetime | None
     last_run_at: datetime | None
     last_run_status: str | None
+    links_incomplete: int = 0  # kept PRs linked without a link source, waiting for a run that can ask it
 
 
 @dataclass(frozen=True)

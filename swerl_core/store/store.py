@@ -565,7 +565,7 @@ class Store:
 
     @_reads
     def repo_status(self) -> list[RepoStatus]:
-        """Per repository: kept and skipped PRs, issues, PR watermark and the last run touching it."""
+        """Per repository: kept and skipped PRs, issues, PR watermark, the last run touching it, PRs to re-link."""
         rows = self.connection.execute(
             """SELECT r.name,
                  (SELECT count(*) FROM pull_requests p WHERE p.repo = r.name),
@@ -574,7 +574,8 @@ class Store:
                  (SELECT value FROM watermarks w WHERE w.repo = r.name AND w.stream = 'pulls'),
                  (SELECT max_by(coalesce(finished_at, started_at), started_at) FROM ingest_runs
                     WHERE list_contains(repos, r.name)),
-                 (SELECT max_by(status, started_at) FROM ingest_runs WHERE list_contains(repos, r.name))
+                 (SELECT max_by(status, started_at) FROM ingest_runs WHERE list_contains(repos, r.name)),
+                 (SELECT count(*) FROM pull_requests p WHERE p.repo = r.name AND p.links_missing_source IS NOT NULL)
                FROM repos r ORDER BY r.name"""
         ).fetchall()
         # A run still "running" while nobody holds the ingest lock died with its process (kill -9).
