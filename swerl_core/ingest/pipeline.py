@@ -6,7 +6,11 @@ give bodies and comments in bulk; a single issue is fetched only when a PR links
 or earlier run brought in; GitHub's own closing references come from GraphQL, many PRs per query;
 everything about code comes from the git mirror. PRs are written in batches, oldest update first,
 each batch in one transaction that also advances the watermark, so a crash or a rate-limit stop
-leaves exactly the committed PRs and a rerun continues from there.
+leaves exactly the committed PRs and a rerun continues from there. A PR linked without GraphQL (no
+token, a token without GraphQL access, or a PR GitHub's GraphQL could not resolve) is stored with
+``links_missing_source='graphql'``; the next run that can ask GraphQL adds those PRs to its batched
+queries, links them again from their stored text and clears the mark, so runs converge on the links one
+complete run would store.
 
 This module orchestrates; it must never hold the token anywhere but the client, and never write a
 PR partially.
