@@ -185,3 +185,17 @@ def test_cli_says_the_links_are_marked_then_completed(
     assert out.startswith(f"{REPO}: 0 new, 0 updated, {len(KEPT)} re-linked, ")
     assert cli_main(["--home", str(tmp_path), "status"]) == 0
     assert "without GraphQL" not in capsys.readouterr().out
+
+
+def test_a_pull_request_closing_many_issues_keeps_every_graphql_link(tmp_path: Path, sample_world: SampleWorld) -> None:
+    """GraphQL used to be asked for the first 25 closing references of each PR: the rest were lost, silently."""
+    world = sample_world.copy_to(tmp_path / "world")
+    repo = world.repos[REPO]
+    closes = [(REPO, n) for n in sorted(repo.issues)] + [("other/lib", n) for n in range(1, 7)]
+    assert len(closes) == 30
+    repo.pulls[49].closing_issues = [f"{name}#{n}" for name, n in closes]
+    repo.touch()
+    with FakeGitHub(world, token=TOKEN) as fake:
+        run_ingest(tmp_path / "home", fake.url)
+    got = query(tmp_path / "home", "SELECT issue_repo, issue_number FROM pr_issue_links WHERE pr_number = 49")
+    assert sorted(got) == sorted(closes)

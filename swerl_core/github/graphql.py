@@ -8,6 +8,7 @@ GraphQL access: the caller turns :class:`GitHubError` into "no GraphQL for this 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,11 @@ from swerl_core.github.errors import GitHubError
 from swerl_core.github.links import IssueReference
 from swerl_core.repo_names import is_repository_name
 
-_REFS_PER_PR = 25
+_REFS_PER_PR = 100
+"""GitHub's largest page. A query's rate-limit cost counts its connections, not their ``first``, so asking
+100 costs what 25 did; 25 cut the links of a PR closing more issues, silently."""
+
+log = logging.getLogger("swerl.ingest")
 
 
 def closing_issue_references(
@@ -43,7 +48,7 @@ def closing_references_query(numbers: Sequence[int]) -> str:
     """The GraphQL query text asking ``closingIssuesReferences`` of every PR in ``numbers``."""
     fields = "\n".join(
         f"    pr{int(n)}: pullRequest(number: {int(n)}) {{ number closingIssuesReferences(first: "
-        f"{_REFS_PER_PR}) {{ nodes {{ number repository {{ nameWithOwner }} }} }} }}"
+        f"{_REFS_PER_PR}) {{ totalCount nodes {{ number repository {{ nameWithOwner }} }} }} }}"
         for n in numbers
     )
     head = "query($owner: String!, $name: String!) {\n  repository(owner: $owner, name: $name) {\n"
@@ -63,7 +68,11 @@ def parse_closing_references(
         if not isinstance(node, dict):
             continue
         refs: list[IssueReference] = []
-        nodes = ((node.get("closingIssuesReferences") or {}).get("nodes")) or []
+        closing = node.get("closingIssuesReferences") or {}
+        nodes = closing.get("nodes") or []
+        total = closing.get("totalCount")
+        if isinstance(total, int) and total > len(nodes):
+            log.warning("%s#%s closes %d issues; GitHub's GraphQL gave the first %d", repo, number, total, len(nodes))
         for item in nodes:
             if not isinstance(item, dict) or not isinstance(item.get("number"), int):
                 continue
