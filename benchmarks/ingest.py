@@ -81,9 +81,14 @@ def measure_relink(run_root: Path, url: str, server: FakeGitHub, reference: Path
     """Anonymous run, then a token run into the same database; its links must equal ``reference``'s."""
     home = run_root / "home-anonymous"
     anonymous = run_swerl(home, url, token=None)
+    marked = anonymous.prs_new
+    if anonymous.status != "ok" or anonymous.repos[0].links_missing_source != "graphql":
+        raise SystemExit(f"the anonymous run did not finish keyword-only ({anonymous.status}: {anonymous.message})")
     server.reset_counts()
     completed = run_swerl(home, url)
     relinked = completed.repos[0].prs_relinked
+    if relinked != marked or completed.prs_new or completed.prs_updated:
+        raise SystemExit(f"the token run re-linked {relinked} of the {marked} marked PRs; no numbers")
     if all_links(home) != all_links(reference):
         raise SystemExit("after the token run the links differ from one token run's; no numbers")
     print(
@@ -182,7 +187,7 @@ def main() -> None:
         flush=True,
     )
 
-    with FakeGitHub(world, token=TOKEN, rate_limit=10_000_000) as server:
+    with FakeGitHub(world, token=TOKEN, rate_limit=10_000_000, anonymous_limit=10_000_000) as server:
         home = run_root / "home"
         first = run_swerl(home, server.url)
         kept = first.prs_new + first.prs_updated
