@@ -126,6 +126,7 @@ def _chunk(con: duckdb.DuckDBPyConnection, rng: np.random.Generator, start: int,
         first_commit_at=pl.Series(merged), commit_messages=pl.lit([], pl.List(pl.String)),
         has_linked_issue=pl.lit(True), n_files=pl.lit(2, pl.Int32),
         code_patch="code_patch", test_patch="test_patch", run_id=pl.lit("bench"), ingested_at=pl.Series(merged),
+        links_missing_source=pl.lit(None, pl.String),
     )  # fmt: skip
     docs = kind < 0.10
     files = pl.DataFrame({

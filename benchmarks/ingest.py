@@ -7,13 +7,16 @@ The fake GitHub server (``swerl_core.demo``) serves a synthetic repository with 
 2. a baseline built here, the usual per-PR collector (the SWE-bench-style task collector): list closed
    PRs, then for every merged PR fetch its diff and its commits (for the first-commit time that bounds
    hints), each issue its text links to and that issue's comments (4 requests per linked PR);
-3. ``swerl ingest`` again after 50 new merged PRs — requests must follow the new PRs, not the history.
+3. ``swerl ingest`` again after 50 new merged PRs — requests must follow the new PRs, not the history;
+4. with ``--relink``: an anonymous run (no GraphQL: links by keywords only, every PR marked) and then a run
+   with a token into the same database — what completing the links of every PR costs. Its links must
+   equal run 1's (every ``pr_issue_links`` row) before its numbers are printed.
 
 Every request is counted twice, by swerl's own meter and by the server's log; both are printed. Before
 the ratio is printed the two sides must have done the same work: the same merged pull requests (swerl's
 kept ones plus those it skipped for a missing commit), and every issue the baseline linked is linked by
 swerl too; both request counts are divided by that one PR count.
-Usage: ``python benchmarks/ingest.py [--prs 2000] [--issues 1500] [--new 50] [--workdir DIR]``
+Usage: ``python benchmarks/ingest.py [--prs 2000] [--issues 1500] [--new 50] [--relink] [--workdir DIR]``
 """
 
 from __future__ import annotations
@@ -62,10 +65,39 @@ def settings_for(home: Path, url: str) -> Settings:
     )
 
 
-def run_swerl(home: Path, url: str) -> IngestResult:
-    """One ``ingest`` run of the synthetic repository into ``home``."""
+def run_swerl(home: Path, url: str, token: str | None = TOKEN) -> IngestResult:
+    """One ``ingest`` run of the synthetic repository into ``home`` (anonymous when ``token`` is None)."""
     settings = settings_for(home, url)
-    return run(settings, IngestRequest(repos=(REPO,), token=Secret(TOKEN)))
+    return run(settings, IngestRequest(repos=(REPO,), token=Secret(token) if token else None))
+
+
+def all_links(home: Path) -> list[tuple[object, ...]]:
+    """Every ``pr_issue_links`` row, sorted."""
+    with Store.open(home / "swerl.duckdb", read_only=True) as store:
+        return store.connection.execute("SELECT * FROM pr_issue_links ORDER BY ALL").fetchall()
+
+
+def measure_relink(run_root: Path, url: str, server: FakeGitHub, reference: Path) -> None:
+    """Anonymous run, then a token run into the same database; its links must equal ``reference``'s."""
+    home = run_root / "home-anonymous"
+    anonymous = run_swerl(home, url, token=None)
+    marked = anonymous.prs_new
+    if anonymous.status != "ok" or anonymous.repos[0].links_missing_source != "graphql":
+        raise SystemExit(f"the anonymous run did not finish keyword-only ({anonymous.status}: {anonymous.message})")
+    server.reset_counts()
+    completed = run_swerl(home, url)
+    relinked = completed.repos[0].prs_relinked
+    if relinked != marked or completed.prs_new or completed.prs_updated:
+        raise SystemExit(f"the token run re-linked {relinked} of the {marked} marked PRs; no numbers")
+    if all_links(home) != all_links(reference):
+        raise SystemExit("after the token run the links differ from one token run's; no numbers")
+    print(
+        f"re-link after anonymous : anonymous run {anonymous.api_requests} API requests; then with a token "
+        f"{relinked} PRs re-linked with {completed.api_requests} API requests (server log: {server.request_count}, "
+        f"GraphQL {sum(1 for r in server.requests if r.path == '/graphql')}) -> "
+        f"{completed.api_requests / max(relinked, 1):.4f} requests/re-linked PR; links equal one token run's",
+        flush=True,
+    )
 
 
 def run_baseline(url: str) -> BaselineRun:
@@ -136,6 +168,7 @@ def main() -> None:
     parser.add_argument("--prs", type=int, default=2000, help="pull requests in the synthetic repo")
     parser.add_argument("--issues", type=int, default=1500, help="issues in the synthetic repo")
     parser.add_argument("--new", type=int, default=50, help="merged PRs added before the incremental run")
+    parser.add_argument("--relink", action="store_true", help="also measure an anonymous run followed by a token run")
     parser.add_argument("--workdir", type=Path, help="keep the synthetic build here (default: a temp dir)")
     args = parser.parse_args()
 
@@ -154,7 +187,7 @@ def main() -> None:
         flush=True,
     )
 
-    with FakeGitHub(world, token=TOKEN, rate_limit=10_000_000) as server:
+    with FakeGitHub(world, token=TOKEN, rate_limit=10_000_000, anonymous_limit=10_000_000) as server:
         home = run_root / "home"
         first = run_swerl(home, server.url)
         kept = first.prs_new + first.prs_updated
@@ -190,6 +223,9 @@ def main() -> None:
             f"ratio                    : {base_per_pr / per_pr:.0f}x fewer requests per merged PR with swerl",
             flush=True,
         )
+
+        if args.relink:
+            measure_relink(run_root, server.url, server, home)
 
         extend_synthetic_repo(repo, n_new_prs=args.new)
         server.reset_counts()

@@ -115,15 +115,16 @@ def test_split_puts_code_in_oracle_and_tests_in_test_patch_and_drops_docs() -> N
 
 def test_linked_issue_stage_names_why_a_pr_has_no_issue() -> None:
     frame = pl.DataFrame({
-        "issue_numbers": [[3], [], [], [], []],
-        "issues_missing": [0, 1, 0, 0, 0],
-        "issues_gone": [0, 0, 1, 0, 0],
-        "issues_elsewhere": [0, 0, 0, 1, 0],
+        "issue_numbers": [[3], [], [], [], [], [], [4]],
+        "issues_missing": [0, 1, 0, 0, 0, 0, 0],
+        "issues_gone": [0, 0, 1, 0, 0, 0, 0],
+        "issues_elsewhere": [0, 0, 0, 1, 0, 1, 0],
+        "links_missing_source": [None, None, None, None, None, "graphql", "graphql"],
     }, schema_overrides={"issue_numbers": pl.List(pl.Int64)})  # fmt: skip
     got = reasons(frame, linked_issue_reason(CurateConfig()))
     assert got == [None, "linked_issue_not_stored", "linked_issue_deleted_or_transferred", "issue_in_other_repo",
-                   "no_linked_issue"]  # fmt: skip
-    assert reasons(frame, linked_issue_reason(CurateConfig(require_linked_issue=False))) == [None] * 5
+                   "no_linked_issue", "links_incomplete_without_graphql", None]  # fmt: skip
+    assert reasons(frame, linked_issue_reason(CurateConfig(require_linked_issue=False))) == [None] * 7
 
 
 def test_bots_are_dropped_by_type_login_and_keyword_but_not_by_substring() -> None:

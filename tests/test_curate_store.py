@@ -73,15 +73,16 @@ class World:
         merged_at: datetime | None = None,
         author: str = "alice",
         store_files: bool = True,
+        links_missing: str | None = None,
         **blob_flags: bool,
     ) -> None:
         merged = merged_at or T0 + timedelta(days=number)
         patch = "".join(unified(p, old, new) for p, old, new in files)
         self.con.execute(
             """INSERT INTO pull_requests VALUES (?, ?, NULL, ?, '', ?, 'User', false, [], ?, ?, ?, ?, 'main', 'fix',
-               ?, ?, NULL, ?, NULL, [], ?, ?, ?, '', 'run', now())""",
+               ?, ?, NULL, ?, NULL, [], ?, ?, ?, '', 'run', now(), ?)""",
             [REPO, number, f"Fix #{issue}" if issue else "Tidy up", author, merged, merged, merged, merged,
-             "b" * 40, "h" * 40, "b" * 40, issue is not None, len(files), patch],
+             "b" * 40, "h" * 40, "b" * 40, issue is not None, len(files), patch, links_missing],
         )  # fmt: skip
         if store_files:
             for path, old, new in files:
@@ -160,6 +161,19 @@ def test_nothing_surviving_is_an_error_and_leaves_no_snapshot(world: World) -> N
     assert caught.value.funnel[0].dropped == {"no_linked_issue": 1}
     assert not list((world.home / "snapshots").glob("*"))
     assert world.con.sql("SELECT count(*) FROM snapshots").fetchall() == [(0,)]
+
+
+def test_pull_requests_linked_without_graphql_are_dropped_as_incomplete_and_said(world: World) -> None:
+    """A PR ingest could not link fully is not silently "no linked issue": the funnel and a warning say why."""
+    world.pr(1, fix(1), issue=101)
+    world.pr(2, fix(2), issue=102, links_missing="graphql")  # a keyword link: kept
+    world.pr(3, fix(3), links_missing="graphql")
+    world.pr(4, fix(4))
+    said: list[str] = []
+    snap = curate(world.store, CFG, progress=lambda event: said.append(event.message))
+    assert snap.funnel[0].dropped == {"links_incomplete_without_graphql": 1, "no_linked_issue": 1}
+    assert snap.train_rows + snap.heldout_rows == 2
+    assert any("1 pull requests have no linked issue yet" in line and "token" in line for line in said)
 
 
 def test_bad_inputs_are_dropped_with_reasons_or_kept_faithfully(world: World) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -120,6 +121,45 @@ def test_old_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> N
         assert table_count(new, "snapshots") == 0
         versions = [r[0] for r in new.connection.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()]
         assert versions == [m.version for m in MIGRATIONS]
+
+
+def test_upgrade_marks_pull_requests_an_anonymous_run_linked_without_graphql(tmp_path: Path) -> None:
+    """Migration 5 adds the missing-link-source mark and sets it on the PRs an earlier anonymous run wrote."""
+    path = tmp_path / "swerl.duckdb"
+    before = [m for m in MIGRATIONS if m.version < 5]
+    with Store.open(path, migrations=tuple(before)) as old:
+        assert old.schema_version() == 4
+        anonymous, with_token = old.start_run([REPO]), old.start_run([REPO])
+        old.finish_run(anonymous, RunTotals(status="ok", message="no token: GraphQL needs one; keywords only"))
+        old.finish_run(with_token, RunTotals(status="ok"))
+        with old.transaction():
+            old.write_pull_requests([pr(7), pr(8)], run_id=anonymous)
+            old.write_pull_requests([pr(9)], run_id=with_token)
+    with Store.open(path) as new:
+        assert new.schema_version() == MIGRATIONS[-1].version >= 5
+        rows = new.connection.execute("SELECT number, links_missing_source FROM pull_requests ORDER BY 1").fetchall()
+        assert rows == [(7, "graphql"), (8, "graphql"), (9, None)]
+        assert [u.number for u in new.unlinked_pulls(REPO, "graphql")] == [7, 8]
+        assert table_count(new, "pr_issue_links") == 3
+
+
+def test_relinking_replaces_links_and_clears_the_mark(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        with store.transaction():
+            store.write_pull_requests([dataclasses.replace(pr(7), links_missing_source="graphql"), pr(8)], "r1")
+        (unlinked,) = store.unlinked_pulls(REPO, "graphql")
+        assert (unlinked.number, unlinked.body, unlinked.commit_messages) == (7, "Fixes #1", ("fix it",))
+        with store.transaction():
+            store.relink_pull_requests(REPO, {7: [LinkRecord("other/lib", 3, "cross_repo", ("graphql",))]})
+        rows = store.connection.execute(
+            "SELECT number, has_linked_issue, links_missing_source FROM pull_requests ORDER BY 1"
+        ).fetchall()
+        assert rows == [(7, False, None), (8, True, None)]
+        links = store.connection.execute(
+            "SELECT pr_number, issue_repo, sources FROM pr_issue_links ORDER BY 1"
+        ).fetchall()
+        assert links == [(7, "other/lib", ["graphql"]), (8, REPO, ["body"])]
+        assert store.unlinked_pulls(REPO, "graphql") == []
 
 
 def test_database_newer_than_this_release_is_refused(tmp_path: Path) -> None:

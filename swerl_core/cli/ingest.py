@@ -73,8 +73,9 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         skipped = ", ".join(f"{reason} {n}" for reason, n in repo.skipped_by_reason.items()) or "none"
         renamed = f" (renamed from {repo.renamed_from})" if repo.renamed_from else ""
         mark = f"; watermark {repo.watermark:%Y-%m-%dT%H:%M:%SZ}" if repo.watermark else ""
+        relinked = f", {repo.prs_relinked} re-linked" if repo.prs_relinked else ""
         print(
-            f"{repo.repo}{renamed}: {repo.prs_new} new, {repo.prs_updated} updated, "
+            f"{repo.repo}{renamed}: {repo.prs_new} new, {repo.prs_updated} updated{relinked}, "
             f"{repo.prs_unchanged} unchanged, skipped {skipped}; "
             f"{repo.issues_upserted} issues, {repo.comments_upserted} comments{mark}"
         )
@@ -102,8 +103,13 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     for row in rows:
         mark = f"{row.watermark:%Y-%m-%dT%H:%M:%SZ}" if row.watermark else "none"
         last = f"{row.last_run_status} at {row.last_run_at:%Y-%m-%dT%H:%M:%SZ}" if row.last_run_at else "never"
+        incomplete = (
+            f"; {row.links_incomplete} PRs linked without GraphQL (an ingest with a token completes them)"
+            if row.links_incomplete
+            else ""
+        )
         print(
             f"{row.name}: {row.pull_requests} PRs, {row.skipped} skipped, {row.issues} issues, "
-            f"watermark {mark}, last run {last}"
+            f"watermark {mark}, last run {last}{incomplete}"
         )
     return 0

@@ -34,6 +34,11 @@ def apply_stage(frame: pl.DataFrame, stage: str, reason: pl.Expr, funnel: Funnel
     return marked.filter(pl.col("_reason").is_null()).drop("_reason")
 
 
+LINKS_INCOMPLETE = "links_incomplete_without_graphql"
+"""Stage 1's reason for a PR with no issue yet whose links ingest could not take from GraphQL (no token, or no
+GraphQL access): the next ingest with a token completes them, and the PR may then link one."""
+
+
 def linked_issue_reason(cfg: CurateConfig) -> pl.Expr:
     """Stage 1: a merged PR must resolve at least one stored issue of its own repository."""
     if not cfg.require_linked_issue:
@@ -42,6 +47,8 @@ def linked_issue_reason(cfg: CurateConfig) -> pl.Expr:
     return (
         pl.when(has_issue)
         .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("links_missing_source") == "graphql")
+        .then(pl.lit(LINKS_INCOMPLETE))
         .when(pl.col("issues_missing") > 0)
         .then(pl.lit("linked_issue_not_stored"))
         .when(pl.col("issues_gone") > 0)

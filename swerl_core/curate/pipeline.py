@@ -26,6 +26,7 @@ from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
 from swerl_core.curate.dedup import dedup_reason
 from swerl_core.curate.errors import CurateError, EmptySnapshotError
 from swerl_core.curate.filters import (
+    LINKS_INCOMPLETE,
     apply_stage,
     bot_reason,
     code_only_reason,
@@ -128,6 +129,7 @@ def _cut(
     funnel = FunnelCounter()
     say(f"filtering {total[0]} pull requests", 0, None)
     survivors = select_pull_requests(con, cfg, funnel, benchmark, exact_tokens=counter.exact)
+    _warn_incomplete_links(funnel, say)
 
     heldout = heldout_mask(survivors, heldout_bound(cfg.heldout_after, cfg.base_model_cutoff)[0])
     survivors = apply_stage(
@@ -191,6 +193,19 @@ def snapshot_inputs(con: duckdb.DuckDBPyConnection, cfg: CurateConfig, mirrors: 
     if cfg.retrieval == "bm25" and cfg.relevant_files > 0:
         inputs["mirrors"] = mirror_states(mirrors)
     return inputs
+
+
+def _warn_incomplete_links(funnel: FunnelCounter, say: ProgressReporter) -> None:
+    """Say how many PRs stage 1 dropped only because ingest could not ask GraphQL for their links."""
+    stage = next((st for st in funnel.stages() if st.stage == "linked_issue"), None)
+    count = stage.dropped.get(LINKS_INCOMPLETE, 0) if stage else 0
+    if count:
+        warning = (
+            f"warning: {count} pull requests have no linked issue yet because ingest linked them without GitHub's "
+            "GraphQL closing references (no token or no GraphQL access); an ingest with a token completes them"
+        )
+        log.warning(warning)
+        say(warning)
 
 
 def select_pull_requests(

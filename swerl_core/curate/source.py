@@ -40,7 +40,7 @@ SELECT p.repo, p.number::BIGINT AS pr_number, p.updated_at, coalesce(p.title, ''
     coalesce(l.issues_missing, 0)::BIGINT AS issues_missing,
     coalesce(l.issues_elsewhere, 0)::BIGINT AS issues_elsewhere,
     coalesce(l.issues_gone, 0)::BIGINT AS issues_gone,
-    coalesce(l.problem_statement, '') AS problem_statement
+    coalesce(l.problem_statement, '') AS problem_statement, p.links_missing_source
 FROM pull_requests p LEFT JOIN links l ON l.repo = p.repo AND l.pr_number = p.number
 """
 
@@ -62,7 +62,7 @@ LEFT JOIN blobs nb ON nb.sha = f.new_blob_sha
 # Order-independent digests of every input a snapshot depends on (run ids and write times left out).
 _FINGERPRINTS = {
     "pull_requests": "repo, number, updated_at, merged_at, merge_base_sha, head_sha, title, md5(body), "
-    "md5(code_patch), md5(test_patch), author_login, author_type, author_is_bot",
+    "md5(code_patch), md5(test_patch), author_login, author_type, author_is_bot, links_missing_source",
     "pr_files": "repo, pr_number, path, old_path, status, is_binary, old_blob_sha, new_blob_sha",
     "pr_issue_links": "repo, pr_number, issue_repo, issue_number, kind",
     "issues": "repo, number, updated_at, title, md5(body)",

@@ -197,15 +197,42 @@ def get_json(gh: Github, path: str, params: dict[str, Any] | None = None) -> tup
         raise describe_failure(exc, path) from None
 
 
-def post_graphql(gh: Github, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    """Run a GraphQL query through PyGithub; returns its ``data`` object."""
+def post_graphql(gh: Github, query: str, variables: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Run a GraphQL query through PyGithub; returns its ``data`` object.
+
+    With ``partial``, an answer whose only errors are objects below the top level that GitHub could not
+    resolve (``NOT_FOUND``, such as one deleted pull request among a hundred) returns the rest of its data
+    (those fields are null); PyGithub would raise 404 for the whole query.
+    """
     try:
         _, data = gh.requester.graphql_query(query, variables)
+    except GithubException as exc:
+        if partial and _only_nested_not_found(exc.data):
+            return exc.data["data"]  # type: ignore[index, no-any-return]
+        raise describe_failure(exc, "graphql") from None
     except Exception as exc:
         raise describe_failure(exc, "graphql") from None
     if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
         raise GitHubError("GitHub GraphQL answered without a data object")
     return data["data"]
+
+
+def _only_nested_not_found(answer: object) -> bool:
+    """Whether a GraphQL answer has data and every error is a NOT_FOUND below the top-level field."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("data"), dict):
+        return False
+    errors = answer.get("errors")
+    return (
+        isinstance(errors, list)
+        and bool(errors)
+        and all(
+            isinstance(e, dict)
+            and e.get("type") == "NOT_FOUND"
+            and isinstance(e.get("path"), list)
+            and len(e["path"]) >= 2
+            for e in errors
+        )
+    )
 
 
 def paginate(gh: Github, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:

@@ -6,7 +6,11 @@ give bodies and comments in bulk; a single issue is fetched only when a PR links
 or earlier run brought in; GitHub's own closing references come from GraphQL, many PRs per query;
 everything about code comes from the git mirror. PRs are written in batches, oldest update first,
 each batch in one transaction that also advances the watermark, so a crash or a rate-limit stop
-leaves exactly the committed PRs and a rerun continues from there.
+leaves exactly the committed PRs and a rerun continues from there. A PR linked without GraphQL (no
+token, a token without GraphQL access, or a PR GitHub's GraphQL could not resolve) is stored with
+``links_missing_source='graphql'``; the next run that can ask GraphQL adds those PRs to its batched
+queries, links them again from their stored text and clears the mark, so runs converge on the links one
+complete run would store.
 
 This module orchestrates; it must never hold the token anywhere but the client, and never write a
 PR partially.
@@ -67,6 +71,7 @@ from swerl_core.store import (
     RunTotals,
     SkippedPR,
     Store,
+    UnlinkedPull,
 )
 
 log = logging.getLogger("swerl.ingest")
@@ -86,6 +91,8 @@ class RepoIngest:
     comments_upserted: int = 0
     watermark: datetime | None = None
     stopped: str | None = None
+    prs_relinked: int = 0  # stored PRs whose links were completed from a source an earlier run lacked
+    links_missing_source: str | None = None  # a link source this run could not ask; its PRs are marked
 
     @property
     def prs_skipped(self) -> int:
@@ -158,7 +165,7 @@ def _ingest(
     say = ProgressReporter("ingest", progress)
     anonymous = settings.github.use_graphql and not token
     if anonymous:
-        # Said, and kept in the run's row: a later run with a token does not revisit these PRs' links.
+        # Said, and kept in the run's row; the PRs are marked, and the next run with a token re-links them.
         say(_ANONYMOUS)
     try:
         resolved = [_resolve_repo(gh, repository_name(name), settings.github) for name in names]
@@ -192,6 +199,8 @@ def _ingest(
         except Exception as record_failure:  # the original failure matters more; say why the row is stale
             log.warning("could not record the end of run %s: %s", run_id, record_failure)
         raise
+    if status == "ok" and not anonymous:
+        message = _links_note(outcomes)
     store.finish_run(run_id, _totals(status, outcomes, meter, started, message))
     return _result(run_id, status, outcomes, meter, started, message)
 
@@ -244,7 +253,7 @@ class _RepoJob:
         self.pr_numbers: set[int] = set()
         self.unresolvable: dict[int, str] = {}  # numbers GitHub could not show as issues: missing/transferred
         self.use_graphql = settings.github.use_graphql and bool(token)
-        self.prs_new = self.prs_updated = self.prs_unchanged = 0
+        self.prs_new = self.prs_updated = self.prs_unchanged = self.prs_relinked = 0
         self.skipped: Counter[str] = Counter()
         self.issues_upserted = self.comments_upserted = 0
         self.stopped: str | None = None
@@ -262,7 +271,14 @@ class _RepoJob:
             comments_upserted=self.comments_upserted,
             watermark=self.store.watermark(self.name, "pulls"),
             stopped=self.stopped,
+            prs_relinked=self.prs_relinked,
+            links_missing_source=self.links_missing_source,
         )
+
+    @property
+    def links_missing_source(self) -> str | None:
+        """The link source this run wanted but could not ask (``graphql``), marked on every PR it writes."""
+        return "graphql" if self.settings.github.use_graphql and not self.use_graphql else None
 
     def run(self) -> None:
         """Mirror, list, link, compute and commit this repository's new PRs."""
@@ -302,12 +318,18 @@ class _RepoJob:
         missing = self.mirror.missing_commits(
             sha for p in work if p.merged_at and not p.draft for sha in (p.base_sha, p.head_sha)
         )
-        graphql = self._graphql_references([p.number for p in work if p.merged_at and not p.draft])
+        unlinked = self._unlinked({p.number for p in work})
+        merged = [p.number for p in work if p.merged_at and not p.draft]
+        # One set of GraphQL queries serves the new PRs and the ones an earlier run could not link fully.
+        graphql = self._graphql_references(merged + [u.number for u in unlinked])
         size = self.settings.ingest.batch_size
         for start in range(0, len(work), size):
             self._commit_batch(work[start : start + size], missing, graphql)
             done = min(start + size, len(work))
             self.say(f"{self.name}: {done}/{len(work)} pull requests", done, len(work))
+        answered = [u for u in unlinked if u.number in graphql]  # GitHub may still fail to resolve a PR
+        if answered and self.use_graphql:
+            self._relink(answered, graphql)
 
     # -- listings --------------------------------------------------------------------------------
 
@@ -374,6 +396,38 @@ class _RepoJob:
             self.use_graphql = False
             return {}
 
+    # -- completing links an earlier run could not ------------------------------------------------
+
+    def _unlinked(self, rewritten: set[int]) -> list[UnlinkedPull]:
+        """Stored PRs marked as linked without GraphQL, when this run can ask it (``rewritten`` are redone anyway)."""
+        if not self.use_graphql:
+            return []
+        return [u for u in self.store.unlinked_pulls(self.name, "graphql") if u.number not in rewritten]
+
+    def _relink(self, unlinked: Sequence[UnlinkedPull], graphql: Mapping[int, list[IssueReference]]) -> None:
+        """Link ``unlinked`` PRs again from their stored text and GraphQL's answer; clear their mark.
+
+        The same steps as a new PR's links (classify, fetch unknown issues and their comments), so the
+        result equals what one run that could ask every source would have stored.
+        """
+        self.say(f"{self.name}: completing the links of {len(unlinked)} pull requests linked without GraphQL")
+        size = self.settings.ingest.batch_size
+        for start in range(0, len(unlinked), size):
+            chunk = unlinked[start : start + size]
+            references = {
+                u.number: _text_references(self.name, u.title, u.body, u.commit_messages) + graphql.get(u.number, [])
+                for u in chunk
+            }
+            kinds, fetched = self._classify(references.values())
+            links = {number: self._link_records(refs, kinds) for number, refs in references.items()}
+            linked_issues = {ln.issue_number for ls in links.values() for ln in ls if ln.kind == "issue"}
+            comments = self._fill_comment_gaps(linked_issues, fetched)
+            with self.store.transaction():
+                self.issues_upserted += self.store.upsert_issues(fetched)
+                self.comments_upserted += self.store.upsert_comments(comments)
+                self.store.relink_pull_requests(self.name, links)
+            self.prs_relinked += len(chunk)
+
     # -- one batch -------------------------------------------------------------------------------
 
     def _commit_batch(
@@ -409,7 +463,9 @@ class _RepoJob:
         sizes = object_sizes(self.mirror.path, shas)
         wanted = self.store.missing_blobs(shas)
         blobs = blob_records(self.mirror.path, all_files, wanted, sizes, self.settings.ingest.max_blob_bytes)
-        records = [self._record(pull, pc, sizes, links[pull.number]) for pull, pc in kept]
+        records = [
+            self._record(pull, pc, sizes, links[pull.number], self._lacking(pull.number, graphql)) for pull, pc in kept
+        ]
         with self.store.transaction():
             self.issues_upserted += self.store.upsert_issues(fetched)
             self.comments_upserted += self.store.upsert_comments(comments)
@@ -422,10 +478,8 @@ class _RepoJob:
         self.skipped.update(s.reason for s in skips)
 
     def _references(self, pull: PullSummary, code: PullCode, graphql: list[IssueReference]) -> list[IssueReference]:
-        refs = closing_references(pull.title, self.name, "title") + closing_references(pull.body, self.name, "body")
-        for commit in code.commits:
-            refs += closing_references(commit.message, self.name, "commit")
-        return refs + list(graphql)
+        messages = [commit.message for commit in code.commits]
+        return _text_references(self.name, pull.title, pull.body, messages) + list(graphql)
 
     def _classify(self, references: Iterable[list[IssueReference]]) -> tuple[dict[int, str], list[IssueRecord]]:
         """What each same-repository number is; fetches (one request each) only numbers nobody knows."""
@@ -494,8 +548,19 @@ class _RepoJob:
                 comments += [parse_comment(self.name, item) for item in page]
         return comments
 
+    def _lacking(self, number: int, graphql: Mapping[int, list[IssueReference]]) -> str | None:
+        """The link source PR ``number`` was linked without: none asked, or GitHub could not resolve this PR."""
+        if self.links_missing_source is not None:
+            return self.links_missing_source
+        return "graphql" if self.use_graphql and number not in graphql else None
+
     def _record(
-        self, pull: PullSummary, code: PullCode, sizes: dict[str, int], links: tuple[LinkRecord, ...]
+        self,
+        pull: PullSummary,
+        code: PullCode,
+        sizes: dict[str, int],
+        links: tuple[LinkRecord, ...],
+        lacking: str | None,
     ) -> PullRequestRecord:
         first = min((c.authored_at for c in code.commits), default=None)
         assert pull.merged_at is not None
@@ -525,10 +590,33 @@ class _RepoJob:
             test_patch=code.diff.test_patch,
             files=file_records(code.diff, sizes),
             links=links,
+            links_missing_source=lacking,
         )
 
 
-_ANONYMOUS = "no token: GitHub's own closing references (GraphQL) need one; linked by keywords only"
+def _text_references(repo: str, title: str, body: str, messages: Iterable[str]) -> list[IssueReference]:
+    """Closing keywords in a PR's title, body and commit messages, in that order."""
+    refs = closing_references(title, repo, "title") + closing_references(body, repo, "body")
+    for message in messages:
+        refs += closing_references(message, repo, "commit")
+    return refs
+
+
+def _links_note(outcomes: Sequence[RepoIngest]) -> str | None:
+    """The run's message when a repository's PRs were linked without a source they need."""
+    lacking = [o.repo for o in outcomes if o.links_missing_source]
+    if not lacking:
+        return None
+    return (
+        f"{', '.join(lacking)}: GraphQL closing references unavailable to this token; linked by keywords only, "
+        "marked to be completed by a run that can ask GraphQL"
+    )
+
+
+_ANONYMOUS = (
+    "no token: GitHub's own closing references (GraphQL) need one; linked by keywords only, "
+    "marked to be completed by a run with a token"
+)
 _NO_GRAPHQL_ACCESS = (401, 403, 404)
 """GraphQL answers that mean "this token or server has no GraphQL", not a transient failure."""
 

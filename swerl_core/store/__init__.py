@@ -19,6 +19,7 @@ from swerl_core.store.records import (
     RunTotals,
     SkippedPR,
     SnapshotRecord,
+    UnlinkedPull,
 )
 from swerl_core.store.store import Store, lock_path
 
@@ -39,6 +40,7 @@ __all__ = [
     "SnapshotRecord",
     "Store",
     "StoreError",
+    "UnlinkedPull",
     "apply_migrations",
     "lock_path",
     "schema_version",

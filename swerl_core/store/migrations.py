@@ -218,11 +218,21 @@ _EVALUATION_PROTOCOL = (
     "ALTER TABLE evaluations ADD COLUMN protocol_json VARCHAR",  # the settings behind the fingerprint
 )
 
+# A PR written while a link source could not be asked (today only GitHub's GraphQL closing references: no token,
+# or a token without GraphQL access) carries the source's name; the next run that reaches it re-links exactly
+# those PRs and clears the mark. PRs written by an earlier anonymous run are marked here, as that run would have.
+_LINK_SOURCES = (
+    "ALTER TABLE pull_requests ADD COLUMN links_missing_source VARCHAR",  # NULL: every link source answered
+    """UPDATE pull_requests SET links_missing_source = 'graphql'
+        WHERE run_id IN (SELECT id FROM ingest_runs WHERE starts_with(coalesce(message, ''), 'no token:'))""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core ingest tables", _CORE),
     Migration(2, "snapshots table and issue hints view", _SNAPSHOTS),
     Migration(3, "evaluations table", _EVALUATIONS),
     Migration(4, "evaluation protocol fingerprint", _EVALUATION_PROTOCOL),
+    Migration(5, "pull requests whose link sources were incomplete", _LINK_SOURCES),
 )
 """Every migration of this release, oldest first."""
 

@@ -5,6 +5,7 @@ These are plain values; this module must never touch the database, the network o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -123,11 +124,28 @@ class PullRequestRecord:
     test_patch: str
     files: tuple[FileRecord, ...] = ()
     links: tuple[LinkRecord, ...] = ()
+    links_missing_source: str | None = None  # a link source not asked (``graphql``): re-linked by a later run
 
     @property
     def has_linked_issue(self) -> bool:
         """Whether any reference resolved to a real issue of this repository."""
-        return any(link.kind == "issue" and link.issue_repo == self.repo for link in self.links)
+        return has_linked_issue(self.repo, self.links)
+
+
+def has_linked_issue(repo: str, links: Iterable[LinkRecord]) -> bool:
+    """Whether any of ``links`` (of a PR in ``repo``) resolved to a real issue of that repository."""
+    return any(link.kind == "issue" and link.issue_repo == repo for link in links)
+
+
+@dataclass(frozen=True)
+class UnlinkedPull:
+    """A stored PR whose links lack a source: the text its keyword references are read from again."""
+
+    repo: str
+    number: int
+    title: str
+    body: str
+    commit_messages: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,7 @@ class RepoStatus:
     watermark: datetime | None
     last_run_at: datetime | None
     last_run_status: str | None
+    links_incomplete: int = 0  # kept PRs linked without a link source, waiting for a run that can ask it
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -51,12 +51,15 @@ from swerl_core.store.records import (
     CommentRecord,
     EvaluationRecord,
     IssueRecord,
+    LinkRecord,
     PullRequestRecord,
     RepoRecord,
     RepoStatus,
     RunTotals,
     SkippedPR,
     SnapshotRecord,
+    UnlinkedPull,
+    has_linked_issue,
 )
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
@@ -410,7 +413,7 @@ class Store:
                  pr.author_is_bot, list(pr.labels), pr.created_at, pr.updated_at, pr.closed_at, pr.merged_at,
                  pr.base_ref, pr.head_ref, pr.base_sha, pr.head_sha, pr.merge_commit_sha, pr.merge_base_sha,
                  pr.first_commit_at, list(pr.commit_messages), pr.has_linked_issue, len(pr.files),
-                 pr.code_patch, pr.test_patch, run_id, now]
+                 pr.code_patch, pr.test_patch, run_id, now, pr.links_missing_source]
                 for pr in prs
             ],
             ("repo", "number"),
@@ -430,6 +433,43 @@ class Store:
         )
         updated = sum(1 for key in keys if key in existing)
         return len(prs) - updated, updated
+
+    @_reads
+    def unlinked_pulls(self, repo: str, source: str) -> list[UnlinkedPull]:
+        """Kept PRs of ``repo`` written without link source ``source``, oldest number first."""
+        rows = self.connection.execute(
+            "SELECT repo, number, title, body, commit_messages FROM pull_requests "
+            "WHERE repo = ? AND links_missing_source = ? ORDER BY number",
+            [repo, source],
+        ).fetchall()
+        return [UnlinkedPull(r, int(n), t, b, tuple(m)) for r, n, t, b, m in rows]
+
+    @_writes
+    def relink_pull_requests(self, repo: str, links: Mapping[int, Sequence[LinkRecord]]) -> None:
+        """Replace the links of already stored PRs of ``repo`` and clear their missing-source mark.
+
+        Only the links change (and ``has_linked_issue``, which follows them); call inside :meth:`transaction`.
+        """
+        if not links:
+            return
+        numbers = sorted(links)
+        self._delete_children([(repo, n) for n in numbers], ("pr_issue_links",), "pr_number")
+        self._upsert(
+            "pr_issue_links",
+            [
+                [repo, number, link.issue_repo, link.issue_number, link.kind, list(link.sources)]
+                for number in numbers
+                for link in links[number]
+            ],
+            ("repo", "pr_number", "issue_repo", "issue_number"),
+        )
+        linked = [n for n in numbers if has_linked_issue(repo, links[n])]
+        self.connection.execute(
+            "UPDATE pull_requests SET links_missing_source = NULL, "
+            "has_linked_issue = list_contains(?::INTEGER[], number) "
+            "WHERE repo = ? AND list_contains(?::INTEGER[], number)",
+            [linked, repo, numbers],
+        )
 
     @_writes
     def record_skips(self, skips: Sequence[SkippedPR], run_id: str) -> None:
@@ -525,7 +565,7 @@ class Store:
 
     @_reads
     def repo_status(self) -> list[RepoStatus]:
-        """Per repository: kept and skipped PRs, issues, PR watermark and the last run touching it."""
+        """Per repository: kept and skipped PRs, issues, PR watermark, the last run touching it, PRs to re-link."""
         rows = self.connection.execute(
             """SELECT r.name,
                  (SELECT count(*) FROM pull_requests p WHERE p.repo = r.name),
@@ -534,7 +574,8 @@ class Store:
                  (SELECT value FROM watermarks w WHERE w.repo = r.name AND w.stream = 'pulls'),
                  (SELECT max_by(coalesce(finished_at, started_at), started_at) FROM ingest_runs
                     WHERE list_contains(repos, r.name)),
-                 (SELECT max_by(status, started_at) FROM ingest_runs WHERE list_contains(repos, r.name))
+                 (SELECT max_by(status, started_at) FROM ingest_runs WHERE list_contains(repos, r.name)),
+                 (SELECT count(*) FROM pull_requests p WHERE p.repo = r.name AND p.links_missing_source IS NOT NULL)
                FROM repos r ORDER BY r.name"""
         ).fetchall()
         # A run still "running" while nobody holds the ingest lock died with its process (kill -9).
