@@ -24,6 +24,7 @@ import argparse
 import gc
 import hashlib
 import json
+import math
 import re
 import resource
 import shutil
@@ -45,6 +46,7 @@ from swerl_core.curate.funnel import FunnelCounter, render_funnel
 from swerl_core.curate.patches import patch_fingerprint_text
 from swerl_core.curate.pipeline import select_pull_requests
 from swerl_core.curate.split import heldout_mask, leak_reason
+from swerl_core.curate.tokens import BASE_PROMPT_CHARS, CHAT_TEMPLATE_MARGIN, FILE_OVERHEAD_CHARS
 from swerl_core.file_kinds import CODE, TEST, file_kind
 from swerl_core.store import Store
 
@@ -202,6 +204,11 @@ def run_stages(path: Path, cfg: CurateConfig) -> tuple[set[tuple[str, int]], Fun
     return set(kept.iter_rows()), funnel
 
 
+def prompt_tokens(chars: int, chars_per_token: float) -> int:
+    """The prompt-size estimate curate applies (chars per token, plus the chat template's margin)."""
+    return math.ceil(chars / chars_per_token) + CHAT_TEMPLATE_MARGIN
+
+
 _BOT = re.compile(r"(?i)\b(dependabot|renovate|bump|automerge)\b")
 _VERSION = re.compile(r"^[+-][ \t]*[\"']?(__version__|version|VERSION|Version)[\"']?[ \t]*[:=]")
 
@@ -211,8 +218,14 @@ def baseline(path: Path, cfg: CurateConfig) -> set[tuple[str, int]]:
     with Store.open(path) as store:
         con = store.connection
         files: dict[tuple[str, int], list[str]] = {}
-        for repo, number, fpath in con.sql("SELECT repo, pr_number, path FROM pr_files").fetchall():
+        context: dict[tuple[str, int], list[int]] = {}  # the prompt's code files: path + content chars at base
+        for repo, number, fpath, status, old_chars in con.sql(
+            "SELECT f.repo, f.pr_number, f.path, f.status, coalesce(length(b.content), 0) FROM pr_files f "
+            "LEFT JOIN blobs b ON b.sha = f.old_blob_sha"
+        ).fetchall():
             files.setdefault((repo, number), []).append(fpath)
+            if file_kind(fpath) == CODE and status != "A":
+                context.setdefault((repo, number), []).append(len(fpath) + old_chars)
         issues: dict[tuple[str, int], list[tuple[int, str]]] = {}
         for repo, number, issue, text in con.sql(
             "SELECT l.repo, l.pr_number, l.issue_number, i.title || chr(10) || chr(10) || i.body FROM pr_issue_links l "
@@ -254,20 +267,27 @@ def baseline(path: Path, cfg: CurateConfig) -> set[tuple[str, int]]:
                 text = "\n\n".join(t for _, t in sorted(linked)).strip()
                 if not (cfg.min_code_files <= n_code <= cfg.max_code_files) or len(changed) > cfg.max_patch_lines:
                     continue
-                if len(text) < cfg.min_issue_chars or (len(text) + 4000) / 4 > cfg.max_prompt_tokens:
+                sizes = context.get((repo, number), [])
+                chars = BASE_PROMPT_CHARS + len(text) + sum(sizes) + len(sizes) * FILE_OVERHEAD_CHARS
+                if len(text) < cfg.min_issue_chars or prompt_tokens(chars, cfg.chars_per_token) > cfg.max_prompt_tokens:
                     continue
                 digest = hashlib.blake2b(patch_fingerprint_text(oracle).encode(), digest_size=16).hexdigest()
                 kept.append((merged, repo, number, digest, tuple(i for i, _ in linked)))
         kept.sort()
+        # Dedup as curate judges it: first the repeated patches among all rows, then, among the rest, an
+        # issue already fixed by an earlier PR.
         seen_patch: set[str] = set()
+        unique_patch = []
+        for row in kept:
+            if row[3] not in seen_patch:
+                seen_patch.add(row[3])
+                unique_patch.append(row)
         seen_issue: set[tuple[str, int]] = set()
         survivors: list[tuple[datetime, str, int, tuple[int, ...]]] = []
-        for merged, repo, number, digest, linked_issues in kept:
-            if digest in seen_patch or any((repo, i) in seen_issue for i in linked_issues):
-                continue
-            seen_patch.add(digest)
+        for merged, repo, number, _, linked_issues in unique_patch:
+            if not any((repo, i) in seen_issue for i in linked_issues):
+                survivors.append((merged, repo, number, linked_issues))
             seen_issue.update((repo, i) for i in linked_issues)
-            survivors.append((merged, repo, number, linked_issues))
     # The time split: a held-out PR (merged after the cut) sharing an issue with a training PR is dropped.
     train_issues = {(repo, i) for merged, repo, _, issues in survivors if merged <= CUT for i in issues}
     return {
