@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> ToyRun:
     return ToyRun(settings, cfg, base, sft.model_dir)
 
 
-def _format_rate(model_dir: Path, rows: list[dict], samples: int, cfg: TrainConfig) -> float:
+def _format_rate(model_dir: Path, rows: list[dict[str, Any]], samples: int, cfg: TrainConfig) -> float:
     """Share of sampled answers (GRPO's sampling: temperature, no top-k) that keep the answer format."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -88,7 +89,7 @@ def test_sft_teaches_the_answer_format(toy: ToyRun) -> None:
     assert after >= 0.5, f"format rate after SFT {after:.2f}"
 
 
-def _sequence_logps(trainer: object, batch: dict) -> tuple[object, object]:
+def _sequence_logps(trainer: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
     """Per-token log-probabilities of a batch's completions as TRL's loss computes them (TRL 1.16 internals)."""
     import torch
 
