@@ -40,11 +40,10 @@ from swerl_core.reward import extract_solution, search_replace_reward  # noqa: E
 from swerl_core.search_replace import FormatError, parse_edits  # noqa: E402
 from swerl_core.train.config import TrainConfig, load_train_config  # noqa: E402
 from swerl_core.train.snapshot import as_files, load_snapshot  # noqa: E402
+from swerl_core.train.tiny_model import TOY_SPEC, TinyModelSpec  # noqa: E402
 
 RECIPE = REPO / "deployments" / "configs" / "learnable-cpu.yaml"
 TOY_RECIPE = REPO / "deployments" / "configs" / "toy-cpu.yaml"
-# The wiring check's model: small enough to memorise the 4 toy answers in ~100 SFT steps.
-TOY_SPEC = {"hidden_size": 128, "intermediate_size": 344, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2}
 TOKEN = "learn-benchmark-token"
 
 
@@ -141,17 +140,15 @@ def reward_quarters(settings: Settings, run_id: str) -> tuple[float, float]:
 
 
 def run_seed(
-    settings: Settings, cfg: TrainConfig, seed: int, heldout: list[dict], samples: int, spec: dict
+    settings: Settings, cfg: TrainConfig, seed: int, heldout: list[dict], samples: int, spec: TinyModelSpec
 ) -> dict[str, float]:
     """Train one seed (SFT then GRPO) from a fresh tiny model of shape ``spec``; score every stage."""
     from swerl_core.demo.learnable import learnable_texts
     from swerl_core.train import TrainRequest, run
-    from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
+    from swerl_core.train.tiny_model import init_tiny_model
 
     cfg = replace(cfg, seed=seed)
-    base = init_tiny_model(
-        settings.home / f"models/tiny-{seed}", TinyModelSpec(seed=seed, **spec), corpus=learnable_texts()
-    )
+    base = init_tiny_model(settings.home / f"models/tiny-{seed}", replace(spec, seed=seed), corpus=learnable_texts())
     metrics: dict[str, float] = {}
     temp, length = cfg.grpo.temperature, cfg.max_completion_length
 
@@ -216,7 +213,7 @@ def main() -> int:
     train_rows, heldout_rows = load_snapshot(settings.snapshots_dir, snapshot_id)
     heldout = list(train_rows if args.toy else heldout_rows)[: args.heldout]
     print(f"home {home}; scoring {len(heldout)} {'train' if args.toy else 'held-out'} rows per stage", flush=True)
-    spec = TOY_SPEC if args.toy else {}
+    spec = TOY_SPEC if args.toy else TinyModelSpec()
     per_seed = [run_seed(settings, cfg, seed, heldout, args.samples, spec) for seed in args.seeds]
     summary(per_seed)
     for stage_from, stage_to in (("base", "sft"), ("sft", "grpo")):

@@ -42,6 +42,11 @@ class TinyModelSpec:
     seed: int = 0
 
 
+# The toy wiring check's shape (deployments/configs/toy-cpu.yaml): half the default width and layers,
+# enough to learn the 4 toy answers in under a hundred SFT steps on a CPU.
+TOY_SPEC = TinyModelSpec(hidden_size=128, intermediate_size=344, num_layers=2, num_heads=4, num_kv_heads=2)
+
+
 def tokenizer_corpus(extra: Iterable[str] = ()) -> list[str]:
     """Texts the tiny tokenizer learns from: prompt wording, an example answer, the sample world, ``extra``."""
     from swerl_core.train.sample_snapshot import sample_texts
