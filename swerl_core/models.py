@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from swerl_core.errors import ModelError, SwerlError
-from swerl_core.storage import is_storage_uri
+from swerl_core.storage import discard_dir, is_storage_uri
 
 if TYPE_CHECKING:
     from swerl_core.config import StorageConfig
@@ -179,17 +178,8 @@ def _move_into_place(partial: Path, target: Path) -> None:
         if _download_complete(target):  # another evaluation finished the same download first: keep its copy
             return
         if target.exists():
-            _discard(target)  # an interrupted download (or one by an older swerl, written in place): never trusted
+            discard_dir(target)  # an interrupted download (or one by an older swerl, written in place): never trusted
         os.rename(partial, target)
-
-
-def _discard(path: Path) -> None:
-    aside = path.with_name(f".{path.name}.stale-{uuid.uuid4().hex[:8]}")
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def alias_version(client: Any, name: str, alias: str) -> str | None:

@@ -180,7 +180,7 @@ def fetch_dir(cfg: StorageConfig, where: Location, target: Path) -> dict[str, An
             index = _download_verified(s3_client(cfg), where, partial)
             (partial / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True), encoding="utf-8")
             if target.exists():
-                _discard(target)  # a local leftover nothing vouches for
+                discard_dir(target)  # a local leftover nothing vouches for
             os.rename(partial, target)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
@@ -279,7 +279,8 @@ def _s3_errors(where: Location) -> Iterator[None]:
         raise StorageError(f"shared storage {where.uri} failed: {type(exc).__name__}: {detail}") from None
 
 
-def _discard(path: Path) -> None:
+def discard_dir(path: Path) -> None:
+    """Remove directory ``path`` (if present) so that no reader ever sees it half-deleted: renamed aside first."""
     aside = path.with_name(f".{path.name}.stale-{uuid.uuid4().hex[:8]}")
     try:
         os.rename(path, aside)
@@ -318,7 +319,7 @@ def ensure_snapshot(settings: Settings, snapshot_id: str) -> None:
     except (OSError, ValueError, AttributeError):
         named = None
     if named != snapshot_id:
-        _discard(local)
+        discard_dir(local)
         raise StorageError(
             f"{where.uri} does not hold snapshot {snapshot_id} (its manifest.json names another): refused"
         )
