@@ -11,14 +11,14 @@ import base64
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ingest import REPO, TOKEN, run_ingest
+from test_ingest import REPO, TOKEN, assert_same_data, contents, query, run_ingest
 
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.world import SampleWorld
@@ -255,28 +255,81 @@ def test_token_reaches_git_only_in_flight_never_in_the_mirror(
     assert json.dumps(config.stdout).count(url) == 1
 
 
+EDITED_AT = "2026-12-01T09:00:00Z"  # after everything in the sample world, its later batches included
+
+
+def change_while_page_2_is_held(fake: FakeGitHub, path_regex: str, change: Callable[[], object]) -> threading.Thread:
+    """Serve page 1 of ``path_regex`` as is and hold page 2 while ``change`` runs: page 2 comes from the new world."""
+    fake.inject(path_regex, kind="delay", delay_s=0, times=1)
+    held = fake.inject(path_regex, kind="delay", delay_s=1.5, times=1)
+
+    def change_world() -> None:
+        while held.times > 0:
+            threading.Event().wait(0.01)
+        change()
+
+    changer = threading.Thread(target=change_world, daemon=True)
+    changer.start()
+    return changer
+
+
 @pytest.mark.slow
 def test_pull_listing_that_changes_between_pages_converges_after_a_rerun(
     tmp_path: Path, sample_world: SampleWorld
 ) -> None:
     """New pull requests land while page 2 is being served: the pages shift, the rerun catches up."""
-    from test_ingest import assert_same_data, contents
-
     world = sample_world.copy_to(tmp_path / "world")
     with FakeGitHub(world, token=TOKEN) as fake:
-        fake.inject(rf"^/repos/{REPO}/pulls$", kind="delay", delay_s=0, times=1)  # page 1 as is
-        held = fake.inject(rf"^/repos/{REPO}/pulls$", kind="delay", delay_s=1.5, times=1)  # page 2, held
-
-        def change_world() -> None:
-            while held.times > 0:
-                threading.Event().wait(0.01)
-            world.advance()  # while page 2 is held: it is answered from the changed world
-
-        changer = threading.Thread(target=change_world)
-        changer.start()
+        changer = change_while_page_2_is_held(fake, rf"^/repos/{REPO}/pulls$", world.advance)
         first = run_ingest(tmp_path / "home", fake.url, **{"github.per_page": 20})
         changer.join()
         assert first.status == "ok"
         assert run_ingest(tmp_path / "home", fake.url, **{"github.per_page": 20}).status == "ok"
         assert run_ingest(tmp_path / "fresh", fake.url, **{"github.per_page": 20}).status == "ok"
+    assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
+
+
+@pytest.mark.slow
+def test_issue_edited_while_the_issue_listing_runs_loses_no_issue(tmp_path: Path, sample_world: SampleWorld) -> None:
+    """An issue of page 1 is edited while page 2 is held: it moves to the end of the ``sort=updated`` listing and
+    every later item one place toward the start; the issue that crossed the page boundary must still be stored."""
+    world = sample_world.copy_to(tmp_path / "world")
+    repo, per_page = world.repos[REPO], 40
+    listed = sorted([*repo.issues.values(), *repo.pulls.values()], key=lambda i: (i.updated_at, i.number))
+    edited, crossing = listed[0].number, listed[per_page].number
+    assert edited in repo.issues and crossing == 43  # an issue no PR links: only the listing brings it
+    with FakeGitHub(world, token=TOKEN) as fake:
+        edit = partial(world.edit_issue, REPO, edited, "Edited while the listing ran.", EDITED_AT)
+        changer = change_while_page_2_is_held(fake, rf"^/repos/{REPO}/issues$", edit)
+        first = run_ingest(tmp_path / "home", fake.url, **{"github.per_page": per_page})
+        changer.join()
+        assert first.status == "ok"
+        stored = query(tmp_path / "home", "SELECT number FROM issues WHERE repo = ? AND number = ?", [REPO, crossing])
+        assert stored == [(crossing,)], f"issue #{crossing} crossed the page boundary and was skipped"
+        assert run_ingest(tmp_path / "home", fake.url, **{"github.per_page": per_page}).status == "ok"
+        assert run_ingest(tmp_path / "fresh", fake.url, **{"github.per_page": per_page}).status == "ok"
+    assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
+
+
+@pytest.mark.slow
+def test_comment_edited_while_the_comment_listing_runs_loses_no_comment(
+    tmp_path: Path, sample_world: SampleWorld
+) -> None:
+    """The repo-wide comment listing under the same shift: a page-1 comment is edited while page 2 is held."""
+    world = sample_world.copy_to(tmp_path / "world")
+    repo, per_page = world.repos[REPO], 11
+    listed = sorted(repo.comments, key=lambda c: (c.updated_at, c.id))
+    edited, crossing = listed[0].id, listed[per_page]
+    assert crossing.issue_number in repo.pulls  # a PR's comment: no linked-issue gap filling fetches it
+    with FakeGitHub(world, token=TOKEN) as fake:
+        edit = partial(world.edit_comment, REPO, edited, "Edited while the listing ran.", EDITED_AT)
+        changer = change_while_page_2_is_held(fake, rf"^/repos/{REPO}/issues/comments$", edit)
+        first = run_ingest(tmp_path / "home", fake.url, **{"github.per_page": per_page})
+        changer.join()
+        assert first.status == "ok"
+        sql = "SELECT id FROM issue_comments WHERE repo = ? AND id = ?"
+        stored = query(tmp_path / "home", sql, [REPO, crossing.id])
+        assert stored == [(crossing.id,)], f"comment {crossing.id} crossed the page boundary and was skipped"
+        assert run_ingest(tmp_path / "home", fake.url, **{"github.per_page": per_page}).status == "ok"
+        assert run_ingest(tmp_path / "fresh", fake.url, **{"github.per_page": per_page}).status == "ok"
     assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -684,9 +684,41 @@ def test_issue_and_comment_watermarks_advance_across_pages(tmp_path: Path, world
         world.advance()
         fake.reset_counts()
         run_ingest(tmp_path, fake.url, **{"github.per_page": 5})
-        asked = {r.path: r.query for r in fake.requests if r.path.endswith(("/issues", "/issues/comments"))}
-    since = {path.rsplit("/", 1)[-1]: query_text for path, query_text in asked.items()}
-    assert f"since={marks['issues'].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in since["issues"]
-    assert f"since={marks['comments'].astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in since["comments"]
+        asked: dict[str, str] = {}
+        for r in fake.requests:
+            if r.path.endswith(("/issues", "/issues/comments")):
+                asked.setdefault(r.path.rsplit("/", 1)[-1], r.query)  # each listing's first request
+    for stream in ("issues", "comments"):
+        resume = (marks[stream] - timedelta(seconds=1)).astimezone(UTC)  # a second earlier: none of it is lost
+        assert f"since={resume:%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in asked[stream]
     later = dict(query(tmp_path, "SELECT stream, value FROM watermarks WHERE repo = ?", [REPO]))
     assert later["issues"] >= marks["issues"] and later["comments"] >= marks["comments"]
+
+
+def test_listings_two_a_page_store_what_one_page_stores(tmp_path: Path, server: FakeGitHub, clean: dict) -> None:
+    """Two a page, a page of an issue and a PR updated in the same second gives ``since`` nowhere to move:
+    the listing pages by number from that ``since`` until a newer item comes, and misses nothing."""
+    assert run_ingest(tmp_path / "home", server.url, **{"github.per_page": 2}).status == "ok"
+    issue_queries = [r.query for r in server.requests if r.path == f"/repos/{REPO}/issues"]
+    assert any("since=" in q and "page=2" in q.split("&") for q in issue_queries), "no same-second page by number"
+    assert_same_data(contents(tmp_path / "home"), clean)
+
+
+def test_issue_listing_that_fails_mid_way_resumes_from_its_watermark(tmp_path: Path, server: FakeGitHub) -> None:
+    """Pages committed before a failure stay, with their watermark; the rerun asks from there and converges."""
+    listing = rf"^/repos/{REPO}/issues$"
+    server.inject(listing, kind="delay", delay_s=0, times=2)  # pages 1 and 2 answered
+    failing = server.inject(listing, status=502, times=1000)
+    with pytest.raises(IngestError, match="502"):
+        run_ingest(tmp_path / "home", server.url, **{"github.per_page": 5, "github.max_retries": 1})
+    failing.times = 0
+    committed = query(tmp_path / "home", "SELECT count(*) FROM issues WHERE repo = ?", [REPO])[0][0]
+    ((mark,),) = query(tmp_path / "home", "SELECT value FROM watermarks WHERE repo = ? AND stream = 'issues'", [REPO])
+    assert 0 < committed < 10  # two pages of five, PRs among them
+    server.reset_counts()
+    assert run_ingest(tmp_path / "home", server.url, **{"github.per_page": 5}).status == "ok"
+    first = next(r.query for r in server.requests if r.path == f"/repos/{REPO}/issues")
+    resume = (mark - timedelta(seconds=1)).astimezone(UTC)
+    assert f"since={resume:%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in first
+    assert run_ingest(tmp_path / "fresh", server.url, **{"github.per_page": 5}).status == "ok"
+    assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))

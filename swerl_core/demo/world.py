@@ -1031,8 +1031,9 @@ W = TypeVar("W", bound="World")
 class World:
     """Repositories served together: their git remotes and API records, plus the changes tests make.
 
-    Changes (:meth:`add_history`, :meth:`add_pull`, :meth:`add_comment`, :meth:`rename_repo`) mutate the
-    build in place and delete its manifest, so the next :func:`build_world` on the same root rebuilds it.
+    Changes (:meth:`add_history`, :meth:`add_pull`, :meth:`add_comment`, :meth:`edit_issue`, :meth:`edit_comment`,
+    :meth:`rename_repo`) mutate the build in place and delete its manifest, so the next :func:`build_world` on the
+    same root rebuilds it.
     Call :meth:`copy_to` first to keep a shared build pristine.
     """
 
@@ -1088,6 +1089,26 @@ class World:
         _add_comments(repo, [(number, comment)])
         self._changed(repo)
         return repo.comments[-1]
+
+    def edit_issue(self, full_name: str, number: int, body: str, at: str) -> IssueRecord:
+        """Edit issue ``number``'s body at time ``at``: it becomes the most recently updated; return its record."""
+        repo = self.repo(full_name)
+        issue = repo.issues.get(number)
+        if issue is None:
+            raise DemoError(f"{full_name} has no issue #{number}")
+        issue.body, issue.updated_at = body, max(issue.updated_at, at)
+        self._changed(repo)
+        return issue
+
+    def edit_comment(self, full_name: str, comment_id: int, body: str, at: str) -> CommentRecord:
+        """Edit comment ``comment_id``'s body at time ``at`` (its thread is left as it was); return its record."""
+        repo = self.repo(full_name)
+        comment = next((c for c in repo.comments if c.id == comment_id), None)
+        if comment is None:
+            raise DemoError(f"{full_name} has no comment {comment_id}")
+        comment.body, comment.updated_at = body, max(comment.updated_at, at)
+        self._changed(repo)
+        return comment
 
     def copy_to(self: W, dest: Path) -> W:
         """Copy the git repositories and records to ``dest`` and return the copy (this world is untouched)."""

@@ -1,8 +1,10 @@
 """``ingest``: fresh merged pull requests, their issues and their code, from GitHub and git into DuckDB.
 
 The frugal strategy: PRs are listed ``state=closed, sort=updated, direction=desc`` (100 a page) down
-to the repository's watermark; issues and repo-wide issue comments are listed with ``since=`` and
-give bodies and comments in bulk; a single issue is fetched only when a PR links one that no listing
+to the repository's watermark; issues and repo-wide issue comments are listed oldest update first,
+each page asked from the newest ``since`` seen (:mod:`swerl_core.ingest.listing`: an edit made while
+they are listed skips nothing), one transaction and watermark step a page, and give bodies and
+comments in bulk; a single issue is fetched only when a PR links one that no listing
 or earlier run brought in; GitHub's own closing references come from GraphQL, many PRs per query;
 everything about code comes from the git mirror. PRs are written in batches, oldest update first,
 each batch in one transaction that also advances the watermark, so a crash or a rate-limit stop
@@ -23,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from github import Github
 
@@ -51,6 +53,7 @@ from swerl_core.ingest.code import (
     pulls_code,
 )
 from swerl_core.ingest.errors import IngestError
+from swerl_core.ingest.listing import resume_since, updated_pages
 from swerl_core.ingest.payloads import (
     PullSummary,
     is_pull_request,
@@ -345,11 +348,9 @@ class _RepoJob:
         return list(seen.values())
 
     def _sync_issues(self, first_since: datetime | None) -> None:
-        since = self.store.watermark(self.name, "issues") or first_since
-        params = {"state": "all", "sort": "updated", "direction": "asc", "per_page": self.per_page}
-        if since is not None:
-            params["since"] = _iso(since)
-        for page in paginate(self.gh, f"/repos/{self.name}/issues", params):
+        since = resume_since(self.store.watermark(self.name, "issues")) or first_since
+        params = {"state": "all", "per_page": self.per_page}
+        for page in updated_pages(self.gh, f"/repos/{self.name}/issues", params, since):
             issues: list[IssueRecord] = []
             for item in page:
                 if is_pull_request(item):
@@ -358,23 +359,19 @@ class _RepoJob:
                         self.pr_numbers.add(number)
                 else:
                     issues.append(parse_issue(self.name, item))
-            newest = max((_updated(item) for item in page), default=None)
+            newest = max(_updated(item) for item in page)
             with self.store.transaction():
                 self.issues_upserted += self.store.upsert_issues(issues)
-                if newest is not None:
-                    self.store.advance_watermark(self.name, "issues", newest)
+                self.store.advance_watermark(self.name, "issues", newest)
 
     def _sync_comments(self, first_since: datetime | None) -> None:
-        since = self.store.watermark(self.name, "comments") or first_since
-        params = {"sort": "updated", "direction": "asc", "per_page": self.per_page}
-        if since is not None:
-            params["since"] = _iso(since)
-        for page in paginate(self.gh, f"/repos/{self.name}/issues/comments", params):
+        since = resume_since(self.store.watermark(self.name, "comments")) or first_since
+        params = {"per_page": self.per_page}
+        for page in updated_pages(self.gh, f"/repos/{self.name}/issues/comments", params, since):
             comments = [parse_comment(self.name, item) for item in page]
             with self.store.transaction():
                 self.comments_upserted += self.store.upsert_comments(comments)
-                if comments:
-                    self.store.advance_watermark(self.name, "comments", max(c.updated_at for c in comments))
+                self.store.advance_watermark(self.name, "comments", max(c.updated_at for c in comments))
 
     def _graphql_references(self, numbers: list[int]) -> dict[int, list[IssueReference]]:
         if not self.use_graphql or not numbers:
@@ -643,11 +640,6 @@ def _token_hosts(api_url: str) -> set[str]:
 
 def _updated(item: Mapping[str, object]) -> datetime:
     return parse_time(item.get("updated_at"), "updated_at")
-
-
-def _iso(value: datetime) -> str:
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _totals(
