@@ -333,3 +333,40 @@ def test_comment_edited_while_the_comment_listing_runs_loses_no_comment(
         assert run_ingest(tmp_path / "home", fake.url, **{"github.per_page": per_page}).status == "ok"
         assert run_ingest(tmp_path / "fresh", fake.url, **{"github.per_page": per_page}).status == "ok"
     assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
+
+
+def _first_page(server: FakeGitHub, path: str, **params: Any) -> list[dict[str, Any]]:
+    import requests
+
+    answer = requests.get(f"{server.url}{path}", params={"per_page": 5, **params}, timeout=10,
+                          headers={"Authorization": f"token {TOKEN}"})  # fmt: skip
+    return answer.json()
+
+
+@pytest.mark.parametrize(
+    ("listing", "params", "next_url"),
+    [
+        (f"/repos/{REPO}/pulls", {"state": "closed"}, "same"),  # a next link back to itself
+        (f"/repos/{REPO}/pulls", {"state": "closed"}, "onward"),  # ever new page numbers, the same items
+        (f"/repos/{REPO}/issues", {"state": "all", "sort": "updated", "direction": "asc"}, "onward"),
+        (f"/repos/{REPO}/issues/comments", {"sort": "updated", "direction": "asc"}, "onward"),
+    ],
+)
+def test_listing_that_never_ends_stops_with_one_line(
+    tmp_path: Path, server: FakeGitHub, listing: str, params: dict[str, str], next_url: str
+) -> None:
+    """A server that keeps naming a next page of items already served: a clear error, not an endless ingest."""
+    page = _first_page(server, listing, **params)
+    assert page, "the listing must have items to repeat"
+    pages = iter(range(2, 10_000))
+
+    def link() -> dict[str, str]:
+        target = f"{server.url}{listing}" + ("" if next_url == "same" else f"?page={next(pages)}")
+        return {"Link": f'<{target}>; rel="next"'}
+
+    for _ in range(40):  # each answer carries its own Link header
+        server.inject(rf"^{listing}$", status=200, body=page, headers=link(), times=1)
+    with pytest.raises(IngestError) as failure:
+        run_ingest(tmp_path, server.url, **{"github.per_page": 5})
+    assert "\n" not in str(failure.value)
+    assert "never ends" in str(failure.value) or "already read" in str(failure.value), str(failure.value)

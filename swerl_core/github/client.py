@@ -239,12 +239,21 @@ def paginate(gh: Github, path: str, params: dict[str, Any]) -> Iterator[list[dic
     """Pages of a list endpoint, following ``Link: rel="next"``; each page is checked to be a JSON list."""
     url: str | None = path
     query: dict[str, Any] | None = params
+    read: set[str] = set()
+    previous: list[dict[str, Any]] | None = None
     while url is not None:
         headers, data = get_json(gh, url, query)
         if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
             raise GitHubError(f"GitHub answered {path} with something other than a list of objects")
+        if not data:
+            return  # an empty page ends a listing, whatever its Link header says
+        if data == previous:
+            raise GitHubError(f"GitHub answered {path} with the same page twice in a row: a listing that never ends")
         yield data
-        url, query = next_link(headers.get("link", "")), None
+        previous, url, query = data, next_link(headers.get("link", "")), None
+        if url is not None and url in read:
+            raise GitHubError(f"GitHub's next-page link for {path} points back to a page already read")
+        read.add(url or "")
 
 
 def next_link(link_header: str) -> str | None:

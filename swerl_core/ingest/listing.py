@@ -21,6 +21,10 @@ SINCE_STEP_BACK = timedelta(seconds=1)
 """``since`` has second precision and GitHub does not promise whether it is inclusive: ask one second earlier."""
 
 
+MAX_STALE_PAGES = 10
+"""Pages in a row with nothing new after which a listing is taken to be endless (a server's fault)."""
+
+
 def updated_pages(
     gh: Github, path: str, params: Mapping[str, Any], since: datetime | None
 ) -> Iterator[list[dict[str, Any]]]:
@@ -34,6 +38,7 @@ def updated_pages(
     by number costs, plus the pages the repeated items fill. Yields only non-empty pages.
     """
     seen: set[tuple[str, str, str]] = set()
+    stale = 0  # pages in a row that brought nothing not yielded before
     cursor, page = (_utc(since) if since is not None else None), 1
     while True:
         query = {**params, "sort": "updated", "direction": "asc"}
@@ -48,6 +53,10 @@ def updated_pages(
             return
         fresh = [item for item in data if _version(item) not in seen]
         seen.update(_version(item) for item in fresh)
+        stale = 0 if fresh else stale + 1
+        if stale >= MAX_STALE_PAGES:
+            raise GitHubError(f"GitHub answered {MAX_STALE_PAGES} pages of {path} in a row with nothing new: "
+                              "a listing that never ends")  # fmt: skip
         if fresh:
             yield fresh
         if next_link(headers.get("link", "")) is None:
