@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +28,14 @@ CURATED_KEYS = ("name", "created_at", "config", "source_watermarks")
 """Keys a manifest written by curate also holds (``files``: each split's SHA-256 and rows)."""
 
 
+SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+"""A snapshot id is one plain name: never a path (no ``/``, no leading dot, so never ``..``)."""
+
+
 def snapshot_dir(snapshots_dir: Path, snapshot_id: str) -> Path:
-    """The directory of snapshot ``snapshot_id``."""
+    """The directory of snapshot ``snapshot_id``; :class:`SnapshotError` when the id is not a plain name."""
+    if not isinstance(snapshot_id, str) or not SNAPSHOT_ID.match(snapshot_id) or ".." in snapshot_id:
+        raise SnapshotError(f"{str(snapshot_id)[:80]!r} is not a snapshot id (letters, digits, '.', '_', '-'; no path)")
     return Path(snapshots_dir) / snapshot_id
 
 

@@ -85,6 +85,8 @@ def storage_uri_problem(uri: str) -> str | None:
         return "it has a query or fragment"
     if any(seg in (".", "..") for seg in parts.path.split("/")):
         return "its path has . or .. segments"
+    if "//" in parts.path:
+        return "its path has an empty segment (//)"
     return None
 
 
@@ -137,28 +139,41 @@ def publish_dir(cfg: StorageConfig, local_dir: Path, where: Location, meta: Mapp
     finds the data already there), the index last. A location whose index already exists is left
     untouched: publications are immutable.
     """
+    files = sorted(
+        (p for p in Path(local_dir).rglob("*") if p.is_file() and p.name != INDEX),
+        key=lambda p: (p.name == "manifest.json", p.as_posix()),
+    )
+    if not files:
+        raise StorageError(f"nothing to publish: {local_dir} holds no files")
+    entries = [
+        {"path": p.relative_to(local_dir).as_posix(), "size": p.stat().st_size, "sha256": file_sha256(p)} for p in files
+    ]
     client = s3_client(cfg)
     with _s3_errors(where):
-        if _read_index(client, where, missing_ok=True) is not None:
-            log.info("%s is already published; left as it is", where.uri)
+        existing = _read_index(client, where, missing_ok=True)
+        if existing is not None:
+            if _content(existing.get("files")) != _content(entries):
+                raise StorageError(
+                    f"{where.uri} already holds a different publication: refused (publications never change; "
+                    "publish under another name)"
+                )
+            log.info("%s is already published with the same files; left as it is", where.uri)
             return where.uri
-        files = sorted(
-            (p for p in Path(local_dir).rglob("*") if p.is_file() and p.name != INDEX),
-            key=lambda p: (p.name == "manifest.json", p.as_posix()),
-        )
-        if not files:
-            raise StorageError(f"nothing to publish: {local_dir} holds no files")
-        entries = []
-        for path in files:
-            relative = path.relative_to(local_dir).as_posix()
-            entries.append({"path": relative, "size": path.stat().st_size, "sha256": file_sha256(path)})
-            client.upload_file(str(path), where.bucket, where.child(relative).key)
+        for path, entry in zip(files, entries, strict=True):
+            client.upload_file(str(path), where.bucket, where.child(entry["path"]).key)
         published_at = datetime.now(UTC).isoformat()
         index = {"format": INDEX_FORMAT, "published_at": published_at, "meta": dict(meta or {}), "files": entries}
         body = json.dumps(index, indent=2, sort_keys=True).encode()
         client.put_object(Bucket=where.bucket, Key=where.child(INDEX).key, Body=body)
     log.info("published %s (%d files)", where.uri, len(entries))
     return where.uri
+
+
+def _content(entries: Any) -> set[tuple[Any, Any, Any]]:
+    """What a file index says a publication holds: (path, size, SHA-256) of every file."""
+    if not isinstance(entries, list):
+        return set()
+    return {(e.get("path"), e.get("size"), e.get("sha256")) for e in entries if isinstance(e, dict)}
 
 
 def fetch_dir(cfg: StorageConfig, where: Location, target: Path) -> dict[str, Any]:
@@ -175,9 +190,15 @@ def fetch_dir(cfg: StorageConfig, where: Location, target: Path) -> dict[str, An
     with FileLock(str(target.parent / f".{target.name}.lock")):
         if (target / INDEX).is_file():
             return read_local_index(target)
+        for leftover in target.parent.glob(f".{target.name}.partial-*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # a fetch killed earlier (the lock says none is running)
         partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        partial.chmod(0o755)  # mkdtemp's 0700 would hide the files from pods running as another user
         try:
-            index = _download_verified(s3_client(cfg), where, partial)
+            try:
+                index = _download_verified(s3_client(cfg), where, partial)
+            except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                raise StorageError(f"{where.uri}: its file index names a file and a folder alike: refused") from None
             (partial / INDEX).write_text(json.dumps(index, indent=2, sort_keys=True), encoding="utf-8")
             if target.exists():
                 discard_dir(target)  # a local leftover nothing vouches for

@@ -370,3 +370,19 @@ def test_listing_that_never_ends_stops_with_one_line(
         run_ingest(tmp_path, server.url, **{"github.per_page": 5})
     assert "\n" not in str(failure.value)
     assert "never ends" in str(failure.value) or "already read" in str(failure.value), str(failure.value)
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_implausible_update_time_is_refused_and_moves_no_watermark(
+    tmp_path: Path, server: FakeGitHub, stamp: str
+) -> None:
+    """A year-1 date would break the listing's arithmetic; a year-9999 one would freeze its watermark there."""
+    params = {"state": "all", "sort": "updated", "direction": "asc"}
+    page = _first_page(server, f"/repos/{REPO}/issues", **params)
+    page[0] = {**page[0], "updated_at": stamp}
+    server.inject(rf"^/repos/{REPO}/issues$", status=200, body=page, times=9)
+    with pytest.raises(IngestError, match="implausible updated_at") as failure:
+        run_ingest(tmp_path, server.url, **{"github.per_page": 5})
+    assert "\n" not in str(failure.value)
+    if (tmp_path / "swerl.duckdb").exists():  # the store may hold the repository row, never a watermark past now
+        assert query(tmp_path, "SELECT value FROM watermarks WHERE stream = 'issues' AND value > now()") == []

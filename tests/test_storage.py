@@ -19,7 +19,7 @@ from swerl_core.cli import main
 from swerl_core.config import ConfigError, Secret, Settings, load_settings
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.world import build_world
-from swerl_core.errors import ModelError, StorageError
+from swerl_core.errors import ModelError, SnapshotError, StorageError
 from swerl_core.model_reference import resolve_model_reference
 from swerl_core.snapshots import read_manifest, snapshot_damage
 from swerl_core.storage import INDEX, ensure_snapshot, publish_checkpoint, publish_snapshot, snapshot_location
@@ -226,6 +226,36 @@ def test_publishing_again_leaves_the_publication_as_it_was(tmp_path: Path, s3_en
     assert _bucket(s3_endpoint).get_object(Bucket=BUCKET, Key=key)["Body"].read() == first
 
 
+def test_publishing_different_files_where_a_publication_stands_is_refused(tmp_path: Path, s3_endpoint: str) -> None:
+    machine_a = _published_sample(tmp_path, s3_endpoint, "clash")
+    (machine_a.snapshots_dir / SAMPLE_SNAPSHOT_ID / "heldout.parquet").write_bytes(b"another snapshot's rows")
+    with pytest.raises(StorageError, match="already holds a different publication"):
+        publish_snapshot(machine_a, SAMPLE_SNAPSHOT_ID)
+
+
+def test_an_index_naming_a_file_and_a_folder_alike_is_refused(tmp_path: Path, s3_endpoint: str) -> None:
+    machine_a = _published_sample(tmp_path, s3_endpoint, "alike")
+    where = snapshot_location(machine_a.storage, SAMPLE_SNAPSHOT_ID)
+    for name in ("a", "a/b"):
+        _bucket(s3_endpoint).put_object(Bucket=BUCKET, Key=where.child(name).key, Body=b"x")
+    entry = {"size": 1, "sha256": "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"}  # sha256(b"x")
+    index = {"format": 1, "files": [{"path": "a", **entry}, {"path": "a/b", **entry}]}
+    _bucket(s3_endpoint).put_object(Bucket=BUCKET, Key=where.child(INDEX).key, Body=json.dumps(index).encode())
+    assert "names a file and a folder alike" in _fetch_refused(tmp_path, s3_endpoint, "alike")
+
+
+@pytest.mark.parametrize("snapshot_id", ["x/../sample", "../../outside/x", "..", ".hidden", "a b"])
+def test_a_snapshot_id_that_is_a_path_is_refused_before_any_file_or_request(
+    tmp_path: Path, s3_endpoint: str, snapshot_id: str
+) -> None:
+    machine = _settings(tmp_path / "home", s3_endpoint, "ids")
+    write_sample_snapshot(machine.home)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(SnapshotError, match="is not a snapshot id"):
+        ensure_snapshot(machine, snapshot_id)
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written or deleted, inside or outside the home
+
+
 def test_a_local_snapshot_is_used_without_asking_the_store(tmp_path: Path) -> None:
     # storage points at a port nobody listens on: a snapshot already here must not need it
     machine = _settings(tmp_path / "home", "http://127.0.0.1:9", "local")
@@ -244,6 +274,7 @@ def test_a_local_snapshot_is_used_without_asking_the_store(tmp_path: Path) -> No
         ("s3:///prefix", "names no bucket"),
         ("s3://Bad_Bucket/x", "not a valid bucket name"),
         ("s3://bucket/a/../b", ". or .. segments"),
+        ("s3://bucket/q//m", "empty segment"),  # would share a local cache folder with s3://bucket/q/m
         ("s3://bucket/x?versionId=1", "query or fragment"),
     ],
 )

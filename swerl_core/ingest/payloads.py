@@ -8,7 +8,7 @@ being stored half-understood (:class:`IngestError`). This module must never do I
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from swerl_core.ingest.errors import IngestError
@@ -40,15 +40,26 @@ class PullSummary:
     merge_commit_sha: str | None
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""No GitHub timestamp predates this (GitHub opened in 2008)."""
+FUTURE_SLACK = timedelta(days=1)
+"""How far past this machine's clock a GitHub timestamp may lie (clock skew), and no further."""
+
+
 def parse_time(value: Any, what: str) -> datetime:
     """An ISO-8601 GitHub timestamp (``…Z``) as an aware datetime."""
     if not isinstance(value, str):
         raise IngestError(f"GitHub object has no valid {what}")
     text = value[:-1] + "+00:00" if value.endswith("Z") else value
     try:
-        return datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise IngestError(f"GitHub object has a malformed {what}: {value[:40]!r}") from None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not EARLIEST <= aware <= datetime.now(UTC) + FUTURE_SLACK:
+        # A year-1 date breaks the listing's arithmetic, a far-future one would freeze the watermark there.
+        raise IngestError(f"GitHub object has an implausible {what}: {value[:40]!r}")
+    return moment
 
 
 def optional_time(value: Any, what: str) -> datetime | None:
