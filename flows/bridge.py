@@ -81,7 +81,7 @@ def github_secret() -> Secret | None:
     except ValueError:  # no such block on this server
         return github_token()
     value = block.get()
-    return Secret(str(value)) if value else github_token()
+    return Secret(str(value).strip()) if value else github_token()
 
 
 def mlflow_ui(settings: Settings) -> str | None:

@@ -267,7 +267,10 @@ def load_settings(
 def github_token(env: Mapping[str, str] | None = None) -> Secret | None:
     """The GitHub token from ``GITHUB_TOKEN`` (or ``GH_TOKEN``), wrapped so it never prints."""
     env = os.environ if env is None else env
-    value = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
+    # A token read from a file (a Kubernetes Secret, `$(cat token)`) often ends in a newline: never part of it.
+    value = (env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or "").strip()
+    if any(c.isspace() for c in value):
+        raise ConfigError("GITHUB_TOKEN holds whitespace inside it: not a GitHub token")
     return Secret(value) if value else None
 
 

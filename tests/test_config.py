@@ -83,3 +83,11 @@ def test_as_dict_is_plain_data() -> None:
     data = as_dict(load_settings(env={"SWERL_INGEST__REPOS": "a/b"}))
     assert data["ingest"]["repos"] == ["a/b"]
     assert data["home"] == "data"
+
+
+def test_github_token_loses_the_newline_a_secret_file_leaves_and_refuses_inner_whitespace() -> None:
+    token = github_token({"GITHUB_TOKEN": "ghp_abc123\n"})
+    assert token is not None and token.reveal() == "ghp_abc123"
+    assert github_token({"GITHUB_TOKEN": " \n"}) is None
+    with pytest.raises(ConfigError, match="whitespace inside"):
+        github_token({"GITHUB_TOKEN": "ghp_abc 123"})

@@ -234,6 +234,22 @@ def test_without_any_credentials_the_error_says_so(tmp_path: Path, monkeypatch: 
         follow_job("r8b", "swerl", ClusterAccess(tmp_path / "absent"), poll_s=0.1)
 
 
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        ("root:x:0:0:root:/root:/bin/bash\n", "cannot use kubeconfig"),  # a text file, not YAML mappings
+        ("- a\n- b\n", "cannot use kubeconfig"),  # YAML, but a list
+        (None, "not a file"),  # a directory
+    ],
+)
+def test_a_kubeconfig_that_is_not_one_is_one_line(tmp_path: Path, content: str | None, why: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.mkdir() if content is None else path.write_text(content)
+    with pytest.raises(K8sError, match=why) as err:
+        follow_job("r8b", "swerl", ClusterAccess(path), poll_s=0.1)
+    assert "\n" not in str(err.value)
+
+
 def _pod_lines(job: dict, index: int) -> list[str]:
     return [f"node {index} of {job['spec']['completions']} up", f"node {index} done"]
 
@@ -368,6 +384,23 @@ def test_render_k8s_verb_refuses_a_bad_node_count_with_one_line(tmp_path: Path, 
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("swerl render-k8s:") and err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_render_k8s_verb_refuses_a_folder_holding_another_runs_manifests(tmp_path: Path, capsys) -> None:
+    recipe = str(ROOT / "deployments" / "configs" / "llama3-8b.yaml")
+    out = tmp_path / "k8s"
+    render = ["--home", str(tmp_path / "home"), "render-k8s", "--recipe", recipe, "--nodes", "2", "--out", str(out)]
+    assert main([*render, "--run-name", "a"]) == 0
+    assert main([*render, "--run-name", "a"]) == 0  # the same run again: its own files, rewritten
+    before = sorted(p.name for p in out.iterdir())
+    capsys.readouterr()
+    code = main([*render, "--run-name", "b"])  # `kubectl apply -f` on the folder would start both Jobs
+    err = capsys.readouterr().err
+    assert code != 0 and "already holds other manifests" in err and err.count("\n") == 1
+    assert sorted(p.name for p in out.iterdir()) == before
+    (tmp_path / "file").write_text("x")
+    assert main([*render[:-1], str(tmp_path / "file")]) != 0
+    assert "is not a folder" in capsys.readouterr().err
 
 
 def test_the_swerl_role_allows_every_request_a_followed_run_makes(tmp_path: Path) -> None:

@@ -223,15 +223,23 @@ async def _client(access: ClusterAccess) -> Any:
     from kubernetes_asyncio import config
 
     configuration = k8s.Configuration()
+    kubeconfig = access.kubeconfig
+    if kubeconfig is not None and not Path(kubeconfig).is_file():
+        raise K8sError(f"cannot use kubeconfig {kubeconfig}: not a file")
     try:
         await config.load_kube_config(
             config_file=str(access.kubeconfig) if access.kubeconfig else None,
             context=access.context,
             client_configuration=configuration,
         )
-    except config.ConfigException as kube_error:
-        if access.kubeconfig is not None:
-            raise K8sError(f"cannot use kubeconfig {access.kubeconfig}: {kube_error}") from None
+    except (config.ConfigException, TypeError, ValueError, AttributeError, OSError) as kube_error:
+        # A file that is not a kubeconfig (plain text, a list, credentials in the server URL) fails inside
+        # the loader with whatever its parser tripped on: one line naming the file instead.
+        detail = " ".join(str(kube_error).split())[:160] or type(kube_error).__name__
+        if kubeconfig is not None:
+            raise K8sError(f"cannot use kubeconfig {kubeconfig}: {detail}") from None
+        if not isinstance(kube_error, config.ConfigException):
+            raise K8sError(f"cannot use the default kubeconfig ($KUBECONFIG or ~/.kube/config): {detail}") from None
         try:
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         except config.ConfigException:
