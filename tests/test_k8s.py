@@ -483,3 +483,34 @@ def test_train_on_cluster_returns_the_run_with_local_paths_and_reports_each_step
     assert command[command.index("--model") + 1] == "/data/models/sft"  # the base model as the pods see it
     assert job_manifest["spec"]["completions"] == 2
     assert sorted(p.name for p in (home / "k8s" / name).iterdir())[-1] == f"05-job-{name}.yaml"
+
+
+@pytest.mark.parametrize(
+    ("result", "says"),
+    [
+        ({"run_name": "r"}, "result line lacks checkpoint_dir"),
+        ({"run_name": "r", "checkpoint_dir": "/data/../../etc", "model_dir": "/data/x/final", "snapshot_id": "s",
+          "steps": 2}, "not under /data"),
+        ({"run_name": "r", "checkpoint_dir": "/data/c", "model_dir": "/data/c/final", "snapshot_id": "s",
+          "steps": "two"}, "an integer steps"),
+    ],
+)  # fmt: skip
+def test_pods_that_print_odd_records_end_in_one_line_not_a_crash(tmp_path: Path, result: dict, says: str) -> None:
+    from swerl_core.config import load_settings
+    from swerl_core.k8s import train_on_cluster
+    from swerl_core.train.followed import RESULT_MARK, STEP_MARK, TrainJob
+
+    def pods(job: dict, index: int) -> list[str]:
+        odd_steps = [STEP_MARK + "{}", STEP_MARK + json.dumps({"step": "x"}), STEP_MARK + json.dumps({"step": 1})]
+        return [*odd_steps, RESULT_MARK + json.dumps(result)]
+
+    steps: list[int] = []
+    home = tmp_path / "home"
+    with FakeKubernetes(logs=pods) as api:
+        settings = load_settings(env={}, overrides={"home": str(home), "train.launcher": "kubernetes",
+            "train.kubernetes.kubeconfig": str(api.kubeconfig(tmp_path)), "train.kubernetes.poll_s": 0.01})  # fmt: skip
+        job = TrainJob(ROOT / "deployments" / "configs" / "llama3-8b.yaml", "grpo", "s", "odd-run", None)
+        with pytest.raises(K8sError, match=says) as err:
+            train_on_cluster(settings, job, on_step=lambda step: steps.append(step.step))
+    assert "\n" not in str(err.value)
+    assert steps == [1]  # the records without an integer step are skipped, the good one is reported

@@ -19,7 +19,7 @@ from typing import Any
 
 from swerl_core.config import KubernetesConfig, Settings
 from swerl_core.k8s.jobs import ClusterAccess, apply_manifests, follow_job
-from swerl_core.k8s.layout import ClusterLayout
+from swerl_core.k8s.layout import ClusterLayout, K8sError
 from swerl_core.k8s.manifests import HOME_MOUNT, render_training, write_manifests
 from swerl_core.train import TrainError
 from swerl_core.train.config import TrainConfig, load_train_config
@@ -121,8 +121,12 @@ class _PodOutput:
     def line(self, pod: str, line: str) -> None:
         record = _marked(line, STEP_MARK)
         if record is not None:
-            if int(record["step"]) > self.step:  # every rank may report the same step
-                self.step = int(record["step"])
+            step = record.get("step")
+            if not isinstance(step, int) or isinstance(step, bool):
+                log.warning("[%s] a step record without an integer step, ignored: %s", pod, line[:200])
+                return
+            if step > self.step:  # every rank may report the same step
+                self.step = step
                 if self.on_step is not None:
                     self.on_step(TrainStep(self.step, record.get("total"), record.get("metrics") or {}))
             return
@@ -146,6 +150,13 @@ def _marked(line: str, mark: str) -> dict[str, Any] | None:
 
 
 def _followed(settings: Settings, result: Mapping[str, Any]) -> FollowedRun:
+    lacking = [key for key in ("run_name", "checkpoint_dir", "model_dir", "snapshot_id", "steps") if key not in result]
+    if lacking or not isinstance(result["steps"], int):
+        raise K8sError(f"the training pods' result line lacks {', '.join(lacking) or 'an integer steps'}")
+    for key in ("checkpoint_dir", "model_dir"):
+        path = PurePosixPath(str(result[key]))
+        if ".." in path.parts or not path.is_relative_to(HOME_MOUNT):
+            raise K8sError(f"the training pods reported {key} {str(path)[:120]!r}, which is not under {HOME_MOUNT}")
     return FollowedRun(
         run_name=result["run_name"],
         run_dir=local_path(settings, result["checkpoint_dir"]),
