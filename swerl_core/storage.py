@@ -145,7 +145,7 @@ def publish_dir(cfg: StorageConfig, local_dir: Path, where: Location, meta: Mapp
     )
     if not files:
         raise StorageError(f"nothing to publish: {local_dir} holds no files")
-    entries = [
+    entries: list[dict[str, Any]] = [
         {"path": p.relative_to(local_dir).as_posix(), "size": p.stat().st_size, "sha256": file_sha256(p)} for p in files
     ]
     client = s3_client(cfg)
