@@ -39,6 +39,15 @@ def repo_answer(server: FakeGitHub, sample_world: SampleWorld, **changes: Any) -
     return {"id": 1, "full_name": REPO, "clone_url": repo.clone_url, "default_branch": "main", **changes}
 
 
+def served_page(server: FakeGitHub, path: str, per_page: int = 5, **params: Any) -> list[dict[str, Any]]:
+    """The first page the fake GitHub serves for ``path`` (to hand back altered as an injected answer)."""
+    import requests
+
+    answer = requests.get(f"{server.url}{path}", params={"per_page": per_page, **params}, timeout=10,
+                          headers={"Authorization": f"token {TOKEN}"})  # fmt: skip
+    return answer.json()
+
+
 def files_under(root: Path) -> set[Path]:
     return {p for p in root.rglob("*")} if root.exists() else set()
 
@@ -148,14 +157,7 @@ def test_repository_names_follow_githubs_characters() -> None:
 def test_malformed_pull_listing_fails_with_one_line_and_writes_no_pull(
     tmp_path: Path, server: FakeGitHub, pull_change: dict[str, Any]
 ) -> None:
-    import requests
-
-    page = requests.get(
-        f"{server.url}/repos/{REPO}/pulls",
-        params={"state": "closed", "sort": "updated", "direction": "desc", "per_page": 100},
-        headers={"Authorization": f"token {TOKEN}"},
-        timeout=10,
-    ).json()
+    page = served_page(server, f"/repos/{REPO}/pulls", 100, state="closed", sort="updated", direction="desc")
     page[0] = {**page[0], **pull_change}
     server.inject(rf"^/repos/{REPO}/pulls$", status=200, body=page, times=9)
     with pytest.raises(IngestError) as failure:
@@ -173,15 +175,9 @@ def test_malformed_pull_listing_fails_with_one_line_and_writes_no_pull(
 def test_odd_but_harmless_pull_values_are_stored_safely(
     tmp_path: Path, server: FakeGitHub, change: dict[str, Any], column: str, stored: Any
 ) -> None:
-    import requests
     from test_ingest import query
 
-    page = requests.get(
-        f"{server.url}/repos/{REPO}/pulls",
-        params={"state": "closed", "sort": "updated", "direction": "desc", "per_page": 100},
-        headers={"Authorization": f"token {TOKEN}"},
-        timeout=10,
-    ).json()
+    page = served_page(server, f"/repos/{REPO}/pulls", 100, state="closed", sort="updated", direction="desc")
     assert page[0]["number"] == 58
     page[0] = {**page[0], **change}
     server.inject(rf"^/repos/{REPO}/pulls$", status=200, body=page, times=9)
@@ -335,14 +331,6 @@ def test_comment_edited_while_the_comment_listing_runs_loses_no_comment(
     assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
 
 
-def _first_page(server: FakeGitHub, path: str, **params: Any) -> list[dict[str, Any]]:
-    import requests
-
-    answer = requests.get(f"{server.url}{path}", params={"per_page": 5, **params}, timeout=10,
-                          headers={"Authorization": f"token {TOKEN}"})  # fmt: skip
-    return answer.json()
-
-
 @pytest.mark.parametrize(
     ("listing", "params", "next_url"),
     [
@@ -356,7 +344,7 @@ def test_listing_that_never_ends_stops_with_one_line(
     tmp_path: Path, server: FakeGitHub, listing: str, params: dict[str, str], next_url: str
 ) -> None:
     """A server that keeps naming a next page of items already served: a clear error, not an endless ingest."""
-    page = _first_page(server, listing, **params)
+    page = served_page(server, listing, **params)
     assert page, "the listing must have items to repeat"
     pages = iter(range(2, 10_000))
 
@@ -378,7 +366,7 @@ def test_implausible_update_time_is_refused_and_moves_no_watermark(
 ) -> None:
     """A year-1 date would break the listing's arithmetic; a year-9999 one would freeze its watermark there."""
     params = {"state": "all", "sort": "updated", "direction": "asc"}
-    page = _first_page(server, f"/repos/{REPO}/issues", **params)
+    page = served_page(server, f"/repos/{REPO}/issues", **params)
     page[0] = {**page[0], "updated_at": stamp}
     server.inject(rf"^/repos/{REPO}/issues$", status=200, body=page, times=9)
     with pytest.raises(IngestError, match="implausible updated_at") as failure:
