@@ -242,9 +242,7 @@ def paginate(gh: Github, path: str, params: dict[str, Any]) -> Iterator[list[dic
     read: set[str] = set()
     previous: list[dict[str, Any]] | None = None
     while url is not None:
-        headers, data = get_json(gh, url, query)
-        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-            raise GitHubError(f"GitHub answered {path} with something other than a list of objects")
+        headers, data = get_page(gh, url, query, path)
         if not data:
             return  # an empty page ends a listing, whatever its Link header says
         if data == previous:
@@ -254,6 +252,16 @@ def paginate(gh: Github, path: str, params: dict[str, Any]) -> Iterator[list[dic
         if url is not None and url in read:
             raise GitHubError(f"GitHub's next-page link for {path} points back to a page already read")
         read.add(url or "")
+
+
+def get_page(
+    gh: Github, url: str, query: dict[str, Any] | None, path: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One page of list endpoint ``path`` (requested as ``url``), checked to be a JSON list of objects."""
+    headers, data = get_json(gh, url, query)
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise GitHubError(f"GitHub answered {path} with something other than a list of objects")
+    return headers, data
 
 
 def next_link(link_header: str) -> str | None:

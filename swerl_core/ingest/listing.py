@@ -14,7 +14,7 @@ from typing import Any
 
 from github import Github
 
-from swerl_core.github import GitHubError, get_json, next_link
+from swerl_core.github import GitHubError, get_page, next_link
 from swerl_core.ingest.payloads import parse_time
 
 SINCE_STEP_BACK = timedelta(seconds=1)
@@ -46,9 +46,7 @@ def updated_pages(
             query["since"] = since_param(cursor)
         if page > 1:
             query["page"] = page
-        headers, data = get_json(gh, path, query)
-        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-            raise GitHubError(f"GitHub answered {path} with something other than a list of objects")
+        headers, data = get_page(gh, path, query, path)
         if not data:
             return
         fresh = [item for item in data if _version(item) not in seen]
