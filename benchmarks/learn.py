@@ -6,8 +6,9 @@ tiny model with a tokenizer trained on the world, then for each seed trains SFT 
 learnable-cpu recipe and scores base, SFT and SFT+GRPO on the held-out rows (greedy, and sampled as GRPO
 samples): format rate, apply rate, mean reward, exact-match rate. It also reports GRPO's train-prompt
 reward curve (mean of the first vs the last quarter of its steps) and prints mean ± std over seeds.
-With ``--toy`` it runs the wiring check instead: 8 one-line fixes stated in the issue, SFT then GRPO on
-the same prompts, and the first vs last quarter of GRPO's sampled reward.
+With ``--toy`` it runs the wiring check instead: 4 one-line fixes stated in the issue, SFT on each
+prompt answered with the real fix and with a decoy (``write_toy_snapshot``), GRPO on the real fixes, and
+the same measures on those 4 train prompts (16 samples each).
 
     .venv/bin/python benchmarks/learn.py [--seeds 0 1 2] [--prs-per-repo 800] [--heldout 48] [--toy]
 
@@ -140,9 +141,16 @@ def reward_quarters(settings: Settings, run_id: str) -> tuple[float, float]:
 
 
 def run_seed(
-    settings: Settings, cfg: TrainConfig, seed: int, heldout: list[dict], samples: int, spec: TinyModelSpec
+    settings: Settings,
+    cfg: TrainConfig,
+    seed: int,
+    heldout: list[dict],
+    samples: int,
+    spec: TinyModelSpec,
+    sft_snapshot: str,
 ) -> dict[str, float]:
-    """Train one seed (SFT then GRPO) from a fresh tiny model of shape ``spec``; score every stage."""
+    """Train one seed (SFT on ``sft_snapshot``, then GRPO on the recipe's snapshot) from a fresh tiny model of
+    shape ``spec``; score every stage."""
     from swerl_core.demo.learnable import learnable_texts
     from swerl_core.train import TrainRequest, run
     from swerl_core.train.tiny_model import init_tiny_model
@@ -159,7 +167,7 @@ def run_seed(
                 metrics[f"{stage} {decoding} {name}"] = value
 
     measure("base", base)
-    sft = run(settings, TrainRequest(cfg, stage="sft", base_model=str(base)))
+    sft = run(settings, TrainRequest(replace(cfg, snapshot=sft_snapshot), stage="sft", base_model=str(base)))
     measure("sft", sft.model_dir)
     grpo = run(settings, TrainRequest(cfg, stage="grpo", base_model=str(sft.model_dir)))
     measure("grpo", grpo.model_dir)
@@ -190,7 +198,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--prs-per-repo", type=int, default=800)
     parser.add_argument("--heldout", type=int, default=48, help="held-out rows scored per stage")
-    parser.add_argument("--samples", type=int, default=2, help="sampled answers per held-out row")
+    parser.add_argument(
+        "--samples", type=int, default=0, help="sampled answers per scored row (default 2; 16 with --toy)"
+    )
     parser.add_argument("--sft-steps", type=int, default=None, help="override the recipe's sft.max_steps")
     parser.add_argument("--grpo-steps", type=int, default=None, help="override the recipe's grpo.max_steps")
     parser.add_argument("--toy", action="store_true", help="the wiring check on the toy set instead")
@@ -206,21 +216,25 @@ def main() -> int:
     if args.toy:
         from swerl_core.train.sample_snapshot import write_toy_snapshot
 
-        snapshot_id = write_toy_snapshot(home, n_train=4, n_heldout=1)
+        toy = write_toy_snapshot(home)
+        snapshot_id, sft_snapshot = toy.grpo, toy.sft
     else:
-        snapshot_id = ingest_and_curate(settings, home / "world", args.prs_per_repo)
+        snapshot_id = sft_snapshot = ingest_and_curate(settings, home / "world", args.prs_per_repo)
     cfg = replace(cfg, snapshot=snapshot_id)
     train_rows, heldout_rows = load_snapshot(settings.snapshots_dir, snapshot_id)
     heldout = list(train_rows if args.toy else heldout_rows)[: args.heldout]
     print(f"home {home}; scoring {len(heldout)} {'train' if args.toy else 'held-out'} rows per stage", flush=True)
     spec = TOY_SPEC if args.toy else TinyModelSpec()
-    per_seed = [run_seed(settings, cfg, seed, heldout, args.samples, spec) for seed in args.seeds]
+    samples = args.samples or (16 if args.toy else 2)
+    per_seed = [run_seed(settings, cfg, seed, heldout, samples, spec, sft_snapshot) for seed in args.seeds]
     summary(per_seed)
     for stage_from, stage_to in (("base", "sft"), ("sft", "grpo")):
         key = "sampled mean_reward"
         gains = [m[f"{stage_to} {key}"] - m[f"{stage_from} {key}"] for m in per_seed]
         mean = statistics.fmean(gains)
-        print(f"{stage_from} → {stage_to}: held-out sampled reward gain {mean:+.3f} (per seed {gains})")
+        rows = "train-prompt" if args.toy else "held-out"
+        per = ", ".join(f"{g:+.3f}" for g in gains)
+        print(f"{stage_from} → {stage_to}: {rows} sampled reward gain {mean:+.3f} (per seed: {per})")
     return 0
 
 

@@ -1,11 +1,11 @@
-"""The loop's learning signal on the toy set: SFT teaches the answer format, and a GRPO update follows the advantages.
+"""The loop's learning signal on the toy set: SFT teaches the answer format, GRPO follows the advantages and
+raises the sampled reward.
 
 The toy set (``write_toy_snapshot``) holds one-line fixes whose issue states the line to replace, so the
-right answer is obvious. The recipe is ``deployments/configs/toy-cpu.yaml``: its SFT stops while the
-model is right on some rollouts and wrong on others (every GRPO group then has a reward spread to learn
-from), and its GRPO learning rate is small enough that an update does not knock the model off the
-answers it already gives (see docs/training.md, "the toy set"). Over a whole GRPO run the sampled reward
-does not yet rise on this set (measured, docs/training.md), so no test asserts that.
+right answer is obvious. Its SFT data answers every prompt twice, with the real fix and with a
+well-formed decoy that leaves the bug, so after the recipe's SFT (``deployments/configs/toy-cpu.yaml``)
+the model picks one or the other about half the time: every GRPO group has a reward spread, and a GRPO
+that works must move the choice to the real fix (docs/training.md, "the toy set").
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from swerl_core.config import Settings, load_settings
 from swerl_core.demo.learnable import learnable_texts
 from swerl_core.prompts import render_prompt
-from swerl_core.reward import search_replace_reward
+from swerl_core.reward import RewardResult, search_replace_reward
 from swerl_core.train import TrainRequest, run
 from swerl_core.train.config import TrainConfig, load_train_config
 from swerl_core.train.sample_snapshot import write_toy_snapshot
@@ -46,13 +46,14 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> ToyRun:
     home = tmp_path_factory.mktemp("toy-home")
     settings = load_settings(env={"SWERL_HOME": str(home), "SWERL_REWARD__WORKERS": "1"})
     base = init_tiny_model(home / "models" / "tiny-toy", TOY_SPEC, corpus=learnable_texts())
-    cfg = replace(load_train_config(TOY_RECIPE), snapshot=write_toy_snapshot(home, n_train=4, n_heldout=1))
-    sft = run(settings, TrainRequest(cfg, stage="sft", base_model=str(base)))
+    snapshots = write_toy_snapshot(home)
+    cfg = replace(load_train_config(TOY_RECIPE), snapshot=snapshots.grpo)
+    sft = run(settings, TrainRequest(replace(cfg, snapshot=snapshots.sft), stage="sft", base_model=str(base)))
     return ToyRun(settings, cfg, base, sft.model_dir)
 
 
-def _format_rate(model_dir: Path, rows: list[dict[str, Any]], samples: int, cfg: TrainConfig) -> float:
-    """Share of sampled answers (GRPO's sampling: temperature, no top-k) that keep the answer format."""
+def _sampled(model_dir: Path, rows: list[dict[str, Any]], samples: int, cfg: TrainConfig) -> list[RewardResult]:
+    """The rewards of ``samples`` answers per row, sampled as GRPO samples (temperature, no top-k)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -72,19 +73,26 @@ def _format_rate(model_dir: Path, rows: list[dict[str, Any]], samples: int, cfg:
             num_return_sequences=samples,
         )
     texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-    results = [
+    return [
         search_replace_reward(as_files(row["code_context"]), as_files(row["oracle_new_content"]), text)
         for index, text in enumerate(texts)
         for row in [rows[index // samples]]
     ]
+
+
+def _format_rate(results: list[RewardResult]) -> float:
     return sum(not r.is_format_error for r in results) / len(results)
+
+
+def _exact_rate(results: list[RewardResult]) -> float:
+    return sum(r.reward == 1.0 for r in results) / len(results)
 
 
 @pytest.mark.slow
 def test_sft_teaches_the_answer_format(toy: ToyRun) -> None:
     rows = list(load_snapshot(toy.settings.snapshots_dir, toy.cfg.snapshot or "")[0])
-    before = _format_rate(toy.base, rows, 2, toy.cfg)
-    after = _format_rate(toy.sft, rows, 2, toy.cfg)
+    before = _format_rate(_sampled(toy.base, rows, 2, toy.cfg))
+    after = _format_rate(_sampled(toy.sft, rows, 2, toy.cfg))
     assert before == 0.0  # a random model never writes <think>…</think><solution>…</solution>
     assert after >= 0.5, f"format rate after SFT {after:.2f}"
 
@@ -152,3 +160,24 @@ def test_one_grpo_update_follows_the_advantages(toy: ToyRun) -> None:
     raised = change[(advantages > 0) & kept].mean()
     lowered = change[(advantages < 0) & kept].mean()
     assert raised > lowered + 0.5, f"log-likelihood change: positive {raised:.3f}, negative {lowered:.3f}"
+
+
+@pytest.mark.slow
+def test_grpo_raises_the_sampled_reward(toy: ToyRun) -> None:
+    """The recipe's GRPO run from the SFT checkpoint: the mean sampled reward of its last quarter of steps is
+    well above that of its first quarter, and more sampled answers are the exact fix afterwards."""
+    from mlflow import MlflowClient
+
+    grpo = run(toy.settings, TrainRequest(toy.cfg, stage="grpo", base_model=str(toy.sft)))
+    history = MlflowClient(toy.settings.tracking_uri).get_metric_history(grpo.mlflow_run_id or "", "reward")
+    rewards = [m.value for m in sorted(history, key=lambda m: m.step)]
+    assert len(rewards) == toy.cfg.grpo.max_steps
+    quarter = len(rewards) // 4
+    first, last = sum(rewards[:quarter]) / quarter, sum(rewards[-quarter:]) / quarter
+    curve = " ".join(f"{r:+.2f}" for r in rewards)
+    assert last > first + 0.1, f"sampled reward per GRPO step: {curve}"
+
+    rows = list(load_snapshot(toy.settings.snapshots_dir, toy.cfg.snapshot or "")[0])
+    before = _exact_rate(_sampled(toy.sft, rows, 8, toy.cfg))
+    after = _exact_rate(_sampled(grpo.model_dir, rows, 8, toy.cfg))
+    assert after > before + 0.15, f"exact answers: {before:.2f} after SFT, {after:.2f} after GRPO ({curve})"

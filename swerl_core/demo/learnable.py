@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from swerl_core.demo.world import (
     save_repos,
 )
 
-__all__ = ["BugFix", "LearnableWorld", "bug_fixes", "build_learnable_world", "learnable_texts"]
+__all__ = ["BugFix", "LearnableWorld", "bug_fixes", "build_learnable_world", "decoy_fix", "learnable_texts"]
 
 LEARNABLE_FORMAT = 1
 REPOS = ("learn/shop", "learn/games", "learn/notes")
@@ -93,6 +93,17 @@ def bug_fixes(count: int, seed: int = 0, package: str = "shop", explicit: bool =
             BugFix(families[index % len(families)], path, function, header + before, header + after, title, body)
         )
     return fixes
+
+
+def decoy_fix(fix: BugFix) -> BugFix:
+    """A well-formed wrong fix of ``fix``'s module: its docstring line reworded, the bug left in.
+
+    Its SEARCH/REPLACE answer applies and scores between 0 and 1 (0.4-0.6 on the toy set), below the
+    real fix's 1.0: the toy set's SFT data pairs each prompt with both answers (see
+    :func:`swerl_core.train.sample_snapshot.write_toy_snapshot`).
+    """
+    docstring, rest = fix.before.split("\n", 1)
+    return replace(fix, after=docstring.replace(" helpers.", " utilities.") + "\n" + rest)
 
 
 def learnable_texts(count: int = 200) -> list[str]:

@@ -241,27 +241,49 @@ def bugfix_rows(fixes: list[Any], repo: str, start: datetime) -> list[dict[str, 
     return rows
 
 
-def write_toy_snapshot(home: Path, n_train: int = 8, n_heldout: int = 8, seed: int = 0) -> str:
-    """The toy wiring-check snapshot: one-line fixes whose issue states the exact line to replace.
+@dataclass(frozen=True)
+class ToySnapshots:
+    """The toy set's two snapshot ids: GRPO's (the real fixes) and SFT's (each prompt with two answers)."""
 
-    Its id is returned. On these prompts the answer is obvious, so GRPO from an SFT checkpoint must raise the
-    sampled reward; if it does not, the reward, advantage, masking or data plumbing is wrong.
+    grpo: str
+    sft: str
+
+
+def write_toy_snapshot(home: Path, n_train: int = 4, n_heldout: int = 1, seed: int = 0) -> ToySnapshots:
+    """The toy wiring check's snapshots: one-line fixes whose issue states the exact line to replace.
+
+    ``grpo`` holds the real fixes. ``sft`` holds each train prompt twice: once answered with the real fix
+    (reward 1.0) and once with a well-formed decoy that edits another line and leaves the bug
+    (:func:`~swerl_core.demo.learnable.decoy_fix`, reward 0.4-0.6). SFT on ``sft`` teaches the format and
+    leaves the model choosing between the two answers about half and half; GRPO on ``grpo`` must then move
+    that choice to the real fix, so the sampled reward rises. If it does not, the reward, advantage,
+    masking or data plumbing is wrong.
     """
-    return write_bugfix_snapshot(home, n_train, n_heldout, seed, explicit=True)
+    from swerl_core.demo.learnable import bug_fixes, decoy_fix
+
+    fixes = bug_fixes(n_train + n_heldout, seed=seed, package="toy", explicit=True)
+    rows = bugfix_rows(fixes, "learn/toy", _START)
+    train, heldout = rows[:n_train], rows[n_train:]
+    decoys = bugfix_rows([decoy_fix(fix) for fix in fixes[:n_train]], "learn/toy", _START)
+    for real, decoy in zip(train, decoys, strict=True):
+        decoy["instance_id"] = f"{real['instance_id']}-decoy"
+    snapshots = ToySnapshots(grpo=f"toy-{n_train}-{seed}", sft=f"toy-decoy-{n_train}-{seed}")
+    _write_snapshot(Path(home), snapshots.grpo, train, heldout, "learn/toy")
+    _write_snapshot(Path(home), snapshots.sft, train + decoys, heldout, "learn/toy")
+    return snapshots
 
 
-def write_bugfix_snapshot(home: Path, n_train: int, n_heldout: int, seed: int = 0, explicit: bool = False) -> str:
+def write_bugfix_snapshot(home: Path, n_train: int, n_heldout: int, seed: int = 0) -> str:
     """A snapshot of learnable-world bug fixes written directly (no ingest, no curate); returns its id.
 
     For fast training experiments; the learnable world itself goes through ingest and curate.
     """
     from swerl_core.demo.learnable import bug_fixes
 
-    package = "toy" if explicit else "shop"
-    fixes = bug_fixes(n_train + n_heldout, seed=seed, package=package, explicit=explicit)
-    rows = bugfix_rows(fixes, f"learn/{package}", _START)
-    snapshot_id = f"{package}-{n_train}-{seed}"
-    _write_snapshot(Path(home), snapshot_id, rows[:n_train], rows[n_train:], f"learn/{package}")
+    fixes = bug_fixes(n_train + n_heldout, seed=seed, package="shop")
+    rows = bugfix_rows(fixes, "learn/shop", _START)
+    snapshot_id = f"shop-{n_train}-{seed}"
+    _write_snapshot(Path(home), snapshot_id, rows[:n_train], rows[n_train:], "learn/shop")
     return snapshot_id
 
 
