@@ -20,6 +20,7 @@ from swerl_core.demo.learnable import (
 )
 from swerl_core.reward import search_replace_reward
 from swerl_core.train.examples import oracle_completion
+from swerl_core.train.sample_snapshot import write_toy_snapshot
 from swerl_core.train.snapshot import as_files, load_snapshot
 
 TOKEN = "ghp_learnableWorld0000000000000000000000"
@@ -39,6 +40,24 @@ def test_explicit_issues_state_the_line_to_replace() -> None:
     for fix in bug_fixes(12, explicit=True):
         old = next(a for a, b in zip(fix.before.split("\n"), fix.after.split("\n"), strict=True) if a != b)
         assert f"`{old.strip()}`" in fix.body
+
+
+def test_toy_sft_set_pairs_every_fix_with_a_well_formed_decoy_that_scores_less(tmp_path: Path) -> None:
+    """The toy set's premise: SFT sees each prompt with the real fix (1.0) and a decoy that applies but
+    leaves the bug (strictly between 0 and 1); GRPO's snapshot holds only the real fixes."""
+    snapshots = write_toy_snapshot(tmp_path, n_train=6, seed=3)
+    snapshots_dir = load_settings(env={"SWERL_HOME": str(tmp_path)}).snapshots_dir
+    grpo_rows = list(load_snapshot(snapshots_dir, snapshots.grpo)[0])
+    sft_rows = list(load_snapshot(snapshots_dir, snapshots.sft)[0])
+    assert len(grpo_rows) == 6 and len(sft_rows) == 12
+    for real in grpo_rows:
+        decoy = next(r for r in sft_rows if r["instance_id"] == f"{real['instance_id']}-decoy")
+        assert decoy["problem_statement"] == real["problem_statement"]
+        assert decoy["code_context"] == real["code_context"]
+        context, oracle = as_files(real["code_context"]), as_files(real["oracle_new_content"])
+        assert search_replace_reward(context, oracle, oracle_completion(real)).reward == 1.0
+        decoy_reward = search_replace_reward(context, oracle, oracle_completion(decoy))
+        assert not decoy_reward.is_format_error and 0.0 < decoy_reward.reward < 1.0
 
 
 def test_build_is_reused_for_the_same_parameters_and_rebuilt_otherwise(tmp_path: Path) -> None:

@@ -103,7 +103,10 @@ def decoy_fix(fix: BugFix) -> BugFix:
     :func:`swerl_core.train.sample_snapshot.write_toy_snapshot`).
     """
     docstring, rest = fix.before.split("\n", 1)
-    return replace(fix, after=docstring.replace(" helpers.", " utilities.") + "\n" + rest)
+    reworded = docstring.replace(" helpers.", " utilities.")
+    if reworded == docstring:
+        raise ValueError(f"{fix.path} has no generated docstring line to reword: {docstring!r}")
+    return replace(fix, after=f"{reworded}\n{rest}")
 
 
 def learnable_texts(count: int = 200) -> list[str]:
