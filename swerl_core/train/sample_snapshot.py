@@ -273,20 +273,6 @@ def write_toy_snapshot(home: Path, n_train: int = 4, n_heldout: int = 1, seed: i
     return snapshots
 
 
-def write_bugfix_snapshot(home: Path, n_train: int, n_heldout: int, seed: int = 0) -> str:
-    """A snapshot of learnable-world bug fixes written directly (no ingest, no curate); returns its id.
-
-    For fast training experiments; the learnable world itself goes through ingest and curate.
-    """
-    from swerl_core.demo.learnable import bug_fixes
-
-    fixes = bug_fixes(n_train + n_heldout, seed=seed, package="shop")
-    rows = bugfix_rows(fixes, "learn/shop", _START)
-    snapshot_id = f"shop-{n_train}-{seed}"
-    _write_snapshot(Path(home), snapshot_id, rows[:n_train], rows[n_train:], "learn/shop")
-    return snapshot_id
-
-
 def _write_snapshot(
     home: Path, snapshot_id: str, train: list[dict[str, Any]], heldout: list[dict[str, Any]], repo: str
 ) -> Path:
