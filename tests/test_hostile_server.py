@@ -254,8 +254,10 @@ def test_token_reaches_git_only_in_flight_never_in_the_mirror(
 EDITED_AT = "2026-12-01T09:00:00Z"  # after everything in the sample world, its later batches included
 
 
-def change_while_page_2_is_held(fake: FakeGitHub, path_regex: str, change: Callable[[], object]) -> threading.Thread:
-    """Serve page 1 of ``path_regex`` as is and hold page 2 while ``change`` runs: page 2 comes from the new world."""
+def ingest_while_page_2_is_held(
+    home: Path, fake: FakeGitHub, path_regex: str, change: Callable[[], object], per_page: int
+) -> None:
+    """One ingest into ``home`` that gets page 1 of ``path_regex`` as is and page 2 only after ``change`` ran."""
     fake.inject(path_regex, kind="delay", delay_s=0, times=1)
     held = fake.inject(path_regex, kind="delay", delay_s=1.5, times=1)
 
@@ -266,7 +268,16 @@ def change_while_page_2_is_held(fake: FakeGitHub, path_regex: str, change: Calla
 
     changer = threading.Thread(target=change_world, daemon=True)
     changer.start()
-    return changer
+    result = run_ingest(home, fake.url, **{"github.per_page": per_page})
+    changer.join()
+    assert result.status == "ok"
+
+
+def assert_rerun_equals_a_fresh_run(tmp_path: Path, fake: FakeGitHub, per_page: int) -> None:
+    """A rerun into ``tmp_path/home`` stores exactly what one run into an empty ``tmp_path/fresh`` stores."""
+    for home in (tmp_path / "home", tmp_path / "fresh"):
+        assert run_ingest(home, fake.url, **{"github.per_page": per_page}).status == "ok"
+    assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
 
 
 @pytest.mark.slow
@@ -276,13 +287,8 @@ def test_pull_listing_that_changes_between_pages_converges_after_a_rerun(
     """New pull requests land while page 2 is being served: the pages shift, the rerun catches up."""
     world = sample_world.copy_to(tmp_path / "world")
     with FakeGitHub(world, token=TOKEN) as fake:
-        changer = change_while_page_2_is_held(fake, rf"^/repos/{REPO}/pulls$", world.advance)
-        first = run_ingest(tmp_path / "home", fake.url, **{"github.per_page": 20})
-        changer.join()
-        assert first.status == "ok"
-        assert run_ingest(tmp_path / "home", fake.url, **{"github.per_page": 20}).status == "ok"
-        assert run_ingest(tmp_path / "fresh", fake.url, **{"github.per_page": 20}).status == "ok"
-    assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
+        ingest_while_page_2_is_held(tmp_path / "home", fake, rf"^/repos/{REPO}/pulls$", world.advance, 20)
+        assert_rerun_equals_a_fresh_run(tmp_path, fake, 20)
 
 
 @pytest.mark.slow
@@ -296,15 +302,10 @@ def test_issue_edited_while_the_issue_listing_runs_loses_no_issue(tmp_path: Path
     assert edited in repo.issues and crossing == 43  # an issue no PR links: only the listing brings it
     with FakeGitHub(world, token=TOKEN) as fake:
         edit = partial(world.edit_issue, REPO, edited, "Edited while the listing ran.", EDITED_AT)
-        changer = change_while_page_2_is_held(fake, rf"^/repos/{REPO}/issues$", edit)
-        first = run_ingest(tmp_path / "home", fake.url, **{"github.per_page": per_page})
-        changer.join()
-        assert first.status == "ok"
+        ingest_while_page_2_is_held(tmp_path / "home", fake, rf"^/repos/{REPO}/issues$", edit, per_page)
         stored = query(tmp_path / "home", "SELECT number FROM issues WHERE repo = ? AND number = ?", [REPO, crossing])
         assert stored == [(crossing,)], f"issue #{crossing} crossed the page boundary and was skipped"
-        assert run_ingest(tmp_path / "home", fake.url, **{"github.per_page": per_page}).status == "ok"
-        assert run_ingest(tmp_path / "fresh", fake.url, **{"github.per_page": per_page}).status == "ok"
-    assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
+        assert_rerun_equals_a_fresh_run(tmp_path, fake, per_page)
 
 
 @pytest.mark.slow
@@ -319,16 +320,11 @@ def test_comment_edited_while_the_comment_listing_runs_loses_no_comment(
     assert crossing.issue_number in repo.pulls  # a PR's comment: no linked-issue gap filling fetches it
     with FakeGitHub(world, token=TOKEN) as fake:
         edit = partial(world.edit_comment, REPO, edited, "Edited while the listing ran.", EDITED_AT)
-        changer = change_while_page_2_is_held(fake, rf"^/repos/{REPO}/issues/comments$", edit)
-        first = run_ingest(tmp_path / "home", fake.url, **{"github.per_page": per_page})
-        changer.join()
-        assert first.status == "ok"
+        ingest_while_page_2_is_held(tmp_path / "home", fake, rf"^/repos/{REPO}/issues/comments$", edit, per_page)
         sql = "SELECT id FROM issue_comments WHERE repo = ? AND id = ?"
         stored = query(tmp_path / "home", sql, [REPO, crossing.id])
         assert stored == [(crossing.id,)], f"comment {crossing.id} crossed the page boundary and was skipped"
-        assert run_ingest(tmp_path / "home", fake.url, **{"github.per_page": per_page}).status == "ok"
-        assert run_ingest(tmp_path / "fresh", fake.url, **{"github.per_page": per_page}).status == "ok"
-    assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
+        assert_rerun_equals_a_fresh_run(tmp_path, fake, per_page)
 
 
 @pytest.mark.parametrize(
