@@ -72,9 +72,13 @@ def report(stack: Stack, client: Any, retrain_run: Any, triggered: Any | None) -
     if "mlflow-training-run" in latest:
         run_id = str(latest["mlflow-training-run"].data).rstrip(")").rsplit("/", 1)[-1]
         print("\n" + reward_line(run_id))
+    print("\nheld-out mean reward, stage by stage (one protocol):")
+    if "model-lineage" in latest:
+        for row in artifact_rows(latest["model-lineage"].data):
+            print(f"  {row.get('model')}: {row.get('mean reward')} (apply rate {row.get('apply rate')})")
     for key in sorted(k for k in latest if k.startswith("evaluation-")):
-        rewards = [r["value"] for r in artifact_rows(latest[key].data) if r.get("metric") == "mean reward"]
-        print(f"{key}: held-out mean reward {rewards[0] if rewards else '?'}")
+        rows = {r.get("metric"): r.get("value") for r in artifact_rows(latest[key].data)}
+        print(f"  {key}: {rows.get('mean reward', '?')} (apply rate {rows.get('apply rate', '?')})")
     if "gate-decision" in latest:
         print("\n" + str(latest["gate-decision"].data))
     if triggered is not None:

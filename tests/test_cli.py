@@ -43,6 +43,9 @@ def test_demo_runs_every_stage_on_the_sample_world(
     assert re.search(r"snapshot [0-9a-f]{16} \(new\): 17 train, 5 held-out", out), out
     assert f"DuckDB: {swerl_home / 'swerl.duckdb'}" in out and f"snapshot files: {swerl_home / 'snapshots'}" in out
     assert re.search(r"GRPO: 1 steps in \d+ s", out), out
+    sft_dir = next((swerl_home / "checkpoints").glob("demo-test-sft-*/final")).resolve()
+    assert re.search(rf"{re.escape(str(sft_dir))}: held-out mean reward [+-]\d\.\d{{3}}, apply rate", out), out
+    assert out.count(": held-out mean reward") == 2, "the tiny base model, then the SFT checkpoint"
     verdict = re.search(r"swerl-policy v1: gate (pass|fail|inconclusive)", out)
     assert verdict, out
     assert (verdict.group(1) != "pass") == ("A failed gate is the expected end of the demo" in out)

@@ -54,6 +54,7 @@ def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
 
     from flows.retrain import RetrainOutcome, retrain
     from swerl_core.config import load_settings
+    from swerl_core.train.checkpoints import read_run_id
 
     recipe = write_recipe(tmp_path, tiny_model(tmp_path))
     state = retrain(str(recipe), sft_warm_start=False, return_state=True)  # SFT runs in make demo
@@ -69,11 +70,14 @@ def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
     assert "Default" not in experiments or not client.search_runs(["0"]), "a run landed in the Default experiment"
 
     expected = {"ingest-summary", "curation-funnel", "dataset-summary", "training-progress-grpo",
-                "mlflow-training-run", "evaluation-checkpoint-1", "evaluation-checkpoint-2",
+                "mlflow-training-run", "model-lineage", "evaluation-checkpoint-1", "evaluation-checkpoint-2",
                 "gate-decision", "retrain-summary"}  # fmt: skip
     assert expected <= _artifact_keys()
     run_dir = settings.checkpoints_dir / outcome.trained_run
     assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    # The base model was evaluated first, under the same protocol, and each checkpoint logged its gain over it.
+    metrics = client.get_run(read_run_id(run_dir)).data.metrics
+    assert "heldout.gain_over_base.mean_reward" in metrics and "heldout.gain_over_base.apply_rate" in metrics
 
     again = retrain(str(recipe), sft_warm_start=False, return_state=True)
     assert again.is_completed() and "unchanged" in again.message, again.message

@@ -5,9 +5,11 @@
 2. ingest: the sample world's repositories served by a GitHub-compatible server on 127.0.0.1;
 3. curate: a snapshot with a time-based held-out split;
 4. train: a tiny model built on the spot, an SFT warm start on oracle answers, then GRPO;
-5. evaluate the GRPO checkpoint on the held-out PRs, register it in MLflow and let the gate judge it. A tiny
-   model trained for a minute rarely beats the gate's reward floor, so "gate fail" is the expected verdict;
-   the point is to see every stage run and where its output lands.
+5. evaluate the tiny base model, the SFT checkpoint and the GRPO checkpoint on the held-out PRs (one
+   protocol, so the GRPO evaluation's MLflow plot compares the three), register the GRPO checkpoint in
+   MLflow and let the gate judge it. A tiny model trained for a minute rarely beats the gate's reward
+   floor, so "gate fail" is the expected verdict; the point is to see every stage run and where its output
+   lands.
 
 Nothing leaves the machine and nothing is downloaded. Everything lands under ``SWERL_HOME``.
 """
@@ -155,9 +157,13 @@ def train_tiny(settings: Settings, snapshot_id: str, out: TextIO, recipe: Path =
 def register_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str, out: TextIO) -> None:
     """Evaluate ``checkpoint`` on the held-out split, register it and let the gate decide on promotion."""
     from swerl_core.registry import RegisterRequest, run
+    from swerl_core.registry.checkpoint_sweep import score_lineage
     from swerl_core.registry.register import list_versions
 
     _heading(out, "5. Evaluate on held-out PRs, register in MLflow, gate against the champion")
+    for score in score_lineage(settings, checkpoint.parent, snapshot_id):  # base → SFT, beside GRPO in the plot
+        reward, applied = f"{score.mean_reward:+.3f}", f"{score.apply_rate:.2f}"
+        out.write(f"{score.checkpoint}: held-out mean reward {reward}, apply rate {applied}\n")
     registration = run(settings, RegisterRequest(checkpoint, snapshot_id, who="swerl demo"))
     verdict = registration.verdict
     out.write(f"{registration.name} v{registration.version}: gate {verdict.verdict} — {verdict.reason}\n")

@@ -32,6 +32,9 @@ class EvaluateConfig:
     max_retries: int = 3  # endpoint retries on timeouts, connection errors, 429 and 5xx
     backoff_s: float = 1.0  # first retry wait; doubles each retry
     harness_workers: int = 4  # parallel containers of the SWE-bench harness
+    # The evaluate flow first evaluates the models a run was trained from (base, SFT warm start), once per
+    # protocol, so that each checkpoint's comparison plot shows base → SFT → GRPO on the same instances.
+    lineage: bool = True
 
     def __post_init__(self) -> None:
         require_setting(self.samples >= 1, "evaluate.samples", "a positive integer")

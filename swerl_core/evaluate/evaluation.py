@@ -2,8 +2,9 @@
 
 :func:`evaluate` resolves the model, runs the rollouts (K samples per instance, greedy for K = 1),
 writes the predictions JSONL under ``$SWERL_HOME/evaluations/<id>/``, records a row in DuckDB
-``evaluations`` and logs the metrics, predictions and a comparison plot against the champion into the
-checkpoint's MLflow run (its training run, or its model version's run, else a run in ``swerl-evaluate``).
+``evaluations`` and logs the metrics, predictions and a comparison plot (the models it was trained from,
+the champion, the checkpoint) into the checkpoint's MLflow run (its training run, or its model version's
+run, else a run in ``swerl-evaluate``).
 :func:`evaluate_swebench` does the same on a user-supplied SWE-bench instance file, then runs the
 official harness where a Docker engine exists.
 """
@@ -25,8 +26,15 @@ from swerl_core.evaluate.failure_modes import as_metrics, evaluation_step, failu
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
 from swerl_core.evaluate.metrics import summarize
 from swerl_core.evaluate.predictions import harness_predictions, write_predictions
-from swerl_core.evaluate.protocol import HELDOUT, SWEBENCH, evaluation_protocol
-from swerl_core.evaluate.results import PLOTTED, EvalReport, latest_evaluation, log_to_mlflow, record_evaluation
+from swerl_core.evaluate.protocol import HELDOUT, SWEBENCH, EvalProtocol, evaluation_protocol
+from swerl_core.evaluate.results import (
+    PLOTTED,
+    Baseline,
+    EvalReport,
+    latest_evaluation,
+    log_to_mlflow,
+    record_evaluation,
+)
 from swerl_core.evaluate.rollout import rollout
 from swerl_core.evaluate.swebench import read_instance_file, run_harness, swebench_instances
 from swerl_core.models import (
@@ -42,6 +50,7 @@ from swerl_core.models import (
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.storage import ensure_snapshot
 from swerl_core.store import Store
+from swerl_core.train.lineage import model_lineage
 
 log = logging.getLogger("swerl.evaluate")
 EVALUATE_EXPERIMENT = "swerl-evaluate"  # runs for evaluations of models without a training run here
@@ -143,8 +152,8 @@ def _evaluate(
         as_metrics(failure_rates(results, instances, cfg.max_new_tokens)),
         evaluation_step(resolved.local_dir),
     )
-    champion = _champion_numbers(client, settings, store, report)
-    log_to_mlflow(client, mlflow_run, report, champion)
+    lineage = _lineage(client, store, report.protocol, resolved.run_id) if store is not None else []
+    log_to_mlflow(client, mlflow_run, report, lineage, _champion(client, settings, store, report))
     if store is not None:
         record_evaluation(store, report)
     return report
@@ -162,8 +171,8 @@ def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> R
             if parsed is None:  # a checkpoint directory (or a fetched s3:// one): its training run, if recorded
                 return ResolvedModel(resolved.ref, resolved.local_dir, run_id=read_run_id(resolved.local_dir.parent))
             return resolved
-        if parsed is None:
-            return ResolvedModel(model, Path(model))
+        if parsed is None:  # served elsewhere (an endpoint): the directory still names its training run
+            return ResolvedModel(model, Path(model), run_id=read_run_id(Path(model).parent))
         name, alias, version = parsed
         mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
         return ResolvedModel(f"models:/{name}/{mv.version}", Path(), name, str(mv.version), mv.run_id)
@@ -195,18 +204,34 @@ def _run_for(client: Any, settings: Settings, run_id: str | None) -> str:
     return str(run.info.run_id)
 
 
-def _champion_numbers(
-    client: Any, settings: Settings, store: Store | None, report: EvalReport
-) -> dict[str, float] | None:
+def _champion(client: Any, settings: Settings, store: Store | None, report: EvalReport) -> Baseline | None:
     name = settings.registry.model_name
     version = alias_version(client, name, CHAMPION)
     if version is None or (report.model_name, report.model_version) == (name, version):
         return None
+    label, ref = f"champion v{version}", f"models:/{name}/{version}"
     if store is not None:
         row = latest_evaluation(store, report.protocol, version=(name, version))
         if row is not None:
-            return {k: float(row[k]) for k in PLOTTED}
+            return Baseline(label, ref, {k: float(row[k]) for k in PLOTTED})
     tags = version_metrics(client, name, version)
     if tags.get("protocol") == report.protocol.fingerprint and all(k in tags for k in PLOTTED):
-        return {k: float(tags[k]) for k in PLOTTED}
+        return Baseline(label, ref, {k: float(tags[k]) for k in PLOTTED})
     return None
+
+
+def _lineage(client: Any, store: Store, protocol: EvalProtocol, run_id: str | None) -> list[Baseline]:
+    """Evaluations under ``protocol`` of the models training run ``run_id`` descends from, oldest first.
+
+    Each training run records its base model (param ``base_model``); a base saved by another training
+    run (an SFT warm start's ``final/``) leads on to that run's base. Models never evaluated under
+    ``protocol`` are left out; the evaluate flow evaluates them first
+    (:func:`swerl_core.registry.checkpoint_sweep.score_lineage`).
+    """
+    found: list[Baseline] = []
+    for model_dir, stage in model_lineage(client, run_id):
+        row = latest_evaluation(store, protocol, model_ref=str(model_dir))
+        if row is not None:
+            label = f"{stage}: {model_dir.parent.name}/{model_dir.name}" if stage else f"base: {model_dir.name}"
+            found.append(Baseline(label, str(model_dir), {k: float(row[k]) for k in PLOTTED}))
+    return found

@@ -2,14 +2,15 @@
 
 One row per evaluation (headline metrics, per-repository JSON, timings, predictions path, harness
 outcome, the protocol and its fingerprint). In MLflow: metrics ``<split>.<metric>``, the predictions
-JSONL, ``metrics.json`` and a bar chart comparing the candidate with the champion's evaluation under
-the same protocol. An evaluation is reused only under the protocol it was run with.
+JSONL, ``metrics.json`` and a bar chart comparing the candidate with the models it was trained from
+(base → SFT → GRPO) and with the champion, each evaluated under the same protocol. An evaluation is
+reused only under the protocol it was run with.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,31 +102,43 @@ def latest_evaluation(
     )
 
 
-def comparison_figure(candidate: Mapping[str, float], champion: Mapping[str, float] | None, title: str) -> Any:
-    """A grouped bar chart of :data:`PLOTTED` metrics, candidate beside champion (when there is one)."""
+@dataclass(frozen=True)
+class Baseline:
+    """An evaluation under the candidate's protocol to draw beside it: a model it descends from, or the champion."""
+
+    label: str  # e.g. "base: tiny-0", "sft: demo-sft-…/final", "champion v3"
+    model_ref: str
+    metrics: Mapping[str, float]  # the PLOTTED metrics
+
+
+def comparison_figure(bars: Sequence[tuple[str, Mapping[str, float]]], title: str) -> Any:
+    """A grouped bar chart of :data:`PLOTTED` metrics, one bar per ``(label, metrics)`` in the order given."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 4))
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
     axes = figure.subplots()
-    xs = range(len(PLOTTED))
-    width = 0.38 if champion else 0.6
-    axes.bar(
-        [x - (width / 2 if champion else 0) for x in xs], [candidate[k] for k in PLOTTED], width, label="candidate"
-    )
-    if champion:
-        axes.bar([x + width / 2 for x in xs], [float(champion[k]) for k in PLOTTED], width, label="champion")
-    axes.set_xticks(list(xs), [k.replace("_", " ") for k in PLOTTED], rotation=15)
+    width = 0.8 / len(bars)
+    for i, (label, metrics) in enumerate(bars):
+        offset = (i - (len(bars) - 1) / 2) * width
+        axes.bar([x + offset for x in range(len(PLOTTED))], [float(metrics[k]) for k in PLOTTED], width, label=label)
+    axes.set_xticks(range(len(PLOTTED)), [k.replace("_", " ") for k in PLOTTED], rotation=15)
     axes.axhline(0, color="black", linewidth=0.6)
-    axes.set(ylim=(-1.05, 1.05), title=title if champion else title + " (no champion evaluation)")
-    axes.legend(loc="lower right")
+    axes.set(ylim=(-1.05, 1.05), title=title)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=min(len(bars), 3), fontsize="small")
     return figure
 
 
-def log_to_mlflow(client: Any, run_id: str, report: EvalReport, champion: Mapping[str, float] | None) -> None:
-    """Log ``report``'s metrics, predictions, ``metrics.json`` and the comparison plot into run ``run_id``."""
+def log_to_mlflow(
+    client: Any, run_id: str, report: EvalReport, lineage: Sequence[Baseline], champion: Baseline | None
+) -> None:
+    """Log ``report``'s metrics, predictions, ``metrics.json`` and the comparison plot into run ``run_id``.
+
+    ``lineage`` (oldest first) are the evaluations of the models the candidate was trained from; against
+    the last of them, its direct base, the gain is logged as ``<split>.gain_over_base.<metric>``.
+    """
     from mlflow.entities import Metric
 
     stamp = int(datetime.now(UTC).timestamp() * 1000)
@@ -139,6 +152,12 @@ def log_to_mlflow(client: Any, run_id: str, report: EvalReport, champion: Mappin
         for k, v in (("generation_s", report.generation_s), ("reward_s", report.reward_s))
     ]
     metrics += [Metric(f"{report.split}.{k}", v, stamp, step) for k, v in sorted(report.failure_rates.items())]
+    if lineage:
+        base_metrics = lineage[-1].metrics
+        metrics += [
+            Metric(f"{report.split}.gain_over_base.{k}", headline[k] - float(base_metrics[k]), stamp, step)
+            for k in PLOTTED
+        ]
     for start in range(0, len(metrics), 900):  # MLflow takes at most 1000 metrics per batch
         client.log_batch(run_id, metrics=metrics[start : start + 900])
     base = f"evaluations/{report.evaluation_id}"
@@ -150,9 +169,20 @@ def log_to_mlflow(client: Any, run_id: str, report: EvalReport, champion: Mappin
         "protocol": report.protocol.fingerprint,
         "protocol_settings": report.protocol.as_dict(),
     }
-    document = {**summary, "harness_note": report.harness_note, "step": step, "failure_rates": report.failure_rates}
+    baselines = [*lineage, *([champion] if champion else [])]
+    document = {
+        **summary,
+        "harness_note": report.harness_note,
+        "step": step,
+        "failure_rates": report.failure_rates,
+        "baselines": [{"label": b.label, "model_ref": b.model_ref, **b.metrics} for b in baselines],
+    }
     client.log_dict(run_id, document, f"{base}/metrics.json")
+    missing = [what for what, found in (("base model", lineage), ("champion", champion)) if not found]
     title = f"{report.split} {report.snapshot_id}, K={report.metrics.samples_per_instance}"
-    client.log_figure(run_id, comparison_figure(headline, champion, title), f"{base}/comparison.png")
+    title += f" (no {' or '.join(missing)} evaluation)" if missing else ""
+    bars = [*((b.label, b.metrics) for b in lineage), ("candidate", headline)]
+    bars += [(champion.label, champion.metrics)] if champion else []
+    client.log_figure(run_id, comparison_figure(bars, title), f"{base}/comparison.png")
     client.set_tag(run_id, f"evaluation.{report.split}", report.evaluation_id)
     client.set_tag(run_id, f"evaluation.{report.split}.protocol", report.protocol.fingerprint)

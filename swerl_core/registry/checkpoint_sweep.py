@@ -3,7 +3,9 @@
 :func:`score_checkpoint` evaluates one checkpoint unless an evaluation of it under the same protocol
 (snapshot, K, instances, decoding) is already recorded, in which case that one is reused; a file lock
 beside the checkpoint makes a second caller wait for the first and then reuse its evaluation.
-:func:`best_checkpoint` picks the highest mean reward (a later step wins a tie).
+:func:`score_lineage` does the same for the models a run was trained from, so that every checkpoint's
+comparison plot shows the stages before it. :func:`best_checkpoint` picks the highest mean reward (a
+later step wins a tie).
 :func:`register_run` registers the chosen checkpoint unless the training run already has a
 registered version, holding a per-run lock so that two callers (a parent flow and a triggered one)
 never register the same run twice. Deciding *when* to run these belongs to the scheduler.
@@ -105,6 +107,23 @@ def score_checkpoint(
         m.n_instances,
         reused=False,
     )
+
+
+def score_lineage(
+    settings: Settings, run_dir: Path, snapshot_id: str, progress: ProgressCallback | None = None
+) -> list[CheckpointScore]:
+    """:func:`score_checkpoint` for each model the training run in ``run_dir`` descends from, oldest first.
+
+    Empty when ``evaluate.lineage`` is off or the run recorded no MLflow run (see
+    :func:`swerl_core.train.lineage.model_lineage` for where the walk stops).
+    """
+    from swerl_core.models import mlflow_client
+    from swerl_core.train.lineage import model_lineage
+
+    if not settings.evaluate.lineage:
+        return []
+    ancestors = model_lineage(mlflow_client(settings.tracking_uri), read_run_id(run_dir))
+    return [score_checkpoint(settings, model_dir, snapshot_id, progress) for model_dir, _ in ancestors]
 
 
 def _store(settings: Settings) -> Store:

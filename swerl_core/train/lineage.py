@@ -1,8 +1,10 @@
-"""Dataset lineage in MLflow: the snapshot a run trained or was evaluated on, as an MLflow dataset input.
+"""Lineage in MLflow: the snapshot a run trained or was evaluated on, and the models a run descends from.
 
-The input names the snapshot split's Parquet file (its URI is the dataset source), carries the file's
-SHA-256 digest, its row count and columns, so the MLflow UI shows exactly which data a run used and
-two runs on the same data show the same digest. Only metadata goes to MLflow, never the rows.
+A snapshot is recorded as an MLflow dataset input: the input names the snapshot split's Parquet file
+(its URI is the dataset source), carries the file's SHA-256 digest, its row count and columns, so the
+MLflow UI shows exactly which data a run used and two runs on the same data show the same digest. Only
+metadata goes to MLflow, never the rows. A model's ancestry is read back from the ``base_model`` and
+``stage`` params every training run logs.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from swerl_core.snapshots import snapshot_dir
+from swerl_core.train.checkpoints import read_run_id
 
 CONTEXTS = {"train": "training", "heldout": "evaluation"}
 
@@ -44,3 +48,36 @@ def log_snapshot_input(tracking_uri: str, run_id: str, snapshots_dir: Path, snap
     tags = [InputTag("mlflow.data.context", CONTEXTS.get(split, split))]
     MlflowClient(tracking_uri).log_inputs(run_id, datasets=[DatasetInput(dataset, tags)])
     return digest
+
+
+def model_lineage(client: Any, run_id: str | None, max_depth: int = 8) -> list[tuple[Path, str | None]]:
+    """The local model directories training run ``run_id`` descends from, oldest first, each with its stage.
+
+    The run's ``base_model`` param is its direct base; when that directory was saved by another training
+    run (an SFT warm start's ``final/``), that run's base comes before it, and so on. The stage is the
+    saving run's ``stage`` param, ``None`` for a model no run here trained (a base model). The walk stops
+    at a base that is not a local directory (a hub id), at a run this tracking server does not have, at a
+    cycle, or after ``max_depth`` models.
+    """
+    from mlflow.exceptions import MlflowException
+
+    found: list[tuple[Path, str | None]] = []
+    seen: set[str] = set()
+    while run_id and run_id not in seen and len(found) < max_depth:
+        seen.add(run_id)
+        try:
+            base = client.get_run(run_id).data.params.get("base_model", "")
+        except MlflowException:
+            break
+        if not base or not Path(base).is_dir():
+            break
+        model_dir = Path(base).resolve()
+        run_id = read_run_id(model_dir.parent)
+        stage = None
+        if run_id:
+            try:
+                stage = client.get_run(run_id).data.params.get("stage")
+            except MlflowException:
+                run_id = None
+        found.append((model_dir, stage))
+    return found[::-1]
