@@ -3,7 +3,7 @@ split (each evaluated once per protocol; later calls reuse the evaluation)."""
 
 from __future__ import annotations
 
-from prefect import flow, task, unmapped
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -56,6 +56,8 @@ def evaluate(run_name: str, snapshot_id: str) -> list[CheckpointScore]:
     MLflow comparison plot shows them beside it.
     """
     with swerl_logs():
-        evaluate_lineage(run_name, snapshot_id)
+        lineage = evaluate_lineage(run_name, snapshot_id, return_state=True)
+        if lineage.is_failed():  # a base that no longer loads must not keep the run's own checkpoints unjudged
+            get_run_logger().warning("the comparison plots leave out the run's earlier stages: %s", lineage.message)
         checkpoints = [str(p) for p in run_checkpoints(flow_settings().checkpoints_dir / run_name)]
         return list(evaluate_checkpoint.map(checkpoints, unmapped(snapshot_id)).result())

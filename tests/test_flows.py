@@ -108,6 +108,39 @@ def test_ingest_task_retries_a_transient_failure_but_not_a_bad_token(
     assert [t.run_count for t in tasks] == [1], "a rejected token must not be retried"
 
 
+@pytest.mark.slow
+def test_evaluate_judges_the_checkpoints_even_when_the_base_model_no_longer_loads(
+    world_env: FakeGitHub, swerl_home: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from mlflow import MlflowClient
+
+    from flows.evaluate import evaluate
+    from swerl_core.config import load_settings
+    from swerl_core.models import experiment_id
+    from swerl_core.train.checkpoints import write_run_id
+    from swerl_core.train.sample_snapshot import write_sample_snapshot
+
+    settings = load_settings()
+    write_sample_snapshot(swerl_home, "flow-eval-v1", n_train=2, n_heldout=2)
+    broken = swerl_home / "models" / "gone"  # its weights were deleted after training
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{}")
+    client = MlflowClient(settings.tracking_uri)
+    run = client.create_run(experiment_id(client, "swerl-train", swerl_home / "mlartifacts"), run_name="grpo-x")
+    client.log_param(run.info.run_id, "base_model", str(broken))
+    write_run_id(settings.checkpoints_dir / "grpo-x", run.info.run_id)
+    shutil.copytree(tiny_model(tmp_path), settings.checkpoints_dir / "grpo-x" / "final")
+
+    state = evaluate("grpo-x", "flow-eval-v1", return_state=True)
+    assert state.is_completed(), state.message
+    [score] = state.result()
+    assert score.checkpoint.name == "final" and score.n_instances == 2
+    logs = _flow_logs(state.state_details.flow_run_id)
+    assert any("leave out the run's earlier stages" in line for line in logs), logs
+
+
 _HOLD_STORE = """
 import sys, time
 from swerl_core.store import Store
