@@ -41,7 +41,6 @@ from swerl_core.reward import extract_solution, search_replace_reward  # noqa: E
 from swerl_core.search_replace import FormatError, parse_edits  # noqa: E402
 from swerl_core.train.config import TrainConfig, load_train_config  # noqa: E402
 from swerl_core.train.snapshot import as_files, load_snapshot  # noqa: E402
-from swerl_core.train.tiny_model import TOY_SPEC, TinyModelSpec  # noqa: E402
 
 RECIPE = REPO / "deployments" / "configs" / "learnable-cpu.yaml"
 TOY_RECIPE = REPO / "deployments" / "configs" / "toy-cpu.yaml"
@@ -146,17 +145,14 @@ def run_seed(
     seed: int,
     heldout: list[dict],
     samples: int,
-    spec: TinyModelSpec,
+    base: Path,
     sft_snapshot: str,
 ) -> dict[str, float]:
-    """Train one seed (SFT on ``sft_snapshot``, then GRPO on the recipe's snapshot) from a fresh tiny model of
-    shape ``spec``; score every stage."""
-    from swerl_core.demo.learnable import learnable_texts
+    """Train one seed (SFT on ``sft_snapshot``, then GRPO on the recipe's snapshot) from the model in ``base``;
+    score every stage."""
     from swerl_core.train import TrainRequest, run
-    from swerl_core.train.tiny_model import init_tiny_model
 
     cfg = replace(cfg, seed=seed)
-    base = init_tiny_model(settings.home / f"models/tiny-{seed}", replace(spec, seed=seed), corpus=learnable_texts())
     metrics: dict[str, float] = {}
     temp, length = cfg.grpo.temperature, cfg.max_completion_length
 
@@ -182,6 +178,29 @@ def run_seed(
     return metrics
 
 
+def base_model(settings: Settings, seed: int, toy: bool, induction: bool) -> Path:
+    """The tiny model a seed starts from: a fresh one per seed, or (``induction``) one warmed-up model for all."""
+    from swerl_core.demo.learnable import learnable_texts
+    from swerl_core.train.induction import warm_up_induction
+    from swerl_core.train.tiny_model import LEARNABLE_SPEC, TOY_SPEC, TinyModelSpec, init_tiny_model
+
+    if not induction:
+        spec = replace(TOY_SPEC if toy else TinyModelSpec(), seed=seed)
+        return init_tiny_model(settings.home / f"models/tiny-{seed}", spec, corpus=learnable_texts())
+    models = settings.home / "models"
+    random = models / "tiny-learnable"
+    if not (random / "config.json").is_file():
+        init_tiny_model(random, LEARNABLE_SPEC, corpus=learnable_texts())
+    warmed = warm_up_induction(random, models / "tiny-learnable-induction", progress=print_progress)
+    print(f"induction warm-up: {warmed.seconds:.0f} s, copy accuracy {warmed.copy_accuracy}", flush=True)
+    return warmed.model_dir
+
+
+def print_progress(event: object) -> None:
+    """Print a library progress event's message."""
+    print(getattr(event, "message", event), flush=True)
+
+
 def summary(per_seed: list[dict[str, float]]) -> None:
     """Print mean ± std over seeds of every metric, stage by stage."""
     print(f"\nover {len(per_seed)} seeds (mean ± std):")
@@ -204,6 +223,11 @@ def main() -> int:
     parser.add_argument("--sft-steps", type=int, default=None, help="override the recipe's sft.max_steps")
     parser.add_argument("--grpo-steps", type=int, default=None, help="override the recipe's grpo.max_steps")
     parser.add_argument("--toy", action="store_true", help="the wiring check on the toy set instead")
+    parser.add_argument(
+        "--induction",
+        action="store_true",
+        help="start every seed from one tiny model given the induction warm-up (cached under --home)",
+    )
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="swerl-learn-"))
@@ -224,9 +248,13 @@ def main() -> int:
     train_rows, heldout_rows = load_snapshot(settings.snapshots_dir, snapshot_id)
     heldout = list(train_rows if args.toy else heldout_rows)[: args.heldout]
     print(f"home {home}; scoring {len(heldout)} {'train' if args.toy else 'held-out'} rows per stage", flush=True)
-    spec = TOY_SPEC if args.toy else TinyModelSpec()
     samples = args.samples or (16 if args.toy else 2)
-    per_seed = [run_seed(settings, cfg, seed, heldout, samples, spec, sft_snapshot) for seed in args.seeds]
+    per_seed = [
+        run_seed(
+            settings, cfg, seed, heldout, samples, base_model(settings, seed, args.toy, args.induction), sft_snapshot
+        )
+        for seed in args.seeds
+    ]
     summary(per_seed)
     for stage_from, stage_to in (("base", "sft"), ("sft", "grpo")):
         key = "sampled mean_reward"

@@ -40,11 +40,16 @@ class TinyModelSpec:
     num_kv_heads: int = 2
     max_positions: int = 4096
     seed: int = 0
+    tie_embeddings: bool = False  # output layer = input embedding transposed: copying a token is the easy map
 
 
 # The toy wiring check's shape (deployments/configs/toy-cpu.yaml): half the default width and layers,
 # enough to learn the 4 toy answers in under a hundred SFT steps on a CPU.
 TOY_SPEC = TinyModelSpec(hidden_size=128, intermediate_size=344, num_layers=2, num_heads=4, num_kv_heads=2)
+
+# The learnable world's shape (deployments/configs/learnable-cpu.yaml): the default width and depth, with
+# tied embeddings and 8 full heads, the shape the induction warm-up (swerl_core.train.induction) was measured on.
+LEARNABLE_SPEC = TinyModelSpec(num_heads=8, num_kv_heads=8, tie_embeddings=True)
 
 
 def tokenizer_corpus(extra: Iterable[str] = ()) -> list[str]:
@@ -111,7 +116,7 @@ def init_tiny_model(out_dir: Path | str, spec: TinyModelSpec = TinyModelSpec(), 
         bos_token_id=ids[BOS],
         eos_token_id=ids[EOS],
         pad_token_id=ids[PAD],
-        tie_word_embeddings=False,
+        tie_word_embeddings=spec.tie_embeddings,
     )
     torch.manual_seed(spec.seed)
     model = LlamaForCausalLM(config)
