@@ -77,11 +77,37 @@ def test_a_grpo_checkpoint_is_compared_with_its_sft_base_and_the_model_sft_start
     document = _document(client, grpo_run, report.evaluation_id)
     labels = [(b["label"], b["model_ref"], b["mean_reward"]) for b in document["baselines"]]
     assert labels == [
-        ("base: tiny-0", str(base.resolve()), -1.0),
+        ("base: models/tiny-0", str(base.resolve()), -1.0),
         ("sft: demo-sft-1/final", str(sft.resolve()), 0.0),
     ]
     files = {a.path for a in client.list_artifacts(grpo_run, f"evaluations/{report.evaluation_id}")}
     assert f"evaluations/{report.evaluation_id}/comparison.png" in files
+
+
+def test_without_the_direct_base_evaluated_no_gain_is_logged_against_an_older_stage(
+    home: Path, client: MlflowClient, tmp_path: Path
+) -> None:
+    settings = make_settings(home)
+    base = _model(home / "models" / "tiny-0")
+    sft, _ = _trained(client, home, "sft-2", "final", "sft", str(base))
+    grpo, grpo_run = _trained(client, home, "grpo-2", "final", "grpo", str(sft))
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        evaluate(settings, str(base), SNAPSHOT, store=store, backend=_backend(home, wrong=4))
+        report = evaluate(settings, str(grpo), SNAPSHOT, store=store, backend=_backend(home, wrong=0))
+    assert [b["label"] for b in _document(client, grpo_run, report.evaluation_id)["baselines"]] == [
+        "base: models/tiny-0"
+    ]
+    assert not [k for k in client.get_run(grpo_run).data.metrics if "gain_over_base" in k]
+
+
+def test_an_endpoint_model_name_is_not_taken_for_a_checkpoint_in_the_working_directory(
+    home: Path, client: MlflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, run = _trained(client, home, "here", "final", "sft", "meta-llama/Llama-3.1-8B")
+    monkeypatch.chdir(home / "checkpoints" / "here")  # holds the run's mlflow_run_id file
+    with Store.open(tmp_path / "swerl.duckdb") as store:
+        report = evaluate(make_settings(home), "gpt-4o", SNAPSHOT, store=store, backend=_backend(home, wrong=0))
+    assert report.mlflow_run_id != run and report.model_ref == "gpt-4o"
 
 
 def test_a_stage_evaluated_under_another_protocol_is_left_out_of_the_comparison(
@@ -97,14 +123,19 @@ def test_a_stage_evaluated_under_another_protocol_is_left_out_of_the_comparison(
     assert not [k for k in client.get_run(sft_run).data.metrics if "gain_over_base" in k]
 
 
-def test_the_lineage_walk_stops_at_a_hub_id_an_unknown_run_and_a_cycle(home: Path, client: MlflowClient) -> None:
+def test_the_lineage_walk_stops_at_a_hub_id_an_unknown_run_and_a_cycle(
+    home: Path, client: MlflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, from_hub = _trained(client, home, "hub-sft", "final", "sft", "meta-llama/Llama-3.1-8B")
     assert model_lineage(client, from_hub) == []
+    _model(home / "meta-llama" / "Llama-3.1-8B")  # a folder of that name where the evaluation happens to run
+    monkeypatch.chdir(home)
+    assert model_lineage(client, from_hub) == [], "a hub id was taken for a local folder"
     assert model_lineage(client, None) == [] and model_lineage(client, "0" * 32) == []
 
     # A run whose base is its own final/ (a resumed run pointed at itself) is listed once, not forever.
     looped = home / "checkpoints" / "loop" / "final"
-    _, loop_run = _trained(client, home, "loop", "final", "grpo", str(looped))
+    _, loop_run = _trained(client, home, "loop", "final", "grpo", str(looped))  # creates final/
     assert model_lineage(client, loop_run) == [(looped.resolve(), "grpo")]
 
     # A base saved by a run another tracking server recorded: listed, and the walk ends there.

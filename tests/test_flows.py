@@ -138,7 +138,7 @@ def test_evaluate_judges_the_checkpoints_even_when_the_base_model_no_longer_load
     [score] = state.result()
     assert score.checkpoint.name == "final" and score.n_instances == 2
     logs = _flow_logs(state.state_details.flow_run_id)
-    assert any("leave out the run's earlier stages" in line for line in logs), logs
+    assert any("left out of the comparison" in line and str(broken) in line for line in logs), logs
 
 
 _HOLD_STORE = """

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from eval_world import tiny_model_dir
 
+from swerl_core.train import TrainError
 from swerl_core.train.induction import RECORD, InductionSpec, source_fingerprint, warm_up_induction
 
 QUICK = InductionSpec(adjacent_steps=3, adjacent_batch=4, gap_steps=2, gap_batch=2, max_gap=12, warmup_steps=2)
@@ -19,11 +20,10 @@ def test_a_warm_up_is_reused_for_the_same_source_and_spec_and_trained_again_when
     tmp_path: Path,
 ) -> None:
     source, out = tiny_model_dir(), tmp_path / "warm"
-    (tmp_path / "warm.partial").mkdir()  # left by a killed warm-up: never taken for a result
     first = warm_up_induction(source, out, QUICK)
     assert not first.reused and set(first.copy_accuracy) == {0, 100, 400}
     assert {"config.json", "model.safetensors", "tokenizer.json", RECORD} <= {p.name for p in out.iterdir()}
-    assert not (tmp_path / "warm.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warm", "warm.lock"], "staging folders left behind"
     record = json.loads((out / RECORD).read_text())
     assert record["source"] == source_fingerprint(source) and record["spec"]["adjacent_steps"] == 3
     weights = (out / "model.safetensors").read_bytes()
@@ -42,6 +42,23 @@ def test_a_warm_up_is_reused_for_the_same_source_and_spec_and_trained_again_when
         (other_source / path.name).write_bytes(path.read_bytes())
     (other_source / "config.json").write_text((source / "config.json").read_text() + "\n")
     assert not warm_up_induction(other_source, out, replace(QUICK, gap_steps=3)).reused
+
+
+def test_a_damaged_or_outdated_output_is_trained_again_and_a_bad_output_path_is_refused(tmp_path: Path) -> None:
+    source, out = tiny_model_dir(), tmp_path / "warm"
+    warm_up_induction(source, out, QUICK)
+    (out / "model.safetensors").unlink()  # killed while an older tool deleted the folder
+    assert not warm_up_induction(source, out, QUICK).reused
+    record = json.loads((out / RECORD).read_text())
+    (out / RECORD).write_text(json.dumps({**record, "version": record["version"] - 1}))  # an older curriculum
+    assert not warm_up_induction(source, out, QUICK).reused
+    assert warm_up_induction(source, out, QUICK).reused
+
+    with pytest.raises(TrainError, match="is the source model"):
+        warm_up_induction(out, out, QUICK)
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(TrainError, match="is a file"):
+        warm_up_induction(source, tmp_path / "a-file", QUICK)
 
 
 def test_the_same_seed_gives_the_same_weights(tmp_path: Path) -> None:

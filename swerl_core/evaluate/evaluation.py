@@ -171,8 +171,12 @@ def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> R
             if parsed is None:  # a checkpoint directory (or a fetched s3:// one): its training run, if recorded
                 return ResolvedModel(resolved.ref, resolved.local_dir, run_id=read_run_id(resolved.local_dir.parent))
             return resolved
-        if parsed is None:  # served elsewhere (an endpoint): the directory still names its training run
-            return ResolvedModel(model, Path(model), run_id=read_run_id(Path(model).parent))
+        if parsed is None:
+            local = Path(model)
+            if (local / "config.json").is_file():  # a checkpoint served elsewhere: it still names its training run
+                local = local.resolve()
+                return ResolvedModel(str(local), local, run_id=read_run_id(local.parent))
+            return ResolvedModel(model, local)
         name, alias, version = parsed
         mv = client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, version)
         return ResolvedModel(f"models:/{name}/{mv.version}", Path(), name, str(mv.version), mv.run_id)
@@ -228,10 +232,18 @@ def _lineage(client: Any, store: Store, protocol: EvalProtocol, run_id: str | No
     ``protocol`` are left out; the evaluate flow evaluates them first
     (:func:`swerl_core.registry.checkpoint_sweep.score_lineage`).
     """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        ancestors = model_lineage(client, run_id)
+    except MlflowException as exc:  # the evaluation itself is done: draw it without the earlier stages
+        log.warning("cannot read the models run %s descends from: %s", run_id, str(exc).splitlines()[0])
+        return []
     found: list[Baseline] = []
-    for model_dir, stage in model_lineage(client, run_id):
+    for index, (model_dir, stage) in enumerate(ancestors):
         row = latest_evaluation(store, protocol, model_ref=str(model_dir))
         if row is not None:
-            label = f"{stage}: {model_dir.parent.name}/{model_dir.name}" if stage else f"base: {model_dir.name}"
-            found.append(Baseline(label, str(model_dir), {k: float(row[k]) for k in PLOTTED}))
+            label = f"{stage or 'base'}: {model_dir.parent.name}/{model_dir.name}"
+            direct = index == len(ancestors) - 1
+            found.append(Baseline(label, str(model_dir), {k: float(row[k]) for k in PLOTTED}, direct_base=direct))
     return found

@@ -106,9 +106,10 @@ def latest_evaluation(
 class Baseline:
     """An evaluation under the candidate's protocol to draw beside it: a model it descends from, or the champion."""
 
-    label: str  # e.g. "base: tiny-0", "sft: demo-sft-…/final", "champion v3"
+    label: str  # e.g. "base: models/tiny-0", "sft: demo-sft-…/final", "champion v3"
     model_ref: str
     metrics: Mapping[str, float]  # the PLOTTED metrics
+    direct_base: bool = False  # the model the candidate's own training run started from
 
 
 def comparison_figure(bars: Sequence[tuple[str, Mapping[str, float]]], title: str) -> Any:
@@ -136,8 +137,8 @@ def log_to_mlflow(
 ) -> None:
     """Log ``report``'s metrics, predictions, ``metrics.json`` and the comparison plot into run ``run_id``.
 
-    ``lineage`` (oldest first) are the evaluations of the models the candidate was trained from; against
-    the last of them, its direct base, the gain is logged as ``<split>.gain_over_base.<metric>``.
+    ``lineage`` (oldest first) are the evaluations of the models the candidate was trained from; when its
+    direct base is among them, the gain over it is logged as ``<split>.gain_over_base.<metric>``.
     """
     from mlflow.entities import Metric
 
@@ -152,7 +153,7 @@ def log_to_mlflow(
         for k, v in (("generation_s", report.generation_s), ("reward_s", report.reward_s))
     ]
     metrics += [Metric(f"{report.split}.{k}", v, stamp, step) for k, v in sorted(report.failure_rates.items())]
-    if lineage:
+    if lineage and lineage[-1].direct_base:
         base_metrics = lineage[-1].metrics
         metrics += [
             Metric(f"{report.split}.gain_over_base.{k}", headline[k] - float(base_metrics[k]), stamp, step)
@@ -170,7 +171,7 @@ def log_to_mlflow(
         "protocol_settings": report.protocol.as_dict(),
     }
     baselines = [*lineage, *([champion] if champion else [])]
-    document = {
+    document: dict[str, Any] = {
         **summary,
         "harness_note": report.harness_note,
         "step": step,
@@ -178,7 +179,7 @@ def log_to_mlflow(
         "baselines": [{"label": b.label, "model_ref": b.model_ref, **b.metrics} for b in baselines],
     }
     client.log_dict(run_id, document, f"{base}/metrics.json")
-    missing = [what for what, found in (("base model", lineage), ("champion", champion)) if not found]
+    missing = [what for what, found in (("earlier stage", lineage), ("champion", champion)) if not found]
     title = f"{report.split} {report.snapshot_id}, K={report.metrics.samples_per_instance}"
     title += f" (no {' or '.join(missing)} evaluation)" if missing else ""
     bars = [*((b.label, b.metrics) for b in lineage), ("candidate", headline)]

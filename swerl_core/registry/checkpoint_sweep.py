@@ -13,6 +13,8 @@ never register the same run twice. Deciding *when* to run these belongs to the s
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from swerl_core.store import Store
 
 REGISTER_LOCK = ".register.lock"
+log = logging.getLogger("swerl.evaluate")
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,12 @@ def score_checkpoint(
     checkpoint = Path(checkpoint).resolve()
     step = checkpoint_step(checkpoint)
     protocol = heldout_protocol(settings, snapshot_id)
-    # Two callers on one checkpoint (a parent flow and a triggered one): the second waits, then reuses.
-    lock = FileLock(str(checkpoint.parent / f".evaluate-{checkpoint.name}.lock"))
+    # Two callers on one checkpoint (a parent flow and a triggered one): the second waits, then reuses. The
+    # lock lives under SWERL_HOME: a base model's folder may be read-only (a shared or Hugging Face cache).
+    digest = hashlib.sha256(str(checkpoint).encode()).hexdigest()[:16]
+    locks = settings.home / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(locks / f"evaluate-{digest}.lock"))
     with lock:
         row = latest_evaluation(_store(settings), protocol, model_ref=str(checkpoint))
         if row is not None:
@@ -115,15 +122,21 @@ def score_lineage(
     """:func:`score_checkpoint` for each model the training run in ``run_dir`` descends from, oldest first.
 
     Empty when ``evaluate.lineage`` is off or the run recorded no MLflow run (see
-    :func:`swerl_core.train.lineage.model_lineage` for where the walk stops).
+    :func:`swerl_core.train.lineage.model_lineage` for where the walk stops). A model that cannot be
+    evaluated (its weights deleted since) is logged and left out; the others are still evaluated.
     """
     from swerl_core.models import mlflow_client
     from swerl_core.train.lineage import model_lineage
 
     if not settings.evaluate.lineage:
         return []
-    ancestors = model_lineage(mlflow_client(settings.tracking_uri), read_run_id(run_dir))
-    return [score_checkpoint(settings, model_dir, snapshot_id, progress) for model_dir, _ in ancestors]
+    scores = []
+    for model_dir, _ in model_lineage(mlflow_client(settings.tracking_uri), read_run_id(run_dir)):
+        try:
+            scores.append(score_checkpoint(settings, model_dir, snapshot_id, progress))
+        except EvaluateError as exc:
+            log.warning("left out of the comparison: %s could not be evaluated: %s", model_dir, exc)
+    return scores
 
 
 def _store(settings: Settings) -> Store:

@@ -10,9 +10,9 @@ model reads random token sequences that repeat, with the loss on the repeat only
 2. after a gap of up to ``max_gap`` random tokens (``gap_steps``): the heads must match content, not an
    offset, so that they reach across a prompt of several hundred tokens.
 
-The result is saved with the model's tokenizer and an ``induction.json`` recording the spec, the source
-model's fingerprint and the copy accuracy at several gaps; :func:`warm_up_induction` reuses an output
-whose record matches instead of training again.
+The result is saved with the model's tokenizer and an ``induction.json`` recording the spec, the
+curriculum's version, the source model's fingerprint and the copy accuracy at several gaps;
+:func:`warm_up_induction` reuses an output whose record matches instead of training again.
 """
 
 from __future__ import annotations
@@ -20,14 +20,18 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from swerl_core.progress import ProgressCallback, ProgressReporter
+from swerl_core.train import TrainError
 
 RECORD = "induction.json"
+CURRICULUM_VERSION = 1  # bump when _train_phase changes what it trains on: older outputs are then retrained
 FIRST_TOKEN = 6  # ids below are the special tokens of the tiny tokenizer (BOS, EOS, headers, pad)
 PROBE_GAPS = (0, 100, 400)
 
@@ -51,7 +55,7 @@ class InductionResult:
     """A warmed-up model: where it is, how well it copies, and whether this call trained it."""
 
     model_dir: Path
-    copy_accuracy: dict[int, float]  # gap in tokens → next-token accuracy on the repeated span
+    copy_accuracy: Mapping[int, float]  # gap in tokens → next-token accuracy on the repeated span
     seconds: float
     reused: bool
 
@@ -59,16 +63,35 @@ class InductionResult:
 def warm_up_induction(
     source: Path, out_dir: Path, spec: InductionSpec = InductionSpec(), progress: ProgressCallback | None = None
 ) -> InductionResult:
-    """Train a copy of the model in ``source`` to copy from its context (see the module docstring) into ``out_dir``."""
+    """Train a copy of the model in ``source`` to copy from its context (see the module docstring) into ``out_dir``.
+
+    Raises :class:`~swerl_core.train.TrainError` when ``out_dir`` is ``source`` or a file. Two calls on one
+    ``out_dir`` take turns (the second then reuses the first's result).
+    """
+    from filelock import FileLock
+
+    source, out_dir = Path(source), Path(out_dir)
+    if out_dir.resolve() == source.resolve():
+        raise TrainError(f"induction warm-up: the output {out_dir} is the source model; name another folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TrainError(f"induction warm-up: {out_dir} is a file, not a folder for the warmed-up model")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out_dir.with_name(out_dir.name + ".lock"))):
+        return _warm_up(source, out_dir, spec, ProgressReporter("train", progress))
+
+
+def _warm_up(source: Path, out_dir: Path, spec: InductionSpec, say: ProgressReporter) -> InductionResult:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    say = ProgressReporter("train", progress)
-    out_dir, fingerprint = Path(out_dir), source_fingerprint(Path(source))
-    record = {"spec": asdict(spec), "source": fingerprint}
+    record: dict[str, Any] = {
+        "version": CURRICULUM_VERSION,
+        "spec": asdict(spec),
+        "source": source_fingerprint(source),
+    }
     reused = _reusable(out_dir, record)
     if reused is not None:
-        say(f"induction warm-up: reusing {out_dir} (same source model and spec)")
+        say(f"induction warm-up: reusing {out_dir} (same source model and curriculum)")
         return InductionResult(out_dir, reused, 0.0, reused=True)
 
     started = time.perf_counter()
@@ -80,14 +103,18 @@ def warm_up_induction(
     accuracy = {gap: copy_accuracy(model, gap) for gap in PROBE_GAPS}
     say("induction warm-up: copy accuracy " + ", ".join(f"gap {g}: {a:.2f}" for g, a in accuracy.items()))
 
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     model.save_pretrained(staging)
     AutoTokenizer.from_pretrained(source).save_pretrained(staging)
     record["copy_accuracy"] = {str(g): a for g, a in accuracy.items()}
     (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    staging.rename(out_dir)  # a killed warm-up leaves only the .partial folder, never a half-written model
+    # Swap by renames only: a kill leaves either the old folder or the new one whole under out_dir, and
+    # at worst a hidden folder beside it, never a record whose weights are half deleted.
+    retired = out_dir.with_name(f".{out_dir.name}.old-{staging.name.rsplit('.', 1)[-1]}")
+    if out_dir.exists():
+        out_dir.rename(retired)
+    staging.rename(out_dir)
+    shutil.rmtree(retired, ignore_errors=True)
     return InductionResult(out_dir, accuracy, time.perf_counter() - started, reused=False)
 
 
@@ -124,7 +151,8 @@ def _reusable(out_dir: Path, record: dict[str, Any]) -> dict[int, float] | None:
         found = json.loads((out_dir / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if {k: found.get(k) for k in record} != record or not (out_dir / "config.json").is_file():
+    weights = any(out_dir.glob("*.safetensors")) or any(out_dir.glob("*.bin"))
+    if {k: found.get(k) for k in record} != record or not (out_dir / "config.json").is_file() or not weights:
         return None
     return {int(g): float(a) for g, a in found.get("copy_accuracy", {}).items()}
 

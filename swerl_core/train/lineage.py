@@ -56,28 +56,33 @@ def model_lineage(client: Any, run_id: str | None, max_depth: int = 8) -> list[t
     The run's ``base_model`` param is its direct base; when that directory was saved by another training
     run (an SFT warm start's ``final/``), that run's base comes before it, and so on. The stage is the
     saving run's ``stage`` param, ``None`` for a model no run here trained (a base model). The walk stops
-    at a base that is not a local directory (a hub id), at a run this tracking server does not have, at a
-    cycle, or after ``max_depth`` models.
+    at a base that is not a model directory given by absolute path (the trainer records local bases
+    resolved, so anything else is a hub id), at a run this tracking server does not have, at a cycle, or
+    after ``max_depth`` models. Other MLflow errors (server down, permission) are raised.
     """
-    from mlflow.exceptions import MlflowException
-
     found: list[tuple[Path, str | None]] = []
     seen: set[str] = set()
     while run_id and run_id not in seen and len(found) < max_depth:
         seen.add(run_id)
-        try:
-            base = client.get_run(run_id).data.params.get("base_model", "")
-        except MlflowException:
+        params = _params(client, run_id)
+        base = Path((params or {}).get("base_model", "") or "no-base")
+        if not base.is_absolute() or not (base / "config.json").is_file():
             break
-        if not base or not Path(base).is_dir():
-            break
-        model_dir = Path(base).resolve()
+        model_dir = base.resolve()
         run_id = read_run_id(model_dir.parent)
-        stage = None
-        if run_id:
-            try:
-                stage = client.get_run(run_id).data.params.get("stage")
-            except MlflowException:
-                run_id = None
-        found.append((model_dir, stage))
+        saved_by = _params(client, run_id) if run_id else None
+        found.append((model_dir, None if saved_by is None else saved_by.get("stage")))
+        run_id = run_id if saved_by is not None else None
     return found[::-1]
+
+
+def _params(client: Any, run_id: str) -> dict[str, str] | None:
+    """The params of MLflow run ``run_id``; ``None`` when this tracking server has no such run."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(client.get_run(run_id).data.params)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
