@@ -229,6 +229,8 @@ def main() -> int:
         help="start every seed from one tiny model given the induction warm-up (cached under --home)",
     )
     args = parser.parse_args()
+    if args.toy and args.induction:
+        parser.error("--induction warms up the learnable world's model; the toy set trains its own small one")
 
     home = args.home or Path(tempfile.mkdtemp(prefix="swerl-learn-"))
     settings = load_settings(env={"SWERL_HOME": str(home), "SWERL_REWARD__WORKERS": "1"})
