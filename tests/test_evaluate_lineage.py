@@ -45,6 +45,15 @@ def _trained(client: MlflowClient, home: Path, run: str, folder: str, stage: str
     return _model(home / "checkpoints" / run / folder), mlflow_run.info.run_id
 
 
+def _three_stages(client: MlflowClient, home: Path, tag: str, folder: str) -> tuple[Path, Path, Path, str]:
+    """A base model, an SFT run started from it and a GRPO run started from the SFT's final/: their models
+    and the GRPO run's MLflow id."""
+    base = _model(home / "models" / "tiny-0")
+    sft, _ = _trained(client, home, f"{tag}-sft", "final", "sft", str(base))
+    grpo, grpo_run = _trained(client, home, f"{tag}-grpo", folder, "grpo", str(sft))
+    return base, sft, grpo, grpo_run
+
+
 def _backend(home: Path, wrong: int) -> ScriptedBackend:
     instances = heldout_instances(home / "snapshots", SNAPSHOT)
     return ScriptedBackend(answers_by_issue(instances, frozenset(i.instance_id for i in instances[:wrong])))
@@ -59,9 +68,7 @@ def test_a_grpo_checkpoint_is_compared_with_its_sft_base_and_the_model_sft_start
     home: Path, client: MlflowClient, tmp_path: Path
 ) -> None:
     settings = make_settings(home)
-    base = _model(home / "models" / "tiny-0")
-    sft, _ = _trained(client, home, "demo-sft-1", "final", "sft", str(base))
-    grpo, grpo_run = _trained(client, home, "demo-grpo-1", "checkpoint-2", "grpo", str(sft))
+    base, sft, grpo, grpo_run = _three_stages(client, home, "demo", "checkpoint-2")
     assert model_lineage(client, grpo_run) == [(base.resolve(), None), (sft.resolve(), "sft")]
 
     with Store.open(tmp_path / "swerl.duckdb") as store:
@@ -78,7 +85,7 @@ def test_a_grpo_checkpoint_is_compared_with_its_sft_base_and_the_model_sft_start
     labels = [(b["label"], b["model_ref"], b["mean_reward"]) for b in document["baselines"]]
     assert labels == [
         ("base: models/tiny-0", str(base.resolve()), -1.0),
-        ("sft: demo-sft-1/final", str(sft.resolve()), 0.0),
+        ("sft: demo-sft/final", str(sft.resolve()), 0.0),
     ]
     files = {a.path for a in client.list_artifacts(grpo_run, f"evaluations/{report.evaluation_id}")}
     assert f"evaluations/{report.evaluation_id}/comparison.png" in files
@@ -88,9 +95,7 @@ def test_without_the_direct_base_evaluated_no_gain_is_logged_against_an_older_st
     home: Path, client: MlflowClient, tmp_path: Path
 ) -> None:
     settings = make_settings(home)
-    base = _model(home / "models" / "tiny-0")
-    sft, _ = _trained(client, home, "sft-2", "final", "sft", str(base))
-    grpo, grpo_run = _trained(client, home, "grpo-2", "final", "grpo", str(sft))
+    base, _, grpo, grpo_run = _three_stages(client, home, "gap", "final")
     with Store.open(tmp_path / "swerl.duckdb") as store:
         evaluate(settings, str(base), SNAPSHOT, store=store, backend=_backend(home, wrong=4))
         report = evaluate(settings, str(grpo), SNAPSHOT, store=store, backend=_backend(home, wrong=0))

@@ -80,14 +80,14 @@ def training_provenance(client: Any, checkpoint: Path, snapshot_id: str, git_sha
 
 
 def _run_params(client: Any, run_id: str) -> Mapping[str, str] | None:
-    """The params of run ``run_id``, or ``None`` when this tracking server has no such run."""
+    """:func:`~swerl_core.train.lineage.run_params`, with any other MLflow error as a :class:`RegistryError`."""
     from mlflow.exceptions import MlflowException
 
+    from swerl_core.train.lineage import run_params
+
     try:
-        return dict(client.get_run(run_id).data.params)
+        return run_params(client, run_id)
     except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
         raise RegistryError(
             f"cannot read training run {run_id} from {client.tracking_uri}: {str(exc).splitlines()[0]}"
         ) from None

@@ -64,20 +64,23 @@ def model_lineage(client: Any, run_id: str | None, max_depth: int = 8) -> list[t
     seen: set[str] = set()
     while run_id and run_id not in seen and len(found) < max_depth:
         seen.add(run_id)
-        params = _params(client, run_id)
+        params = run_params(client, run_id)
         base = Path((params or {}).get("base_model", "") or "no-base")
         if not base.is_absolute() or not (base / "config.json").is_file():
             break
         model_dir = base.resolve()
         run_id = read_run_id(model_dir.parent)
-        saved_by = _params(client, run_id) if run_id else None
+        saved_by = run_params(client, run_id) if run_id else None
         found.append((model_dir, None if saved_by is None else saved_by.get("stage")))
         run_id = run_id if saved_by is not None else None
     return found[::-1]
 
 
-def _params(client: Any, run_id: str) -> dict[str, str] | None:
-    """The params of MLflow run ``run_id``; ``None`` when this tracking server has no such run."""
+def run_params(client: Any, run_id: str) -> dict[str, str] | None:
+    """The params of MLflow run ``run_id``; ``None`` when this tracking server has no such run.
+
+    Any other MLflow error (server down, permission) is raised.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
