@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from swerl_core.progress import ProgressCallback, ProgressReporter
-from swerl_core.train import TrainError
+from swerl_core.train.errors import TrainError
 
 RECORD = "induction.json"
 CURRICULUM_VERSION = 1  # bump when _train_phase changes what it trains on: older outputs are then retrained
