@@ -108,8 +108,8 @@ def _warm_up(source: Path, out_dir: Path, spec: InductionSpec, say: ProgressRepo
     AutoTokenizer.from_pretrained(source).save_pretrained(staging)
     record["copy_accuracy"] = {str(g): a for g, a in accuracy.items()}
     (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    # Swap by renames only: a kill leaves either the old folder or the new one whole under out_dir, and
-    # at worst a hidden folder beside it, never a record whose weights are half deleted.
+    # Swap by renames only: a kill leaves the old model or the new one whole (between the two renames, as
+    # a hidden folder beside out_dir, and the next call trains again), never a record with half its weights.
     retired = out_dir.with_name(f".{out_dir.name}.old-{staging.name.rsplit('.', 1)[-1]}")
     if out_dir.exists():
         out_dir.rename(retired)
