@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -217,10 +217,10 @@ def _champion(client: Any, settings: Settings, store: Store | None, report: Eval
     if store is not None:
         row = latest_evaluation(store, report.protocol, version=(name, version))
         if row is not None:
-            return Baseline(label, ref, {k: float(row[k]) for k in PLOTTED})
+            return Baseline(label, ref, _plotted(row))
     tags = version_metrics(client, name, version)
     if tags.get("protocol") == report.protocol.fingerprint and all(k in tags for k in PLOTTED):
-        return Baseline(label, ref, {k: float(tags[k]) for k in PLOTTED})
+        return Baseline(label, ref, _plotted(tags))
     return None
 
 
@@ -245,5 +245,10 @@ def _lineage(client: Any, store: Store, protocol: EvalProtocol, run_id: str | No
         if row is not None:
             label = f"{stage or 'base'}: {model_dir.parent.name}/{model_dir.name}"
             direct = index == len(ancestors) - 1
-            found.append(Baseline(label, str(model_dir), {k: float(row[k]) for k in PLOTTED}, direct_base=direct))
+            found.append(Baseline(label, str(model_dir), _plotted(row), direct_base=direct))
     return found
+
+
+def _plotted(values: Mapping[str, Any]) -> dict[str, float]:
+    """The :data:`PLOTTED` metrics of an ``evaluations`` row or a model version's tags, as floats."""
+    return {k: float(values[k]) for k in PLOTTED}
