@@ -35,7 +35,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from swerl_core.config import Secret, Settings, load_settings  # noqa: E402
+from swerl_core.config import Settings, load_settings  # noqa: E402
 from swerl_core.prompts import render_prompt  # noqa: E402
 from swerl_core.reward import extract_solution, search_replace_reward  # noqa: E402
 from swerl_core.search_replace import FormatError, parse_edits  # noqa: E402
@@ -44,7 +44,6 @@ from swerl_core.train.snapshot import as_files, load_snapshot  # noqa: E402
 
 RECIPE = REPO / "deployments" / "configs" / "learnable-cpu.yaml"
 TOY_RECIPE = REPO / "deployments" / "configs" / "toy-cpu.yaml"
-TOKEN = "learn-benchmark-token"
 
 
 @dataclass(frozen=True)
@@ -105,28 +104,20 @@ def score(model_dir: Path, rows: list[dict], samples: int, temperature: float, m
 
 def ingest_and_curate(settings: Settings, world_root: Path, prs_per_repo: int) -> str:
     """Build the learnable world, serve it, ingest and curate it (no shortcut); returns the snapshot id."""
-    from swerl_core import curate, ingest
-    from swerl_core.demo.github_server import FakeGitHub
-    from swerl_core.demo.learnable import HELDOUT_AFTER, build_learnable_world
+    from swerl_core.demo.learnable import build_learnable_world, learnable_snapshot
 
     start = time.perf_counter()
     world = build_learnable_world(world_root, seed=0, prs_per_repo=prs_per_repo)
     built = time.perf_counter() - start
-    with FakeGitHub(world, token=TOKEN) as server:
-        github = replace(settings.github, api_url=server.url, seconds_between_requests=0, local_clones=True)
-        ingest.run(
-            replace(settings, github=github), ingest.IngestRequest(repos=tuple(world.repos), token=Secret(TOKEN))
-        )
-    ingested = time.perf_counter() - start
-    curated = replace(settings, curate=replace(settings.curate, relevant_files=0))
-    snapshot = curate.run(curated, curate.CurateRequest(name="learnable", heldout_after=HELDOUT_AFTER))
+    snapshot_id = learnable_snapshot(settings, world)
+    train, heldout = load_snapshot(settings.snapshots_dir, snapshot_id)
     print(
-        f"world: {sum(len(r.pulls) for r in world.repos.values())} PRs built in {built:.1f}s, ingested by "
-        f"{ingested:.0f}s, curated by {time.perf_counter() - start:.0f}s: snapshot {snapshot.id} "
-        f"({snapshot.train_rows} train, {snapshot.heldout_rows} held-out)",
+        f"world: {sum(len(r.pulls) for r in world.repos.values())} PRs built in {built:.1f}s, ingested and "
+        f"curated by {time.perf_counter() - start:.0f}s: snapshot {snapshot_id} "
+        f"({len(list(train))} train, {len(list(heldout))} held-out)",
         flush=True,
     )
-    return snapshot.id
+    return snapshot_id
 
 
 def reward_quarters(settings: Settings, run_id: str) -> tuple[float, float]:
@@ -180,18 +171,13 @@ def run_seed(
 
 def base_model(settings: Settings, seed: int, toy: bool, induction: bool) -> Path:
     """The tiny model a seed starts from: a fresh one per seed, or (``induction``) one warmed-up model for all."""
-    from swerl_core.demo.learnable import learnable_texts
-    from swerl_core.train.induction import warm_up_induction
-    from swerl_core.train.tiny_model import LEARNABLE_SPEC, TOY_SPEC, TinyModelSpec, init_tiny_model
+    from swerl_core.demo.learnable import learnable_base_model, learnable_texts
+    from swerl_core.train.tiny_model import TOY_SPEC, TinyModelSpec, init_tiny_model
 
     if not induction:
         spec = replace(TOY_SPEC if toy else TinyModelSpec(), seed=seed)
         return init_tiny_model(settings.home / f"models/tiny-{seed}", spec, corpus=learnable_texts())
-    models = settings.home / "models"
-    random = models / "tiny-learnable"
-    if not (random / "config.json").is_file():
-        init_tiny_model(random, LEARNABLE_SPEC, corpus=learnable_texts())
-    warmed = warm_up_induction(random, models / "tiny-learnable-induction", progress=print_progress)
+    warmed = learnable_base_model(settings.home / "models" / "tiny-learnable-induction", print_progress)
     print(f"induction warm-up: {warmed.seconds:.0f} s, copy accuracy {warmed.copy_accuracy}", flush=True)
     return warmed.model_dir
 

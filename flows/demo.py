@@ -1,9 +1,10 @@
 """``make demo``: the pipeline through the local stack — the ``retrain`` deployment run by the worker, then
-the evaluation the train flow's Completed event triggers — on the offline sample world, narrated.
+the evaluation the train flow's Completed event triggers — on the offline learnable world, narrated.
 
 Brings the stack up (Prefect server, worker, MLflow server; ``swerl_core.stack``), serves the demo world
 as a GitHub-compatible API on 127.0.0.1, writes ``$SWERL_HOME/swerl.yaml`` (the flows' settings), stores
-the world's token in the Prefect Secret block ``github-token``, applies the deployments, runs
+the world's token in the Prefect Secret block ``github-token``, builds the recipe's base model (the
+learnable world's tiny model with its induction warm-up, cached), applies the deployments, runs
 ``retrain/retrain`` and waits for it and for the triggered ``evaluate-register`` run. A second run
 finds no new pull requests, so the snapshot is unchanged and retrain says so and stops. The stack keeps
 running afterwards (``make down`` stops it; ``DEMO_KEEP=0`` stops it at the end).
@@ -14,10 +15,12 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from swerl_core.progress import Progress
 from swerl_core.stack import (
     Stack,
     artifact_rows,
@@ -32,29 +35,38 @@ from swerl_core.stack import (
 )
 
 DEMO_TOKEN = "demo-token"  # the local world server's own token; never a real GitHub credential
-RECIPE = "deployments/configs/demo-cpu.yaml"
+RECIPE = "deployments/configs/learnable-cpu.yaml"
 
 
 def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None = None) -> None:
     """World server, settings file (``settings`` sections override the demo's), token block, base model, deployments."""
     from prefect.blocks.system import Secret
 
+    from swerl_core.demo.learnable import BASE_MODEL, learnable_base_model
     from swerl_core.stack import demo_world
     from swerl_core.train.config import load_train_config
-    from swerl_core.train.tiny_model import init_tiny_model
+    from swerl_core.train.induction import copying
 
     url = serve_world(stack, DEMO_TOKEN)
-    repos = sorted(demo_world(stack.home / "demo-world").repos)
+    repos = sorted(demo_world(stack.home).repos)
     chosen = demo_settings(url, repos)
     for section, values in (settings or {}).items():
         chosen[section] = {**chosen.get(section, {}), **values}
     (stack.home / "swerl.yaml").write_text(yaml.safe_dump(chosen), encoding="utf-8")
     Secret(value=DEMO_TOKEN).save("github-token", overwrite=True)
-    model_dir = stack.home / load_train_config(recipe).base_model
-    if not (model_dir / "config.json").is_file():
-        init_tiny_model(model_dir)
+    if Path(load_train_config(recipe).base_model) == BASE_MODEL:  # checked, and reused when already built
+        print(f"the base model, {stack.home / BASE_MODEL}: a tiny Llama taught to copy from its prompt (the "
+              "induction warm-up, about 3 minutes on 2 cores the first time) …", flush=True)  # fmt: skip
+        warmed = learnable_base_model(stack.home / BASE_MODEL, _sparse)
+        print(f"base model ready in {warmed.seconds:.0f} s; copy accuracy {copying(warmed.copy_accuracy)}", flush=True)
     deploy(stack)
-    print(f"sample world {', '.join(repos)} served at {url}; deployments applied", flush=True)
+    print(f"learnable world {', '.join(repos)} served at {url}; deployments applied", flush=True)
+
+
+def _sparse(event: Progress) -> None:
+    """Print the warm-up's progress every 500 steps, and its other lines."""
+    if event.total is None or event.step % 500 == 0 or event.step == event.total:
+        print("  " + event.message, flush=True)
 
 
 def report(stack: Stack, client: Any, retrain_run: Any, triggered: Any | None) -> None:

@@ -24,7 +24,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,17 +236,30 @@ def _check_call(cmd: Sequence[str], env: Mapping[str, str]) -> None:
         raise StackError(f"`{Path(cmd[0]).name} {' '.join(cmd[1:4])}` failed: {' | '.join(tail)}")
 
 
-def demo_world(root: Path) -> Any:
-    """The world ``make demo`` serves: the one place that chooses it."""
-    from swerl_core.demo.world import build_world
+# The learnable world at the size benchmarks/learn.py measures: 2,400 merged fixes, 2,280 train rows (one
+# pass of the learnable-cpu recipe's SFT) and 120 held out.
+DEMO_PRS_PER_REPO = 800
 
-    return build_world(root)
+
+def demo_world(home: Path) -> Any:
+    """The world ``make demo`` serves, under ``home``: the one place that chooses it (the learnable world,
+    which a tiny model learns from, so that the demo shows a real before/after)."""
+    from swerl_core.demo.learnable import build_learnable_world
+
+    return build_learnable_world(home / "learnable-world", prs_per_repo=DEMO_PRS_PER_REPO)
 
 
 def serve_world(stack: Stack, token: str, env: Mapping[str, str] | None = None, timeout_s: float = 300.0) -> str:
-    """Serve :func:`demo_world` on 127.0.0.1 in the background (service ``github``); returns its API URL."""
+    """Serve :func:`demo_world` on 127.0.0.1 in the background (service ``github``); returns its API URL.
+
+    A running server of another world (one an older demo started) is stopped and replaced.
+    """
     url_file = stack.run_dir / "github.url"
-    if _running(stack, "github") is None:
+    running = _running(stack, "github")
+    if running is not None and _served(url_file)[1] != _demo_repos():
+        _stop_group(running, (signal.SIGTERM,))
+        running = None
+    if running is None:
         url_file.unlink(missing_ok=True)
         stack.run_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "swerl_core.stack", "serve-world"]
@@ -255,21 +267,36 @@ def serve_world(stack: Stack, token: str, env: Mapping[str, str] | None = None, 
     deadline = time.monotonic() + timeout_s
     while not url_file.exists():
         if time.monotonic() > deadline or _running(stack, "github") is None:
-            raise StackError(f"the sample world server did not start; see {stack.run_dir / 'github.log'}")
+            raise StackError(f"the demo world's server did not start; see {stack.run_dir / 'github.log'}")
         time.sleep(0.5)
-    return url_file.read_text().strip()
+    return _served(url_file)[0]
+
+
+def _demo_repos() -> str:
+    from swerl_core.demo.learnable import REPOS
+
+    return ",".join(sorted(REPOS))
+
+
+def _served(url_file: Path) -> tuple[str, str]:
+    """The URL and the repositories (comma-separated) that the world server recorded; blanks when unknown."""
+    try:
+        lines = url_file.read_text().splitlines()
+    except OSError:
+        return "", ""
+    return (lines[0].strip() if lines else ""), (lines[1].strip() if len(lines) > 1 else "")
 
 
 def _serve_world_forever(stack: Stack) -> None:
     from swerl_core.demo.github_server import FakeGitHub
 
-    world = demo_world(stack.home / "demo-world")
+    world = demo_world(stack.home)
     stop_now = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop_now.set())
     signal.signal(signal.SIGINT, lambda *_: stop_now.set())
     with FakeGitHub(world, token=os.environ["SWERL_DEMO_TOKEN"]) as server:
         partial = stack.run_dir / "github.url.partial"
-        partial.write_text(server.url + "\n")
+        partial.write_text(f"{server.url}\n{','.join(sorted(world.repos))}\n")
         partial.rename(stack.run_dir / "github.url")
         stop_now.wait()
     (stack.run_dir / "github.url").unlink(missing_ok=True)
@@ -280,20 +307,25 @@ def status(stack: Stack) -> dict[str, int | None]:
     return {name: _running(stack, name) for name in ("prefect-server", "mlflow", "worker", "github")}
 
 
-DEMO_HELDOUT_AFTER = datetime(2026, 3, 1, tzinfo=UTC)
+# The demo's gate for its first version, measured on the demo (seed 0, 120 held-out rows, greedy; an answer
+# that does not apply counts as malformed): the base model scores -1.000 with 100 % malformed, the recipe's
+# SFT checkpoint -0.271 (90 % interval about [-0.42, -0.12]) with 63 %, SFT+GRPO +0.093 ([-0.056, +0.241])
+# with 45 %. Only the model GRPO improved clears both the floor and the ceiling, each with some room.
+DEMO_GATE = {"reward_floor": -0.3, "format_error_ceiling": 0.6}
 
 
 def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
     """The settings file the demo's flows read: the local world, auto-promotion, evaluation sized for a CPU."""
+    from swerl_core.demo.learnable import HELDOUT_AFTER
+
     return {
         "github": {"api_url": api_url, "seconds_between_requests": 0, "local_clones": True},
         "ingest": {"repos": repos},
-        "curate": {"heldout_after": DEMO_HELDOUT_AFTER.isoformat()},
-        "evaluate": {"max_new_tokens": 384},
+        # One file per prompt: the fixed module is the whole context (prompts of ~460 tokens).
+        "curate": {"heldout_after": HELDOUT_AFTER.isoformat(), "relevant_files": 0},
+        "evaluate": {"max_new_tokens": 192},  # the recipe's completion budget; oracle answers are ~120 tokens
         "store": {"lock_timeout_s": 900},  # a scheduled ingest waits for an evaluation's write
-        # The tiny model does not learn the sample world (reward stays -1; issue 14 brings a learnable
-        # world), so the demo's gate admits any well-run first version to show promotion end to end.
-        "registry": {"policy": "auto", "reward_floor": -1.0, "format_error_ceiling": 1.0},
+        "registry": {"policy": "auto", **DEMO_GATE},
     }
 
 

@@ -78,16 +78,24 @@ def register_init_model(verbs: Any) -> None:
         run_init_model,
         help="write a tiny random-init Llama + tokenizer for offline CPU runs",
         description=(
-            "Build a few-million-parameter LlamaForCausalLM and a byte-level BPE tokenizer, no download. "
+            "Build a few-million-parameter LlamaForCausalLM and a byte-level BPE tokenizer, no download; with "
+            "--learnable, the learnable world's 0.6M-parameter model given the induction warm-up. "
             "A relative OUT_DIR is under $SWERL_HOME, where recipes look for their base_model."
         ),
     )
     parser.add_argument(
         "--tiny",
         type=Path,
-        default=DEFAULT_TINY_MODEL,
+        default=None,
         metavar="OUT_DIR",
-        help="where to save the model (relative: under $SWERL_HOME)",
+        help=f"where to save the model (relative: under $SWERL_HOME; default {DEFAULT_TINY_MODEL}, "
+        "with --learnable models/tiny-learnable-induction)",
+    )
+    parser.add_argument(
+        "--learnable",
+        action="store_true",
+        help="the learnable world's model (learnable-cpu recipe): its tokenizer and shape, then the induction "
+        "warm-up that teaches it to copy from its prompt (about 3 minutes on 2 cores)",
     )
     parser.add_argument("--force", action="store_true", help="replace a model already in OUT_DIR")
 
@@ -139,14 +147,33 @@ def default_snapshot(settings: Settings, recipe_snapshot: str | None) -> str | N
 
 
 def run_init_model(args: argparse.Namespace, settings: Settings) -> int:
-    """Write the tiny model (refusing to replace one unless ``--force``) and print where it went and its size."""
+    """Write the tiny model (refusing to replace one unless ``--force``) and print where it went and its size;
+    with ``--learnable`` the learnable world's model, warmed up (and reused when already there)."""
+    from swerl_core.demo.learnable import BASE_MODEL
     from swerl_core.train.tiny_model import init_tiny_model, parameter_count
 
-    out = args.tiny.expanduser()
+    out = (args.tiny or (BASE_MODEL if args.learnable else DEFAULT_TINY_MODEL)).expanduser()
     out = out if out.is_absolute() else settings.home / out
+    if out.exists() and not out.is_dir():
+        raise SwerlError(f"{out} is a file, not a folder for the model")
     if out.exists() and any(out.iterdir()) and not args.force:
         raise SwerlError(f"{out} already holds files; pass --force to replace them")
     out.mkdir(parents=True, exist_ok=True)  # an unwritable place fails here, before minutes of building
-    out = init_tiny_model(out)
+    if args.learnable:
+        from swerl_core.cli.progress import ProgressLines
+        from swerl_core.demo.learnable import learnable_base_model
+        from swerl_core.train.induction import copying
+
+        lines = ProgressLines()
+        try:
+            warmed = learnable_base_model(out, lines)
+        finally:
+            lines.close()
+        print(f"copy accuracy after the induction warm-up: {copying(warmed.copy_accuracy)}")
+        if warmed.reused:
+            print(f"tiny model ({parameter_count(out) / 1e6:.1f}M parameters) already in {out}: reused")
+            return 0
+    else:
+        out = init_tiny_model(out)
     print(f"tiny model ({parameter_count(out) / 1e6:.1f}M parameters) written to {out}")
     return 0

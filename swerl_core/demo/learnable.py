@@ -9,15 +9,19 @@ names and parameters are drawn from small word lists, so a tokenizer trained on 
 whole and a tiny model has few identifiers to copy from the prompt.
 
 It is served by the same fake GitHub (:class:`~swerl_core.demo.github_server.FakeGitHub`) and goes
-through the same ingest and curate as any world; pull requests merged after
-:attr:`LearnableWorld.heldout_after` form the held-out split. :func:`bug_fixes` is the generator on its
-own (also used for the toy wiring check, where the issue states the fix line for line).
+through the same ingest and curate as any world (:func:`learnable_snapshot`); pull requests merged after
+:attr:`LearnableWorld.heldout_after` form the held-out split. :func:`learnable_base_model` builds the model
+the learnable-cpu recipe starts from. :func:`bug_fixes` is the generator on its own (also used for the toy
+wiring check, where the issue states the fix line for line).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -25,6 +29,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from swerl_core.config import Secret, Settings
+from swerl_core.demo.errors import DemoError
 from swerl_core.demo.world import (
     Account,
     CommitSpec,
@@ -38,10 +44,24 @@ from swerl_core.demo.world import (
     load_repos,
     save_repos,
 )
+from swerl_core.progress import ProgressCallback
+from swerl_core.train.induction import InductionResult, warm_up_induction
+from swerl_core.train.tiny_model import LEARNABLE_SPEC, TinyModelSpec, init_tiny_model
 
-__all__ = ["BugFix", "LearnableWorld", "bug_fixes", "build_learnable_world", "decoy_fix", "learnable_texts"]
+__all__ = [
+    "BASE_MODEL",
+    "BugFix",
+    "LearnableWorld",
+    "bug_fixes",
+    "build_learnable_world",
+    "decoy_fix",
+    "learnable_base_model",
+    "learnable_snapshot",
+    "learnable_texts",
+]
 
 LEARNABLE_FORMAT = 1
+BASE_MODEL = Path("models/tiny-learnable-induction")  # under SWERL_HOME: the learnable-cpu recipe's base_model
 REPOS = ("learn/shop", "learn/games", "learn/notes")
 FAMILIES = ("comparison", "off_by_one", "none_check", "default", "swapped", "typo")
 ONE_LINE_FAMILIES = ("comparison", "off_by_one", "default", "swapped", "typo")
@@ -116,6 +136,64 @@ def learnable_texts(count: int = 200) -> list[str]:
         for fix in bug_fixes(count, package=package):
             texts += [fix.before, fix.after, fix.title, fix.body, fix.path]
     return texts
+
+
+def learnable_base_model(out_dir: Path, progress: ProgressCallback | None = None) -> InductionResult:
+    """The learnable world's base model in ``out_dir``: :data:`LEARNABLE_SPEC` with this world's tokenizer,
+    given the induction warm-up (under 3 minutes on 2 cores; reused when ``out_dir`` already holds it).
+
+    The random-init model it starts from is kept beside it as ``<out_dir>-random`` and built again when
+    missing, incomplete or of another shape.
+    """
+    out_dir = Path(out_dir)
+    source = out_dir.with_name(f"{out_dir.name}-random")
+    source.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(source.with_name(source.name + ".lock"))):
+        if not _has_shape(source, LEARNABLE_SPEC):
+            # Built aside and renamed into place: a kill mid-write never leaves a half model that looks whole.
+            staging = Path(tempfile.mkdtemp(prefix=f".{source.name}.", dir=source.parent))
+            init_tiny_model(staging, LEARNABLE_SPEC, corpus=learnable_texts())
+            shutil.rmtree(source, ignore_errors=True)
+            staging.rename(source)
+    return warm_up_induction(source, out_dir, progress=progress)
+
+
+def learnable_snapshot(settings: Settings, world: LearnableWorld, progress: ProgressCallback | None = None) -> str:
+    """Serve ``world`` on 127.0.0.1, ingest it and curate it the way the learnable-cpu recipe expects (the
+    fixed module is the whole code context; held out after :data:`HELDOUT_AFTER`); returns the snapshot id.
+
+    Raises :class:`DemoError` when the ingest stopped or skipped a pull request: every one is answerable.
+    """
+    from swerl_core import curate, ingest
+    from swerl_core.demo.github_server import FakeGitHub
+
+    token = "learnable-world-token"  # the local server's own token, never a GitHub credential
+    with FakeGitHub(world, token=token) as server:
+        github = replace(settings.github, api_url=server.url, seconds_between_requests=0, local_clones=True)
+        request = ingest.IngestRequest(repos=tuple(world.repos), token=Secret(token))
+        ingested = ingest.run(replace(settings, github=github), request, progress)
+    if ingested.status != "ok" or ingested.prs_skipped:
+        reason = ingested.message or f"{ingested.prs_skipped} pull requests skipped: {dict(ingested.skipped_by_reason)}"
+        raise DemoError(f"the learnable world did not ingest whole ({ingested.status}): {reason}")
+    one_file = replace(settings, curate=replace(settings.curate, relevant_files=0))
+    return curate.run(one_file, curate.CurateRequest("learnable", world.heldout_after), progress).id
+
+
+def _has_shape(model_dir: Path, spec: TinyModelSpec) -> bool:
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    wanted = {
+        "hidden_size": spec.hidden_size,
+        "intermediate_size": spec.intermediate_size,
+        "num_hidden_layers": spec.num_layers,
+        "num_attention_heads": spec.num_heads,
+        "num_key_value_heads": spec.num_kv_heads,
+        "tie_word_embeddings": spec.tie_embeddings,
+    }
+    complete = all((model_dir / name).is_file() for name in ("model.safetensors", "tokenizer.json"))
+    return complete and all(config.get(key) == value for key, value in wanted.items())
 
 
 def _packages() -> list[str]:
