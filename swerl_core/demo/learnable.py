@@ -23,7 +23,7 @@ import random
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,7 +46,7 @@ from swerl_core.demo.world import (
 )
 from swerl_core.progress import ProgressCallback
 from swerl_core.train.induction import InductionResult, warm_up_induction
-from swerl_core.train.tiny_model import LEARNABLE_SPEC, TinyModelSpec, init_tiny_model
+from swerl_core.train.tiny_model import LEARNABLE_SPEC, init_tiny_model
 
 __all__ = [
     "BASE_MODEL",
@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 LEARNABLE_FORMAT = 1
+SOURCE_RECORD = "learnable-source.json"
 BASE_MODEL = Path("models/tiny-learnable-induction")  # under SWERL_HOME: the learnable-cpu recipe's base_model
 REPOS = ("learn/shop", "learn/games", "learn/notes")
 FAMILIES = ("comparison", "off_by_one", "none_check", "default", "swapped", "typo")
@@ -142,17 +143,20 @@ def learnable_base_model(out_dir: Path, progress: ProgressCallback | None = None
     """The learnable world's base model in ``out_dir``: :data:`LEARNABLE_SPEC` with this world's tokenizer,
     given the induction warm-up (under 3 minutes on 2 cores; reused when ``out_dir`` already holds it).
 
-    The random-init model it starts from is kept beside it as ``<out_dir>-random`` and built again when
-    missing, incomplete or of another shape.
+    The random-init model it starts from is kept beside it as ``<out_dir>-random`` with a record of its shape
+    and tokenizer texts, and built again when missing, incomplete, or made from another shape or texts (the
+    warm-up then runs again too: it keys on the source model's weights).
     """
     out_dir = Path(out_dir)
     source = out_dir.with_name(f"{out_dir.name}-random")
     source.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(source.with_name(source.name + ".lock"))):
-        if not _has_shape(source, LEARNABLE_SPEC):
+        record = _source_record()
+        if not _is_current(source, record):
             # Built aside and renamed into place: a kill mid-write never leaves a half model that looks whole.
             staging = Path(tempfile.mkdtemp(prefix=f".{source.name}.", dir=source.parent))
             init_tiny_model(staging, LEARNABLE_SPEC, corpus=learnable_texts())
+            (staging / SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
             shutil.rmtree(source, ignore_errors=True)
             staging.rename(source)
     return warm_up_induction(source, out_dir, progress=progress)
@@ -179,21 +183,17 @@ def learnable_snapshot(settings: Settings, world: LearnableWorld, progress: Prog
     return curate.run(one_file, curate.CurateRequest("learnable", world.heldout_after), progress).id
 
 
-def _has_shape(model_dir: Path, spec: TinyModelSpec) -> bool:
+def _source_record() -> dict[str, object]:
+    """What the random-init model is made of: its shape and the texts its tokenizer learned from."""
+    texts = hashlib.sha256("\x00".join(learnable_texts()).encode()).hexdigest()
+    return {"spec": asdict(LEARNABLE_SPEC), "tokenizer_texts": texts}
+
+
+def _is_current(model_dir: Path, record: dict[str, object]) -> bool:
     try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        return bool(json.loads((model_dir / SOURCE_RECORD).read_text(encoding="utf-8")) == record)
     except (OSError, ValueError):
         return False
-    wanted = {
-        "hidden_size": spec.hidden_size,
-        "intermediate_size": spec.intermediate_size,
-        "num_hidden_layers": spec.num_layers,
-        "num_attention_heads": spec.num_heads,
-        "num_key_value_heads": spec.num_kv_heads,
-        "tie_word_embeddings": spec.tie_embeddings,
-    }
-    complete = all((model_dir / name).is_file() for name in ("model.safetensors", "tokenizer.json"))
-    return complete and all(config.get(key) == value for key, value in wanted.items())
 
 
 def _packages() -> list[str]:
