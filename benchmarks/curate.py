@@ -41,7 +41,7 @@ import numpy as np
 import polars as pl
 import psutil
 
-from swerl_core.curate.config import CurateConfig
+from swerl_core.config.curate import CurateConfig
 from swerl_core.curate.funnel import FunnelCounter, render_funnel
 from swerl_core.curate.patches import patch_fingerprint_text
 from swerl_core.curate.pipeline import select_pull_requests

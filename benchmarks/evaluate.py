@@ -22,8 +22,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from swerl_core.config.evaluate import EvaluateConfig  # noqa: E402
 from swerl_core.evaluate.backends import TransformersBackend  # noqa: E402
-from swerl_core.evaluate.config import EvaluateConfig  # noqa: E402
 from swerl_core.evaluate.instances import heldout_instances  # noqa: E402
 from swerl_core.evaluate.metrics import summarize  # noqa: E402
 from swerl_core.evaluate.rollout import rollout  # noqa: E402

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from swerl_core.registry.config import RegistryConfig
+from swerl_core.config.registry import RegistryConfig
 from swerl_core.registry.gate import GateMetrics, gate
 
 SIZES, KS = (20, 50, 200), (1, 4)

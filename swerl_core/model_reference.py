@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from swerl_core.config.storage import is_storage_uri, parse_location
 from swerl_core.errors import ModelError, StorageError
 from swerl_core.models import parse_model_uri
-from swerl_core.storage import is_storage_uri, parse_location
 
 
 def resolve_model_reference(text: str, home: Path, *, hub_id_allowed: bool = False) -> str:

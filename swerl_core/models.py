@@ -1,7 +1,7 @@
 """Model references and what evaluation reads from the MLflow model registry, never writes.
 
 A model is a checkpoint directory, a registry URI (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``) or a
-checkpoint published on shared storage (``s3://…/checkpoints/<run>/final``, see :mod:`swerl_core.storage`);
+checkpoint published on shared storage (``s3://…/checkpoints/<run>/final``, see :mod:`swerl_core.bucket`);
 :func:`resolve_model` turns any of them into a local directory ``transformers`` loads. A registered version's
 files are downloaded into a temporary sibling and renamed into the cache only when complete, so a killed
 download or two evaluations at once never leave a partial model that later runs trust. Evaluation and
@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from swerl_core.bucket import discard_dir
+from swerl_core.config.storage import is_storage_uri
 from swerl_core.errors import ModelError, SwerlError
-from swerl_core.storage import discard_dir, is_storage_uri
 
 if TYPE_CHECKING:
     from swerl_core.config import StorageConfig
@@ -138,8 +139,8 @@ def resolve_model(client: Any, ref: str, cache_dir: Path, storage: StorageConfig
 
 
 def _fetched_checkpoint(ref: str, cache_dir: Path, storage: StorageConfig | None) -> ResolvedModel:
+    from swerl_core.bucket import fetch_checkpoint
     from swerl_core.config import StorageConfig
-    from swerl_core.storage import fetch_checkpoint
     from swerl_core.train.checkpoints import read_run_id, write_run_id
 
     local_dir, run_id = fetch_checkpoint(storage or StorageConfig(), ref, cache_dir)

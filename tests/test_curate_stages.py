@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from swerl_core.config import ConfigError, load_settings
+from swerl_core.config.curate import CurateConfig
 from swerl_core.curate import CurateError
 from swerl_core.curate.bm25 import rank, tokenize
-from swerl_core.curate.config import CurateConfig
 from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
 from swerl_core.curate.dedup import dedup_reason
 from swerl_core.curate.filters import (

@@ -13,8 +13,8 @@ from typing import Any
 import polars as pl
 import pytest
 
+from swerl_core.config.curate import CurateConfig
 from swerl_core.curate import CurateError
-from swerl_core.curate.config import CurateConfig
 from swerl_core.curate.pipeline import EmptySnapshotError, curate
 from swerl_core.progress import Progress
 from swerl_core.store import Store

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from swerl_core.config.registry import RegistryConfig
 from swerl_core.registry import RegistryError
-from swerl_core.registry.config import RegistryConfig
 from swerl_core.registry.gate import GateMetrics, gate
 
 rewards = st.floats(-1.0, 1.0, allow_nan=False)

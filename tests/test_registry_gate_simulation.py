@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from swerl_core.registry.config import RegistryConfig
+from swerl_core.config.registry import RegistryConfig
 from swerl_core.registry.gate import GateMetrics, gate
 
 SEEDS = 1500

@@ -144,8 +144,8 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
 
 def checkpoint_dir(settings: Settings, model: str) -> Path:
     """The local directory ``model`` names (a registry or ``s3://`` URI is fetched into ``$SWERL_HOME/models``)."""
+    from swerl_core.config.storage import is_storage_uri
     from swerl_core.models import mlflow_client, resolve_model
-    from swerl_core.storage import is_storage_uri
 
     reference = resolve_model_reference(model, settings.home)
     if is_storage_uri(reference):

@@ -8,8 +8,8 @@ unmodified files (:mod:`.bm25`, :mod:`.retrieval`), prompt sizing (:mod:`.tokens
 :func:`.pipeline.curate`. It never imports Prefect and never talks to GitHub; git is only read (file
 contents at a base commit).
 
-Importing this package is cheap: :mod:`swerl_core.config` composes :class:`.config.CurateConfig`, and
-Polars and DuckDB load when :func:`run` does.
+Its settings section is :class:`swerl_core.config.curate.CurateConfig` (shared: the settings never import a
+stage). Importing this package is cheap: Polars and DuckDB load when :func:`run` does.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import re
 
 import polars as pl
 
-from swerl_core.curate.config import CurateConfig
+from swerl_core.config.curate import CurateConfig
 from swerl_core.curate.funnel import FunnelCounter
 from swerl_core.curate.patches import changed_lines_expr, version_lines_expr
 from swerl_core.curate.tokens import estimated_tokens_expr, prompt_chars_expr

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
+from swerl_core.bucket import publish_snapshot
 from swerl_core.config import Settings
-from swerl_core.curate.config import CurateConfig
+from swerl_core.config.curate import CurateConfig
 from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
 from swerl_core.curate.dedup import dedup_reason
 from swerl_core.curate.errors import CurateError, EmptySnapshotError
@@ -56,7 +57,6 @@ from swerl_core.file_kinds import CODE, file_kind_expr
 from swerl_core.git import GitError
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.snapshots import SPLITS, read_manifest, snapshot_damage
-from swerl_core.storage import publish_snapshot
 
 if TYPE_CHECKING:
     from swerl_core.store import Store

@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 from swerl_core.chat_endpoint import chat_completions_url, post_chat_completion
 from swerl_core.config import Secret
+from swerl_core.config.evaluate import EvaluateConfig
 from swerl_core.errors import EndpointError
 from swerl_core.evaluate import EvaluateError
-from swerl_core.evaluate.config import EvaluateConfig
 
 Messages = list[dict[str, str]]
 Progress = Callable[[int], None]

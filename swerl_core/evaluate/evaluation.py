@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from swerl_core.bucket import ensure_snapshot
 from swerl_core.config import Secret, Settings
 from swerl_core.errors import ModelError, StorageError
 from swerl_core.evaluate import EvaluateError
@@ -48,7 +49,6 @@ from swerl_core.models import (
     version_metrics,
 )
 from swerl_core.progress import ProgressCallback, ProgressReporter
-from swerl_core.storage import ensure_snapshot
 from swerl_core.store import Store
 from swerl_core.train.lineage import model_lineage
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from swerl_core.config import Settings
-from swerl_core.evaluate.config import EvaluateConfig
+from swerl_core.config.evaluate import EvaluateConfig
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
 
 HELDOUT, SWEBENCH = "heldout", "swebench-verified"
@@ -69,7 +69,7 @@ def evaluation_protocol(
 
 def heldout_protocol(settings: Settings, snapshot_id: str) -> EvalProtocol:
     """The protocol :func:`swerl_core.evaluate.evaluation.evaluate` follows on ``snapshot_id`` with ``settings``."""
-    from swerl_core.storage import ensure_snapshot
+    from swerl_core.bucket import ensure_snapshot
 
     ensure_snapshot(settings, snapshot_id)  # a fresh machine with shared storage registers too
     instances = heldout_instances(settings.snapshots_dir, snapshot_id, settings.evaluate.limit)

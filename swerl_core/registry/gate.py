@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from swerl_core.config.registry import RegistryConfig
 from swerl_core.registry import RegistryError
-from swerl_core.registry.config import RegistryConfig
 from swerl_core.registry.paired import Decision, PairedComparison, compare_paired
 
 

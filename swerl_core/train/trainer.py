@@ -15,12 +15,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from swerl_core.bucket import ensure_snapshot, publish_checkpoint
 from swerl_core.config import Settings, StorageConfig
+from swerl_core.config.storage import is_storage_uri
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.prompts import oracle_answer
 from swerl_core.search_replace import Edit
 from swerl_core.snapshots import read_manifest
-from swerl_core.storage import ensure_snapshot, is_storage_uri, publish_checkpoint
 from swerl_core.train import TrainError
 from swerl_core.train.checkpoints import (
     FINAL_DIR,

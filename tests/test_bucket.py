@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from swerl_core import curate, ingest
+from swerl_core.bucket import INDEX, ensure_snapshot, publish_checkpoint, publish_snapshot, snapshot_location
 from swerl_core.cli import main
 from swerl_core.config import ConfigError, Secret, Settings, load_settings
 from swerl_core.demo.github_server import FakeGitHub
@@ -22,7 +23,6 @@ from swerl_core.demo.world import build_world
 from swerl_core.errors import ModelError, SnapshotError, StorageError
 from swerl_core.model_reference import resolve_model_reference
 from swerl_core.snapshots import read_manifest, snapshot_damage
-from swerl_core.storage import INDEX, ensure_snapshot, publish_checkpoint, publish_snapshot, snapshot_location
 from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 
 BUCKET = "swerl"

@@ -15,6 +15,7 @@ refused with a :class:`~swerl_core.errors.StorageError`.
 Credentials are never settings: boto3 reads them from the standard ``AWS_ACCESS_KEY_ID`` /
 ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` variables (or an attached role); this module never
 reads, logs or records them. DuckDB never lives here: it stays the single-writer store next to the flows.
+The ``storage`` settings section and its ``s3://`` URI grammar live in :mod:`swerl_core.config.storage`.
 """
 
 from __future__ import annotations
@@ -22,18 +23,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
+from swerl_core.config.storage import Location, parse_location
 from swerl_core.errors import StorageError
 from swerl_core.snapshots import file_sha256
 
@@ -42,74 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("swerl.storage")
 
-SCHEME = "s3://"
 INDEX = "swerl-files.json"
 """Written last on publish: the list of files (path, size, SHA-256) that makes a publication complete."""
 INDEX_FORMAT = 1
 SNAPSHOTS, CHECKPOINTS = "snapshots", "checkpoints"
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's bucket naming rules
-
-
-@dataclass(frozen=True)
-class Location:
-    """A place in a bucket: ``s3://bucket/key`` (``key`` without leading or trailing slash; may be empty)."""
-
-    bucket: str
-    key: str
-
-    @property
-    def uri(self) -> str:
-        """The ``s3://`` URI of this location."""
-        return f"{SCHEME}{self.bucket}/{self.key}" if self.key else f"{SCHEME}{self.bucket}"
-
-    def child(self, *parts: str) -> Location:
-        """The location ``parts`` below this one."""
-        return Location(self.bucket, "/".join(p for p in (self.key, *parts) if p))
-
-
-def storage_uri_problem(uri: str) -> str | None:
-    """What is wrong with ``uri`` as an ``s3://BUCKET[/PREFIX]`` URI (a short phrase), or ``None``."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return "it is not a URI"
-    if parts.scheme != "s3":
-        return f"the scheme is {parts.scheme + '://' if parts.scheme else 'missing'}, not s3://"
-    if "@" in parts.netloc:
-        return "credentials never go in settings: use AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
-    if not parts.netloc:
-        return "it names no bucket"
-    if not _BUCKET.match(parts.netloc) or ".." in parts.netloc:
-        return f"{parts.netloc!r} is not a valid bucket name"
-    if parts.query or parts.fragment:
-        return "it has a query or fragment"
-    if any(seg in (".", "..") for seg in parts.path.split("/")):
-        return "its path has . or .. segments"
-    if "//" in parts.path:
-        return "its path has an empty segment (//)"
-    return None
-
-
-def shown_uri(uri: str) -> str:
-    """``uri`` safe to print: any ``user:password@`` part is dropped."""
-    parts = urlsplit(uri) if "://" in uri else None
-    if parts is None or "@" not in parts.netloc:
-        return uri
-    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
-
-
-def is_storage_uri(text: str) -> bool:
-    """Whether ``text`` names an object-store location (``s3://…``) rather than a local path."""
-    return text.startswith(SCHEME)
-
-
-def parse_location(uri: str) -> Location:
-    """The :class:`Location` of an ``s3://`` URI; :class:`StorageError` naming the problem otherwise."""
-    problem = storage_uri_problem(uri)
-    if problem is not None:
-        raise StorageError(f"bad storage URI {shown_uri(uri)!r}: {problem}")
-    parts = urlsplit(uri)
-    return Location(parts.netloc, parts.path.strip("/"))
 
 
 def snapshot_location(cfg: StorageConfig, snapshot_id: str) -> Location:

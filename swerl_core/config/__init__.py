@@ -1,0 +1,58 @@
+"""One typed settings object for every stage: defaults < YAML file < ``SWERL_*`` environment.
+
+Stages receive the section they need (``settings.github``, ``settings.ingest``…) as an argument;
+nothing below this package reads the environment. Secrets are never settings: the GitHub token is
+read at the edge (:func:`github_token`) and wrapped in :class:`Secret` so it cannot be printed.
+
+The package holds the sections (:mod:`.sections` for the library's own parts; :mod:`.curate`,
+:mod:`.evaluate` and :mod:`.registry` for those stages; :mod:`.storage` for shared storage and its
+``s3://`` URI grammar), their composition (:mod:`.settings`) and the loading (:mod:`.loading`). It is a
+shared module: it never imports a stage.
+"""
+
+from swerl_core.config.curate import CurateConfig
+from swerl_core.config.evaluate import EvaluateConfig
+from swerl_core.config.loading import (
+    ENV_PREFIX,
+    as_dict,
+    build_section,
+    load_settings,
+    parse_utc_datetime,
+    read_yaml_mapping,
+)
+from swerl_core.config.registry import RegistryConfig
+from swerl_core.config.secrets import Secret, github_token
+from swerl_core.config.sections import (
+    GitHubConfig,
+    IngestConfig,
+    KubernetesConfig,
+    RewardConfig,
+    StoreConfig,
+    TrainSettings,
+)
+from swerl_core.config.settings import Settings
+from swerl_core.config.storage import StorageConfig
+from swerl_core.errors import ConfigError
+
+__all__ = [
+    "ENV_PREFIX",
+    "ConfigError",
+    "CurateConfig",
+    "EvaluateConfig",
+    "GitHubConfig",
+    "IngestConfig",
+    "KubernetesConfig",
+    "RegistryConfig",
+    "RewardConfig",
+    "Secret",
+    "Settings",
+    "StorageConfig",
+    "StoreConfig",
+    "TrainSettings",
+    "as_dict",
+    "build_section",
+    "github_token",
+    "load_settings",
+    "parse_utc_datetime",
+    "read_yaml_mapping",
+]

@@ -1,0 +1,204 @@
+"""Building :class:`~.settings.Settings`: defaults < YAML file < ``SWERL_*`` environment < dotted overrides.
+
+Environment variables: ``SWERL_HOME`` and ``SWERL_GITHUB_API_URL`` (documented in DESIGN.md), and
+generally ``SWERL_<SECTION>__<KEY>`` (double underscore) for any field, e.g.
+``SWERL_GITHUB__MAX_RETRIES=8`` or ``SWERL_STORAGE__URI=s3://bucket/prefix``. ``MLFLOW_TRACKING_URI`` overrides
+the MLflow default. Values arrive as text and are coerced to each field's type here; errors name the key.
+This is the only module that reads the environment for settings; it never validates a value itself (each
+section's ``__post_init__`` does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import types
+import typing
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from swerl_core.config.settings import Settings
+from swerl_core.errors import ConfigError
+
+ENV_PREFIX = "SWERL_"
+
+
+def load_settings(
+    config_file: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from defaults, then ``config_file`` (YAML), then ``env``, then ``overrides``.
+
+    ``overrides`` uses dotted keys (``{"github.api_url": …}``) and is how CLI flags land. Raises
+    :class:`ConfigError` naming the offending key and what it accepts.
+    """
+    env = os.environ if env is None else env
+    tree: dict[str, Any] = {}
+    if config_file is not None:
+        tree = read_yaml_mapping(Path(config_file))
+    for key, value in _env_entries(env).items():
+        _set_dotted(tree, key, value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(tree, key, value)
+    return build_section(Settings, tree, prefix="")
+
+
+def as_dict(settings: Any) -> dict[str, Any]:
+    """A plain, JSON/YAML-friendly dict of a settings dataclass (for manifests and MLflow params)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = as_dict(value)
+        elif isinstance(value, Path):
+            out[f.name] = str(value)
+        elif isinstance(value, datetime):
+            out[f.name] = value.isoformat()
+        elif isinstance(value, tuple):
+            out[f.name] = list(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
+    """The mapping a YAML file holds (``{}`` when empty); :class:`ConfigError` naming ``what`` otherwise."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start} is not valid)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path} is not valid YAML: {_one_line(exc)}") from None
+    except (ValueError, OverflowError) as exc:  # YAML's own date parsing: "2025-02-30" looks like a date
+        raise ConfigError(f"{what} {path} holds an invalid value: {_one_line(exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _env_entries(env: Mapping[str, str]) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    aliases = {"SWERL_HOME": "home", "SWERL_GITHUB_API_URL": "github.api_url"}
+    for name, value in env.items():
+        if name in aliases:
+            entries[aliases[name]] = value
+        elif name.startswith(ENV_PREFIX) and "__" in name:
+            entries[name[len(ENV_PREFIX) :].lower().replace("__", ".")] = value
+    if "mlflow_tracking_uri" not in entries and env.get("MLFLOW_TRACKING_URI"):
+        entries["mlflow_tracking_uri"] = env["MLFLOW_TRACKING_URI"]
+    return entries
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    head, _, rest = key.partition(".")
+    if not rest:
+        tree[head] = value
+        return
+    node = tree.setdefault(head, {})
+    if not isinstance(node, dict):
+        raise ConfigError(f"invalid setting {head}: expected a section, got a value")
+    _set_dotted(node, rest, value)
+
+
+def build_section(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
+    """A frozen settings dataclass ``cls`` from plain data, coercing strings; errors name ``prefix`` + key."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"invalid setting {prefix.rstrip('.')}: expected a section (mapping)")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        where = prefix.rstrip(".") or "top level"
+        raise ConfigError(f"unknown setting {prefix}{unknown[0]} ({where}); allowed: {', '.join(sorted(known))}")
+    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return build_section(hint, value, key + ".")
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        is_null = value is None or (isinstance(value, str) and value.lower() in ("", "none", "null"))
+        if is_null and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ConfigError(f"invalid setting {key}: expected a list, got {value!r}")
+        return tuple(_coerce(args[0], item.strip() if isinstance(item, str) else item, key) for item in items)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"invalid setting {key}: {value!r} is not one of {', '.join(map(str, args))}")
+        return value
+    return _scalar(hint, value, key)
+
+
+def _scalar(hint: Any, value: Any, key: str) -> Any:
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool) or not math.isfinite(float(value)):
+                raise ValueError
+            return float(value)
+        if hint is Path:
+            if not isinstance(value, str | os.PathLike) or not str(value).strip() or "\x00" in str(value):
+                raise ValueError
+            return Path(value).expanduser()
+        if hint is datetime:
+            return parse_utc_datetime(value)
+        if hint is str:
+            if not isinstance(value, str | int | float):
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError, OverflowError):
+        expected = "a finite number" if hint is float else getattr(hint, "__name__", hint)
+        raise ConfigError(f"invalid setting {key}: expected {expected}, got {str(value)[:80]!r}") from None
+    return value
+
+
+def parse_utc_datetime(value: Any) -> datetime:
+    """An ISO-8601 date or time (or a datetime) as an aware datetime; no zone means UTC. Raises ValueError."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = str(value).strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)  # in range in UTC too, so later comparisons and formatting cannot overflow
+    except OverflowError:
+        raise ValueError(f"{value!s} is out of range") from None
