@@ -39,8 +39,9 @@ from swerl_core.config import Settings, load_settings  # noqa: E402
 from swerl_core.prompts import render_prompt  # noqa: E402
 from swerl_core.reward import extract_solution, search_replace_reward  # noqa: E402
 from swerl_core.search_replace import FormatError, parse_edits  # noqa: E402
+from swerl_core.snapshots import as_files  # noqa: E402
 from swerl_core.train.config import TrainConfig, load_train_config  # noqa: E402
-from swerl_core.train.snapshot import as_files, load_snapshot  # noqa: E402
+from swerl_core.train.snapshot import load_snapshot  # noqa: E402
 
 RECIPE = REPO / "deployments" / "configs" / "learnable-cpu.yaml"
 TOY_RECIPE = REPO / "deployments" / "configs" / "toy-cpu.yaml"

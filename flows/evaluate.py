@@ -9,7 +9,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.bridge import artifact_key, flow_settings, swerl_logs
 from swerl_core.registry.checkpoint_sweep import CheckpointScore, score_checkpoint, score_lineage
-from swerl_core.train.runs import run_checkpoints
+from swerl_core.runs import run_checkpoints
 
 
 @task(name="evaluate-checkpoint", task_run_name="evaluate {checkpoint}")

@@ -12,8 +12,8 @@ from flows.bridge import flow_settings, swerl_logs
 from flows.evaluate import evaluate
 from swerl_core.registry.checkpoint_sweep import RunRegistration, best_checkpoint, register_run
 from swerl_core.registry.register import current_user
+from swerl_core.runs import finished_run_on
 from swerl_core.train.config import load_train_config
-from swerl_core.train.runs import finished_run_on
 
 _ROWS = (("mean reward", "eval.mean_reward", "gate.champion_mean_reward"),
          ("format-error rate", "eval.format_error_rate", "gate.champion_format_error_rate"))  # fmt: skip

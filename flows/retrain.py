@@ -18,8 +18,8 @@ from flows.ingest import ingest
 from flows.register import register
 from flows.train import train
 from swerl_core.registry.checkpoint_sweep import RunRegistration, best_checkpoint
+from swerl_core.runs import unchanged_since_training
 from swerl_core.train.config import load_train_config
-from swerl_core.train.runs import unchanged_since_training
 
 
 @dataclass(frozen=True)

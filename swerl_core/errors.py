@@ -3,7 +3,7 @@
 Each module family raises its own subclass (``ConfigError``, ``IngestError``, ``CurateError``…) with a
 one-line message meant for the person running the pipeline; the CLI prints it and exits non-zero.
 Where errors live, one rule: a package's in its ``errors.py`` (re-exported by its ``__init__``); the
-top-level modules' (settings, snapshots, model references) here.
+shared modules' (settings, snapshots, run directories, models, the bucket) here.
 """
 
 from __future__ import annotations
@@ -49,3 +49,7 @@ def require_setting(ok: bool, key: str, allowed: str) -> None:
 
 class StorageError(SwerlError):
     """Shared storage (an S3-compatible bucket) refused, failed, or holds a partial or corrupted publication."""
+
+
+class RunError(SwerlError):
+    """A training run directory asked for is not there: nothing to resume, or no finished run on a snapshot."""

@@ -1,10 +1,18 @@
-"""Model references and what evaluation reads from the MLflow model registry, never writes.
+"""One rule for naming a model and resolving it, whichever verb or flow takes it; and what is read from the registry.
 
-A model is a checkpoint directory, a registry URI (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``) or a
-checkpoint published on shared storage (``s3://…/checkpoints/<run>/final``, see :mod:`swerl_core.bucket`);
-:func:`resolve_model` turns any of them into a local directory ``transformers`` loads. A registered version's
-files are downloaded into a temporary sibling and renamed into the cache only when complete, so a killed
-download or two evaluations at once never leave a partial model that later runs trust. Evaluation and
+A model is named by
+
+- a registry URI, ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``;
+- a checkpoint on shared storage, ``s3://BUCKET/…/checkpoints/<run>/final`` (see :mod:`swerl_core.bucket`);
+- a directory: absolute, or relative to the working directory, or relative to ``SWERL_HOME`` — the first that
+  exists wins, so ``data/checkpoints/<run>/final`` (from the repository root) and ``checkpoints/<run>/final``
+  (relative to the home) both work;
+- for a base model only, a Hugging Face hub id (``meta-llama/Llama-3.1-8B-Instruct``) when no such directory exists.
+
+:func:`resolve_model_reference` turns the text a user typed into a reference (it loads and downloads
+nothing); :func:`resolve_model` turns a reference into a local directory ``transformers`` loads. A registered
+version's files are downloaded into a temporary sibling and renamed into the cache only when complete, so a
+killed download or two evaluations at once never leave a partial model that later runs trust. Evaluation and
 the registry both read through here (which alias points where, a version's ``eval.*`` tags), so
 :mod:`swerl_core.evaluate` never imports :mod:`swerl_core.registry`; creating versions and moving aliases
 stay in the registry.
@@ -21,15 +29,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from swerl_core.bucket import discard_dir
-from swerl_core.config.storage import is_storage_uri
-from swerl_core.errors import ModelError, SwerlError
-
-if TYPE_CHECKING:
-    from swerl_core.config import StorageConfig
+from swerl_core.bucket import discard_dir, fetch_checkpoint
+from swerl_core.config.storage import StorageConfig, is_storage_uri, parse_location
+from swerl_core.errors import ModelError, StorageError, SwerlError
+from swerl_core.runs import read_run_id, write_run_id
 
 ARTIFACT_PATH = "model"  # a version's files: the run's model/ artifacts
 COMPLETE_MARKER = ".swerl-download-complete"  # written last into a cached version directory
@@ -111,6 +117,31 @@ def parse_model_uri(ref: str) -> tuple[str, str | None, str | None] | None:
     return (match["name"], match["alias"], match["version"]) if match else None
 
 
+def resolve_model_reference(text: str, home: Path, *, hub_id_allowed: bool = False) -> str:
+    """The model ``text`` names: a ``models:/`` or ``s3://`` URI as written, else an absolute directory path
+    (or a hub id)."""
+    text = text.strip()
+    if is_storage_uri(text):
+        try:
+            parse_location(text)
+        except StorageError as exc:
+            raise ModelError(str(exc)) from None
+        return text
+    if text.startswith("models:/"):
+        if parse_model_uri(text) is None:
+            raise ModelError(f"bad model URI {text!r}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+        return text
+    path = Path(text).expanduser()
+    candidates = [path] if path.is_absolute() else [Path.cwd() / path, Path(home) / path]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return str(candidate.resolve())
+    if hub_id_allowed and not path.is_absolute():
+        return text
+    looked = " or ".join(str(c) for c in candidates)
+    raise ModelError(f"no model directory {text!r} (looked for {looked})")
+
+
 def resolve_model(client: Any, ref: str, cache_dir: Path, storage: StorageConfig | None = None) -> ResolvedModel:
     """A local directory for ``ref``: a checkpoint path as is, a registry URI or an ``s3://`` checkpoint
     downloaded into ``cache_dir`` (the latter verified against its published hashes, through ``storage``'s
@@ -139,10 +170,6 @@ def resolve_model(client: Any, ref: str, cache_dir: Path, storage: StorageConfig
 
 
 def _fetched_checkpoint(ref: str, cache_dir: Path, storage: StorageConfig | None) -> ResolvedModel:
-    from swerl_core.bucket import fetch_checkpoint
-    from swerl_core.config import StorageConfig
-    from swerl_core.train.checkpoints import read_run_id, write_run_id
-
     local_dir, run_id = fetch_checkpoint(storage or StorageConfig(), ref, cache_dir)
     if run_id and read_run_id(local_dir.parent) is None:
         write_run_id(local_dir.parent, run_id)  # the run directory's layout: lineage reads ../mlflow_run_id

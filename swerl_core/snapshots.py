@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,3 +124,10 @@ def read_split(snapshots_dir: Path, snapshot_id: str, split: str, columns: Seque
             f"snapshot {snapshot_id!r} {split}.parquet has {table.num_rows} rows, manifest says {expected}"
         )
     return table
+
+
+def as_files(entries: Sequence[Mapping[str, str]] | Mapping[str, str]) -> dict[str, str]:
+    """A snapshot's list of ``{path, content}`` structs as the ``{path: content}`` dict the reward takes."""
+    if isinstance(entries, Mapping):
+        return dict(entries)
+    return {entry["path"]: entry["content"] for entry in entries}

@@ -21,7 +21,7 @@ from swerl_core.config import ConfigError, Secret, Settings, load_settings
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.world import build_world
 from swerl_core.errors import ModelError, SnapshotError, StorageError
-from swerl_core.model_reference import resolve_model_reference
+from swerl_core.models import resolve_model_reference
 from swerl_core.snapshots import read_manifest, snapshot_damage
 from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 
@@ -304,7 +304,7 @@ def test_model_references_keep_s3_checkpoints_as_written(tmp_path: Path) -> None
 
 
 def test_a_published_checkpoint_is_a_base_model_for_training(tmp_path: Path, s3_endpoint: str) -> None:
-    from swerl_core.train.checkpoints import read_run_id
+    from swerl_core.runs import read_run_id
     from swerl_core.train.trainer import resolve_model
 
     machine_a = _settings(tmp_path / "a", s3_endpoint, "base")

@@ -13,10 +13,10 @@ from mlflow import MlflowClient
 
 from swerl_core.evaluate.evaluation import evaluate
 from swerl_core.evaluate.instances import heldout_instances
+from swerl_core.lineage import model_lineage
 from swerl_core.models import experiment_id
+from swerl_core.runs import write_run_id
 from swerl_core.store import Store
-from swerl_core.train.checkpoints import write_run_id
-from swerl_core.train.lineage import model_lineage
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
 
     from flows.retrain import RetrainOutcome, retrain
     from swerl_core.config import load_settings
-    from swerl_core.train.checkpoints import read_run_id
+    from swerl_core.runs import read_run_id
 
     recipe = write_recipe(tmp_path, tiny_model(tmp_path))
     state = retrain(str(recipe), sft_warm_start=False, return_state=True)  # SFT runs in make demo
@@ -119,7 +119,7 @@ def test_evaluate_judges_the_checkpoints_even_when_the_base_model_no_longer_load
     from flows.evaluate import evaluate
     from swerl_core.config import load_settings
     from swerl_core.models import experiment_id
-    from swerl_core.train.checkpoints import write_run_id
+    from swerl_core.runs import write_run_id
     from swerl_core.train.sample_snapshot import write_sample_snapshot
 
     settings = load_settings()

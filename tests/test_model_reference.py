@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from swerl_core.errors import ModelError
-from swerl_core.model_reference import resolve_model_reference
+from swerl_core.models import resolve_model_reference
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from swerl_core.registry.gate import GateMetrics
 from swerl_core.registry.gate_report import gate_markdown
 from swerl_core.registry.register import promote_version, register, rollback_champion
 from swerl_core.registry.versions import COMPLETE_MARKER, mlflow_client, resolve_model
-from swerl_core.train.checkpoints import write_run_id
+from swerl_core.runs import write_run_id
 
 _RUNS = itertools.count()
 

@@ -9,12 +9,12 @@ import pytest
 
 from swerl_core.config import Settings
 from swerl_core.reward import search_replace_reward
-from swerl_core.snapshots import SnapshotError, read_manifest
-from swerl_core.train.checkpoints import last_checkpoint, remove_incomplete_checkpoints
+from swerl_core.runs import last_checkpoint, remove_incomplete_checkpoints
+from swerl_core.snapshots import SnapshotError, as_files, read_manifest
 from swerl_core.train.examples import oracle_completion
 from swerl_core.train.reward_fn import SweRLReward
 from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
-from swerl_core.train.snapshot import as_files, load_snapshot
+from swerl_core.train.snapshot import load_snapshot
 
 
 @pytest.fixture

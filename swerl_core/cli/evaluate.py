@@ -15,7 +15,7 @@ from typing import Any
 
 from swerl_core.cli.arguments import add_setting_flag, add_verb
 from swerl_core.config import Secret, Settings
-from swerl_core.model_reference import resolve_model_reference
+from swerl_core.models import resolve_model_reference
 
 
 def register_evaluate(verbs: Any) -> None:
@@ -114,6 +114,6 @@ def training_run_id(settings: Settings, run: str | None) -> str | None:
     """The MLflow run id of a training run named ``run`` (its folder under checkpoints/), else ``run`` as an id."""
     if run is None:
         return None
-    from swerl_core.train.checkpoints import read_run_id
+    from swerl_core.runs import read_run_id
 
     return read_run_id(settings.checkpoints_dir / run) or run

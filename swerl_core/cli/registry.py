@@ -14,7 +14,7 @@ from typing import Any
 
 from swerl_core.cli.arguments import add_setting_flag, add_verb
 from swerl_core.config import Settings
-from swerl_core.model_reference import resolve_model_reference
+from swerl_core.models import resolve_model_reference
 from swerl_core.registry import RegistryError
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from swerl_core.cli.arguments import add_verb
 from swerl_core.config import Settings
 from swerl_core.errors import SwerlError
-from swerl_core.model_reference import resolve_model_reference
+from swerl_core.models import resolve_model_reference
 
 DEFAULT_TINY_MODEL = Path("models/tiny")  # under SWERL_HOME; the demo recipe's base_model
 

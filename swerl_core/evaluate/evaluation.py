@@ -38,6 +38,7 @@ from swerl_core.evaluate.results import (
 )
 from swerl_core.evaluate.rollout import rollout
 from swerl_core.evaluate.swebench import read_instance_file, run_harness, swebench_instances
+from swerl_core.lineage import model_lineage
 from swerl_core.models import (
     CHAMPION,
     ResolvedModel,
@@ -50,7 +51,6 @@ from swerl_core.models import (
 )
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.store import Store
-from swerl_core.train.lineage import model_lineage
 
 log = logging.getLogger("swerl.evaluate")
 EVALUATE_EXPERIMENT = "swerl-evaluate"  # runs for evaluations of models without a training run here
@@ -162,7 +162,7 @@ def _evaluate(
 def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> ResolvedModel:
     from mlflow.exceptions import MlflowException
 
-    from swerl_core.train.checkpoints import read_run_id
+    from swerl_core.runs import read_run_id
 
     parsed = parse_model_uri(model)
     try:

@@ -125,7 +125,7 @@ def failure_rates(
 def evaluation_step(model_dir: Path) -> int:
     """The training step of the checkpoint in ``model_dir`` (``checkpoint-N``, its ``trainer_state.json``, or the
     newest ``checkpoint-N`` beside a ``final/``); 0 when unknown."""
-    from swerl_core.train.checkpoints import checkpoint_step
+    from swerl_core.runs import checkpoint_step
 
     step = checkpoint_step(model_dir)
     if step is not None:

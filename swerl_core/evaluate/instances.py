@@ -32,8 +32,7 @@ class EvalInstance:
 
 def heldout_instances(snapshots_dir: Path, snapshot_id: str, limit: int = 0) -> list[EvalInstance]:
     """The held-out rows of snapshot ``snapshot_id`` (the first ``limit`` when > 0); raises ``SnapshotError``."""
-    from swerl_core.snapshots import read_split
-    from swerl_core.train.snapshot import as_files
+    from swerl_core.snapshots import as_files, read_split
 
     needed = ("instance_id", "repo", "problem_statement", "code_context", "oracle_new_content")
     rows = read_split(snapshots_dir, snapshot_id, "heldout", needed).to_pylist()

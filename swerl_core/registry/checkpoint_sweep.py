@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from swerl_core.config import Settings
 from swerl_core.evaluate import EvaluateError
+from swerl_core.lineage import log_snapshot_input
 from swerl_core.progress import ProgressCallback
 from swerl_core.registry.gate_report import gate_markdown
-from swerl_core.train.checkpoints import FINAL_DIR, checkpoint_step, read_run_id
-from swerl_core.train.lineage import log_snapshot_input
+from swerl_core.runs import FINAL_DIR, checkpoint_step, read_run_id
 
 if TYPE_CHECKING:
     from swerl_core.store import Store
@@ -122,11 +122,11 @@ def score_lineage(
     """:func:`score_checkpoint` for each model the training run in ``run_dir`` descends from, oldest first.
 
     Empty when ``evaluate.lineage`` is off or the run recorded no MLflow run (see
-    :func:`swerl_core.train.lineage.model_lineage` for where the walk stops). A model that cannot be
+    :func:`swerl_core.lineage.model_lineage` for where the walk stops). A model that cannot be
     evaluated (its weights deleted since) is logged and left out; the others are still evaluated.
     """
+    from swerl_core.lineage import model_lineage
     from swerl_core.models import mlflow_client
-    from swerl_core.train.lineage import model_lineage
 
     if not settings.evaluate.lineage:
         return []

@@ -41,7 +41,7 @@ def evaluate_and_register(
     With ``evaluate.samples`` K > 1 the checkpoint is evaluated both greedily and with K samples at the
     configured temperature; ``registry.gate_on`` picks the deciding one, the other is reported.
     """
-    from swerl_core.train.tracking import git_sha
+    from swerl_core.lineage import git_sha
 
     say = ProgressReporter("register", progress)
     name = settings.registry.model_name

@@ -66,7 +66,7 @@ def training_provenance(client: Any, checkpoint: Path, snapshot_id: str, git_sha
     ``training.run_id_unresolved`` and the version is registered under a new registry run; any other
     MLflow failure is a :class:`RegistryError`.
     """
-    from swerl_core.train.checkpoints import read_run_id
+    from swerl_core.runs import read_run_id
 
     recorded = read_run_id(Path(checkpoint).parent) or ""
     params = _run_params(client, recorded) if recorded else None
@@ -80,10 +80,10 @@ def training_provenance(client: Any, checkpoint: Path, snapshot_id: str, git_sha
 
 
 def _run_params(client: Any, run_id: str) -> Mapping[str, str] | None:
-    """:func:`~swerl_core.train.lineage.run_params`, with any other MLflow error as a :class:`RegistryError`."""
+    """:func:`~swerl_core.lineage.run_params`, with any other MLflow error as a :class:`RegistryError`."""
     from mlflow.exceptions import MlflowException
 
-    from swerl_core.train.lineage import run_params
+    from swerl_core.lineage import run_params
 
     try:
         return run_params(client, run_id)

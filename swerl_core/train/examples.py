@@ -17,7 +17,7 @@ from swerl_core.errors import FormatError
 from swerl_core.prompts import ChatTokenizer, chat_messages, oracle_answer, prompt_token_count
 from swerl_core.reward import search_replace_reward
 from swerl_core.search_replace import Edit, derive_edits
-from swerl_core.train.snapshot import as_files
+from swerl_core.snapshots import as_files
 
 if TYPE_CHECKING:
     from datasets import Dataset

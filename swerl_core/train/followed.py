@@ -27,10 +27,10 @@ from typing import Any
 import yaml
 
 from swerl_core.config import Settings, as_dict, load_settings
-from swerl_core.errors import StorageError
+from swerl_core.errors import RunError, StorageError
 from swerl_core.progress import Progress
+from swerl_core.runs import last_checkpoint, new_run_name
 from swerl_core.train import TrainError
-from swerl_core.train.checkpoints import last_checkpoint, new_run_name
 from swerl_core.train.config import Stage, load_train_config
 
 log = logging.getLogger("swerl.train")
@@ -196,9 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The child process: train one stage with the given settings (file, else environment) and print the result
     as JSON."""
     from swerl_core.cli.train import default_snapshot
+    from swerl_core.lineage import log_snapshot_input
     from swerl_core.train import TrainRequest
     from swerl_core.train import run as train
-    from swerl_core.train.lineage import log_snapshot_input
 
     parser = argparse.ArgumentParser(prog="python -m swerl_core.train.followed")
     # Without a settings file (the Kubernetes training pods) settings come from the environment, as for the CLI.
@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     request = TrainRequest(cfg, args.stage, snapshot, args.resume, args.run_name, args.model)
     try:
         result = train(settings, request, on_progress)
-    except (TrainError, StorageError) as exc:
+    except (TrainError, RunError, StorageError) as exc:
         print(f"{exc}", flush=True)
         return _INPUT_ERROR
     if result.mlflow_run_id:

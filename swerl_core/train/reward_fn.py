@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from swerl_core.reward import RewardItem, RewardResult, batch_rewards
-from swerl_core.train.snapshot import as_files
+from swerl_core.snapshots import as_files
 
 # Long completions are cut in the sample table so that a step's artifact stays small.
 SAMPLE_TEXT_CHARS = 4000

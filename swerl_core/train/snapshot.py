@@ -2,13 +2,12 @@
 
 Reading and checking go through :mod:`swerl_core.snapshots` (the one reader; a bad or missing snapshot
 is its :class:`~swerl_core.snapshots.SnapshotError`). Rows are handed over unchanged; nothing is written
-to the Hugging Face cache, and this module never writes a snapshot (curate does, and so does the fixture
-builder in :mod:`.sample_snapshot`).
+to the Hugging Face cache, and this module never writes a snapshot (curate does, and so does the demo's
+fixture builder, :mod:`swerl_core.demo.sample_snapshot`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,10 +26,3 @@ def load_snapshot(snapshots_dir: Path, snapshot_id: str) -> tuple[Dataset, Datas
 
     train, heldout = (Dataset(read_split(snapshots_dir, snapshot_id, split, REQUIRED_COLUMNS)) for split in SPLITS)
     return train, heldout
-
-
-def as_files(entries: Sequence[Mapping[str, str]] | Mapping[str, str]) -> dict[str, str]:
-    """A snapshot's list of ``{path, content}`` structs as the ``{path: content}`` dict the reward takes."""
-    if isinstance(entries, Mapping):
-        return dict(entries)
-    return {entry["path"]: entry["content"] for entry in entries}

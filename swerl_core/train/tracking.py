@@ -10,7 +10,6 @@ Only the main process logs. This module never decides anything about training.
 from __future__ import annotations
 
 import math
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -33,17 +32,6 @@ _CURVE_SHARES = (
     ("completions/clipped_ratio", "truncated share"),
     ("frac_reward_zero_std", "zero-advantage groups"),
 )
-
-
-def git_sha(cwd: Path | None = None) -> str:
-    """The commit checked out in ``cwd`` (``"unknown"`` outside a repository or before the first commit)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
 def flat_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

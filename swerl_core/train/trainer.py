@@ -18,12 +18,10 @@ from typing import Any
 from swerl_core.bucket import ensure_snapshot, publish_checkpoint
 from swerl_core.config import Settings, StorageConfig
 from swerl_core.config.storage import is_storage_uri
+from swerl_core.lineage import git_sha
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.prompts import oracle_answer
-from swerl_core.search_replace import Edit
-from swerl_core.snapshots import read_manifest
-from swerl_core.train import TrainError
-from swerl_core.train.checkpoints import (
+from swerl_core.runs import (
     FINAL_DIR,
     last_checkpoint,
     latest_run,
@@ -33,6 +31,9 @@ from swerl_core.train.checkpoints import (
     run_prefix,
     write_run_id,
 )
+from swerl_core.search_replace import Edit
+from swerl_core.snapshots import read_manifest
+from swerl_core.train import TrainError
 from swerl_core.train.config import Stage, TrainConfig, train_config_dict
 from swerl_core.train.examples import Examples, grpo_examples, sft_examples
 from swerl_core.train.launch import launched_rank, launched_world_size, prepare_deepspeed_env
@@ -227,7 +228,7 @@ def _run(
             **tracking.flat_params(recipe),
             "stage": stage,
             "snapshot_id": cfg.snapshot or "",
-            "git_sha": tracking.git_sha(),
+            "git_sha": git_sha(),
             "run_name": run_name,
             "train_examples": str(len(examples.dataset)),
             "dropped_too_long": str(examples.dropped_too_long),

@@ -1,32 +1,35 @@
-"""Lineage in MLflow: the snapshot a run trained or was evaluated on, and the models a run descends from.
+"""Where a run came from: the code's commit, the snapshot it trained or was evaluated on, the models it descends from.
 
 A snapshot is recorded as an MLflow dataset input: the input names the snapshot split's Parquet file
 (its URI is the dataset source), carries the file's SHA-256 digest, its row count and columns, so the
 MLflow UI shows exactly which data a run used and two runs on the same data show the same digest. Only
 metadata goes to MLflow, never the rows. A model's ancestry is read back from the ``base_model`` and
-``stage`` params every training run logs.
+``stage`` params every training run logs; the commit is :func:`git_sha`. Training writes lineage, evaluation
+and the registry read it; this module never decides anything about a run.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from swerl_core.snapshots import snapshot_dir
-from swerl_core.train.checkpoints import read_run_id
+from swerl_core.runs import read_run_id
+from swerl_core.snapshots import file_sha256, snapshot_dir
 
 CONTEXTS = {"train": "training", "heldout": "evaluation"}
 
 
-def parquet_digest(path: Path) -> str:
-    """The SHA-256 of a file, hex, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+def git_sha(cwd: Path | None = None) -> str:
+    """The commit checked out in ``cwd`` (``"unknown"`` outside a repository or before the first commit)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
 def log_snapshot_input(tracking_uri: str, run_id: str, snapshots_dir: Path, snapshot_id: str, split: str) -> str:
@@ -36,7 +39,7 @@ def log_snapshot_input(tracking_uri: str, run_id: str, snapshots_dir: Path, snap
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     path = (snapshot_dir(snapshots_dir, snapshot_id) / f"{split}.parquet").resolve()
-    digest = parquet_digest(path)
+    digest = file_sha256(path)
     meta = pq.read_metadata(path)
     dataset = Dataset(
         name=f"{snapshot_id}/{split}",
