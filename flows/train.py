@@ -2,7 +2,7 @@
 
 ``train.launcher`` chooses where a stage runs: a local child process (one that dies is resumed from its last
 checkpoint) or a Kubernetes Job (``train.kubernetes.*``) whose state changes and pod log lines reach this flow
-run's log, and whose failure reason fails it (``swerl_core.train.followed.train_launched``). The
+run's log, and whose failure reason fails it (``swerl_core.train.launcher.train_launched``). The
 flow publishes a progress artifact updated at every step, a link to the MLflow run, and the reward
 curve as an image served by the MLflow server.
 """
@@ -23,7 +23,8 @@ from prefect.runtime import flow_run
 
 from flows.bridge import artifact_key, flow_settings, mlflow_artifact_url, mlflow_run_url, swerl_logs
 from swerl_core.train.config import Stage, load_train_config
-from swerl_core.train.followed import FollowedRun, TrainStep, job_for, train_launched
+from swerl_core.train.job import FollowedRun, TrainStep, job_for
+from swerl_core.train.launcher import train_launched
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Reading curated snapshots: ``<snapshots_dir>/<id>/{train,heldout}.parquet`` + ``manifest.json``, by id.
 
-The one reader that curate (is this snapshot already there?), training (its dataset) and evaluation
-(the held-out instances) share, with one error type, :class:`SnapshotError`. The directory comes from
-``Settings.snapshots_dir``. The row format is the contract in ``docs/data-contracts.md``; a split is
+The one reader that curate (is this snapshot already there?), training (its dataset, and which snapshot
+to take when none is named) and evaluation (the held-out instances) share, with one error type,
+:class:`SnapshotError`; and :func:`as_files`, the one reading of a row's file lists. The directory comes
+from ``Settings.snapshots_dir``. The row format is the contract in ``docs/data-contracts.md``; a split is
 checked against its manifest's row count and for the columns the caller needs. This module never
 writes a snapshot (:mod:`swerl_core.curate.snapshot` does).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +22,10 @@ from swerl_core.errors import SnapshotError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from swerl_core.config import Settings
+
+log = logging.getLogger("swerl.snapshots")
 
 SPLITS = ("train", "heldout")
 MANIFEST_KEYS = ("id", "train_rows", "heldout_rows")
@@ -63,6 +69,27 @@ def read_manifest(snapshots_dir: Path, snapshot_id: str) -> dict[str, Any]:
     if lacking:
         raise SnapshotError(f"snapshot {snapshot_id!r}: manifest.json lacks {', '.join(lacking)}")
     return manifest
+
+
+def default_snapshot(settings: Settings, recipe_snapshot: str | None) -> str | None:
+    """The snapshot a training run takes when none is named: the recipe's when it exists under
+    ``settings.snapshots_dir`` (or shared storage is set: it is fetched from there), else the newest curated
+    there, else the recipe's as written (``None`` when the recipe names none). A damaged manifest is never picked.
+    """
+    local = recipe_snapshot and (settings.snapshots_dir / recipe_snapshot / "manifest.json").is_file()
+    if recipe_snapshot and (local or settings.storage.uri):
+        return recipe_snapshot
+    created: dict[str, str] = {}
+    for manifest in settings.snapshots_dir.glob("*/manifest.json"):
+        try:
+            created[manifest.parent.name] = str(json.loads(manifest.read_text(encoding="utf-8"))["created_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    if not created:
+        return recipe_snapshot
+    newest = max(created, key=lambda name: created[name])
+    log.info("snapshot: %s (the newest curated)", newest)
+    return newest
 
 
 def snapshot_damage(snapshots_dir: Path, snapshot_id: str, manifest: dict[str, Any]) -> str | None:

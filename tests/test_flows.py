@@ -169,7 +169,7 @@ def test_ingest_waits_for_another_process_writing_the_store(world_env: FakeGitHu
 
 def _pod_training(job: dict, index: int) -> list[str]:
     """What a training pod prints: a plain line, a step record and (rank 0) the result, paths under /data."""
-    from swerl_core.train.followed import RESULT_MARK, STEP_MARK
+    from swerl_core.train.job import RESULT_MARK, STEP_MARK
 
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     flag = {key: value for key, value in zip(command, command[1:], strict=False) if key.startswith("--")}
@@ -256,7 +256,7 @@ def test_train_flow_on_kubernetes_ends_failed_with_the_jobs_reason(cluster_env: 
 
 def test_train_flow_with_an_unreachable_cluster_fails_saying_so(cluster_env: Path, tmp_path: Path) -> None:
     from flows.train import train
-    from swerl_core.train.launch import free_port
+    from swerl_core.train.distributed import free_port
 
     (tmp_path / "kubeconfig").write_text(
         json.dumps(

@@ -16,7 +16,9 @@ from fake_kubernetes import FakeKubernetes
 
 from swerl_core.cli import main
 from swerl_core.config import ConfigError
-from swerl_core.k8s import (
+from swerl_core.train.config import load_train_config, train_config_from_dict
+from swerl_core.train.distributed import free_port
+from swerl_core.train.k8s import (
     ClusterAccess,
     ClusterLayout,
     JobState,
@@ -28,9 +30,7 @@ from swerl_core.k8s import (
     submit_training,
     torchrun_command,
 )
-from swerl_core.k8s.layout import cluster_recipe
-from swerl_core.train.config import load_train_config, train_config_from_dict
-from swerl_core.train.launch import free_port
+from swerl_core.train.k8s.layout import cluster_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ["llama3-8b", "llama3-70b"]
@@ -326,7 +326,7 @@ def test_a_second_job_of_the_same_name_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_object_the_api_refuses_names_it_and_the_reason(tmp_path: Path) -> None:
-    from swerl_core.k8s import apply_manifests
+    from swerl_core.train.k8s import apply_manifests
 
     with FakeKubernetes() as api:
         bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "swerl"}, "data": 3}
@@ -335,7 +335,7 @@ def test_an_object_the_api_refuses_names_it_and_the_reason(tmp_path: Path) -> No
 
 
 def test_a_server_side_dry_run_sends_every_object_and_creates_none(tmp_path: Path) -> None:
-    from swerl_core.k8s import apply_manifests
+    from swerl_core.train.k8s import apply_manifests
 
     manifests = render_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"))
     with FakeKubernetes() as api:
@@ -432,7 +432,7 @@ def test_the_swerl_role_allows_every_request_a_followed_run_makes(tmp_path: Path
 
 
 def _training_pod(job: dict, index: int) -> list[str]:
-    from swerl_core.train.followed import RESULT_MARK, STEP_MARK
+    from swerl_core.train.job import RESULT_MARK, STEP_MARK
 
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     run = command[command.index("--run-name") + 1]
@@ -451,8 +451,8 @@ def test_train_on_cluster_returns_the_run_with_local_paths_and_reports_each_step
     import threading
 
     from swerl_core.config import load_settings
-    from swerl_core.k8s import train_on_cluster
-    from swerl_core.train.followed import TrainJob
+    from swerl_core.train.job import TrainJob
+    from swerl_core.train.k8s import train_on_cluster
 
     seen: list[tuple[int, bool]] = []
 
@@ -497,8 +497,8 @@ def test_train_on_cluster_returns_the_run_with_local_paths_and_reports_each_step
 )  # fmt: skip
 def test_pods_that_print_odd_records_end_in_one_line_not_a_crash(tmp_path: Path, result: dict, says: str) -> None:
     from swerl_core.config import load_settings
-    from swerl_core.k8s import train_on_cluster
-    from swerl_core.train.followed import RESULT_MARK, STEP_MARK, TrainJob
+    from swerl_core.train.job import RESULT_MARK, STEP_MARK, TrainJob
+    from swerl_core.train.k8s import train_on_cluster
 
     def pods(job: dict, index: int) -> list[str]:
         odd_steps = [STEP_MARK + "{}", STEP_MARK + json.dumps({"step": "x"}), STEP_MARK + json.dumps({"step": 1})]

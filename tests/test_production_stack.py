@@ -28,7 +28,7 @@ import jsonschema
 import pytest
 import yaml
 
-from swerl_core.train.launch import free_port
+from swerl_core.train.distributed import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "infra" / "compose.yaml"

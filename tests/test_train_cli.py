@@ -91,8 +91,8 @@ def test_multi_process_launch_without_gpu_is_refused(
 def test_the_default_snapshot_is_the_recipes_when_it_exists_else_the_newest_curated(swerl_home: Path) -> None:
     import json
 
-    from swerl_core.cli.train import default_snapshot
     from swerl_core.config import load_settings
+    from swerl_core.snapshots import default_snapshot
 
     settings = load_settings(overrides={"home": swerl_home})
     assert default_snapshot(settings, "sample-toolkit-v1") == "sample-toolkit-v1"  # nothing curated: as written

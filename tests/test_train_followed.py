@@ -13,7 +13,8 @@ import yaml
 
 from swerl_core.config import Settings
 from swerl_core.runs import finished_runs, last_checkpoint, run_checkpoints, unchanged_since_training
-from swerl_core.train.followed import TrainJob, TrainStep, train_followed
+from swerl_core.train.followed import train_followed
+from swerl_core.train.job import TrainJob, TrainStep
 from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID
 
 

@@ -8,7 +8,6 @@ TRL load only when a verb runs. ``--config`` is the settings file as everywhere;
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from swerl_core.cli.arguments import add_verb
 from swerl_core.config import Settings
 from swerl_core.errors import SwerlError
 from swerl_core.models import resolve_model_reference
+from swerl_core.snapshots import default_snapshot
 
 DEFAULT_TINY_MODEL = Path("models/tiny")  # under SWERL_HOME; the demo recipe's base_model
 
@@ -113,6 +113,8 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     snapshot = args.snapshot or default_snapshot(settings, cfg.snapshot)
     if not snapshot:
         raise SwerlError(f"no snapshot: pass --snapshot ID or set `snapshot` in {args.recipe}")
+    if snapshot not in (args.snapshot, cfg.snapshot):
+        print(f"snapshot: {snapshot} (the newest curated; pass --snapshot to choose)", file=sys.stderr)
     request = TrainRequest(cfg, args.stage, snapshot, args.resume, args.run_name, model)
     lines = ProgressLines()
     try:
@@ -125,25 +127,6 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     print(f"model: {result.model_dir}" + (f" (published: {result.checkpoint_uri})" if result.checkpoint_uri else ""))
     print(f"mlflow run: {result.mlflow_run_id} ({settings.tracking_uri})")
     return 0
-
-
-def default_snapshot(settings: Settings, recipe_snapshot: str | None) -> str | None:
-    """The recipe's snapshot when it exists under ``$SWERL_HOME/snapshots`` (or shared storage is set: it is
-    fetched from there), else the newest snapshot there."""
-    local = recipe_snapshot and (settings.snapshots_dir / recipe_snapshot / "manifest.json").is_file()
-    if recipe_snapshot and (local or settings.storage.uri):
-        return recipe_snapshot
-    created: dict[str, str] = {}
-    for manifest in settings.snapshots_dir.glob("*/manifest.json"):
-        try:
-            created[manifest.parent.name] = str(json.loads(manifest.read_text(encoding="utf-8"))["created_at"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a damaged snapshot is never picked by default
-    if not created:
-        return recipe_snapshot
-    newest = max(created, key=lambda name: created[name])
-    print(f"snapshot: {newest} (the newest curated; pass --snapshot to choose)", file=sys.stderr)
-    return newest
 
 
 def run_init_model(args: argparse.Namespace, settings: Settings) -> int:

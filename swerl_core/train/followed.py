@@ -2,11 +2,12 @@
 
 :func:`train_followed` starts ``python -m swerl_core.train.followed`` (this module's :func:`main`) with
 the exact settings of the caller, reads its output — step records as JSON lines, everything else
-passed on to the ``swerl.train`` logger — and returns the child's :class:`TrainResult`. When the child
-exits abnormally (killed, out of memory, a crashed node) after saving a complete checkpoint, it is
+passed on to the ``swerl.train`` logger — and returns the :class:`~.job.FollowedRun` the child reported.
+When the child exits abnormally (killed, out of memory, a crashed node) after saving a complete checkpoint, it is
 started again with ``resume=True`` on the same run name: the run continues from that checkpoint's
-global step, never from step 0. A scheduler (a Prefect flow, a Kubernetes job) calls this; the module
-itself never decides what to train.
+global step, never from step 0. This is the local launcher; :mod:`.launcher` chooses between it and the
+Kubernetes one (:mod:`.k8s`), whose pods run this module's :func:`main` too. The module itself never
+decides what to train.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,61 +29,16 @@ import yaml
 from swerl_core.config import Settings, as_dict, load_settings
 from swerl_core.errors import RunError, StorageError
 from swerl_core.progress import Progress
-from swerl_core.runs import last_checkpoint, new_run_name
+from swerl_core.runs import last_checkpoint
+from swerl_core.snapshots import default_snapshot
 from swerl_core.train import TrainError
-from swerl_core.train.config import Stage, load_train_config
+from swerl_core.train.config import load_train_config
+from swerl_core.train.job import RESULT_MARK, STEP_MARK, FollowedRun, StepCallback, TrainJob, TrainStep
 
 log = logging.getLogger("swerl.train")
 
-STEP_MARK = "SWERL-STEP "
-RESULT_MARK = "SWERL-RESULT "
 _INPUT_ERROR = 3  # the child's exit code for a TrainError: the same input would fail again
 _STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s*(.*)$")
-
-
-@dataclass(frozen=True)
-class TrainJob:
-    """One training stage to run in a child process: recipe file, stage, snapshot and the run's name."""
-
-    recipe: Path
-    stage: Stage
-    snapshot_id: str
-    run_name: str
-    base_model: str | None = None
-
-
-@dataclass(frozen=True)
-class TrainStep:
-    """A step the child reported: global step, planned total and the metrics logged at that step."""
-
-    step: int
-    total: int | None
-    metrics: Mapping[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FollowedRun:
-    """What :func:`train_followed` saw: the child's result fields and how often it was resumed."""
-
-    run_name: str
-    run_dir: Path
-    model_dir: Path
-    mlflow_run_id: str | None
-    snapshot_id: str
-    steps: int
-    metrics: Mapping[str, float]
-    restarts: int
-    resumed_from_steps: tuple[int, ...]
-    checkpoint_uri: str | None = None  # final/ on shared storage (storage.uri), None when local only
-
-
-StepCallback = Callable[[TrainStep], None]
-
-
-def job_for(recipe: Path, stage: Stage, snapshot_id: str, base_model: str | None = None) -> TrainJob:
-    """A :class:`TrainJob` with a fresh run name (recipe-stage-snapshot-timestamp)."""
-    name = load_train_config(recipe).name
-    return TrainJob(Path(recipe), stage, snapshot_id, new_run_name(name, stage, snapshot_id), base_model)
 
 
 def train_followed(
@@ -117,16 +72,6 @@ def train_followed(
             log.warning("training %s exited with code %s; resuming from %s", job.run_name, code, checkpoint.name)
             resumed.append(step)
             resume = True
-
-
-def train_launched(settings: Settings, job: TrainJob, on_step: StepCallback | None = None) -> FollowedRun:
-    """Run ``job`` where ``settings.train.launcher`` says: a local child process (:func:`train_followed`) or a
-    Kubernetes Job (:func:`swerl_core.k8s.train_on_cluster`); either way followed to its end, same result."""
-    if settings.train.launcher == "kubernetes":
-        from swerl_core.k8s.training import train_on_cluster
-
-        return train_on_cluster(settings, job, on_step)
-    return train_followed(settings, job, on_step)
 
 
 def _command(python: str, settings_file: Path, job: TrainJob, resume: bool) -> list[str]:
@@ -195,7 +140,6 @@ def _step_record(event: Progress) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """The child process: train one stage with the given settings (file, else environment) and print the result
     as JSON."""
-    from swerl_core.cli.train import default_snapshot
     from swerl_core.lineage import log_snapshot_input
     from swerl_core.train import TrainRequest
     from swerl_core.train import run as train

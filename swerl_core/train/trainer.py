@@ -35,8 +35,8 @@ from swerl_core.search_replace import Edit
 from swerl_core.snapshots import read_manifest
 from swerl_core.train import TrainError
 from swerl_core.train.config import Stage, TrainConfig, train_config_dict
+from swerl_core.train.distributed import launched_rank, launched_world_size, prepare_deepspeed_env
 from swerl_core.train.examples import Examples, grpo_examples, sft_examples
-from swerl_core.train.launch import launched_rank, launched_world_size, prepare_deepspeed_env
 from swerl_core.train.snapshot import load_snapshot
 
 ORDER_LOG = "data_order.jsonl"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from swerl_core.k8s.layout import K8sError
+from swerl_core.train.k8s.layout import K8sError
 
 log = logging.getLogger("swerl.train")
 

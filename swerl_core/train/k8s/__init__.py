@@ -8,10 +8,10 @@ and follows the Job's state and its pods' logs; :mod:`.training` runs a training
 flow (``train.launcher: kubernetes``). This package never imports Prefect.
 """
 
-from swerl_core.k8s.jobs import ClusterAccess, JobState, apply_manifests, follow_job, job_logs, job_state
-from swerl_core.k8s.layout import ClusterLayout, K8sError
-from swerl_core.k8s.manifests import render_training, torchrun_command, write_manifests
-from swerl_core.k8s.training import submit_training, train_on_cluster
+from swerl_core.train.k8s.jobs import ClusterAccess, JobState, apply_manifests, follow_job, job_logs, job_state
+from swerl_core.train.k8s.layout import ClusterLayout, K8sError
+from swerl_core.train.k8s.manifests import render_training, torchrun_command, write_manifests
+from swerl_core.train.k8s.training import submit_training, train_on_cluster
 
 __all__ = [
     "ClusterAccess",

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from swerl_core.k8s.layout import ClusterLayout, K8sError, cluster_recipe, rollout_endpoint
 from swerl_core.train.config import TrainConfig, train_config_dict
+from swerl_core.train.k8s.layout import ClusterLayout, K8sError, cluster_recipe, rollout_endpoint
 
 HOME_MOUNT = "/data"  # SWERL_HOME inside every pod
 RECIPE_MOUNT = "/etc/swerl"

@@ -3,7 +3,7 @@
 The pods run ``swerl_core.train.followed`` under torchrun, which prints the same step records and result line
 as the local child process does; :func:`train_on_cluster` reads them from the pods' log streams, passes every
 other line to the ``swerl.train`` logger (a flow run's log, inside a flow) and returns the same
-:class:`~swerl_core.train.followed.FollowedRun` as the local launcher. The pods see ``SWERL_HOME`` at
+:class:`~swerl_core.train.job.FollowedRun` as the local launcher. The pods see ``SWERL_HOME`` at
 ``/data``; the caller sees the same volume at ``settings.home``, and paths are translated between the two.
 """
 
@@ -18,12 +18,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from swerl_core.config import KubernetesConfig, Settings
-from swerl_core.k8s.jobs import ClusterAccess, apply_manifests, follow_job
-from swerl_core.k8s.layout import ClusterLayout, K8sError
-from swerl_core.k8s.manifests import HOME_MOUNT, render_training, write_manifests
 from swerl_core.train import TrainError
 from swerl_core.train.config import TrainConfig, load_train_config
-from swerl_core.train.followed import RESULT_MARK, STEP_MARK, FollowedRun, StepCallback, TrainJob, TrainStep
+from swerl_core.train.job import RESULT_MARK, STEP_MARK, FollowedRun, StepCallback, TrainJob, TrainStep
+from swerl_core.train.k8s.jobs import ClusterAccess, apply_manifests, follow_job
+from swerl_core.train.k8s.layout import ClusterLayout, K8sError
+from swerl_core.train.k8s.manifests import HOME_MOUNT, render_training, write_manifests
 
 log = logging.getLogger("swerl.train")
 
@@ -74,7 +74,7 @@ def train_on_cluster(settings: Settings, job: TrainJob, on_step: StepCallback | 
     """Run ``job`` as a Kubernetes Job and follow it to its end; see the module docstring.
 
     Raises :class:`TrainError` with Kubernetes' reason (and the pods' last line) when the Job fails or
-    succeeds without a result, and :class:`~swerl_core.k8s.K8sError` when the cluster cannot be reached, refuses
+    succeeds without a result, and :class:`~swerl_core.train.k8s.K8sError` when the cluster cannot be reached, refuses
     the objects, or the Job disappears while followed.
     """
     k8s = settings.train.kubernetes
