@@ -1,6 +1,6 @@
 """Evaluation throughput on CPU with the tiny model: batch size 1 vs 8, and where the time goes.
 
-Workload: the held-out rows of the sample snapshot (``swerl_core.train.sample_snapshot``), greedy
+Workload: the held-out rows of the sample snapshot (``swerl_core.demo.sample_snapshot``), greedy
 (K = 1), a fixed budget of new tokens, the tiny model of ``swerl init-model --tiny`` (random weights, so
 almost every answer is a format error and the reward is cheap — the reward share printed here is a
 lower bound; on a trained model the SequenceMatcher work grows with answer length). Prints instances/s
@@ -23,12 +23,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from swerl_core.config.evaluate import EvaluateConfig  # noqa: E402
+from swerl_core.demo.sample_snapshot import write_sample_snapshot  # noqa: E402
+from swerl_core.demo.tiny_model import init_tiny_model  # noqa: E402
 from swerl_core.evaluate.backends import TransformersBackend  # noqa: E402
 from swerl_core.evaluate.instances import heldout_instances  # noqa: E402
 from swerl_core.evaluate.metrics import summarize  # noqa: E402
 from swerl_core.evaluate.rollout import rollout  # noqa: E402
-from swerl_core.train.sample_snapshot import write_sample_snapshot  # noqa: E402
-from swerl_core.train.tiny_model import init_tiny_model  # noqa: E402
 
 
 def main() -> None:

@@ -47,8 +47,8 @@ from mlflow import MlflowClient
 
 from swerl_core.config import load_settings
 from swerl_core.train.config import train_config_from_dict
-from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
-from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model, parameter_count
+from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
+from swerl_core.demo.tiny_model import TinyModelSpec, init_tiny_model, parameter_count
 from swerl_core.train import TrainRequest, run
 
 steps = int(sys.argv[1])

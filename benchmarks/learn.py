@@ -173,7 +173,7 @@ def run_seed(
 def base_model(settings: Settings, seed: int, toy: bool, induction: bool) -> Path:
     """The tiny model a seed starts from: a fresh one per seed, or (``induction``) one warmed-up model for all."""
     from swerl_core.demo.learnable import learnable_base_model, learnable_texts
-    from swerl_core.train.tiny_model import TOY_SPEC, TinyModelSpec, init_tiny_model
+    from swerl_core.demo.tiny_model import TOY_SPEC, TinyModelSpec, init_tiny_model
 
     if not induction:
         spec = replace(TOY_SPEC if toy else TinyModelSpec(), seed=seed)
@@ -227,7 +227,7 @@ def main() -> int:
     if args.grpo_steps:
         cfg = replace(cfg, grpo=replace(cfg.grpo, max_steps=args.grpo_steps))
     if args.toy:
-        from swerl_core.train.sample_snapshot import write_toy_snapshot
+        from swerl_core.demo.toy import write_toy_snapshot
 
         toy = write_toy_snapshot(home)
         snapshot_id, sft_snapshot = toy.grpo, toy.sft

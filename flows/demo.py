@@ -42,10 +42,10 @@ def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None 
     """World server, settings file (``settings`` sections override the demo's), token block, base model, deployments."""
     from prefect.blocks.system import Secret
 
+    from swerl_core.demo.induction import copying
     from swerl_core.demo.learnable import BASE_MODEL, learnable_base_model
     from swerl_core.stack import demo_world
     from swerl_core.train.config import load_train_config
-    from swerl_core.train.induction import copying
 
     url = serve_world(stack, DEMO_TOKEN)
     repos = sorted(demo_world(stack.home).repos)
@@ -130,7 +130,7 @@ def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True) -> tuple[Any,
 
 def main() -> int:
     """Run the demo; returns the exit code."""
-    from swerl_core.cli.quiet import quiet_libraries
+    from swerl_core.quiet import quiet_libraries
 
     quiet_libraries()  # the narration, not DeepSpeed's accelerator notice or weight-writing bars
     stack = stack_from_env()

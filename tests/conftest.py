@@ -47,7 +47,7 @@ def sample_world(tmp_path_factory: pytest.TempPathFactory) -> SampleWorld:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Llama (64 hidden, 2 layers) built locally, shared by a module's training tests."""
-    from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
+    from swerl_core.demo.tiny_model import TinyModelSpec, init_tiny_model
 
     spec = TinyModelSpec(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1)
     return init_tiny_model(tmp_path_factory.mktemp("models") / "tiny", spec)
@@ -56,7 +56,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def settings(swerl_home: Path) -> Settings:
     """Settings on a fresh SWERL_HOME that holds the sample training snapshot."""
-    from swerl_core.train.sample_snapshot import write_sample_snapshot
+    from swerl_core.demo.sample_snapshot import write_sample_snapshot
 
     write_sample_snapshot(swerl_home)
     return load_settings(env={"SWERL_HOME": str(swerl_home)})

@@ -30,7 +30,7 @@ def make_settings(home: Path, **overrides: Any) -> Settings:
 
 def write_snapshot(home: Path, n_heldout: int = 4) -> str:
     """A small snapshot in the contract format under ``home``; returns its id."""
-    from swerl_core.train.sample_snapshot import write_sample_snapshot
+    from swerl_core.demo.sample_snapshot import write_sample_snapshot
 
     write_sample_snapshot(home, SNAPSHOT, n_train=2, n_heldout=n_heldout)
     return SNAPSHOT
@@ -78,7 +78,7 @@ def answers_by_issue(
 @functools.cache
 def tiny_model_dir() -> Path:
     """A very small random Llama with a trained tokenizer and chat template, built once per process."""
-    from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
+    from swerl_core.demo.tiny_model import TinyModelSpec, init_tiny_model
 
     spec = TinyModelSpec(
         vocab_size=512,

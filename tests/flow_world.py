@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from swerl_core.demo.github_server import FakeGitHub
-from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
+from swerl_core.demo.tiny_model import TinyModelSpec, init_tiny_model
 
 TOKEN = "flow-test-token"
 HELDOUT_AFTER = "2026-03-01T00:00:00+00:00"

@@ -19,11 +19,11 @@ from swerl_core.bucket import INDEX, ensure_snapshot, publish_checkpoint, publis
 from swerl_core.cli import main
 from swerl_core.config import ConfigError, Secret, Settings, load_settings
 from swerl_core.demo.github_server import FakeGitHub
+from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 from swerl_core.demo.world import build_world
 from swerl_core.errors import ModelError, SnapshotError, StorageError
 from swerl_core.models import resolve_model_reference
 from swerl_core.snapshots import read_manifest, snapshot_damage
-from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 
 BUCKET = "swerl"
 ACCESS_KEY = "AKIASWERLSTORAGETEST"

@@ -150,7 +150,7 @@ def test_demo_serve_serves_the_sample_world_until_stopped(swerl_home: Path) -> N
 @pytest.mark.slow
 def test_library_chatter_stays_off_the_terminal(tmp_path: Path) -> None:
     probe = (
-        "from swerl_core.cli.quiet import quiet_libraries\n"
+        "from swerl_core.quiet import quiet_libraries\n"
         "quiet_libraries()\n"
         "from deepspeed.accelerator import get_accelerator\n"
         "get_accelerator()\n"

@@ -246,7 +246,7 @@ def test_failed_write_leaves_no_half_snapshot(world: World, monkeypatch: pytest.
 def test_a_different_tokenizer_in_the_same_directory_gives_a_new_snapshot(world: World, tmp_path: Path) -> None:
     from transformers import AutoTokenizer
 
-    from swerl_core.train.tiny_model import CHAT_TEMPLATE, build_tokenizer
+    from swerl_core.demo.tiny_model import CHAT_TEMPLATE, build_tokenizer
 
     tok_dir = tmp_path / "tok"
     build_tokenizer().save_pretrained(tok_dir)  # type: ignore[attr-defined]
@@ -281,7 +281,7 @@ def test_a_mirror_that_appears_or_moves_gives_a_new_snapshot(world: World) -> No
 
 @pytest.mark.slow
 def test_exact_token_count_with_a_local_tokenizer(world: World, tmp_path: Path) -> None:
-    from swerl_core.train.tiny_model import build_tokenizer
+    from swerl_core.demo.tiny_model import build_tokenizer
 
     tok_dir = tmp_path / "tok"
     build_tokenizer().save_pretrained(tok_dir)  # type: ignore[attr-defined]

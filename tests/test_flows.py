@@ -118,9 +118,9 @@ def test_evaluate_judges_the_checkpoints_even_when_the_base_model_no_longer_load
 
     from flows.evaluate import evaluate
     from swerl_core.config import load_settings
+    from swerl_core.demo.sample_snapshot import write_sample_snapshot
     from swerl_core.models import experiment_id
     from swerl_core.runs import write_run_id
-    from swerl_core.train.sample_snapshot import write_sample_snapshot
 
     settings = load_settings()
     write_sample_snapshot(swerl_home, "flow-eval-v1", n_train=2, n_heldout=2)

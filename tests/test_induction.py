@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from eval_world import tiny_model_dir
 
-from swerl_core.train import TrainError
-from swerl_core.train.induction import RECORD, InductionSpec, source_fingerprint, warm_up_induction
+from swerl_core.demo.errors import DemoError
+from swerl_core.demo.induction import RECORD, InductionSpec, source_fingerprint, warm_up_induction
 
 QUICK = InductionSpec(adjacent_steps=3, adjacent_batch=4, gap_steps=2, gap_batch=2, max_gap=12, warmup_steps=2)
 
@@ -54,10 +54,10 @@ def test_a_damaged_or_outdated_output_is_trained_again_and_a_bad_output_path_is_
     assert not warm_up_induction(source, out, QUICK).reused
     assert warm_up_induction(source, out, QUICK).reused
 
-    with pytest.raises(TrainError, match="is the source model"):
+    with pytest.raises(DemoError, match="is the source model"):
         warm_up_induction(out, out, QUICK)
     (tmp_path / "a-file").write_text("x")
-    with pytest.raises(TrainError, match="is a file"):
+    with pytest.raises(DemoError, match="is a file"):
         warm_up_induction(source, tmp_path / "a-file", QUICK)
 
 
@@ -72,7 +72,7 @@ def test_the_same_seed_gives_the_same_weights(tmp_path: Path) -> None:
 def test_a_random_model_copies_nothing() -> None:
     from transformers import AutoModelForCausalLM
 
-    from swerl_core.train.induction import copy_accuracy
+    from swerl_core.demo.induction import copy_accuracy
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir())
     assert max(copy_accuracy(model, gap) for gap in (0, 7)) < 0.05  # 512 tokens: chance is 0.002
@@ -82,6 +82,6 @@ def test_a_folder_holding_other_files_is_never_replaced_by_a_warm_up(tmp_path: P
     home = tmp_path / "home"  # e.g. `swerl init-model --learnable --tiny . --force`: SWERL_HOME itself
     home.mkdir()
     (home / "swerl.duckdb").write_text("the store")
-    with pytest.raises(TrainError, match="holds files but no model"):
+    with pytest.raises(DemoError, match="holds files but no model"):
         warm_up_induction(tiny_model_dir(), home, QUICK)
     assert (home / "swerl.duckdb").read_text() == "the store"

@@ -18,10 +18,10 @@ from swerl_core.demo.learnable import (
     bug_fixes,
     build_learnable_world,
 )
+from swerl_core.demo.toy import write_toy_snapshot
 from swerl_core.reward import search_replace_reward
 from swerl_core.snapshots import as_files
 from swerl_core.train.examples import oracle_completion
-from swerl_core.train.sample_snapshot import write_toy_snapshot
 from swerl_core.train.snapshot import load_snapshot
 
 TOKEN = "ghp_learnableWorld0000000000000000000000"

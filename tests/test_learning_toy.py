@@ -18,14 +18,14 @@ import pytest
 
 from swerl_core.config import Settings, load_settings
 from swerl_core.demo.learnable import learnable_texts
+from swerl_core.demo.tiny_model import TOY_SPEC, init_tiny_model
+from swerl_core.demo.toy import write_toy_snapshot
 from swerl_core.prompts import render_prompt
 from swerl_core.reward import RewardResult, search_replace_reward
 from swerl_core.snapshots import as_files
 from swerl_core.train import TrainRequest, run
 from swerl_core.train.config import TrainConfig, load_train_config
-from swerl_core.train.sample_snapshot import write_toy_snapshot
 from swerl_core.train.snapshot import load_snapshot
-from swerl_core.train.tiny_model import TOY_SPEC, init_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
 TOY_RECIPE = REPO / "deployments" / "configs" / "toy-cpu.yaml"

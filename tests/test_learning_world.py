@@ -21,12 +21,12 @@ def test_the_learnable_recipe_improves_the_model_stage_by_stage_and_passes_the_d
     from swerl_core import registry, train
     from swerl_core.cli import main
     from swerl_core.config import load_settings
+    from swerl_core.demo.induction import RECORD
     from swerl_core.demo.learnable import build_learnable_world, learnable_snapshot
+    from swerl_core.demo.tiny_model import TinyModelSpec, init_tiny_model
     from swerl_core.registry.checkpoint_sweep import score_lineage
     from swerl_core.stack import DEMO_GATE, DEMO_PRS_PER_REPO
     from swerl_core.train.config import load_train_config
-    from swerl_core.train.induction import RECORD
-    from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model
 
     home = tmp_path / "home"
     gate = {f"registry.{key}": value for key, value in DEMO_GATE.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from swerl_core.cli import main
-from swerl_core.train.sample_snapshot import write_sample_snapshot
+from swerl_core.demo.sample_snapshot import write_sample_snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = str(REPO / "deployments" / "configs" / "demo-cpu.yaml")

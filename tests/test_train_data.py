@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from swerl_core.config import Settings
+from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 from swerl_core.reward import search_replace_reward
 from swerl_core.runs import last_checkpoint, remove_incomplete_checkpoints
 from swerl_core.snapshots import SnapshotError, as_files, read_manifest
 from swerl_core.train.examples import oracle_completion
 from swerl_core.train.reward_fn import SweRLReward
-from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 from swerl_core.train.snapshot import load_snapshot
 
 
@@ -116,8 +116,8 @@ def test_half_written_checkpoint_is_ignored_and_removed(tmp_path: Path) -> None:
 def test_tiny_model_loads_offline_and_renders_chat(tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from swerl_core.demo.tiny_model import TinyModelSpec, init_tiny_model, parameter_count
     from swerl_core.prompts import render_prompt
-    from swerl_core.train.tiny_model import TinyModelSpec, init_tiny_model, parameter_count
 
     out = init_tiny_model(tmp_path / "tiny", TinyModelSpec(hidden_size=64, intermediate_size=128, num_layers=2))
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -133,8 +133,8 @@ def test_tiny_model_loads_offline_and_renders_chat(tmp_path: Path) -> None:
 def test_sft_trains_on_the_prompt_tokens_that_grpo_and_evaluation_generate_from(snapshot: Path) -> None:
     # SFT tokenizes prompt + answer in one go; GRPO and evaluation tokenize the prompt alone. Unless the
     # prompt's tokens are a prefix of the pair's, SFT teaches answers after a context never seen later.
+    from swerl_core.demo.tiny_model import build_tokenizer
     from swerl_core.prompts import chat_messages
-    from swerl_core.train.tiny_model import build_tokenizer
 
     tokenizer = build_tokenizer()
     train, _ = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
@@ -151,8 +151,8 @@ def test_sft_trains_on_the_prompt_tokens_that_grpo_and_evaluation_generate_from(
 def test_sft_leaves_out_rows_without_an_exact_oracle_answer(snapshot: Path) -> None:
     from datasets import Dataset
 
+    from swerl_core.demo.tiny_model import build_tokenizer
     from swerl_core.train.examples import sft_examples
-    from swerl_core.train.tiny_model import build_tokenizer
 
     train, _ = load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
     rows = [dict(train[0]), dict(train[1])]
@@ -168,8 +168,8 @@ def test_curate_counts_a_rows_prompt_tokens_exactly_as_training_does(snapshot: P
     from transformers import AutoTokenizer
 
     from swerl_core.curate.tokens import PromptCounter
+    from swerl_core.demo.tiny_model import build_tokenizer
     from swerl_core.train.examples import prompt_tokens
-    from swerl_core.train.tiny_model import build_tokenizer
 
     build_tokenizer().save_pretrained(tmp_path / "tok")  # type: ignore[attr-defined]
     counter = PromptCounter(tmp_path / "tok", chars_per_token=4.0)
@@ -185,7 +185,7 @@ def test_curate_counts_a_rows_prompt_tokens_exactly_as_training_does(snapshot: P
 def test_curate_refuses_a_tokenizer_training_could_not_use(tmp_path: Path) -> None:
     from swerl_core.curate import CurateError
     from swerl_core.curate.tokens import PromptCounter
-    from swerl_core.train.tiny_model import build_tokenizer
+    from swerl_core.demo.tiny_model import build_tokenizer
 
     tokenizer = build_tokenizer()
     tokenizer.chat_template = None  # type: ignore[attr-defined]

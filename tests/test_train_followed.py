@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from swerl_core.config import Settings
+from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
 from swerl_core.runs import finished_runs, last_checkpoint, run_checkpoints, unchanged_since_training
 from swerl_core.train.followed import train_followed
 from swerl_core.train.job import TrainJob, TrainStep
-from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID
 
 
 def _recipe(tmp_path: Path, model_dir: Path, max_steps: int) -> Path:

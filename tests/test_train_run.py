@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from swerl_core.config import Settings
+from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
 from swerl_core.train import TrainRequest, run
 from swerl_core.train.config import TrainConfig, train_config_from_dict
-from swerl_core.train.sample_snapshot import SAMPLE_SNAPSHOT_ID
 from swerl_core.train.trainer import ORDER_LOG
 
 REPO = Path(__file__).resolve().parent.parent

@@ -23,11 +23,11 @@ from swerl_core.cli.demo import register_demo
 from swerl_core.cli.evaluate import register_evaluate
 from swerl_core.cli.ingest import register_ingest, register_status
 from swerl_core.cli.k8s import register_render_k8s
-from swerl_core.cli.quiet import quiet_libraries
 from swerl_core.cli.registry import register_models, register_promote, register_register, register_rollback
 from swerl_core.cli.train import register_init_model, register_train
 from swerl_core.config import Settings, load_settings
 from swerl_core.errors import SwerlError
+from swerl_core.quiet import quiet_libraries
 
 Command = Callable[[argparse.Namespace, Settings], int]
 

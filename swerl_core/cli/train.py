@@ -133,7 +133,7 @@ def run_init_model(args: argparse.Namespace, settings: Settings) -> int:
     """Write the tiny model (refusing to replace one unless ``--force``) and print where it went and its size;
     with ``--learnable`` the learnable world's model, warmed up (and reused when already there)."""
     from swerl_core.demo.learnable import BASE_MODEL
-    from swerl_core.train.tiny_model import init_tiny_model, parameter_count
+    from swerl_core.demo.tiny_model import init_tiny_model, parameter_count
 
     out = (args.tiny or (BASE_MODEL if args.learnable else DEFAULT_TINY_MODEL)).expanduser()
     out = out if out.is_absolute() else settings.home / out
@@ -144,8 +144,8 @@ def run_init_model(args: argparse.Namespace, settings: Settings) -> int:
     out.mkdir(parents=True, exist_ok=True)  # an unwritable place fails here, before minutes of building
     if args.learnable:
         from swerl_core.cli.progress import ProgressLines
+        from swerl_core.demo.induction import copying
         from swerl_core.demo.learnable import learnable_base_model
-        from swerl_core.train.induction import copying
 
         lines = ProgressLines()
         try:

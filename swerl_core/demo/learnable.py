@@ -31,6 +31,8 @@ from filelock import FileLock
 
 from swerl_core.config import Secret, Settings
 from swerl_core.demo.errors import DemoError
+from swerl_core.demo.induction import InductionResult, warm_up_induction
+from swerl_core.demo.tiny_model import LEARNABLE_SPEC, init_tiny_model
 from swerl_core.demo.world import (
     Account,
     CommitSpec,
@@ -45,8 +47,6 @@ from swerl_core.demo.world import (
     save_repos,
 )
 from swerl_core.progress import ProgressCallback
-from swerl_core.train.induction import InductionResult, warm_up_induction
-from swerl_core.train.tiny_model import LEARNABLE_SPEC, init_tiny_model
 
 __all__ = [
     "BASE_MODEL",
@@ -121,7 +121,7 @@ def decoy_fix(fix: BugFix) -> BugFix:
 
     Its SEARCH/REPLACE answer applies and scores between 0 and 1 (0.4-0.6 on the toy set), below the
     real fix's 1.0: the toy set's SFT data pairs each prompt with both answers (see
-    :func:`swerl_core.train.sample_snapshot.write_toy_snapshot`).
+    :func:`swerl_core.demo.toy.write_toy_snapshot`).
     """
     docstring, rest = fix.before.split("\n", 1)
     reworded = docstring.replace(" helpers.", " utilities.")

@@ -133,9 +133,9 @@ def ingest_and_curate(settings: Settings, out: TextIO) -> str:
 
 def train_tiny(settings: Settings, snapshot_id: str, out: TextIO, recipe: Path = RECIPE) -> Path:
     """Build the tiny model, warm it up with SFT on oracle answers, then run GRPO; returns the final checkpoint."""
+    from swerl_core.demo.tiny_model import init_tiny_model, parameter_count
     from swerl_core.train import TrainRequest, run
     from swerl_core.train.config import load_train_config
-    from swerl_core.train.tiny_model import init_tiny_model, parameter_count
 
     cfg = load_train_config(recipe)
     model_dir = settings.home / cfg.base_model

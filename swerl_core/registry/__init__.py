@@ -2,7 +2,8 @@
 
 The package owns the gate (:mod:`.gate`, pure), model versions and their provenance tags
 (:mod:`.versions`), alias moves with their who/why/when log (:mod:`.aliases`), the registration step
-(:mod:`.register`) and the evaluate-then-register path (:mod:`.registration`). The entry is :func:`run`
+(:mod:`.register`: version, gate and aliases in one step) and the gate's evidence, candidate and champion
+evaluated under one protocol (:mod:`.evidence`, the path :func:`run` takes). The entry is :func:`run`
 (a :class:`RegisterRequest` in, a :class:`~.register.Registration` out). Everything goes through an
 explicit :class:`mlflow.MlflowClient` bound to swerl's tracking URI, never MLflow's global state. It
 never generates or scores itself (it calls :mod:`swerl_core.evaluate`, which never imports this
@@ -38,7 +39,7 @@ def run(settings: Settings, request: RegisterRequest, progress: ProgressCallback
     Passing versions get ``challenger`` (and ``champion`` under ``registry.policy: auto``). Raises
     :class:`RegistryError` (or the evaluation's error) with a one-line reason.
     """
-    from swerl_core.registry.registration import evaluate_and_register
+    from swerl_core.registry.evidence import evaluate_and_register
     from swerl_core.store import Store
 
     store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)

@@ -1,4 +1,4 @@
-"""A checkpoint from evaluation to the registry in one call: the step after every training run.
+"""The gate's evidence: candidate and champion evaluated under one protocol, then registered in one call.
 
 :func:`evaluate_and_register` computes the evaluation protocol once (snapshot, K, held-out instances
 after ``evaluate.limit``, decoding settings), reuses the checkpoint's latest evaluation under exactly

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from swerl_core.demo.errors import DemoError
 from swerl_core.progress import ProgressCallback, ProgressReporter
-from swerl_core.train.errors import TrainError
 
 RECORD = "induction.json"
 CURRICULUM_VERSION = 1  # bump when _train_phase changes what it trains on: older outputs are then retrained
@@ -65,7 +65,7 @@ def warm_up_induction(
 ) -> InductionResult:
     """Train a copy of the model in ``source`` to copy from its context (see the module docstring) into ``out_dir``.
 
-    Raises :class:`~swerl_core.train.TrainError` when ``out_dir`` is ``source``, a file, or a folder that
+    Raises :class:`~swerl_core.demo.errors.DemoError` when ``out_dir`` is ``source``, a file, or a folder that
     holds files but no model (it is replaced whole). Two calls on one
     ``out_dir`` take turns (the second then reuses the first's result).
     """
@@ -73,12 +73,12 @@ def warm_up_induction(
 
     source, out_dir = Path(source), Path(out_dir)
     if out_dir.resolve() == source.resolve():
-        raise TrainError(f"induction warm-up: the output {out_dir} is the source model; name another folder")
+        raise DemoError(f"induction warm-up: the output {out_dir} is the source model; name another folder")
     if out_dir.exists() and not out_dir.is_dir():
-        raise TrainError(f"induction warm-up: {out_dir} is a file, not a folder for the warmed-up model")
+        raise DemoError(f"induction warm-up: {out_dir} is a file, not a folder for the warmed-up model")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "config.json").is_file():
         # The swap below replaces out_dir whole: never a folder of something else (a home, a models folder).
-        raise TrainError(f"induction warm-up: {out_dir} holds files but no model; name a new or empty folder")
+        raise DemoError(f"induction warm-up: {out_dir} holds files but no model; name a new or empty folder")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out_dir.with_name(out_dir.name + ".lock"))):
         return _warm_up(source, out_dir, spec, ProgressReporter("train", progress))

@@ -5,7 +5,8 @@ short functions, one of them broken the way real issues describe (an inverted co
 off-by-one range, a dropped guard…); the oracle is the fixed file. Held-out rows fix the same kinds
 of bugs in other files, merged later. Everything is generated deterministically in-process.
 
-This is fixture data, not curate: it writes only ``$SWERL_HOME/snapshots/<id>/`` and reads nothing.
+This is fixture data, not curate: it writes only ``$SWERL_HOME/snapshots/<id>/`` and reads nothing. The toy
+wiring check's snapshots, made of the learnable world's fixes, are :mod:`.toy`'s.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ _FUNCTIONS = (
 
 _MODULES = ("core", "helpers", "numbers", "text", "misc", "ops", "calc", "strings")
 _INIT_FILE = ("src/toolkit/__init__.py", '"""toolkit: small helpers."""\n\n__version__ = "1.4.0"\n')
-_START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)  # the first fixture row's creation time; later rows follow by days
 
 
 def sample_rows(
@@ -171,7 +172,7 @@ def write_sample_snapshot(
 ) -> Path:
     """Write ``train.parquet``, ``heldout.parquet`` and ``manifest.json`` into snapshot ``snapshot_id`` of ``home``."""
     train, heldout = sample_rows(n_train, n_heldout, seed)
-    return _write_snapshot(Path(home), snapshot_id, train, heldout, REPO)
+    return write_snapshot_rows(Path(home), snapshot_id, train, heldout, REPO)
 
 
 def _row(index: int, rng: random.Random) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def _row(index: int, rng: random.Random) -> dict[str, Any]:
     if index % 3 == 0:
         context.append({"path": _INIT_FILE[0], "content": _INIT_FILE[1]})
     pr_number, issue_number = 100 + 2 * index, 99 + 2 * index
-    created = _START + timedelta(days=index, hours=rng.randrange(8))
+    created = START + timedelta(days=index, hours=rng.randrange(8))
     return {
         "instance_id": f"acme__toolkit-{pr_number}",
         "repo": REPO,
@@ -241,41 +242,10 @@ def bugfix_rows(fixes: list[Any], repo: str, start: datetime) -> list[dict[str, 
     return rows
 
 
-@dataclass(frozen=True)
-class ToySnapshots:
-    """The toy set's two snapshot ids: GRPO's (the real fixes) and SFT's (each prompt with two answers)."""
-
-    grpo: str
-    sft: str
-
-
-def write_toy_snapshot(home: Path, n_train: int = 4, n_heldout: int = 1, seed: int = 0) -> ToySnapshots:
-    """The toy wiring check's snapshots: one-line fixes whose issue states the exact line to replace.
-
-    ``grpo`` holds the real fixes. ``sft`` holds each train prompt twice: once answered with the real fix
-    (reward 1.0) and once with a well-formed decoy that edits another line and leaves the bug
-    (:func:`~swerl_core.demo.learnable.decoy_fix`, reward 0.4-0.6). SFT on ``sft`` teaches the format and
-    leaves the model choosing between the two answers about half and half; GRPO on ``grpo`` must then move
-    that choice to the real fix, so the sampled reward rises. If it does not, the reward, advantage,
-    masking or data plumbing is wrong.
-    """
-    from swerl_core.demo.learnable import bug_fixes, decoy_fix
-
-    fixes = bug_fixes(n_train + n_heldout, seed=seed, package="toy", explicit=True)
-    rows = bugfix_rows(fixes, "learn/toy", _START)
-    train, heldout = rows[:n_train], rows[n_train:]
-    decoys = bugfix_rows([decoy_fix(fix) for fix in fixes[:n_train]], "learn/toy", _START)
-    for real, decoy in zip(train, decoys, strict=True):
-        decoy["instance_id"] = f"{real['instance_id']}-decoy"
-    snapshots = ToySnapshots(grpo=f"toy-{n_train}-{seed}", sft=f"toy-decoy-{n_train}-{seed}")
-    _write_snapshot(Path(home), snapshots.grpo, train, heldout, "learn/toy")
-    _write_snapshot(Path(home), snapshots.sft, train + decoys, heldout, "learn/toy")
-    return snapshots
-
-
-def _write_snapshot(
+def write_snapshot_rows(
     home: Path, snapshot_id: str, train: list[dict[str, Any]], heldout: list[dict[str, Any]], repo: str
 ) -> Path:
+    """Write ``train`` and ``heldout`` rows (curate's row schema) as snapshot ``snapshot_id`` of ``home``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -292,7 +262,7 @@ def _write_snapshot(
         "train_rows": len(train),
         "heldout_rows": len(heldout),
         "repos": [repo],
-        "source": "swerl_core.train.sample_snapshot (fixture, not curate)",
+        "source": "swerl_core.demo.sample_snapshot (fixture, not curate)",
         "cutoff": heldout[0]["merged_at"].isoformat() if heldout else None,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

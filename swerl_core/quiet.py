@@ -1,10 +1,12 @@
-"""Keep library chatter off the user's terminal: the CLI's output is swerl's own lines and progress.
+"""Keep library chatter off the user's terminal: a swerl program's output is swerl's own lines and progress.
 
 Set before any heavy import (environment variables the libraries read when they load): Hugging Face
 weight-loading, download and dataset-map bars, transformers' advisory notices, MLflow's INFO lines (its table
 creation on a fresh store), the deprecation notices of pinned library versions, and DeepSpeed's accelerator
 auto-detection warning on CPU machines.
 A value the user set in the environment wins. Errors and swerl's own warnings still show.
+Only programs call it (the CLI's ``main``, the demo flow's ``main``), once at start; a library function never
+changes process-wide settings.
 """
 
 from __future__ import annotations

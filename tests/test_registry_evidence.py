@@ -16,13 +16,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import PERMISSION_DENIED
 
-import swerl_core.registry.registration as registration
+import swerl_core.registry.evidence as evidence
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.evaluation import evaluate
 from swerl_core.evaluate.instances import heldout_instances
 from swerl_core.evaluate.protocol import heldout_protocol
 from swerl_core.evaluate.results import latest_evaluation
-from swerl_core.registry.registration import evaluate_and_register
+from swerl_core.registry.evidence import evaluate_and_register
 from swerl_core.registry.versions import mlflow_client
 from swerl_core.store import Store
 
@@ -64,7 +64,7 @@ def test_a_limit_1_evaluation_is_not_reused_by_register_for_the_full_protocol(
     assert one.metrics.n_instances == 1 and one.metrics.mean_reward == 1.0
     assert latest_evaluation(store, heldout_protocol(full, SNAPSHOT), model_ref=str(ckpt)) is None
     backend = _scripted(home, wrong=3)
-    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=backend))
+    monkeypatch.setattr(evidence, "evaluate", functools.partial(evaluate, backend=backend))
     result = evaluate_and_register(full, store, ckpt, SNAPSHOT, who="alice")
     assert backend.calls == 1, "the 1-instance evaluation stood in for the full protocol"
     assert result.verdict.candidate.protocol == heldout_protocol(full, SNAPSHOT).fingerprint != one.protocol.fingerprint
@@ -80,7 +80,7 @@ def test_a_second_registration_under_the_same_protocol_reuses_the_evaluation(
     ckpt = _checkpoint(home, "evaluated-once")
     report = evaluate(settings, str(ckpt), SNAPSHOT, store=store, backend=_scripted(home, wrong=1))
     backend = _scripted(home, wrong=0)
-    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=backend))
+    monkeypatch.setattr(evidence, "evaluate", functools.partial(evaluate, backend=backend))
     result = evaluate_and_register(settings, store, ckpt, SNAPSHOT, who="alice")
     assert backend.calls == 0 and result.verdict.candidate.mean_reward == report.metrics.mean_reward
 
@@ -90,11 +90,11 @@ def test_a_champion_evaluated_with_limit_1_is_evaluated_again_under_the_candidat
 ) -> None:
     limited = make_settings(home, **{"evaluate.limit": 1, "registry.model_name": "p-champ", "registry.policy": "auto"})
     full = make_settings(home, **{"registry.model_name": "p-champ"})
-    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=_scripted(home, wrong=3)))
+    monkeypatch.setattr(evidence, "evaluate", functools.partial(evaluate, backend=_scripted(home, wrong=3)))
     champion = evaluate_and_register(limited, store, _checkpoint(home, "champ-limited"), SNAPSHOT, who="alice")
     assert champion.verdict.passed and champion.moves[-1].alias == "champion"
     backend = _scripted(home, wrong=3)
-    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=backend))
+    monkeypatch.setattr(evidence, "evaluate", functools.partial(evaluate, backend=backend))
     result = evaluate_and_register(full, store, _checkpoint(home, "challenger-full"), SNAPSHOT, who="bob")
     protocol = heldout_protocol(full, SNAPSHOT)
     assert backend.calls == 2, "candidate and champion must both be evaluated under the full protocol"
@@ -117,7 +117,7 @@ def test_with_k_above_1_greedy_and_sampled_are_both_judged_and_the_configured_on
     overrides = {"evaluate.samples": 2, "registry.gate_on": gate_on, "registry.model_name": name}
     settings = make_settings(home, **overrides, **{"registry.reward_floor": 0.5, "registry.policy": "auto"})
     backend = _first_sample_right(home)
-    monkeypatch.setattr(registration, "evaluate", functools.partial(evaluate, backend=backend))
+    monkeypatch.setattr(evidence, "evaluate", functools.partial(evaluate, backend=backend))
     first = evaluate_and_register(settings, store, _checkpoint(home, f"modes-{gate_on}-1"), SNAPSHOT, who="alice")
     assert backend.calls == 2, "one greedy and one sampled evaluation"
     other = "sampled" if gate_on == "greedy" else "greedy"

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from swerl_core.demo.errors import DemoError
+from swerl_core.demo.sample_snapshot import sample_texts
 from swerl_core.prompts import SYSTEM_PROMPT, oracle_answer, repair_prompt
 from swerl_core.search_replace import Edit
 
@@ -48,7 +50,7 @@ class TinyModelSpec:
 TOY_SPEC = TinyModelSpec(hidden_size=128, intermediate_size=344, num_layers=2, num_heads=4, num_kv_heads=2)
 
 # The learnable world's shape (deployments/configs/learnable-cpu.yaml): the toy width and depth with tied
-# embeddings and full heads. It takes the induction warm-up (swerl_core.train.induction) in under 3 minutes on
+# embeddings and full heads. It takes the induction warm-up (swerl_core.demo.induction) in under 3 minutes on
 # 2 cores, where the 4-layer default took 25, and still leaves GRPO room above SFT (docs/training.md).
 LEARNABLE_SPEC = TinyModelSpec(
     hidden_size=128, intermediate_size=352, num_layers=2, num_heads=4, num_kv_heads=4, tie_embeddings=True
@@ -57,8 +59,6 @@ LEARNABLE_SPEC = TinyModelSpec(
 
 def tokenizer_corpus(extra: Iterable[str] = ()) -> list[str]:
     """Texts the tiny tokenizer learns from: prompt wording, an example answer, the sample world, ``extra``."""
-    from swerl_core.train.sample_snapshot import sample_texts
-
     code = sample_texts()
     edit = Edit("src/toolkit/core.py", "    return a - b", "    return a + b")
     example = oracle_answer("The operator is wrong.", [edit])
@@ -129,9 +129,7 @@ def init_tiny_model(out_dir: Path | str, spec: TinyModelSpec = TinyModelSpec(), 
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from swerl_core.train import TrainError
-
-        raise TrainError(f"cannot create model directory {out}: {exc.strerror or exc}") from None
+        raise DemoError(f"cannot create model directory {out}: {exc.strerror or exc}") from None
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
     return out

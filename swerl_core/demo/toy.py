@@ -1,0 +1,45 @@
+"""The toy wiring check's snapshots: one-line fixes whose issue states the exact line to replace.
+
+Built from the learnable world's fix generator (:func:`~.learnable.bug_fixes`, with ``explicit`` issues)
+and written in curate's row format (:mod:`.sample_snapshot`); the toy-cpu recipe trains on them
+(``deployments/configs/toy-cpu.yaml``). Like every fixture here, this writes only
+``$SWERL_HOME/snapshots/<id>/`` and reads nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from swerl_core.demo.learnable import bug_fixes, decoy_fix
+from swerl_core.demo.sample_snapshot import START, bugfix_rows, write_snapshot_rows
+
+
+@dataclass(frozen=True)
+class ToySnapshots:
+    """The toy set's two snapshot ids: GRPO's (the real fixes) and SFT's (each prompt with two answers)."""
+
+    grpo: str
+    sft: str
+
+
+def write_toy_snapshot(home: Path, n_train: int = 4, n_heldout: int = 1, seed: int = 0) -> ToySnapshots:
+    """The toy wiring check's snapshots: one-line fixes whose issue states the exact line to replace.
+
+    ``grpo`` holds the real fixes. ``sft`` holds each train prompt twice: once answered with the real fix
+    (reward 1.0) and once with a well-formed decoy that edits another line and leaves the bug
+    (:func:`~.learnable.decoy_fix`, reward 0.4-0.6). SFT on ``sft`` teaches the format and
+    leaves the model choosing between the two answers about half and half; GRPO on ``grpo`` must then move
+    that choice to the real fix, so the sampled reward rises. If it does not, the reward, advantage,
+    masking or data plumbing is wrong.
+    """
+    fixes = bug_fixes(n_train + n_heldout, seed=seed, package="toy", explicit=True)
+    rows = bugfix_rows(fixes, "learn/toy", START)
+    train, heldout = rows[:n_train], rows[n_train:]
+    decoys = bugfix_rows([decoy_fix(fix) for fix in fixes[:n_train]], "learn/toy", START)
+    for real, decoy in zip(train, decoys, strict=True):
+        decoy["instance_id"] = f"{real['instance_id']}-decoy"
+    snapshots = ToySnapshots(grpo=f"toy-{n_train}-{seed}", sft=f"toy-decoy-{n_train}-{seed}")
+    write_snapshot_rows(Path(home), snapshots.grpo, train, heldout, "learn/toy")
+    write_snapshot_rows(Path(home), snapshots.sft, train + decoys, heldout, "learn/toy")
+    return snapshots
