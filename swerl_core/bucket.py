@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from swerl_core.config.storage import Location, parse_location
 from swerl_core.errors import StorageError
-from swerl_core.snapshots import file_sha256
+from swerl_core.snapshots import file_sha256, snapshot_dir
 
 if TYPE_CHECKING:
     from swerl_core.config import Settings, StorageConfig
@@ -249,8 +249,6 @@ def publish_snapshot(settings: Settings, snapshot_id: str) -> str | None:
     """Publish snapshot ``snapshot_id`` from ``settings.snapshots_dir``; its URI, or ``None`` without storage."""
     if not settings.storage.uri:
         return None
-    from swerl_core.snapshots import snapshot_dir
-
     where = snapshot_location(settings.storage, snapshot_id)
     return publish_dir(
         settings.storage, snapshot_dir(settings.snapshots_dir, snapshot_id), where, {"snapshot_id": snapshot_id}
@@ -263,8 +261,6 @@ def ensure_snapshot(settings: Settings, snapshot_id: str) -> None:
     A snapshot already present locally is used as it is; without ``storage.uri`` nothing happens and
     the caller's own read reports a missing snapshot.
     """
-    from swerl_core.snapshots import snapshot_dir
-
     local = snapshot_dir(settings.snapshots_dir, snapshot_id)
     if not settings.storage.uri or (local / "manifest.json").is_file():
         return

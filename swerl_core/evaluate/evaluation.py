@@ -50,6 +50,7 @@ from swerl_core.models import (
     version_metrics,
 )
 from swerl_core.progress import ProgressCallback, ProgressReporter
+from swerl_core.runs import read_run_id
 from swerl_core.store import Store
 
 log = logging.getLogger("swerl.evaluate")
@@ -161,8 +162,6 @@ def _evaluate(
 
 def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> ResolvedModel:
     from mlflow.exceptions import MlflowException
-
-    from swerl_core.runs import read_run_id
 
     parsed = parse_model_uri(model)
     try:

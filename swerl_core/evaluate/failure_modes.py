@@ -28,6 +28,7 @@ from swerl_core.errors import FormatError
 from swerl_core.evaluate.instances import EvalInstance
 from swerl_core.evaluate.metrics import EXACT, SampleResult
 from swerl_core.reward import extract_solution, file_changes
+from swerl_core.runs import checkpoint_step
 from swerl_core.search_replace import parse_edits
 
 OUTCOMES = (
@@ -125,8 +126,6 @@ def failure_rates(
 def evaluation_step(model_dir: Path) -> int:
     """The training step of the checkpoint in ``model_dir`` (``checkpoint-N``, its ``trainer_state.json``, or the
     newest ``checkpoint-N`` beside a ``final/``); 0 when unknown."""
-    from swerl_core.runs import checkpoint_step
-
     step = checkpoint_step(model_dir)
     if step is not None:
         return step

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from swerl_core.evaluate import EvaluateError
 from swerl_core.prompts import chat_messages
+from swerl_core.snapshots import as_files, read_split
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,6 @@ class EvalInstance:
 
 def heldout_instances(snapshots_dir: Path, snapshot_id: str, limit: int = 0) -> list[EvalInstance]:
     """The held-out rows of snapshot ``snapshot_id`` (the first ``limit`` when > 0); raises ``SnapshotError``."""
-    from swerl_core.snapshots import as_files, read_split
-
     needed = ("instance_id", "repo", "problem_statement", "code_context", "oracle_new_content")
     rows = read_split(snapshots_dir, snapshot_id, "heldout", needed).to_pylist()
     if not rows:

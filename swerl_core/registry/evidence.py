@@ -20,6 +20,7 @@ from swerl_core.evaluate.evaluation import evaluate
 from swerl_core.evaluate.predictions import sample_rewards
 from swerl_core.evaluate.protocol import EvalProtocol, heldout_protocol
 from swerl_core.evaluate.results import EvalReport, latest_evaluation
+from swerl_core.lineage import git_sha
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.registry.gate import GateMetrics
 from swerl_core.registry.register import ChampionEvaluator, Registration, ReportedMode, current_user, register
@@ -41,8 +42,6 @@ def evaluate_and_register(
     With ``evaluate.samples`` K > 1 the checkpoint is evaluated both greedily and with K samples at the
     configured temperature; ``registry.gate_on`` picks the deciding one, the other is reported.
     """
-    from swerl_core.lineage import git_sha
-
     say = ProgressReporter("register", progress)
     name = settings.registry.model_name
     modes = evaluation_modes(settings)

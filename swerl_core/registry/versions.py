@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swerl_core.lineage import run_params
 from swerl_core.models import (  # noqa: F401  (the model-reference reader; re-exported for registry callers)
     ARTIFACT_PATH,
     COMPLETE_MARKER,
@@ -29,6 +30,7 @@ from swerl_core.models import (  # noqa: F401  (the model-reference reader; re-e
     version_metrics,
 )
 from swerl_core.registry import RegistryError
+from swerl_core.runs import read_run_id
 
 REGISTRY_EXPERIMENT = "swerl-registry"
 
@@ -66,8 +68,6 @@ def training_provenance(client: Any, checkpoint: Path, snapshot_id: str, git_sha
     ``training.run_id_unresolved`` and the version is registered under a new registry run; any other
     MLflow failure is a :class:`RegistryError`.
     """
-    from swerl_core.runs import read_run_id
-
     recorded = read_run_id(Path(checkpoint).parent) or ""
     params = _run_params(client, recorded) if recorded else None
     run_id, unresolved = (recorded, "") if params is not None else ("", recorded)
@@ -82,8 +82,6 @@ def training_provenance(client: Any, checkpoint: Path, snapshot_id: str, git_sha
 def _run_params(client: Any, run_id: str) -> Mapping[str, str] | None:
     """:func:`~swerl_core.lineage.run_params`, with any other MLflow error as a :class:`RegistryError`."""
     from mlflow.exceptions import MlflowException
-
-    from swerl_core.lineage import run_params
 
     try:
         return run_params(client, run_id)

@@ -1,10 +1,14 @@
-"""Training: GRPO and SFT recipes over TRL on the SWE-RL reward, plus the offline tiny-model path.
+"""Training: GRPO and SFT recipes over TRL on the SWE-RL reward, and the launchers that run a stage.
 
 The package owns the recipe config (:mod:`.config`), the mapping onto TRL's ``GRPOConfig`` /
 ``SFTConfig`` (:mod:`.trl_args`), the dataset from a snapshot (:mod:`.snapshot`), the reward adapter
-(:mod:`.reward_fn`), checkpoints (:mod:`.checkpoints`) and MLflow tracking (:mod:`.tracking`). The entry
-is :func:`run` (a :class:`TrainRequest` in, a :class:`~.trainer.TrainResult` out); the work happens in
-:func:`.trainer.train`. It never schedules anything (flows do) and never downloads weights or data itself.
+(:mod:`.reward_fn`), MLflow tracking (:mod:`.tracking`) and DeepSpeed's process setup (:mod:`.distributed`).
+The entry is :func:`run` (a :class:`TrainRequest` in, a :class:`~.trainer.TrainResult` out); the work happens
+in :func:`.trainer.train`. A scheduler runs a stage in its own process through :mod:`.launcher`: locally
+(:mod:`.followed`) or as a Kubernetes Job (:mod:`.k8s`), both on the job types of :mod:`.job`. The run
+directory layout and lineage it writes are shared modules (:mod:`swerl_core.runs`, :mod:`swerl_core.lineage`),
+read by evaluation and the registry. It never schedules anything (flows do) and never downloads weights or
+data itself; the offline tiny models are the demo's (:mod:`swerl_core.demo.tiny_model`).
 
 Importing this package is cheap: torch, transformers, TRL and MLflow load only inside the
 modules that need them.

@@ -28,6 +28,7 @@ import yaml
 
 from swerl_core.config import Settings, as_dict, load_settings
 from swerl_core.errors import RunError, StorageError
+from swerl_core.lineage import log_snapshot_input
 from swerl_core.progress import Progress
 from swerl_core.runs import last_checkpoint
 from swerl_core.snapshots import default_snapshot
@@ -140,7 +141,6 @@ def _step_record(event: Progress) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """The child process: train one stage with the given settings (file, else environment) and print the result
     as JSON."""
-    from swerl_core.lineage import log_snapshot_input
     from swerl_core.train import TrainRequest
     from swerl_core.train import run as train
 
