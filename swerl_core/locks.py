@@ -31,22 +31,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from swerl_core.errors import SwerlError
+from swerl_core.errors import LockTimeout
 
 LOCKS = "locks"
 """The folder name of lock files, in ``SWERL_HOME`` or beside a root."""
-
-
-class LockTimeout(SwerlError):
-    """A lock stayed held by another process (``pid``, when its file names one) for all of ``waited_s``."""
-
-    def __init__(self, what: str, path: Path, pid: int | None, waited_s: float) -> None:
-        holder = f"PID {pid}" if pid is not None else "another process"
-        super().__init__(f"{what} is held by {holder}; gave up after waiting {waited_s:g} s (lock file {path})")
-        self.what = what
-        self.path = path
-        self.pid = pid
-        self.waited_s = waited_s
 
 
 class ProcessLock:

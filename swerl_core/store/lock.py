@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swerl_core.locks import LockFolder, LockTimeout, ProcessLock
+from swerl_core.errors import LockTimeout
+from swerl_core.locks import LockFolder, ProcessLock
 from swerl_core.store.errors import StoreError
 
 
