@@ -30,12 +30,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from swerl_core.errors import StorageError
 from swerl_core.locks import LockFolder
+from swerl_core.paths import is_safe_relative
 from swerl_core.snapshots import file_sha256
 
 if TYPE_CHECKING:
@@ -270,16 +271,11 @@ def _checked_index(body: bytes, where: Location) -> dict[str, Any]:
 def _valid_entry(entry: Any) -> bool:
     return (
         isinstance(entry, dict)
-        and _safe_relative(entry.get("path"))
+        and is_safe_relative(entry.get("path"))
+        and entry["path"] != INDEX
         and isinstance(entry.get("size"), int)
         and isinstance(entry.get("sha256"), str)
     )
-
-
-def _safe_relative(path: Any) -> bool:
-    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path:
-        return False
-    return all(part not in ("", ".", "..") for part in PurePosixPath(path).parts) and path != INDEX
 
 
 def _not_found(exc: BaseException) -> bool:

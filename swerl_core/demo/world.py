@@ -39,6 +39,7 @@ from swerl_core.demo.errors import DemoError
 from swerl_core.git import command
 from swerl_core.git.errors import GitError
 from swerl_core.locks import LockFolder
+from swerl_core.paths import is_safe_relative
 
 __all__ = [
     "EDGE_CASES",
@@ -213,7 +214,8 @@ def _rev(rev: Rev) -> str:
 
 
 def _check_path(path: str) -> None:
-    if not path or path.startswith(("/", '"')) or "\n" in path or "//" in path:
+    # A leading quote would start fast-import's C-style quoted form of a path.
+    if not is_safe_relative(path) or path.startswith('"'):
         raise DemoError(f"unsupported path in sample data: {path!r}")
 
 
