@@ -36,21 +36,20 @@ _Method = Callable[Concatenate[_Tables, duckdb.DuckDBPyConnection, _Args], _Resu
 
 def reads(method: _Method[_Tables, _Args, _Result]) -> Callable[Concatenate[_Tables, _Args], _Result]:
     """Run ``method`` in a read session of its store, passing the connection after ``self``."""
-
-    @functools.wraps(method)
-    def wrapper(self: _Tables, /, *args: _Args.args, **kwargs: _Args.kwargs) -> _Result:
-        with self.store.reading() as con:
-            return method(self, con, *args, **kwargs)
-
-    return wrapper
+    return _in_session(method, write=False)
 
 
 def writes(method: _Method[_Tables, _Args, _Result]) -> Callable[Concatenate[_Tables, _Args], _Result]:
     """Run ``method`` in a write session of its store (the writer lock held), passing the connection after ``self``."""
+    return _in_session(method, write=True)
 
+
+def _in_session(
+    method: _Method[_Tables, _Args, _Result], write: bool
+) -> Callable[Concatenate[_Tables, _Args], _Result]:
     @functools.wraps(method)
     def wrapper(self: _Tables, /, *args: _Args.args, **kwargs: _Args.kwargs) -> _Result:
-        with self.store.writing() as con:
+        with self.store.writing() if write else self.store.reading() as con:
             return method(self, con, *args, **kwargs)
 
     return wrapper
