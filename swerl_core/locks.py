@@ -15,9 +15,9 @@ any length or character set still gives a short, portable file name.
 
 How it holds: an advisory ``flock`` on the file, which records the holder's PID. The kernel drops the ``flock``
 when its holder dies (even by ``kill -9``), so a file left behind is simply taken over; the PID only tells a
-waiter who is in the way. Every wait is bounded: past ``timeout_s``, :class:`LockTimeout` says in one line
-what is held and by which PID. This module must never delete a lock file (a new holder may have it open)
-and never wait without a bound.
+waiter who is in the way. Every wait is bounded: past ``timeout_s``, :class:`~swerl_core.errors.LockTimeout`
+says in one line what is held and by which PID. This module must never delete a lock file (a new holder may
+have it open) and never wait without a bound.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ LOCKS = "locks"
 class ProcessLock:
     """An exclusive lock between processes on the file ``path``, which records the holder's PID while held.
 
-    ``what`` names the guarded thing in a timeout's message. Threads of one process exclude each other too
-    (each acquisition opens the file anew); one object is not reentrant.
+    ``what`` names the guarded thing in a timeout's message. Two objects on one file exclude each other even
+    in one process (each opens the file anew); acquiring an object that holds the lock already does nothing,
+    and one :meth:`release` frees it.
     """
 
     def __init__(self, path: Path, what: str) -> None:
@@ -55,7 +56,7 @@ class ProcessLock:
         return self._fd is not None
 
     def acquire(self, timeout_s: float) -> None:
-        """Take the lock, waiting up to ``timeout_s`` for its holder, else raise :class:`LockTimeout` naming it.
+        """Take the lock, waiting up to ``timeout_s`` for its holder, else raise ``LockTimeout`` naming it.
 
         Creates the lock's folder when missing; an ``OSError`` (a folder that cannot be written) goes up as is.
         """

@@ -34,8 +34,13 @@ def lock_path(db_path: Path) -> Path:
 def take(lock: ProcessLock, db_path: Path, timeout_s: float, busy: str = "") -> None:
     """Acquire ``lock`` of the database at ``db_path``, or raise :class:`StoreError` naming the holder's PID.
 
-    ``busy`` prefixes the message (``"another ingest is running: "``).
+    ``busy`` prefixes the message (``"another ingest is running: "``). Creates the lock's folder (and so the
+    database's) first, or says which folder cannot be created.
     """
+    try:
+        lock.path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create {exc.filename or lock.path.parent}: {exc.strerror or exc}") from None
     try:
         lock.acquire(timeout_s)
     except LockTimeout as exc:

@@ -261,10 +261,6 @@ class Store:
 
 
 def _take_writer_lock(path: Path, timeout_s: float) -> ProcessLock:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
     lock = writer_lock(path)
     take(lock, path, timeout_s)
     return lock
