@@ -29,11 +29,13 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swerl_core.config.storage import Location, parse_location
 from swerl_core.errors import StorageError
+from swerl_core.locks import LockFolder
+from swerl_core.paths import is_safe_relative
 from swerl_core.snapshots import file_sha256, snapshot_dir
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ log = logging.getLogger("swerl.storage")
 INDEX = "swerl-files.json"
 """Written last on publish: the list of files (path, size, SHA-256) that makes a publication complete."""
 INDEX_FORMAT = 1
+FETCH_WAIT_S = 3600.0
+"""How long a fetch waits for another process downloading the same publication (a checkpoint of many GB)."""
 SNAPSHOTS, CHECKPOINTS = "snapshots", "checkpoints"
 
 
@@ -111,18 +115,17 @@ def _content(entries: Any) -> set[tuple[Any, Any, Any]]:
     return {(e.get("path"), e.get("size"), e.get("sha256")) for e in entries if isinstance(e, dict)}
 
 
-def fetch_dir(cfg: StorageConfig, where: Location, target: Path) -> dict[str, Any]:
+def fetch_dir(cfg: StorageConfig, where: Location, target: Path, locks: LockFolder) -> dict[str, Any]:
     """Download the publication at ``where`` into ``target`` (verified, atomically); return its index.
 
     Nothing happens when ``target`` already holds a complete fetch (its own copy of the index). Every
     file is checked against the index's size and SHA-256 before the directory is renamed into place,
-    under a lock so that processes fetching the same thing wait for one download.
+    under a lock in ``locks`` so that processes fetching the same thing wait for one download (at most
+    :data:`FETCH_WAIT_S`).
     """
-    from filelock import FileLock
-
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target.parent / f".{target.name}.lock")):
+    with locks.for_path("fetch", target).hold(FETCH_WAIT_S):
         if (target / INDEX).is_file():
             return read_local_index(target)
         for leftover in target.parent.glob(f".{target.name}.partial-*"):
@@ -203,16 +206,11 @@ def _checked_index(body: bytes, where: Location) -> dict[str, Any]:
 def _valid_entry(entry: Any) -> bool:
     return (
         isinstance(entry, dict)
-        and _safe_relative(entry.get("path"))
+        and is_safe_relative(entry.get("path"))
+        and entry["path"] != INDEX
         and isinstance(entry.get("size"), int)
         and isinstance(entry.get("sha256"), str)
     )
-
-
-def _safe_relative(path: Any) -> bool:
-    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path:
-        return False
-    return all(part not in ("", ".", "..") for part in PurePosixPath(path).parts) and path != INDEX
 
 
 def _not_found(exc: BaseException) -> bool:
@@ -265,7 +263,7 @@ def ensure_snapshot(settings: Settings, snapshot_id: str) -> None:
     if not settings.storage.uri or (local / "manifest.json").is_file():
         return
     where = snapshot_location(settings.storage, snapshot_id)
-    fetch_dir(settings.storage, where, local)
+    fetch_dir(settings.storage, where, local, LockFolder.of_home(settings.home))
     try:
         named = json.loads((local / "manifest.json").read_text(encoding="utf-8")).get("id")
     except (OSError, ValueError, AttributeError):
@@ -286,12 +284,15 @@ def publish_checkpoint(settings: Settings, model_dir: Path, run_name: str, run_i
 
 
 def fetch_checkpoint(cfg: StorageConfig, uri: str, cache_dir: Path) -> tuple[Path, str | None]:
-    """A local copy of the checkpoint published at ``uri`` under ``cache_dir``; and its MLflow run id, if known."""
+    """A local copy of the checkpoint published at ``uri`` under ``cache_dir``; and its MLflow run id, if known.
+
+    The fetch's lock lives beside ``cache_dir`` (``$SWERL_HOME/locks`` for ``$SWERL_HOME/models``).
+    """
     where = parse_location(uri)
     if not where.key:
         raise StorageError(f"{uri} names a bucket, not a checkpoint")
     target = Path(cache_dir) / "s3" / where.bucket / where.key
-    index = fetch_dir(cfg, where, target)
+    index = fetch_dir(cfg, where, target, LockFolder.beside(cache_dir))
     if not (target / "config.json").is_file():
         raise StorageError(f"{uri} is not a model (no config.json)")
     meta = index.get("meta")

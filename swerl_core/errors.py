@@ -8,6 +8,8 @@ shared modules' (settings, snapshots, run directories, models, the bucket) here.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class SwerlError(Exception):
     """A failure with a one-line, user-facing reason (no traceback needed to act on it)."""
@@ -53,3 +55,18 @@ class StorageError(SwerlError):
 
 class RunError(SwerlError):
     """A training run directory asked for is not there: nothing to resume, or no finished run on a snapshot."""
+
+
+class LockTimeout(SwerlError):
+    """An inter-process lock (:mod:`swerl_core.locks`) stayed held by another process for all of ``waited_s``.
+
+    ``pid`` is the holder's PID when its lock file names one; ``what`` names the lock, ``path`` its file.
+    """
+
+    def __init__(self, what: str, path: Path, pid: int | None, waited_s: float) -> None:
+        holder = f"PID {pid}" if pid is not None else "another process"
+        super().__init__(f"{what} is held by {holder}; gave up after waiting {waited_s:g} s (lock file {path})")
+        self.what = what
+        self.path = path
+        self.pid = pid
+        self.waited_s = waited_s

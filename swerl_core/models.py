@@ -12,7 +12,8 @@ A model is named by
 :func:`resolve_model_reference` turns the text a user typed into a reference (it loads and downloads
 nothing); :func:`resolve_model` turns a reference into a local directory ``transformers`` loads. A registered
 version's files are downloaded into a temporary sibling and renamed into the cache only when complete, so a
-killed download or two evaluations at once never leave a partial model that later runs trust. Evaluation and
+killed download or two evaluations at once never leave a partial model that later runs trust (the rename holds a
+lock in ``locks/`` beside the cache: ``$SWERL_HOME/locks`` for ``$SWERL_HOME/models``). Evaluation and
 the registry both read through here (which alias points where, a version's ``eval.*`` tags), so
 :mod:`swerl_core.evaluate` never imports :mod:`swerl_core.registry`; creating versions and moving aliases
 stay in the registry.
@@ -35,11 +36,13 @@ from urllib.parse import urlsplit
 from swerl_core.bucket import discard_dir, fetch_checkpoint
 from swerl_core.config.storage import StorageConfig, is_storage_uri, parse_location
 from swerl_core.errors import ModelError, StorageError, SwerlError
+from swerl_core.locks import LockFolder
 from swerl_core.runs import read_run_id, write_run_id
 
 ARTIFACT_PATH = "model"  # a version's files: the run's model/ artifacts
 COMPLETE_MARKER = ".swerl-download-complete"  # written last into a cached version directory
 CHAMPION, CHALLENGER = "champion", "challenger"
+_RENAME_WAIT_S = 300.0  # another process holds the download lock only to check and rename a finished copy
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
 
@@ -165,7 +168,7 @@ def resolve_model(client: Any, ref: str, cache_dir: Path, storage: StorageConfig
         raise ModelError(f"{ref} does not exist in the registry") from None
     target = Path(cache_dir) / name / str(mv.version)
     if not _download_complete(target):
-        _download_version(client, mv.source, target)
+        _download_version(client, mv.source, target, LockFolder.beside(cache_dir))
     return ResolvedModel(f"models:/{name}/{mv.version}", target / ARTIFACT_PATH, name, str(mv.version), mv.run_id)
 
 
@@ -180,7 +183,7 @@ def _download_complete(target: Path) -> bool:
     return (target / COMPLETE_MARKER).exists() and (target / ARTIFACT_PATH / "config.json").exists()
 
 
-def _download_version(client: Any, source: str, target: Path) -> None:
+def _download_version(client: Any, source: str, target: Path, locks: LockFolder) -> None:
     """Download ``source`` into a temporary sibling of ``target``, mark it complete, then rename it into place."""
     from mlflow.artifacts import download_artifacts
     from mlflow.exceptions import MlflowException
@@ -193,16 +196,14 @@ def _download_version(client: Any, source: str, target: Path) -> None:
         except MlflowException as exc:
             raise ModelError(f"cannot download {source}: {str(exc).splitlines()[0]}") from None
         (partial / COMPLETE_MARKER).write_text(source + "\n", encoding="utf-8")
-        _move_into_place(partial, target)
+        _move_into_place(partial, target, locks)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _move_into_place(partial: Path, target: Path) -> None:
-    from filelock import FileLock
-
+def _move_into_place(partial: Path, target: Path, locks: LockFolder) -> None:
     # The lock covers only check-and-rename: a complete copy is never replaced, so readers need no lock.
-    with FileLock(str(target.parent / f".{target.name}.lock")):
+    with locks.for_path("download", target).hold(_RENAME_WAIT_S):
         if _download_complete(target):  # another evaluation finished the same download first: keep its copy
             return
         if target.exists():

@@ -260,9 +260,10 @@ def test_a_leftover_partial_download_is_not_trusted(home: Path, tmp_path: Path) 
     assert (resolved.local_dir / "model.safetensors").stat().st_size == 64, "the partial copy was reused"
     assert json.loads((resolved.local_dir / "config.json").read_text())["model_type"] == "llama"
     assert (resolved.local_dir.parent / COMPLETE_MARKER).exists()
-    assert sorted(p.name for p in (tmp_path / "cache" / "m-cache").iterdir() if not p.name.endswith(".lock")) == [
-        version
-    ], "temporary download directories must not stay behind"
+    assert sorted(p.name for p in (tmp_path / "cache" / "m-cache").iterdir()) == [version], (
+        "temporary download directories (or lock files) must not stay behind"
+    )
+    assert len(list((tmp_path / "locks").glob("download-*.lock"))) == 1, "the download's lock is not beside the cache"
 
 
 def test_a_download_finished_meanwhile_by_another_evaluation_is_kept(

@@ -112,8 +112,8 @@ def test_old_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> N
     with Store.open(path, migrations=MIGRATIONS[:1]) as old:
         assert old.schema_version() == 1
         with old.transaction():
-            old.write_pull_requests([pr(7)], run_id="r1")
-            old.upsert_issues([issue(1)])
+            old.ingest.write_pull_requests([pr(7)], run_id="r1")
+            old.ingest.upsert_issues([issue(1)])
     with Store.open(path) as new:
         assert new.schema_version() == MIGRATIONS[-1].version
         assert table_count(new, "pull_requests") == 1
@@ -129,28 +129,28 @@ def test_upgrade_marks_pull_requests_an_anonymous_run_linked_without_graphql(tmp
     before = [m for m in MIGRATIONS if m.version < 5]
     with Store.open(path, migrations=tuple(before)) as old:
         assert old.schema_version() == 4
-        anonymous, with_token = old.start_run([REPO]), old.start_run([REPO])
-        old.finish_run(anonymous, RunTotals(status="ok", message="no token: GraphQL needs one; keywords only"))
-        old.finish_run(with_token, RunTotals(status="ok"))
+        anonymous, with_token = old.ingest.start_run([REPO]), old.ingest.start_run([REPO])
+        old.ingest.finish_run(anonymous, RunTotals(status="ok", message="no token: GraphQL needs one; keywords only"))
+        old.ingest.finish_run(with_token, RunTotals(status="ok"))
         with old.transaction():
-            old.write_pull_requests([pr(7), pr(8)], run_id=anonymous)
-            old.write_pull_requests([pr(9)], run_id=with_token)
+            old.ingest.write_pull_requests([pr(7), pr(8)], run_id=anonymous)
+            old.ingest.write_pull_requests([pr(9)], run_id=with_token)
     with Store.open(path) as new:
         assert new.schema_version() == MIGRATIONS[-1].version >= 5
         rows = new.connection.execute("SELECT number, links_missing_source FROM pull_requests ORDER BY 1").fetchall()
         assert rows == [(7, "graphql"), (8, "graphql"), (9, None)]
-        assert [u.number for u in new.unlinked_pulls(REPO, "graphql")] == [7, 8]
+        assert [u.number for u in new.ingest.unlinked_pulls(REPO, "graphql")] == [7, 8]
         assert table_count(new, "pr_issue_links") == 3
 
 
 def test_relinking_replaces_links_and_clears_the_mark(tmp_path: Path) -> None:
     with Store.open(tmp_path / "swerl.duckdb") as store:
         with store.transaction():
-            store.write_pull_requests([dataclasses.replace(pr(7), links_missing_source="graphql"), pr(8)], "r1")
-        (unlinked,) = store.unlinked_pulls(REPO, "graphql")
+            store.ingest.write_pull_requests([dataclasses.replace(pr(7), links_missing_source="graphql"), pr(8)], "r1")
+        (unlinked,) = store.ingest.unlinked_pulls(REPO, "graphql")
         assert (unlinked.number, unlinked.body, unlinked.commit_messages) == (7, "Fixes #1", ("fix it",))
         with store.transaction():
-            store.relink_pull_requests(REPO, {7: [LinkRecord("other/lib", 3, "cross_repo", ("graphql",))]})
+            store.ingest.relink_pull_requests(REPO, {7: [LinkRecord("other/lib", 3, "cross_repo", ("graphql",))]})
         rows = store.connection.execute(
             "SELECT number, has_linked_issue, links_missing_source FROM pull_requests ORDER BY 1"
         ).fetchall()
@@ -159,7 +159,7 @@ def test_relinking_replaces_links_and_clears_the_mark(tmp_path: Path) -> None:
             "SELECT pr_number, issue_repo, sources FROM pr_issue_links ORDER BY 1"
         ).fetchall()
         assert links == [(7, "other/lib", ["graphql"]), (8, REPO, ["body"])]
-        assert store.unlinked_pulls(REPO, "graphql") == []
+        assert store.ingest.unlinked_pulls(REPO, "graphql") == []
 
 
 def test_database_newer_than_this_release_is_refused(tmp_path: Path) -> None:
@@ -177,18 +177,21 @@ def test_read_only_open_of_a_missing_database_says_to_ingest_first(tmp_path: Pat
 def test_read_only_store_answers_queries_after_opening(tmp_path: Path) -> None:
     path = tmp_path / "swerl.duckdb"
     with Store.open(path) as store:
-        store.advance_watermark("acme/textkit", "pulls", datetime(2025, 1, 1, tzinfo=UTC))
+        store.ingest.advance_watermark("acme/textkit", "pulls", datetime(2025, 1, 1, tzinfo=UTC))
     with Store.open(path, read_only=True) as store:
-        assert store.watermark("acme/textkit", "pulls") == datetime(2025, 1, 1, tzinfo=UTC)
+        assert store.ingest.watermark("acme/textkit", "pulls") == datetime(2025, 1, 1, tzinfo=UTC)
         assert store.connection.sql("SELECT count(*) FROM pull_requests").fetchall() == [(0,)]
 
 
 def test_rewriting_a_pull_request_replaces_it_without_duplicates(tmp_path: Path) -> None:
     with Store.open(tmp_path / "swerl.duckdb") as store:
         with store.transaction():
-            assert store.write_pull_requests([pr(1, files=3), pr(2)], "r1") == (2, 0)
+            assert store.ingest.write_pull_requests([pr(1, files=3), pr(2)], "r1") == (2, 0)
         with store.transaction():
-            assert store.write_pull_requests([pr(1, T0 + timedelta(days=1), "Fix it again", files=1)], "r2") == (0, 1)
+            assert store.ingest.write_pull_requests([pr(1, T0 + timedelta(days=1), "Fix it again", files=1)], "r2") == (
+                0,
+                1,
+            )
         assert table_count(store, "pull_requests") == 2
         assert table_count(store, "pr_files") == 2
         assert table_count(store, "pr_issue_links") == 2
@@ -199,40 +202,40 @@ def test_rewriting_a_pull_request_replaces_it_without_duplicates(tmp_path: Path)
 def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     with Store.open(tmp_path / "swerl.duckdb") as store:
         with pytest.raises(RuntimeError), store.transaction():
-            store.write_pull_requests([pr(1)], "r1")
-            store.advance_watermark(REPO, "pulls", T0)
+            store.ingest.write_pull_requests([pr(1)], "r1")
+            store.ingest.advance_watermark(REPO, "pulls", T0)
             raise RuntimeError("crash in the middle of a batch")
         assert table_count(store, "pull_requests") == 0
         assert table_count(store, "pr_files") == 0
-        assert store.watermark(REPO, "pulls") is None
+        assert store.ingest.watermark(REPO, "pulls") is None
 
 
 def test_watermark_only_moves_forward(tmp_path: Path) -> None:
     with Store.open(tmp_path / "swerl.duckdb") as store:
-        store.advance_watermark(REPO, "pulls", T0 + timedelta(hours=2))
-        store.advance_watermark(REPO, "pulls", T0)
-        assert store.watermark(REPO, "pulls") == T0 + timedelta(hours=2)
-        assert store.watermark(REPO, "issues") is None
-        assert store.watermarks() == {REPO: {"pulls": T0 + timedelta(hours=2)}}
+        store.ingest.advance_watermark(REPO, "pulls", T0 + timedelta(hours=2))
+        store.ingest.advance_watermark(REPO, "pulls", T0)
+        assert store.ingest.watermark(REPO, "pulls") == T0 + timedelta(hours=2)
+        assert store.ingest.watermark(REPO, "issues") is None
+        assert store.ingest.watermarks() == {REPO: {"pulls": T0 + timedelta(hours=2)}}
 
 
 def test_blob_contents_are_stored_once_per_sha(tmp_path: Path) -> None:
     with Store.open(tmp_path / "swerl.duckdb") as store:
         blob = BlobRecord("e" * 40, 5, False, False, False, "hello")
-        store.insert_blobs([blob])
-        store.insert_blobs([blob, BlobRecord("f" * 40, 3, True, False, False, None)])
+        store.ingest.insert_blobs([blob])
+        store.ingest.insert_blobs([blob, BlobRecord("f" * 40, 3, True, False, False, None)])
         assert table_count(store, "blobs") == 2
-        assert store.missing_blobs(["e" * 40, "0" * 40]) == {"0" * 40}
+        assert store.ingest.missing_blobs(["e" * 40, "0" * 40]) == {"0" * 40}
 
 
 def test_skipping_a_pull_request_removes_its_kept_copy(tmp_path: Path) -> None:
     with Store.open(tmp_path / "swerl.duckdb") as store:
-        store.write_pull_requests([pr(3)], "r1")
-        store.record_skips([SkippedPR(REPO, 3, "head_commit_missing", T0)], "r2")
+        store.ingest.write_pull_requests([pr(3)], "r1")
+        store.ingest.record_skips([SkippedPR(REPO, 3, "head_commit_missing", T0)], "r2")
         assert table_count(store, "pull_requests") == 0
         assert table_count(store, "pr_files") == 0
         assert store.connection.execute("SELECT reason FROM skipped_prs").fetchall() == [("head_commit_missing",)]
-        store.write_pull_requests([pr(3)], "r3")
+        store.ingest.write_pull_requests([pr(3)], "r3")
         assert table_count(store, "skipped_prs") == 0
 
 
@@ -240,17 +243,17 @@ def test_comment_gaps_are_issues_with_fewer_stored_comments_than_github_counts(t
     from swerl_core.store import CommentRecord
 
     with Store.open(tmp_path / "swerl.duckdb") as store:
-        store.upsert_issues([issue(1, comments=2), issue(2, comments=1), issue(3, comments=0)])
-        store.upsert_comments([CommentRecord(REPO, 10, 2, "bob", "User", "hint", T0, T0)])
-        assert store.issues_missing_comments(REPO, [1, 2, 3]) == [1]
+        store.ingest.upsert_issues([issue(1, comments=2), issue(2, comments=1), issue(3, comments=0)])
+        store.ingest.upsert_comments([CommentRecord(REPO, 10, 2, "bob", "User", "hint", T0, T0)])
+        assert store.ingest.issues_missing_comments(REPO, [1, 2, 3]) == [1]
 
 
 def test_hints_view_keeps_only_comments_before_the_first_commit(tmp_path: Path) -> None:
     from swerl_core.store import CommentRecord
 
     with Store.open(tmp_path / "swerl.duckdb") as store:
-        store.write_pull_requests([pr(5)], "r1")  # links issue 1, first commit at T0
-        store.upsert_comments(
+        store.ingest.write_pull_requests([pr(5)], "r1")  # links issue 1, first commit at T0
+        store.ingest.upsert_comments(
             [
                 CommentRecord(REPO, 1, 1, "bob", "User", "before", T0 - timedelta(hours=1), T0),
                 CommentRecord(REPO, 2, 1, "bob", "User", "after", T0 + timedelta(hours=1), T0),
@@ -263,12 +266,14 @@ def test_hints_view_keeps_only_comments_before_the_first_commit(tmp_path: Path) 
 def test_runs_left_running_by_a_dead_ingest_are_marked_aborted_when_the_next_one_starts(tmp_path: Path) -> None:
     path = tmp_path / "swerl.duckdb"
     with Store.open(path) as store:
-        run_id = store.start_run([REPO])
-    with Store.open(path) as store, store.ingest_lock():
-        other = store.start_run([REPO])
+        run_id = store.ingest.start_run([REPO])
+    with Store.open(path) as store, store.ingest.lock():
+        other = store.ingest.start_run([REPO])
         status = store.connection.execute("SELECT status FROM ingest_runs WHERE id = ?", [run_id]).fetchone()
         assert status == ("aborted",)
-        store.finish_run(other, RunTotals(status="ok", prs_new=2, skipped_by_reason={"draft": 1}, api_requests=9))
+        store.ingest.finish_run(
+            other, RunTotals(status="ok", prs_new=2, skipped_by_reason={"draft": 1}, api_requests=9)
+        )
         row = store.connection.execute(
             "SELECT status, prs_new, skipped_by_reason_json, api_requests FROM ingest_runs WHERE id = ?",
             [other],
@@ -307,6 +312,7 @@ def test_stale_lock_file_of_a_dead_process_is_taken_over(tmp_path: Path) -> None
     path = tmp_path / "swerl.duckdb"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
+    lock_path(path).parent.mkdir()
     lock_path(path).write_text(f"{dead.pid}\n")
     with Store.open(path):
         assert lock_path(path).read_text().strip() == str(os.getpid())
@@ -322,13 +328,13 @@ def test_status_lists_each_repository_with_counts_and_watermark(tmp_path: Path) 
     from swerl_core.store import RepoRecord
 
     with Store.open(tmp_path / "swerl.duckdb") as store:
-        store.upsert_repo(RepoRecord(REPO, 1, "/tmp/x.git", "main"))
-        store.write_pull_requests([pr(1), pr(2)], "r1")
-        store.upsert_issues([issue(1)])
-        store.advance_watermark(REPO, "pulls", T0)
-        run = store.start_run([REPO])
-        store.finish_run(run, RunTotals(status="ok"))
-        (status,) = store.repo_status()
+        store.ingest.upsert_repo(RepoRecord(REPO, 1, "/tmp/x.git", "main"))
+        store.ingest.write_pull_requests([pr(1), pr(2)], "r1")
+        store.ingest.upsert_issues([issue(1)])
+        store.ingest.advance_watermark(REPO, "pulls", T0)
+        run = store.ingest.start_run([REPO])
+        store.ingest.finish_run(run, RunTotals(status="ok"))
+        (status,) = store.ingest.repo_status()
         assert (status.name, status.pull_requests, status.issues, status.watermark) == (REPO, 2, 1, T0)
         assert status.last_run_status == "ok"
 
@@ -388,8 +394,8 @@ _KILLED_RUN = textwrap.dedent(
     import sys, time
     from swerl_core.store import RepoRecord, Store
     store = Store.open(sys.argv[1])
-    store.upsert_repo(RepoRecord("acme/textkit", 1, "/tmp/x.git", "main"))
-    store.start_run(["acme/textkit"])
+    store.ingest.upsert_repo(RepoRecord("acme/textkit", 1, "/tmp/x.git", "main"))
+    store.ingest.start_run(["acme/textkit"])
     store.connection.execute("CHECKPOINT")
     print("ready", flush=True)
     time.sleep(60)
@@ -406,7 +412,7 @@ def test_status_shows_a_run_killed_with_sigkill_as_interrupted(tmp_path: Path) -
         writer.kill()  # SIGKILL: the run row stays "running"
         writer.wait()
     with Store.open(path, read_only=True) as store:
-        [row] = store.repo_status()
+        [row] = store.ingest.repo_status()
     assert row.last_run_status == "interrupted"
     status = subprocess.run(
         [sys.executable, "-m", "swerl_core.cli", "--home", str(tmp_path), "status"], capture_output=True, text=True

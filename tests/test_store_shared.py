@@ -106,12 +106,12 @@ with Store.open(sys.argv[1]).transaction():
 
 def test_a_reader_waits_for_a_short_write_and_a_writer_gives_up_naming_the_holder(tmp_path: Path) -> None:
     path = tmp_path / "swerl.duckdb"
-    Store.shared(path).start_run([REPO])  # the first write creates the database
+    Store.shared(path).ingest.start_run([REPO])  # the first write creates the database
     holder = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), "2"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "writing"
         # A reader is refused while the file is open for writing, and retries until the write ends.
-        assert Store.shared(path, lock_timeout_s=60).repo_status() == []
+        assert Store.shared(path, lock_timeout_s=60).ingest.repo_status() == []
         assert holder.wait(timeout=60) == 0
     finally:
         holder.kill()
@@ -120,7 +120,7 @@ def test_a_reader_waits_for_a_short_write_and_a_writer_gives_up_naming_the_holde
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "writing"
         with pytest.raises(StoreError, match=rf"database is in use by PID {holder.pid} \(waited 0.2 s"):
-            Store.shared(path, lock_timeout_s=0.2).start_run([REPO])
+            Store.shared(path, lock_timeout_s=0.2).ingest.start_run([REPO])
     finally:
         holder.kill()
         holder.wait()
@@ -129,7 +129,7 @@ def test_a_reader_waits_for_a_short_write_and_a_writer_gives_up_naming_the_holde
 def test_a_shared_store_without_a_database_has_no_evaluations_and_creates_nothing_on_reads(tmp_path: Path) -> None:
     path = tmp_path / "home" / "swerl.duckdb"
     store = Store.shared(path)
-    assert store.latest_evaluation("s", 1, "p", model_ref="/ckpt") is None
+    assert store.evaluations.latest("s", 1, "p", model_ref="/ckpt") is None
     with pytest.raises(StoreError, match="no database at"):
-        store.repo_status()
+        store.ingest.repo_status()
     assert not path.exists()

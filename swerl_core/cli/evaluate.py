@@ -84,7 +84,7 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     lines = ProgressLines()
     try:
         if args.swebench is not None:
-            store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+            store = Store.for_settings(settings)
             report = evaluate_swebench(
                 settings, model, args.swebench, store=store, api_key=api_key, run_id=run_id, progress=lines
             )

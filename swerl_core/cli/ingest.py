@@ -96,7 +96,7 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.db_path.exists():
         raise SwerlError(f"no database at {settings.db_path}; run `swerl ingest` first")
     with Store.open(settings.db_path, read_only=True) as store:
-        rows = store.repo_status()
+        rows = store.ingest.repo_status()
     if not rows:
         print("no repositories ingested yet")
         return 0

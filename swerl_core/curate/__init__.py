@@ -46,7 +46,7 @@ def run(settings: Settings, request: CurateRequest, progress: ProgressCallback |
 
     if not settings.db_path.is_file():  # never create an empty database just to find nothing in it
         raise CurateError(f"no database at {settings.db_path}: nothing has been ingested yet")
-    store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+    store = Store.for_settings(settings)
     return curate(store, settings, name=request.name, heldout_after=request.heldout_after, progress=progress)
 
 

@@ -94,7 +94,7 @@ def curate(
     say = ProgressReporter("curate", progress)
     with store.reading() as con:  # a shared store: read-only for the whole read, other readers welcome
         manifest, path, created = _cut(con, store.path, settings, cfg, name, say)
-    store.record_snapshot(snapshot_record(manifest, path / "manifest.json"))  # the one write, after the read
+    store.snapshots.record(snapshot_record(manifest, path / "manifest.json"))  # the one write, after the read
     uri = publish_snapshot(settings, manifest["id"])  # a no-op without storage.uri or when already published
     if uri is not None:
         say(f"snapshot {manifest['id']} published to {uri}")

@@ -114,7 +114,7 @@ def write_snapshot(directory: Path, splits: dict[str, pl.DataFrame], manifest: d
 
 
 def snapshot_record(manifest: dict[str, Any], manifest_path: Path) -> SnapshotRecord:
-    """The ``snapshots`` row of a manifest (:meth:`swerl_core.store.Store.record_snapshot` inserts it)."""
+    """The ``snapshots`` row of a manifest (``store.snapshots.record`` inserts it)."""
     return SnapshotRecord(
         id=manifest["id"],
         name=manifest["name"],

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from filelock import FileLock
-
 from swerl_core.demo.world import (
     Account,
     CommentSpec,
@@ -37,6 +35,7 @@ from swerl_core.demo.world import (
     read_files,
     run_git,
     save_repos,
+    world_build_lock,
 )
 
 __all__ = ["build_synthetic_repo", "extend_synthetic_repo"]
@@ -292,7 +291,7 @@ def build_synthetic_repo(
     manifest = _manifest(root, full_name)
     manifest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(f"{SYNTH_FORMAT}:{full_name}:{n_prs}:{n_issues}:{seed}".encode()).hexdigest()
-    with FileLock(str(manifest.with_suffix(".lock"))):
+    with world_build_lock(root, manifest):
         if manifest.exists():
             stored, repos = load_repos(manifest)
             if stored == digest and repos[0].bare_path.is_dir():

@@ -11,7 +11,8 @@ Owns three things:
   fixing pull requests, and ``other/lib``, a second repository for cross-repository references.
   :data:`EDGE_CASES` names the issue/pull-request numbers that exhibit each case an ingester must handle.
 
-It never talks to the network and never writes outside the root directory it is given.
+It never talks to the network and never writes outside the root directory it is given, but for the build
+lock in ``locks/`` beside that root (:func:`world_build_lock`, the convention of :mod:`swerl_core.locks`).
 """
 
 from __future__ import annotations
@@ -27,17 +28,18 @@ import shutil
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
-from filelock import FileLock
-
 from swerl_core.demo import spec_yaml
 from swerl_core.demo.errors import DemoError
 from swerl_core.git import command
 from swerl_core.git.errors import GitError
+from swerl_core.locks import LockFolder
+from swerl_core.paths import is_safe_relative
 
 __all__ = [
     "EDGE_CASES",
@@ -74,6 +76,7 @@ __all__ = [
     "read_files",
     "run_git",
     "save_repos",
+    "world_build_lock",
 ]
 
 
@@ -211,7 +214,8 @@ def _rev(rev: Rev) -> str:
 
 
 def _check_path(path: str) -> None:
-    if not path or path.startswith(("/", '"')) or "\n" in path or "//" in path:
+    # A leading quote would start fast-import's C-style quoted form of a path.
+    if not is_safe_relative(path) or path.startswith('"'):
         raise DemoError(f"unsupported path in sample data: {path!r}")
 
 
@@ -1280,6 +1284,8 @@ EDGE_CASES: dict[str, tuple[str, ...]] = {
 }
 
 BUILD_FORMAT = 1
+BUILD_WAIT_S = 1800.0
+"""How long a world build waits for another process building the same one (a large synthetic repository)."""
 
 
 def sample_content_hash() -> str:
@@ -1287,17 +1293,27 @@ def sample_content_hash() -> str:
     return hashlib.sha256(repr((BUILD_FORMAT, SAMPLE_REPOS)).encode()).hexdigest()
 
 
+def world_build_lock(root: Path, target: Path) -> AbstractContextManager[None]:
+    """Hold the lock on building ``target`` (a world's ``root`` itself, or one repository's manifest in it).
+
+    The lock lives in ``locks/`` beside ``root`` (these builders know no ``SWERL_HOME``; the demo's roots sit
+    in it), keyed by ``target``'s path; a caller waits at most :data:`BUILD_WAIT_S` for another process.
+    """
+    return LockFolder.beside(root).for_path("world", target).hold(BUILD_WAIT_S)
+
+
 def build_world(root: Path) -> SampleWorld:
     """Build the sample world under ``root`` (``root/acme/textkit.git``, ``root/other/lib.git``).
 
     Idempotent: an existing build with the same content hash is reused, anything else is rebuilt.
-    Safe against concurrent callers on the same root (a file lock serialises them).
+    Safe against concurrent callers on the same root: a lock in ``locks/`` beside ``root`` serialises them
+    (see :func:`world_build_lock`).
     """
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     manifest = root / "world.json"
     digest = sample_content_hash()
-    with FileLock(str(root / ".world.lock")):
+    with world_build_lock(root, root):
         if manifest.exists():
             stored, repos = load_repos(manifest)
             if stored == digest and all(r.bare_path.is_dir() for r in repos):

@@ -48,7 +48,7 @@ def run(settings: Settings, request: EvaluateRequest, progress: ProgressCallback
     from swerl_core.evaluate.evaluation import evaluate
     from swerl_core.store import Store
 
-    store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+    store = Store.for_settings(settings)
     return evaluate(
         settings,
         request.model,

@@ -1,7 +1,8 @@
 """Applying predicted edits to a checkout, safely: always in a temporary copy, never outside the tree.
 
-Model output names the files it edits, so a path is untrusted input. A path that is absolute, has a
-``..`` component, enters ``.git``, or passes through a symbolic link is refused and reported (the
+Model output names the files it edits, so a path is untrusted input. A path that breaks the shared rule
+for relative paths (:mod:`swerl_core.paths`: absolute, ``..``, ``./`` or ``//`` spellings, backslashes,
+control characters…), enters ``.git``, or passes through a symbolic link is refused and reported (the
 caller counts it); everything else is written into a throwaway copy of the base files, and the
 result comes back as a unified diff in ``git apply`` form (the ``model_patch`` of SWE-bench).
 Nothing here executes model output, and the original checkout is never written.
@@ -14,7 +15,9 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
+
+from swerl_core.paths import is_safe_relative, path_under
 
 _NO_NEWLINE = "\\ No newline at end of file\n"
 
@@ -29,31 +32,17 @@ class AppliedEdits:
 
 
 def is_safe_path(path: str) -> bool:
-    """True when ``path`` is a relative path that stays inside the tree (no ``..``, not absolute, not ``.git``).
+    """True when an edit may write ``path``: a safe relative path (:func:`swerl_core.paths.is_safe_relative`)
+    that does not enter ``.git`` and has no surrounding whitespace (an artefact of parsing the answer).
 
-    Symbolic links cannot be judged from the text alone; :func:`apply_in_copy` also checks them on disk.
+    Symbolic links cannot be judged from the text alone; :func:`safe_target` also checks them on disk.
     """
-    if not path or "\x00" in path or "\\" in path or path != path.strip():
-        return False
-    if path.startswith("/") or PureWindowsPath(path).drive:
-        return False
-    parts = PurePosixPath(path).parts
-    return bool(parts) and not any(part in ("..", ".git") for part in parts)
+    return is_safe_relative(path) and path == path.strip() and ".git" not in path.split("/")
 
 
 def safe_target(root: Path, path: str) -> Path | None:
-    """Where ``path`` lives under ``root``, or ``None`` when it escapes (see :func:`is_safe_path`) or crosses a link."""
-    if not is_safe_path(path):
-        return None
-    target = root
-    for part in PurePosixPath(path).parts:
-        target = target / part
-        if target.is_symlink():
-            return None
-    resolved_root = root.resolve()
-    if not target.resolve().is_relative_to(resolved_root) or target.resolve() == resolved_root:
-        return None
-    return target
+    """Where ``path`` lives under ``root``, or ``None`` when unsafe (see :func:`is_safe_path`) or through a link."""
+    return path_under(root, path) if is_safe_path(path) else None
 
 
 def git_patch(path: str, old: str | None, new: str) -> str:

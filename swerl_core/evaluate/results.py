@@ -47,7 +47,7 @@ class EvalReport:
 
 
 def evaluation_record(report: EvalReport) -> EvaluationRecord:
-    """The ``evaluations`` row of ``report`` (:meth:`swerl_core.store.Store.record_evaluation` inserts it)."""
+    """The ``evaluations`` row of ``report`` (``store.evaluations.record`` inserts it)."""
     m = report.metrics
     return EvaluationRecord(
         id=report.evaluation_id,
@@ -82,7 +82,7 @@ def evaluation_record(report: EvalReport) -> EvaluationRecord:
 
 def record_evaluation(store: Store, report: EvalReport) -> None:
     """Insert ``report`` as one row of ``evaluations`` (one short write to the store)."""
-    store.record_evaluation(evaluation_record(report))
+    store.evaluations.record(evaluation_record(report))
 
 
 def latest_evaluation(
@@ -97,7 +97,7 @@ def latest_evaluation(
     Rows of other protocols (another ``--limit``, K or decoding setting) and rows recorded before
     protocols were (no fingerprint) never match.
     """
-    return store.latest_evaluation(
+    return store.evaluations.latest(
         protocol.snapshot_id, protocol.samples, protocol.fingerprint, model_ref=model_ref, version=version
     )
 

@@ -31,14 +31,14 @@ class IngestRequest:
 def run(settings: Settings, request: IngestRequest, progress: ProgressCallback | None = None) -> IngestResult:
     """Ingest the requested repositories into the store at ``settings.db_path``.
 
-    The store is shared (:meth:`~swerl_core.store.Store.shared`): each batch is one short write under the
+    The store is shared (:meth:`~swerl_core.store.Store.for_settings`): each batch is one short write under the
     writer lock, waited for up to ``settings.store.lock_timeout_s``, so other stages use it meanwhile.
     Raises :class:`IngestError` with a one-line reason; see :func:`.pipeline.ingest`.
     """
     from swerl_core.ingest.pipeline import ingest
     from swerl_core.store import Store
 
-    store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+    store = Store.for_settings(settings)
     return ingest(store, settings, request.token, repos=request.repos or None, since=request.since, progress=progress)
 
 

@@ -143,10 +143,10 @@ def ingest(
     Raises :class:`IngestError` with a one-line reason for a bad token, an unknown or private
     repository (nothing is written then) or a failure GitHub or git does not recover from. A rate
     limit longer than ``github.max_rate_limit_wait_s`` ends the run cleanly with ``status="stopped"``.
-    One ingest runs per database at a time (:meth:`Store.ingest_lock`); the store is written in
-    short batches, so other stages share it meanwhile.
+    One ingest runs per database at a time (``store.ingest.lock()``); the store is written in short
+    batches, so other stages share it meanwhile.
     """
-    with store.ingest_lock():
+    with store.ingest.lock():
         return _ingest(store, settings, token, repos, since, progress)
 
 
@@ -176,7 +176,7 @@ def _ingest(
         raise IngestError(f"{exc} (before anything was written)") from None
     except (GitHubError, IngestError, UnsafeNameError) as exc:
         raise IngestError(str(exc)) from None
-    run_id = store.start_run([r.name for r in resolved])
+    run_id = store.ingest.start_run([r.name for r in resolved])
     outcomes: list[RepoIngest] = []
     status, message = "ok", _ANONYMOUS if anonymous else None
     try:
@@ -198,13 +198,13 @@ def _ingest(
         if status != "failed":
             status, message = "failed", f"interrupted: {type(exc).__name__}"
         try:
-            store.finish_run(run_id, _totals(status, outcomes, meter, started, message))
+            store.ingest.finish_run(run_id, _totals(status, outcomes, meter, started, message))
         except Exception as record_failure:  # the original failure matters more; say why the row is stale
             log.warning("could not record the end of run %s: %s", run_id, record_failure)
         raise
     if status == "ok" and not anonymous:
         message = _links_note(outcomes)
-    store.finish_run(run_id, _totals(status, outcomes, meter, started, message))
+    store.ingest.finish_run(run_id, _totals(status, outcomes, meter, started, message))
     return _result(run_id, status, outcomes, meter, started, message)
 
 
@@ -272,7 +272,7 @@ class _RepoJob:
             skipped_by_reason=dict(sorted(self.skipped.items())),
             issues_upserted=self.issues_upserted,
             comments_upserted=self.comments_upserted,
-            watermark=self.store.watermark(self.name, "pulls"),
+            watermark=self.store.ingest.watermark(self.name, "pulls"),
             stopped=self.stopped,
             prs_relinked=self.prs_relinked,
             links_missing_source=self.links_missing_source,
@@ -285,15 +285,15 @@ class _RepoJob:
 
     def run(self) -> None:
         """Mirror, list, link, compute and commit this repository's new PRs."""
-        first_run = self.store.watermark(self.name, "pulls") is None
-        lower = self.store.watermark(self.name, "pulls") or self.since
+        first_run = self.store.ingest.watermark(self.name, "pulls") is None
+        lower = self.store.ingest.watermark(self.name, "pulls") or self.since
         self.say(f"{self.name}: listing pull requests" + (f" updated since {lower:%Y-%m-%d %H:%M}" if lower else ""))
         pulls = self._list_pulls(lower)
         self.pr_numbers.update(p.number for p in pulls)
-        self.pr_numbers.update(self.store.pull_request_numbers(self.name))
+        self.pr_numbers.update(self.store.ingest.pull_request_numbers(self.name))
         self.say(f"{self.name}: fetching git mirror")
         self.mirror.sync(self.repo.clone_url, self.token, _token_hosts(self.settings.github.api_url))
-        self.store.upsert_repo(
+        self.store.ingest.upsert_repo(
             RepoRecord(
                 self.name,
                 self.repo.github_id,
@@ -305,7 +305,7 @@ class _RepoJob:
         )
         self._sync_issues(self.since if first_run else None)
         self._sync_comments(self.since if first_run else None)
-        versions = self.store.pr_versions(self.name)
+        versions = self.store.ingest.pr_versions(self.name)
         work = []
         for pull in pulls:
             if versions.get(pull.number) == pull.updated_at:
@@ -348,7 +348,7 @@ class _RepoJob:
         return list(seen.values())
 
     def _sync_issues(self, first_since: datetime | None) -> None:
-        since = resume_since(self.store.watermark(self.name, "issues")) or first_since
+        since = resume_since(self.store.ingest.watermark(self.name, "issues")) or first_since
         params = {"state": "all", "per_page": self.per_page}
         for page in updated_pages(self.gh, f"/repos/{self.name}/issues", params, since):
             issues: list[IssueRecord] = []
@@ -361,17 +361,17 @@ class _RepoJob:
                     issues.append(parse_issue(self.name, item))
             newest = max(_updated(item) for item in page)
             with self.store.transaction():
-                self.issues_upserted += self.store.upsert_issues(issues)
-                self.store.advance_watermark(self.name, "issues", newest)
+                self.issues_upserted += self.store.ingest.upsert_issues(issues)
+                self.store.ingest.advance_watermark(self.name, "issues", newest)
 
     def _sync_comments(self, first_since: datetime | None) -> None:
-        since = resume_since(self.store.watermark(self.name, "comments")) or first_since
+        since = resume_since(self.store.ingest.watermark(self.name, "comments")) or first_since
         params = {"per_page": self.per_page}
         for page in updated_pages(self.gh, f"/repos/{self.name}/issues/comments", params, since):
             comments = [parse_comment(self.name, item) for item in page]
             with self.store.transaction():
-                self.comments_upserted += self.store.upsert_comments(comments)
-                self.store.advance_watermark(self.name, "comments", max(c.updated_at for c in comments))
+                self.comments_upserted += self.store.ingest.upsert_comments(comments)
+                self.store.ingest.advance_watermark(self.name, "comments", max(c.updated_at for c in comments))
 
     def _graphql_references(self, numbers: list[int]) -> dict[int, list[IssueReference]]:
         if not self.use_graphql or not numbers:
@@ -399,7 +399,7 @@ class _RepoJob:
         """Stored PRs marked as linked without GraphQL, when this run can ask it (``rewritten`` are redone anyway)."""
         if not self.use_graphql:
             return []
-        return [u for u in self.store.unlinked_pulls(self.name, "graphql") if u.number not in rewritten]
+        return [u for u in self.store.ingest.unlinked_pulls(self.name, "graphql") if u.number not in rewritten]
 
     def _relink(self, unlinked: Sequence[UnlinkedPull], graphql: Mapping[int, list[IssueReference]]) -> None:
         """Link ``unlinked`` PRs again from their stored text and GraphQL's answer; clear their mark.
@@ -420,9 +420,9 @@ class _RepoJob:
             linked_issues = {ln.issue_number for ls in links.values() for ln in ls if ln.kind == "issue"}
             comments = self._fill_comment_gaps(linked_issues, fetched)
             with self.store.transaction():
-                self.issues_upserted += self.store.upsert_issues(fetched)
-                self.comments_upserted += self.store.upsert_comments(comments)
-                self.store.relink_pull_requests(self.name, links)
+                self.issues_upserted += self.store.ingest.upsert_issues(fetched)
+                self.comments_upserted += self.store.ingest.upsert_comments(comments)
+                self.store.ingest.relink_pull_requests(self.name, links)
             self.prs_relinked += len(chunk)
 
     # -- one batch -------------------------------------------------------------------------------
@@ -458,18 +458,18 @@ class _RepoJob:
         all_files = [f for _, pc in kept for f in pc.diff.files]
         shas = blob_shas(all_files)
         sizes = object_sizes(self.mirror.path, shas)
-        wanted = self.store.missing_blobs(shas)
+        wanted = self.store.ingest.missing_blobs(shas)
         blobs = blob_records(self.mirror.path, all_files, wanted, sizes, self.settings.ingest.max_blob_bytes)
         records = [
             self._record(pull, pc, sizes, links[pull.number], self._lacking(pull.number, graphql)) for pull, pc in kept
         ]
         with self.store.transaction():
-            self.issues_upserted += self.store.upsert_issues(fetched)
-            self.comments_upserted += self.store.upsert_comments(comments)
-            self.store.insert_blobs(blobs)
-            new, updated = self.store.write_pull_requests(records, self.run_id)
-            self.store.record_skips(skips, self.run_id)
-            self.store.advance_watermark(self.name, "pulls", max(p.updated_at for p in batch))
+            self.issues_upserted += self.store.ingest.upsert_issues(fetched)
+            self.comments_upserted += self.store.ingest.upsert_comments(comments)
+            self.store.ingest.insert_blobs(blobs)
+            new, updated = self.store.ingest.write_pull_requests(records, self.run_id)
+            self.store.ingest.record_skips(skips, self.run_id)
+            self.store.ingest.advance_watermark(self.name, "pulls", max(p.updated_at for p in batch))
         self.prs_new += new
         self.prs_updated += updated
         self.skipped.update(s.reason for s in skips)
@@ -481,7 +481,7 @@ class _RepoJob:
     def _classify(self, references: Iterable[list[IssueReference]]) -> tuple[dict[int, str], list[IssueRecord]]:
         """What each same-repository number is; fetches (one request each) only numbers nobody knows."""
         numbers = {r.number for refs in references for r in refs if r.repo == self.name}
-        stored = self.store.issue_numbers(self.name, numbers)
+        stored = self.store.ingest.issue_numbers(self.name, numbers)
         kinds: dict[int, str] = {}
         fetched: list[IssueRecord] = []
         for number in sorted(numbers):
@@ -535,8 +535,8 @@ class _RepoJob:
 
     def _fill_comment_gaps(self, issue_numbers: set[int], fetched: list[IssueRecord]) -> list[CommentRecord]:
         """Comments of linked issues that the repo-wide listing did not bring (older than ``since``)."""
-        gaps = set(self.store.issues_missing_comments(self.name, issue_numbers))
-        stored = self.store.comment_counts(self.name, [i.number for i in fetched])
+        gaps = set(self.store.ingest.issues_missing_comments(self.name, issue_numbers))
+        stored = self.store.ingest.comment_counts(self.name, [i.number for i in fetched])
         gaps |= {i.number for i in fetched if stored.get(i.number, 0) < i.comments_count}
         comments: list[CommentRecord] = []
         for number in sorted(gaps):

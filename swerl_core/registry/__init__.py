@@ -42,7 +42,7 @@ def run(settings: Settings, request: RegisterRequest, progress: ProgressCallback
     from swerl_core.registry.evidence import evaluate_and_register
     from swerl_core.store import Store
 
-    store = Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+    store = Store.for_settings(settings)
     return evaluate_and_register(
         settings, store, Path(request.checkpoint), request.snapshot_id, who=request.who, progress=progress
     )

@@ -143,7 +143,7 @@ def _store(settings: Settings) -> Store:
     """The store shared with other flows: each read or write holds it only for its own duration."""
     from swerl_core.store import Store
 
-    return Store.shared(settings.db_path, lock_timeout_s=settings.store.lock_timeout_s)
+    return Store.for_settings(settings)
 
 
 def best_checkpoint(scores: Sequence[CheckpointScore]) -> CheckpointScore:

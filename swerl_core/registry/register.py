@@ -4,7 +4,7 @@
 versions itself), then, holding :func:`registry_lock`, reads the champion, judges the gate, records
 the verdict and moves ``challenger`` (and ``champion`` under policy ``auto``). Two registrations at
 once are therefore serialized: the second is judged against the champion the first may have just
-crowned. The lock is a file under ``SWERL_HOME``; registrations from several machines against one
+crowned. The lock is a file under ``SWERL_HOME/locks/``; registrations from several machines against one
 tracking server need ``SWERL_HOME`` (or at least this lock) on shared storage.
 """
 
@@ -13,12 +13,14 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from swerl_core.config import Settings
 from swerl_core.errors import SwerlError
+from swerl_core.locks import LockFolder
 from swerl_core.models import (
     CHALLENGER,
     CHAMPION,
@@ -66,12 +68,12 @@ class Registration:
     reports: Mapping[str, GateVerdict | str] = field(default_factory=dict)
 
 
-def registry_lock(settings: Settings) -> Any:
-    """The inter-process lock around reading the champion and moving aliases (``$SWERL_HOME/registry.lock``)."""
-    from filelock import FileLock
+def registry_lock(settings: Settings) -> AbstractContextManager[None]:
+    """Hold the inter-process lock around reading the champion and moving aliases (``$SWERL_HOME/locks/registry.lock``).
 
-    settings.home.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(settings.home / "registry.lock"), timeout=settings.registry.lock_timeout_s)
+    Waits up to ``registry.lock_timeout_s``, then raises :class:`~swerl_core.errors.LockTimeout` naming the holder.
+    """
+    return LockFolder.of_home(settings.home).named("registry").hold(settings.registry.lock_timeout_s)
 
 
 def current_user() -> str:

@@ -1,86 +1,55 @@
-"""The single-writer lock of a swerl database: a ``<db>.lock`` file holding the writer's PID.
+"""The two locks of a swerl database, the writer lock and the ingest lock: where they live and how they are taken.
 
-The lock is an advisory ``flock`` on that file, so the kernel releases it when the writer dies
-(even by ``kill -9``); a lock file left behind by a dead process is therefore simply taken over.
-This module must never delete a lock that another live process holds.
+Both are :class:`~swerl_core.locks.ProcessLock` files holding their holder's PID, in the ``locks/`` folder
+beside the database file (``$SWERL_HOME/locks/`` for the default ``$SWERL_HOME/swerl.duckdb``). They are
+named after the database file rather than a digest of its path, so a pod mounting ``SWERL_HOME`` elsewhere
+still takes the same lock. A lock that stays busy is reported as "database is in use by PID …". This module
+must never hold a lock itself: the store takes the writer lock around each write, ingest its lock for a run.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import time
 from pathlib import Path
 
-from swerl_core.store.errors import WriterLockBusy
+from swerl_core.errors import LockTimeout
+from swerl_core.locks import LockFolder, ProcessLock
+from swerl_core.store.errors import StoreError
 
 
-class WriterLock:
-    """An exclusive lock on ``path`` that records the holder's PID inside the file; waits a bounded time."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        """Whether this object currently holds the lock."""
-        return self._fd is not None
-
-    def acquire(self, timeout_s: float = 0.0) -> None:
-        """Take the lock, waiting up to ``timeout_s`` for its holder; else raise :class:`WriterLockBusy` naming it."""
-        if self._fd is not None:
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + timeout_s
-        delay = 0.02
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    os.close(fd)
-                    raise WriterLockBusy(holder_pid(self.path), timeout_s) from None
-                time.sleep(min(delay, left))
-                delay = min(delay * 2, 0.5)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        os.fsync(fd)
-        self._fd = fd
-
-    def release(self) -> None:
-        """Release the lock and clear the PID (the file stays: removing it would race a new writer)."""
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        try:
-            os.ftruncate(fd, 0)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+def writer_lock(db_path: Path) -> ProcessLock:
+    """The single-writer lock of the database at ``db_path``, held around each write (``locks/<db>.lock``)."""
+    return LockFolder.beside(db_path).named(Path(db_path).name)
 
 
-def writer_active(path: Path) -> bool:
-    """Whether a live process holds the writer lock at ``path`` (probed with a shared lock; writes nothing)."""
+def ingest_lock(db_path: Path) -> ProcessLock:
+    """The lock one ingest run holds for its whole duration (``locks/<db>.ingest.lock``)."""
+    return LockFolder.beside(db_path).named(f"{Path(db_path).name}.ingest")
+
+
+def lock_path(db_path: Path) -> Path:
+    """The writer lock file of the database at ``db_path``."""
+    return writer_lock(db_path).path
+
+
+def take(lock: ProcessLock, db_path: Path, timeout_s: float, busy: str = "") -> None:
+    """Acquire ``lock`` of the database at ``db_path``, or raise :class:`StoreError` naming the holder's PID.
+
+    ``busy`` prefixes the message (``"another ingest is running: "``). Creates the lock's folder (and so the
+    database's) first, or says which folder cannot be created.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
+        lock.path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create {exc.filename or lock.path.parent}: {exc.strerror or exc}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing drops the probe's shared lock
-    return False
+        lock.acquire(timeout_s)
+    except LockTimeout as exc:
+        raise StoreError(f"{busy}{in_use(exc.pid, exc.waited_s)} ({db_path})") from None
+    except OSError as exc:
+        raise StoreError(f"cannot lock {db_path}: {exc.strerror or exc}") from None
 
 
-def holder_pid(path: Path) -> int | None:
-    """The PID recorded in the lock file at ``path``, or None when absent or unreadable."""
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return int(text) if text.isdigit() else None
+def in_use(pid: int | None, waited_s: float = 0.0) -> str:
+    """The one-line reason a database is busy: which PID holds it, and how long we waited."""
+    waited = f" (waited {waited_s:g} s for it)" if waited_s > 0 else ""
+    return f"database is in use by PID {pid if pid is not None else 'unknown'}{waited}"

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from swerl_core.config import KubernetesConfig, Settings
+from swerl_core.paths import is_safe_relative
 from swerl_core.train import TrainError
 from swerl_core.train.config import TrainConfig, load_train_config
 from swerl_core.train.job import RESULT_MARK, STEP_MARK, FollowedRun, StepCallback, TrainJob, TrainStep
@@ -154,9 +155,10 @@ def _followed(settings: Settings, result: Mapping[str, Any]) -> FollowedRun:
     if lacking or not isinstance(result["steps"], int):
         raise K8sError(f"the training pods' result line lacks {', '.join(lacking) or 'an integer steps'}")
     for key in ("checkpoint_dir", "model_dir"):
-        path = PurePosixPath(str(result[key]))
-        if ".." in path.parts or not path.is_relative_to(HOME_MOUNT):
-            raise K8sError(f"the training pods reported {key} {str(path)[:120]!r}, which is not under {HOME_MOUNT}")
+        reported = str(result[key])
+        inside = reported.removeprefix(f"{HOME_MOUNT}/")
+        if inside == reported or not is_safe_relative(inside):
+            raise K8sError(f"the training pods reported {key} {reported[:120]!r}, which is not under {HOME_MOUNT}")
     return FollowedRun(
         run_name=result["run_name"],
         run_dir=local_path(settings, result["checkpoint_dir"]),

@@ -1,0 +1,54 @@
+"""Evaluate's table: ``evaluations``, one row per evaluation of a model on a snapshot under a protocol.
+
+Evaluation writes its row once, at the end (nothing is held while it generates); registration and the
+lineage plots read the newest row of a model to reuse an evaluation instead of running it again. This
+module must never write another stage's table.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from swerl_core.store.records import EvaluationRecord
+from swerl_core.store.tables import StageTables, insert_row, writes
+
+
+class EvaluationTable(StageTables):
+    """The ``evaluations`` rows evaluate writes and registration reads: ``store.evaluations``."""
+
+    @writes
+    def record(self, con: duckdb.DuckDBPyConnection, record: EvaluationRecord) -> None:
+        """Insert one evaluation's row."""
+        insert_row(con, "evaluations", record)
+
+    def latest(
+        self,
+        snapshot_id: str,
+        samples: int,
+        protocol: str,
+        *,
+        model_ref: str | None = None,
+        version: tuple[str, str] | None = None,
+    ) -> dict[str, object] | None:
+        """The newest row of a model (by ``model_ref`` or ``(name, version)``) under ``protocol``.
+
+        Rows of other protocols and rows recorded before protocols were (no fingerprint) never match;
+        a store whose database does not exist yet has none.
+        """
+        if (model_ref is None) == (version is None):
+            raise ValueError("give exactly one of model_ref and version")
+        if not self.store.path.exists():
+            return None
+        where, args = (
+            ("model_ref = ?", [model_ref])
+            if model_ref is not None
+            else ("model_name = ? AND model_version = ?", list(version or ()))
+        )
+        with self.store.reading() as con:
+            cursor = con.execute(
+                f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ? "
+                "ORDER BY created_at DESC LIMIT 1",
+                [*args, snapshot_id, samples, protocol],
+            )
+            rows = cursor.fetchall()
+            return dict(zip([d[0] for d in cursor.description], rows[0], strict=True)) if rows else None
