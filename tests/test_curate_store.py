@@ -173,7 +173,8 @@ def test_pull_requests_linked_without_graphql_are_dropped_as_incomplete_and_said
     snap = curate(world.store, CFG, progress=lambda event: said.append(event.message))
     assert snap.funnel[0].dropped == {"links_incomplete_without_graphql": 1, "no_linked_issue": 1}
     assert snap.train_rows + snap.heldout_rows == 2
-    assert any("1 pull requests have no linked issue yet" in line and "token" in line for line in said)
+    warned = [line for line in said if "1 pull requests left out" in line]
+    assert len(warned) == 1 and "GITHUB_TOKEN" in warned[0], said
 
 
 def test_bad_inputs_are_dropped_with_reasons_or_kept_faithfully(world: World) -> None:

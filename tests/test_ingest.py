@@ -250,7 +250,7 @@ def test_anonymous_run_skips_graphql(tmp_path: Path, sample_world: SampleWorld) 
         result = run_ingest(tmp_path, fake.url, token=None)
         assert "/graphql" not in [r.path for r in fake.requests]
     assert result.prs_new == len(KEPT)
-    assert result.status == "ok" and result.message is not None and "linked by keywords only" in result.message
+    assert result.status == "ok" and result.message is not None and "by closing keywords only" in result.message
 
 
 def test_deleted_and_transferred_issues_are_recorded_not_invented(tmp_path: Path, server: FakeGitHub) -> None:
