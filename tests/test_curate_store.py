@@ -310,8 +310,12 @@ def test_cli_curate_on_a_missing_home_creates_nothing(tmp_path: Path, capsys: py
     from swerl_core.cli import main
 
     assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
-    assert "no database at" in capsys.readouterr().err
+    assert f"no SWERL_HOME at {tmp_path / 'home'}" in capsys.readouterr().err
     assert not (tmp_path / "home").exists()
+    (tmp_path / "home").mkdir()
+    assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
+    assert "no database at" in capsys.readouterr().err
+    assert list((tmp_path / "home").iterdir()) == []
 
 
 # -- damaged snapshots, the time split, the snapshot id (issue 13) -------------------------------------

@@ -656,6 +656,9 @@ def test_cli_errors_are_one_line_and_exit_non_zero(
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and "401" in err
     assert cli_main(["--home", str(tmp_path / "empty"), "status"]) != 0
+    assert f"no SWERL_HOME at {tmp_path / 'empty'}" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["--home", str(tmp_path / "empty"), "status"]) != 0
     assert "run `swerl ingest` first" in capsys.readouterr().err
 
 
