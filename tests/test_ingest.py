@@ -725,3 +725,17 @@ def test_issue_listing_that_fails_mid_way_resumes_from_its_watermark(tmp_path: P
     assert f"since={resume:%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in first
     assert run_ingest(tmp_path / "fresh", server.url, **{"github.per_page": 5}).status == "ok"
     assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
+
+
+def test_an_ingest_of_no_repository_is_refused_naming_how_to_set_them(tmp_path: Path) -> None:
+    from swerl_core.ingest import requested_repos
+
+    settings = load_settings(env={}, overrides={"home": tmp_path})
+    with pytest.raises(IngestError, match="no repository to ingest") as refused:
+        requested_repos(settings, None)
+    assert "SWERL_INGEST__REPOS=" in str(refused.value) and "\n" not in str(refused.value)
+    assert requested_repos(settings, ["acme/textkit"]) == ("acme/textkit",)
+    configured = load_settings(env={"SWERL_INGEST__REPOS": "acme/textkit,other/lib"}, overrides={"home": tmp_path})
+    assert requested_repos(configured, []) == ("acme/textkit", "other/lib")
+    with pytest.raises(IngestError, match="no repository to ingest"):
+        run(settings, IngestRequest())
