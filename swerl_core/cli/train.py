@@ -32,8 +32,8 @@ def register_train(verbs: Any) -> None:
         help="train a model on a snapshot (SFT warm start or GRPO on the SWE-RL reward)",
         description=(
             "Train with a recipe: --stage sft teaches the answer format on oracle answers, --stage grpo runs "
-            "GRPO with the SWE-RL reward. Checkpoints land in $SWERL_HOME/checkpoints/<run>/ (the last "
-            "line printed names the run's final model), metrics in MLflow.\n\n"
+            "GRPO with the SWE-RL reward. Checkpoints land in $SWERL_HOME/checkpoints/<run>/ (it prints the "
+            "run's final model), metrics in MLflow.\n\n"
             "--model latest names the final checkpoint of the newest finished run (of any recipe and stage), "
             "so an SFT run can be followed by `swerl train --recipe R --model latest` (GRPO from it), and "
             "`evaluate` and `register` take --model latest the same way."
