@@ -35,7 +35,7 @@ from swerl_core.stack import (
 )
 
 DEMO_TOKEN = "demo-token"  # the local world server's own token; never a real GitHub credential
-RECIPE = "deployments/configs/learnable-cpu.yaml"
+RECIPE = "learnable-cpu"  # a shipped recipe (deployments/configs/learnable-cpu.yaml)
 
 
 def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None = None) -> None:

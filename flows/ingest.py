@@ -8,7 +8,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
 from flows.bridge import flow_settings, github_secret, swerl_logs
-from swerl_core.ingest import IngestRequest, IngestResult
+from swerl_core.ingest import IngestRequest, IngestResult, requested_repos
 from swerl_core.ingest import run as ingest_repos
 from swerl_core.ingest.failures import is_transient
 
@@ -31,14 +31,15 @@ def _run_name() -> str:
     from prefect.runtime import flow_run
 
     repos = flow_run.parameters.get("repos") or flow_settings().ingest.repos
-    return "ingest " + ", ".join(repos)
+    return "ingest " + (", ".join(repos) or "(no repository)")
 
 
 @flow(name="ingest", flow_run_name=_run_name, log_prints=True)
 def ingest(repos: list[str] | None = None, since: datetime | None = None) -> list[IngestResult]:
-    """Ingest ``repos`` (default: the settings' ``ingest.repos``) and publish a per-repository table."""
+    """Ingest ``repos`` (default: the settings' ``ingest.repos``; neither refuses) and publish a per-repository
+    table."""
     with swerl_logs():
-        names = repos or list(flow_settings().ingest.repos)
+        names = requested_repos(flow_settings(), repos)
         results = [ingest_repo(repo, since) for repo in names]
         rows = [
             {
@@ -50,6 +51,7 @@ def ingest(repos: list[str] | None = None, since: datetime | None = None) -> lis
                 "API requests": res.api_requests,
                 "rate-limit waits": f"{res.rate_limit_waits} ({res.rate_limit_wait_s:.0f} s)",
                 "status": res.status,
+                "note": res.message or "-",
             }
             for res in results
             for r in res.repos

@@ -40,7 +40,7 @@ def _run_name() -> str:
 
 @flow(name="retrain", flow_run_name=_run_name)
 def retrain(
-    recipe: str = "deployments/configs/learnable-cpu.yaml",
+    recipe: str = "learnable-cpu",
     repos: list[str] | None = None,
     heldout_after: datetime | None = None,
     sft_warm_start: bool = True,

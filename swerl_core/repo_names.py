@@ -87,7 +87,8 @@ def check_clone_url(url: object, api_url: str, allow_local: bool) -> str:
         if allow_local:
             return url
         raise UnsafeNameError(
-            f"refusing local clone URL {url[:80]!r} from the server (set github.local_clones=true for a local world)"
+            f"refusing local clone URL {url[:80]!r} from the server: a local world needs "
+            "SWERL_GITHUB__LOCAL_CLONES=true (or github.local_clones: true in the settings file)"
         )
     scheme, host = git_host(api_url)
     parts = urlsplit(url)

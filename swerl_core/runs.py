@@ -103,12 +103,22 @@ def finished_runs(checkpoints_dir: Path, recipe: str, stage: str = "grpo") -> li
     prefix = run_prefix(recipe, stage, "")
     runs = []
     for path in Path(checkpoints_dir).glob(f"{prefix}*"):
-        match = _STAMP.search(path.name)
-        if match is None or not (path / FINAL_DIR / "config.json").is_file():
-            continue
-        snapshot_id = path.name[len(prefix) : match.start()]
-        runs.append(TrainedRun(path.name, path, snapshot_id, match[1]))
+        match = _finished(path)
+        if match is not None:
+            runs.append(TrainedRun(path.name, path, path.name[len(prefix) : match.start()], match[1]))
     return sorted(runs, key=lambda r: (r.stamp, r.name))
+
+
+def newest_finished_run(checkpoints_dir: Path) -> Path | None:
+    """The directory of the finished run, of any recipe and stage, that started last; ``None`` when there is none."""
+    stamped = [(match[1], path.name) for path in Path(checkpoints_dir).glob("*") if (match := _finished(path))]
+    return Path(checkpoints_dir) / max(stamped)[1] if stamped else None
+
+
+def _finished(run_dir: Path) -> re.Match[str] | None:
+    """The time stamp in a finished run's name (one that holds ``final/``); ``None`` for anything else."""
+    match = _STAMP.search(run_dir.name)
+    return match if match is not None and (run_dir / FINAL_DIR / "config.json").is_file() else None
 
 
 def last_trained_snapshot(checkpoints_dir: Path, recipe: str, stage: str = "grpo") -> TrainedRun | None:

@@ -5,6 +5,9 @@ and logs under ``$SWERL_HOME/run/``. The Prefect server keeps its SQLite databas
 the MLflow server serves the same ``mlflow.db`` and ``mlartifacts/`` the CLI writes. :func:`stop` stops
 exactly the processes :func:`start` recorded (checked by command line, so a recycled pid is left alone).
 Processes are driven through their command-line programs; this module never imports Prefect or MLflow.
+They run in ``$SWERL_HOME``, never in the source tree: the deployments name their flows by module
+(``flows.retrain.retrain``) and their recipes by name, and the files read here are the package's own
+(:mod:`swerl_core.package_files`), so an installed swerl runs the stack from any directory.
 
 Run it as ``python -m swerl_core.stack up|down|deploy|status``; ports come from ``SWERL_PREFECT_PORT``
 (default 4200) and ``SWERL_MLFLOW_PORT`` (default 5000).
@@ -27,13 +30,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from swerl_core import package_files
 from swerl_core.errors import SwerlError
 
-PROJECT = Path(__file__).resolve().parents[1]
 CPU_POOL, GPU_POOL = "swerl-cpu", "swerl-gpu"
 GITHUB_TAG, GITHUB_CONCURRENCY = "github-api", 4
-GPU_TEMPLATE = PROJECT / "infra" / "k8s" / "swerl-gpu-base-job-template.json"
-PREFECT_FILE = PROJECT / "deployments" / "prefect.yaml"
+GPU_TEMPLATE = package_files.packaged(package_files.GPU_JOB_TEMPLATE)
+PREFECT_FILE = package_files.packaged(package_files.PREFECT_FILE)
 _QUIET = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -148,7 +151,7 @@ def start(stack: Stack, env: Mapping[str, str] | None = None, timeout_s: float =
 def _launch(stack: Stack, name: str, cmd: Sequence[str], env: Mapping[str, str]) -> None:
     log = (stack.run_dir / f"{name}.log").open("ab")
     child = subprocess.Popen(
-        list(cmd), cwd=PROJECT, env=dict(env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        list(cmd), cwd=stack.home, env=dict(env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
     log.close()
@@ -221,16 +224,19 @@ def deploy(stack: Stack, env: Mapping[str, str] | None = None) -> None:
     and apply the deployments."""
     run_env = {**(os.environ if env is None else env), **stack.client_env()}
     prefect = _bin("prefect")
-    _check_call([prefect, "work-pool", "create", CPU_POOL, "--type", "process", "--overwrite"], run_env)
+    home = stack.home
+    _check_call([prefect, "work-pool", "create", CPU_POOL, "--type", "process", "--overwrite"], run_env, home)
     gpu = [prefect, "work-pool", "create", GPU_POOL, "--type", "kubernetes", "--overwrite"]
-    _check_call([*gpu, "--base-job-template", str(GPU_TEMPLATE)], run_env)
+    _check_call([*gpu, "--base-job-template", str(GPU_TEMPLATE)], run_env, home)
     # Ingest tasks carry the tag github-api: at most this many talk to GitHub at once (an upsert).
-    _check_call([prefect, "concurrency-limit", "create", GITHUB_TAG, str(GITHUB_CONCURRENCY)], run_env)
-    _check_call([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)], run_env)
+    _check_call([prefect, "concurrency-limit", "create", GITHUB_TAG, str(GITHUB_CONCURRENCY)], run_env, home)
+    # Run from the home: a CPU deployment's default pull step is "work in the directory `deploy` ran in".
+    _check_call([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)], run_env, home)
 
 
-def _check_call(cmd: Sequence[str], env: Mapping[str, str]) -> None:
-    done = subprocess.run(list(cmd), cwd=PROJECT, env=dict(env), capture_output=True, text=True, timeout=300)
+def _check_call(cmd: Sequence[str], env: Mapping[str, str], cwd: Path) -> None:
+    cwd.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(list(cmd), cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
         raise StackError(f"`{Path(cmd[0]).name} {' '.join(cmd[1:4])}` failed: {' | '.join(tail)}")

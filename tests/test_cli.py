@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -75,6 +76,31 @@ def test_verb_help_shows_the_setting_each_flag_overrides_and_its_default() -> No
     out = " ".join(run_cli("evaluate", "--help").stdout.split())
     assert "(default: setting evaluate.samples = 1)" in out
     assert "(default: setting evaluate.max_new_tokens = 1024)" in out
+
+
+def _verb_parsers() -> dict[str, argparse.ArgumentParser]:
+    from swerl_core.cli import build_parser
+
+    (verbs,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    found = dict(verbs.choices)
+    for name, parser in list(found.items()):  # `demo serve`
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found.update({f"{name} {sub}": p for sub, p in action.choices.items()})
+    return found
+
+
+@pytest.mark.parametrize("verb", sorted(_verb_parsers()))
+def test_every_flag_of_every_verb_has_help_and_shows_its_default_once(verb: str) -> None:
+    parser = _verb_parsers()[verb]
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if not action.option_strings or action.help == argparse.SUPPRESS:
+            continue
+        text = formatter._expand_help(action)
+        assert text.strip(), f"swerl {verb} {action.option_strings[0]} has no description"
+        assert text.count("default") <= 1 and "(default: )" not in text, f"{verb} {action.option_strings}: {text}"
+    parser.format_help()  # renders without error
 
 
 def test_a_flag_override_is_validated_by_the_settings_loader(swerl_home: Path) -> None:

@@ -46,6 +46,10 @@ def _corrupt_mlflow_db(root: Path) -> None:
     (home / "mlflow.db").write_bytes(bytes(range(256)) * 80)
 
 
+def _home(root: Path) -> None:
+    (root / "home").mkdir()
+
+
 def _home_is_a_file(root: Path) -> None:
     (root / "home").write_text("I am a file\n")
 
@@ -93,26 +97,35 @@ ROWS: dict[str, Row] = {
     ),
     "ingest-home-as-a-section": Row(INGEST, 2, "invalid setting home", {"SWERL_HOME__X": "1"}),
     "ingest-damaged-database": Row(INGEST, 1, "is damaged", setup=_damaged_database),
+    "ingest-no-repository": Row(("ingest",), 1, "no repository to ingest"),
     # status
-    "status-missing-home": Row(("status",), 1, "run `swerl ingest` first"),
+    "status-missing-home": Row(("status",), 1, "no SWERL_HOME at"),
+    "status-empty-home": Row(("status",), 1, "run `swerl ingest` first", setup=_home),
     "status-damaged-database": Row(("status",), 1, "is damaged", setup=_damaged_database),
     # curate
-    "curate-missing-home": Row(("curate",), 1, "no database at"),
+    "curate-missing-home": Row(("curate",), 1, "no SWERL_HOME at"),
+    "curate-empty-home": Row(("curate",), 1, "no database at", setup=_home),
     "curate-heldout-after-not-a-date": Row(("curate", "--heldout-after", "2025-13-01"), 2, "expected an ISO date"),
     "curate-damaged-database": Row(("curate",), 1, "is damaged", setup=_damaged_database),
     # evaluate, train, init-model, register
+    "evaluate-missing-home": Row(("evaluate", "--model", "latest"), 1, "no SWERL_HOME at"),
     "evaluate-missing-model": Row(
-        ("evaluate", "--model", "{root}/nowhere", "--snapshot", "nope"), 1, "no model directory"
+        ("evaluate", "--model", "{root}/nowhere", "--snapshot", "nope"), 1, "no model directory", setup=_home
     ),
+    "evaluate-latest-without-runs": Row(("evaluate", "--model", "latest"), 1, "no finished training run", setup=_home),
     "evaluate-bad-samples": Row(("evaluate", "--model", "m", "--snapshot", "s", "--samples", "many"), 2, "invalid"),
-    "train-missing-recipe": Row(("train", "--recipe", "{root}/missing.yaml"), 2, "missing.yaml"),
+    "train-missing-recipe": Row(("train", "--recipe", "{root}/missing.yaml"), 2, "missing.yaml", setup=_home),
+    "train-unknown-recipe-name": Row(("train", "--recipe", "no-such"), 2, "shipped recipes (demo-cpu", setup=_home),
+    "train-missing-home": Row(("train", "--recipe", "demo-cpu"), 1, "no SWERL_HOME at"),
     "init-model-into-a-file": Row(("init-model", "--tiny", "{root}/f"), 1, "f", setup=_write("f", b"x")),
     "register-missing-model": Row(
-        ("register", "--model", "{root}/nowhere", "--snapshot", "s"), 1, "no model directory"
+        ("register", "--model", "{root}/nowhere", "--snapshot", "s"), 1, "no model directory", setup=_home
     ),
     # the model registry
-    "rollback-before-any-model": Row(("rollback",), 1, "no model registry yet"),
-    "promote-before-any-model": Row(("promote", "1"), 1, "no model registry yet"),
+    "rollback-before-any-model": Row(("rollback",), 1, "no model registry yet", setup=_home),
+    "promote-before-any-model": Row(("promote", "1"), 1, "no model registry yet", setup=_home),
+    "models-missing-home": Row(("models",), 1, "no SWERL_HOME at"),
+    "promote-not-a-number": Row(("promote", "abc"), 2, "expected a version number"),
     "models-bad-tracking-uri": Row(("models",), 1, "unreachable", {"MLFLOW_TRACKING_URI": "bogus://nowhere"}),
     "models-registry-unreachable": Row(("models",), 1, "unreachable", UNREACHABLE),
     "promote-registry-unreachable": Row(("promote", "1"), 1, "unreachable", UNREACHABLE),
@@ -135,7 +148,9 @@ ROWS: dict[str, Row] = {
     "curate-storage-endpoint-not-a-url": Row(
         ("curate",), 2, "invalid setting storage.endpoint_url", {"SWERL_STORAGE__ENDPOINT_URL": "minio:9000"}
     ),
-    "evaluate-model-bad-s3-uri": Row(("evaluate", "--model", "s3://", "--snapshot", "s"), 1, "bad storage URI"),
+    "evaluate-model-bad-s3-uri": Row(
+        ("evaluate", "--model", "s3://", "--snapshot", "s"), 1, "bad storage URI", setup=_home
+    ),
     "evaluate-storage-unreachable": Row(
         ("evaluate", "--model", "s3://bkt/x/checkpoints/r/final", "--snapshot", "s"),
         1,

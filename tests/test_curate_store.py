@@ -173,7 +173,8 @@ def test_pull_requests_linked_without_graphql_are_dropped_as_incomplete_and_said
     snap = curate(world.store, CFG, progress=lambda event: said.append(event.message))
     assert snap.funnel[0].dropped == {"links_incomplete_without_graphql": 1, "no_linked_issue": 1}
     assert snap.train_rows + snap.heldout_rows == 2
-    assert any("1 pull requests have no linked issue yet" in line and "token" in line for line in said)
+    warned = [line for line in said if "1 pull requests left out" in line]
+    assert len(warned) == 1 and "GITHUB_TOKEN" in warned[0], said
 
 
 def test_bad_inputs_are_dropped_with_reasons_or_kept_faithfully(world: World) -> None:
@@ -309,8 +310,12 @@ def test_cli_curate_on_a_missing_home_creates_nothing(tmp_path: Path, capsys: py
     from swerl_core.cli import main
 
     assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
-    assert "no database at" in capsys.readouterr().err
+    assert f"no SWERL_HOME at {tmp_path / 'home'}" in capsys.readouterr().err
     assert not (tmp_path / "home").exists()
+    (tmp_path / "home").mkdir()
+    assert main(["--home", str(tmp_path / "home"), "curate"]) == 1
+    assert "no database at" in capsys.readouterr().err
+    assert list((tmp_path / "home").iterdir()) == []
 
 
 # -- damaged snapshots, the time split, the snapshot id (issue 13) -------------------------------------

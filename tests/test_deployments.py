@@ -18,8 +18,7 @@ DEPLOYMENTS = {d["name"]: d for d in SPEC["deployments"]}
 def _flow(entrypoint: str) -> Any:
     from prefect.flows import load_flow_from_entrypoint
 
-    path, name = entrypoint.split(":")
-    return load_flow_from_entrypoint(f"{REPO / path}:{name}")  # the way a worker loads it
+    return load_flow_from_entrypoint(entrypoint)  # the way a worker loads it: by module, from the installed package
 
 
 @pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
@@ -27,6 +26,7 @@ def test_entrypoint_is_a_flow_and_parameters_match_its_signature(name: str) -> N
     from prefect import Flow
 
     deployment = DEPLOYMENTS[name]
+    assert ":" not in deployment["entrypoint"], "a file entrypoint needs the source tree on the worker"
     flow = _flow(deployment["entrypoint"])
     assert isinstance(flow, Flow), f"{deployment['entrypoint']} is not a Prefect flow"
     signature = inspect.signature(flow.fn)
@@ -34,6 +34,16 @@ def test_entrypoint_is_a_flow_and_parameters_match_its_signature(name: str) -> N
     assert not unknown, f"{name}: parameters {sorted(unknown)} are not arguments of {flow.name}"
     for trigger in deployment.get("triggers") or []:
         assert set(trigger["parameters"]) <= set(signature.parameters)
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_recipe_parameter_names_a_shipped_recipe(name: str) -> None:
+    from swerl_core.train.config import load_train_config
+
+    recipe = (DEPLOYMENTS[name].get("parameters") or {}).get("recipe")
+    if recipe is not None:
+        assert "/" not in recipe, f"{name}: recipe {recipe!r} is a path; a worker outside the repository lacks it"
+        assert load_train_config(recipe).name == recipe
 
 
 @pytest.mark.parametrize("name", sorted(DEPLOYMENTS))

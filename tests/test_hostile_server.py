@@ -107,8 +107,10 @@ def test_clone_url_off_the_api_host_is_refused(
 
 
 def test_local_world_needs_the_local_clone_setting(tmp_path: Path, server: FakeGitHub) -> None:
-    with pytest.raises(IngestError, match="local_clones"):
+    with pytest.raises(IngestError, match="local_clones") as refused:
         run_ingest(tmp_path, server.url, **{"github.local_clones": False})
+    says = str(refused.value)  # how to set it, both ways
+    assert "SWERL_GITHUB__LOCAL_CLONES=true" in says and "github.local_clones: true" in says, says
     assert run_ingest(tmp_path / "allowed", server.url).status == "ok"
 
 

@@ -250,7 +250,7 @@ def test_anonymous_run_skips_graphql(tmp_path: Path, sample_world: SampleWorld) 
         result = run_ingest(tmp_path, fake.url, token=None)
         assert "/graphql" not in [r.path for r in fake.requests]
     assert result.prs_new == len(KEPT)
-    assert result.status == "ok" and result.message is not None and "linked by keywords only" in result.message
+    assert result.status == "ok" and result.message is not None and "by closing keywords only" in result.message
 
 
 def test_deleted_and_transferred_issues_are_recorded_not_invented(tmp_path: Path, server: FakeGitHub) -> None:
@@ -656,6 +656,9 @@ def test_cli_errors_are_one_line_and_exit_non_zero(
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and "401" in err
     assert cli_main(["--home", str(tmp_path / "empty"), "status"]) != 0
+    assert f"no SWERL_HOME at {tmp_path / 'empty'}" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["--home", str(tmp_path / "empty"), "status"]) != 0
     assert "run `swerl ingest` first" in capsys.readouterr().err
 
 
@@ -722,3 +725,17 @@ def test_issue_listing_that_fails_mid_way_resumes_from_its_watermark(tmp_path: P
     assert f"since={resume:%Y-%m-%dT%H:%M:%SZ}".replace(":", "%3A") in first
     assert run_ingest(tmp_path / "fresh", server.url, **{"github.per_page": 5}).status == "ok"
     assert_same_data(contents(tmp_path / "home"), contents(tmp_path / "fresh"))
+
+
+def test_an_ingest_of_no_repository_is_refused_naming_how_to_set_them(tmp_path: Path) -> None:
+    from swerl_core.ingest import requested_repos
+
+    settings = load_settings(env={}, overrides={"home": tmp_path})
+    with pytest.raises(IngestError, match="no repository to ingest") as refused:
+        requested_repos(settings, None)
+    assert "SWERL_INGEST__REPOS=" in str(refused.value) and "\n" not in str(refused.value)
+    assert requested_repos(settings, ["acme/textkit"]) == ("acme/textkit",)
+    configured = load_settings(env={"SWERL_INGEST__REPOS": "acme/textkit,other/lib"}, overrides={"home": tmp_path})
+    assert requested_repos(configured, []) == ("acme/textkit", "other/lib")
+    with pytest.raises(IngestError, match="no repository to ingest"):
+        run(settings, IngestRequest())

@@ -94,3 +94,37 @@ def test_server_errors_on_a_url_holding_403_or_429_are_not_a_rate_limit(server: 
         get_json(connect(config, Secret(TOKEN)), f"/repos/{REPO}/issues/{number}")
     assert not isinstance(failure.value, RateLimited), str(failure.value)
     assert "502" in str(failure.value)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_nothing_listening_on_this_machine_fails_at_once_naming_the_url() -> None:
+    import time
+
+    from swerl_core.config import GitHubConfig
+    from swerl_core.github import GitHubError, connect, get_json
+
+    port = _closed_port()
+    gh = connect(GitHubConfig(api_url=f"http://127.0.0.1:{port}", max_retries=5, backoff_s=1.0), None)
+    started = time.monotonic()
+    with pytest.raises(GitHubError) as refused:
+        get_json(gh, f"/repos/{REPO}")
+    assert time.monotonic() - started < 3, "a refused local connection must not be retried with backoff"
+    assert f"http://127.0.0.1:{port}/repos/{REPO}: connection refused" in str(refused.value)
+
+
+def test_an_unreachable_api_names_the_url_it_tried() -> None:
+    import requests
+
+    from swerl_core.github import describe_failure
+
+    failure = requests.exceptions.ConnectionError("Name or service not known")
+    failure.request = requests.Request("GET", "https://api.github.com:443/repos/o/r?per_page=100").prepare()
+    message = str(describe_failure(failure, "/repos/o/r"))
+    assert message == "cannot reach GitHub at https://api.github.com/repos/o/r (connection failed after every retry)"

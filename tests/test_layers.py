@@ -49,6 +49,7 @@ LAYERS: dict[str, str] = {
     "swerl_core.lineage": SHARED,
     "swerl_core.locks": SHARED,
     "swerl_core.models": SHARED,
+    "swerl_core.package_files": SHARED,
     "swerl_core.paths": SHARED,
     "swerl_core.prompts": SHARED,
     "swerl_core.quiet": SHARED,

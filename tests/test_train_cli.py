@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,21 @@ def test_unknown_snapshot_exits_1(swerl_home: Path, capsys: pytest.CaptureFixtur
 
 def test_resume_without_a_run_exits_1(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_sample_snapshot(swerl_home)
+    (swerl_home / "models" / "tiny").mkdir(parents=True)
+    (swerl_home / "models" / "tiny" / "config.json").write_text("{}", encoding="utf-8")  # found; never loaded
     assert main(["train", "--recipe", DEMO, "--resume"]) == 1
     assert "nothing to resume" in _one_line_error(capsys)
+
+
+def test_base_model_folder_not_built_yet_fails_at_once_naming_init_model(
+    swerl_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_sample_snapshot(swerl_home)
+    started = time.monotonic()
+    assert main(["train", "--recipe", "demo-cpu", "--stage", "sft"]) == 1
+    error = _one_line_error(capsys)
+    assert "'models/tiny' not found" in error and "`swerl init-model`" in error, error
+    assert time.monotonic() - started < 10, "a folder name must never wait for Hugging Face hub retries"
 
 
 def test_missing_base_model_exits_1(swerl_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,3 +116,33 @@ def test_the_default_snapshot_is_the_recipes_when_it_exists_else_the_newest_cura
     assert default_snapshot(settings, "sample-toolkit-v1") == "newer"
     write_sample_snapshot(swerl_home)
     assert default_snapshot(settings, "sample-toolkit-v1") == "sample-toolkit-v1"
+
+
+def test_latest_names_the_final_checkpoint_of_the_newest_finished_run(
+    swerl_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swerl_core.cli.arguments import model_argument
+    from swerl_core.config import load_settings
+
+    runs = swerl_home / "checkpoints"
+    for name, finished in [
+        ("demo-cpu-sft-s1-20260101-000000", True),
+        ("demo-cpu-grpo-s1-20260101-000500", True),
+        ("demo-cpu-grpo-s1-20260101-001000", False),  # started last, but still running (no final/)
+    ]:
+        folder = runs / name / ("final" if finished else "checkpoint-1")
+        folder.mkdir(parents=True)
+        if finished:
+            (folder / "config.json").write_text("{}", encoding="utf-8")
+    settings = load_settings()
+    assert model_argument("latest", settings) == str(runs / "demo-cpu-grpo-s1-20260101-000500" / "final")
+    assert "(the newest finished training run)" in capsys.readouterr().err
+    assert model_argument("checkpoints/x/final", settings) == "checkpoints/x/final"
+
+
+def test_max_steps_cuts_the_stage_short_and_must_be_positive(
+    swerl_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_sample_snapshot(swerl_home)
+    assert main(["train", "--recipe", "demo-cpu", "--max-steps", "0"]) == 1
+    assert "--max-steps must be a positive number of steps" in _one_line_error(capsys)

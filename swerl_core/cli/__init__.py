@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from swerl_core.cli.arguments import SETTING_PREFIX, HelpFormatter, setting_overrides
+from swerl_core.cli.arguments import SETTING_PREFIX, HelpFormatter, require_home, setting_overrides
 from swerl_core.cli.crash import report_crash
 from swerl_core.cli.curate import register_curate
 from swerl_core.cli.demo import register_demo
@@ -80,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = load_settings(args.config, overrides=setting_overrides(args))
+        if args.needs_home and not settings.storage.uri:  # with shared storage, a fresh home fills from the bucket
+            require_home(settings)
         command: Command = args.command
         return command(args, settings)
     except SwerlError as exc:

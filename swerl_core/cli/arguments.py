@@ -9,36 +9,58 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
+import textwrap
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from swerl_core.config import Settings, parse_utc_datetime
+from swerl_core.errors import SwerlError
 
 SETTING_PREFIX = "setting:"  # argparse dest of a flag that overrides a setting: "setting:<dotted key>"
+LATEST_MODEL = "latest"  # --model latest: the final checkpoint of the newest finished training run
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions keep their line breaks; a flag's default is shown whenever it has a meaningful one."""
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions are wrapped paragraph by paragraph (their line breaks stay); a flag's default is shown once,
+    when it has a meaningful one and the help text does not already say it."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent) if line.strip() else ""
+            for line in text.splitlines()
+        )
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        shown = action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text
-        if shown and not action.dest.startswith(SETTING_PREFIX) and action.option_strings:
+        meaningful = action.default not in (None, False, "", argparse.SUPPRESS)
+        if meaningful and action.option_strings and "default" not in text:
             text += " (default: %(default)s)"
         return text
 
 
 def add_verb(
-    verbs: Any, name: str, command: Callable[..., int], help: str, description: str
+    verbs: Any, name: str, command: Callable[..., int], help: str, description: str, *, needs_home: bool = False
 ) -> argparse.ArgumentParser:
-    """A subcommand running ``command(args, settings)``, with the shared help layout and the common options."""
+    """A subcommand running ``command(args, settings)``, with the shared help layout and the common options;
+    ``needs_home``: it reads what earlier verbs wrote, so a missing ``SWERL_HOME`` is refused first
+    (:func:`require_home`)."""
     parser: argparse.ArgumentParser = verbs.add_parser(
         name, help=help, description=description, formatter_class=HelpFormatter, parents=[_common_options()]
     )
-    parser.set_defaults(command=command)
+    parser.set_defaults(command=command, needs_home=needs_home)
     return parser
+
+
+def require_home(settings: Settings) -> None:
+    """Refuse, saying where it looked, when ``SWERL_HOME`` does not exist (a verb run from another directory)."""
+    if not settings.home.is_dir():
+        raise SwerlError(
+            f"no SWERL_HOME at {settings.home.absolute()}: cd to the directory that holds it, "
+            "or pass --home DIR (or set SWERL_HOME)"
+        )
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -86,6 +108,28 @@ def iso_datetime(text: str) -> datetime:
         return parse_utc_datetime(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an ISO date like 2025-01-31, got {text!r}") from None
+
+
+def model_argument(text: str, settings: Settings) -> str:
+    """The model a ``--model`` flag names: for ``latest``, the ``final/`` checkpoint of the newest finished
+    training run under ``$SWERL_HOME/checkpoints`` (said on stderr); anything else as written."""
+    if text.strip() != LATEST_MODEL:
+        return text
+    from swerl_core.runs import FINAL_DIR, newest_finished_run
+
+    run_dir = newest_finished_run(settings.checkpoints_dir)
+    if run_dir is None:
+        raise SwerlError(f"--model {LATEST_MODEL}: no finished training run under {settings.checkpoints_dir}")
+    print(f"model: {run_dir / FINAL_DIR} (the newest finished training run)", file=sys.stderr)
+    return str(run_dir / FINAL_DIR)
+
+
+def version_number(text: str) -> str:
+    """A model version number, ``3`` or ``v3`` (returned as ``"3"``)."""
+    number = text.strip().removeprefix("v")
+    if not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"expected a version number like 3 (or v3), got {text!r}")
+    return str(int(number))
 
 
 def repo_name(text: str) -> str:

@@ -27,6 +27,7 @@ def register_curate(verbs: Any) -> None:
             "Curate the pull requests in DuckDB into $SWERL_HOME/snapshots/<id>/ (train.parquet, heldout.parquet, "
             "manifest.json). Unchanged input and settings give the same snapshot id and write nothing."
         ),
+        needs_home=True,
     )
     parser.add_argument("--name", default="snapshot", help="a human name recorded with the snapshot")
     add_setting_flag(

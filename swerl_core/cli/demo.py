@@ -35,8 +35,8 @@ def register_demo(verbs: Any) -> None:
     parser.add_argument(
         "--recipe",
         type=Path,
-        metavar="RECIPE.yaml",
-        help="training recipe for the demo's tiny model (default: the packaged demo-cpu recipe)",
+        metavar="RECIPE",
+        help="training recipe for the demo's tiny model: a file or a shipped recipe's name (default: demo-cpu)",
     )
     actions = parser.add_subparsers(dest="demo_action", metavar="[serve]")
     serve = actions.add_parser(
@@ -65,8 +65,8 @@ def run_demo_serve(args: argparse.Namespace, settings: Settings) -> int:
     world = build_world(settings.home / "demo-world")
     repos = " ".join(f"--repo {name}" for name in world.repos)
     with FakeGitHub(world, token=DEMO_TOKEN) as server:
-        print(f"Serving the sample world ({', '.join(world.repos)}) at {server.url}; Ctrl-C stops it.")
-        print("In another shell:")
+        print(f"Serving the sample world ({', '.join(world.repos)}) at {server.url}; Ctrl-C or kill stops it.")
+        print("Point swerl at it (in this shell when it runs in the background, else in another):")
         print(f"  export SWERL_GITHUB_API_URL={server.url} SWERL_GITHUB__LOCAL_CLONES=true GITHUB_TOKEN={DEMO_TOKEN}")
         print(f"  swerl ingest {repos}")
         sys.stdout.flush()

@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from swerl_core.cli.arguments import add_setting_flag, add_verb
+from swerl_core.cli.arguments import add_setting_flag, add_verb, model_argument
 from swerl_core.config import Secret, Settings
+from swerl_core.errors import SwerlError
 from swerl_core.models import resolve_model_reference
+from swerl_core.snapshots import default_snapshot
 
 
 def register_evaluate(verbs: Any) -> None:
@@ -29,19 +31,22 @@ def register_evaluate(verbs: Any) -> None:
             "Generate K answers per held-out instance of a snapshot, score them with the SWE-RL reward, "
             "save predictions (SWE-bench format) and record metrics in DuckDB and MLflow."
         ),
+        needs_home=True,
     )
     parser.add_argument(
         "--model",
         required=True,
-        metavar="DIR|models:/NAME@ALIAS|s3://…/final",
+        metavar="DIR|latest|models:/NAME@ALIAS|s3://…/final",
         help=(
-            "a checkpoint directory (relative to the cwd or $SWERL_HOME), a registry URI or a checkpoint on "
-            "shared storage "
+            "a checkpoint directory (relative to the cwd or $SWERL_HOME), `latest` (the newest finished training "
+            "run's final checkpoint), a registry URI or a checkpoint on shared storage "
             "(with --backend endpoint: the served model's name)"
         ),
     )
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--snapshot", metavar="ID", help="snapshot whose held-out split is evaluated")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--snapshot", metavar="ID", help="snapshot whose held-out split is evaluated (default: the newest curated)"
+    )
     target.add_argument(
         "--swebench",
         type=Path,
@@ -53,7 +58,11 @@ def register_evaluate(verbs: Any) -> None:
         parser, "--backend", "evaluate.backend", "generation backend", choices=("transformers", "endpoint")
     )
     add_setting_flag(
-        parser, "--endpoint-url", "evaluate.endpoint_url", "OpenAI-compatible base URL, e.g. http://host:8000/v1"
+        parser,
+        "--endpoint-url",
+        "evaluate.endpoint_url",
+        "OpenAI-compatible base URL, e.g. http://host:8000/v1",
+        metavar="URL",
     )
     add_setting_flag(parser, "--limit", "evaluate.limit", "evaluate only the first N instances (0 = all)", metavar="N")
     add_setting_flag(parser, "--max-new-tokens", "evaluate.max_new_tokens", "generation budget per answer", metavar="N")
@@ -79,7 +88,10 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     api_key = Secret(key) if key else None
     model = args.model
     if settings.evaluate.backend == "transformers":
-        model = resolve_model_reference(args.model, settings.home)
+        model = resolve_model_reference(model_argument(args.model, settings), settings.home)
+    snapshot = args.snapshot or (None if args.swebench else default_snapshot(settings, None))
+    if args.swebench is None and not snapshot:
+        raise SwerlError(f"no snapshot under {settings.snapshots_dir}: curate one first (or pass --swebench FILE)")
     run_id = training_run_id(settings, args.run_name)
     lines = ProgressLines()
     try:
@@ -89,7 +101,7 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
                 settings, model, args.swebench, store=store, api_key=api_key, run_id=run_id, progress=lines
             )
         else:
-            report = run(settings, EvaluateRequest(model, args.snapshot, run_id=run_id, api_key=api_key), lines)
+            report = run(settings, EvaluateRequest(model, str(snapshot), run_id=run_id, api_key=api_key), lines)
     finally:
         lines.close()
     m = report.metrics

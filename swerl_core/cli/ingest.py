@@ -53,16 +53,19 @@ def register_status(verbs: Any) -> None:
         run_status,
         help="show what the database holds per repository",
         description="Per repository: kept PRs, skipped PRs, issues, PR watermark and the last ingest run.",
+        needs_home=True,
     )
 
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Run :func:`swerl_core.ingest.run` for the given flags and print one summary line per repo."""
     from swerl_core.cli.progress import ProgressLines
-    from swerl_core.ingest import IngestRequest, run
+    from swerl_core.ingest import IngestError, IngestRequest, requested_repos, run
 
-    if not args.repo and not settings.ingest.repos:
-        raise SwerlError("no repository given: pass --repo OWNER/NAME or set ingest.repos in the config")
+    try:
+        requested_repos(settings, args.repo)
+    except IngestError as exc:
+        raise IngestError(f"{exc}; or pass --repo OWNER/NAME") from None
     request = IngestRequest(repos=tuple(args.repo or ()), since=args.since, token=github_token())
     lines = ProgressLines()
     try:

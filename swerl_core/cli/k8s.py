@@ -28,15 +28,23 @@ def register_render_k8s(verbs: Any) -> None:
             "from the recipe; world_size becomes nodes × GPUs per node. See docs/scale-out.md."
         ),
     )
-    parser.add_argument("--recipe", type=Path, required=True, metavar="RECIPE.yaml", help="training recipe")
+    parser.add_argument(
+        "--recipe", type=Path, required=True, metavar="RECIPE", help="a shipped recipe's name or a recipe file"
+    )
     parser.add_argument("--nodes", type=int, required=True, metavar="N", help="training nodes")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the manifests")
-    parser.add_argument("--gpus-per-node", type=int, default=8, metavar="G", help="GPUs per node (default 8)")
-    parser.add_argument("--run-name", default=None, metavar="NAME", help="Job name and rendezvous id")
+    parser.add_argument("--gpus-per-node", type=int, default=8, metavar="G", help="GPUs per node")
+    parser.add_argument(
+        "--run-name", metavar="NAME", help="Job name and rendezvous id (default: the recipe's name and -grpo)"
+    )
     parser.add_argument("--snapshot", metavar="ID", help="snapshot id (default: the recipe's)")
-    parser.add_argument("--namespace", default="swerl", help="Kubernetes namespace (default swerl)")
-    parser.add_argument("--trainer-image", default="swerl-trainer:0.1.0", metavar="IMAGE")
-    parser.add_argument("--rollout-image", default="swerl-rollout:0.1.0", metavar="IMAGE")
+    parser.add_argument("--namespace", default="swerl", help="Kubernetes namespace")
+    parser.add_argument(
+        "--trainer-image", default="swerl-trainer:0.1.0", metavar="IMAGE", help="image of the training pods"
+    )
+    parser.add_argument(
+        "--rollout-image", default="swerl-rollout:0.1.0", metavar="IMAGE", help="image of the vLLM rollout servers"
+    )
     parser.add_argument("--storage-class", metavar="CLASS", help="ReadWriteMany storage class for SWERL_HOME")
     parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
 

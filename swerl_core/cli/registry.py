@@ -12,10 +12,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from swerl_core.cli.arguments import add_setting_flag, add_verb
+from swerl_core.cli.arguments import add_setting_flag, add_verb, model_argument, require_home, version_number
 from swerl_core.config import Settings
 from swerl_core.models import resolve_model_reference
 from swerl_core.registry import RegistryError
+from swerl_core.snapshots import default_snapshot
 
 
 def register_register(verbs: Any) -> None:
@@ -30,17 +31,20 @@ def register_register(verbs: Any) -> None:
             "against the champion on the same held-out snapshot and K, and give a passing version the "
             "alias challenger (and champion under --policy auto)."
         ),
+        needs_home=True,
     )
     parser.add_argument(
         "--model",
         required=True,
-        metavar="DIR|models:/NAME@ALIAS|s3://…/final",
+        metavar="DIR|latest|models:/NAME@ALIAS|s3://…/final",
         help=(
-            "consolidated checkpoint directory (relative to the cwd or $SWERL_HOME), a registry URI or a "
-            "checkpoint on shared storage"
+            "consolidated checkpoint directory (relative to the cwd or $SWERL_HOME), `latest` (the newest finished "
+            "training run's final checkpoint), a registry URI or a checkpoint on shared storage"
         ),
     )
-    parser.add_argument("--snapshot", required=True, metavar="ID", help="held-out snapshot the gate compares on")
+    parser.add_argument(
+        "--snapshot", metavar="ID", help="held-out snapshot the gate compares on (default: the newest curated)"
+    )
     add_setting_flag(parser, "--samples", "evaluate.samples", "samples per instance", metavar="K")
     add_setting_flag(
         parser, "--policy", "registry.policy", "auto: promote a passing version at once", choices=("auto", "manual")
@@ -56,7 +60,7 @@ def register_promote(verbs: Any) -> None:
         help="make a model version the champion",
         description="Move the alias champion to VERSION; a version that failed the gate needs --force and --reason.",
     )
-    parser.add_argument("version", metavar="VERSION", help="model version number")
+    parser.add_argument("version", type=version_number, metavar="VERSION", help="model version number (3 or v3)")
     parser.add_argument("--reason", default="", help="why (recorded with the move; required with --force)")
     parser.add_argument("--force", action="store_true", help="promote even though the version failed the gate")
 
@@ -89,10 +93,13 @@ def run_register(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.cli.progress import ProgressLines
     from swerl_core.registry import RegisterRequest, run
 
-    checkpoint = checkpoint_dir(settings, args.model)
+    checkpoint = checkpoint_dir(settings, model_argument(args.model, settings))
+    snapshot = args.snapshot or default_snapshot(settings, None)
+    if not snapshot:
+        raise RegistryError(f"no snapshot under {settings.snapshots_dir} to gate on: curate one first")
     lines = ProgressLines()
     try:
-        result = run(settings, RegisterRequest(checkpoint, args.snapshot), lines)
+        result = run(settings, RegisterRequest(checkpoint, snapshot), lines)
     finally:
         lines.close()
     print(f"{result.name} v{result.version}: gate {result.verdict.verdict} — {result.verdict.reason}")
@@ -111,7 +118,7 @@ def run_promote(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.registry.register import current_user, promote_version
 
     require_registry(settings)
-    move = promote_version(settings, args.version.removeprefix("v"), current_user(), args.reason, force=args.force)
+    move = promote_version(settings, args.version, current_user(), args.reason, force=args.force)
     forced = " (forced)" if move.forced else ""
     print(f"{settings.registry.model_name}: champion → v{move.version}{forced} (was {_version(move.previous)})")
     return 0
@@ -157,10 +164,12 @@ def checkpoint_dir(settings: Settings, model: str) -> Path:
 
 
 def require_registry(settings: Settings) -> None:
-    """Refuse, without creating anything, when the default local registry does not exist yet."""
+    """Refuse, without creating anything, when the default local registry does not exist yet (saying where it
+    looked: a missing ``SWERL_HOME`` is named as such)."""
     prefix = "sqlite:///"
     uri = settings.tracking_uri
     if uri.startswith(prefix) and not Path(uri[len(prefix) :]).is_file():
+        require_home(settings)
         raise RegistryError(f"no model registry yet (no {uri[len(prefix) :]}); run `swerl register` first")
 
 

@@ -13,10 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from swerl_core.cli.arguments import add_verb
+from swerl_core.cli.arguments import add_verb, model_argument
 from swerl_core.config import Settings
 from swerl_core.errors import SwerlError
 from swerl_core.models import resolve_model_reference
+from swerl_core.package_files import recipe_names
 from swerl_core.snapshots import default_snapshot
 
 DEFAULT_TINY_MODEL = Path("models/tiny")  # under SWERL_HOME; the demo recipe's base_model
@@ -30,17 +31,21 @@ def register_train(verbs: Any) -> None:
         run_train,
         help="train a model on a snapshot (SFT warm start or GRPO on the SWE-RL reward)",
         description=(
-            "Train with a recipe from deployments/configs/: --stage sft teaches the answer format on "
-            "oracle answers, --stage grpo runs GRPO with the SWE-RL reward. Checkpoints land in "
-            "$SWERL_HOME/checkpoints/<run>/, metrics in MLflow."
+            "Train with a recipe: --stage sft teaches the answer format on oracle answers, --stage grpo runs "
+            "GRPO with the SWE-RL reward. Checkpoints land in $SWERL_HOME/checkpoints/<run>/ (it prints the "
+            "run's final model), metrics in MLflow.\n\n"
+            "--model latest names the final checkpoint of the newest finished run (of any recipe and stage), "
+            "so an SFT run can be followed by `swerl train --recipe R --model latest` (GRPO from it), and "
+            "`evaluate` and `register` take --model latest the same way."
         ),
+        needs_home=True,
     )
     parser.add_argument(
         "--recipe",
         type=Path,
         required=True,
-        metavar="RECIPE.yaml",
-        help="training recipe, e.g. deployments/configs/demo-cpu.yaml",
+        metavar="RECIPE",
+        help=f"a shipped recipe's name ({', '.join(recipe_names())}) or a recipe file",
     )
     parser.add_argument(
         "--snapshot",
@@ -48,6 +53,12 @@ def register_train(verbs: Any) -> None:
         help="snapshot id (default: the recipe's snapshot when it exists, else the newest one curated)",
     )
     parser.add_argument("--stage", choices=("sft", "grpo"), default="grpo", help="training stage")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        metavar="N",
+        help="stop after N optimizer steps (default: the recipe's: grpo.max_steps, or sft.epochs)",
+    )
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -60,9 +71,9 @@ def register_train(verbs: Any) -> None:
     )
     parser.add_argument(
         "--model",
-        metavar="DIR|models:/NAME@ALIAS|s3://…/final|HUB_ID",
-        help="base model overriding the recipe's; a directory relative to the cwd or $SWERL_HOME, or a checkpoint "
-        "on shared storage",
+        metavar="DIR|latest|models:/NAME@ALIAS|s3://…/final|HUB_ID",
+        help="base model overriding the recipe's; a directory relative to the cwd or $SWERL_HOME, `latest` (the "
+        "newest finished run's final checkpoint), a registry URI, a checkpoint on shared storage or a hub id",
     )
     parser.add_argument("--deepspeed", type=Path, metavar="JSON", help="DeepSpeed config overriding the recipe's")
     # The `deepspeed` launcher appends --local_rank=N to every process's arguments; the rank itself
@@ -109,7 +120,16 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     cfg = load_train_config(args.recipe)
     if args.deepspeed is not None:
         cfg = replace(cfg, deepspeed=args.deepspeed)
-    model = None if args.model is None else resolve_model_reference(args.model, settings.home, hub_id_allowed=True)
+    if args.max_steps is not None:
+        if args.max_steps < 1:
+            raise SwerlError(f"--max-steps must be a positive number of steps, got {args.max_steps}")
+        if args.stage == "sft":
+            cfg = replace(cfg, sft=replace(cfg.sft, max_steps=args.max_steps))
+        else:
+            cfg = replace(cfg, grpo=replace(cfg.grpo, max_steps=args.max_steps))
+    model = None
+    if args.model is not None:
+        model = resolve_model_reference(model_argument(args.model, settings), settings.home, hub_id_allowed=True)
     snapshot = args.snapshot or default_snapshot(settings, cfg.snapshot)
     if not snapshot:
         raise SwerlError(f"no snapshot: pass --snapshot ID or set `snapshot` in {args.recipe}")

@@ -200,12 +200,10 @@ def _warn_incomplete_links(funnel: FunnelCounter, say: ProgressReporter) -> None
     stage = next((st for st in funnel.stages() if st.stage == "linked_issue"), None)
     count = stage.dropped.get(LINKS_INCOMPLETE, 0) if stage else 0
     if count:
-        warning = (
-            f"warning: {count} pull requests have no linked issue yet because ingest linked them without GitHub's "
-            "GraphQL closing references (no token or no GraphQL access); an ingest with a token completes them"
+        say(
+            f"warning: {count} pull requests left out: ingest ran without a token (or GraphQL access), so their "
+            "issues are not linked yet; an ingest with GITHUB_TOKEN set links them"
         )
-        log.warning(warning)
-        say(warning)
 
 
 def select_pull_requests(

@@ -91,11 +91,10 @@ def worked_answers() -> list[Answer]:
 
 DEMO_TOKEN = "demo-token"  # the local server's own token; never a real GitHub credential
 HELDOUT_AFTER = datetime(2026, 3, 1, tzinfo=UTC)
-# Shipped as package data (deployments/configs/demo-cpu.yaml links here), so an installed swerl finds it too.
-RECIPE = Path(__file__).resolve().parent / "data" / "demo-cpu.yaml"
+RECIPE = "demo-cpu"  # a shipped recipe (deployments/configs/demo-cpu.yaml), so an installed swerl finds it too
 
 
-def run_demo(settings: Settings, out: TextIO, recipe: Path = RECIPE) -> None:
+def run_demo(settings: Settings, out: TextIO, recipe: Path | str = RECIPE) -> None:
     """Run every stage on the sample world, printing what each one did and where its output landed."""
     show_reward(settings, out)
     snapshot_id = ingest_and_curate(settings, out)
@@ -131,7 +130,7 @@ def ingest_and_curate(settings: Settings, out: TextIO) -> str:
     return snapshot.id
 
 
-def train_tiny(settings: Settings, snapshot_id: str, out: TextIO, recipe: Path = RECIPE) -> Path:
+def train_tiny(settings: Settings, snapshot_id: str, out: TextIO, recipe: Path | str = RECIPE) -> Path:
     """Build the tiny model, warm it up with SFT on oracle answers, then run GRPO; returns the final checkpoint."""
     from swerl_core.demo.tiny_model import init_tiny_model, parameter_count
     from swerl_core.train import TrainRequest, run

@@ -9,6 +9,7 @@ store or put the token in an exception message.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
@@ -161,6 +163,8 @@ def connect(config: GitHubConfig, token: Secret | None, meter: RequestMeter | No
     retry = MeteredRetry(
         meter=meter,
         total=config.max_retries,
+        # Nothing listening on this machine is not a network blip: say so at once instead of after every retry.
+        connect=0 if _is_loopback(config.api_url) else None,
         backoff_factor=config.backoff_s,
         backoff_max=config.max_backoff_s,
         secondary_rate_wait=config.secondary_rate_wait_s,
@@ -301,10 +305,31 @@ def describe_failure(exc: BaseException, what: str) -> GitHubError:
     if isinstance(exc, requests.exceptions.Timeout):
         return GitHubError(f"GitHub did not answer in time for {what} (after every retry)")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return GitHubError(f"cannot reach GitHub for {what} (connection failed after every retry)")
+        request = exc.request
+        where = f"at {_shown_url(request.url)}" if request is not None and request.url else f"for {what}"
+        if "refused" in str(exc).lower():
+            return GitHubError(f"cannot reach GitHub {where}: connection refused (is the server running there?)")
+        return GitHubError(f"cannot reach GitHub {where} (connection failed after every retry)")
     if isinstance(exc, requests.exceptions.RequestException | ValueError):
         return GitHubError(f"bad answer from GitHub for {what}: {type(exc).__name__}")
     raise exc
+
+
+def _shown_url(url: str) -> str:
+    """``url`` without its query and without a default port (``https://api.github.com/repos/o/r``)."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    netloc = host if parts.port in (None, default) else f"{host}:{parts.port}"
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def _is_loopback(api_url: str) -> bool:
+    host = urlsplit(api_url).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _message(exc: GithubException) -> str:

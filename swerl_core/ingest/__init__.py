@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from swerl_core.config import Secret, Settings
 from swerl_core.ingest.errors import IngestError
+from swerl_core.ingest.scope import requested_repos
 from swerl_core.progress import ProgressCallback
 
 if TYPE_CHECKING:
@@ -51,4 +52,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["IngestError", "IngestRequest", "IngestResult", "RepoIngest", "run"]
+__all__ = ["IngestError", "IngestRequest", "IngestResult", "RepoIngest", "requested_repos", "run"]

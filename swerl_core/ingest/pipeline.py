@@ -63,6 +63,7 @@ from swerl_core.ingest.payloads import (
     parse_time,
     repository_of,
 )
+from swerl_core.ingest.scope import requested_repos
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.repo_names import UnsafeNameError, check_clone_url, git_host, repository_name
 from swerl_core.store import (
@@ -158,18 +159,14 @@ def _ingest(
     since: datetime | None,
     progress: ProgressCallback | None,
 ) -> IngestResult:
-    names = tuple(repos if repos is not None else settings.ingest.repos)
-    if not names:
-        raise IngestError("no repository to ingest: none requested and ingest.repos is empty")
+    names = requested_repos(settings, repos)
     since = since if since is not None else settings.ingest.since
     started = time.monotonic()
     meter = RequestMeter()
     gh = connect(settings.github, token, meter)
     say = ProgressReporter("ingest", progress)
+    # Kept in the run's row and said once, in the result; the PRs are marked and a run with a token re-links them.
     anonymous = settings.github.use_graphql and not token
-    if anonymous:
-        # Said, and kept in the run's row; the PRs are marked, and the next run with a token re-links them.
-        say(_ANONYMOUS)
     try:
         resolved = [_resolve_repo(gh, repository_name(name), settings.github) for name in names]
     except RateLimited as exc:
@@ -610,9 +607,9 @@ def _links_note(outcomes: Sequence[RepoIngest]) -> str | None:
     )
 
 
-_ANONYMOUS = (
-    "no token: GitHub's own closing references (GraphQL) need one; linked by keywords only, "
-    "marked to be completed by a run with a token"
+_ANONYMOUS = (  # a run's message starting "no token:" marks its PRs for re-linking (store/migrations.py)
+    "no token: pull requests were linked to issues by closing keywords only (GitHub's own links need a token); "
+    "curate leaves the others out until an ingest with GITHUB_TOKEN set completes them"
 )
 _NO_GRAPHQL_ACCESS = (401, 403, 404)
 """GraphQL answers that mean "this token or server has no GraphQL", not a transient failure."""

@@ -63,7 +63,7 @@ def evaluate_and_register(
         mode=deciding,
         also={mode: ReportedMode(*evidence[mode]) for mode in reported},
     )
-    say(f"{name} v{registration.version}: gate {registration.verdict.verdict}", 1, 1)
+    say(f"registered {name} v{registration.version}", 1, 1)  # the verdict is the result's: callers show it once
     return registration
 
 

@@ -1,4 +1,4 @@
-"""The training recipe: one frozen, typed config read from ``deployments/configs/*.yaml``.
+"""The training recipe: one frozen, typed config read from ``deployments/configs/*.yaml`` (or another file).
 
 A recipe has top-level keys shared by both stages, a ``grpo`` section and an ``sft`` section. Values
 are checked once, here, with errors that name the key and what it accepts (unknown keys included);
@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from swerl_core.config import as_dict, build_section, read_yaml_mapping
 from swerl_core.errors import ConfigError, require_setting
+from swerl_core.package_files import recipe_path
 
 LossType = Literal["grpo", "dapo", "dr_grpo", "bnpo"]
 RewardScaling = Literal["group", "batch", "none"]
@@ -170,9 +171,10 @@ class TrainConfig:
         return self.grpo.completions_per_step // (self.grpo.per_device_batch_size * self.world_size)
 
 
-def load_train_config(path: Path | str) -> TrainConfig:
-    """Read and validate a recipe YAML; raises :class:`ConfigError` naming the offending key."""
-    return train_config_from_dict(read_yaml_mapping(Path(path), "recipe"))
+def load_train_config(recipe: Path | str) -> TrainConfig:
+    """Read and validate a recipe: a file, or a shipped recipe's name (``learnable-cpu``); raises
+    :class:`ConfigError` naming the offending key."""
+    return train_config_from_dict(read_yaml_mapping(recipe_path(recipe), "recipe"))
 
 
 def train_config_from_dict(data: Any) -> TrainConfig:

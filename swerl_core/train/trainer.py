@@ -19,6 +19,7 @@ from swerl_core.bucket import ensure_snapshot, publish_checkpoint
 from swerl_core.config import Settings, StorageConfig
 from swerl_core.config.storage import is_storage_uri
 from swerl_core.lineage import git_sha
+from swerl_core.package_files import repository_file
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.prompts import oracle_answer
 from swerl_core.runs import (
@@ -95,8 +96,11 @@ def train(
             f"{launched_world_size()} processes but no GPU: multi-process training runs on GPUs only; "
             "on CPU train in a single process (DeepSpeed included)"
         )
-    if cfg.deepspeed is not None and not cfg.deepspeed.is_file():
-        raise TrainError(f"deepspeed config {cfg.deepspeed} not found (paths are relative to {Path.cwd()})")
+    if cfg.deepspeed is not None:
+        deepspeed = repository_file(cfg.deepspeed)  # infra/deepspeed/… from any directory
+        if not deepspeed.is_file():
+            raise TrainError(f"deepspeed config {cfg.deepspeed} not found (paths are relative to {Path.cwd()})")
+        cfg = replace(cfg, deepspeed=deepspeed)
     ensure_snapshot(settings, snapshot_id)  # from shared storage when it is not here (storage.uri set)
     read_manifest(settings.snapshots_dir, snapshot_id)  # fail on a wrong id before loading anything heavy
     model = resolve_model(settings.home, base_model or cfg.base_model, settings.storage)
@@ -143,7 +147,23 @@ def resolve_model(home: Path, name: str, storage: StorageConfig | None = None) -
     for candidate in (Path(name).expanduser(), Path(home) / name):
         if (candidate / "config.json").is_file():
             return str(candidate.resolve())
+    if _folder_only(name):  # fail now, not after a minute of hub retries for a name no hub holds
+        raise TrainError(
+            f"base model {name!r} not found under {home} or the working directory: build it with "
+            "`swerl init-model` (`swerl init-model --learnable` for the learnable-cpu recipe)"
+        )
     return name
+
+
+# The folders swerl writes under SWERL_HOME; a model named inside one is a folder, never a hub id.
+_HOME_FOLDERS = ("models", "checkpoints")
+
+
+def _folder_only(name: str) -> bool:
+    """Whether ``name`` can only name a folder: a hub id is ``NAME`` or ``ORG/NAME``, never a path that starts with
+    ``/``, ``.`` or ``~``, has more parts, or starts with a folder of SWERL_HOME (``models/tiny``)."""
+    parts = Path(name).parts
+    return name.startswith(("/", ".", "~")) or len(parts) > 2 or (len(parts) == 2 and parts[0] in _HOME_FOLDERS)
 
 
 def load_tokenizer(model: str, home: Path) -> Any:
