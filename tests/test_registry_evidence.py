@@ -23,8 +23,8 @@ from swerl_core.evaluate.evaluation import evaluate
 from swerl_core.evaluate.instances import heldout_instances
 from swerl_core.evaluate.protocol import heldout_protocol
 from swerl_core.evaluate.results import latest_evaluation
-from swerl_core.registry.evidence import evaluate_and_register
 from swerl_core.models import experiment_id
+from swerl_core.registry.evidence import evaluate_and_register
 from swerl_core.registry.versions import mlflow_client
 from swerl_core.runs import write_run_id
 from swerl_core.store import Store

@@ -222,8 +222,9 @@ def test_a_verdict_reads_back_from_its_tags(against: str) -> None:
     champion = _m([b + 0.1 for b in BASE]) if against == "champion" else None
     cfg = TRAINED_FROM if against == "trained_from" else RegistryConfig(reward_floor=-0.9, **FAST)
     verdict = gate(_m([b + 0.5 for b in BASE]), champion, cfg, "2" if champion else None, trained_from=base)
-    tags = {**verdict.tags(), "eval.mean_reward": repr(verdict.candidate.mean_reward),
-            "eval.format_error_rate": "0.0", "eval.snapshot_id": "s1", "eval.samples": "1", "eval.protocol": "p-full"}  # fmt: skip
+    evaluation = {"eval.mean_reward": repr(verdict.candidate.mean_reward), "eval.format_error_rate": "0.0",
+                  "eval.snapshot_id": "s1", "eval.samples": "1", "eval.protocol": "p-full"}  # fmt: skip
+    tags = {**verdict.tags(), **evaluation}
     again = recorded_verdict(tags)
     assert (again.decision, again.reason, again.baseline, again.against) == (
         verdict.decision,
