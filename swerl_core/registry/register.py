@@ -1,8 +1,10 @@
 """Registration of a checkpoint: model version, gate against the champion, aliases — one consistent step.
 
 :func:`register` uploads the checkpoint and creates the version outside the lock (MLflow numbers
-versions itself), then, holding :func:`registry_lock`, reads the champion, judges the gate, records
-the verdict and moves ``challenger`` (and ``champion`` under policy ``auto``). Two registrations at
+versions itself), then, holding :func:`registry_lock`, reads the champion (without one, under
+``registry.without_champion: trained_from``, gets the candidate's base evaluated), judges the gate, records
+the verdict and moves ``challenger`` (and ``champion`` under policy ``auto``). :func:`recorded_registration`
+reads an existing version back, for a training run registered before. Two registrations at
 once are therefore serialized: the second is judged against the champion the first may have just
 crowned. The lock is a file under ``SWERL_HOME/locks/``; registrations from several machines against one
 tracking server need ``SWERL_HOME`` (or at least this lock) on shared storage.
