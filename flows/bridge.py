@@ -1,4 +1,5 @@
-"""What every swerl flow shares: settings, the library's logs in the run log, the GitHub token, MLflow URLs.
+"""What every swerl flow shares: settings, the recipe, the library's logs in the run log, the GitHub token, MLflow
+URLs, and the record of the effective settings and recipe.
 
 Settings reach a flow exactly as they reach the CLI: ``SWERL_HOME``, ``SWERL_<SECTION>__<KEY>``
 variables, and a YAML file named by ``SWERL_CONFIG``. The library logs under ``swerl.*``; inside a
@@ -16,10 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
-from swerl_core.config import Secret, Settings, github_token, load_settings
+from swerl_core.config import Secret, Settings, github_token, load_settings, shown_settings
+from swerl_core.train.config import TrainConfig, load_train_config, train_config_dict, train_config_from_dict
 
 SECRET_BLOCK = "github-token"
 _active: list[Any] = []
@@ -36,6 +39,35 @@ def flow_settings() -> Settings:
         return load_settings(named)
     beside = Path(os.environ.get("SWERL_HOME") or "data") / "swerl.yaml"
     return load_settings(beside if beside.is_file() else None)
+
+
+def recipe_config(recipe: str | TrainConfig | dict[str, Any]) -> TrainConfig:
+    """The recipe a flow was given: read from a file path, validated from a mapping (a parent's recipe as the API
+    recorded it), or as it is."""
+    if isinstance(recipe, TrainConfig):
+        return recipe
+    return train_config_from_dict(recipe) if isinstance(recipe, dict) else load_train_config(recipe)
+
+
+def recipe_name(recipe: str | TrainConfig | dict[str, Any]) -> str:
+    """A recipe's name for a flow run's name, without reading a file: a path gives its file name's stem."""
+    if isinstance(recipe, TrainConfig):
+        return recipe.name
+    return str(recipe.get("name", "recipe")) if isinstance(recipe, dict) else Path(recipe).stem
+
+
+def record_configuration(settings: Settings, recipe: TrainConfig) -> None:
+    """Publish the effective settings (credentials in URLs dropped; secrets are never settings) and recipe of this
+    flow run as one markdown artifact, ``effective-configuration``."""
+    from prefect.artifacts import create_markdown_artifact
+
+    text = (
+        f"### Effective configuration\n\nRecipe `{recipe.name}`:\n\n```yaml\n"
+        f"{yaml.safe_dump(train_config_dict(recipe), sort_keys=False)}```\n\n"
+        f"Settings:\n\n```yaml\n{yaml.safe_dump(shown_settings(settings), sort_keys=False)}```"
+    )
+    description = f"the settings and recipe {recipe.name} this run trained with"
+    create_markdown_artifact(text, key="effective-configuration", description=description)
 
 
 class _RunLog(logging.Handler):

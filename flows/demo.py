@@ -1,13 +1,13 @@
-"""``make demo``: the pipeline through the local stack — the ``retrain`` deployment run by the worker, then
-the evaluation the train flow's Completed event triggers — on the offline learnable world, narrated.
+"""``make demo``: the pipeline through the local stack — the ``retrain`` deployment run by the worker, which
+trains, evaluates, gates and registers — on the offline learnable world, narrated.
 
-Brings the stack up (Prefect server, worker, MLflow server; ``swerl_core.stack``), serves the demo world
-as a GitHub-compatible API on 127.0.0.1, writes ``$SWERL_HOME/swerl.yaml`` (the flows' settings), stores
-the world's token in the Prefect Secret block ``github-token``, builds the recipe's base model (the
-learnable world's tiny model with its induction warm-up, cached), applies the deployments, runs
-``retrain/retrain`` and waits for it and for the triggered ``evaluate-register`` run. A second run
-finds no new pull requests, so the snapshot is unchanged and retrain says so and stops. The stack keeps
-running afterwards (``make down`` stops it; ``DEMO_KEEP=0`` stops it at the end).
+Brings the stack up (Prefect server, worker, MLflow server; ``swerl_core.stack``), serves the demo world as a
+GitHub-compatible API on 127.0.0.1, writes ``$SWERL_HOME/swerl.yaml`` (the flows' settings), stores the world's
+token in the Prefect Secret block ``github-token``, builds the recipe's base model (the learnable world's tiny model
+with its induction warm-up, cached), applies the deployments, runs ``retrain/retrain``, waits for it and reports
+what its own subflows published (evaluations, gate decision, registration). A second run finds no new pull requests,
+so the snapshot is unchanged and retrain says so and stops. The stack keeps running afterwards (``make down`` stops
+it; ``DEMO_KEEP=0`` stops it at the end).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from swerl_core.stack import (
     stack_from_env,
     start,
     stop,
-    triggered_run,
 )
 
 DEMO_TOKEN = "demo-token"  # the local world server's own token; never a real GitHub credential
@@ -69,13 +68,13 @@ def _sparse(event: Progress) -> None:
         print("  " + event.message, flush=True)
 
 
-def report(stack: Stack, client: Any, retrain_run: Any, triggered: Any | None) -> None:
-    """Print what happened and where to look."""
+def report(stack: Stack, client: Any, retrain_run: Any) -> None:
+    """Print what the retrain run and its subflows did (their artifacts) and where to look."""
     from flows.bridge import flow_settings
     from swerl_core.registry.register import list_versions
 
     print(f"\nretrain: {retrain_run.state.name}: {retrain_run.state.message or ''}")
-    latest = _latest_artifacts(client, retrain_run.start_time)
+    latest = run_artifacts(client, retrain_run.id)
     for key in ("ingest-summary", "curation-funnel"):
         if key in latest:
             print(f"\n{key}:")
@@ -93,39 +92,40 @@ def report(stack: Stack, client: Any, retrain_run: Any, triggered: Any | None) -
         print(f"  {key}: {rows.get('mean reward', '?')} (apply rate {rows.get('apply rate', '?')})")
     if "gate-decision" in latest:
         print("\n" + str(latest["gate-decision"].data))
-    if triggered is not None:
-        print(f"\ntriggered run {triggered.name!r}: {triggered.state.name}")
     print("\nregistered versions:")
     for row in list_versions(flow_settings()):
-        print(f"  v{row.version}: aliases {', '.join(row.aliases) or '-'}; gate {row.verdict}")
+        against = f" against {row.against}" if row.against else ""
+        print(f"  v{row.version}: aliases {', '.join(row.aliases) or '-'}; gate {row.verdict}{against}")
     print(f"\nPrefect UI, this retrain run and its subflows: {stack.prefect_url}/runs/flow-run/{retrain_run.id}")
     print(f"Deployments and their next scheduled runs:    {stack.prefect_url}/deployments")
     print(f"MLflow UI, the registered model:              {stack.mlflow_url}/#/models/swerl-policy")
 
 
-def _latest_artifacts(client: Any, since: Any) -> dict[str, Any]:
-    latest: dict[str, Any] = {}
-    for artifact in sorted(client.read_artifacts(), key=lambda a: a.created):
-        if artifact.key and (since is None or artifact.created >= since):
-            latest[artifact.key] = artifact
-    return latest
+def run_artifacts(client: Any, root_id: Any) -> dict[str, Any]:
+    """The newest artifact of each key published by flow run ``root_id`` or any of its subflows, at any depth."""
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
+
+    tree, frontier = [root_id], [root_id]
+    while frontier:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=frontier)))  # fmt: skip
+        frontier = [child.id for child in children]
+        tree += frontier
+    found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=tree)))
+    return {a.key: a for a in sorted(found, key=lambda a: a.created) if a.key}
 
 
-def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True) -> tuple[Any, Any | None]:
-    """Run ``retrain/retrain`` on the worker and wait for it, then for the evaluate-register run its train
-    subflow's Completed event triggered (``None`` when retrain stopped before training)."""
-    from prefect.client.orchestration import get_client
+def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True) -> Any:
+    """Run ``retrain/retrain`` on the worker and wait for it; it evaluates, gates and registers what it trained."""
     from prefect.deployments import run_deployment
 
     parameters = {"recipe": recipe, "sft_warm_start": sft_warm_start}
-    run = run_deployment("retrain/retrain", parameters=parameters, timeout=None)
-    with get_client(sync_client=True) as client:
-        trains = [r for r in client.read_flow_runs() if r.parent_task_run_id and r.name.startswith("train ")]
-        mine = [r for r in trains if r.start_time and run.start_time and r.start_time >= run.start_time]
-        if not (run.state.is_completed() and mine):
-            return run, None
-        print("waiting for the evaluate-register run that the train run's Completed event started …", flush=True)
-        return run, triggered_run(client, mine[-1].id)
+    return run_deployment("retrain/retrain", parameters=parameters, timeout=None)
 
 
 def main() -> int:
@@ -143,9 +143,9 @@ def main() -> int:
     prepare(stack)
     print("running deployment retrain/retrain on the worker (ingest → curate → SFT → GRPO → evaluate → gate → "
           "register) …", flush=True)  # fmt: skip
-    run, triggered = run_retrain()
+    run = run_retrain()
     with get_client(sync_client=True) as client:
-        report(stack, client, run, triggered)
+        report(stack, client, run)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     if os.environ.get("DEMO_KEEP", "1") == "0":
         print("stopped: " + ", ".join(stop(stack)))

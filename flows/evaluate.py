@@ -1,63 +1,65 @@
 """The ``evaluate`` flow: the models a training run started from, then every checkpoint of the run, on the held-out
-split (each evaluated once per protocol; later calls reuse the evaluation)."""
+split — each one call of ``swerl_core.evaluate.run``, which reuses an evaluation under the same protocol."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.bridge import artifact_key, flow_settings, swerl_logs
-from swerl_core.registry.checkpoint_sweep import CheckpointScore, score_checkpoint, score_lineage
+from swerl_core import evaluate as evaluation
+from swerl_core.evaluate.results import EvalReport
+from swerl_core.lineage import ancestor_models
 from swerl_core.runs import run_checkpoints
 
 
-@task(name="evaluate-checkpoint", task_run_name="evaluate {checkpoint}")
-def evaluate_checkpoint(checkpoint: str, snapshot_id: str) -> CheckpointScore:
-    """Evaluate one checkpoint (or reuse its evaluation under the same protocol) and publish its table."""
-    score = score_checkpoint(flow_settings(), checkpoint, snapshot_id)
-    rows = [{"metric": k, "value": v} for k, v in _score_row(score).items()]
-    name = score.checkpoint.name
-    create_table_artifact(
-        rows, key=artifact_key("evaluation", name), description=f"{score.checkpoint} on {snapshot_id}"
-    )
-    return score
+@task(name="evaluate-model", task_run_name="evaluate {model}")
+def evaluate_model(model: str, snapshot_id: str) -> EvalReport:
+    """Evaluate one model on ``snapshot_id``'s held-out split, or reuse its evaluation under the same protocol."""
+    return evaluation.run(flow_settings(), evaluation.EvaluateRequest(model, snapshot_id, reuse=True))
 
 
-@task(name="evaluate-lineage", task_run_name="evaluate the models {run_name} started from")
-def evaluate_lineage(run_name: str, snapshot_id: str) -> list[CheckpointScore]:
-    """Evaluate (or reuse) the models the run descends from, oldest first, and publish them as one table."""
-    settings = flow_settings()
-    scores = score_lineage(settings, settings.checkpoints_dir / run_name, snapshot_id)
-    if scores:
-        rows = [{"model": str(s.checkpoint), **_score_row(s)} for s in scores]
-        description = f"the models {run_name} was trained from, oldest first, on {snapshot_id}"
-        create_table_artifact(rows, key="model-lineage", description=description)
-    return scores
-
-
-def _score_row(score: CheckpointScore) -> dict[str, str | float | int]:
+def _row(report: EvalReport) -> dict[str, str | float | int]:
+    m = report.metrics
     return {
-        "mean reward": round(score.mean_reward, 4),
-        "format-error rate": round(score.format_error_rate, 4),
-        "apply rate": round(score.apply_rate, 4),
-        "exact-match rate": round(score.exact_match_rate, 4),
-        "held-out instances": score.n_instances,
-        "evaluation": score.evaluation_id + (" (reused)" if score.reused else ""),
+        "mean reward": round(m.mean_reward, 4),
+        "format-error rate": round(m.format_error_rate, 4),
+        "apply rate": round(m.apply_rate, 4),
+        "exact-match rate": round(m.exact_match_rate, 4),
+        "held-out instances": m.n_instances,
+        "evaluation": report.evaluation_id + (" (reused)" if report.reused else ""),
     }
 
 
 # One evaluation at a time: each already uses every core, and they share one store.
 @flow(name="evaluate", flow_run_name="evaluate {run_name}", task_runner=ThreadPoolTaskRunner(max_workers=1))
-def evaluate(run_name: str, snapshot_id: str) -> list[CheckpointScore]:
+def evaluate(run_name: str, snapshot_id: str) -> list[EvalReport]:
     """Evaluate every checkpoint the training run ``run_name`` saved on ``snapshot_id``'s held-out split.
 
     The models the run started from are evaluated first (``evaluate.lineage``), so that each checkpoint's
-    MLflow comparison plot shows them beside it.
+    MLflow comparison plot shows them beside it; one that no longer loads is left out, never keeping the
+    run's own checkpoints unjudged.
     """
     with swerl_logs():
-        lineage = evaluate_lineage(run_name, snapshot_id, return_state=True)
-        if lineage.is_failed():  # a base that no longer loads must not keep the run's own checkpoints unjudged
-            get_run_logger().warning("the comparison plots leave out the run's earlier stages: %s", lineage.message)
-        checkpoints = [str(p) for p in run_checkpoints(flow_settings().checkpoints_dir / run_name)]
-        return list(evaluate_checkpoint.map(checkpoints, unmapped(snapshot_id)).result())
+        settings = flow_settings()
+        run_dir = settings.checkpoints_dir / run_name
+        ancestors = [(model, evaluate_model(str(model), snapshot_id, return_state=True))
+                     for model in ancestor_models(settings, run_dir)]  # fmt: skip
+        for model, state in ancestors:
+            if state.is_failed():
+                get_run_logger().warning("left out of the comparison: %s could not be evaluated: %s", model,
+                                         state.message)  # fmt: skip
+        lineage = [{"model": str(model), **_row(state.result())} for model, state in ancestors if state.is_completed()]
+        if lineage:
+            description = f"the models {run_name} was trained from, oldest first, on {snapshot_id}"
+            create_table_artifact(lineage, key="model-lineage", description=description)
+        checkpoints = [str(path) for path in run_checkpoints(run_dir)]
+        reports = list(evaluate_model.map(checkpoints, unmapped(snapshot_id)).result())
+        for report in reports:
+            rows = [{"metric": k, "value": v} for k, v in _row(report).items()]
+            key = artifact_key("evaluation", Path(report.model_ref).name)
+            create_table_artifact(rows, key=key, description=f"{report.model_ref} on {snapshot_id}")
+        return reports

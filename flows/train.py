@@ -1,16 +1,14 @@
-"""The ``train`` flow: an optional SFT warm start, then GRPO, each in its own process that the flow follows.
+"""The ``train`` flow: an optional SFT warm start, then GRPO, each one call of ``swerl_core.train.run``.
 
-``train.launcher`` chooses where a stage runs: a local child process (one that dies is resumed from its last
-checkpoint) or a Kubernetes Job (``train.kubernetes.*``) whose state changes and pod log lines reach this flow
-run's log, and whose failure reason fails it (``swerl_core.train.launcher.train_launched``). The
-flow publishes a progress artifact updated at every step, a link to the MLflow run, and the reward
-curve as an image served by the MLflow server.
+``train.launcher`` chooses where a stage runs — a local child process resumed from its last checkpoint when it
+dies, a Kubernetes Job whose pod log lines reach this flow run's log, or this process — and the flow never knows
+which. It records the effective settings and recipe once, publishes a progress artifact moved by every step's
+metrics, a link to the MLflow run, and the reward curve as an image served by the MLflow server.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from prefect import flow, task
 from prefect.artifacts import (
@@ -21,54 +19,67 @@ from prefect.artifacts import (
 )
 from prefect.runtime import flow_run
 
-from flows.bridge import artifact_key, flow_settings, mlflow_artifact_url, mlflow_run_url, swerl_logs
-from swerl_core.train.config import Stage, load_train_config
-from swerl_core.train.job import FollowedRun, TrainStep, job_for
-from swerl_core.train.launcher import train_launched
+from flows.bridge import (
+    artifact_key,
+    flow_settings,
+    mlflow_artifact_url,
+    mlflow_run_url,
+    recipe_config,
+    recipe_name,
+    record_configuration,
+    swerl_logs,
+)
+from swerl_core import train as training
+from swerl_core.progress import Progress
+from swerl_core.train.config import Stage, TrainConfig
+from swerl_core.train.result import TrainResult
 
 
 @dataclass(frozen=True)
 class TrainOutcome:
     """The trained run (GRPO) and, when there was one, its SFT warm start."""
 
-    recipe: str
+    recipe: TrainConfig
     snapshot_id: str
-    grpo: FollowedRun
-    sft: FollowedRun | None
+    grpo: TrainResult
+    sft: TrainResult | None
 
 
-@task(name="run-training")
-def run_training(recipe: str, stage: Stage, snapshot_id: str, base_model: str | None = None) -> FollowedRun:
-    """Train one stage where the settings say (child process or Kubernetes Job), updating a progress artifact."""
-    job = job_for(Path(recipe), stage, snapshot_id, base_model)
-    progress = create_progress_artifact(0.0, key=artifact_key("training-progress", stage), description=job.run_name)
+@task(name="run-training", task_run_name="train {stage}")
+def run_training(recipe: TrainConfig, stage: Stage, snapshot_id: str, base_model: str | None = None) -> TrainResult:
+    """Train one stage where the settings say, moving a progress artifact with each step's metrics."""
+    what = f"{recipe.name} {stage} on {snapshot_id}"
+    progress = create_progress_artifact(0.0, key=artifact_key("training-progress", stage), description=what)
 
-    def on_step(step: TrainStep) -> None:
-        shown = " ".join(f"{k}={v:.4g}" for k, v in sorted(step.metrics.items()) if k in ("reward", "loss"))
-        done = 100.0 * step.step / step.total if step.total else 0.0
-        update_progress_artifact(progress, min(done, 100.0), description=f"{job.run_name} step {step.step} {shown}")
+    def on_progress(event: Progress) -> None:
+        shown = " ".join(f"{k}={v:.4g}" for k, v in sorted(event.metrics.items()) if k in ("reward", "loss"))
+        line = f"{what}: step {event.step}/{event.total} {shown}" if event.metrics else event.message
+        update_progress_artifact(progress, 100.0 * (event.fraction or 0.0), description=line)
 
-    run = train_launched(flow_settings(), job, on_step=on_step)
-    update_progress_artifact(progress, 100.0, description=f"{run.run_name}: {run.steps} steps")
-    return run
+    request = training.TrainRequest(recipe, stage, snapshot_id, base_model=base_model)
+    result = training.run(flow_settings(), request, on_progress)
+    update_progress_artifact(progress, 100.0, description=f"{result.run_name}: {result.steps} steps")
+    return result
 
 
 def _run_name() -> str:
     params = flow_run.parameters
-    return f"train {load_train_config(params['recipe']).name} on {params['snapshot_id']}"
+    return f"train {recipe_name(params['recipe'])} on {params['snapshot_id']}"
 
 
 @flow(name="train", flow_run_name=_run_name)
-def train(recipe: str, snapshot_id: str, sft_warm_start: bool = True) -> TrainOutcome:
-    """Train ``recipe`` on snapshot ``snapshot_id``: SFT on oracle answers first when asked, then GRPO."""
+def train(recipe: str | TrainConfig, snapshot_id: str, sft_warm_start: bool = True) -> TrainOutcome:
+    """Train ``recipe`` (a recipe file, or the recipe a parent flow read) on snapshot ``snapshot_id``: SFT on oracle
+    answers first when asked, then GRPO."""
     with swerl_logs():
-        sft = run_training(recipe, "sft", snapshot_id) if sft_warm_start else None
-        grpo = run_training(recipe, "grpo", snapshot_id, str(sft.model_dir) if sft else None)
-        settings = flow_settings()
+        settings, cfg = flow_settings(), recipe_config(recipe)
+        record_configuration(settings, cfg)
+        sft = run_training(cfg, "sft", snapshot_id) if sft_warm_start else None
+        grpo = run_training(cfg, "grpo", snapshot_id, str(sft.model_dir) if sft else None)
         if grpo.mlflow_run_id:
             url = mlflow_run_url(settings, grpo.mlflow_run_id)
             create_link_artifact(url, link_text=f"MLflow run {grpo.run_name}", key="mlflow-training-run")
             curve = mlflow_artifact_url(settings, grpo.mlflow_run_id, "reward_curve.png")
             if curve is not None:
                 create_image_artifact(curve, key="reward-curve", description=f"Reward per step of {grpo.run_name}")
-        return TrainOutcome(recipe, snapshot_id, grpo, sft)
+        return TrainOutcome(cfg, snapshot_id, grpo, sft)

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from swerl_core.config import Settings
 from swerl_core.runs import read_run_id
 from swerl_core.snapshots import file_sha256, snapshot_dir
 
@@ -77,6 +78,25 @@ def model_lineage(client: Any, run_id: str | None, max_depth: int = 8) -> list[t
         found.append((model_dir, None if saved_by is None else saved_by.get("stage")))
         run_id = run_id if saved_by is not None else None
     return found[::-1]
+
+
+def ancestor_models(settings: Settings, run_dir: Path) -> list[Path]:
+    """The model directories the training run in ``run_dir`` descends from, oldest first: what its evaluations are
+    drawn beside (:func:`model_lineage`). Empty when ``evaluate.lineage`` is off or the run recorded no MLflow run."""
+    from mlflow import MlflowClient
+
+    run_id = read_run_id(run_dir)
+    if not settings.evaluate.lineage or run_id is None:
+        return []
+    return [model_dir for model_dir, _ in model_lineage(MlflowClient(settings.tracking_uri), run_id)]
+
+
+def direct_base(tracking_uri: str, run_id: str | None) -> Path | None:
+    """The model directory training run ``run_id`` started from (its direct base), or ``None`` when unknown."""
+    from mlflow import MlflowClient
+
+    ancestors = model_lineage(MlflowClient(tracking_uri), run_id)
+    return ancestors[-1][0] if ancestors else None
 
 
 def run_params(client: Any, run_id: str) -> dict[str, str] | None:

@@ -89,23 +89,30 @@ def write_run_id(run_dir: Path, run_id: str) -> None:
 
 
 @dataclass(frozen=True)
-class TrainedRun:
-    """A finished training run: its name, directory, snapshot and the time stamped into its name."""
+class RunDirectory:
+    """A training run's folder on disk and what its name says: the snapshot it trained on and when it started.
 
-    name: str
-    run_dir: Path
+    What the run *did* (steps, metrics, its MLflow run) is the trainer's result record, not this.
+    """
+
+    path: Path
     snapshot_id: str
     stamp: str  # YYYYmmdd-HHMMSS (UTC), from the run name
 
+    @property
+    def name(self) -> str:
+        """The run's name: its folder's name."""
+        return self.path.name
 
-def finished_runs(checkpoints_dir: Path, recipe: str, stage: str = "grpo") -> list[TrainedRun]:
+
+def finished_runs(checkpoints_dir: Path, recipe: str, stage: str = "grpo") -> list[RunDirectory]:
     """Finished runs of ``recipe`` at ``stage`` (those with ``final/``), oldest first."""
     prefix = run_prefix(recipe, stage, "")
     runs = []
     for path in Path(checkpoints_dir).glob(f"{prefix}*"):
         match = _finished(path)
         if match is not None:
-            runs.append(TrainedRun(path.name, path, path.name[len(prefix) : match.start()], match[1]))
+            runs.append(RunDirectory(path, path.name[len(prefix) : match.start()], match[1]))
     return sorted(runs, key=lambda r: (r.stamp, r.name))
 
 
@@ -121,13 +128,13 @@ def _finished(run_dir: Path) -> re.Match[str] | None:
     return match if match is not None and (run_dir / FINAL_DIR / "config.json").is_file() else None
 
 
-def last_trained_snapshot(checkpoints_dir: Path, recipe: str, stage: str = "grpo") -> TrainedRun | None:
+def last_trained_snapshot(checkpoints_dir: Path, recipe: str, stage: str = "grpo") -> RunDirectory | None:
     """The newest finished run of ``recipe`` at ``stage``, or ``None`` when it was never trained."""
     runs = finished_runs(checkpoints_dir, recipe, stage)
     return runs[-1] if runs else None
 
 
-def finished_run_on(checkpoints_dir: Path, recipe: str, snapshot_id: str, stage: str = "grpo") -> TrainedRun:
+def finished_run_on(checkpoints_dir: Path, recipe: str, snapshot_id: str, stage: str = "grpo") -> RunDirectory:
     """The newest finished run of ``recipe`` on ``snapshot_id``; raises :class:`RunError` when there is none."""
     runs = [r for r in finished_runs(checkpoints_dir, recipe, stage) if r.snapshot_id == snapshot_id]
     if not runs:
@@ -135,7 +142,7 @@ def finished_run_on(checkpoints_dir: Path, recipe: str, snapshot_id: str, stage:
     return runs[-1]
 
 
-def unchanged_since_training(checkpoints_dir: Path, recipe: str, snapshot_id: str) -> TrainedRun | None:
+def unchanged_since_training(checkpoints_dir: Path, recipe: str, snapshot_id: str) -> RunDirectory | None:
     """The run that last trained ``recipe`` when it trained on ``snapshot_id`` (nothing new to learn), else ``None``."""
     last = last_trained_snapshot(checkpoints_dir, recipe)
     return last if last is not None and last.snapshot_id == snapshot_id else None
@@ -153,6 +160,15 @@ def run_checkpoints(run_dir: Path) -> list[Path]:
     if (final / "config.json").is_file() and not (steps and _saved_at_last_step(steps[-1][1])):
         found.append(final)
     return found
+
+
+def saved_order(model_dir: Path) -> int:
+    """Where a model folder of a run comes in training: ``N`` for ``checkpoint-N``, after every checkpoint for
+    ``final/``, and before them all for any other folder (a base model)."""
+    match = _CHECKPOINT.match(Path(model_dir).name)
+    if match is not None:
+        return int(match[1])
+    return 1 << 62 if Path(model_dir).name == FINAL_DIR else -1
 
 
 def _saved_at_last_step(checkpoint: Path) -> bool:

@@ -91,3 +91,13 @@ def test_github_token_loses_the_newline_a_secret_file_leaves_and_refuses_inner_w
     assert github_token({"GITHUB_TOKEN": " \n"}) is None
     with pytest.raises(ConfigError, match="whitespace inside"):
         github_token({"GITHUB_TOKEN": "ghp_abc 123"})
+
+
+def test_shown_settings_drop_credentials_from_urls_and_keep_everything_else() -> None:
+    from swerl_core.config import shown_settings
+
+    tracking = "http://ci:hunter2@mlflow:5000"
+    settings = load_settings(env={}, overrides={"mlflow_tracking_uri": tracking, "reward.workers": 3})
+    shown = shown_settings(settings)
+    assert shown["mlflow_tracking_uri"] == "http://mlflow:5000" and "hunter2" not in repr(shown)
+    assert shown["reward"] == as_dict(settings)["reward"] and shown["train"]["launcher"] == "local"

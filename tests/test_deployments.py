@@ -1,5 +1,6 @@
-"""deployments/prefect.yaml and the swerl-gpu base job template, checked without a server: every entrypoint
-imports a flow, parameters match the flow's signature, schedules parse, the trigger follows the train flow."""
+"""deployments/prefect.yaml and the swerl-gpu base job template, checked without a server: every entrypoint imports
+a flow, parameters match the flow's signature, schedules parse, the trigger follows runs of the train deployment
+only."""
 
 from __future__ import annotations
 
@@ -66,9 +67,39 @@ def test_ingest_is_scheduled_and_retrain_runs_nightly_one_at_a_time() -> None:
     assert DEPLOYMENTS["retrain"]["concurrency_limit"] == 1 and DEPLOYMENTS["train"]["concurrency_limit"] == 1
 
 
-def test_evaluate_register_is_triggered_by_the_train_flow_completing() -> None:
+def _completed(flow: str, *related: tuple[str, str]) -> Any:
+    """A flow run's Completed event as the Prefect 3.9.1 server emits it: the flow, plus ``(role, name)`` pairs.
+
+    Measured on a real server: a deployment run relates its flow and its deployment (role ``deployment``); a subflow
+    relates its flow and its parent task run (role ``task-run``), never a deployment.
+    """
+    from uuid import uuid4
+
+    from prefect.server.events.schemas.events import ReceivedEvent
+
+    resources = [{"prefect.resource.id": f"prefect.flow.{uuid4()}", "prefect.resource.role": "flow",
+                  "prefect.resource.name": flow}]  # fmt: skip
+    for role, name in related:
+        resources.append({"prefect.resource.id": f"prefect.{role}.{uuid4()}", "prefect.resource.role": role,
+                          "prefect.resource.name": name})  # fmt: skip
+    return ReceivedEvent(
+        occurred="2026-12-01T00:00:00Z",
+        event="prefect.flow-run.Completed",
+        resource={"prefect.resource.id": f"prefect.flow-run.{uuid4()}", "prefect.resource.name": "a-run"},
+        related=resources,
+        id=uuid4(),
+    )
+
+
+def test_evaluate_register_is_triggered_by_runs_of_the_train_deployment_only() -> None:
+    from prefect.server.events.schemas.automations import EventTrigger
+
     train_flow = _flow(DEPLOYMENTS["train"]["entrypoint"])
-    (trigger,) = DEPLOYMENTS["evaluate-register"]["triggers"]
-    assert trigger["expect"] == ["prefect.flow-run.Completed"]
-    assert trigger["match_related"] == {"prefect.resource.role": "flow", "prefect.resource.name": train_flow.name}
-    assert trigger["parameters"] == {"upstream": "{{ event.resource.id }}"}
+    (spec,) = DEPLOYMENTS["evaluate-register"]["triggers"]
+    assert spec["parameters"] == {"upstream": "{{ event.resource.id }}"}
+    fields = {k: v for k, v in spec.items() if k in ("match", "match_related", "expect")}
+    trigger = EventTrigger(**fields, posture="Reactive")
+    assert trigger.covers(_completed(train_flow.name, ("deployment", DEPLOYMENTS["train"]["name"])))
+    assert not trigger.covers(_completed(train_flow.name, ("task-run", "train-0"))), "a retrain's train subflow"
+    assert not trigger.covers(_completed("retrain", ("deployment", "retrain")))
+    assert not trigger.covers(_completed("evaluate-register", ("deployment", "evaluate-register")))

@@ -1,6 +1,7 @@
 """The Prefect flows on the sample world under one local Prefect API (``prefect_test_harness``, started once):
-retrain end to end with the tiny model, the stop on an unchanged snapshot, the triggered evaluate-register on
-an already registered run, and the ingest task's retry policy (transient failures only)."""
+retrain end to end with the tiny model, evaluating again (every evaluation reused) and registering again (the
+run's version returned) after it, the stop on an unchanged snapshot, the train flow on Kubernetes, and the ingest
+task's retry policy (transient failures only)."""
 
 from __future__ import annotations
 
@@ -71,13 +72,27 @@ def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
 
     expected = {"ingest-summary", "curation-funnel", "dataset-summary", "training-progress-grpo",
                 "mlflow-training-run", "model-lineage", "evaluation-checkpoint-1", "evaluation-checkpoint-2",
-                "gate-decision", "retrain-summary"}  # fmt: skip
+                "gate-decision", "retrain-summary", "effective-configuration"}  # fmt: skip
     assert expected <= _artifact_keys()
     run_dir = settings.checkpoints_dir / outcome.trained_run
     assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert sorted(Path(r.model_ref).name for r in outcome.evaluations) == ["checkpoint-1", "checkpoint-2"]
+    assert not any(r.reused for r in outcome.evaluations)
     # The base model was evaluated first, under the same protocol, and each checkpoint logged its gain over it.
-    metrics = client.get_run(read_run_id(run_dir)).data.metrics
-    assert "heldout.gain_over_base.mean_reward" in metrics and "heldout.gain_over_base.apply_rate" in metrics
+    training = client.get_run(read_run_id(run_dir)).data
+    assert {"heldout.gain_over_base.mean_reward", "heldout.gain_over_base.apply_rate"} <= set(training.metrics)
+    assert training.params["settings.evaluate.limit"] == "3" and training.params["grpo.max_steps"] == "2"
+
+    from flows.evaluate import evaluate
+    from flows.register import register
+
+    again = evaluate(outcome.trained_run, outcome.snapshot_id)
+    assert all(r.reused for r in again) and {r.evaluation_id for r in again} == {
+        r.evaluation_id for r in outcome.evaluations
+    }, "an evaluation under the same protocol ran twice"
+    twice = register(str(run_dir / "checkpoint-1"), outcome.snapshot_id)
+    assert (twice.version, twice.created, twice.verdict.decision) == ("1", False, "pass")
+    assert [str(v.version) for v in client.search_model_versions(f"name = '{settings.registry.model_name}'")] == ["1"]
 
     again = retrain(str(recipe), sft_warm_start=False, return_state=True)
     assert again.is_completed() and "unchanged" in again.message, again.message
@@ -135,8 +150,8 @@ def test_evaluate_judges_the_checkpoints_even_when_the_base_model_no_longer_load
 
     state = evaluate("grpo-x", "flow-eval-v1", return_state=True)
     assert state.is_completed(), state.message
-    [score] = state.result()
-    assert score.checkpoint.name == "final" and score.n_instances == 2
+    [report] = state.result()
+    assert Path(report.model_ref).name == "final" and report.metrics.n_instances == 2
     logs = _flow_logs(state.state_details.flow_run_id)
     assert any("left out of the comparison" in line and str(broken) in line for line in logs), logs
 
@@ -168,19 +183,21 @@ def test_ingest_waits_for_another_process_writing_the_store(world_env: FakeGitHu
 
 
 def _pod_training(job: dict, index: int) -> list[str]:
-    """What a training pod prints: a plain line, a step record and (rank 0) the result, paths under /data."""
-    from swerl_core.train.job import RESULT_MARK, STEP_MARK
+    """What a training pod prints: a plain line, progress records and (rank 0) the result, paths under /data."""
+    from swerl_core.progress import Progress
+    from swerl_core.train.followed import PROGRESS_MARK, RESULT_MARK
+    from swerl_core.train.result import TrainResult
 
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     flag = {key: value for key, value in zip(command, command[1:], strict=False) if key.startswith("--")}
     run, snapshot = flag["--run-name"], flag["--snapshot"]
-    result = {"run_name": run, "checkpoint_dir": f"/data/checkpoints/{run}",
-              "model_dir": f"/data/checkpoints/{run}/final", "mlflow_run_id": None, "snapshot_id": snapshot,
-              "steps": 2, "metrics": {"reward": 0.25}}  # fmt: skip
+    base, run_dir = flag.get("--model", "base"), Path(f"/data/checkpoints/{run}")
+    result = TrainResult(run, None, flag["--stage"], snapshot, base, run_dir, run_dir / "final", 2, 4, 0, 1.0,
+                         {"reward": 0.25})  # fmt: skip
     return [f"{run} {flag['--stage']} from {flag.get('--model', 'the recipe model')} on node {index}",
-            STEP_MARK + json.dumps({"step": 1, "total": 2, "metrics": {"reward": 0.0}}),
-            STEP_MARK + json.dumps({"step": 2, "total": 2, "metrics": {"reward": 0.25}}),
-            RESULT_MARK + json.dumps(result)]  # fmt: skip
+            PROGRESS_MARK + Progress("train", 1, 2, "step 1/2 reward=0", {"reward": 0.0}).as_json(),
+            PROGRESS_MARK + Progress("train", 2, 2, "step 2/2 reward=0.25", {"reward": 0.25}).as_json(),
+            RESULT_MARK + result.as_json()]  # fmt: skip
 
 
 def _pod_crash(job: dict, index: int) -> list[str]:
@@ -235,7 +252,9 @@ def test_train_flow_on_kubernetes_ends_completed_with_the_pods_logs_in_the_run_l
     assert f"[{grpo_run}-0-x0z] {grpo_run} grpo from /data/checkpoints/{sft_run}/final on node 0" in logs
     for run in (sft_run, grpo_run):
         assert f"job ml/{run}: running (active 1" in logs and f"job ml/{run}: succeeded" in logs
-    assert "SWERL-STEP" not in logs and "SWERL-RESULT" not in logs
+    assert "SWERL-PROGRESS" not in logs and "SWERL-RESULT" not in logs
+    # The recipe was read once, by the flow; the pods got it as their ConfigMap, the artifact records it.
+    assert outcome.recipe.name == "llama3-8b" and "effective-configuration" in _artifact_keys()
 
 
 def test_train_flow_on_kubernetes_ends_failed_with_the_jobs_reason(cluster_env: Path, tmp_path: Path) -> None:

@@ -431,17 +431,24 @@ def test_the_swerl_role_allows_every_request_a_followed_run_makes(tmp_path: Path
     assert needed <= granted, f"not granted by infra/k8s/rbac.yaml: {sorted(needed - granted)}"
 
 
+def _result_record(run: str, **changes: object) -> dict:
+    """A training process's result record, as the pods print it (paths under /data)."""
+    from swerl_core.train.result import TrainResult
+
+    result = TrainResult(run, "abc", "grpo", "snap-1", "/data/models/sft", Path(f"/data/checkpoints/{run}"),
+                         Path(f"/data/checkpoints/{run}/final"), 2, 8, 0, 3.5, {"reward": 0.5},
+                         f"s3://swerl/data/checkpoints/{run}/final")  # fmt: skip
+    return {**json.loads(result.as_json()), **changes}
+
+
 def _training_pod(job: dict, index: int) -> list[str]:
-    from swerl_core.train.job import RESULT_MARK, STEP_MARK
+    from swerl_core.progress import Progress
+    from swerl_core.train.followed import PROGRESS_MARK, RESULT_MARK
 
     command = job["spec"]["template"]["spec"]["containers"][0]["command"]
     run = command[command.index("--run-name") + 1]
-    steps = [STEP_MARK + json.dumps({"step": s, "total": 2, "metrics": {"reward": s / 4}}) for s in (1, 2)]
-    result = {"run_name": run, "checkpoint_dir": f"/data/checkpoints/{run}",
-              "model_dir": f"/data/checkpoints/{run}/final", "mlflow_run_id": "abc", "snapshot_id": "snap-1",
-              "steps": 2, "metrics": {"reward": 0.5},
-              "checkpoint_uri": f"s3://swerl/data/checkpoints/{run}/final"}  # fmt: skip
-    return [f"rank group {index} ready", *steps, RESULT_MARK + json.dumps(result)]
+    steps = [PROGRESS_MARK + Progress("train", s, 2, f"step {s}/2", {"reward": s / 4}).as_json() for s in (1, 2)]
+    return [f"rank group {index} ready", *steps, RESULT_MARK + json.dumps(_result_record(run))]
 
 
 def test_train_on_cluster_returns_the_run_with_local_paths_and_reports_each_step_once_in_the_callers_thread(
@@ -451,33 +458,35 @@ def test_train_on_cluster_returns_the_run_with_local_paths_and_reports_each_step
     import threading
 
     from swerl_core.config import load_settings
-    from swerl_core.train.job import TrainJob
-    from swerl_core.train.k8s import train_on_cluster
+    from swerl_core.train import TrainRequest
+    from swerl_core.train import run as train
 
-    seen: list[tuple[int, bool]] = []
+    seen: list[tuple[int, bool, float]] = []
 
-    def on_step(step) -> None:  # noqa: ANN001
+    def on_progress(event) -> None:  # noqa: ANN001
         try:
             asyncio.get_running_loop()
             in_loop = True
         except RuntimeError:
             in_loop = False
         assert threading.current_thread() is threading.main_thread() and not in_loop
-        seen.append((step.step, in_loop))
+        seen.append((event.step, in_loop, event.metrics["reward"]))
 
     home = tmp_path / "home"
     with FakeKubernetes(logs=_training_pod) as api:
         settings = load_settings(env={}, overrides={"home": str(home), "train.launcher": "kubernetes",
             "train.kubernetes.kubeconfig": str(api.kubeconfig(tmp_path)), "train.kubernetes.nodes": 2,
             "train.kubernetes.poll_s": 0.01})  # fmt: skip
-        recipe = ROOT / "deployments" / "configs" / "llama3-8b.yaml"
-        job = TrainJob(recipe, "grpo", "snap-1", "Llama3_8B-grpo-snap-1-20261202-010000", str(home / "models" / "sft"))
-        run = train_on_cluster(settings, job, on_step=on_step)
-    assert seen == [(1, False), (2, False)]  # two pods print both steps; each step is reported once
+        recipe = _recipe("llama3-8b")
+        request = TrainRequest(recipe, "grpo", "snap-1", run_name="Llama3_8B-grpo-snap-1-20261202-010000",
+                               base_model=str(home / "models" / "sft"))  # fmt: skip
+        run = train(settings, request, on_progress)
+    assert seen == [(1, False, 0.25), (2, False, 0.5)]  # two pods print both steps; each step is reported once
     name = "llama3-8b-grpo-snap-1-20261202-010000"  # the run name as a Job name
-    assert (run.run_name, run.model_dir, run.run_dir) == (name, home / "checkpoints" / name / "final",
-                                                          home / "checkpoints" / name)  # fmt: skip
+    assert (run.run_name, run.model_dir, run.checkpoint_dir) == (name, home / "checkpoints" / name / "final",
+                                                                 home / "checkpoints" / name)  # fmt: skip
     assert run.checkpoint_uri == f"s3://swerl/data/checkpoints/{name}/final"  # published by the pods (storage.uri)
+    assert (run.restarts, run.resumed_from_steps) == (0, ())
     (job_manifest,) = [obj for (kind, _, _), obj in api.objects.items() if kind == "jobs"]
     command = job_manifest["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[command.index("--model") + 1] == "/data/models/sft"  # the base model as the pods see it
@@ -486,31 +495,34 @@ def test_train_on_cluster_returns_the_run_with_local_paths_and_reports_each_step
 
 
 @pytest.mark.parametrize(
-    ("result", "says"),
+    ("changes", "lacking", "says"),
     [
-        ({"run_name": "r"}, "result line lacks checkpoint_dir"),
-        ({"run_name": "r", "checkpoint_dir": "/data/../../etc", "model_dir": "/data/x/final", "snapshot_id": "s",
-          "steps": 2}, "not under /data"),
-        ({"run_name": "r", "checkpoint_dir": "/data/c", "model_dir": "/data/c/final", "snapshot_id": "s",
-          "steps": "two"}, "an integer steps"),
+        ({}, ("checkpoint_dir", "model_dir"), "result line lacks checkpoint_dir, model_dir"),
+        ({"checkpoint_dir": "/data/../../etc"}, (), "not under /data"),
+        ({"steps": "two"}, (), "an integer steps"),
     ],
-)  # fmt: skip
-def test_pods_that_print_odd_records_end_in_one_line_not_a_crash(tmp_path: Path, result: dict, says: str) -> None:
+)
+def test_pods_that_print_odd_records_end_in_one_line_not_a_crash(
+    tmp_path: Path, changes: dict, lacking: tuple[str, ...], says: str
+) -> None:
     from swerl_core.config import load_settings
-    from swerl_core.train.job import RESULT_MARK, STEP_MARK, TrainJob
-    from swerl_core.train.k8s import train_on_cluster
+    from swerl_core.train import TrainRequest
+    from swerl_core.train import run as train
+    from swerl_core.train.followed import PROGRESS_MARK, RESULT_MARK
 
     def pods(job: dict, index: int) -> list[str]:
-        odd_steps = [STEP_MARK + "{}", STEP_MARK + json.dumps({"step": "x"}), STEP_MARK + json.dumps({"step": 1})]
-        return [*odd_steps, RESULT_MARK + json.dumps(result)]
+        good = {"stage": "train", "step": 1, "total": 2, "message": "step 1/2"}
+        odd_steps = [PROGRESS_MARK + "{}", PROGRESS_MARK + json.dumps({"step": "x"}), PROGRESS_MARK + json.dumps(good)]
+        record = {k: v for k, v in _result_record("odd-run", **changes).items() if k not in lacking}
+        return [*odd_steps, RESULT_MARK + json.dumps(record)]
 
     steps: list[int] = []
     home = tmp_path / "home"
     with FakeKubernetes(logs=pods) as api:
         settings = load_settings(env={}, overrides={"home": str(home), "train.launcher": "kubernetes",
             "train.kubernetes.kubeconfig": str(api.kubeconfig(tmp_path)), "train.kubernetes.poll_s": 0.01})  # fmt: skip
-        job = TrainJob(ROOT / "deployments" / "configs" / "llama3-8b.yaml", "grpo", "s", "odd-run", None)
+        request = TrainRequest(_recipe("llama3-8b"), "grpo", "s", run_name="odd-run")
         with pytest.raises(K8sError, match=says) as err:
-            train_on_cluster(settings, job, on_step=lambda step: steps.append(step.step))
+            train(settings, request, lambda event: steps.append(event.step))
     assert "\n" not in str(err.value)
     assert steps == [1]  # the records without an integer step are skipped, the good one is reported

@@ -18,13 +18,13 @@ RECIPE = Path(__file__).resolve().parents[1] / "deployments" / "configs" / "lear
 def test_the_learnable_recipe_improves_the_model_stage_by_stage_and_passes_the_demo_gate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from swerl_core import registry, train
+    from swerl_core import evaluate, registry, train
     from swerl_core.cli import main
     from swerl_core.config import load_settings
     from swerl_core.demo.induction import RECORD
     from swerl_core.demo.learnable import build_learnable_world, learnable_snapshot
     from swerl_core.demo.tiny_model import TinyModelSpec, init_tiny_model
-    from swerl_core.registry.checkpoint_sweep import score_lineage
+    from swerl_core.lineage import ancestor_models
     from swerl_core.stack import DEMO_GATE, DEMO_PRS_PER_REPO
     from swerl_core.train.config import load_train_config
 
@@ -51,7 +51,10 @@ def test_the_learnable_recipe_improves_the_model_stage_by_stage_and_passes_the_d
     sft = train.run(settings, train.TrainRequest(recipe, "sft", snapshot_id))
     grpo = train.run(settings, train.TrainRequest(recipe, "grpo", snapshot_id, base_model=str(sft.model_dir)))
     registration = registry.run(settings, registry.RegisterRequest(grpo.model_dir, snapshot_id, who="test"))
-    base, after_sft = score_lineage(settings, grpo.model_dir.parent, snapshot_id)
+    base, after_sft = (
+        evaluate.run(settings, evaluate.EvaluateRequest(str(model), snapshot_id, reuse=True)).metrics
+        for model in ancestor_models(settings, grpo.model_dir.parent)
+    )
     after_grpo = registration.verdict.candidate
     # Measured (seed 0, 120 held-out rows, greedy): base -1.000 with every answer malformed; SFT -0.271 with
     # 59 % malformed; SFT+GRPO +0.093 with 40 %. The margins leave room for other CPUs' arithmetic.

@@ -184,6 +184,7 @@ def test_cli_promote_refuses_a_failed_version_in_one_line_and_lists_models(
     assert main(["--home", str(home), "models"]) == 0
     out = capsys.readouterr().out
     assert f"{failed:>7}  champion" in out and "fail" in out
+    assert "judged against" in out and out.rstrip().endswith("the floor 0.9"), out
     assert main(["--home", str(home), "rollback"]) == 1
     assert "no previous champion" in capsys.readouterr().err
 

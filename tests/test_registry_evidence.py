@@ -1,6 +1,7 @@
 """Evaluation to registry under one protocol: an evaluation is reused only under the protocol it was run with
 (snapshot, K, instances after --limit, decoding settings), the champion is evaluated again under the candidate's,
-and the evaluation's MLflow run is chosen without swallowing errors."""
+without a champion the candidate is paired with the model its training started from (``trained_from``), a training
+run already registered gets its version back, and the evaluation's MLflow run is chosen without swallowing errors."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from swerl_core.evaluate.evaluation import evaluate
 from swerl_core.evaluate.instances import heldout_instances
 from swerl_core.evaluate.protocol import heldout_protocol
 from swerl_core.evaluate.results import latest_evaluation
+from swerl_core.models import experiment_id
 from swerl_core.registry.evidence import evaluate_and_register
 from swerl_core.registry.versions import mlflow_client
+from swerl_core.runs import write_run_id
 from swerl_core.store import Store
 
 
@@ -48,10 +51,24 @@ def _checkpoint(home: Path, name: str) -> Path:
     return path
 
 
+def _trained_checkpoint(home: Path, settings: Any, name: str, base: Path | None) -> Path:
+    """A GRPO run's final checkpoint whose MLflow training run records ``base`` as its base model (or none)."""
+    client = mlflow_client(settings.tracking_uri)
+    run = client.create_run(experiment_id(client, "swerl-train", home / "mlartifacts"), run_name=name).info.run_id
+    client.log_param(run, "stage", "grpo")
+    if base is not None:
+        client.log_param(run, "base_model", str(base))
+    checkpoint = _checkpoint(home, name)
+    write_run_id(checkpoint.parent, run)
+    return checkpoint
+
+
 def _scripted(home: Path, wrong: int) -> ScriptedBackend:
     """Oracle answers for the held-out instances, a malformed one for the last ``wrong`` of them."""
     instances = heldout_instances(home / "snapshots", SNAPSHOT)
-    return ScriptedBackend(answers_by_issue(instances, frozenset(i.instance_id for i in instances[-wrong:])))
+    return ScriptedBackend(
+        answers_by_issue(instances, frozenset(i.instance_id for i in instances[len(instances) - wrong :]))
+    )
 
 
 def test_a_limit_1_evaluation_is_not_reused_by_register_for_the_full_protocol(
@@ -139,6 +156,49 @@ def test_with_k_above_1_greedy_and_sampled_are_both_judged_and_the_configured_on
             verdict = second.reports[mode]
             assert verdict.champion_version == first.version and verdict.comparison.mean_difference == 0.0
             assert verdict.decision == "fail" and verdict.comparison.n_instances == 4
+
+
+def test_without_a_champion_trained_from_pairs_the_candidate_with_its_base_under_the_same_protocol(
+    home: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four held-out instances: the exact sign-flip test can reach p = 1/16, so alpha 0.1 lets a clear gain pass.
+    overrides = {"registry.model_name": "p-base", "registry.without_champion": "trained_from", "registry.alpha": 0.1}
+    settings = make_settings(home, **overrides, **{"registry.reward_floor": 1.0})
+    base = _checkpoint(home, "sft-base")
+    evaluate(settings, str(base), SNAPSHOT, store=store, backend=_scripted(home, wrong=4))  # every answer malformed
+    candidate = _trained_checkpoint(home, settings, "grpo-from-sft", base)
+    backend = _scripted(home, wrong=0)
+    monkeypatch.setattr(evidence, "evaluate", functools.partial(evaluate, backend=backend))
+    result = evaluate_and_register(settings, store, candidate, SNAPSHOT, who="alice")
+    assert backend.calls == 1, "the base's evaluation under the same protocol must be reused, the candidate's run"
+    verdict = result.verdict
+    assert verdict.decision == "pass", verdict.reason  # the floor of 1.0 would have failed it
+    assert verdict.against == f"its base {base.resolve()}" and verdict.comparison.mean_difference == 2.0
+    tags = mlflow_client(settings.tracking_uri).get_model_version("p-base", result.version).tags
+    assert (tags["gate.baseline"], tags["gate.baseline_model"]) == ("trained_from", str(base.resolve()))
+    assert tags["gate.against"] == verdict.against and float(tags["gate.baseline_mean_reward"]) == -1.0
+
+
+def test_trained_from_with_no_recorded_base_is_inconclusive_and_a_registered_run_gets_its_version_back(
+    home: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(home, **{"registry.model_name": "p-nobase", "registry.without_champion": "trained_from"})
+    candidate = _trained_checkpoint(home, settings, "grpo-from-hub", None)
+    backend = _scripted(home, wrong=0)
+    monkeypatch.setattr(evidence, "evaluate", functools.partial(evaluate, backend=backend))
+    first = evaluate_and_register(settings, store, candidate, SNAPSHOT, who="alice")
+    assert first.created and first.verdict.decision == "inconclusive" and first.moves == ()
+    assert "no known base to compare with" in first.verdict.reason
+    # Another checkpoint of the same training run: the run is registered once, nothing is evaluated again.
+    other = candidate.parent / "checkpoint-1"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    again = evaluate_and_register(settings, store, other, SNAPSHOT, who="bob")
+    assert (again.version, again.created, backend.calls) == (first.version, False, 1)
+    assert (again.verdict.decision, again.verdict.reason) == ("inconclusive", first.verdict.reason)
+    assert again.verdict.against == "its base (unknown)"
+    versions = mlflow_client(settings.tracking_uri).search_model_versions("name = 'p-nobase'")
+    assert [str(v.version) for v in versions] == [first.version]
 
 
 def test_decoding_settings_that_change_the_numbers_change_the_protocol(home: Path) -> None:

@@ -1,6 +1,8 @@
 """The champion/challenger gate, as properties: the decision follows the paired interval, the margin, the ceiling
-and the floor; an interval that straddles the margin is inconclusive with what would decide it; evaluations under
-different protocols or on different instances are never compared."""
+and the floor; without a champion under ``trained_from`` the candidate is paired with its base the same way (an
+unknown base is inconclusive, saying so); an interval that straddles the margin is inconclusive with what would
+decide it; evaluations under different protocols or on different instances are never compared; a verdict reads
+back from its tags."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 from swerl_core.config.registry import RegistryConfig
 from swerl_core.registry import RegistryError
-from swerl_core.registry.gate import GateMetrics, gate
+from swerl_core.registry.gate import GateMetrics, TrainedFrom, gate, recorded_verdict
 
 rewards = st.floats(-1.0, 1.0, allow_nan=False)
 rates = st.floats(0.0, 1.0, allow_nan=False)
@@ -163,3 +165,80 @@ def test_the_verdict_records_the_protocol_and_the_interval_it_was_judged_under()
     tags = gate(_m(0.5, protocol="abc"), None, RegistryConfig()).tags()
     assert tags["gate.protocol"] == "abc" and tags["gate.decision"] == "pass"
     assert float(tags["gate.ci_lower"]) == 0.5 == float(tags["gate.ci_upper"]) and tags["gate.n_instances"] == "12"
+
+
+BASE = [(-1.0 if j % 3 else -0.2) for j in range(24)]  # a base model: mostly malformed answers
+TRAINED_FROM = RegistryConfig(without_champion="trained_from", reward_floor=0.9, **FAST)  # a floor it would fail
+
+
+def test_trained_from_passes_a_real_improvement_over_the_base_and_says_it_was_the_comparison() -> None:
+    base = TrainedFrom("/home/checkpoints/sft-run/final", _m(BASE))
+    verdict = gate(_m([b + 0.5 for b in BASE]), None, TRAINED_FROM, trained_from=base)
+    assert verdict.decision == "pass", verdict.reason
+    assert verdict.comparison is not None and verdict.comparison.mean_difference == pytest.approx(0.5)
+    assert verdict.against == "its base /home/checkpoints/sft-run/final" and verdict.against in verdict.reason
+    tags = verdict.tags()
+    assert (tags["gate.baseline"], tags["gate.baseline_model"]) == ("trained_from", base.model)
+    assert float(tags["gate.baseline_mean_reward"]) == pytest.approx(sum(BASE) / len(BASE))
+    assert tags["gate.champion_version"] == "none" and "gate.champion_mean_reward" not in tags
+    # The floor would have failed this candidate: the setting, not the floor, decided.
+    assert float(tags["gate.required_reward"]) == pytest.approx(sum(BASE) / len(BASE))
+
+
+def test_trained_from_fails_a_candidate_no_better_than_its_base_and_is_inconclusive_on_noise() -> None:
+    base = TrainedFrom("/base", _m(BASE))
+    assert gate(_m(BASE), None, TRAINED_FROM, trained_from=base).decision == "fail"
+    assert gate(_m([b - 0.3 for b in BASE]), None, TRAINED_FROM, trained_from=base).decision == "fail"
+    noisy = [b + (0.6 if j % 2 else -0.5) for j, b in enumerate(BASE)]
+    unsure = gate(_m(noisy), None, TRAINED_FROM, trained_from=base)
+    assert unsure.decision == "inconclusive" and "more held-out instances" in unsure.reason
+
+
+def test_trained_from_without_a_known_base_is_inconclusive_saying_so() -> None:
+    verdict = gate(_m([0.9] * 12), None, TRAINED_FROM)
+    assert verdict.decision == "inconclusive" and verdict.comparison is None
+    assert verdict.reason.startswith("no known base to compare with (registry.without_champion: trained_from)")
+    assert verdict.against == "its base (unknown)" and verdict.tags()["gate.baseline"] == "trained_from"
+    ceiling = gate(_m([0.9] * 12, fmt=0.9), None, TRAINED_FROM)
+    assert ceiling.decision == "fail" and ceiling.reason.startswith("format-error rate 0.900 > ceiling")
+
+
+def test_a_champion_always_decides_over_the_base() -> None:
+    champion, base = _m([0.8] * 24), TrainedFrom("/base", _m(BASE))
+    verdict = gate(_m([b + 0.5 for b in BASE]), champion, TRAINED_FROM, "4", trained_from=base)
+    assert verdict.decision == "fail" and verdict.baseline == "champion" and verdict.against == "champion v4"
+    assert verdict.trained_from is None and verdict.tags()["gate.baseline"] == "champion"
+
+
+def test_trained_from_refuses_a_base_evaluated_under_another_protocol() -> None:
+    base = TrainedFrom("/base", _m(BASE, protocol="limit-1"))
+    with pytest.raises(RegistryError, match="candidate and base were evaluated .* under different protocols"):
+        gate(_m(BASE), None, TRAINED_FROM, trained_from=base)
+
+
+@pytest.mark.parametrize("against", ["trained_from", "champion", "floor"])
+def test_a_verdict_reads_back_from_its_tags(against: str) -> None:
+    base = TrainedFrom("/base", _m(BASE))
+    champion = _m([b + 0.1 for b in BASE]) if against == "champion" else None
+    cfg = TRAINED_FROM if against == "trained_from" else RegistryConfig(reward_floor=-0.9, **FAST)
+    verdict = gate(_m([b + 0.5 for b in BASE]), champion, cfg, "2" if champion else None, trained_from=base)
+    evaluation = {"eval.mean_reward": repr(verdict.candidate.mean_reward), "eval.format_error_rate": "0.0",
+                  "eval.snapshot_id": "s1", "eval.samples": "1", "eval.protocol": "p-full"}  # fmt: skip
+    tags = {**verdict.tags(), **evaluation}
+    again = recorded_verdict(tags)
+    assert (again.decision, again.reason, again.baseline, again.against) == (
+        verdict.decision,
+        verdict.reason,
+        verdict.baseline,
+        verdict.against,
+    )
+    assert again.candidate.mean_reward == verdict.candidate.mean_reward
+    paired = verdict.baseline_metrics
+    assert (again.baseline_metrics is None) == (paired is None)
+    if paired is not None and again.baseline_metrics is not None:
+        assert again.baseline_metrics.mean_reward == paired.mean_reward
+
+
+def test_a_version_never_judged_reads_back_as_inconclusive() -> None:
+    again = recorded_verdict({"gate.verdict": "pending", "eval.mean_reward": "0.1"})
+    assert again.decision == "inconclusive" and "never judged" in again.reason and not again.passed

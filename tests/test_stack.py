@@ -1,7 +1,8 @@
 """The deployed pipeline on a real local stack: Prefect server and worker, MLflow server, `prefect deploy`,
-the retrain deployment run by the worker, the evaluate-register run its train subflow's Completed event
-triggers, artifacts read back through the API, the registered version in MLflow — and both UIs in a real
-headless Chromium. One stack per module (started once); the last test stops it like `make down`."""
+the retrain deployment run by the worker (which evaluates and registers its own training: no evaluate-register
+run follows it), a run of the train deployment (exactly one evaluate-register run follows it), artifacts read
+back through the API, the registered version in MLflow — and both UIs in a real headless Chromium. One stack per
+module (started once); the last test stops it like `make down`."""
 
 from __future__ import annotations
 
@@ -26,17 +27,35 @@ def _free_port() -> int:
 
 
 class Deployed:
-    """The stack and what the module's one deployment run left behind."""
+    """The stack and what the module's deployment runs left behind: retrain, then a run of the train deployment."""
 
-    def __init__(self, stack: Stack, run: Any, triggered: Any) -> None:
-        self.stack, self.run, self.triggered = stack, run, triggered
+    def __init__(self, stack: Stack, run: Any, after_retrain: list[Any], train_run: Any, triggered: list[Any]) -> None:
+        self.stack, self.run, self.after_retrain = stack, run, after_retrain
+        self.train_run, self.triggered = train_run, triggered
+
+
+def _evaluate_registers(client: Any) -> list[Any]:
+    return [r for r in client.read_flow_runs() if r.name.startswith("evaluate-register after")]
+
+
+def _train_subflow_snapshot(client: Any, retrain_id: Any) -> str:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    children = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[retrain_id]))
+    )
+    (train,) = [r for r in children if r.name.startswith("train ")]
+    return str(train.parameters["snapshot_id"])
 
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.demo import prepare, run_retrain
+    from swerl_core.stack import triggered_run
 
     home = tmp_path_factory.mktemp("stack-home")
     stack = Stack(home, _free_port(), _free_port())
@@ -48,11 +67,19 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         # process's client at the stack explicitly, not only through the environment.
         with temporary_settings(updates={PREFECT_API_URL: stack.prefect_api}):
             recipe = write_recipe(home, tiny_model(home))
-            small = {"evaluate": {"max_new_tokens": 32, "limit": 3},
-                     "registry": {"reward_floor": -1.0, "format_error_ceiling": 1.0}}  # fmt: skip
+            gate = {"reward_floor": -1.0, "format_error_ceiling": 1.0, "without_champion": "floor"}
+            small = {"evaluate": {"max_new_tokens": 32, "limit": 3}, "registry": gate}
             prepare(stack, str(recipe), small)
-            run, triggered = run_retrain(str(recipe), sft_warm_start=False)  # SFT runs in make demo
-            yield Deployed(stack, run, triggered)
+            run = run_retrain(str(recipe), sft_warm_start=False)  # SFT runs in make demo
+            with get_client(sync_client=True) as client:
+                # The train subflow completed long before retrain's evaluations and registration ended: a trigger
+                # it fired (0.05-2 s after the event) would have started its run by now.
+                after_retrain = _evaluate_registers(client)
+                parameters = {"recipe": str(recipe), "snapshot_id": _train_subflow_snapshot(client, run.id),
+                              "sft_warm_start": False}  # fmt: skip
+                train_run = run_deployment("train/train", parameters=parameters, timeout=None)
+                triggered_run(client, train_run.id)
+                yield Deployed(stack, run, after_retrain, train_run, _evaluate_registers(client))
     finally:
         stop(stack)
         os.environ.clear()
@@ -60,10 +87,18 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
 
 
 @pytest.mark.slow
-def test_retrain_deployment_and_triggered_evaluate_register_complete(deployed: Deployed) -> None:
+def test_retrain_deployment_completes_and_starts_no_evaluate_register_run(deployed: Deployed) -> None:
     assert deployed.run.state.is_completed(), deployed.run.state.message
-    assert deployed.triggered is not None, "the train run's Completed event started no evaluate-register run"
-    assert deployed.triggered.state.is_completed(), deployed.triggered.state.message
+    assert "gate pass" in deployed.run.state.message, deployed.run.state.message
+    assert deployed.after_retrain == [], "retrain's train subflow triggered evaluate-register"
+
+
+@pytest.mark.slow
+def test_a_train_deployment_run_starts_exactly_one_evaluate_register_run(deployed: Deployed) -> None:
+    assert deployed.train_run.state.is_completed(), deployed.train_run.state.message
+    (triggered,) = deployed.triggered
+    assert triggered.parameters["upstream"] == f"prefect.flow-run.{deployed.train_run.id}"
+    assert triggered.state.is_completed(), triggered.state.message
 
 
 @pytest.mark.slow
@@ -75,6 +110,7 @@ def test_artifacts_of_every_stage_are_readable_through_the_api(deployed: Deploye
     assert keys.get("ingest-summary") == "table" and keys.get("curation-funnel") == "table"
     assert keys.get("gate-decision") == "markdown" and keys.get("training-progress-grpo") == "progress"
     assert keys.get("mlflow-training-run") == "markdown" and keys.get("reward-curve") == "image"
+    assert keys.get("effective-configuration") == "markdown" and keys.get("model-lineage") == "table"
     with get_client(sync_client=True) as client:
         assert client.read_concurrency_limit_by_tag("github-api").concurrency_limit == 4
 
@@ -87,8 +123,14 @@ def test_registered_version_is_champion_in_mlflow(deployed: Deployed) -> None:
     champion = client.get_model_version_by_alias("swerl-policy", "champion")
     assert str(champion.version) == "1" and champion.tags["gate.verdict"] == "pass"
     assert client.get_registered_model("swerl-policy").description and "gate pass" in champion.description
-    inputs = client.get_run(champion.run_id).inputs.dataset_inputs
-    assert {i.tags[0].value for i in inputs} >= {"training", "evaluation"}
+    training = client.get_run(champion.run_id)
+    assert {i.tags[0].value for i in training.inputs.dataset_inputs} >= {"training", "evaluation"}
+    # The effective settings the run trained with, besides its recipe, are the training run's params.
+    assert training.data.params["settings.registry.policy"] == "auto" and "grpo.max_steps" in training.data.params
+    assert champion.tags["gate.baseline"] == "floor" and champion.tags["gate.against"].startswith("the floor")
+    # The train deployment's run was registered once, by its triggered evaluate-register, and judged against v1.
+    second = client.get_model_version("swerl-policy", "2")
+    assert second.tags["gate.against"] == "champion v1" and second.run_id != champion.run_id
 
 
 def _page(url: str, wait_for: str, shot: Path, tab: str | None = None) -> str:

@@ -1,5 +1,6 @@
-"""Training end to end on the tiny model (CPU): GRPO with and without DeepSpeed ZeRO-2, SFT, and
-resume after kill -9 — each leaves checkpoints and an MLflow run with per-step metrics."""
+"""Training end to end on the tiny model (CPU), the trainer in this process (``train.launcher: in_process``, what
+``swerl train`` and every launched rank run): GRPO with and without DeepSpeed ZeRO-2, SFT, and resume after
+kill -9 — each leaves checkpoints and an MLflow run with per-step metrics."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import yaml
 
 from swerl_core.config import Settings
 from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
-from swerl_core.train import TrainRequest, run
+from swerl_core.train import TrainRequest, in_this_process, run
 from swerl_core.train.config import TrainConfig, train_config_from_dict
 from swerl_core.train.trainer import ORDER_LOG
 
@@ -121,6 +122,12 @@ def _order(run_dir: Path) -> dict[int, list[str]]:
     return order
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared test settings, training in this process."""
+    return in_this_process(settings)
+
+
 @pytest.mark.slow
 def test_two_grpo_steps_write_checkpoints_and_mlflow_metrics(settings: Settings, model_dir: Path) -> None:
     result = run(settings, TrainRequest(_config(model_dir), stage="grpo", run_name="plain"))
@@ -160,8 +167,8 @@ def test_resume_after_kill_continues_same_step_and_data_order(settings: Settings
     assert not (run_dir / "final").exists(), "the run finished before it could be killed"
 
     resumed = run(settings, TrainRequest(_config(model_dir, max_steps=steps), resume=True, run_name="killed"))
-    assert resumed.run_name == "killed" and resumed.resumed_from_step is not None
-    assert resumed.resumed_from_step >= 2 and resumed.steps == steps
+    assert resumed.run_name == "killed" and len(resumed.resumed_from_steps) == 1 and resumed.restarts == 0
+    assert resumed.resumed_from_steps[0] >= 2 and resumed.steps == steps
     assert _order(run_dir) == _order(reference.checkpoint_dir), "resumed run saw other rows than an unbroken run"
     state = json.loads((run_dir / f"checkpoint-{steps}" / "trainer_state.json").read_text())
     assert state["global_step"] == steps

@@ -84,7 +84,8 @@ def register_models(verbs: Any) -> None:
         "models",
         run_models,
         help="list model versions with aliases and gate verdicts",
-        description="List the registered model's versions, newest first: aliases, gate verdict, mean reward.",
+        description="List the registered model's versions, newest first: aliases, gate verdict, mean reward, and "
+        "what the gate judged each against (the champion, the model it was trained from, or the floor).",
     )
 
 
@@ -140,11 +141,11 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
 
     require_registry(settings)
     rows = list_versions(settings)
-    print(f"{'version':>7}  {'aliases':<22} {'gate':<12} {'mean reward':>11}  snapshot")
+    print(f"{'version':>7}  {'aliases':<22} {'gate':<12} {'mean reward':>11}  {'snapshot':<16}  judged against")
     for row in rows:
         print(
             f"{row.version:>7}  {','.join(row.aliases) or '-':<22} {row.verdict:<12} "
-            f"{row.mean_reward[:11] or '-':>11}  {row.snapshot_id or '-'}"
+            f"{row.mean_reward[:11] or '-':>11}  {row.snapshot_id or '-':<16}  {row.against or '-'}"
         )
     return 0
 

@@ -114,8 +114,10 @@ def register_init_model(verbs: Any) -> None:
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
     """Run :func:`swerl_core.train.run` for the given flags and print the result."""
     from swerl_core.cli.progress import ProgressLines
-    from swerl_core.train import TrainRequest, run
+    from swerl_core.train import TrainRequest, in_this_process, run
     from swerl_core.train.config import load_train_config
+
+    settings = in_this_process(settings)  # `swerl train` is the trainer: what torchrun & co. start on every rank
 
     cfg = load_train_config(args.recipe)
     if args.deepspeed is not None:

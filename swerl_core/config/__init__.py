@@ -19,6 +19,7 @@ from swerl_core.config.loading import (
     load_settings,
     parse_utc_datetime,
     read_yaml_mapping,
+    shown_settings,
 )
 from swerl_core.config.registry import RegistryConfig
 from swerl_core.config.secrets import Secret, github_token
@@ -55,4 +56,5 @@ __all__ = [
     "load_settings",
     "parse_utc_datetime",
     "read_yaml_mapping",
+    "shown_settings",
 ]

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from swerl_core.config.settings import Settings
+from swerl_core.config.storage import shown_uri
 from swerl_core.errors import ConfigError
 
 ENV_PREFIX = "SWERL_"
@@ -66,6 +67,20 @@ def as_dict(settings: Any) -> dict[str, Any]:
         else:
             out[f.name] = value
     return out
+
+
+def shown_settings(settings: Settings) -> dict[str, Any]:
+    """:func:`as_dict` of ``settings`` safe to publish (a Prefect artifact, MLflow params): no URL keeps a
+    ``user:password@`` part. Secrets are never settings, so nothing else needs hiding."""
+
+    def shown(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: shown(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shown(v) for v in value]
+        return shown_uri(value) if isinstance(value, str) else value
+
+    return dict(shown(as_dict(settings)))
 
 
 def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``registry`` settings: the registered model name, the gate's margin, ceiling and floors, the promote policy.
+"""``registry`` settings: the registered model name, the gate's margin, ceiling, floor and what it judges a first
+candidate against, the promote policy.
 
 Composed into :class:`swerl_core.config.Settings` as ``settings.registry`` (env ``SWERL_REGISTRY__<KEY>``).
 """
@@ -12,6 +13,7 @@ from swerl_core.errors import require_setting
 
 Policy = Literal["auto", "manual"]
 GateOn = Literal["greedy", "sampled"]
+WithoutChampion = Literal["floor", "trained_from"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,10 @@ class RegistryConfig:
     bootstrap_resamples: int = 4000
     gate_on: GateOn = "sampled"  # which evaluation decides: sampled (K = evaluate.samples; greedy when K = 1) or greedy
     format_error_ceiling: float = 0.3  # pass: format-error rate <= ceiling (always applies)
-    reward_floor: float = 0.0  # with no champion: pass when mean reward >= floor
+    # With no champion, judge against: the floor (`floor`), or the model the candidate's training started from,
+    # evaluated under the same protocol and paired instance by instance like a champion (`trained_from`).
+    without_champion: WithoutChampion = "floor"
+    reward_floor: float = 0.0  # without_champion floor: pass when the candidate's interval reaches it
     policy: Policy = "manual"  # auto: a passing version becomes champion at once
     lock_timeout_s: float = 600.0  # wait for another registration holding the registry lock
 

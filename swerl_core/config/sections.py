@@ -114,9 +114,11 @@ class KubernetesConfig:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """How the train flow runs a training stage: a local child process, or a Job on a Kubernetes cluster."""
+    """Where ``swerl_core.train.run`` runs a training stage: a local child process resumed after a crash (``local``),
+    a Job on a Kubernetes cluster (``kubernetes``), or the calling process itself (``in_process``: what ``swerl
+    train``, the child process and the pods are)."""
 
-    launcher: Literal["local", "kubernetes"] = "local"
+    launcher: Literal["local", "kubernetes", "in_process"] = "local"
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
 
 

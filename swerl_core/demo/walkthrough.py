@@ -155,17 +155,19 @@ def train_tiny(settings: Settings, snapshot_id: str, out: TextIO, recipe: Path |
 
 def register_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str, out: TextIO) -> None:
     """Evaluate ``checkpoint`` on the held-out split, register it and let the gate decide on promotion."""
+    from swerl_core import evaluate
+    from swerl_core.lineage import ancestor_models
     from swerl_core.registry import RegisterRequest, run
-    from swerl_core.registry.checkpoint_sweep import score_lineage
     from swerl_core.registry.register import list_versions
 
     _heading(out, "5. Evaluate on held-out PRs, register in MLflow, gate against the champion")
-    for score in score_lineage(settings, checkpoint.parent, snapshot_id):  # base → SFT, beside GRPO in the plot
-        reward, applied = f"{score.mean_reward:+.3f}", f"{score.apply_rate:.2f}"
-        out.write(f"{score.checkpoint}: held-out mean reward {reward}, apply rate {applied}\n")
+    for model in ancestor_models(settings, checkpoint.parent):  # base → SFT, beside GRPO in the plot
+        m = evaluate.run(settings, evaluate.EvaluateRequest(str(model), snapshot_id, reuse=True)).metrics
+        out.write(f"{model}: held-out mean reward {m.mean_reward:+.3f}, apply rate {m.apply_rate:.2f}\n")
     registration = run(settings, RegisterRequest(checkpoint, snapshot_id, who="swerl demo"))
     verdict = registration.verdict
-    out.write(f"{registration.name} v{registration.version}: gate {verdict.verdict} — {verdict.reason}\n")
+    out.write(f"{registration.name} v{registration.version}: gate {verdict.verdict} against {verdict.against} — "
+              f"{verdict.reason}\n")  # fmt: skip
     for move in registration.moves:
         out.write(f"  {move.alias} → v{move.version}\n")
     for row in list_versions(settings):

@@ -2,7 +2,8 @@
 
 The package owns generation backends (:mod:`.backends`), the safe application of predicted edits in a
 temporary copy (:mod:`.checkout`), metrics (:mod:`.metrics`), predictions files (:mod:`.predictions`),
-the ``evaluations`` results (:mod:`.results`). The entry is :func:`run` (an :class:`EvaluateRequest` in,
+the ``evaluations`` results (:mod:`.results`) and which of a run's evaluated checkpoints is best
+(:mod:`.selection`). The entry is :func:`run` (an :class:`EvaluateRequest` in,
 an :class:`~.results.EvalReport` out); the work happens in :func:`.evaluation.evaluate`. It never
 executes model output, never schedules anything (the CLI and schedulers do) and never moves registry
 aliases (:mod:`swerl_core.registry` does).
@@ -29,17 +30,20 @@ class EvaluateRequest:
 
     ``model`` is a checkpoint directory, ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (with the
     endpoint backend: the served model's name). ``run_id`` is the MLflow run to log into (default: the
-    checkpoint's own run); ``api_key`` authenticates to the endpoint backend, if it needs one.
+    checkpoint's own run); ``api_key`` authenticates to the endpoint backend, if it needs one. With ``reuse``, an
+    evaluation of the same model recorded under the same protocol (snapshot, K, instances, decoding) is returned
+    instead of running a new one (its report says ``reused``).
     """
 
     model: str
     snapshot_id: str
     run_id: str | None = None
     api_key: Secret | None = None
+    reuse: bool = False
 
 
 def run(settings: Settings, request: EvaluateRequest, progress: ProgressCallback | None = None) -> EvalReport:
-    """Evaluate ``request.model`` on the held-out split of ``request.snapshot_id``.
+    """Evaluate ``request.model`` on the held-out split of ``request.snapshot_id`` (or reuse its evaluation).
 
     Writes the predictions under ``settings.home/evaluations/<id>/``, the metrics into MLflow and one
     ``evaluations`` row into the shared store: the only write, at the end (nothing is held open while
@@ -57,6 +61,7 @@ def run(settings: Settings, request: EvaluateRequest, progress: ProgressCallback
         api_key=request.api_key,
         run_id=request.run_id,
         progress=progress,
+        reuse=request.reuse,
     )
 
 

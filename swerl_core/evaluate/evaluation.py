@@ -1,6 +1,7 @@
 """The ``evaluate`` stage: a checkpoint (path or ``models:/NAME@ALIAS``) on held-out PRs or SWE-bench Verified.
 
-:func:`evaluate` resolves the model, runs the rollouts (K samples per instance, greedy for K = 1),
+:func:`evaluate` returns the model's recorded evaluation under the same protocol when asked to reuse one; else it
+resolves the model, runs the rollouts (K samples per instance, greedy for K = 1),
 writes the predictions JSONL under ``$SWERL_HOME/evaluations/<id>/``, records a row in DuckDB
 ``evaluations`` and logs the metrics, predictions and a comparison plot (the models it was trained from,
 the champion, the checkpoint) into the checkpoint's MLflow run (its training run, or its model version's
@@ -35,10 +36,11 @@ from swerl_core.evaluate.results import (
     latest_evaluation,
     log_to_mlflow,
     record_evaluation,
+    report_from_row,
 )
 from swerl_core.evaluate.rollout import rollout
 from swerl_core.evaluate.swebench import read_instance_file, run_harness, swebench_instances
-from swerl_core.lineage import model_lineage
+from swerl_core.lineage import log_snapshot_input, model_lineage
 from swerl_core.models import (
     CHAMPION,
     ResolvedModel,
@@ -67,14 +69,40 @@ def evaluate(
     api_key: Secret | None = None,
     run_id: str | None = None,
     progress: ProgressCallback | None = None,
+    reuse: bool = False,
 ) -> EvalReport:
     """Evaluate ``model`` on the held-out split of snapshot ``snapshot_id``; see the module docstring.
 
-    A snapshot missing under ``settings.snapshots_dir`` is fetched from shared storage when ``storage.uri`` is set.
+    With ``reuse`` (and a ``store``), the newest evaluation of the same model under the same protocol is returned
+    instead (``EvalReport.reused``), without generating or logging anything. A fresh evaluation records the
+    snapshot's held-out split as a dataset input of its MLflow run. A snapshot missing under
+    ``settings.snapshots_dir`` is fetched from shared storage when ``storage.uri`` is set.
     """
     ensure_snapshot(settings, snapshot_id)
     instances = heldout_instances(settings.snapshots_dir, snapshot_id, settings.evaluate.limit)
-    return _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id, progress)
+    if reuse and store is not None:
+        protocol = evaluation_protocol(settings.evaluate, snapshot_id, HELDOUT, instances)
+        row = _recorded(settings, store, model, protocol)
+        if row is not None:
+            ProgressReporter("evaluate", progress)(f"reusing evaluation {row['id']} of {model} on {snapshot_id}")
+            return report_from_row(row, protocol)
+    report = _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id, progress)
+    if report.mlflow_run_id:
+        log_snapshot_input(settings.tracking_uri, report.mlflow_run_id, settings.snapshots_dir, snapshot_id, HELDOUT)
+    return report
+
+
+def _recorded(settings: Settings, store: Store, model: str, protocol: EvalProtocol) -> dict[str, Any] | None:
+    """The newest ``evaluations`` row of ``model`` under ``protocol``, found without loading or downloading it."""
+    parsed = parse_model_uri(model)
+    if parsed is None:
+        local = Path(model).expanduser()
+        ref = str(local.resolve()) if (local / "config.json").is_file() else model
+        return latest_evaluation(store, protocol, model_ref=ref)
+    name, alias, version = parsed
+    if alias is not None:
+        version = alias_version(mlflow_client(settings.tracking_uri), name, alias)
+    return None if version is None else latest_evaluation(store, protocol, version=(name, version))
 
 
 def evaluate_swebench(
@@ -229,7 +257,7 @@ def _lineage(client: Any, store: Store, protocol: EvalProtocol, run_id: str | No
     Each training run records its base model (param ``base_model``); a base saved by another training
     run (an SFT warm start's ``final/``) leads on to that run's base. Models never evaluated under
     ``protocol`` are left out; the evaluate flow evaluates them first
-    (:func:`swerl_core.registry.checkpoint_sweep.score_lineage`).
+    (:func:`swerl_core.lineage.ancestor_models`).
     """
     from mlflow.exceptions import MlflowException
 

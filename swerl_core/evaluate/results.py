@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from swerl_core.evaluate.failure_modes import evaluation_step
 from swerl_core.evaluate.metrics import EvalMetrics
 from swerl_core.evaluate.protocol import EvalProtocol
 from swerl_core.store import EvaluationRecord, Store
@@ -44,6 +45,7 @@ class EvalReport:
     harness_note: str | None = None
     failure_rates: Mapping[str, float] = field(default_factory=dict)  # failure.* (see evaluate.failure_modes)
     step: int = 0  # the checkpoint's training step: the x-axis of every metric logged
+    reused: bool = False  # an evaluation recorded earlier under the same protocol, returned instead of run again
 
 
 def evaluation_record(report: EvalReport) -> EvaluationRecord:
@@ -77,6 +79,46 @@ def evaluation_record(report: EvalReport) -> EvaluationRecord:
         mlflow_run_id=report.mlflow_run_id,
         protocol=report.protocol.fingerprint,
         protocol_json=json.dumps(report.protocol.as_dict(), sort_keys=True),
+    )
+
+
+def report_from_row(row: Mapping[str, Any], protocol: EvalProtocol) -> EvalReport:
+    """The :class:`EvalReport` of an ``evaluations`` row recorded under ``protocol``, marked ``reused``.
+
+    Failure rates are not stored with the row (they are in the evaluation's MLflow run), so they are empty here.
+    """
+    ref = str(row["model_ref"])
+    metrics = EvalMetrics(
+        n_instances=int(row["n_instances"]),
+        samples_per_instance=int(row["samples"]),
+        n_samples=int(row["n_samples"]),
+        mean_reward=float(row["mean_reward"]),
+        format_error_rate=float(row["format_error_rate"]),
+        exact_match_rate=float(row["exact_match_rate"]),
+        apply_rate=float(row["apply_rate"]),
+        best_of_k_reward=float(row["best_of_k_reward"]),
+        path_escapes=int(row["path_escapes"]),
+        tokens_generated=int(row["tokens_generated"]),
+        per_repo=json.loads(str(row["per_repo_json"] or "{}")),
+    )
+    return EvalReport(
+        evaluation_id=str(row["id"]),
+        model_ref=ref,
+        model_name=row["model_name"],
+        model_version=row["model_version"],
+        snapshot_id=str(row["snapshot_id"]),
+        split=str(row["split"]),
+        backend=str(row["backend"]),
+        metrics=metrics,
+        predictions_path=Path(str(row["predictions_path"] or "")),
+        generation_s=float(row["generation_s"]),
+        reward_s=float(row["reward_s"]),
+        protocol=protocol,
+        mlflow_run_id=row["mlflow_run_id"],
+        resolved_rate=row["resolved_rate"],
+        harness_note=row["harness_note"],
+        step=evaluation_step(Path(ref)) if Path(ref).is_dir() else 0,
+        reused=True,
     )
 
 

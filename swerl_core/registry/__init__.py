@@ -1,13 +1,14 @@
 """Registry: checkpoints as MLflow model versions, the champion/challenger gate, aliases, promote and rollback.
 
-The package owns the gate (:mod:`.gate`, pure), model versions and their provenance tags
-(:mod:`.versions`), alias moves with their who/why/when log (:mod:`.aliases`), the registration step
-(:mod:`.register`: version, gate and aliases in one step) and the gate's evidence, candidate and champion
-evaluated under one protocol (:mod:`.evidence`, the path :func:`run` takes). The entry is :func:`run`
-(a :class:`RegisterRequest` in, a :class:`~.register.Registration` out). Everything goes through an
-explicit :class:`mlflow.MlflowClient` bound to swerl's tracking URI, never MLflow's global state. It
-never generates or scores itself (it calls :mod:`swerl_core.evaluate`, which never imports this
-package) and never lets a version that failed the gate become champion unless forced with a reason.
+The package owns the gate (:mod:`.gate`, pure), model versions and their provenance tags (:mod:`.versions`), alias
+moves with their who/why/when log (:mod:`.aliases`), the registration step (:mod:`.register`: version, gate and
+aliases in one step) and the gate's evidence, candidate and champion (or its base) evaluated under one protocol
+(:mod:`.evidence`, the path :func:`run` takes). The entry is :func:`run` (a :class:`RegisterRequest` in, a
+:class:`~.register.Registration` out); a training run is registered once, by design: registering it again returns
+its version (no lock keeps two callers apart; one caller owns each run). Everything goes through an explicit
+:class:`mlflow.MlflowClient` bound to swerl's tracking URI, never MLflow's global state. It never generates or
+scores itself (it calls :mod:`swerl_core.evaluate`, which never imports this package) and never lets a version that
+failed the gate become champion unless forced with a reason.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class RegisterRequest:
 
 
 def run(settings: Settings, request: RegisterRequest, progress: ProgressCallback | None = None) -> Registration:
-    """Evaluate (or reuse an evaluation of) ``request.checkpoint``, register it and gate it against the champion.
+    """Evaluate (or reuse an evaluation of) ``request.checkpoint``, register it and gate it against the champion;
+    a checkpoint whose training run already has a version gets that version back (``created`` False).
 
     Passing versions get ``challenger`` (and ``champion`` under ``registry.policy: auto``). Raises
     :class:`RegistryError` (or the evaluation's error) with a one-line reason.

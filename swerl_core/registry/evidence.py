@@ -1,32 +1,41 @@
-"""The gate's evidence: candidate and champion evaluated under one protocol, then registered in one call.
+"""The gate's evidence: candidate and what it is judged against evaluated under one protocol, then registered.
 
-:func:`evaluate_and_register` computes the evaluation protocol once (snapshot, K, held-out instances
-after ``evaluate.limit``, decoding settings), reuses the checkpoint's latest evaluation under exactly
-that protocol (or runs one), evaluates the champion under the same protocol when it has no such
-evaluation yet, and hands both to :func:`swerl_core.registry.register.register`, so the gate always
-compares like with like. With K > 1 it does so for the greedy and the sampled evaluation, and the
-gate decides on ``registry.gate_on``. :func:`swerl_core.registry.run` (the CLI, the flows, the demo)
-goes through here. The registry imports evaluation, never the other way round.
+:func:`evaluate_and_register` is what :func:`swerl_core.registry.run` does (the CLI, the flows, the demo). A
+checkpoint whose training run already has a registered version gets that version back: a run is registered
+once. Otherwise it computes the evaluation protocol once (snapshot, K, held-out instances after
+``evaluate.limit``, decoding settings), reuses the checkpoint's latest evaluation under exactly that protocol (or
+runs one), evaluates the champion — or, without one under ``registry.without_champion: trained_from``, the model
+the checkpoint's training run started from — under the same protocol when it has no such evaluation yet, and
+hands both to :func:`swerl_core.registry.register.register`, so the gate always compares like with like. With
+K > 1 it does so for the greedy and the sampled evaluation, and the gate decides on ``registry.gate_on``. The
+registry imports evaluation, never the other way round.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 from swerl_core.config import Settings
 from swerl_core.evaluate.evaluation import evaluate
 from swerl_core.evaluate.predictions import sample_rewards
-from swerl_core.evaluate.protocol import EvalProtocol, heldout_protocol
-from swerl_core.evaluate.results import EvalReport, latest_evaluation
-from swerl_core.lineage import git_sha
+from swerl_core.evaluate.results import EvalReport
+from swerl_core.lineage import direct_base, git_sha
+from swerl_core.models import mlflow_client, registry_access
 from swerl_core.progress import ProgressCallback, ProgressReporter
-from swerl_core.registry.gate import GateMetrics
-from swerl_core.registry.register import ChampionEvaluator, Registration, ReportedMode, current_user, register
+from swerl_core.registry.gate import GateMetrics, TrainedFrom
+from swerl_core.registry.register import (
+    BaseEvaluator,
+    ChampionEvaluator,
+    Registration,
+    ReportedMode,
+    current_user,
+    recorded_registration,
+    register,
+    registered_version,
+)
+from swerl_core.runs import read_run_id
 from swerl_core.store import Store
-
-_HEADLINE = ("mean_reward", "format_error_rate", "exact_match_rate", "apply_rate", "best_of_k_reward", "n_instances")
 
 
 def evaluate_and_register(
@@ -37,20 +46,30 @@ def evaluate_and_register(
     who: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> Registration:
-    """Register ``checkpoint`` as a model version judged against the champion on ``snapshot_id``'s held-out split.
+    """Register ``checkpoint`` as a model version judged on ``snapshot_id``'s held-out split, or return the version
+    its training run already has (``Registration.created`` False).
 
     With ``evaluate.samples`` K > 1 the checkpoint is evaluated both greedily and with K samples at the
     configured temperature; ``registry.gate_on`` picks the deciding one, the other is reported.
     """
     say = ProgressReporter("register", progress)
     name = settings.registry.model_name
+    run_dir = Path(checkpoint).resolve().parent
+    training_run = read_run_id(run_dir)
+    if training_run is not None:
+        with registry_access(settings.tracking_uri):
+            existing = _existing_version(settings, name, training_run)
+        if existing is not None:
+            say(f"training run {run_dir.name} is already registered: {name} v{existing}", 1, 1)
+            return recorded_registration(settings, existing)
+    base = direct_base(settings.tracking_uri, training_run) if training_run else None
     modes = evaluation_modes(settings)
     evidence = {
-        mode: _evidence(mode, mode_settings, store, checkpoint, snapshot_id, say, progress)
+        mode: _evidence(mode, mode_settings, store, checkpoint, snapshot_id, base, say, progress)
         for mode, mode_settings in modes.items()
     }
     deciding, *reported = modes
-    candidate, metrics, evaluate_champion = evidence[deciding]
+    candidate, metrics, evaluate_champion, evaluate_base = evidence[deciding]
     say(f"registering {checkpoint} as a version of {name}")
     registration = register(
         settings,
@@ -60,11 +79,24 @@ def evaluate_and_register(
         who=who or current_user(),
         git_sha=git_sha(),
         evaluate_champion=evaluate_champion,
+        evaluate_base=evaluate_base,
         mode=deciding,
         also={mode: ReportedMode(*evidence[mode]) for mode in reported},
     )
     say(f"registered {name} v{registration.version}", 1, 1)  # the verdict is the result's: callers show it once
     return registration
+
+
+def _existing_version(settings: Settings, name: str, training_run: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow_client(settings.tracking_uri)
+    try:
+        return registered_version(client, name, training_run)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return None  # nothing registered under this name yet
 
 
 def evaluation_modes(settings: Settings) -> dict[str, Settings]:
@@ -95,39 +127,28 @@ def _evidence(
     store: Store,
     checkpoint: Path,
     snapshot_id: str,
+    base: Path | None,
     say: ProgressReporter,
     progress: ProgressCallback | None,
-) -> tuple[GateMetrics, dict[str, float], ChampionEvaluator]:
-    """The checkpoint's evaluation under ``settings`` (reused or run) and how to get the champion's under the same."""
+) -> tuple[GateMetrics, dict[str, float], ChampionEvaluator, BaseEvaluator]:
+    """The checkpoint's evaluation under ``settings`` (reused or run), and how to get the champion's and the base's
+    under the same protocol."""
     name = settings.registry.model_name
-    protocol = heldout_protocol(settings, snapshot_id)
-    row = latest_evaluation(store, protocol, model_ref=str(checkpoint.resolve()))
-    if row is None:
-        say(f"evaluating {checkpoint} on {snapshot_id} ({mode})")
-        report = evaluate(settings, str(checkpoint), snapshot_id, store=store, progress=progress)
-        candidate, metrics = gate_metrics(report), report.metrics.headline()
-    else:
-        say(f"reusing evaluation {row['id']} of {checkpoint} on {snapshot_id} ({mode})")
-        candidate, metrics = _row_metrics(row, protocol), {key: float(row[key]) for key in _HEADLINE}
+
+    def evaluated(model: str, what: str) -> EvalReport:
+        report = evaluate(settings, model, snapshot_id, store=store, progress=progress, reuse=True)
+        state = f"reused evaluation {report.evaluation_id}" if report.reused else "evaluated"
+        say(f"{what} on {snapshot_id} ({mode}): {state}")
+        return report
+
+    report = evaluated(str(Path(checkpoint).resolve()), str(checkpoint))
 
     def evaluate_champion(version: str) -> GateMetrics:
-        found = latest_evaluation(store, protocol, version=(name, version))
-        if found is not None:
-            return _row_metrics(found, protocol)
-        say(f"evaluating the champion {name} v{version} on {snapshot_id} under the same protocol ({mode})")
-        report = evaluate(settings, f"models:/{name}/{version}", snapshot_id, store=store, progress=progress)
-        return gate_metrics(report)
+        return gate_metrics(evaluated(f"models:/{name}/{version}", f"the champion {name} v{version}"))
 
-    return candidate, metrics, evaluate_champion
+    def evaluate_base() -> TrainedFrom | None:
+        if base is None:
+            return None
+        return TrainedFrom(str(base), gate_metrics(evaluated(str(base), f"its base {base}")))
 
-
-def _row_metrics(row: dict[str, Any], protocol: EvalProtocol) -> GateMetrics:
-    rewards = sample_rewards(Path(row["predictions_path"] or ""))
-    return GateMetrics(
-        protocol.snapshot_id,
-        protocol.samples,
-        row["mean_reward"],
-        row["format_error_rate"],
-        protocol.fingerprint,
-        rewards,
-    )
+    return gate_metrics(report), report.metrics.headline(), evaluate_champion, evaluate_base

@@ -55,6 +55,10 @@ def gate_document(verdict: GateVerdict) -> dict[str, Any]:
         "decision": verdict.decision,
         "reason": verdict.reason,
         "champion_version": verdict.champion_version,
+        "baseline": verdict.baseline,
+        "against": verdict.against,
+        "baseline_model": verdict.trained_from.model if verdict.trained_from else None,
+        "baseline_mean_reward": verdict.baseline_metrics.mean_reward if verdict.baseline_metrics else None,
         "protocol": verdict.candidate.protocol,
         "snapshot_id": verdict.candidate.snapshot_id,
         "candidate_mean_reward": verdict.candidate.mean_reward,
@@ -81,7 +85,7 @@ def gate_document(verdict: GateVerdict) -> dict[str, Any]:
     }
 
 
-def paired_figure(comparison: PairedComparison, title: str) -> Any:
+def paired_figure(comparison: PairedComparison, title: str, other: str = "champion") -> Any:
     """Per-instance differences (sorted), their mean, the interval and the margin, as a matplotlib figure."""
     import matplotlib
 
@@ -98,7 +102,7 @@ def paired_figure(comparison: PairedComparison, title: str) -> Any:
     )
     axes.axhline(comparison.mean_difference, color="tab:blue", label=f"mean {comparison.mean_difference:+.3f}")
     axes.axhline(comparison.margin, color="black", linestyle="--", label=f"margin {comparison.margin:g}")
-    axes.set(xlabel="held-out instance (sorted by difference)", ylabel="candidate − champion reward")
+    axes.set(xlabel="held-out instance (sorted by difference)", ylabel=f"candidate − {other} reward")
     axes.set_title(f"{title}: {comparison.decision}")
     axes.legend(loc="upper left")
     return figure
@@ -110,8 +114,7 @@ def log_gate_report(client: Any, run_id: str, version: str, verdict: GateVerdict
     client.log_dict(run_id, gate_document(verdict), f"{base}/gate.json")
     paths = [f"{base}/gate.json"]
     if verdict.comparison is not None:
-        against = f"v{verdict.champion_version}" if verdict.champion_version else "the floor"
-        figure = paired_figure(verdict.comparison, f"v{version} vs {against}")
+        figure = paired_figure(verdict.comparison, f"v{version} vs {verdict.against}", verdict.baseline_name)
         client.log_figure(run_id, figure, f"{base}/paired_differences.png")
         paths.append(f"{base}/paired_differences.png")
     root = client.get_run(run_id).info.artifact_uri
@@ -120,11 +123,11 @@ def log_gate_report(client: Any, run_id: str, version: str, verdict: GateVerdict
 
 def gate_markdown(verdict: GateVerdict, max_rows: int = 50) -> str:
     """The verdict as Markdown for a gate artifact: decision, interval, test, what would decide it, per instance."""
-    lines = [f"## Gate: **{verdict.decision}**", "", verdict.reason, ""]
+    lines = [f"## Gate: **{verdict.decision}** against {verdict.against}", "", verdict.reason, ""]
     c = verdict.comparison
     if c is None:
         return "\n".join(lines)
-    against = f"champion v{verdict.champion_version}" if verdict.champion_version else "floor"
+    against, other = verdict.against, verdict.baseline_name
     lines += [
         "| statistic | value |",
         "|---|---|",
@@ -139,7 +142,7 @@ def gate_markdown(verdict: GateVerdict, max_rows: int = 50) -> str:
     if c.instances_needed is not None or c.samples_needed is not None:
         lines.append(f"| to decide | {decide_hint(c)} |")
     rows = sorted(c.rows, key=lambda r: r.difference)
-    lines += ["", "| instance | candidate | champion | difference |", "|---|---:|---:|---:|"]
+    lines += ["", f"| instance | candidate | {other} | difference |", "|---|---:|---:|---:|"]
     shown = rows if len(rows) <= max_rows else rows[: max_rows // 2] + rows[-max_rows // 2 :]
     lines += [f"| {r.instance_id} | {r.candidate:+.3f} | {r.champion:+.3f} | {r.difference:+.3f} |" for r in shown]
     if len(rows) > len(shown):

@@ -1,8 +1,10 @@
 """Registration of a checkpoint: model version, gate against the champion, aliases — one consistent step.
 
 :func:`register` uploads the checkpoint and creates the version outside the lock (MLflow numbers
-versions itself), then, holding :func:`registry_lock`, reads the champion, judges the gate, records
-the verdict and moves ``challenger`` (and ``champion`` under policy ``auto``). Two registrations at
+versions itself), then, holding :func:`registry_lock`, reads the champion (without one, under
+``registry.without_champion: trained_from``, gets the candidate's base evaluated), judges the gate, records
+the verdict and moves ``challenger`` (and ``champion`` under policy ``auto``). :func:`recorded_registration`
+reads an existing version back, for a training run registered before. Two registrations at
 once are therefore serialized: the second is judged against the champion the first may have just
 crowned. The lock is a file under ``SWERL_HOME/locks/``; registrations from several machines against one
 tracking server need ``SWERL_HOME`` (or at least this lock) on shared storage.
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swerl_core.config import Settings
+from swerl_core.config import RegistryConfig, Settings
 from swerl_core.errors import SwerlError
 from swerl_core.locks import LockFolder
 from swerl_core.models import (
@@ -32,11 +34,12 @@ from swerl_core.models import (
 )
 from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import AliasMove, move_alias, promote, rollback
-from swerl_core.registry.gate import GateMetrics, GateVerdict, gate
+from swerl_core.registry.gate import GateMetrics, GateVerdict, TrainedFrom, gate, recorded_verdict
 from swerl_core.registry.gate_report import REWARDS_TAG, log_gate_report, log_rewards, read_rewards
-from swerl_core.registry.versions import REGISTRY_EXPERIMENT, create_version, training_provenance
+from swerl_core.registry.versions import REGISTRY_EXPERIMENT, create_version, describe_version, training_provenance
 
 ChampionEvaluator = Callable[[str], GateMetrics]
+BaseEvaluator = Callable[[], TrainedFrom | None]  # the candidate's direct base under its protocol; None: unknown
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class ReportedMode:
     candidate: GateMetrics
     metrics: Mapping[str, float]
     evaluate_champion: ChampionEvaluator | None = None
+    evaluate_base: BaseEvaluator | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ class Registration:
     statistics and per-instance table; ``gate_artifacts`` are the MLflow URIs of ``gate.json`` and the
     paired-difference plot; ``reports`` has the verdict of each evaluation mode judged (``greedy``,
     ``sampled``; the deciding one is ``verdict`` itself), or the reason a reporting mode was not judged.
+    ``created`` is False when the training run already had this version: nothing was evaluated, judged or moved
+    (``verdict`` is then read back from the version's tags, without the per-instance comparison). ``aliases``
+    are those the version holds now.
     """
 
     name: str
@@ -66,6 +73,8 @@ class Registration:
     moves: tuple[AliasMove, ...] = field(default=())
     gate_artifacts: tuple[str, ...] = field(default=())
     reports: Mapping[str, GateVerdict | str] = field(default_factory=dict)
+    created: bool = True
+    aliases: tuple[str, ...] = field(default=())
 
 
 def registry_lock(settings: Settings) -> AbstractContextManager[None]:
@@ -90,6 +99,7 @@ def register(
     who: str,
     git_sha: str = "unknown",
     evaluate_champion: ChampionEvaluator | None = None,
+    evaluate_base: BaseEvaluator | None = None,
     mode: str = "",
     also: Mapping[str, ReportedMode] | None = None,
 ) -> Registration:
@@ -97,7 +107,9 @@ def register(
 
     ``candidate``/``metrics`` come from the checkpoint's evaluation on a held-out snapshot. The
     champion's numbers under the same protocol (snapshot, K, instances, decoding) come from its
-    ``eval.*`` tags or, failing that, from ``evaluate_champion(version)``. Passing versions get
+    ``eval.*`` tags or, failing that, from ``evaluate_champion(version)``. Without a champion, under
+    ``registry.without_champion: trained_from``, the candidate is paired with ``evaluate_base()`` (its training
+    run's base under the same protocol; unknown without it). Passing versions get
     ``challenger``; under policy ``auto`` they become ``champion`` at once. The verdict is recorded on
     the version either way. ``mode`` names the deciding evaluation (``greedy``/``sampled``); each of
     ``also`` is judged the same way and recorded under ``eval.<mode>.*`` / ``gate.<mode>.*`` tags and in
@@ -134,13 +146,15 @@ def register(
             champion = None
             if champion_version is not None:
                 champion = _champion_metrics(client, cfg.model_name, champion_version, candidate, evaluate_champion)
-            verdict = gate(candidate, champion, cfg, champion_version)
+            verdict = gate(candidate, champion, cfg, champion_version, _base(cfg, champion, evaluate_base))
         except SwerlError as exc:  # the version stays, judged failed with the reason, never "pending"
             client.set_model_version_tag(cfg.model_name, version, "gate.verdict", "fail")
             client.set_model_version_tag(cfg.model_name, version, "gate.reason", str(exc))
             raise
         for key, value in verdict.tags().items():
             client.set_model_version_tag(cfg.model_name, version, key, value)
+        judged = f"gate {verdict.verdict} against {verdict.against} ({verdict.reason})"
+        describe_version(client, cfg.model_name, version, checkpoint, candidate.snapshot_id, judged)
         artifacts = log_gate_report(client, run_id, version, verdict)
         reports: dict[str, GateVerdict | str] = {mode or "deciding": verdict}
         for name, reported in also.items():
@@ -150,7 +164,39 @@ def register(
             moves.append(move_alias(client, cfg.model_name, CHALLENGER, version, "challenger", who, verdict.reason))
             if cfg.policy == "auto":
                 moves.append(promote(client, cfg.model_name, version, who, "policy auto: " + verdict.reason))
-    return Registration(cfg.model_name, version, source, run_id, verdict, tuple(moves), artifacts, reports)
+        held = held_aliases(client, cfg.model_name, version)
+    return Registration(
+        cfg.model_name, version, source, run_id, verdict, tuple(moves), artifacts, reports, aliases=held
+    )
+
+
+def _base(cfg: RegistryConfig, champion: GateMetrics | None, evaluate_base: BaseEvaluator | None) -> TrainedFrom | None:
+    """The candidate's base under its protocol when the gate will judge against it (no champion, trained_from)."""
+    if champion is not None or cfg.without_champion != "trained_from" or evaluate_base is None:
+        return None
+    return evaluate_base()
+
+
+def held_aliases(client: Any, name: str, version: str) -> tuple[str, ...]:
+    """The aliases of registered model ``name`` that point at ``version``, sorted."""
+    aliases = client.get_registered_model(name).aliases
+    return tuple(sorted(alias for alias, held in aliases.items() if str(held) == str(version)))
+
+
+def registered_version(client: Any, name: str, training_run_id: str) -> str | None:
+    """The newest version of ``name`` registered from training run ``training_run_id``, if any."""
+    found = [mv for mv in client.search_model_versions(f"name = '{name}'") if mv.run_id == training_run_id]
+    return str(max(int(mv.version) for mv in found)) if found else None
+
+
+def recorded_registration(settings: Settings, version: str) -> Registration:
+    """The registration of an existing ``version``, read back from the registry (``created`` False)."""
+    client = mlflow_client(settings.tracking_uri)
+    name = settings.registry.model_name
+    mv = client.get_model_version(name, version)
+    verdict = recorded_verdict(dict(mv.tags))
+    aliases = held_aliases(client, name, version)
+    return Registration(name, version, str(mv.source), str(mv.run_id), verdict, created=False, aliases=aliases)
 
 
 def _mode_tags(name: str, reported: ReportedMode) -> dict[str, str]:
@@ -179,7 +225,8 @@ def _reported_verdict(
             champion = _champion_metrics(
                 client, model, champion_version, reported.candidate, reported.evaluate_champion
             )
-        verdict = gate(reported.candidate, champion, settings.registry, champion_version)
+        base = _base(settings.registry, champion, reported.evaluate_base)
+        verdict = gate(reported.candidate, champion, settings.registry, champion_version, base)
     except SwerlError as exc:
         client.set_model_version_tag(model, version, f"gate.{name}.verdict", "not judged")
         client.set_model_version_tag(model, version, f"gate.{name}.reason", str(exc)[:4000])
@@ -259,6 +306,7 @@ class VersionRow:
     mean_reward: str
     snapshot_id: str
     created: int
+    against: str = ""  # what the gate judged it against (champion vN, its base …, the floor …)
 
 
 def list_versions(settings: Settings) -> list[VersionRow]:
@@ -286,6 +334,15 @@ def list_versions(settings: Settings) -> list[VersionRow]:
                 mv.tags.get("eval.mean_reward", ""),
                 mv.tags.get("snapshot_id", ""),
                 int(mv.creation_timestamp or 0),
+                _against(mv.tags),
             )
         )
     return sorted(rows, key=lambda r: -int(r.version))
+
+
+def _against(tags: Mapping[str, str]) -> str:
+    if "gate.against" in tags:
+        return tags["gate.against"]
+    if "gate.champion_version" not in tags:
+        return ""  # never judged
+    return recorded_verdict(tags).against  # judged before the tag existed: champion or floor

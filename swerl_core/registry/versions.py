@@ -113,3 +113,22 @@ def create_version(client: Any, name: str, checkpoint: Path, run_id: str, tags: 
             raise
     mv = client.create_model_version(name, source=source, run_id=run_id, tags=dict(tags))
     return str(mv.version), source
+
+
+MODEL_DESCRIPTION = (
+    "The SWE-RL repair policy swerl keeps training on freshly merged GitHub pull requests. Each version is a "
+    "checkpoint evaluated on held-out pull requests and judged by the registry gate against the champion "
+    "(its tags hold the evaluation, the verdict and the provenance); serve models:/{name}@champion."
+)
+
+
+def describe_version(client: Any, name: str, version: str, checkpoint: Path, snapshot_id: str, judged: str) -> None:
+    """Descriptions for the MLflow UI: the registered model's (once) and the version's, ending with ``judged``
+    (the gate's verdict in words)."""
+    if not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=MODEL_DESCRIPTION.format(name=name))
+    text = (
+        f"Checkpoint {Path(checkpoint).name} of training run {Path(checkpoint).parent.name}, evaluated on the "
+        f"held-out split of snapshot {snapshot_id}: {judged}."
+    )
+    client.update_model_version(name, version, description=text)

@@ -1,14 +1,22 @@
-"""Training: GRPO and SFT recipes over TRL on the SWE-RL reward, and the launchers that run a stage.
+"""Training: GRPO and SFT recipes over TRL on the SWE-RL reward, run where ``train.launcher`` says.
 
 The package owns the recipe config (:mod:`.config`), the mapping onto TRL's ``GRPOConfig`` /
 ``SFTConfig`` (:mod:`.trl_args`), the dataset from a snapshot (:mod:`.snapshot`), the reward adapter
-(:mod:`.reward_fn`), MLflow tracking (:mod:`.tracking`) and DeepSpeed's process setup (:mod:`.distributed`).
-The entry is :func:`run` (a :class:`TrainRequest` in, a :class:`~.trainer.TrainResult` out); the work happens
-in :func:`.trainer.train`. A scheduler runs a stage in its own process through :mod:`.launcher`: locally
-(:mod:`.followed`) or as a Kubernetes Job (:mod:`.k8s`), both on the job types of :mod:`.job`. The run
-directory layout and lineage it writes are shared modules (:mod:`swerl_core.runs`, :mod:`swerl_core.lineage`),
-read by evaluation and the registry. It never schedules anything (flows do) and never downloads weights or
-data itself; the offline tiny models are the demo's (:mod:`swerl_core.demo.tiny_model`).
+(:mod:`.reward_fn`), MLflow tracking (:mod:`.tracking`), DeepSpeed's process setup (:mod:`.distributed`) and
+the one record of a run (:mod:`.result`). The entry is :func:`run` (a :class:`TrainRequest` in, a
+:class:`~.result.TrainResult` out), and ``settings.train.launcher`` decides where the stage runs:
+
+- ``in_process``: the trainer itself (:func:`.trainer.train`) in the calling process. ``swerl train``, the
+  child process below and the Kubernetes pods are trainers; ``torchrun``/``accelerate``/``deepspeed`` start
+  one per rank (:func:`in_this_process`).
+- ``local`` (the default): a child process followed line by line and resumed from its last checkpoint when it
+  dies (:mod:`.followed`).
+- ``kubernetes``: an indexed Job of ``torchrun`` pods, followed through the API server (:mod:`.k8s`).
+
+Progress arrives as :class:`~swerl_core.progress.Progress` events (step metrics as numbers) whichever ran it.
+The run directory layout and lineage it writes are shared modules (:mod:`swerl_core.runs`,
+:mod:`swerl_core.lineage`), read by evaluation and the registry. It never schedules anything (flows do) and
+never downloads weights or data itself; the offline tiny models are the demo's (:mod:`swerl_core.demo.tiny_model`).
 
 Importing this package is cheap: torch, transformers, TRL and MLflow load only inside the
 modules that need them.
@@ -16,7 +24,7 @@ modules that need them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from swerl_core.progress import ProgressCallback
@@ -25,14 +33,14 @@ from swerl_core.train.errors import TrainError
 if TYPE_CHECKING:
     from swerl_core.config import Settings
     from swerl_core.train.config import TrainConfig
-    from swerl_core.train.trainer import TrainResult
+    from swerl_core.train.result import TrainResult
 
 
 @dataclass(frozen=True)
 class TrainRequest:
     """One training stage of a recipe: on ``snapshot_id`` (default the recipe's), new or resumed, named or not."""
 
-    recipe: TrainConfig
+    recipe: TrainConfig  # the effective recipe, read once by the caller; launchers hand it on as it is
     stage: Literal["sft", "grpo"] = "grpo"
     snapshot_id: str | None = None  # None: the recipe's snapshot
     resume: bool = False  # continue the newest run of this recipe, stage and snapshot (or run_name)
@@ -41,10 +49,21 @@ class TrainRequest:
 
 
 def run(settings: Settings, request: TrainRequest, progress: ProgressCallback | None = None) -> TrainResult:
-    """Train ``request.recipe`` on a snapshot; checkpoints land under ``settings.checkpoints_dir``.
+    """Train ``request.recipe`` on a snapshot where ``settings.train.launcher`` says; checkpoints land under
+    ``settings.checkpoints_dir`` (as the caller sees it) either way.
 
-    Raises :class:`TrainError` with a one-line reason on unusable input; see :func:`.trainer.train`.
+    Raises :class:`TrainError` with a one-line reason on unusable input or a failed run (and the Kubernetes
+    launcher's ``K8sError`` when the cluster cannot be reached); see :func:`.trainer.train`.
     """
+    launcher = settings.train.launcher
+    if launcher == "kubernetes":
+        from swerl_core.train.k8s.training import train_on_cluster
+
+        return train_on_cluster(settings, request, progress)
+    if launcher == "local":
+        from swerl_core.train.followed import train_followed
+
+        return train_followed(settings, request, progress)
     from swerl_core.train.trainer import train
 
     return train(
@@ -59,13 +78,18 @@ def run(settings: Settings, request: TrainRequest, progress: ProgressCallback | 
     )
 
 
+def in_this_process(settings: Settings) -> Settings:
+    """``settings`` with ``train.launcher: in_process``: for the programs that are the trainer themselves."""
+    return replace(settings, train=replace(settings.train, launcher="in_process"))
+
+
 def __getattr__(name: str) -> Any:
-    # The result type lives beside the trainer; load it only when asked for.
+    # The result type lives beside its JSON form; load it only when asked for.
     if name == "TrainResult":
-        from swerl_core.train.trainer import TrainResult
+        from swerl_core.train.result import TrainResult
 
         return TrainResult
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["TrainError", "TrainRequest", "TrainResult", "run"]
+__all__ = ["TrainError", "TrainRequest", "TrainResult", "in_this_process", "run"]

@@ -1,153 +1,187 @@
-"""Training in its own process, followed line by line and resumed from its last checkpoint when it dies.
+"""Training in a process of its own, followed by its launcher: the local launcher, and what every followed
+training process prints.
 
-:func:`train_followed` starts ``python -m swerl_core.train.followed`` (this module's :func:`main`) with
-the exact settings of the caller, reads its output — step records as JSON lines, everything else
-passed on to the ``swerl.train`` logger — and returns the :class:`~.job.FollowedRun` the child reported.
-When the child exits abnormally (killed, out of memory, a crashed node) after saving a complete checkpoint, it is
-started again with ``resume=True`` on the same run name: the run continues from that checkpoint's
-global step, never from step 0. This is the local launcher; :mod:`.launcher` chooses between it and the
-Kubernetes one (:mod:`.k8s`), whose pods run this module's :func:`main` too. The module itself never
-decides what to train.
+:func:`main` (``python -m swerl_core.train.followed``) is a trainer: it trains one stage in its own process and
+prints, besides its log lines, each :class:`~swerl_core.progress.Progress` event as a JSON line after
+:data:`PROGRESS_MARK` and the :class:`~.result.TrainResult` as a JSON line after :data:`RESULT_MARK`. The local
+launcher's child process and the Kubernetes pods (:mod:`.k8s`) run it; :class:`TrainingOutput` reads those lines
+back for either launcher.
+
+:func:`train_followed` is the local launcher (``train.launcher: local``): it writes the caller's effective settings
+and recipe into a scratch folder, starts :func:`main` on them, passes the child's log lines to the ``swerl.train``
+logger and its progress events to the caller's callback, and returns the child's result. When the child exits
+abnormally (killed, out of memory, a crashed node) after saving a complete checkpoint, it is started again with
+``--resume`` on the same run name: the run continues from that checkpoint's global step, never from step 0. The
+module itself never decides what to train.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
-from swerl_core.config import Settings, as_dict, load_settings
+from swerl_core.config import as_dict, load_settings
 from swerl_core.errors import RunError, StorageError
-from swerl_core.lineage import log_snapshot_input
-from swerl_core.progress import Progress
-from swerl_core.runs import last_checkpoint
+from swerl_core.progress import Progress, ProgressCallback
+from swerl_core.runs import checkpoint_step, last_checkpoint, latest_run, new_run_name, run_prefix
 from swerl_core.snapshots import default_snapshot
-from swerl_core.train import TrainError
-from swerl_core.train.config import load_train_config
-from swerl_core.train.job import RESULT_MARK, STEP_MARK, FollowedRun, StepCallback, TrainJob, TrainStep
+from swerl_core.train import TrainError, TrainRequest, in_this_process
+from swerl_core.train.config import load_train_config, train_config_dict
+from swerl_core.train.distributed import launched_rank
+from swerl_core.train.result import TrainResult
+
+if TYPE_CHECKING:
+    from swerl_core.config import Settings
 
 log = logging.getLogger("swerl.train")
 
+PROGRESS_MARK = "SWERL-PROGRESS "
+RESULT_MARK = "SWERL-RESULT "
 _INPUT_ERROR = 3  # the child's exit code for a TrainError: the same input would fail again
-_STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s*(.*)$")
+_TAIL = 20  # lines kept to say why a process failed
+
+
+class TrainingOutput:
+    """Reads the lines of followed training processes: progress events (each step once), the result, the rest.
+
+    Every other line goes to ``on_line`` and the last few are kept (:attr:`tail`) to explain a failure.
+    A record that cannot be read is logged and skipped; a result that cannot be read is kept as
+    :attr:`bad_result` (the reason), so the launcher can say so.
+    """
+
+    def __init__(self, progress: ProgressCallback | None, on_line: Callable[[str], None]) -> None:
+        self.progress = progress
+        self.on_line = on_line
+        self.step = 0
+        self.seen: set[str] = set()
+        self.result: TrainResult | None = None
+        self.bad_result: str | None = None
+        self.tail: list[str] = []
+
+    def line(self, text: str) -> None:
+        """Handle one line a training process printed."""
+        if text.startswith(PROGRESS_MARK):
+            self._progress(text[len(PROGRESS_MARK) :])
+        elif text.startswith(RESULT_MARK):
+            if self.result is None:  # every rank of a multi-node Job may print it
+                try:
+                    self.result = TrainResult.from_json(text[len(RESULT_MARK) :])
+                except ValueError as exc:
+                    self.bad_result = str(exc)
+        elif text.strip():
+            self.on_line(text)
+            self.tail = [*self.tail[-(_TAIL - 1) :], text]
+
+    def _progress(self, record: str) -> None:
+        try:
+            event = Progress.from_json(record)
+        except ValueError as exc:
+            log.warning("a progress record that cannot be read, ignored (%s): %s", exc, record[:200])
+            return
+        if event.step:  # every pod of a Job may report the same step: report each step once
+            if event.step <= self.step:
+                return
+            self.step = event.step
+        elif event.message in self.seen:
+            return
+        else:
+            self.seen.add(event.message)
+        if self.progress is not None:
+            self.progress(event)
 
 
 def train_followed(
     settings: Settings,
-    job: TrainJob,
-    on_step: StepCallback | None = None,
+    request: TrainRequest,
+    progress: ProgressCallback | None = None,
     max_restarts: int = 2,
     python: str = sys.executable,
-) -> FollowedRun:
-    """Run ``job`` in a child process until it finishes, resuming it after abnormal exits; see the module docstring.
+) -> TrainResult:
+    """Run ``request`` in a child process until it finishes, resuming it after abnormal exits; see the module
+    docstring.
 
-    Raises :class:`TrainError` when the child fails before any checkpoint exists, fails with a
-    :class:`TrainError` of its own (bad input: retrying cannot help), or keeps failing after
+    Raises :class:`TrainError` when there is no snapshot to train on, when the child fails before any checkpoint
+    exists, fails with a :class:`TrainError` of its own (bad input: retrying cannot help), or keeps failing after
     ``max_restarts`` resumptions.
     """
-    run_dir = settings.checkpoints_dir / job.run_name
+    started = time.perf_counter()
+    cfg = request.recipe
+    snapshot_id = request.snapshot_id or cfg.snapshot
+    if not snapshot_id:
+        raise TrainError(f"no snapshot to train on: none requested and recipe {cfg.name!r} names none")
+    if request.run_name is not None:
+        run_name = request.run_name
+    elif request.resume:
+        run_name = latest_run(settings.checkpoints_dir, run_prefix(cfg.name, request.stage, snapshot_id))
+    else:
+        run_name = new_run_name(cfg.name, request.stage, snapshot_id)
+    run_dir = settings.checkpoints_dir / run_name
     resumed: list[int] = []
+    restarts = 0
     with tempfile.TemporaryDirectory(prefix="swerl-train-") as scratch:
-        settings_file = Path(scratch) / "settings.yaml"
+        settings_file, recipe_file = Path(scratch) / "settings.yaml", Path(scratch) / "recipe.yaml"
         settings_file.write_text(yaml.safe_dump(as_dict(settings)), encoding="utf-8")
-        resume = False
+        recipe_file.write_text(yaml.safe_dump(train_config_dict(cfg), sort_keys=False), encoding="utf-8")
+        base = [python, "-m", "swerl_core.train.followed", "--settings", str(settings_file)]
+        base += ["--recipe", str(recipe_file), "--stage", request.stage, "--snapshot", snapshot_id]
+        base += ["--run-name", run_name] + (["--model", request.base_model] if request.base_model else [])
+        resume = request.resume
         while True:
-            code, result, last_lines = _follow(_command(python, settings_file, job, resume), on_step)
-            if code == 0 and result is not None:
-                return _followed(result, len(resumed), resumed)
-            checkpoint = last_checkpoint(run_dir)
-            reason = last_lines[-1] if last_lines else f"exit code {code}"
-            if code == _INPUT_ERROR or checkpoint is None or len(resumed) >= max_restarts:
-                raise TrainError(f"training {job.run_name} failed (exit code {code}): {reason}")
-            step = int(checkpoint.name.split("-")[-1])
-            log.warning("training %s exited with code %s; resuming from %s", job.run_name, code, checkpoint.name)
-            resumed.append(step)
+            checkpoint = last_checkpoint(run_dir) if resume else None
+            if checkpoint is not None:
+                resumed.append(checkpoint_step(checkpoint) or 0)
+            code, output = _follow([*base, "--resume"] if resume else base, progress)
+            if code == 0 and output.result is not None:
+                return replace(
+                    output.result,
+                    seconds=time.perf_counter() - started,
+                    resumed_from_steps=tuple(resumed),
+                    restarts=restarts,
+                )
+            if code == 0:
+                raise TrainError(f"training {run_name} ended without a readable result: {output.bad_result}")
+            reason = output.tail[-1] if output.tail else f"exit code {code}"
+            if code == _INPUT_ERROR or last_checkpoint(run_dir) is None or restarts >= max_restarts:
+                raise TrainError(f"training {run_name} failed (exit code {code}): {reason}")
+            log.warning("training %s exited with code %s; resuming from its last checkpoint", run_name, code)
+            restarts += 1
             resume = True
 
 
-def _command(python: str, settings_file: Path, job: TrainJob, resume: bool) -> list[str]:
-    cmd = [python, "-m", "swerl_core.train.followed", "--settings", str(settings_file)]
-    cmd += ["--recipe", str(job.recipe), "--stage", job.stage, "--snapshot", job.snapshot_id]
-    cmd += ["--run-name", job.run_name]
-    if job.base_model:
-        cmd += ["--model", job.base_model]
-    return [*cmd, "--resume"] if resume else cmd
-
-
-def _follow(cmd: Sequence[str], on_step: StepCallback | None) -> tuple[int, dict[str, Any] | None, list[str]]:
-    result = None
-    tail: list[str] = []
-    # Progress bars redraw one line with carriage returns: in a followed log they are noise, the step records say it.
+def _follow(cmd: Sequence[str], progress: ProgressCallback | None) -> tuple[int, TrainingOutput]:
+    output = TrainingOutput(progress, lambda line: log.info("%s", line))
+    # Progress bars redraw one line with carriage returns: in a followed log they are noise, the records say it.
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"}
     with subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, errors="replace"
     ) as child:
         assert child.stdout is not None
         for raw in child.stdout:
-            line = raw.rstrip("\n")
-            if line.startswith(STEP_MARK):
-                record = json.loads(line[len(STEP_MARK) :])
-                if on_step is not None:
-                    on_step(TrainStep(record["step"], record["total"], record["metrics"]))
-            elif line.startswith(RESULT_MARK):
-                result = json.loads(line[len(RESULT_MARK) :])
-            elif line.strip():
-                log.info("%s", line)
-                tail = [*tail[-19:], line]
+            output.line(raw.rstrip("\n"))
         code = child.wait()
-    return code, result, tail
-
-
-def _followed(result: Mapping[str, Any], restarts: int, resumed: list[int]) -> FollowedRun:
-    return FollowedRun(
-        run_name=result["run_name"],
-        run_dir=Path(result["checkpoint_dir"]),
-        model_dir=Path(result["model_dir"]),
-        mlflow_run_id=result["mlflow_run_id"],
-        snapshot_id=result["snapshot_id"],
-        steps=int(result["steps"]),
-        metrics=dict(result["metrics"]),
-        restarts=restarts,
-        resumed_from_steps=tuple(resumed),
-        checkpoint_uri=result.get("checkpoint_uri"),
-    )
-
-
-def _step_record(event: Progress) -> str | None:
-    """A JSON step record for a trainer step event (``step N/M k=v …``), else ``None``."""
-    match = _STEP_LINE.match(event.message.strip())
-    if match is None:
-        return None
-    metrics = {}
-    for pair in match[3].split():
-        key, _, value = pair.partition("=")
-        try:
-            metrics[key] = float(value)
-        except ValueError:
-            continue
-    return json.dumps({"step": int(match[1]), "total": int(match[2]) or None, "metrics": metrics})
+    return code, output
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The child process: train one stage with the given settings (file, else environment) and print the result
-    as JSON."""
-    from swerl_core.train import TrainRequest
+    """The followed trainer: train one stage in this process with the given settings (file, else environment) and
+    recipe, printing progress records and the result as JSON lines."""
     from swerl_core.train import run as train
 
     parser = argparse.ArgumentParser(prog="python -m swerl_core.train.followed")
     # Without a settings file (the Kubernetes training pods) settings come from the environment, as for the CLI.
     parser.add_argument("--settings", type=Path)
-    parser.add_argument("--recipe", type=Path, required=True)
+    parser.add_argument("--recipe", type=Path, required=True, help="the effective recipe the launcher wrote")
     parser.add_argument("--stage", choices=("sft", "grpo"), required=True)
     parser.add_argument("--snapshot")  # default: the recipe's when curated, else the newest (as `swerl train`)
     parser.add_argument("--run-name", required=True)
@@ -155,14 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
     settings = load_settings(args.settings, env={}) if args.settings else load_settings()
+    settings = in_this_process(settings)
     # The library's log lines go to stdout, which the parent reads and passes on to its own logger.
     logging.basicConfig(stream=sys.stdout, level=logging.WARNING, format="%(message)s")
     logging.getLogger("swerl").setLevel(logging.INFO)
+    main_process = launched_rank() == 0  # one rank reports progress and the result: the others would repeat it
 
     def on_progress(event: Progress) -> None:
-        record = _step_record(event)
-        if record is not None:
-            print(STEP_MARK + record, flush=True)
+        if main_process:
+            print(PROGRESS_MARK + event.as_json(), flush=True)
 
     cfg = load_train_config(args.recipe)
     snapshot = args.snapshot or default_snapshot(settings, cfg.snapshot)
@@ -175,21 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TrainError, RunError, StorageError) as exc:
         print(f"{exc}", flush=True)
         return _INPUT_ERROR
-    if result.mlflow_run_id:
-        log_snapshot_input(
-            settings.tracking_uri, result.mlflow_run_id, settings.snapshots_dir, result.snapshot_id, "train"
-        )
-    fields = {
-        "run_name": result.run_name,
-        "checkpoint_dir": str(result.checkpoint_dir),
-        "model_dir": str(result.model_dir),
-        "mlflow_run_id": result.mlflow_run_id,
-        "snapshot_id": result.snapshot_id,
-        "steps": result.steps,
-        "metrics": dict(result.metrics),
-        "checkpoint_uri": result.checkpoint_uri,
-    }
-    print(RESULT_MARK + json.dumps(fields), flush=True)
+    if main_process:
+        print(RESULT_MARK + result.as_json(), flush=True)
     return 0
 
 

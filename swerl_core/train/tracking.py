@@ -1,10 +1,10 @@
 """MLflow tracking of one training run: params, per-step metrics, and the end-of-run artifacts.
 
-Everything goes through an explicit :class:`mlflow.MlflowClient` bound to the tracking URI from
-swerl's settings, never through MLflow's global "active run" or environment. Per-step metrics come
-from the trainer's log records (a :class:`~transformers.TrainerCallback`), with ``tokens_per_s``
-derived here; at the end a reward-curve PNG, the recipe and a sample-completions table are logged.
-Only the main process logs. This module never decides anything about training.
+Everything goes through an explicit :class:`mlflow.MlflowClient` bound to the tracking URI from swerl's settings,
+never through MLflow's global "active run" or environment. Per-step metrics come from the trainer's log records (a
+:class:`~transformers.TrainerCallback`), with ``tokens_per_s`` derived here, and reach the progress callback as
+numbers (:attr:`~swerl_core.progress.Progress.metrics`); at the end a reward-curve PNG, the recipe and a
+sample-completions table are logged. Only the main process logs. This module never decides anything about training.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class MlflowMetrics(TrainerCallback):
         self.history.append({"step": float(step), **metrics})
         shown = " ".join(f"{k}={metrics[k]:.4g}" for k in _PROGRESS_KEYS if k in metrics)
         if shown:
-            self.say(f"step {step}/{state.max_steps} {shown}", step, int(state.max_steps) or None)
+            self.say(f"step {step}/{state.max_steps} {shown}", step, int(state.max_steps) or None, metrics)
 
 
 def _is_number(value: Any) -> bool:

@@ -1,24 +1,25 @@
 """The train stage's entry function: a recipe and a snapshot in, checkpoints and an MLflow run out.
 
-:func:`train` resolves the snapshot, base model and run directory, builds the dataset for the stage
-(GRPO prompts or SFT oracle answers), runs TRL (on DeepSpeed when the recipe names a config), saves
-``final/`` and closes the MLflow run, returning a :class:`TrainResult`. With ``resume=True`` it
-continues the newest run of the same recipe, stage and snapshot from its last complete checkpoint:
-same global step, same data order (TRL's seeded sampler, with the consumed batches skipped).
+:func:`train` resolves the snapshot, base model and run directory, builds the dataset for the stage (GRPO prompts or
+SFT oracle answers), runs TRL (on DeepSpeed when the recipe names a config), saves ``final/`` and closes the MLflow
+run (its params: the recipe and the effective settings; its dataset input: the snapshot's train split), returning a
+:class:`~.result.TrainResult`. This is the trainer *in this process*: the launchers (:mod:`.followed`, :mod:`.k8s`)
+run it in other processes through :func:`swerl_core.train.run`. With ``resume=True`` it continues the newest run of
+the same recipe, stage and snapshot from its last complete checkpoint: same global step, same data order (TRL's
+seeded sampler, with the consumed batches skipped).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from swerl_core.bucket import ensure_snapshot, publish_checkpoint
-from swerl_core.config import Settings, StorageConfig
+from swerl_core.config import Settings, StorageConfig, shown_settings
 from swerl_core.config.storage import is_storage_uri
-from swerl_core.lineage import git_sha
+from swerl_core.lineage import git_sha, log_snapshot_input
 from swerl_core.package_files import repository_file
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.prompts import oracle_answer
@@ -38,29 +39,10 @@ from swerl_core.train import TrainError
 from swerl_core.train.config import Stage, TrainConfig, train_config_dict
 from swerl_core.train.distributed import launched_rank, launched_world_size, prepare_deepspeed_env
 from swerl_core.train.examples import Examples, grpo_examples, sft_examples
+from swerl_core.train.result import TrainResult
 from swerl_core.train.snapshot import load_snapshot
 
 ORDER_LOG = "data_order.jsonl"
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a training run did: where its checkpoints are, how far it got, its last metrics."""
-
-    run_name: str
-    mlflow_run_id: str | None  # None on non-main processes of a multi-process job
-    stage: Stage
-    snapshot_id: str
-    base_model: str
-    checkpoint_dir: Path  # $SWERL_HOME/checkpoints/<run>/ (checkpoint-N/ folders and final/)
-    model_dir: Path  # checkpoint_dir / "final": consolidated weights + tokenizer
-    steps: int  # global step reached
-    resumed_from_step: int | None
-    train_examples: int
-    dropped_too_long: int
-    seconds: float
-    metrics: Mapping[str, float] = field(default_factory=dict)  # latest value of each logged metric
-    checkpoint_uri: str | None = None  # final/ on shared storage (storage.uri), None when local only
 
 
 def train(
@@ -246,6 +228,7 @@ def _run(
     if main_process:
         params = {
             **tracking.flat_params(recipe),
+            **tracking.flat_params(shown_settings(settings), "settings."),
             "stage": stage,
             "snapshot_id": cfg.snapshot or "",
             "git_sha": git_sha(),
@@ -285,6 +268,8 @@ def _run(
         checkpoint_uri = publish_checkpoint(settings, run_dir / FINAL_DIR, run_name, run_id)
         if checkpoint_uri is not None and run_id is not None:
             tracking.record_checkpoint_uri(settings.tracking_uri, run_id, checkpoint_uri)
+    if run_id is not None:
+        log_snapshot_input(settings.tracking_uri, run_id, settings.snapshots_dir, cfg.snapshot or "", "train")
     last: dict[str, float] = {}
     for record in callbacks[0].history if callbacks else []:
         last.update(record)  # the latest value of every metric, plus the end-of-training summary
@@ -298,10 +283,10 @@ def _run(
         checkpoint_dir=run_dir,
         model_dir=run_dir / FINAL_DIR,
         steps=int(trainer.state.global_step),
-        resumed_from_step=int(checkpoint.name.split("-")[-1]) if checkpoint else None,
         train_examples=len(examples.dataset),
         dropped_too_long=examples.dropped_too_long,
         seconds=time.perf_counter() - started,
         metrics=last,
         checkpoint_uri=checkpoint_uri,
+        resumed_from_steps=(int(checkpoint.name.split("-")[-1]),) if checkpoint else (),
     )

@@ -31,7 +31,7 @@ Manifest = dict[str, Any]
 def torchrun_command(cfg: TrainConfig, layout: ClusterLayout) -> list[str]:
     """The command every training pod runs: torchrun with c10d rendezvous around the followed trainer.
 
-    ``swerl_core.train.followed`` prints the step records and the result line that :mod:`.training` reads back
+    ``swerl_core.train.followed`` prints the progress records and the result line that :mod:`.training` reads back
     from the pods' logs, exactly as the local launcher reads them from its child process.
     """
     snapshot = layout.snapshot_id or cfg.snapshot
