@@ -11,7 +11,7 @@ import argparse
 import contextlib
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +70,10 @@ def run_demo_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  export SWERL_GITHUB_API_URL={server.url} SWERL_GITHUB__LOCAL_CLONES=true GITHUB_TOKEN={DEMO_TOKEN}")
         print(f"  swerl ingest {repos}")
         sys.stdout.flush()
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` stops it as cleanly as Ctrl-C
+        # `kill` stops it as cleanly as Ctrl-C: the handler raises in the main thread. A handler that set an Event
+        # could deadlock on the lock the interrupted Event.wait held, leaving the server running after `kill`.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+            while True:
+                time.sleep(1)
     return 0
