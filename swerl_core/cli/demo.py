@@ -8,10 +8,7 @@ pipeline can be followed by hand, verb by verb, without a network or a real toke
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +67,5 @@ def run_demo_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  export SWERL_GITHUB_API_URL={server.url} SWERL_GITHUB__LOCAL_CLONES=true GITHUB_TOKEN={DEMO_TOKEN}")
         print(f"  swerl ingest {repos}")
         sys.stdout.flush()
-        # `kill` stops it as cleanly as Ctrl-C: the handler raises in the main thread. A handler that set an Event
-        # could deadlock on the lock the interrupted Event.wait held, leaving the server running after `kill`.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(1)
+        server.serve_until_signalled()  # `kill` stops it as cleanly as Ctrl-C
     return 0
