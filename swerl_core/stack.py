@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -297,14 +296,11 @@ def _serve_world_forever(stack: Stack) -> None:
     from swerl_core.demo.github_server import FakeGitHub
 
     world = demo_world(stack.home)
-    stop_now = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop_now.set())
-    signal.signal(signal.SIGINT, lambda *_: stop_now.set())
     with FakeGitHub(world, token=os.environ["SWERL_DEMO_TOKEN"]) as server:
         partial = stack.run_dir / "github.url.partial"
         partial.write_text(f"{server.url}\n{','.join(sorted(world.repos))}\n")
         partial.rename(stack.run_dir / "github.url")
-        stop_now.wait()
+        server.serve_until_signalled()
     (stack.run_dir / "github.url").unlink(missing_ok=True)
 
 

@@ -27,6 +27,11 @@ for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_pr
     os.environ.pop(_proxy, None)
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="swerl-prefect-"))
+# Under pytest-xdist the workers already share the cores. Torch's default of one OpenMP thread per core in every
+# worker (and in every process a test starts) oversubscribes them: each small op of a tiny model then waits for a
+# descheduled thread, which made the training tests 2-7 times slower on 2 cores. Set before torch is imported.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
 
 
 @pytest.fixture

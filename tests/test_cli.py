@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,13 +32,19 @@ TEST_RECIPE = Path(__file__).resolve().parent / "data" / "demo-test.yaml"
 
 @pytest.mark.slow
 def test_demo_runs_every_stage_on_the_sample_world(
-    capsys: pytest.CaptureFixture[str], swerl_home: Path, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], swerl_home: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path
 ) -> None:
-    # A test-sized recipe and answer budget: the same stages as `make demo`, a fraction of the tokens.
+    from swerl_core.demo.tiny_model import parameter_count
+
+    # A test-sized recipe, answer budget and base model: the same stages as `make demo`, a fraction of the work.
+    # The recipe's base model is already there (the smallest tiny Llama), so the demo trains it instead of
+    # building its 3 M-parameter default; `swerl init-model` builds that one in the README walk.
+    shutil.copytree(model_dir, swerl_home / "models" / "tiny")
     monkeypatch.setenv("SWERL_EVALUATE__MAX_NEW_TOKENS", "48")
     monkeypatch.setenv("SWERL_EVALUATE__LIMIT", "2")
     assert main(["demo", "--recipe", str(TEST_RECIPE)]) == 0
     out = capsys.readouterr().out
+    assert f"Train a tiny Llama ({parameter_count(model_dir) / 1e6:.1f} M parameters)" in out, "base model not reused"
     assert "+1.0000  the developer's fix" in out
     assert "-1.0000  no <think> tag  (<think> appears 0 times, expected once)" in out
     assert "acme/textkit: 30 new, 0 updated, 2 skipped" in out

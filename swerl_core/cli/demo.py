@@ -8,10 +8,7 @@ pipeline can be followed by hand, verb by verb, without a network or a real toke
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +67,5 @@ def run_demo_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  export SWERL_GITHUB_API_URL={server.url} SWERL_GITHUB__LOCAL_CLONES=true GITHUB_TOKEN={DEMO_TOKEN}")
         print(f"  swerl ingest {repos}")
         sys.stdout.flush()
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` stops it as cleanly as Ctrl-C
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+        server.serve_until_signalled()  # `kill` stops it as cleanly as Ctrl-C
     return 0

@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import hmac
 import re
+import signal
 import socket
 import struct
 import threading
@@ -133,6 +134,18 @@ class FakeGitHub:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd = self._thread = None
+
+    def serve_until_signalled(self) -> None:
+        """Keep serving until SIGTERM or SIGINT (``kill``, Ctrl-C), then return; call it from the main thread.
+
+        Either signal raises ``KeyboardInterrupt`` where the main thread sleeps. A handler that set an Event the
+        main thread waits on could deadlock on the lock that wait holds, and the server would outlive ``kill``.
+        """
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(1)
 
     def __enter__(self) -> FakeGitHub:
         return self.start()
