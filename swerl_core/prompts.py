@@ -113,6 +113,19 @@ def prompt_token_count(tokenizer: ChatTokenizer, issue: str, code_context: Mappi
     return len(encoded["input_ids"])
 
 
+def fixed_wording() -> tuple[str, ...]:
+    """The text every SWE-RL prompt shares, in order: the system message, then the repair prompt's wording before
+    the issue, between the issue and the files, and after the files (the example included).
+
+    A tokenizer built for this prompt (the tiny models') can hold each as one token: they carry no information that
+    differs between prompts, so a small model need not spend its context reading them.
+    """
+    issue, files = "\x00", "\x01"
+    before_issue, rest = REPAIR_TEMPLATE.format(issue=issue, files=files, example=_EXAMPLE).split(issue)
+    between, after_files = rest.split(files)
+    return SYSTEM_PROMPT, before_issue, between, after_files
+
+
 def oracle_answer(thought: str, edits: list[Edit]) -> str:
     """A well-formed answer: ``thought`` in ``<think>`` and ``edits`` as SEARCH/REPLACE blocks in ``<solution>``."""
     return f"<think>\n{thought.strip()}\n</think>\n<solution>\n{render_edits(edits)}\n</solution>"

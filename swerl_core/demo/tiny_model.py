@@ -15,8 +15,9 @@ from pathlib import Path
 
 from swerl_core.demo.errors import DemoError
 from swerl_core.demo.sample_snapshot import sample_texts
-from swerl_core.prompts import SYSTEM_PROMPT, oracle_answer, repair_prompt
+from swerl_core.prompts import SYSTEM_PROMPT, fixed_wording, oracle_answer, repair_prompt
 from swerl_core.search_replace import Edit
+from swerl_core.train.examples import THOUGHT
 
 BOS, EOS, PAD = "<|begin_of_text|>", "<|eot_id|>", "<|pad|>"
 HEADER_OPEN, HEADER_CLOSE, END_OF_TEXT = "<|start_header_id|>", "<|end_header_id|>", "<|end_of_text|>"
@@ -61,13 +62,14 @@ def tokenizer_corpus(extra: Iterable[str] = ()) -> list[str]:
     """Texts the tiny tokenizer learns from: prompt wording, an example answer, the sample world, ``extra``."""
     code = sample_texts()
     edit = Edit("src/toolkit/core.py", "    return a - b", "    return a + b")
-    example = oracle_answer("The operator is wrong.", [edit])
-    return [SYSTEM_PROMPT, repair_prompt(code[-2], {"src/toolkit/core.py": code[0]}), example, *code, *extra]
+    example = oracle_answer(THOUGHT.format(title="add subtracts", names=edit.path), [edit])
+    roles = "".join(f"{HEADER_OPEN}{role}{HEADER_CLOSE}\n\n" for role in ("system", "user", "assistant"))
+    return [SYSTEM_PROMPT, repair_prompt(code[-2], {"src/toolkit/core.py": code[0]}), example, roles, *code, *extra]
 
 
 def build_tokenizer(spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str] = ()) -> object:
     """A byte-level BPE :class:`~transformers.PreTrainedTokenizerFast` trained on :func:`tokenizer_corpus`."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
@@ -85,6 +87,8 @@ def build_tokenizer(spec: TinyModelSpec = TinyModelSpec(), corpus: Iterable[str]
         show_progress=False,
     )
     bpe.train_from_iterator(tokenizer_corpus(corpus), trainer=trainer)
+    # The prompt's fixed wording, one token per piece: a prompt is then ~110 tokens instead of ~460 (learnable world).
+    bpe.add_tokens([AddedToken(text, normalized=False, special=False) for text in fixed_wording()])
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         bos_token=BOS,

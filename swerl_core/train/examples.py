@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
 REWARD_COLUMNS = ("instance_id", "code_context", "oracle_new_content")
+THOUGHT = "The issue: {title}. The cause is in {names}; change the faulty lines to fix it."
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def oracle_completion(row: Mapping[str, Any]) -> str:
         edits.extend(derive_edits(path, context.get(path, ""), new_content[path]))
     title = str(row["problem_statement"]).strip().splitlines()[0] if row["problem_statement"] else "the issue"
     names = ", ".join(sorted(new_content))
-    thought = f"The issue: {title}. The cause is in {names}; change the faulty lines to fix it."
+    thought = THOUGHT.format(title=title, names=names)
     return oracle_answer(thought, edits)
 
 
