@@ -1,30 +1,40 @@
-"""Does the loop learn? The tiny model on the learnable world: base → SFT → SFT+GRPO, for several seeds.
+"""Does the loop learn on every run? base → SFT → SFT+GRPO on the learnable world, over runs that differ in every
+source of variation a user's machine brings.
 
-Not a test: a measurement. It builds the learnable world (swerl_core.demo.learnable), serves it with the
-fake GitHub, ingests and curates it like any world (held-out: merged after the world's cutoff), builds the
-tiny model with a tokenizer trained on the world, then for each seed trains SFT and GRPO with the
-learnable-cpu recipe and scores base, SFT and SFT+GRPO on the held-out rows (greedy, and sampled as GRPO
-samples): format rate, apply rate, mean reward, exact-match rate. It also reports GRPO's train-prompt
-reward curve (mean of the first vs the last quarter of its steps) and prints mean ± std over seeds.
-With ``--toy`` it runs the wiring check instead: 4 one-line fixes stated in the issue, SFT on each
-prompt answered with the real fix and with a decoy (``write_toy_snapshot``), GRPO on the real fixes, and
-the same measures on those 4 train prompts (16 samples each).
+Not a test: a measurement, and the source of the learning tests' bars. The world is built once (seed 0), served by
+the fake GitHub, ingested and curated like any world (held-out: merged after the world's cutoff). Then each run, in
+a fresh process, does what ``make demo`` does: the induction warm-up of the base model, the recipe's SFT warm start,
+GRPO, and an evaluation of every stage on the held-out split through ``swerl_core.evaluate`` (greedy, and K samples
+at the recipe's temperature: the protocol the demo's gate decides on). Runs differ in
 
-    .venv/bin/python benchmarks/learn.py [--seeds 0 1 2] [--prs-per-repo 800] [--heldout 48] [--toy]
+- the seed (warm-up, SFT and GRPO data order and sampling),
+- ``PYTHONHASHSEED`` (any hash-ordered iteration left in the path would show here),
+- the CPU's vector instructions: odd runs set ``ATEN_CPU_CAPABILITY=avx2`` (on an AVX-512 machine this changes
+  PyTorch's float arithmetic the way another CPU would; on an AVX2-only machine both halves run alike).
 
-Runs offline; everything lands under --home (default: a temporary directory).
+It prints each run, then the distribution of every stage and gain (mean ± sd, min, max), whether SFT > base and
+GRPO > SFT held in every run, and the bars the tests take from it (mean − 3.1 sd: a normal run falls below it
+about once in a thousand).
+
+    .venv/bin/python benchmarks/learn.py --runs 10 [--home DIR] [--samples 4] [--jobs 1]
+
+Runs offline; everything lands under --home (default: a temporary directory). Each run takes ~6–8 minutes on
+2 cores; ``--jobs 2`` runs two at a time with one torch thread each.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -36,222 +46,177 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from swerl_core.config import Settings, load_settings  # noqa: E402
-from swerl_core.prompts import render_prompt  # noqa: E402
-from swerl_core.reward import extract_solution, search_replace_reward  # noqa: E402
-from swerl_core.search_replace import FormatError, parse_edits  # noqa: E402
-from swerl_core.snapshots import as_files  # noqa: E402
-from swerl_core.train.config import TrainConfig, load_train_config  # noqa: E402
-from swerl_core.train.snapshot import load_snapshot  # noqa: E402
 
-RECIPE = REPO / "deployments" / "configs" / "learnable-cpu.yaml"
-TOY_RECIPE = REPO / "deployments" / "configs" / "toy-cpu.yaml"
+RECIPE = "learnable-cpu"
+STAGES = ("base", "sft", "grpo")
+MODES = ("greedy", "sampled")
+RARE = 3.1  # one-sided normal quantile of 1/1000
 
 
-@dataclass(frozen=True)
-class Score:
-    """Quality of one model on some rows under one decoding."""
+def settings_for(home: Path, samples: int) -> Settings:
+    """The benchmark's settings: the demo's evaluation protocol (K = ``samples``), training in this process."""
+    from swerl_core.stack import DEMO_EVALUATION
 
-    format_rate: float  # tags right and at least one SEARCH/REPLACE block
-    apply_rate: float  # the edits also apply to the files (reward > −1)
-    mean_reward: float
-    exact_rate: float  # the edits reproduce the oracle exactly (reward 1.0)
-
-
-def well_formed(text: str) -> bool:
-    """True when ``text`` has the ``<think>``/``<solution>`` layout and at least one edit block."""
-    try:
-        return bool(parse_edits(extract_solution(text)))
-    except FormatError:
-        return False
-
-
-def score(model_dir: Path, rows: list[dict], samples: int, temperature: float, max_new_tokens: int) -> Score:
-    """Generate ``samples`` answers per row (greedy when ``samples`` is 0) and score them with the reward.
-
-    Sampling uses the GRPO settings (temperature, no top-k, top-p 1), so "sampled" means what GRPO sees.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    prompts = [render_prompt(tokenizer, r["problem_statement"], as_files(r["code_context"])) for r in rows]
-    sampling = (
-        {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0, "num_return_sequences": samples}
-        if samples
-        else {"do_sample": False}
-    )
-    torch.manual_seed(0)
-    texts: list[str] = []
-    for start in range(0, len(prompts), 16):
-        batch = tokenizer(prompts[start : start + 16], return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode():
-            out = model.generate(**batch, max_new_tokens=max_new_tokens, **sampling)
-        texts += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-    per_row = max(samples, 1)
-    rewards = [
-        search_replace_reward(as_files(row["code_context"]), as_files(row["oracle_new_content"]), text)
-        for index, text in enumerate(texts)
-        for row in [rows[index // per_row]]
-    ]
-    n = len(rewards)
-    return Score(
-        sum(map(well_formed, texts)) / n,
-        sum(not r.is_format_error for r in rewards) / n,
-        sum(r.reward for r in rewards) / n,
-        sum(r.reward == 1.0 for r in rewards) / n,
+    evaluation = {**DEMO_EVALUATION, "samples": samples, "lineage": False}
+    return load_settings(
+        env={"SWERL_HOME": str(home), "SWERL_REWARD__WORKERS": "1"},
+        overrides={"train.launcher": "in_process", **{f"evaluate.{k}": v for k, v in evaluation.items()}},
     )
 
 
-def ingest_and_curate(settings: Settings, world_root: Path, prs_per_repo: int) -> str:
-    """Build the learnable world, serve it, ingest and curate it (no shortcut); returns the snapshot id."""
+def build_snapshot(home: Path, prs_per_repo: int) -> str:
+    """Build, serve, ingest and curate the learnable world (the real pipeline); returns the snapshot id."""
     from swerl_core.demo.learnable import build_learnable_world, learnable_snapshot
 
-    start = time.perf_counter()
-    world = build_learnable_world(world_root, seed=0, prs_per_repo=prs_per_repo)
-    built = time.perf_counter() - start
-    snapshot_id = learnable_snapshot(settings, world)
-    train, heldout = load_snapshot(settings.snapshots_dir, snapshot_id)
-    print(
-        f"world: {sum(len(r.pulls) for r in world.repos.values())} PRs built in {built:.1f}s, ingested and "
-        f"curated by {time.perf_counter() - start:.0f}s: snapshot {snapshot_id} "
-        f"({len(list(train))} train, {len(list(heldout))} held-out)",
-        flush=True,
-    )
+    started = time.perf_counter()
+    world = build_learnable_world(home / "world", seed=0, prs_per_repo=prs_per_repo)
+    snapshot_id = learnable_snapshot(load_settings(env={"SWERL_HOME": str(home)}), world)
+    print(f"world: {3 * prs_per_repo} pull requests → snapshot {snapshot_id} in {time.perf_counter() - started:.0f} s")
     return snapshot_id
 
 
-def reward_quarters(settings: Settings, run_id: str) -> tuple[float, float]:
-    """Mean sampled train reward of the first and of the last quarter of a GRPO run's steps (from MLflow)."""
-    from mlflow import MlflowClient
+def one_run(home: Path, run: int, snapshot_id: str, samples: int) -> dict[str, Any]:
+    """Warm-up, SFT, GRPO and every stage's evaluation for run ``run`` (its seed); the record the parent reads."""
+    from swerl_core import evaluate
+    from swerl_core.demo.learnable import learnable_base_model
+    from swerl_core.evaluate.predictions import sample_rewards
+    from swerl_core.package_files import recipe_path
+    from swerl_core.registry.paired import mean_interval
+    from swerl_core.runs import run_checkpoints
+    from swerl_core.train import TrainRequest
+    from swerl_core.train import run as train
+    from swerl_core.train.config import load_train_config
 
-    history = sorted(MlflowClient(settings.tracking_uri).get_metric_history(run_id, "reward"), key=lambda m: m.step)
-    values = [m.value for m in history]
-    quarter = max(1, len(values) // 4)
-    return statistics.fmean(values[:quarter]), statistics.fmean(values[-quarter:])
-
-
-def run_seed(
-    settings: Settings,
-    cfg: TrainConfig,
-    seed: int,
-    heldout: list[dict],
-    samples: int,
-    base: Path,
-    sft_snapshot: str,
-) -> dict[str, float]:
-    """Train one seed (SFT on ``sft_snapshot``, then GRPO on the recipe's snapshot) from the model in ``base``;
-    score every stage."""
-    from swerl_core.train import TrainRequest, run
-
-    cfg = replace(cfg, seed=seed)
-    metrics: dict[str, float] = {}
-    temp, length = cfg.grpo.temperature, cfg.max_completion_length
-
-    def measure(stage: str, model_dir: Path) -> None:
-        for decoding, k in (("greedy", 0), ("sampled", samples)):
-            result = score(model_dir, heldout, k, temp, length)
-            for name, value in vars(result).items():
-                metrics[f"{stage} {decoding} {name}"] = value
-
-    measure("base", base)
-    sft = run(settings, TrainRequest(replace(cfg, snapshot=sft_snapshot), stage="sft", base_model=str(base)))
-    measure("sft", sft.model_dir)
-    grpo = run(settings, TrainRequest(cfg, stage="grpo", base_model=str(sft.model_dir)))
-    measure("grpo", grpo.model_dir)
-    first, last = reward_quarters(settings, grpo.mlflow_run_id or "")
-    metrics.update({
-        "grpo train reward first quarter": first,
-        "grpo train reward last quarter": last,
-        "sft seconds": sft.seconds,
-        "grpo seconds": grpo.seconds,
-    })  # fmt: skip
-    print(f"seed {seed}: " + ", ".join(f"{k} {v:+.3f}" for k, v in metrics.items()), flush=True)
-    return metrics
-
-
-def base_model(settings: Settings, seed: int, toy: bool, induction: bool) -> Path:
-    """The tiny model a seed starts from: a fresh one per seed, or (``induction``) one warmed-up model for all."""
-    from swerl_core.demo.learnable import learnable_base_model, learnable_texts
-    from swerl_core.demo.tiny_model import TOY_SPEC, TinyModelSpec, init_tiny_model
-
-    if not induction:
-        spec = replace(TOY_SPEC if toy else TinyModelSpec(), seed=seed)
-        return init_tiny_model(settings.home / f"models/tiny-{seed}", spec, corpus=learnable_texts())
-    warmed = learnable_base_model(settings.home / "models" / "tiny-learnable-induction", print_progress)
-    print(f"induction warm-up: {warmed.seconds:.0f} s, copy accuracy {warmed.copy_accuracy}", flush=True)
-    return warmed.model_dir
+    cfg = load_train_config(recipe_path(RECIPE))
+    cfg = replace(cfg, seed=run, snapshot=snapshot_id)
+    settings = settings_for(home, samples)
+    record: dict[str, Any] = {"run": run, "hash_seed": os.environ.get("PYTHONHASHSEED", ""),
+                              "cpu": os.environ.get("ATEN_CPU_CAPABILITY", "native")}  # fmt: skip
+    clock = time.perf_counter()
+    base = learnable_base_model(home / "models" / f"run-{run}", seed=run)
+    record["warmup_s"], record["copy_accuracy"] = base.seconds, dict(base.copy_accuracy)
+    clock = time.perf_counter()
+    sft = train(
+        settings, TrainRequest(cfg, "sft", snapshot_id, run_name=f"run-{run}-sft", base_model=str(base.model_dir))
+    )
+    record["sft_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    grpo = train(settings, TrainRequest(cfg, "grpo", snapshot_id, run_name=f"run-{run}-grpo",
+                                        base_model=str(sft.model_dir)))  # fmt: skip
+    record["grpo_s"] = time.perf_counter() - clock
+    models = {"base": base.model_dir, "sft": sft.model_dir}
+    models |= {f"grpo-{p.name.removeprefix('checkpoint-')}": p for p in run_checkpoints(grpo.checkpoint_dir)}
+    clock = time.perf_counter()
+    scores: dict[str, dict[str, Any]] = {}
+    for name, model in models.items():
+        for mode, k in (("greedy", 1), ("sampled", samples)):
+            mode_settings = replace(settings, evaluate=replace(settings.evaluate, samples=k))
+            report = evaluate.run(mode_settings, evaluate.EvaluateRequest(str(model), snapshot_id))
+            mean, lower, upper = mean_interval(sample_rewards(report.predictions_path))
+            m = report.metrics
+            scores.setdefault(name, {})[mode] = {"mean_reward": mean, "ci90": [lower, upper],
+                                                 "format_error_rate": m.format_error_rate, "apply_rate": m.apply_rate,
+                                                 "exact_match_rate": m.exact_match_rate}  # fmt: skip
+    record["eval_s"] = time.perf_counter() - clock
+    grpo_names = [n for n in scores if n.startswith("grpo-")]
+    best = max(grpo_names, key=lambda n: (scores[n]["sampled"]["mean_reward"], int(n.split("-")[1])))
+    record |= {"scores": scores, "grpo_best": best, "grpo_final": grpo_names[-1], "grpo_steps": grpo.steps}
+    return record
 
 
-def print_progress(event: object) -> None:
-    """Print a library progress event's message."""
-    print(getattr(event, "message", event), flush=True)
+def spawn(home: Path, run: int, snapshot_id: str, samples: int, threads: int | None) -> subprocess.Popen[str]:
+    """Run ``run`` in a fresh process with its own hash seed and vector instructions."""
+    env = {**os.environ, "PYTHONHASHSEED": str(1000 + run)}
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if run % 2:
+        env["ATEN_CPU_CAPABILITY"] = "avx2"
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    cmd = [sys.executable, __file__, "--home", str(home), "--one-run", str(run), "--snapshot", snapshot_id,
+           "--samples", str(samples)]  # fmt: skip
+    log = (home / f"run-{run}.log").open("w")
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
-def summary(per_seed: list[dict[str, float]]) -> None:
-    """Print mean ± std over seeds of every metric, stage by stage."""
-    print(f"\nover {len(per_seed)} seeds (mean ± std):")
-    for key in per_seed[0]:
-        values = [m[key] for m in per_seed]
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"    {key:<36} {statistics.fmean(values):+.3f} ± {spread:.3f}")
+def stage_score(record: dict[str, Any], stage: str, mode: str, which: str = "grpo_best") -> float:
+    """A run's held-out mean reward for ``stage`` (GRPO: the checkpoint ``which`` names) under ``mode``."""
+    name = record[which] if stage == "grpo" else stage
+    return float(record["scores"][name][mode]["mean_reward"])
+
+
+def describe(values: list[float]) -> str:
+    """``mean ± sd [min, max]`` of ``values``."""
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):+.3f} ± {spread:.3f}  [min {min(values):+.3f}, max {max(values):+.3f}]"
+
+
+def report(records: list[dict[str, Any]]) -> None:
+    """Print each run, the distribution, whether each gain held in every run, and the test bars."""
+    print(
+        "\nrun  hash  cpu     copy@100  base g/s        SFT g/s         GRPO(best) g/s  best      warm/SFT/GRPO/eval s"
+    )
+    for r in records:
+        cells = "  ".join(f"{stage_score(r, s, 'greedy'):+.3f}/{stage_score(r, s, 'sampled'):+.3f}" for s in STAGES)
+        times = "/".join(f"{r[k]:.0f}" for k in ("warmup_s", "sft_s", "grpo_s", "eval_s"))
+        copy = float(r["copy_accuracy"].get("100", r["copy_accuracy"].get(100, 0.0)))
+        print(f"{r['run']:>3}  {r['hash_seed']:>4}  {r['cpu']:<6}  {copy:8.2f}  {cells}  {r['grpo_best']:<8}  {times}")
+    print(f"\nover {len(records)} runs (mean ± sd [min, max]):")
+    for mode in MODES:
+        for stage in STAGES:
+            print(f"  {stage:<5} {mode:<8} {describe([stage_score(r, stage, mode) for r in records])}")
+        final = [stage_score(r, "grpo", mode, "grpo_final") for r in records]
+        print(f"  grpo final checkpoint {mode:<8} {describe(final)}")
+    print()
+    for mode in MODES:
+        for low, high in (("base", "sft"), ("sft", "grpo")):
+            gains = [stage_score(r, high, mode) - stage_score(r, low, mode) for r in records]
+            every = "every run" if min(gains) > 0 else f"NOT every run ({sum(g <= 0 for g in gains)} not)"
+            spread = statistics.stdev(gains) if len(gains) > 1 else 0.0
+            bar = statistics.fmean(gains) - RARE * spread
+            print(
+                f"  {low} → {high} ({mode}): {describe(gains)}; positive in {every}; bar (mean − {RARE} sd) {bar:+.3f}"
+            )
+    total = [sum(r[k] for k in ("warmup_s", "sft_s", "grpo_s", "eval_s")) for r in records]
+    print(f"\nseconds per run (warm-up + SFT + GRPO + evaluation): {describe(total)}")
 
 
 def main() -> int:
-    """Build, ingest, curate, train and score; print what happened."""
+    """Build the world once, run the runs, print the distribution."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", type=Path, default=None, help="SWERL_HOME for this run (default: temporary)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--home", type=Path, default=None, help="where everything lands (default: temporary)")
+    parser.add_argument("--runs", type=int, default=10, help="runs, each with its own seed and hash seed")
+    parser.add_argument("--first", type=int, default=0, help="the first run's number (its seed)")
+    parser.add_argument("--samples", type=int, default=4, help="K sampled answers per held-out row")
     parser.add_argument("--prs-per-repo", type=int, default=800)
-    parser.add_argument("--heldout", type=int, default=48, help="held-out rows scored per stage")
-    parser.add_argument(
-        "--samples", type=int, default=0, help="sampled answers per scored row (default 2; 16 with --toy)"
-    )
-    parser.add_argument("--sft-steps", type=int, default=None, help="override the recipe's sft.max_steps")
-    parser.add_argument("--grpo-steps", type=int, default=None, help="override the recipe's grpo.max_steps")
-    parser.add_argument("--toy", action="store_true", help="the wiring check on the toy set instead")
-    parser.add_argument(
-        "--induction",
-        action="store_true",
-        help="start every seed from one tiny model given the induction warm-up (cached under --home)",
-    )
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores / jobs torch threads)")
+    parser.add_argument("--one-run", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--snapshot", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.toy and args.induction:
-        parser.error("--induction warms up the learnable world's model; the toy set trains its own small one")
-
-    home = args.home or Path(tempfile.mkdtemp(prefix="swerl-learn-"))
-    settings = load_settings(env={"SWERL_HOME": str(home), "SWERL_REWARD__WORKERS": "1"})
-    cfg = load_train_config(TOY_RECIPE if args.toy else RECIPE)
-    if args.sft_steps:
-        cfg = replace(cfg, sft=replace(cfg.sft, max_steps=args.sft_steps))
-    if args.grpo_steps:
-        cfg = replace(cfg, grpo=replace(cfg.grpo, max_steps=args.grpo_steps))
-    if args.toy:
-        from swerl_core.demo.toy import write_toy_snapshot
-
-        toy = write_toy_snapshot(home)
-        snapshot_id, sft_snapshot = toy.grpo, toy.sft
-    else:
-        snapshot_id = sft_snapshot = ingest_and_curate(settings, home / "world", args.prs_per_repo)
-    cfg = replace(cfg, snapshot=snapshot_id)
-    train_rows, heldout_rows = load_snapshot(settings.snapshots_dir, snapshot_id)
-    heldout = list(train_rows if args.toy else heldout_rows)[: args.heldout]
-    print(f"home {home}; scoring {len(heldout)} {'train' if args.toy else 'held-out'} rows per stage", flush=True)
-    samples = args.samples or (16 if args.toy else 2)
-    per_seed = [
-        run_seed(
-            settings, cfg, seed, heldout, samples, base_model(settings, seed, args.toy, args.induction), sft_snapshot
-        )
-        for seed in args.seeds
-    ]
-    summary(per_seed)
-    for stage_from, stage_to in (("base", "sft"), ("sft", "grpo")):
-        key = "sampled mean_reward"
-        gains = [m[f"{stage_to} {key}"] - m[f"{stage_from} {key}"] for m in per_seed]
-        mean = statistics.fmean(gains)
-        rows = "train-prompt" if args.toy else "held-out"
-        per = ", ".join(f"{g:+.3f}" for g in gains)
-        print(f"{stage_from} → {stage_to}: {rows} sampled reward gain {mean:+.3f} (per seed: {per})")
+    home = (args.home or Path(tempfile.mkdtemp(prefix="swerl-learn-"))).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if args.one_run is not None:
+        record = one_run(home, args.one_run, args.snapshot, args.samples)
+        (home / f"run-{args.one_run}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+        return 0
+    print(f"home {home}")
+    snapshot_id = args.snapshot or build_snapshot(home, args.prs_per_repo)
+    pending = list(range(args.first, args.first + args.runs))
+    threads = max(1, (os.cpu_count() or 2) // args.jobs) if args.jobs > 1 else None
+    running: list[tuple[int, subprocess.Popen[str]]] = []
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            run = pending.pop(0)
+            running.append((run, spawn(home, run, snapshot_id, args.samples, threads)))
+        time.sleep(2)
+        for run, child in list(running):
+            if child.poll() is not None:
+                running.remove((run, child))
+                print(f"run {run}: exit {child.returncode} (log {home / f'run-{run}.log'})", flush=True)
+    records = [json.loads(p.read_text()) for p in sorted(home.glob("run-*.json"), key=lambda p: int(p.stem[4:]))]
+    if not records:
+        print("no run finished", file=sys.stderr)
+        return 1
+    report(records)
     return 0
 
 

@@ -317,6 +317,12 @@ def status(stack: Stack) -> dict[str, int | None]:
 DEMO_GATE = {"without_champion": "trained_from", "format_error_ceiling": 0.6}
 
 
+# The demo's evaluation protocol: the learnable-cpu recipe's sampling (temperature 1.0, top-p 1, its 128-token
+# completion budget), K = 4 samples per held-out row (the gate decides on them; a greedy evaluation is judged and
+# recorded beside it), 32 prompts per generate call (a tiny model on a CPU is faster in larger batches).
+DEMO_EVALUATION = {"samples": 4, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 128, "batch_size": 32}
+
+
 def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
     """The settings file the demo's flows read: the local world, auto-promotion, evaluation sized for a CPU."""
     from swerl_core.demo.learnable import HELDOUT_AFTER
@@ -324,9 +330,9 @@ def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
     return {
         "github": {"api_url": api_url, "seconds_between_requests": 0, "local_clones": True},
         "ingest": {"repos": repos},
-        # One file per prompt: the fixed module is the whole context (prompts of ~460 tokens).
+        # One file per prompt: the fixed module is the whole context (prompts of ~100 tokens).
         "curate": {"heldout_after": HELDOUT_AFTER.isoformat(), "relevant_files": 0},
-        "evaluate": {"max_new_tokens": 192},  # the recipe's completion budget; oracle answers are ~120 tokens
+        "evaluate": dict(DEMO_EVALUATION),
         "store": {"lock_timeout_s": 900},  # a scheduled ingest waits for an evaluation's write
         "registry": {"policy": "auto", **DEMO_GATE},
     }

@@ -31,20 +31,20 @@ from swerl_core.demo.errors import DemoError
 from swerl_core.progress import ProgressCallback, ProgressReporter
 
 RECORD = "induction.json"
-CURRICULUM_VERSION = 1  # bump when _train_phase changes what it trains on: older outputs are then retrained
+CURRICULUM_VERSION = 2  # bump when _train_phase changes what it trains on: older outputs are then retrained
 FIRST_TOKEN = 6  # ids below are the special tokens of the tiny tokenizer (BOS, EOS, headers, pad)
-PROBE_GAPS = (0, 100, 400)
+PROBE_GAPS = (0, 100, 200)  # a learnable-world answer copies lines from up to ~170 tokens back
 
 
 @dataclass(frozen=True)
 class InductionSpec:
     """The warm-up curriculum (defaults: measured on ``LEARNABLE_SPEC``, the learnable world's model)."""
 
-    adjacent_steps: int = 1500
+    adjacent_steps: int = 800
     adjacent_batch: int = 32
-    gap_steps: int = 500
+    gap_steps: int = 400
     gap_batch: int = 16
-    max_gap: int = 300
+    max_gap: int = 150
     learning_rate: float = 2e-3
     warmup_steps: int = 50  # linear learning-rate warm-up at the start of each phase
     seed: int = 0

@@ -31,7 +31,7 @@ from filelock import FileLock
 
 from swerl_core.config import Secret, Settings
 from swerl_core.demo.errors import DemoError
-from swerl_core.demo.induction import InductionResult, warm_up_induction
+from swerl_core.demo.induction import InductionResult, InductionSpec, warm_up_induction
 from swerl_core.demo.tiny_model import LEARNABLE_SPEC, init_tiny_model
 from swerl_core.demo.world import (
     Account,
@@ -60,12 +60,15 @@ __all__ = [
     "learnable_texts",
 ]
 
-LEARNABLE_FORMAT = 1
+LEARNABLE_FORMAT = 2
 SOURCE_RECORD = "learnable-source.json"
 BASE_MODEL = Path("models/tiny-learnable-induction")  # under SWERL_HOME: the learnable-cpu recipe's base_model
 REPOS = ("learn/shop", "learn/games", "learn/notes")
-FAMILIES = ("comparison", "off_by_one", "none_check", "default", "swapped", "typo")
-ONE_LINE_FAMILIES = ("comparison", "off_by_one", "default", "swapped", "typo")
+# Interleaved so that every stretch of the world holds each kind. Four families fix a line by copying it with one
+# value taken from the issue where the line's own value competes (comparison, default, constant, status): the
+# copy-from-context a warm-up teaches gets the line right and the value wrong, which is where GRPO has room.
+FAMILIES = ("comparison", "off_by_one", "default", "none_check", "constant", "swapped", "status", "typo")
+ONE_LINE_FAMILIES = ("comparison", "off_by_one", "default", "constant", "swapped", "status", "typo")
 VERBS = ("scale", "check", "count", "pick", "clip", "merge", "load", "parse")
 NOUNS = ("price", "score", "item", "level", "token", "limit", "order", "page")
 FOLDERS = ("core", "util", "io", "math", "text", "web")
@@ -139,9 +142,9 @@ def learnable_texts(count: int = 200) -> list[str]:
     return texts
 
 
-def learnable_base_model(out_dir: Path, progress: ProgressCallback | None = None) -> InductionResult:
+def learnable_base_model(out_dir: Path, progress: ProgressCallback | None = None, seed: int = 0) -> InductionResult:
     """The learnable world's base model in ``out_dir``: :data:`LEARNABLE_SPEC` with this world's tokenizer,
-    given the induction warm-up (under 3 minutes on 2 cores; reused when ``out_dir`` already holds it).
+    given the induction warm-up drawn from ``seed`` (reused when ``out_dir`` already holds it).
 
     The random-init model it starts from is kept beside it as ``<out_dir>-random`` with a record of its shape
     and tokenizer texts, and built again when missing, incomplete, or made from another shape or texts (the
@@ -159,7 +162,7 @@ def learnable_base_model(out_dir: Path, progress: ProgressCallback | None = None
             (staging / SOURCE_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
             shutil.rmtree(source, ignore_errors=True)
             staging.rename(source)
-    return warm_up_induction(source, out_dir, progress=progress)
+    return warm_up_induction(source, out_dir, InductionSpec(seed=seed), progress=progress)
 
 
 def learnable_snapshot(settings: Settings, world: LearnableWorld, progress: ProgressCallback | None = None) -> str:
@@ -245,6 +248,21 @@ def _default(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str
     return body.format(value=bad), body.format(value=good), f"{fn} has the wrong default", issue
 
 
+def _constant(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str]:
+    a = rng.choice(ARGS)
+    good, bad = rng.sample(range(2, 10), 2)
+    body = f"def {fn}({a}):\n    return {a} * {{factor}}\n"
+    issue = f"In `{path}`, `{fn}` multiplies by `{bad}`; it should multiply by `{good}`."
+    return body.format(factor=bad), body.format(factor=good), f"{fn} uses the wrong factor", issue
+
+
+def _status(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str]:
+    good, bad = rng.sample(WORDS, 2)
+    body = f'def {fn}():\n    return "{{word}}"\n'
+    issue = f'In `{path}`, `{fn}` returns "{bad}"; it should return "{good}".'
+    return body.format(word=bad), body.format(word=good), f"{fn} returns the wrong status", issue
+
+
 def _swapped(fn: str, path: str, rng: random.Random) -> tuple[str, str, str, str]:
     a, b = rng.sample(ARGS, 2)
     call = rng.choice(("pow", "divmod", "round"))
@@ -267,6 +285,8 @@ _BUILDERS = {
     "off_by_one": _off_by_one,
     "none_check": _none_check,
     "default": _default,
+    "constant": _constant,
+    "status": _status,
     "swapped": _swapped,
     "typo": _typo,
 }

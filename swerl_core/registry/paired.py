@@ -94,6 +94,18 @@ def decide_hint(comparison: PairedComparison) -> str:
     return "would need " + " or ".join(parts)
 
 
+def mean_interval(
+    rewards: Rewards, confidence: float = 0.9, *, seed: int = 0, resamples: int = 4000
+) -> tuple[float, float, float]:
+    """The mean reward over instances (each the mean of its K samples) and its ``confidence`` bootstrap interval,
+    resampling instances: ``(mean, lower, upper)``."""
+    if not rewards:
+        raise ValueError("no per-instance rewards")
+    means = np.array(list(instance_means(rewards).values()), dtype=float)
+    lower, upper = bootstrap_interval(means, (1 - confidence) / 2, np.random.default_rng(seed), resamples)
+    return float(means.mean()), lower, upper
+
+
 def instance_means(rewards: Rewards) -> dict[str, float]:
     """Each instance's mean reward over its samples."""
     return {key: float(np.mean(values)) for key, values in rewards.items() if len(values)}
