@@ -81,7 +81,7 @@ def one_run(home: Path, run: int, snapshot_id: str, samples: int) -> dict[str, A
     from swerl_core.demo.learnable import learnable_base_model
     from swerl_core.evaluate.predictions import sample_rewards
     from swerl_core.package_files import recipe_path
-    from swerl_core.registry.paired import mean_interval
+    from swerl_core.evaluate.uncertainty import mean_interval
     from swerl_core.runs import run_checkpoints
     from swerl_core.train import TrainRequest
     from swerl_core.train import run as train

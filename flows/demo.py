@@ -55,7 +55,7 @@ def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None 
     Secret(value=DEMO_TOKEN).save("github-token", overwrite=True)
     if Path(load_train_config(recipe).base_model) == BASE_MODEL:  # checked, and reused when already built
         print(f"the base model, {stack.home / BASE_MODEL}: a tiny Llama taught to copy from its prompt (the "
-              "induction warm-up, about 3 minutes on 2 cores the first time) …", flush=True)  # fmt: skip
+              "induction warm-up, a few minutes on 2 cores the first time) …", flush=True)  # fmt: skip
         warmed = learnable_base_model(stack.home / BASE_MODEL, _sparse)
         print(f"base model ready in {warmed.seconds:.0f} s; copy accuracy {copying(warmed.copy_accuracy)}", flush=True)
     deploy(stack)
@@ -63,42 +63,33 @@ def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None 
 
 
 def _sparse(event: Progress) -> None:
-    """Print the warm-up's progress every 500 steps, and its other lines."""
-    if event.total is None or event.step % 500 == 0 or event.step == event.total:
+    """Print the warm-up's progress every 200 steps, and its other lines."""
+    if event.total is None or event.step % 200 == 0 or event.step == event.total:
         print("  " + event.message, flush=True)
 
 
 def report(stack: Stack, client: Any, retrain_run: Any) -> None:
     """Print what the retrain run and its subflows did (their artifacts) and where to look."""
     from flows.bridge import flow_settings
+    from swerl_core.demo.summary import demo_summary
     from swerl_core.registry.register import list_versions
 
-    print(f"\nretrain: {retrain_run.state.name}: {retrain_run.state.message or ''}")
     latest = run_artifacts(client, retrain_run.id)
-    for key in ("ingest-summary", "curation-funnel"):
-        if key in latest:
-            print(f"\n{key}:")
-            for row in artifact_rows(latest[key].data):
-                print("  " + ", ".join(f"{k}: {v}" for k, v in row.items()))
+    tables = {key: artifact_rows(a.data) for key, a in latest.items() if a.type == "table"}
+    texts = {key: str(a.data) for key, a in latest.items() if a.type == "markdown"}
+    curve = None
     if "mlflow-training-run" in latest:
-        run_id = str(latest["mlflow-training-run"].data).rstrip(")").rsplit("/", 1)[-1]
-        print("\n" + reward_line(run_id))
-    print("\nheld-out mean reward, stage by stage (one protocol):")
-    if "model-lineage" in latest:
-        for row in artifact_rows(latest["model-lineage"].data):
-            print(f"  {row.get('model')}: {row.get('mean reward')} (apply rate {row.get('apply rate')})")
-    for key in sorted(k for k in latest if k.startswith("evaluation-")):
-        rows = {r.get("metric"): r.get("value") for r in artifact_rows(latest[key].data)}
-        print(f"  {key}: {rows.get('mean reward', '?')} (apply rate {rows.get('apply rate', '?')})")
-    if "gate-decision" in latest:
-        print("\n" + str(latest["gate-decision"].data))
-    print("\nregistered versions:")
-    for row in list_versions(flow_settings()):
-        against = f" against {row.against}" if row.against else ""
-        print(f"  v{row.version}: aliases {', '.join(row.aliases) or '-'}; gate {row.verdict}{against}")
-    print(f"\nPrefect UI, this retrain run and its subflows: {stack.prefect_url}/runs/flow-run/{retrain_run.id}")
-    print(f"Deployments and their next scheduled runs:    {stack.prefect_url}/deployments")
-    print(f"MLflow UI, the registered model:              {stack.mlflow_url}/#/models/swerl-policy")
+        curve = reward_line(str(latest["mlflow-training-run"].data).rstrip(")").rsplit("/", 1)[-1])
+    versions = [
+        f"v{row.version}: aliases {', '.join(row.aliases) or '-'}; gate {row.verdict}"
+        + (f" against {row.against}" if row.against else "")
+        for row in list_versions(flow_settings())
+    ]
+    links = [f"Prefect UI, this retrain run and its subflows: {stack.prefect_url}/runs/flow-run/{retrain_run.id}",
+             f"Deployments and their next scheduled runs:    {stack.prefect_url}/deployments",
+             f"MLflow UI, the registered model:              {stack.mlflow_url}/#/models/swerl-policy"]  # fmt: skip
+    state = f"{retrain_run.state.name}: {retrain_run.state.message or ''}"
+    print("\n" + demo_summary(state, tables, texts, curve, versions, links))
 
 
 def run_artifacts(client: Any, root_id: Any) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.bridge import artifact_key, flow_settings, swerl_logs
 from swerl_core import evaluate as evaluation
 from swerl_core.evaluate.results import EvalReport
-from swerl_core.lineage import ancestor_models
+from swerl_core.evaluate.uncertainty import report_interval
+from swerl_core.lineage import ancestor_models, run_stage
 from swerl_core.runs import run_checkpoints
 
 
@@ -24,8 +25,11 @@ def evaluate_model(model: str, snapshot_id: str) -> EvalReport:
 
 def _row(report: EvalReport) -> dict[str, str | float | int]:
     m = report.metrics
+    interval = report_interval(report.predictions_path)
     return {
         "mean reward": round(m.mean_reward, 4),
+        "90% interval": "-" if interval is None else f"[{interval[1]:+.3f}, {interval[2]:+.3f}]",
+        "samples per instance": m.samples_per_instance,
         "format-error rate": round(m.format_error_rate, 4),
         "apply rate": round(m.apply_rate, 4),
         "exact-match rate": round(m.exact_match_rate, 4),
@@ -46,20 +50,29 @@ def evaluate(run_name: str, snapshot_id: str) -> list[EvalReport]:
     with swerl_logs():
         settings = flow_settings()
         run_dir = settings.checkpoints_dir / run_name
-        ancestors = [(model, evaluate_model(str(model), snapshot_id, return_state=True))
-                     for model in ancestor_models(settings, run_dir)]  # fmt: skip
-        for model, state in ancestors:
+        ancestors = [(model, stage, evaluate_model(str(model), snapshot_id, return_state=True))
+                     for model, stage in ancestor_models(settings, run_dir)]  # fmt: skip
+        for model, _, state in ancestors:
             if state.is_failed():
                 get_run_logger().warning("left out of the comparison: %s could not be evaluated: %s", model,
                                          state.message)  # fmt: skip
-        lineage = [{"model": str(model), **_row(state.result())} for model, state in ancestors if state.is_completed()]
+        lineage = [(stage or "base", state.result()) for _, stage, state in ancestors if state.is_completed()]
         if lineage:
             description = f"the models {run_name} was trained from, oldest first, on {snapshot_id}"
-            create_table_artifact(lineage, key="model-lineage", description=description)
+            rows = [{"stage": stage, "model": report.model_ref, **_row(report)} for stage, report in lineage]
+            create_table_artifact(rows, key="model-lineage", description=description)
         checkpoints = [str(path) for path in run_checkpoints(run_dir)]
         reports = list(evaluate_model.map(checkpoints, unmapped(snapshot_id)).result())
         for report in reports:
             rows = [{"metric": k, "value": v} for k, v in _row(report).items()]
             key = artifact_key("evaluation", Path(report.model_ref).name)
             create_table_artifact(rows, key=key, description=f"{report.model_ref} on {snapshot_id}")
+        own = run_stage(settings.tracking_uri, run_dir) or run_name
+        stages = [*lineage, *((own, report) for report in reports)]
+        table = [{"stage": stage, "model": Path(report.model_ref).name, **_row(report)} for stage, report in stages]
+        create_table_artifact(
+            table,
+            key="held-out-evaluations",
+            description=f"every model of {run_name} and its lineage on {snapshot_id}, one protocol",
+        )
         return reports

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
@@ -72,11 +72,17 @@ def retrain(
             f"{best.metrics.mean_reward:+.3f}) -> {done.name} v{done.version}, gate {done.verdict.verdict} against "
             f"{done.verdict.against}, aliases {', '.join(done.aliases) or 'none'}"
         )
-        return _finish(RetrainOutcome(snapshot.id, trained.grpo.run_name, tuple(reports), done, message))
+        return _finish(RetrainOutcome(snapshot.id, trained.grpo.run_name, tuple(reports), done, message), best)
 
 
-def _finish(outcome: RetrainOutcome) -> State:
+def _finish(outcome: RetrainOutcome, best: EvalReport | None = None) -> State:
     create_markdown_artifact(
         f"### Retrain\n\nSnapshot `{outcome.snapshot_id}`.\n\n{outcome.message}", key="retrain-summary"
     )
+    done = outcome.registration
+    if done is not None and best is not None:
+        row = {"training run": outcome.trained_run, "registered checkpoint": best.model_ref,
+               "version": done.version, "gate": done.verdict.verdict, "against": done.verdict.against,
+               "aliases": ", ".join(done.aliases) or "none"}  # fmt: skip
+        create_table_artifact([row], key="retrain-registration", description="what this retrain registered")
     return Completed(message=outcome.message, data=outcome)

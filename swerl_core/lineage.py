@@ -80,15 +80,16 @@ def model_lineage(client: Any, run_id: str | None, max_depth: int = 8) -> list[t
     return found[::-1]
 
 
-def ancestor_models(settings: Settings, run_dir: Path) -> list[Path]:
-    """The model directories the training run in ``run_dir`` descends from, oldest first: what its evaluations are
-    drawn beside (:func:`model_lineage`). Empty when ``evaluate.lineage`` is off or the run recorded no MLflow run."""
+def ancestor_models(settings: Settings, run_dir: Path) -> list[tuple[Path, str | None]]:
+    """The model directories the training run in ``run_dir`` descends from, oldest first, each with the stage that
+    trained it (``None``: a base model): what its evaluations are drawn beside (:func:`model_lineage`). Empty when
+    ``evaluate.lineage`` is off or the run recorded no MLflow run."""
     from mlflow import MlflowClient
 
     run_id = read_run_id(run_dir)
     if not settings.evaluate.lineage or run_id is None:
         return []
-    return [model_dir for model_dir, _ in model_lineage(MlflowClient(settings.tracking_uri), run_id)]
+    return model_lineage(MlflowClient(settings.tracking_uri), run_id)
 
 
 def direct_base(tracking_uri: str, run_id: str | None) -> Path | None:
@@ -97,6 +98,15 @@ def direct_base(tracking_uri: str, run_id: str | None) -> Path | None:
 
     ancestors = model_lineage(MlflowClient(tracking_uri), run_id)
     return ancestors[-1][0] if ancestors else None
+
+
+def run_stage(tracking_uri: str, run_dir: Path) -> str | None:
+    """The stage (``sft``, ``grpo``) the training run in ``run_dir`` recorded, or ``None`` when unknown."""
+    from mlflow import MlflowClient
+
+    run_id = read_run_id(run_dir)
+    params = run_params(MlflowClient(tracking_uri), run_id) if run_id else None
+    return (params or {}).get("stage")
 
 
 def run_params(client: Any, run_id: str) -> dict[str, str] | None:

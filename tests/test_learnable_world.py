@@ -37,6 +37,21 @@ def test_bug_fixes_are_deterministic_distinct_and_one_change_each() -> None:
         assert fix.path in fix.body and fix.function in fix.before
 
 
+def test_value_families_take_the_new_value_from_the_issue_where_the_old_one_competes() -> None:
+    """The families where GRPO has room: the fixed line is the buggy line with one value changed, the new value is
+    written only in the issue, and the issue names the old value too (so copying the line is not enough)."""
+    fixes = [f for f in bug_fixes(200, seed=2) if f.family in ("comparison", "default", "constant", "status")]
+    assert {f.family for f in fixes} == {"comparison", "default", "constant", "status"}
+    for fix in fixes:
+        old, new = next((a, b) for a, b in zip(fix.before.split("\n"), fix.after.split("\n"), strict=True) if a != b)
+        changed = [(x, y) for x, y in zip(old.split(), new.split(), strict=True) if x != y]
+        assert len(changed) == 1, (old, new)
+        old_value, new_value = (v.strip('"=):,') for v in changed[0])
+        old_value, new_value = old_value.split("=")[-1], new_value.split("=")[-1]
+        assert new_value in fix.body and old_value in fix.body, fix.body
+        assert new_value not in fix.before.replace(fix.path, ""), (new_value, fix.before)
+
+
 def test_explicit_issues_state_the_line_to_replace() -> None:
     for fix in bug_fixes(12, explicit=True):
         old = next(a for a, b in zip(fix.before.split("\n"), fix.after.split("\n"), strict=True) if a != b)

@@ -161,7 +161,7 @@ def register_checkpoint(settings: Settings, checkpoint: Path, snapshot_id: str, 
     from swerl_core.registry.register import list_versions
 
     _heading(out, "5. Evaluate on held-out PRs, register in MLflow, gate against the champion")
-    for model in ancestor_models(settings, checkpoint.parent):  # base → SFT, beside GRPO in the plot
+    for model, _ in ancestor_models(settings, checkpoint.parent):  # base → SFT, beside GRPO in the plot
         m = evaluate.run(settings, evaluate.EvaluateRequest(str(model), snapshot_id, reuse=True)).metrics
         out.write(f"{model}: held-out mean reward {m.mean_reward:+.3f}, apply rate {m.apply_rate:.2f}\n")
     registration = run(settings, RegisterRequest(checkpoint, snapshot_id, who="swerl demo"))

@@ -21,15 +21,16 @@ is below it (the permutation test is reported, not required). Nothing here reads
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
 
+from swerl_core.evaluate.uncertainty import Rewards, bootstrap_interval
+
 Decision = Literal["pass", "fail", "inconclusive"]
-Rewards = Mapping[str, Sequence[float]]  # instance id -> its K sample rewards
 
 
 @dataclass(frozen=True)
@@ -94,23 +95,6 @@ def decide_hint(comparison: PairedComparison) -> str:
     return "would need " + " or ".join(parts)
 
 
-def mean_interval(
-    rewards: Rewards, confidence: float = 0.9, *, seed: int = 0, resamples: int = 4000
-) -> tuple[float, float, float]:
-    """The mean reward over instances (each the mean of its K samples) and its ``confidence`` bootstrap interval,
-    resampling instances: ``(mean, lower, upper)``."""
-    if not rewards:
-        raise ValueError("no per-instance rewards")
-    means = np.array(list(instance_means(rewards).values()), dtype=float)
-    lower, upper = bootstrap_interval(means, (1 - confidence) / 2, np.random.default_rng(seed), resamples)
-    return float(means.mean()), lower, upper
-
-
-def instance_means(rewards: Rewards) -> dict[str, float]:
-    """Each instance's mean reward over its samples."""
-    return {key: float(np.mean(values)) for key, values in rewards.items() if len(values)}
-
-
 def compare_paired(
     candidate: Rewards,
     champion: Rewards | None,
@@ -171,20 +155,6 @@ def compare_paired(
         instances_needed=need_n,
         samples_needed=need_k,
     )
-
-
-def bootstrap_interval(
-    diffs: np.ndarray, alpha: float, rng: np.random.Generator, resamples: int
-) -> tuple[float, float]:
-    """Percentile interval (``alpha`` in each tail) of the mean of ``diffs``, resampling instances."""
-    n = len(diffs)
-    means = np.empty(resamples)
-    chunk = max(1, 2_000_000 // max(n, 1))  # bound memory: resample in blocks of about 2M draws
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        means[start:stop] = diffs[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    bounds: list[float] = np.quantile(means, [alpha, 1 - alpha]).tolist()
-    return bounds[0], bounds[1]
 
 
 def sign_flip_p_value(centred: np.ndarray, rng: np.random.Generator, resamples: int) -> float:
