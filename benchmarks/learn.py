@@ -18,6 +18,11 @@ about once in a thousand).
 
     .venv/bin/python benchmarks/learn.py --runs 10 [--home DIR] [--samples 4] [--jobs 1]
 
+With ``--toy`` each run is the toy wiring check instead (``tests/test_learning_toy.py``'s path: a fresh toy
+model, SFT on the toy set with its decoys, GRPO on the real fixes) and the report gives the distribution of what
+that test asserts: the sampled format rate after SFT, GRPO's training reward first quarter → last, and the
+share of exact answers before and after GRPO.
+
 Runs offline; everything lands under --home (default: a temporary directory). Each run takes ~6–8 minutes on
 2 cores; ``--jobs 2`` runs two at a time with one torch thread each.
 """
@@ -80,8 +85,9 @@ def one_run(home: Path, run: int, snapshot_id: str, samples: int) -> dict[str, A
     from swerl_core import evaluate
     from swerl_core.demo.learnable import learnable_base_model
     from swerl_core.evaluate.predictions import sample_rewards
-    from swerl_core.package_files import recipe_path
     from swerl_core.evaluate.uncertainty import mean_interval
+    from swerl_core.package_files import recipe_path
+    from swerl_core.registry.paired import compare_paired
     from swerl_core.runs import run_checkpoints
     from swerl_core.train import TrainRequest
     from swerl_core.train import run as train
@@ -108,11 +114,15 @@ def one_run(home: Path, run: int, snapshot_id: str, samples: int) -> dict[str, A
     models |= {f"grpo-{p.name.removeprefix('checkpoint-')}": p for p in run_checkpoints(grpo.checkpoint_dir)}
     clock = time.perf_counter()
     scores: dict[str, dict[str, Any]] = {}
+    sampled: dict[str, Any] = {}  # model → its K rewards per held-out row, for the gate's paired decision
     for name, model in models.items():
         for mode, k in (("greedy", 1), ("sampled", samples)):
             mode_settings = replace(settings, evaluate=replace(settings.evaluate, samples=k))
             report = evaluate.run(mode_settings, evaluate.EvaluateRequest(str(model), snapshot_id))
-            mean, lower, upper = mean_interval(sample_rewards(report.predictions_path))
+            rewards = sample_rewards(report.predictions_path)
+            mean, lower, upper = mean_interval(rewards)
+            if mode == "sampled":
+                sampled[name] = rewards
             m = report.metrics
             scores.setdefault(name, {})[mode] = {"mean_reward": mean, "ci90": [lower, upper],
                                                  "format_error_rate": m.format_error_rate, "apply_rate": m.apply_rate,
@@ -120,8 +130,71 @@ def one_run(home: Path, run: int, snapshot_id: str, samples: int) -> dict[str, A
     record["eval_s"] = time.perf_counter() - clock
     grpo_names = [n for n in scores if n.startswith("grpo-")]
     best = max(grpo_names, key=lambda n: (scores[n]["sampled"]["mean_reward"], int(n.split("-")[1])))
+    # The demo's gate: the registered (best) checkpoint paired with the SFT model it was trained from.
+    paired = compare_paired(sampled[best], sampled["sft"], settings.registry.margin, settings.registry.alpha)
+    gate = {"decision": paired.decision, "lower": paired.lower, "mean": paired.mean_difference}
     record |= {"scores": scores, "grpo_best": best, "grpo_final": grpo_names[-1], "grpo_steps": grpo.steps}
+    record["gate"] = gate
     return record
+
+
+def one_toy_run(home: Path, run: int) -> dict[str, Any]:
+    """The toy wiring check for run ``run`` (its seed), measured as ``tests/test_learning_toy.py`` measures it."""
+    from mlflow import MlflowClient
+
+    from swerl_core.demo.learnable import learnable_texts
+    from swerl_core.demo.tiny_model import TOY_SPEC, init_tiny_model
+    from swerl_core.demo.toy import exact_rate, format_rate, sampled_rewards, write_toy_snapshot
+    from swerl_core.package_files import recipe_path
+    from swerl_core.train import TrainRequest
+    from swerl_core.train import run as train
+    from swerl_core.train.config import load_train_config
+    from swerl_core.train.snapshot import load_snapshot
+
+    home = home / f"toy-{run}"
+    settings = load_settings(env={"SWERL_HOME": str(home), "SWERL_REWARD__WORKERS": "1"},
+                             overrides={"train.launcher": "in_process"})  # fmt: skip
+    record: dict[str, Any] = {"run": run, "hash_seed": os.environ.get("PYTHONHASHSEED", ""),
+                              "cpu": os.environ.get("ATEN_CPU_CAPABILITY", "native")}  # fmt: skip
+    clock = time.perf_counter()
+    base = init_tiny_model(home / "models" / "tiny-toy", replace(TOY_SPEC, seed=run), corpus=learnable_texts())
+    snapshots = write_toy_snapshot(home)
+    cfg = replace(load_train_config(recipe_path("toy-cpu")), snapshot=snapshots.grpo, seed=run)
+    sft = train(settings, TrainRequest(replace(cfg, snapshot=snapshots.sft), "sft", base_model=str(base))).model_dir
+    record["sft_s"] = time.perf_counter() - clock
+    rows = list(load_snapshot(settings.snapshots_dir, snapshots.grpo)[0])
+    temperature, budget = cfg.grpo.temperature, cfg.max_completion_length
+    record["sft_format"] = format_rate(sampled_rewards(sft, rows, 2, temperature, budget))
+    clock = time.perf_counter()
+    grpo = train(settings, TrainRequest(cfg, "grpo", base_model=str(sft)))
+    record["grpo_s"] = time.perf_counter() - clock
+    history = MlflowClient(settings.tracking_uri).get_metric_history(grpo.mlflow_run_id or "", "reward")
+    curve = [m.value for m in sorted(history, key=lambda m: m.step)]
+    quarter = max(1, len(curve) // 4)
+    record["reward_first_quarter"] = statistics.fmean(curve[:quarter])
+    record["reward_last_quarter"] = statistics.fmean(curve[-quarter:])
+    record["exact_after_sft"] = exact_rate(sampled_rewards(sft, rows, 8, temperature, budget))
+    record["exact_after_grpo"] = exact_rate(sampled_rewards(grpo.model_dir, rows, 8, temperature, budget))
+    return record
+
+
+def toy_report(records: list[dict[str, Any]]) -> None:
+    """Print each toy run, then the distribution of what the toy test asserts, with the bars."""
+    print("\nrun  hash  cpu     SFT format  reward first→last quarter  exact SFT→GRPO  SFT/GRPO s")
+    for r in records:
+        print(f"{r['run']:>3}  {r['hash_seed']:>4}  {r['cpu']:<6}  {r['sft_format']:10.2f}  "
+              f"{r['reward_first_quarter']:+.3f} → {r['reward_last_quarter']:+.3f}         "
+              f"{r['exact_after_sft']:.2f} → {r['exact_after_grpo']:.2f}     "
+              f"{r['sft_s']:.0f}/{r['grpo_s']:.0f}")  # fmt: skip
+    quantities = {
+        "SFT sampled format rate": [r["sft_format"] for r in records],
+        "GRPO reward, last − first quarter": [r["reward_last_quarter"] - r["reward_first_quarter"] for r in records],
+        "exact answers, GRPO − SFT": [r["exact_after_grpo"] - r["exact_after_sft"] for r in records],
+    }
+    print(f"\nover {len(records)} runs (mean ± sd [min, max]):")
+    for name, values in quantities.items():
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f"  {name}: {describe(values)}; bar (mean − {RARE} sd) {statistics.fmean(values) - RARE * spread:+.3f}")
 
 
 def spawn(home: Path, run: int, snapshot_id: str, samples: int, threads: int | None) -> subprocess.Popen[str]:
@@ -132,8 +205,8 @@ def spawn(home: Path, run: int, snapshot_id: str, samples: int, threads: int | N
         env["ATEN_CPU_CAPABILITY"] = "avx2"
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    cmd = [sys.executable, __file__, "--home", str(home), "--one-run", str(run), "--snapshot", snapshot_id,
-           "--samples", str(samples)]  # fmt: skip
+    cmd = [sys.executable, __file__, "--home", str(home), "--one-run", str(run), "--samples", str(samples)]
+    cmd += ["--snapshot", snapshot_id] if snapshot_id else ["--toy"]
     log = (home / f"run-{run}.log").open("w")
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
 
@@ -176,6 +249,17 @@ def report(records: list[dict[str, Any]]) -> None:
             print(
                 f"  {low} → {high} ({mode}): {describe(gains)}; positive in {every}; bar (mean − {RARE} sd) {bar:+.3f}"
             )
+    decisions = [r["gate"]["decision"] for r in records]
+    print(
+        f"\n  the demo's gate (best checkpoint paired with SFT, K samples): {decisions.count('pass')} of "
+        f"{len(records)} pass; lower bound of the paired gain {describe([r['gate']['lower'] for r in records])}"
+    )
+    print("\n  every GRPO checkpoint (a shorter recipe's distribution):")
+    for name in sorted({n for r in records for n in r["scores"] if n.startswith("grpo-")}, key=lambda n: int(n[5:])):
+        for mode in MODES:
+            gains = [r["scores"][name][mode]["mean_reward"] - stage_score(r, "sft", mode) for r in records
+                     if name in r["scores"]]  # fmt: skip
+            print(f"    {name:<8} {mode:<8} gain over SFT {describe(gains)}")
     total = [sum(r[k] for k in ("warmup_s", "sft_s", "grpo_s", "eval_s")) for r in records]
     print(f"\nseconds per run (warm-up + SFT + GRPO + evaluation): {describe(total)}")
 
@@ -189,17 +273,21 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=4, help="K sampled answers per held-out row")
     parser.add_argument("--prs-per-repo", type=int, default=800)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores / jobs torch threads)")
+    parser.add_argument("--toy", action="store_true", help="the toy wiring check's runs instead")
     parser.add_argument("--one-run", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--snapshot", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     home = (args.home or Path(tempfile.mkdtemp(prefix="swerl-learn-"))).resolve()
     home.mkdir(parents=True, exist_ok=True)
     if args.one_run is not None:
-        record = one_run(home, args.one_run, args.snapshot, args.samples)
+        if args.toy:
+            record = one_toy_run(home, args.one_run)
+        else:
+            record = one_run(home, args.one_run, args.snapshot, args.samples)
         (home / f"run-{args.one_run}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
         return 0
     print(f"home {home}")
-    snapshot_id = args.snapshot or build_snapshot(home, args.prs_per_repo)
+    snapshot_id = "" if args.toy else args.snapshot or build_snapshot(home, args.prs_per_repo)
     pending = list(range(args.first, args.first + args.runs))
     threads = max(1, (os.cpu_count() or 2) // args.jobs) if args.jobs > 1 else None
     running: list[tuple[int, subprocess.Popen[str]]] = []
@@ -216,7 +304,7 @@ def main() -> int:
     if not records:
         print("no run finished", file=sys.stderr)
         return 1
-    report(records)
+    (toy_report if args.toy else report)(records)
     return 0
 
 

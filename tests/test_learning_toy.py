@@ -19,10 +19,8 @@ import pytest
 from swerl_core.config import Settings, load_settings
 from swerl_core.demo.learnable import learnable_texts
 from swerl_core.demo.tiny_model import TOY_SPEC, init_tiny_model
-from swerl_core.demo.toy import write_toy_snapshot
-from swerl_core.prompts import render_prompt
-from swerl_core.reward import RewardResult, search_replace_reward
-from swerl_core.snapshots import as_files
+from swerl_core.demo.toy import exact_rate, sampled_rewards, write_toy_snapshot
+from swerl_core.reward import RewardResult
 from swerl_core.train import TrainRequest, run
 from swerl_core.train.config import TrainConfig, load_train_config
 from swerl_core.train.snapshot import load_snapshot
@@ -54,48 +52,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> ToyRun:
 
 
 def _sampled(model_dir: Path, rows: list[dict[str, Any]], samples: int, cfg: TrainConfig) -> list[RewardResult]:
-    """The rewards of ``samples`` answers per row, sampled as GRPO samples (temperature, no top-k)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    prompts = [render_prompt(tokenizer, r["problem_statement"], as_files(r["code_context"])) for r in rows]
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    torch.manual_seed(0)
-    with torch.inference_mode():
-        out = model.generate(
-            **batch,
-            max_new_tokens=cfg.max_completion_length,
-            do_sample=True,
-            temperature=cfg.grpo.temperature,
-            top_k=0,
-            top_p=1.0,
-            num_return_sequences=samples,
-        )
-    texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-    return [
-        search_replace_reward(as_files(row["code_context"]), as_files(row["oracle_new_content"]), text)
-        for index, text in enumerate(texts)
-        for row in [rows[index // samples]]
-    ]
-
-
-def _format_rate(results: list[RewardResult]) -> float:
-    return sum(not r.is_format_error for r in results) / len(results)
-
-
-def _exact_rate(results: list[RewardResult]) -> float:
-    return sum(r.reward == 1.0 for r in results) / len(results)
-
-
-@pytest.mark.slow
-def test_sft_teaches_the_answer_format(toy: ToyRun) -> None:
-    rows = list(load_snapshot(toy.settings.snapshots_dir, toy.cfg.snapshot or "")[0])
-    before = _format_rate(_sampled(toy.base, rows, 2, toy.cfg))
-    after = _format_rate(_sampled(toy.sft, rows, 2, toy.cfg))
-    assert before == 0.0  # a random model never writes <think>…</think><solution>…</solution>
-    assert after >= 0.5, f"format rate after SFT {after:.2f}"
+    return sampled_rewards(model_dir, rows, samples, cfg.grpo.temperature, cfg.max_completion_length)
 
 
 def _sequence_logps(trainer: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
@@ -179,6 +136,6 @@ def test_grpo_raises_the_sampled_reward(toy: ToyRun) -> None:
     assert last > first + 0.1, f"sampled reward per GRPO step: {curve}"
 
     rows = list(load_snapshot(toy.settings.snapshots_dir, toy.cfg.snapshot or "")[0])
-    before = _exact_rate(_sampled(toy.sft, rows, 8, toy.cfg))
-    after = _exact_rate(_sampled(grpo.model_dir, rows, 8, toy.cfg))
+    before = exact_rate(_sampled(toy.sft, rows, 8, toy.cfg))
+    after = exact_rate(_sampled(grpo.model_dir, rows, 8, toy.cfg))
     assert after > before + 0.15, f"exact answers: {before:.2f} after SFT, {after:.2f} after GRPO ({curve})"

@@ -8,11 +8,16 @@ and written in curate's row format (:mod:`.sample_snapshot`); the toy-cpu recipe
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from swerl_core.demo.learnable import bug_fixes, decoy_fix
 from swerl_core.demo.sample_snapshot import START, bugfix_rows, write_snapshot_rows
+from swerl_core.prompts import render_prompt
+from swerl_core.reward import RewardResult, search_replace_reward
+from swerl_core.snapshots import as_files
 
 
 @dataclass(frozen=True)
@@ -43,3 +48,43 @@ def write_toy_snapshot(home: Path, n_train: int = 4, n_heldout: int = 1, seed: i
     write_snapshot_rows(Path(home), snapshots.grpo, train, heldout, "learn/toy")
     write_snapshot_rows(Path(home), snapshots.sft, train + decoys, heldout, "learn/toy")
     return snapshots
+
+
+def sampled_rewards(
+    model_dir: Path, rows: Sequence[Mapping[str, Any]], samples: int, temperature: float, max_new_tokens: int
+) -> list[RewardResult]:
+    """The rewards of ``samples`` answers per row, sampled as GRPO samples (``temperature``, no top-k, seed 0)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    prompts = [render_prompt(tokenizer, r["problem_statement"], as_files(r["code_context"])) for r in rows]
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        out = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=True,
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            num_return_sequences=samples,
+        )
+    texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    return [
+        search_replace_reward(as_files(row["code_context"]), as_files(row["oracle_new_content"]), text)
+        for index, text in enumerate(texts)
+        for row in [rows[index // samples]]
+    ]
+
+
+def format_rate(results: Sequence[RewardResult]) -> float:
+    """The share of answers in the SWE-RL format."""
+    return sum(not r.is_format_error for r in results) / len(results)
+
+
+def exact_rate(results: Sequence[RewardResult]) -> float:
+    """The share of answers that are the exact fix (reward 1.0)."""
+    return sum(r.reward == 1.0 for r in results) / len(results)

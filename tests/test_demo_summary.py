@@ -1,0 +1,43 @@
+"""``make demo``'s closing report, laid out from the rows the retrain run published (no server needed)."""
+
+from __future__ import annotations
+
+from swerl_core.demo.summary import demo_summary, gate_lines, stage_table
+
+EVALUATIONS = [
+    {"stage": "base", "model": "tiny-learnable-induction", "mean reward": -1.0, "90% interval": "[-1.000, -1.000]",
+     "format-error rate": 1.0, "apply rate": 0.0, "samples per instance": 4, "held-out instances": 120},
+    {"stage": "sft", "model": "final", "mean reward": -0.12, "90% interval": "[-0.210, -0.030]",
+     "format-error rate": 0.5, "apply rate": 0.45, "samples per instance": 4, "held-out instances": 120},
+    {"stage": "grpo", "model": "checkpoint-30", "mean reward": 0.21, "90% interval": "[+0.120, +0.300]",
+     "format-error rate": 0.3, "apply rate": 0.65, "samples per instance": 4, "held-out instances": 120},
+    {"stage": "grpo", "model": "checkpoint-60", "mean reward": 0.35, "90% interval": "[+0.270, +0.430]",
+     "format-error rate": 0.2, "apply rate": 0.75, "samples per instance": 4, "held-out instances": 120},
+]  # fmt: skip
+REGISTRATION = [{"registered checkpoint": "/home/checkpoints/run/checkpoint-60", "version": 1, "gate": "pass",
+                 "against": "trained_from", "aliases": "challenger, champion"}]  # fmt: skip
+
+
+def test_the_stage_table_marks_only_the_registered_checkpoint_and_shows_each_interval() -> None:
+    lines = stage_table(EVALUATIONS, REGISTRATION[0]["registered checkpoint"])
+    assert "120 pull requests, K = 4" in lines[0]
+    marked = [line for line in lines if "<- registered" in line]
+    assert len(marked) == 1 and "checkpoint-60" in marked[0] and "+0.350" in marked[0]
+    assert any("[-0.210, -0.030]" in line and "sft" in line for line in lines)
+    assert stage_table([], None) == ["  (no evaluation was published)"]
+
+
+def test_the_gate_lines_say_the_verdict_its_baseline_and_why() -> None:
+    markdown = "# Gate\nDecision: pass\nWhy: the paired gain over the SFT model is +0.47 [+0.38, +0.56] > 0\n"
+    verdict, why = gate_lines(markdown, REGISTRATION)
+    assert "pass against trained_from -> version v1" in verdict and "champion" in verdict
+    assert why == "  why: the paired gain over the SFT model is +0.47 [+0.38, +0.56] > 0"
+    assert gate_lines(None, []) == ["gate: no version was registered"]
+
+
+def test_the_summary_holds_every_part_in_order() -> None:
+    tables = {"held-out-evaluations": EVALUATIONS, "retrain-registration": REGISTRATION}
+    text = demo_summary("Completed: registered v1", tables, {}, "reward: -0.4 -> +0.2", ["v1: champion"], ["UI"])
+    order = [text.index(part) for part in ("retrain: Completed", "reward: -0.4", "held-out mean reward", "gate: pass",
+                                           "registered versions:", "UI")]  # fmt: skip
+    assert order == sorted(order)
