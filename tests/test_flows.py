@@ -47,6 +47,17 @@ def _artifact_keys() -> set[str]:
         return {a.key for a in client.read_artifacts() if a.key}
 
 
+def _table(key: str) -> list[dict[str, Any]]:
+    """The rows of the newest table artifact ``key``."""
+    from prefect.client.orchestration import get_client
+
+    from swerl_core.stack import artifact_rows
+
+    with get_client(sync_client=True) as client:
+        newest = max((a for a in client.read_artifacts() if a.key == key), key=lambda a: a.created)
+        return artifact_rows(newest.data)
+
+
 @pytest.mark.slow
 def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
     world_env: FakeGitHub, swerl_home: Path, tmp_path: Path
@@ -72,8 +83,17 @@ def test_retrain_trains_evaluates_registers_then_stops_on_unchanged_snapshot(
 
     expected = {"ingest-summary", "curation-funnel", "dataset-summary", "training-progress-grpo",
                 "mlflow-training-run", "model-lineage", "evaluation-checkpoint-1", "evaluation-checkpoint-2",
-                "gate-decision", "retrain-summary", "effective-configuration"}  # fmt: skip
+                "gate-decision", "retrain-summary", "effective-configuration", "held-out-evaluations",
+                "retrain-registration"}  # fmt: skip
     assert expected <= _artifact_keys()
+    evaluations, registered = _table("held-out-evaluations"), _table("retrain-registration")
+    assert [(row["stage"], row["model"]) for row in evaluations][-2:] == [
+        ("grpo", "checkpoint-1"),
+        ("grpo", "checkpoint-2"),
+    ]
+    assert evaluations[0]["stage"] == "base" and all(row["90% interval"].startswith("[") for row in evaluations)
+    assert len(registered) == 1 and registered[0]["version"] == "1" and registered[0]["gate"] == "pass"
+    assert Path(registered[0]["registered checkpoint"]).name in {"checkpoint-1", "checkpoint-2"}
     run_dir = settings.checkpoints_dir / outcome.trained_run
     assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
     assert sorted(Path(r.model_ref).name for r in outcome.evaluations) == ["checkpoint-1", "checkpoint-2"]

@@ -1,9 +1,9 @@
 """Run-to-run variation in the learnable path: what is not the CPU's float arithmetic is removed, and stays removed.
 
 The world, its ingest and curation, and the tiny model's tokenizer must come out byte for byte the same whatever
-``PYTHONHASHSEED`` and however many threads Polars and tokenizers use; a training step must come out the same
-whatever number of threads torch uses. What remains between two machines is the arithmetic of their vector
-instructions (docs/training.md, "What varies between runs").
+``PYTHONHASHSEED`` and however many threads Polars and tokenizers use. What remains between two runs is the seed
+and the float arithmetic (a CPU's vector instructions, and on some CPU libraries the thread count): the recipe
+must be robust to it, and benchmarks/learn.py measures how much it moves (docs/training.md, "What varies").
 """
 
 from __future__ import annotations
@@ -62,41 +62,3 @@ def test_world_snapshot_and_tokenizer_do_not_depend_on_hash_seed_or_threads(tmp_
     first = _fingerprint(tmp_path / "a", "1", "1")
     second = _fingerprint(tmp_path / "b", "2", "2")
     assert first == second
-
-
-@pytest.mark.slow
-def test_a_training_step_does_not_depend_on_the_number_of_torch_threads(tmp_path: Path) -> None:
-    """SFT steps of the learnable model's shape under one and under two torch threads give the same weights.
-
-    Measured on these machines: identical to the last bit (the tiny model's matrix products split work by rows,
-    never inside a sum). Were a CPU library to split a sum by thread, this would fail and the learnable path would
-    pin its thread count.
-    """
-    script = """
-import hashlib, sys, torch
-from transformers import LlamaConfig, LlamaForCausalLM
-torch.set_num_threads(int(sys.argv[1]))
-torch.manual_seed(0)
-config = LlamaConfig(vocab_size=1400, hidden_size=128, intermediate_size=352, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=4, tie_word_embeddings=True)
-model = LlamaForCausalLM(config)
-optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
-generator = torch.Generator().manual_seed(1)
-for _ in range(3):
-    ids = torch.randint(6, 1400, (8, 200), generator=generator)
-    model(input_ids=ids, labels=ids).loss.backward()
-    optimizer.step()
-    optimizer.zero_grad()
-digest = hashlib.sha256()
-for tensor in model.state_dict().values():
-    digest.update(tensor.numpy().tobytes())
-print(digest.hexdigest())
-"""
-    digests = []
-    for threads in ("1", "2"):
-        done = subprocess.run(
-            [sys.executable, "-c", script, threads], capture_output=True, text=True, timeout=300, cwd=tmp_path
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        digests.append(done.stdout.strip().splitlines()[-1])
-    assert digests[0] == digests[1]

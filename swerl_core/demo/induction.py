@@ -28,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from swerl_core.demo.errors import DemoError
+from swerl_core.locks import LockFolder
 from swerl_core.progress import ProgressCallback, ProgressReporter
 
 RECORD = "induction.json"
 CURRICULUM_VERSION = 2  # bump when _train_phase changes what it trains on: older outputs are then retrained
 FIRST_TOKEN = 6  # ids below are the special tokens of the tiny tokenizer (BOS, EOS, headers, pad)
+WARM_UP_WAIT_S = 3600.0  # a second caller waits for the first's warm-up (minutes on 2 cores), not forever
 PROBE_GAPS = (0, 100, 200)  # a learnable-world answer copies lines from up to ~170 tokens back
 
 
@@ -67,10 +69,10 @@ def warm_up_induction(
 
     Raises :class:`~swerl_core.demo.errors.DemoError` when ``out_dir`` is ``source``, a file, or a folder that
     holds files but no model (it is replaced whole). Two calls on one
-    ``out_dir`` take turns (the second then reuses the first's result).
+    ``out_dir`` take turns (the second then reuses the first's result), through a lock in ``locks/`` beside
+    ``out_dir``'s folder (:mod:`swerl_core.locks`; ``$SWERL_HOME/locks`` for ``$SWERL_HOME/models/…``), waiting
+    at most :data:`WARM_UP_WAIT_S`.
     """
-    from filelock import FileLock
-
     source, out_dir = Path(source), Path(out_dir)
     if out_dir.resolve() == source.resolve():
         raise DemoError(f"induction warm-up: the output {out_dir} is the source model; name another folder")
@@ -80,7 +82,7 @@ def warm_up_induction(
         # The swap below replaces out_dir whole: never a folder of something else (a home, a models folder).
         raise DemoError(f"induction warm-up: {out_dir} holds files but no model; name a new or empty folder")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out_dir.with_name(out_dir.name + ".lock"))):
+    with LockFolder.beside(out_dir.parent).for_path("warm-up", out_dir).hold(WARM_UP_WAIT_S):
         return _warm_up(source, out_dir, spec, ProgressReporter("train", progress))
 
 

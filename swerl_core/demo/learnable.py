@@ -27,13 +27,12 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from filelock import FileLock
-
 from swerl_core.config import Secret, Settings
 from swerl_core.demo.errors import DemoError
 from swerl_core.demo.induction import InductionResult, InductionSpec, warm_up_induction
 from swerl_core.demo.tiny_model import LEARNABLE_SPEC, init_tiny_model
 from swerl_core.demo.world import (
+    BUILD_WAIT_S,
     Account,
     CommitSpec,
     IssueSpec,
@@ -45,7 +44,9 @@ from swerl_core.demo.world import (
     build_repos,
     load_repos,
     save_repos,
+    world_build_lock,
 )
+from swerl_core.locks import LockFolder
 from swerl_core.progress import ProgressCallback
 
 __all__ = [
@@ -153,7 +154,7 @@ def learnable_base_model(out_dir: Path, progress: ProgressCallback | None = None
     out_dir = Path(out_dir)
     source = out_dir.with_name(f"{out_dir.name}-random")
     source.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(source.with_name(source.name + ".lock"))):
+    with LockFolder.beside(source.parent).for_path("model", source).hold(BUILD_WAIT_S):
         record = _source_record()
         if not _is_current(source, record):
             # Built aside and renamed into place: a kill mid-write never leaves a half model that looks whole.
@@ -312,7 +313,7 @@ def build_learnable_world(
     manifest = root / "world.json"
     params = (LEARNABLE_FORMAT, REPOS, seed, prs_per_repo, heldout_share)
     digest = hashlib.sha256(repr(params).encode()).hexdigest()
-    with FileLock(str(root / ".world.lock")):
+    with world_build_lock(root, root):
         if manifest.exists():
             stored, repos = load_repos(manifest)
             if stored == digest and all(r.bare_path.is_dir() for r in repos):
