@@ -19,7 +19,7 @@ import pytest
 from swerl_core.config import Settings, load_settings
 from swerl_core.demo.learnable import learnable_texts
 from swerl_core.demo.tiny_model import TOY_SPEC, init_tiny_model
-from swerl_core.demo.toy import exact_rate, sampled_rewards, write_toy_snapshot
+from swerl_core.demo.toy import exact_rate, format_rate, sampled_rewards, write_toy_snapshot
 from swerl_core.reward import RewardResult
 from swerl_core.train import TrainRequest, run
 from swerl_core.train.config import TrainConfig, load_train_config
@@ -53,6 +53,16 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> ToyRun:
 
 def _sampled(model_dir: Path, rows: list[dict[str, Any]], samples: int, cfg: TrainConfig) -> list[RewardResult]:
     return sampled_rewards(model_dir, rows, samples, cfg.grpo.temperature, cfg.max_completion_length)
+
+
+@pytest.mark.slow
+def test_sft_teaches_the_answer_format(toy: ToyRun) -> None:
+    rows = list(load_snapshot(toy.settings.snapshots_dir, toy.cfg.snapshot or "")[0])
+    before = format_rate(_sampled(toy.base, rows, 2, toy.cfg))
+    after = format_rate(_sampled(toy.sft, rows, 2, toy.cfg))
+    assert before == 0.0  # a random model never writes <think>…</think><solution>…</solution>
+    # benchmarks/learn.py --toy --runs 10: 1.00 in every run; half is far below any correct run
+    assert after >= 0.5, f"format rate after SFT {after:.2f}"
 
 
 def _sequence_logps(trainer: Any, batch: dict[str, Any]) -> tuple[Any, Any]:
@@ -121,21 +131,23 @@ def test_one_grpo_update_follows_the_advantages(toy: ToyRun) -> None:
 
 
 @pytest.mark.slow
-def test_grpo_raises_the_sampled_reward(toy: ToyRun) -> None:
-    """The recipe's GRPO run from the SFT checkpoint: the mean sampled reward of its last quarter of steps is
-    well above that of its first quarter, and more sampled answers are the exact fix afterwards."""
+def test_grpo_moves_the_sampled_answers_to_the_real_fix(toy: ToyRun) -> None:
+    """The recipe's GRPO run from the SFT checkpoint: one training reward per step, and a larger share of sampled
+    answers is the exact fix afterwards.
+
+    Bar from ``benchmarks/learn.py --toy --runs 10`` (seeds, hash seeds and vector instructions varied): the share
+    of exact answers rose by +0.425 ± 0.091 (min +0.250); the bar is the mean − 3.1 sd. GRPO's own training reward,
+    last quarter of its 16 steps minus the first, rose by +0.143 ± 0.077 (min +0.036): too noisy to assert.
+    """
     from mlflow import MlflowClient
 
     grpo = run(toy.settings, TrainRequest(toy.cfg, stage="grpo", base_model=str(toy.sft)))
     history = MlflowClient(toy.settings.tracking_uri).get_metric_history(grpo.mlflow_run_id or "", "reward")
     rewards = [m.value for m in sorted(history, key=lambda m: m.step)]
     assert len(rewards) == toy.cfg.grpo.max_steps
-    quarter = len(rewards) // 4
-    first, last = sum(rewards[:quarter]) / quarter, sum(rewards[-quarter:]) / quarter
-    curve = " ".join(f"{r:+.2f}" for r in rewards)
-    assert last > first + 0.1, f"sampled reward per GRPO step: {curve}"
 
     rows = list(load_snapshot(toy.settings.snapshots_dir, toy.cfg.snapshot or "")[0])
     before = exact_rate(_sampled(toy.sft, rows, 8, toy.cfg))
     after = exact_rate(_sampled(grpo.model_dir, rows, 8, toy.cfg))
-    assert after > before + 0.15, f"exact answers: {before:.2f} after SFT, {after:.2f} after GRPO ({curve})"
+    curve = " ".join(f"{r:+.2f}" for r in rewards)
+    assert after > before + 0.14, f"exact answers: {before:.2f} after SFT, {after:.2f} after GRPO ({curve})"
