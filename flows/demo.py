@@ -94,29 +94,51 @@ def report(stack: Stack, client: Any, retrain_run: Any) -> None:
 
 def run_artifacts(client: Any, root_id: Any) -> dict[str, Any]:
     """The newest artifact of each key published by flow run ``root_id`` or any of its subflows, at any depth."""
-    from prefect.client.schemas.filters import (
-        ArtifactFilter,
-        ArtifactFilterFlowRunId,
-        FlowRunFilter,
-        FlowRunFilterParentFlowRunId,
-    )
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    tree, frontier = [root_id], [root_id]
-    while frontier:
-        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=frontier)))  # fmt: skip
-        frontier = [child.id for child in children]
-        tree += frontier
+    tree = [root_id, *(child.id for child in subflow_runs(client, root_id))]
     found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=tree)))
     return {a.key: a for a in sorted(found, key=lambda a: a.created) if a.key}
 
 
-def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True) -> Any:
-    """Run ``retrain/retrain`` on the worker and wait for it; it evaluates, gates and registers what it trained."""
+def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True, watch_url: str | None = None) -> Any:
+    """Run ``retrain/retrain`` on the worker and wait for it; it evaluates, gates and registers what it trained.
+
+    With ``watch_url`` (the Prefect UI) it prints where to watch the run, then each subflow as it starts.
+    """
+    from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
     parameters = {"recipe": recipe, "sft_warm_start": sft_warm_start}
-    return run_deployment("retrain/retrain", parameters=parameters, timeout=None)
+    if watch_url is None:
+        return run_deployment("retrain/retrain", parameters=parameters, timeout=None)
+    run = run_deployment("retrain/retrain", parameters=parameters, timeout=0)
+    print(f"  watch it: {watch_url}/runs/flow-run/{run.id}", flush=True)
+    seen: set[Any] = set()
+    with get_client(sync_client=True) as client:
+        while True:
+            run = client.read_flow_run(run.id)
+            for child in sorted(subflow_runs(client, run.id), key=lambda r: r.created):
+                if child.id not in seen:
+                    seen.add(child.id)
+                    print(f"  {child.name}: started", flush=True)
+            if run.state is not None and run.state.is_final():
+                return run
+            time.sleep(5)
+
+
+def subflow_runs(client: Any, root_id: Any) -> list[Any]:
+    """Every flow run below flow run ``root_id``, at any depth."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    found: list[Any] = []
+    frontier = [root_id]
+    while frontier:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=frontier)))  # fmt: skip
+        found += children
+        frontier = [child.id for child in children]
+    return found
 
 
 def main() -> int:
@@ -134,7 +156,7 @@ def main() -> int:
     prepare(stack)
     print("running deployment retrain/retrain on the worker (ingest → curate → SFT → GRPO → evaluate → gate → "
           "register) …", flush=True)  # fmt: skip
-    run = run_retrain()
+    run = run_retrain(watch_url=stack.prefect_url)
     with get_client(sync_client=True) as client:
         report(stack, client, run)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")

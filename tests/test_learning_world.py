@@ -12,7 +12,7 @@ which a correct build falls below less than once in a thousand runs if the sprea
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,11 +22,13 @@ from swerl_core.train.config import TrainConfig
 
 pytestmark = pytest.mark.slow
 
-# From benchmarks/learn.py --runs 10 (docs/training.md): mean − 3.1 sd of each measured quantity.
-COPY_BARS = {0: 0.70, 100: 0.65, 200: 0.45}  # copy accuracy after the warm-up, by gap in tokens
-SFT_GAIN_BAR = 0.0  # SFT − base, K sampled answers per row
-GRPO_GAIN_BAR = 0.0  # best GRPO checkpoint − SFT, K sampled answers per row
-GRPO_STEPS = 30  # the test's GRPO run; the benchmark's bar is for this checkpoint of the recipe's run
+# From benchmarks/learn.py --runs 10 (docs/training.md, "The learnable world over 10 runs"): mean − 3.1 sd.
+COPY_BARS = {0: 0.80, 100: 0.75, 200: 0.44}  # copy accuracy after the warm-up, by gap: 0.865/0.816/0.568 ± 0.02-0.04
+SFT_GAIN_BAR = 0.33  # SFT − base, K = 4 sampled: +1.021 ± 0.223 (min +0.618)
+# Best GRPO checkpoint − SFT, K = 4 sampled: +0.312 ± 0.136, positive in every run (min +0.129), but the spread of the
+# SFT start puts the once-in-a-thousand bar below zero. This bar catches a GRPO that breaks the model; that GRPO
+# learns is asserted with a positive bar on the toy set (tests/test_learning_toy.py).
+GRPO_GAIN_BAR = -0.11
 
 
 @dataclass(frozen=True)
@@ -110,20 +112,27 @@ def test_grpo_improves_on_its_sft_start_and_the_gate_registers_the_best_checkpoi
     from swerl_core.evaluate.selection import best_checkpoint
     from swerl_core.runs import run_checkpoints
 
-    recipe = replace(chain.recipe, grpo=replace(chain.recipe.grpo, max_steps=GRPO_STEPS))
-    grpo = train.run(chain.settings, train.TrainRequest(recipe, "grpo", chain.snapshot_id, base_model=str(sft)))
+    grpo = train.run(chain.settings, train.TrainRequest(chain.recipe, "grpo", chain.snapshot_id, base_model=str(sft)))
     checkpoints = run_checkpoints(grpo.checkpoint_dir)
-    assert len(checkpoints) == GRPO_STEPS // recipe.grpo.save_steps, "one checkpoint per save_steps"
+    assert len(checkpoints) == chain.recipe.grpo.max_steps // chain.recipe.grpo.save_steps, "one per save_steps"
     reports = [
         evaluate.run(chain.settings, evaluate.EvaluateRequest(str(path), chain.snapshot_id, reuse=True))
         for path in checkpoints
     ]
     best = best_checkpoint(reports)
-    assert best.metrics.mean_reward - sampled_mean(chain, sft) > GRPO_GAIN_BAR
+    gain = best.metrics.mean_reward - sampled_mean(chain, sft)
+    assert gain > GRPO_GAIN_BAR
 
-    registration = registry.run(
-        chain.settings, registry.RegisterRequest(Path(best.model_ref), chain.snapshot_id, who="test")
-    )
-    assert registration.verdict.candidate.mean_reward == best.metrics.mean_reward, "registered another checkpoint"
-    assert registration.verdict.passed, registration.verdict.reason
-    assert "champion" in [move.alias for move in registration.moves]
+    request = registry.RegisterRequest(Path(best.model_ref), chain.snapshot_id, who="test")
+    verdict = (registration := registry.run(chain.settings, request)).verdict
+    assert verdict.candidate.mean_reward == best.metrics.mean_reward, "registered another checkpoint"
+    # Paired with the SFT model it was trained from, on the same instances; the decision follows the evidence. Whether
+    # it passes is itself a learned outcome (10 of 10 benchmark runs passed, the interval's lower end +0.12 at least),
+    # so the test asserts the gate's reasoning, and the gain above carries the bar.
+    assert verdict.baseline == "trained_from" and verdict.trained_from is not None
+    assert Path(verdict.trained_from.model) == sft and verdict.comparison is not None, verdict.reason
+    comparison = verdict.comparison
+    assert comparison.mean_difference == pytest.approx(gain) and comparison.lower < gain < comparison.upper
+    evidence = comparison.lower > 0 and comparison.p_value <= 0.05
+    assert (verdict.decision == "pass") == (evidence and best.metrics.format_error_rate <= 0.6), verdict.reason
+    assert (verdict.decision == "pass") == ("champion" in [move.alias for move in registration.moves])
