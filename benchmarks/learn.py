@@ -13,8 +13,8 @@ at the recipe's temperature: the protocol the demo's gate decides on). Runs diff
   PyTorch's float arithmetic the way another CPU would; on an AVX2-only machine both halves run alike).
 
 It prints each run, then the distribution of every stage and gain (mean ± sd, min, max), whether SFT > base and
-GRPO > SFT held in every run, and the bars the tests take from it (mean − 3.1 sd: a normal run falls below it
-about once in a thousand).
+GRPO > SFT held in every run, and the bars the tests take from it (:func:`prediction_bar`: a correct run falls
+below it less than once in a thousand, for a normal spread estimated from these runs).
 
     .venv/bin/python benchmarks/learn.py --runs 10 [--home DIR] [--samples 4] [--jobs 1]
 
@@ -55,17 +55,49 @@ from swerl_core.config import Settings, load_settings  # noqa: E402
 RECIPE = "learnable-cpu"
 STAGES = ("base", "sft", "grpo")
 MODES = ("greedy", "sampled")
-RARE = 3.1  # one-sided normal quantile of 1/1000
+RARE = 1e-3  # a test bar a correct run falls below at most this often
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The upper ``p`` quantile of Student's t with ``df`` degrees of freedom (bisection on Simpson's integral)."""
+    import math
+
+    scale = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+
+    def tail(x: float, steps: int = 4000) -> float:  # P(T > x) = 1/2 - integral of the density from 0 to x
+        h = x / steps
+        density = [scale * (1 + (i * h) ** 2 / df) ** (-(df + 1) / 2) for i in range(steps + 1)]
+        area = h / 3 * (density[0] + density[-1] + 4 * sum(density[1:-1:2]) + 2 * sum(density[2:-1:2]))
+        return 0.5 - area
+
+    low, high = 0.0, 100.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if tail(mid) > p else (low, mid)
+    return (low + high) / 2
+
+
+def prediction_bar(values: list[float]) -> float:
+    """The value a new run falls below with probability :data:`RARE`, for a normal spread estimated from ``values``.
+
+    A prediction bound: mean − t(1 − RARE, n − 1) · sd · sqrt(1 + 1/n). With the spread estimated from 10 runs this is
+    the mean − 4.5 sd; the mean − 3.1 sd of a known spread would fail about 1 correct run in 125.
+    """
+    n = len(values)
+    if n < 3:
+        return float("nan")
+    return statistics.fmean(values) - t_quantile(RARE, n - 1) * statistics.stdev(values) * (1 + 1 / n) ** 0.5
 
 
 def settings_for(home: Path, samples: int) -> Settings:
-    """The benchmark's settings: the demo's evaluation protocol (K = ``samples``), training in this process."""
-    from swerl_core.stack import DEMO_EVALUATION
+    """The benchmark's settings: the demo's evaluation protocol (K = ``samples``) and gate, training in this process."""
+    from swerl_core.stack import DEMO_EVALUATION, DEMO_GATE
 
     evaluation = {**DEMO_EVALUATION, "samples": samples, "lineage": False}
+    overrides = {f"evaluate.{k}": v for k, v in evaluation.items()} | {f"registry.{k}": v for k, v in DEMO_GATE.items()}
     return load_settings(
         env={"SWERL_HOME": str(home), "SWERL_REWARD__WORKERS": "1"},
-        overrides={"train.launcher": "in_process", **{f"evaluate.{k}": v for k, v in evaluation.items()}},
+        overrides={"train.launcher": "in_process", **overrides},
     )
 
 
@@ -132,7 +164,10 @@ def one_run(home: Path, run: int, snapshot_id: str, samples: int) -> dict[str, A
     best = max(grpo_names, key=lambda n: (scores[n]["sampled"]["mean_reward"], int(n.split("-")[1])))
     # The demo's gate: the registered (best) checkpoint paired with the SFT model it was trained from.
     paired = compare_paired(sampled[best], sampled["sft"], settings.registry.margin, settings.registry.alpha)
-    gate = {"decision": paired.decision, "lower": paired.lower, "mean": paired.mean_difference}
+    decision = paired.decision  # the gate's own rule: the paired evidence, then the format-error ceiling
+    if decision == "pass" and scores[best]["sampled"]["format_error_rate"] > settings.registry.format_error_ceiling:
+        decision = "fail"
+    gate = {"decision": decision, "lower": paired.lower, "mean": paired.mean_difference}
     record |= {"scores": scores, "grpo_best": best, "grpo_final": grpo_names[-1], "grpo_steps": grpo.steps}
     record["gate"] = gate
     return record
@@ -193,12 +228,12 @@ def toy_report(records: list[dict[str, Any]]) -> None:
     }
     print(f"\nover {len(records)} runs (mean ± sd [min, max]):")
     for name, values in quantities.items():
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"  {name}: {describe(values)}; bar (mean − {RARE} sd) {statistics.fmean(values) - RARE * spread:+.3f}")
+        print(f"  {name}: {describe(values)}; test bar {prediction_bar(values):+.3f}")
 
 
 def spawn(home: Path, run: int, snapshot_id: str, samples: int, threads: int | None) -> subprocess.Popen[str]:
     """Run ``run`` in a fresh process with its own hash seed and vector instructions."""
+    (home / f"run-{run}.json").unlink(missing_ok=True)  # an earlier measurement's record is never reported as this one
     env = {**os.environ, "PYTHONHASHSEED": str(1000 + run)}
     env.pop("ATEN_CPU_CAPABILITY", None)
     if run % 2:
@@ -244,11 +279,8 @@ def report(records: list[dict[str, Any]]) -> None:
         for low, high in (("base", "sft"), ("sft", "grpo")):
             gains = [stage_score(r, high, mode) - stage_score(r, low, mode) for r in records]
             every = "every run" if min(gains) > 0 else f"NOT every run ({sum(g <= 0 for g in gains)} not)"
-            spread = statistics.stdev(gains) if len(gains) > 1 else 0.0
-            bar = statistics.fmean(gains) - RARE * spread
-            print(
-                f"  {low} → {high} ({mode}): {describe(gains)}; positive in {every}; bar (mean − {RARE} sd) {bar:+.3f}"
-            )
+            bar = prediction_bar(gains)
+            print(f"  {low} → {high} ({mode}): {describe(gains)}; positive in {every}; test bar {bar:+.3f}")
     decisions = [r["gate"]["decision"] for r in records]
     print(
         f"\n  the demo's gate (best checkpoint paired with SFT, K samples): {decisions.count('pass')} of "
@@ -277,6 +309,11 @@ def main() -> int:
     parser.add_argument("--one-run", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--snapshot", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for flag, value in (("--runs", args.runs), ("--jobs", args.jobs), ("--samples", args.samples)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, not {value}")
+    if args.first < 0 or args.prs_per_repo < 2:
+        parser.error("--first must be 0 or more and --prs-per-repo at least 2")
     home = (args.home or Path(tempfile.mkdtemp(prefix="swerl-learn-"))).resolve()
     home.mkdir(parents=True, exist_ok=True)
     if args.one_run is not None:
@@ -300,7 +337,8 @@ def main() -> int:
             if child.poll() is not None:
                 running.remove((run, child))
                 print(f"run {run}: exit {child.returncode} (log {home / f'run-{run}.log'})", flush=True)
-    records = [json.loads(p.read_text()) for p in sorted(home.glob("run-*.json"), key=lambda p: int(p.stem[4:]))]
+    ours = [home / f"run-{run}.json" for run in range(args.first, args.first + args.runs)]
+    records = [json.loads(path.read_text()) for path in ours if path.exists()]  # a failed run leaves none
     if not records:
         print("no run finished", file=sys.stderr)
         return 1

@@ -106,6 +106,7 @@ def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True, watch_url: st
 
     With ``watch_url`` (the Prefect UI) it prints where to watch the run, then each subflow as it starts.
     """
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
@@ -115,16 +116,30 @@ def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True, watch_url: st
     run = run_deployment("retrain/retrain", parameters=parameters, timeout=0)
     print(f"  watch it: {watch_url}/runs/flow-run/{run.id}", flush=True)
     seen: set[Any] = set()
+    state, failures = "", 0
     with get_client(sync_client=True) as client:
         while True:
-            run = client.read_flow_run(run.id)
-            for child in sorted(subflow_runs(client, run.id), key=lambda r: r.created):
+            time.sleep(5)
+            try:
+                run = client.read_flow_run(run.id)
+                children = subflow_runs(client, run.id)
+            except httpx.HTTPError as exc:  # the server slow or restarting under load: the run goes on, keep watching
+                failures += 1
+                if failures == 12:
+                    raise
+                print(f"  (the Prefect API did not answer: {type(exc).__name__}; retrying)", flush=True)
+                continue
+            failures = 0
+            now = run.state.name if run.state is not None else "?"
+            if now != state and not seen:
+                print(f"  retrain: {now}" + (" (waiting for the worker)" if now in ("Scheduled", "Pending") else ""))
+            state = now
+            for child in sorted(children, key=lambda r: r.created):
                 if child.id not in seen:
                     seen.add(child.id)
                     print(f"  {child.name}: started", flush=True)
             if run.state is not None and run.state.is_final():
                 return run
-            time.sleep(5)
 
 
 def subflow_runs(client: Any, root_id: Any) -> list[Any]:

@@ -23,7 +23,7 @@ def test_a_warm_up_is_reused_for_the_same_source_and_spec_and_trained_again_when
     first = warm_up_induction(source, out, QUICK)
     assert not first.reused and set(first.copy_accuracy) == set(PROBE_GAPS)
     assert {"config.json", "model.safetensors", "tokenizer.json", RECORD} <= {p.name for p in out.iterdir()}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["warm"], "staging folders or a lock left behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locks", "warm"], "staging folders left behind"
     record = json.loads((out / RECORD).read_text())
     assert record["source"] == source_fingerprint(source) and record["spec"]["adjacent_steps"] == 3
     weights = (out / "model.safetensors").read_bytes()

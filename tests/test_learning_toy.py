@@ -139,8 +139,9 @@ def test_grpo_moves_the_sampled_answers_to_the_real_fix(toy: ToyRun) -> None:
     answers is the exact fix afterwards.
 
     Bar from ``benchmarks/learn.py --toy --runs 10`` (seeds, hash seeds and vector instructions varied): the share
-    of exact answers rose by +0.425 ± 0.091 (min +0.250); the bar is the mean − 3.1 sd. GRPO's own training reward,
-    last quarter of its 16 steps minus the first, rose by +0.143 ± 0.077 (min +0.036): too noisy to assert.
+    of exact answers rose by +0.425 ± 0.091 (min +0.250); a correct run falls below +0.01 less than once in a
+    thousand (the prediction bound of a normal spread estimated from 10 runs). GRPO's own training reward, last
+    quarter of its 16 steps minus the first, rose by +0.143 ± 0.077 (min +0.036): too noisy to assert.
     """
     from mlflow import MlflowClient
 
@@ -153,4 +154,4 @@ def test_grpo_moves_the_sampled_answers_to_the_real_fix(toy: ToyRun) -> None:
     before = exact_rate(_sampled(toy.sft, rows, 8, toy.cfg))
     after = exact_rate(_sampled(grpo.model_dir, rows, 8, toy.cfg))
     curve = " ".join(f"{r:+.2f}" for r in rewards)
-    assert after > before + 0.14, f"exact answers: {before:.2f} after SFT, {after:.2f} after GRPO ({curve})"
+    assert after > before + 0.01, f"exact answers: {before:.2f} after SFT, {after:.2f} after GRPO ({curve})"

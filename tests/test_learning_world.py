@@ -5,8 +5,8 @@ model it was trained from.
 
 The tests share one chain (module fixtures), so each pays for its own stage only. Every bar comes from the
 distribution ``benchmarks/learn.py --runs 10`` measured (runs that differ in seed, ``PYTHONHASHSEED`` and the
-CPU's vector instructions; docs/training.md, "The learnable world"): the mean minus 3.1 standard deviations,
-which a correct build falls below less than once in a thousand runs if the spread is normal.
+CPU's vector instructions; docs/training.md, "The learnable world over 10 runs"): a prediction bound that a correct
+run falls below less than once in a thousand if the spread is normal (the spread estimated from those runs).
 """
 
 from __future__ import annotations
@@ -20,15 +20,18 @@ import pytest
 from swerl_core.config import Settings
 from swerl_core.train.config import TrainConfig
 
-pytestmark = pytest.mark.slow
+# The first test pays for the warm-up (~4.7 min on 2 busy cores) and the last for GRPO (~4 min): 20 minutes leaves a
+# machine twice as slow far from the limit.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-# From benchmarks/learn.py --runs 10 (docs/training.md, "The learnable world over 10 runs"): mean − 3.1 sd.
-COPY_BARS = {0: 0.80, 100: 0.75, 200: 0.44}  # copy accuracy after the warm-up, by gap: 0.865/0.816/0.568 ± 0.02-0.04
-SFT_GAIN_BAR = 0.33  # SFT − base, K = 4 sampled: +1.021 ± 0.223 (min +0.618)
+# From benchmarks/learn.py --runs 10 (docs/training.md, "The learnable world over 10 runs"): each bar is the value a
+# correct run falls below less than once in a thousand, for a normal spread estimated from those runs (mean − 4.5 sd).
+COPY_BARS = {0: 0.77, 100: 0.73, 200: 0.38}  # copy accuracy after the warm-up: 0.865/0.816/0.568 ± 0.020/0.019/0.040
+SFT_GAIN_BAR = 0.01  # SFT − base, K = 4 sampled: +1.021 ± 0.223 (min +0.618)
 # Best GRPO checkpoint − SFT, K = 4 sampled: +0.312 ± 0.136, positive in every run (min +0.129), but the spread of the
 # SFT start puts the once-in-a-thousand bar below zero. This bar catches a GRPO that breaks the model; that GRPO
-# learns is asserted with a positive bar on the toy set (tests/test_learning_toy.py).
-GRPO_GAIN_BAR = -0.11
+# learns is asserted on the toy set (tests/test_learning_toy.py).
+GRPO_GAIN_BAR = -0.30
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def test_sft_teaches_the_base_to_answer_in_the_format(chain: Chain, base: Path, 
     assert sampled_mean(chain, sft) - before.mean_reward > SFT_GAIN_BAR
 
 
-def test_grpo_improves_on_its_sft_start_and_the_gate_registers_the_best_checkpoint(chain: Chain, sft: Path) -> None:
+def test_grpo_keeps_its_sft_start_and_the_gate_judges_the_best_checkpoint_against_it(chain: Chain, sft: Path) -> None:
     from swerl_core import evaluate, registry, train
     from swerl_core.evaluate.selection import best_checkpoint
     from swerl_core.runs import run_checkpoints
@@ -127,12 +130,13 @@ def test_grpo_improves_on_its_sft_start_and_the_gate_registers_the_best_checkpoi
     verdict = (registration := registry.run(chain.settings, request)).verdict
     assert verdict.candidate.mean_reward == best.metrics.mean_reward, "registered another checkpoint"
     # Paired with the SFT model it was trained from, on the same instances; the decision follows the evidence. Whether
-    # it passes is itself a learned outcome (10 of 10 benchmark runs passed, the interval's lower end +0.12 at least),
+    # it passes is itself a learned outcome (10 of 10 benchmark runs passed, the interval's lower end +0.057 at least),
     # so the test asserts the gate's reasoning, and the gain above carries the bar.
     assert verdict.baseline == "trained_from" and verdict.trained_from is not None
     assert Path(verdict.trained_from.model) == sft and verdict.comparison is not None, verdict.reason
     comparison = verdict.comparison
     assert comparison.mean_difference == pytest.approx(gain) and comparison.lower < gain < comparison.upper
-    evidence = comparison.lower > 0 and comparison.p_value <= 0.05
-    assert (verdict.decision == "pass") == (evidence and best.metrics.format_error_rate <= 0.6), verdict.reason
+    gate = chain.settings.registry
+    evidence = comparison.lower > gate.margin and comparison.p_value <= gate.alpha
+    assert (verdict.decision == "pass") == (evidence and best.metrics.format_error_rate <= gate.format_error_ceiling)
     assert (verdict.decision == "pass") == ("champion" in [move.alias for move in registration.moves])

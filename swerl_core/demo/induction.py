@@ -70,8 +70,8 @@ def warm_up_induction(
     Raises :class:`~swerl_core.demo.errors.DemoError` when ``out_dir`` is ``source``, a file, or a folder that
     holds files but no model (it is replaced whole). Two calls on one
     ``out_dir`` take turns (the second then reuses the first's result), through a lock in ``locks/`` beside
-    ``out_dir``'s folder (:mod:`swerl_core.locks`; ``$SWERL_HOME/locks`` for ``$SWERL_HOME/models/…``), waiting
-    at most :data:`WARM_UP_WAIT_S`.
+    ``out_dir`` (:mod:`swerl_core.locks`; the folder that receives ``out_dir`` is one the caller can write),
+    waiting at most :data:`WARM_UP_WAIT_S`.
     """
     source, out_dir = Path(source), Path(out_dir)
     if out_dir.resolve() == source.resolve():
@@ -82,7 +82,7 @@ def warm_up_induction(
         # The swap below replaces out_dir whole: never a folder of something else (a home, a models folder).
         raise DemoError(f"induction warm-up: {out_dir} holds files but no model; name a new or empty folder")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with LockFolder.beside(out_dir.parent).for_path("warm-up", out_dir).hold(WARM_UP_WAIT_S):
+    with LockFolder.beside(out_dir).for_path("warm-up", out_dir).hold(WARM_UP_WAIT_S):
         return _warm_up(source, out_dir, spec, ProgressReporter("train", progress))
 
 

@@ -154,7 +154,7 @@ def learnable_base_model(out_dir: Path, progress: ProgressCallback | None = None
     out_dir = Path(out_dir)
     source = out_dir.with_name(f"{out_dir.name}-random")
     source.parent.mkdir(parents=True, exist_ok=True)
-    with LockFolder.beside(source.parent).for_path("model", source).hold(BUILD_WAIT_S):
+    with LockFolder.beside(source).for_path("model", source).hold(BUILD_WAIT_S):
         record = _source_record()
         if not _is_current(source, record):
             # Built aside and renamed into place: a kill mid-write never leaves a half model that looks whole.

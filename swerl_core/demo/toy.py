@@ -57,7 +57,10 @@ def sampled_rewards(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if samples < 1 or not rows:
+        raise ValueError(f"nothing to sample: {len(rows)} rows, {samples} samples per row")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"  # the answers are read after the prompt, so the prompts end together
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     prompts = [render_prompt(tokenizer, r["problem_statement"], as_files(r["code_context"])) for r in rows]
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -81,10 +84,14 @@ def sampled_rewards(
 
 
 def format_rate(results: Sequence[RewardResult]) -> float:
-    """The share of answers in the SWE-RL format."""
+    """The share of answers in the SWE-RL format (``results`` must not be empty)."""
+    if not results:
+        raise ValueError("no answers to rate")
     return sum(not r.is_format_error for r in results) / len(results)
 
 
 def exact_rate(results: Sequence[RewardResult]) -> float:
-    """The share of answers that are the exact fix (reward 1.0)."""
+    """The share of answers that are the exact fix (reward 1.0; ``results`` must not be empty)."""
+    if not results:
+        raise ValueError("no answers to rate")
     return sum(r.reward == 1.0 for r in results) / len(results)
