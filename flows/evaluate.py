@@ -56,20 +56,25 @@ def evaluate(run_name: str, snapshot_id: str) -> list[EvalReport]:
             if state.is_failed():
                 get_run_logger().warning("left out of the comparison: %s could not be evaluated: %s", model,
                                          state.message)  # fmt: skip
+        # Each report's row once: it reads the predictions file and bootstraps the interval.
         lineage = [(stage or "base", state.result()) for _, stage, state in ancestors if state.is_completed()]
+        lineage_rows = [_row(report) for _, report in lineage]
         if lineage:
             description = f"the models {run_name} was trained from, oldest first, on {snapshot_id}"
-            rows = [{"stage": stage, "model": report.model_ref, **_row(report)} for stage, report in lineage]
+            rows = [{"stage": stage, "model": report.model_ref, **row}
+                    for (stage, report), row in zip(lineage, lineage_rows, strict=True)]  # fmt: skip
             create_table_artifact(rows, key="model-lineage", description=description)
         checkpoints = [str(path) for path in run_checkpoints(run_dir)]
         reports = list(evaluate_model.map(checkpoints, unmapped(snapshot_id)).result())
-        for report in reports:
-            rows = [{"metric": k, "value": v} for k, v in _row(report).items()]
+        report_rows = [_row(report) for report in reports]
+        for report, row in zip(reports, report_rows, strict=True):
+            rows = [{"metric": k, "value": v} for k, v in row.items()]
             key = artifact_key("evaluation", Path(report.model_ref).name)
             create_table_artifact(rows, key=key, description=f"{report.model_ref} on {snapshot_id}")
         own = run_stage(settings.tracking_uri, run_dir) or run_name
         stages = [*lineage, *((own, report) for report in reports)]
-        table = [{"stage": stage, "model": Path(report.model_ref).name, **_row(report)} for stage, report in stages]
+        table = [{"stage": stage, "model": Path(report.model_ref).name, **row}
+                 for (stage, report), row in zip(stages, lineage_rows + report_rows, strict=True)]  # fmt: skip
         create_table_artifact(
             table,
             key="held-out-evaluations",
