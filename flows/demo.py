@@ -71,7 +71,7 @@ def _sparse(event: Progress) -> None:
 def report(stack: Stack, client: Any, retrain_run: Any) -> None:
     """Print what the retrain run and its subflows did (their artifacts) and where to look."""
     from flows.bridge import flow_settings
-    from swerl_core.demo.summary import demo_summary
+    from swerl_core.demo.summary import demo_summary, ui_links, version_lines
     from swerl_core.registry.register import list_versions
 
     latest = run_artifacts(client, retrain_run.id)
@@ -80,14 +80,9 @@ def report(stack: Stack, client: Any, retrain_run: Any) -> None:
     curve = None
     if "mlflow-training-run" in latest:
         curve = reward_line(str(latest["mlflow-training-run"].data).rstrip(")").rsplit("/", 1)[-1])
-    versions = [
-        f"v{row.version}: aliases {', '.join(row.aliases) or '-'}; gate {row.verdict}"
-        + (f" against {row.against}" if row.against else "")
-        for row in list_versions(flow_settings())
-    ]
-    links = [f"Prefect UI, this retrain run and its subflows: {stack.prefect_url}/runs/flow-run/{retrain_run.id}",
-             f"Deployments and their next scheduled runs:    {stack.prefect_url}/deployments",
-             f"MLflow UI, the registered model:              {stack.mlflow_url}/#/models/swerl-policy"]  # fmt: skip
+    settings = flow_settings()
+    versions = version_lines(list_versions(settings))
+    links = ui_links(stack.prefect_url, stack.mlflow_url, retrain_run.id, settings.registry.model_name)
     state = f"{retrain_run.state.name}: {retrain_run.state.message or ''}"
     print("\n" + demo_summary(state, tables, texts, curve, versions, links))
 
@@ -110,13 +105,14 @@ def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True, watch_url: st
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
+    from swerl_core.demo.summary import Narration
+
     parameters = {"recipe": recipe, "sft_warm_start": sft_warm_start}
     if watch_url is None:
         return run_deployment("retrain/retrain", parameters=parameters, timeout=None)
     run = run_deployment("retrain/retrain", parameters=parameters, timeout=0)
     print(f"  watch it: {watch_url}/runs/flow-run/{run.id}", flush=True)
-    seen: set[Any] = set()
-    state, failures = "", 0
+    narration, failures = Narration(), 0
     with get_client(sync_client=True) as client:
         while True:
             time.sleep(5)
@@ -130,14 +126,9 @@ def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True, watch_url: st
                 print(f"  (the Prefect API did not answer: {type(exc).__name__}; retrying)", flush=True)
                 continue
             failures = 0
-            now = run.state.name if run.state is not None else "?"
-            if now != state and not seen:
-                print(f"  retrain: {now}" + (" (waiting for the worker)" if now in ("Scheduled", "Pending") else ""))
-            state = now
-            for child in sorted(children, key=lambda r: r.created):
-                if child.id not in seen:
-                    seen.add(child.id)
-                    print(f"  {child.name}: started", flush=True)
+            subflows = [(child.id, child.name) for child in sorted(children, key=lambda r: r.created)]
+            for line in narration.update(run.state.name if run.state is not None else "?", subflows):
+                print(line, flush=True)
             if run.state is not None and run.state.is_final():
                 return run
 

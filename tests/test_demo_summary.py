@@ -41,3 +41,27 @@ def test_the_summary_holds_every_part_in_order() -> None:
     order = [text.index(part) for part in ("retrain: Completed", "reward: -0.4", "held-out mean reward", "gate: pass",
                                            "registered versions:", "UI")]  # fmt: skip
     assert order == sorted(order)
+
+
+def test_the_narration_says_the_state_until_a_subflow_starts_then_each_subflow_once() -> None:
+    from swerl_core.demo.summary import Narration
+
+    narration = Narration()
+    assert narration.update("Scheduled", []) == ["  retrain: Scheduled (waiting for the worker)"]
+    assert narration.update("Scheduled", []) == []
+    assert narration.update("Running", [(1, "ingest")]) == ["  retrain: Running", "  ingest: started"]
+    assert narration.update("Running", [(1, "ingest"), (2, "curate")]) == ["  curate: started"]
+    assert narration.update("Completed", [(1, "ingest"), (2, "curate")]) == []
+
+
+def test_versions_and_links_name_what_a_user_opens_next() -> None:
+    from types import SimpleNamespace
+
+    from swerl_core.demo.summary import ui_links, version_lines
+
+    rows = [SimpleNamespace(version="1", aliases=["champion"], verdict="pass", against="its base"),
+            SimpleNamespace(version="2", aliases=[], verdict="fail", against=None)]  # fmt: skip
+    assert version_lines(rows) == ["v1: aliases champion; gate pass against its base", "v2: aliases -; gate fail"]
+    links = ui_links("http://127.0.0.1:4200", "http://127.0.0.1:5000", "abc", "swerl-policy")
+    assert links[0].endswith("http://127.0.0.1:4200/runs/flow-run/abc")
+    assert links[2].endswith("http://127.0.0.1:5000/#/models/swerl-policy")

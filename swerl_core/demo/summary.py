@@ -76,3 +76,43 @@ def demo_summary(
     lines += ["", *gate_lines(texts.get("gate-decision"), registration)]
     lines += ["", "registered versions:", *("  " + v for v in versions), "", *links]
     return "\n".join(lines)
+
+
+def version_lines(versions: Sequence[Any]) -> list[str]:
+    """One line per registered version (rows of :func:`~swerl_core.registry.register.list_versions`)."""
+    return [
+        f"v{row.version}: aliases {', '.join(row.aliases) or '-'}; gate {row.verdict}"
+        + (f" against {row.against}" if row.against else "")
+        for row in versions
+    ]
+
+
+def ui_links(prefect_url: str, mlflow_url: str, run_id: object, model_name: str) -> list[str]:
+    """Where to look next: the retrain run in the Prefect UI, the deployments, the registered model in MLflow."""
+    return [
+        f"Prefect UI, this retrain run and its subflows: {prefect_url}/runs/flow-run/{run_id}",
+        f"Deployments and their next scheduled runs:    {prefect_url}/deployments",
+        f"MLflow UI, the registered model:              {mlflow_url}/#/models/{model_name}",
+    ]
+
+
+class Narration:
+    """The lines to print while a retrain run is watched: its state until a subflow starts, then each subflow once."""
+
+    def __init__(self) -> None:
+        self._state = ""
+        self._seen: set[object] = set()
+
+    def update(self, state: str, subflows: Sequence[tuple[object, str]]) -> list[str]:
+        """Lines for the run now in ``state`` with ``subflows`` (id, name), oldest first; only what is new."""
+        lines = []
+        if state != self._state and not self._seen:
+            lines.append(
+                f"  retrain: {state}" + (" (waiting for the worker)" if state in ("Scheduled", "Pending") else "")
+            )
+        self._state = state
+        for key, name in subflows:
+            if key not in self._seen:
+                self._seen.add(key)
+                lines.append(f"  {name}: started")
+        return lines
