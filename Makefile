@@ -35,6 +35,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	$(PY) -m pip check
+	@# DeepSpeed on a CPU compiles its shared-memory collective op when a process group first starts (about a
+	@# minute); built once here, cached in TORCH_EXTENSIONS_DIR (~/.cache/torch_extensions by default).
+	DS_ACCELERATOR=cpu $(PY) -c 'from deepspeed.ops.op_builder.cpu import ShareMemCommBuilder as B; B().load(verbose=False)'
 	@touch $(STAMP)
 
 # The pipeline through the stack: Prefect server + worker + MLflow, the retrain deployment, the trigger.
@@ -54,14 +57,15 @@ deploy: install
 down:
 	@$(PY) -m swerl_core.stack down
 
-# Whole test files go to TEST_WORKERS processes (--dist loadfile): a module's shared server or stack starts once.
+# Whole test files go to TEST_WORKERS processes (--dist loadfile): a module's shared server or stack starts once;
+# the heaviest files first (pytest.mark.heavy, tests/conftest.py), so that no long chain starts last.
 TEST_WORKERS ?= 2
 
 test: install
-	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: install
-	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 bench: install
 	$(PY) benchmarks/reward.py

@@ -34,6 +34,20 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Heaviest modules first (``pytest.mark.heavy(seconds)``), the rest in collection order.
+
+    ``make test`` hands whole files to the workers in this order (``--no-loadscope-reorder``): a long sequential
+    chain that started last would end the suite alone on one core while the other idles.
+    """
+
+    def weight(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("heavy")
+        return -float(marker.args[0]) if marker else 0.0
+
+    items.sort(key=weight)  # stable: a module's tests keep their order
+
+
 @pytest.fixture
 def swerl_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh SWERL_HOME for one test."""

@@ -16,6 +16,8 @@ from flow_world import TOKEN, flow_env, tiny_model, write_recipe
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.world import SampleWorld
 
+pytestmark = pytest.mark.heavy(90)  # seconds in make test: started first (tests/conftest.py)
+
 prefect = pytest.importorskip("prefect")
 RECIPE_8B = Path(__file__).resolve().parents[1] / "deployments" / "configs" / "llama3-8b.yaml"
 

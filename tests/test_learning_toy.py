@@ -25,6 +25,8 @@ from swerl_core.train import TrainRequest, run
 from swerl_core.train.config import TrainConfig, load_train_config
 from swerl_core.train.snapshot import load_snapshot
 
+pytestmark = pytest.mark.heavy(165)  # seconds in make test: started first (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parent.parent
 TOY_RECIPE = REPO / "deployments" / "configs" / "toy-cpu.yaml"
 

@@ -20,9 +20,9 @@ import pytest
 from swerl_core.config import Settings
 from swerl_core.train.config import TrainConfig
 
-# The first test pays for the warm-up (~4.7 min on 2 busy cores) and the last for GRPO (~4 min): 20 minutes leaves a
-# machine twice as slow far from the limit.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+# The first test pays for the warm-up (~5 min on 2 busy cores), the first GRPO test for training (~2.5 min) and the
+# last for evaluating its checkpoints: 20 minutes leaves a machine twice as slow far from the limit.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200), pytest.mark.heavy(590)]
 
 # From benchmarks/learn.py --runs 10 (docs/training.md, "The learnable world over 10 runs"): each bar is the value a
 # correct run falls below less than once in a thousand, for a normal spread estimated from those runs (mean − 4.5 sd).
@@ -110,17 +110,33 @@ def test_sft_teaches_the_base_to_answer_in_the_format(chain: Chain, base: Path, 
     assert sampled_mean(chain, sft) - before.mean_reward > SFT_GAIN_BAR
 
 
-def test_grpo_keeps_its_sft_start_and_the_gate_judges_the_best_checkpoint_against_it(chain: Chain, sft: Path) -> None:
-    from swerl_core import evaluate, registry, train
-    from swerl_core.evaluate.selection import best_checkpoint
+@pytest.fixture(scope="module")
+def grpo(chain: Chain, sft: Path) -> list[Path]:
+    """The recipe's GRPO run from the SFT model: its checkpoints, oldest first."""
+    from swerl_core import train
     from swerl_core.runs import run_checkpoints
 
-    grpo = train.run(chain.settings, train.TrainRequest(chain.recipe, "grpo", chain.snapshot_id, base_model=str(sft)))
-    checkpoints = run_checkpoints(grpo.checkpoint_dir)
-    assert len(checkpoints) == chain.recipe.grpo.max_steps // chain.recipe.grpo.save_steps, "one per save_steps"
+    run = train.run(chain.settings, train.TrainRequest(chain.recipe, "grpo", chain.snapshot_id, base_model=str(sft)))
+    return run_checkpoints(run.checkpoint_dir)
+
+
+def test_grpo_saves_a_checkpoint_every_save_steps(chain: Chain, grpo: list[Path]) -> None:
+    from swerl_core.runs import checkpoint_step
+
+    steps = [checkpoint_step(path) for path in grpo]
+    every = chain.recipe.grpo.save_steps
+    assert steps == list(range(every, chain.recipe.grpo.max_steps + 1, every)), steps
+
+
+def test_the_gate_judges_the_best_grpo_checkpoint_against_its_sft_start(
+    chain: Chain, sft: Path, grpo: list[Path]
+) -> None:
+    from swerl_core import evaluate, registry
+    from swerl_core.evaluate.selection import best_checkpoint
+
     reports = [
         evaluate.run(chain.settings, evaluate.EvaluateRequest(str(path), chain.snapshot_id, reuse=True))
-        for path in checkpoints
+        for path in grpo
     ]
     best = best_checkpoint(reports)
     gain = best.metrics.mean_reward - sampled_mean(chain, sft)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.heavy(170)  # seconds in make test: started first (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parent.parent
 HEADING = "## The pipeline by hand"
 DONE = "__swerl_walk_rc__"

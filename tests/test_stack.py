@@ -17,6 +17,8 @@ from flow_world import tiny_model, write_recipe
 
 from swerl_core.stack import Stack, start, status, stop
 
+pytestmark = pytest.mark.heavy(160)  # seconds in make test: started first (tests/conftest.py)
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 

@@ -21,6 +21,8 @@ from swerl_core.train import TrainRequest, in_this_process, run
 from swerl_core.train.config import TrainConfig, train_config_from_dict
 from swerl_core.train.trainer import ORDER_LOG
 
+pytestmark = pytest.mark.heavy(130)  # seconds in make test: started first (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parent.parent
 STEP_METRICS = (
     "reward",
