@@ -60,6 +60,7 @@ LAYERS: dict[str, str] = {
     "swerl_core.snapshots": SHARED,
     "swerl_core.store": SHARED,
     "swerl_core.errors": BASE,
+    "swerl_core.interrupts": BASE,
     "swerl_core.progress": BASE,
 }
 # The earlier stages a stage truly needs, declared: the registry gates on evaluations. Anything else two stages

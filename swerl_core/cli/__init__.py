@@ -27,6 +27,7 @@ from swerl_core.cli.registry import register_models, register_promote, register_
 from swerl_core.cli.train import register_init_model, register_train
 from swerl_core.config import Settings, load_settings
 from swerl_core.errors import SwerlError
+from swerl_core.interrupts import interrupt_exit_code, interrupted_by, interruptible
 from swerl_core.quiet import quiet_libraries
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -79,16 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_libraries()
     settings: Settings | None = None
     try:
-        settings = load_settings(args.config, overrides=setting_overrides(args))
-        if args.needs_home and not settings.storage.uri:  # with shared storage, a fresh home fills from the bucket
-            require_home(settings)
-        command: Command = args.command
-        return command(args, settings)
+        with interruptible():  # SIGTERM and SIGHUP stop a verb as Ctrl-C does: what it started is cleaned up
+            settings = load_settings(args.config, overrides=setting_overrides(args))
+            if args.needs_home and not settings.storage.uri:  # with shared storage, a fresh home fills from the bucket
+                require_home(settings)
+            command: Command = args.command
+            return command(args, settings)
     except SwerlError as exc:
         print(f"swerl {args.verb}: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"swerl {args.verb}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"swerl {args.verb}: {interrupted_by(exc)}", file=sys.stderr)
+        return interrupt_exit_code(exc)
     except Exception as exc:  # the top-level rule: one line, the traceback in a log file
         return report_crash(args.verb, exc, settings, debug=args.debug)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ import yaml
 
 from swerl_core.config import as_dict, load_settings
 from swerl_core.errors import RunError, StorageError
+from swerl_core.interrupts import STOP_SIGNALS, interrupt_exit_code, interrupted_by, interruptible
 from swerl_core.progress import Progress, ProgressCallback
 from swerl_core.runs import checkpoint_step, last_checkpoint, latest_run, new_run_name, run_prefix
 from swerl_core.snapshots import default_snapshot
@@ -50,6 +52,8 @@ PROGRESS_MARK = "SWERL-PROGRESS "
 RESULT_MARK = "SWERL-RESULT "
 _INPUT_ERROR = 3  # the child's exit code for a TrainError: the same input would fail again
 _TAIL = 20  # lines kept to say why a process failed
+STOP_GRACE_S = 60.0  # how long a stopped launcher waits for its trainer to close its MLflow run before killing it
+_STOP_CODES = {128 + s: s.name for s in (signal.SIGINT, *STOP_SIGNALS)}  # a trainer that was told to stop
 
 
 class TrainingOutput:
@@ -112,8 +116,10 @@ def train_followed(
     docstring.
 
     Raises :class:`TrainError` when there is no snapshot to train on, when the child fails before any checkpoint
-    exists, fails with a :class:`TrainError` of its own (bad input: retrying cannot help), or keeps failing after
-    ``max_restarts`` resumptions.
+    exists, fails with a :class:`TrainError` of its own (bad input: retrying cannot help), keeps failing after
+    ``max_restarts`` resumptions, or was stopped by a signal sent to it alone (not resumed: somebody wanted it
+    stopped). SIGTERM or SIGHUP to this process stops the child (its MLflow run KILLED) before
+    :class:`~swerl_core.interrupts.Interrupted` propagates.
     """
     started = time.perf_counter()
     cfg = request.recipe
@@ -127,9 +133,8 @@ def train_followed(
     else:
         run_name = new_run_name(cfg.name, request.stage, snapshot_id)
     run_dir = settings.checkpoints_dir / run_name
-    resumed: list[int] = []
-    restarts = 0
-    with tempfile.TemporaryDirectory(prefix="swerl-train-") as scratch:
+    # Stopped by SIGTERM/SIGHUP, this process stops its trainer first (_follow): never a trainer left on its own.
+    with tempfile.TemporaryDirectory(prefix="swerl-train-") as scratch, interruptible():
         settings_file, recipe_file = Path(scratch) / "settings.yaml", Path(scratch) / "recipe.yaml"
         settings_file.write_text(yaml.safe_dump(as_dict(settings)), encoding="utf-8")
         recipe_file.write_text(yaml.safe_dump(train_config_dict(cfg), sort_keys=False), encoding="utf-8")
@@ -137,6 +142,8 @@ def train_followed(
         base += ["--recipe", str(recipe_file), "--stage", request.stage, "--snapshot", snapshot_id]
         base += ["--run-name", run_name] + (["--model", request.base_model] if request.base_model else [])
         resume = request.resume
+        resumed: list[int] = []
+        restarts = 0
         while True:
             checkpoint = last_checkpoint(run_dir) if resume else None
             if checkpoint is not None:
@@ -152,6 +159,8 @@ def train_followed(
             if code == 0:
                 raise TrainError(f"training {run_name} ended without a readable result: {output.bad_result}")
             reason = output.tail[-1] if output.tail else f"exit code {code}"
+            if code in _STOP_CODES:  # told to stop (by a person or a scheduler), not crashed: no resume
+                raise TrainError(f"training {run_name} was stopped by {_STOP_CODES[code]}; --resume continues it")
             if code == _INPUT_ERROR or last_checkpoint(run_dir) is None or restarts >= max_restarts:
                 raise TrainError(f"training {run_name} failed (exit code {code}): {reason}")
             log.warning("training %s exited with code %s; resuming from its last checkpoint", run_name, code)
@@ -167,10 +176,30 @@ def _follow(cmd: Sequence[str], progress: ProgressCallback | None) -> tuple[int,
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, errors="replace"
     ) as child:
         assert child.stdout is not None
-        for raw in child.stdout:
-            output.line(raw.rstrip("\n"))
+        try:
+            for raw in child.stdout:
+                output.line(raw.rstrip("\n"))
+        except BaseException:  # this process is being stopped (Ctrl-C, SIGTERM, a scheduler): never orphan the child
+            _stop_child(child, output)
+            raise
         code = child.wait()
     return code, output
+
+
+def _stop_child(child: subprocess.Popen[str], output: TrainingOutput) -> None:
+    """Ask the trainer to stop (it marks its MLflow run KILLED), take what it still says, kill it if it lingers."""
+    try:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+        rest, _ = child.communicate(timeout=STOP_GRACE_S)
+        for line in (rest or "").splitlines():
+            output.line(line)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:  # even when a second signal cuts the wait short
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,10 +235,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _INPUT_ERROR
     request = TrainRequest(cfg, args.stage, snapshot, args.resume, args.run_name, args.model)
     try:
-        result = train(settings, request, on_progress)
+        with interruptible():  # the trainer marks its MLflow run KILLED on SIGTERM/SIGHUP too
+            result = train(settings, request, on_progress)
     except (TrainError, RunError, StorageError) as exc:
         print(f"{exc}", flush=True)
         return _INPUT_ERROR
+    except KeyboardInterrupt as exc:
+        print(interrupted_by(exc), flush=True)
+        return interrupt_exit_code(exc)
     if main_process:
         print(RESULT_MARK + result.as_json(), flush=True)
     return 0

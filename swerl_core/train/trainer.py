@@ -256,7 +256,9 @@ def _run(
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         trainer.save_model(str(run_dir / FINAL_DIR))
         status = "FINISHED"
-    except KeyboardInterrupt:
+    except Exception:
+        raise
+    except BaseException:  # Ctrl-C, SIGTERM/SIGHUP (swerl_core.interrupts), a scheduler's own termination signal
         status = "KILLED"
         raise
     finally:
