@@ -14,7 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+
+from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 
 Setup = Callable[[Path], None]
 
@@ -52,6 +56,19 @@ def _home(root: Path) -> None:
 
 def _home_is_a_file(root: Path) -> None:
     (root / "home").write_text("I am a file\n")
+
+
+def _altered_snapshot(split: str) -> Setup:
+    """The sample snapshot with ``split`` rewritten after it was written: the same row count, other content."""
+
+    def setup(root: Path) -> None:
+        path = write_sample_snapshot(root / "home") / f"{split}.parquet"
+        table = pq.read_table(path)
+        index = table.column_names.index("problem_statement")
+        pq.write_table(table.set_column(index, "problem_statement", pa.array(["altered"] * table.num_rows)), path)
+        (root / "model").mkdir()
+
+    return setup
 
 
 INGEST = ("ingest", "--repo", "acme/textkit")
@@ -120,6 +137,25 @@ ROWS: dict[str, Row] = {
     "init-model-into-a-file": Row(("init-model", "--tiny", "{root}/f"), 1, "f", setup=_write("f", b"x")),
     "register-missing-model": Row(
         ("register", "--model", "{root}/nowhere", "--snapshot", "s"), 1, "no model directory", setup=_home
+    ),
+    # a snapshot whose data changed after curate wrote it: every reader checks the manifest's SHA-256
+    "train-altered-snapshot": Row(
+        ("train", "--recipe", "demo-cpu", "--snapshot", SAMPLE_SNAPSHOT_ID),
+        1,
+        "train.parquet does not match the SHA-256 in the manifest",
+        setup=_altered_snapshot("train"),
+    ),
+    "evaluate-altered-snapshot": Row(
+        ("evaluate", "--model", "{root}/model", "--snapshot", SAMPLE_SNAPSHOT_ID),
+        1,
+        "heldout.parquet does not match the SHA-256 in the manifest",
+        setup=_altered_snapshot("heldout"),
+    ),
+    "register-altered-snapshot": Row(
+        ("register", "--model", "{root}/model", "--snapshot", SAMPLE_SNAPSHOT_ID),
+        1,
+        "heldout.parquet does not match the SHA-256 in the manifest",
+        setup=_altered_snapshot("heldout"),
     ),
     # the model registry
     "rollback-before-any-model": Row(("rollback",), 1, "no model registry yet", setup=_home),

@@ -6,6 +6,11 @@ import difflib
 import hashlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -242,6 +247,67 @@ def test_failed_write_leaves_no_half_snapshot(world: World, monkeypatch: pytest.
     monkeypatch.setattr(snapshot_module.pq, "write_table", real)
     snap = curate(world.store, CFG)
     assert snap.created and (snap.path / "train.parquet").exists()
+
+
+SLOW_WRITER = """
+import os, sys
+from pathlib import Path
+import polars as pl, pyarrow as pa
+from swerl_core.curate.snapshot import ROW_SCHEMA, write_snapshot
+from swerl_core.demo.sample_snapshot import sample_rows
+
+train, heldout = sample_rows(1, 1)
+train = [{**train[0], "problem_statement": os.urandom(1 << 15).hex()} for _ in range(600)]  # ~40 MB: ~1 s to write
+splits = {name: pl.from_arrow(pa.Table.from_pylist(rows, schema=ROW_SCHEMA))
+          for name, rows in (("train", train), ("heldout", heldout))}
+write_snapshot(Path(sys.argv[1]), splits, {"id": "slow", "train_rows": len(train), "heldout_rows": len(heldout)})
+"""
+
+
+def _stopped_mid_write(snapshots_dir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """A process writing snapshot ``slow`` with curate's writer, stopped (SIGSTOP) while its temporary folder exists."""
+    child = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(snapshots_dir)])
+    deadline = time.monotonic() + 120
+    while not (temps := list(snapshots_dir.glob(".tmp-*"))):
+        assert child.poll() is None and time.monotonic() < deadline, "the writer ended before it began to write"
+        time.sleep(0.001)
+    os.kill(child.pid, signal.SIGSTOP)
+    assert temps[0].is_dir(), "the writer finished before it could be stopped mid-write: give it more rows"
+    return child, temps[0]
+
+
+def test_a_curate_killed_while_writing_leaves_a_folder_the_next_curate_removes(world: World) -> None:
+    from swerl_core.snapshots import snapshot_ids
+
+    world.pr(1, fix(1), issue=101)
+    snapshots_dir = world.home / "snapshots"
+    child, temp = _stopped_mid_write(snapshots_dir)
+    child.kill()
+    child.wait()
+    assert temp.is_dir() and snapshot_ids(snapshots_dir) == [], "a killed writer's folder is never a snapshot"
+    said: list[Progress] = []
+    snap = curate(world.store, CFG, progress=said.append)
+    assert not temp.exists(), f"{temp.name} is still there after the next curate"
+    assert any(f"removed {temp.name}" in p.message and "killed while writing" in p.message for p in said), said
+    assert snapshot_ids(snapshots_dir) == [snap.id]
+
+
+def test_the_folder_of_a_curate_still_writing_is_left_alone_and_becomes_its_snapshot(world: World) -> None:
+    from swerl_core.snapshots import snapshot_ids, verify_snapshot
+
+    world.pr(1, fix(1), issue=101)
+    snapshots_dir = world.home / "snapshots"
+    child, temp = _stopped_mid_write(snapshots_dir)
+    try:
+        said: list[Progress] = []
+        curate(world.store, CFG, progress=said.append)
+        assert temp.is_dir(), "the next curate removed the folder of a live writer"
+        assert not any("removed" in p.message for p in said), said
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+        returncode = child.wait(120)
+    assert returncode == 0 and not temp.exists()
+    assert "slow" in snapshot_ids(snapshots_dir) and verify_snapshot(snapshots_dir, "slow")["train_rows"] == 600
 
 
 def test_a_different_tokenizer_in_the_same_directory_gives_a_new_snapshot(world: World, tmp_path: Path) -> None:

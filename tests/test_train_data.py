@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -53,6 +54,9 @@ def test_snapshot_missing_a_column_is_rejected(snapshot: Path) -> None:
 
     path = snapshot / SAMPLE_SNAPSHOT_ID / "train.parquet"
     pq.write_table(pq.read_table(path).drop(["oracle_new_content"]), path)
+    manifest = json.loads((path.parent / "manifest.json").read_text())  # written so by its writer: hashes hold
+    manifest["files"]["train.parquet"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (path.parent / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SnapshotError, match="lacks column.*oracle_new_content"):
         load_snapshot(snapshot, SAMPLE_SNAPSHOT_ID)
 

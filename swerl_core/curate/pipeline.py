@@ -40,7 +40,15 @@ from swerl_core.curate.filters import (
 from swerl_core.curate.funnel import FunnelCounter, StageCount, funnel_dict, render_funnel
 from swerl_core.curate.patches import patch_hash_expr, text_hash_expr
 from swerl_core.curate.retrieval import LlmRanker, RelevantFiles, mirror_states
-from swerl_core.curate.snapshot import FORMAT_VERSION, Snapshot, now_iso, snapshot_id, snapshot_record, write_snapshot
+from swerl_core.curate.snapshot import (
+    FORMAT_VERSION,
+    Snapshot,
+    now_iso,
+    remove_stale_temp_dirs,
+    snapshot_id,
+    snapshot_record,
+    write_snapshot,
+)
 from swerl_core.curate.source import (
     blob_texts,
     changed_files,
@@ -56,7 +64,7 @@ from swerl_core.errors import SnapshotError
 from swerl_core.file_kinds import CODE, file_kind_expr
 from swerl_core.git import GitError
 from swerl_core.progress import ProgressCallback, ProgressReporter
-from swerl_core.snapshots import SPLITS, read_manifest, snapshot_damage
+from swerl_core.snapshots import CURATED_KEYS, SPLITS, read_manifest, snapshot_damage
 
 if TYPE_CHECKING:
     from swerl_core.store import Store
@@ -111,6 +119,8 @@ def _cut(
 ) -> tuple[dict[str, Any], Path, bool]:
     """The manifest and directory of the snapshot of ``con``'s PRs, written unless it exists; and whether it was."""
     snapshots_dir = settings.snapshots_dir
+    for name in remove_stale_temp_dirs(snapshots_dir):
+        say(f"removed {name} from {snapshots_dir}: the temporary folder of a curate killed while writing")
     benchmark = read_benchmark(cfg.benchmark_file) if cfg.benchmark_file is not None else None
     config = config_dict(cfg)
     mirrors = mirror_dirs(con, settings.mirrors_dir)
@@ -389,7 +399,8 @@ def _existing_manifest(snapshots_dir: Path, sid: str, say: ProgressReporter) -> 
         if not exc.missing:
             say(f"{exc}; rebuilding it")
         return None  # no snapshot with this id yet, or a leftover that write_snapshot replaces
-    damage = snapshot_damage(snapshots_dir, sid, manifest)
+    lacking = [key for key in CURATED_KEYS if key not in manifest]
+    damage = f"manifest.json lacks {', '.join(lacking)}" if lacking else snapshot_damage(snapshots_dir, sid, manifest)
     if damage is not None:
         say(f"snapshot {sid} is damaged ({damage}); rebuilding it")
         return None

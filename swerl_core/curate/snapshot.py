@@ -2,7 +2,9 @@
 
 Owns the row schema of ``docs/data-contracts.md``, the snapshot id (a digest of the inputs and the
 config, so unchanged input gives the same id), the atomic write (everything goes to a temporary
-directory that is renamed into place, so a crash never leaves half a snapshot) and the
+``.tmp-<id>-<pid>`` folder that is renamed into place, so a crash never leaves half a snapshot; the
+writer holds the snapshot's :func:`write_lock` meanwhile, so the next curate can tell the folder of a
+killed writer from that of a live one and :func:`remove_stale_temp_dirs` removes only the former) and the
 ``snapshots`` row a manifest becomes (:func:`snapshot_record`; the store inserts it). Reading is
 :mod:`swerl_core.snapshots`. It never decides which rows belong in a snapshot.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -24,8 +27,12 @@ import pyarrow.parquet as pq
 
 from swerl_core.curate.errors import CurateError
 from swerl_core.curate.funnel import StageCount
+from swerl_core.errors import LockTimeout
+from swerl_core.locks import LockFolder, ProcessLock
 from swerl_core.snapshots import SPLITS, file_sha256
 from swerl_core.store.records import SnapshotRecord
+
+log = logging.getLogger("swerl.curate")
 
 FORMAT_VERSION = 1  # bump when curation logic changes what a given input and config produce
 _FILES = pa.list_(pa.struct([("path", pa.string()), ("content", pa.string())]))
@@ -48,6 +55,9 @@ ROW_SCHEMA = pa.schema(
     ]
 )
 """The snapshot row format (docs/data-contracts.md)."""
+TEMP_PREFIX = ".tmp-"
+"""A snapshot being written lives in ``<TEMP_PREFIX><id>-<pid>`` beside the snapshots until it is complete."""
+WRITE_WAIT_S = 600.0  # a curate writing the same snapshot (same input and config) at the same time is waited for
 
 
 @dataclass(frozen=True)
@@ -85,32 +95,68 @@ def rows_table(rows: pl.DataFrame) -> pa.Table:
     return table.cast(ROW_SCHEMA)
 
 
+def write_lock(directory: Path, sid: str) -> ProcessLock:
+    """The lock a curate holds while it writes snapshot ``sid`` under ``directory``, its temporary folder included."""
+    return LockFolder.beside(directory).for_path("snapshot", directory / sid)
+
+
 def write_snapshot(directory: Path, splits: dict[str, pl.DataFrame], manifest: dict[str, Any]) -> Path:
     """Write both splits and the manifest under ``directory/<manifest id>/`` atomically; return that path.
 
-    Files go to a temporary sibling directory first, which is renamed into place in one step.
+    Files go to a temporary sibling directory first, which is renamed into place in one step, all under
+    the snapshot's :func:`write_lock`.
     """
     final = directory / manifest["id"]
     directory.mkdir(parents=True, exist_ok=True)
-    temp = directory / f".tmp-{manifest['id']}-{os.getpid()}"
-    shutil.rmtree(temp, ignore_errors=True)
-    temp.mkdir()
-    try:
-        files = {}
-        for split in SPLITS:
-            pq.write_table(rows_table(splits[split]), temp / f"{split}.parquet")
-            files[f"{split}.parquet"] = {"sha256": file_sha256(temp / f"{split}.parquet"), "rows": splits[split].height}
-        manifest = {**manifest, "files": files}
-        (temp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        _fsync_dir(temp)
-        if final.exists():  # a leftover or a damaged snapshot (checked by the caller): replace it
-            shutil.rmtree(final)
-        os.rename(temp, final)
-        _fsync_dir(directory)
-    except BaseException:
+    temp = directory / f"{TEMP_PREFIX}{manifest['id']}-{os.getpid()}"
+    with write_lock(directory, manifest["id"]).hold(WRITE_WAIT_S):
         shutil.rmtree(temp, ignore_errors=True)
-        raise
+        temp.mkdir()
+        try:
+            files = {}
+            for split in SPLITS:
+                pq.write_table(rows_table(splits[split]), temp / f"{split}.parquet")
+                digest = file_sha256(temp / f"{split}.parquet")
+                files[f"{split}.parquet"] = {"sha256": digest, "rows": splits[split].height}
+            manifest = {**manifest, "files": files}
+            text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+            (temp / "manifest.json").write_text(text, encoding="utf-8")
+            _fsync_dir(temp)
+            if final.exists():  # a leftover or a damaged snapshot (checked by the caller): replace it
+                shutil.rmtree(final)
+            os.rename(temp, final)
+            _fsync_dir(directory)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
     return final
+
+
+def remove_stale_temp_dirs(directory: Path) -> list[str]:
+    """Remove the temporary folders that curates killed while writing left under ``directory``; their names.
+
+    A writer holds its snapshot's :func:`write_lock` for as long as its temporary folder exists, and the
+    kernel drops the lock of a process that dies (even by ``kill -9``), so a folder whose lock is free
+    belongs to no live curate: it is removed while holding that lock. A live writer's folder is left alone.
+    """
+    removed = []
+    for temp in sorted(Path(directory).glob(f"{TEMP_PREFIX}*")):
+        lock = write_lock(directory, temp.name.removeprefix(TEMP_PREFIX).rpartition("-")[0])
+        try:
+            lock.acquire(0)
+        except LockTimeout:
+            continue  # its curate is still writing
+        try:
+            shutil.rmtree(temp)
+        except FileNotFoundError:
+            continue  # renamed into place by a writer that finished since the listing
+        except OSError as exc:
+            log.warning("cannot remove %s, left by a curate killed while writing: %s", temp, exc)
+            continue
+        finally:
+            lock.release()
+        removed.append(temp.name)
+    return removed
 
 
 def snapshot_record(manifest: dict[str, Any], manifest_path: Path) -> SnapshotRecord:

@@ -251,16 +251,19 @@ def write_snapshot_rows(
 
     from swerl_core.config import Settings
     from swerl_core.curate.snapshot import ROW_SCHEMA
-    from swerl_core.snapshots import snapshot_dir
+    from swerl_core.snapshots import file_sha256, snapshot_dir
 
     out = snapshot_dir(Settings(home=home).snapshots_dir, snapshot_id)
     out.mkdir(parents=True, exist_ok=True)
+    files = {}
     for split, rows in (("train", train), ("heldout", heldout)):
         pq.write_table(pa.Table.from_pylist(rows, schema=ROW_SCHEMA), out / f"{split}.parquet")
+        files[f"{split}.parquet"] = {"sha256": file_sha256(out / f"{split}.parquet"), "rows": len(rows)}
     manifest = {
         "id": snapshot_id,
         "train_rows": len(train),
         "heldout_rows": len(heldout),
+        "files": files,
         "repos": [repo],
         "source": "swerl_core.demo.sample_snapshot (fixture, not curate)",
         "cutoff": heldout[0]["merged_at"].isoformat() if heldout else None,
