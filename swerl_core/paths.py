@@ -3,8 +3,9 @@
 A snapshot's file names, a model's edit, a bucket's file index and a training pod's report all name files
 relative to some root, and all of them are untrusted text. :func:`is_safe_relative` is the one rule for
 such a path; :func:`path_under` also checks the disk, so that a path that is fine as text cannot leave its
-root through a symbolic link. Each caller adds only its own policy on top (the checkout keeps out of
-``.git``, the bucket index does not name itself) and keeps its own error type and message. This module
+root through a symbolic link; :func:`is_work_tree_path` adds the rule for a file of a repository's work tree
+(curation keeps such paths only, and an edit writes only to one). Each caller adds only its own policy on top
+(the bucket index does not name itself) and keeps its own error type and message. This module
 never reads or writes a file: it only looks at the names on the way down (``lstat``).
 
 The rules, and why:
@@ -53,6 +54,19 @@ def is_safe_relative(path: object) -> bool:
     if PureWindowsPath(path).drive or len(path.encode("utf-8")) > MAX_PATH_BYTES:
         return False
     return all(part not in ("", ".", "..") and len(part.encode("utf-8")) <= MAX_NAME_BYTES for part in path.split("/"))
+
+
+def is_work_tree_path(path: object) -> bool:
+    """Whether ``path`` may name a file of a repository's work tree: one a snapshot shows a model, an edit writes.
+
+    A safe relative path (:func:`is_safe_relative`) with no ``.git`` component in any letter case (git refuses
+    ``.GIT`` too, for file systems that fold case) and no surrounding whitespace (an answer's parser strips it, so
+    an edit could never name such a file).
+    """
+    if not is_safe_relative(path):
+        return False
+    assert isinstance(path, str)
+    return path == path.strip() and all(part.lower() != ".git" for part in path.split("/"))
 
 
 def path_under(root: Path, path: str) -> Path | None:

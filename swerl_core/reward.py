@@ -28,6 +28,7 @@ import cydifflib
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
+from swerl_core.diff_paths import unquoted_path
 from swerl_core.errors import FormatError
 from swerl_core.search_replace import apply_edits, parse_edits
 
@@ -211,10 +212,11 @@ def unidiff_changes(patch_text: str) -> dict[str, str]:
     for patched_file in patch:
         if patched_file.is_binary_file:
             continue
-        header, path = "", patched_file.path
+        # unidiff keeps git's quotes and C escapes around a name that needs them; the key is the name itself.
+        header, path = "", unquoted_path(patched_file.path)
         if patched_file.is_rename:
-            source = _strip_prefix(patched_file.source_file, "a/")
-            target = _strip_prefix(patched_file.target_file, "b/")
+            source = _strip_prefix(unquoted_path(patched_file.source_file), "a/")
+            target = _strip_prefix(unquoted_path(patched_file.target_file), "b/")
             header, path = f"rename from {source} to {target}", source
         body = "\n".join(str(hunk).strip() for hunk in patched_file)
         changes[path] = (header + "\n" + body).strip()

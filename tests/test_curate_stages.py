@@ -185,7 +185,8 @@ def test_code_only_stage_names_docs_lock_tests_version_bumps_and_vanished_files(
     ], invalid_utf8=[False] * 8 + [True, False, False],
        old_readable=[True] * 9 + [False, True])  # fmt: skip
     bump = diff("src/pkg/__init__.py", '__version__ = "0.1.0"', '__version__ = "0.2.0"')
-    patches = {1: diff("src/a.py") + diff("tests/test_a.py"), 2: diff("README.md"), 3: diff("poetry.lock"),
+    patches = {1: diff("src/a.py") + diff("tests/test_a.py"), 2: diff("README.md") + diff("docs/guide.rst"),
+               3: diff("poetry.lock"),
                4: diff("tests/test_a.py"), 5: bump + diff("pyproject.toml"), 6: diff("src/x.py"),
                7: diff("src/enc.py"), 8: diff("src/gone.py"), 9: diff("src/new.py")}  # fmt: skip
     frame = split_patches(with_file_summary(prs_frame(patches), file_summary(files)))

@@ -79,10 +79,12 @@ class World:
         author: str = "alice",
         store_files: bool = True,
         links_missing: str | None = None,
+        patch: str | None = None,
         **blob_flags: bool,
     ) -> None:
+        """Insert PR ``number`` changing ``files`` (path, old, new); ``patch`` replaces the one difflib writes."""
         merged = merged_at or T0 + timedelta(days=number)
-        patch = "".join(unified(p, old, new) for p, old, new in files)
+        patch = "".join(unified(p, old, new) for p, old, new in files) if patch is None else patch
         self.con.execute(
             """INSERT INTO pull_requests VALUES (?, ?, NULL, ?, '', ?, 'User', false, [], ?, ?, ?, ?, 'main', 'fix',
                ?, ?, NULL, ?, NULL, [], ?, ?, ?, '', 'run', now(), ?)""",

@@ -9,10 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from swerl_core.evaluate.backends import Completion
-from swerl_core.evaluate.checkout import apply_in_copy, is_safe_path
+from swerl_core.evaluate.checkout import apply_in_copy
 from swerl_core.evaluate.instances import EvalInstance
 from swerl_core.evaluate.metrics import summarize
 from swerl_core.evaluate.rollout import score
+from swerl_core.paths import is_work_tree_path
 from swerl_core.prompts import oracle_answer
 from swerl_core.search_replace import Edit
 
@@ -68,7 +69,7 @@ def test_edit_through_a_symlink_in_the_checkout_is_refused(tmp_path: Path) -> No
 def test_no_path_with_dotdot_git_or_leading_slash_counts_as_safe(parts: list[str], absolute: bool) -> None:
     path = ("/" if absolute else "") + "/".join(parts)
     if absolute or ".." in parts or ".git" in parts:
-        assert not is_safe_path(path)
+        assert not is_work_tree_path(path)
 
 
 def test_escaping_edit_is_counted_in_the_metrics_and_never_applied() -> None:

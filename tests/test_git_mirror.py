@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from swerl_core.config import Secret
+from swerl_core.diff_paths import section_paths, unquoted_path
 from swerl_core.file_kinds import file_kind_expr, is_test_path
 from swerl_core.git import (
     GitError,
@@ -303,3 +304,42 @@ def test_huge_pull_request_with_thousands_of_files_stays_fast(tmp_path: Path, up
     elapsed = time.monotonic() - started
     assert len(diff.files) == 3000 and len(contents) == 3000
     assert elapsed < 10, f"diff + blobs of a 3000-file PR took {elapsed:.1f}s"
+
+
+# Names git writes quoted, with C escapes, in a diff's headers (a newline, a tab, a double quote, a backslash), one
+# with a space (an unquoted name that ends its ---/+++ line with a tab) and UTF-8 (quoted as octal bytes when
+# core.quotePath is on, as it is by default outside swerl).
+QUOTED_NAMES = ("src/new\nline.py", "src/tab\there.py", 'src/say "hi".py', "src/back\\slash.py", "src/café.py",
+                "src/two words.py", 'tests/test_"q".py')  # fmt: skip
+
+
+def test_every_section_of_a_diff_names_the_file_git_listed_even_when_quoted(tmp_path: Path, upstream: Upstream) -> None:
+    upstream.write('src/was "quoted".py', "moved = True\n" * 5)
+    upstream.write("src/doomed\tfile.py", "bye = 1\n")
+    upstream.commit("files to rename and delete")
+    upstream.git("checkout", "--quiet", "-b", "names")
+    for path in QUOTED_NAMES:
+        upstream.write(path, f"name = {path!r}\n")
+    upstream.git("mv", 'src/was "quoted".py', "src/now plain.py")
+    (upstream.path / "src/doomed\tfile.py").unlink()
+    upstream.commit("hostile names")
+    base, head = open_pull(upstream, 8, "names")
+    mirror = Mirror(tmp_path / "m.git")
+    mirror.sync(str(upstream.path))
+    diff = pull_request_diff(mirror.path, base, head)
+    read = [section_paths(part) for part in diff.file_patches]
+    listed = [(f.old_path or f.path, f.path) for f in diff.files]
+    assert read == listed, "a section's header names another file than git's raw listing"
+    assert sorted(f.path for f in diff.files if f.status == "A") == sorted(QUOTED_NAMES)
+    quoted = sum(part.startswith('diff --git "') for part in diff.file_patches)
+    assert quoted == 7, f"git quoted {quoted} headers, not the 5 added names, the deleted and the renamed one"
+
+
+def test_octal_quoted_utf8_names_read_back_as_text(tmp_path: Path, upstream: Upstream) -> None:
+    upstream.write("src/café.py", "x = 1\n")
+    upstream.commit("accented name")
+    quoted = upstream.git("-c", "core.quotePath=true", "diff", "HEAD~1", "HEAD")
+    assert quoted.startswith('diff --git "a/src/caf\\303\\251.py" "b/src/caf\\303\\251.py"\n'), quoted
+    assert section_paths(quoted) == ("src/café.py", "src/café.py")
+    assert unquoted_path('"src/caf\\303\\251.py"') == "src/café.py"
+    assert unquoted_path("src/plain.py") == "src/plain.py"

@@ -19,7 +19,7 @@ from github import Auth, BadCredentialsException, Github, GithubException, Githu
 
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.synthetic import build_synthetic_repo
-from swerl_core.demo.world import RepoData, SampleWorld, run_git
+from swerl_core.demo.world import ADA, CommitSpec, PullSpec, Rename, RepoData, SampleWorld, Write, run_git
 
 TOKEN = "ghp_fakeGitHubTestToken0123456789"
 TEXTKIT = "acme/textkit"
@@ -237,6 +237,23 @@ def test_files_report_renames_binaries_deletions_and_latin1(server: FakeGitHub) 
     assert {f.status for f in repo.get_pull(25).get_files() if "legacy" in f.filename} == {"removed"}
     accents = next(f for f in repo.get_pull(30).get_files() if f.filename.endswith("accents.py"))
     assert '+    "É": "E"' in accents.patch.replace('"È": "E", ', "")
+
+
+def test_files_of_a_pull_request_whose_headers_git_quoted_keep_their_names(world: SampleWorld, tmp_path: Path) -> None:
+    copy = world.copy_to(tmp_path / "copy")
+    ops = (Write('src/textkit/say "hi".py', "HI = 1\n"), Rename("README.md", 'READ "ME".md'))
+    commit = CommitSpec("Quoted names", "2026-12-01T09:00:00Z", ops)
+    pull = PullSpec(
+        70, "Quoted names", None, ADA, "2026-12-01T10:00:00Z", "quoted", (commit,), closed_at="2026-12-02T10:00:00Z"
+    )
+    copy.add_pull(TEXTKIT, pull)
+    with FakeGitHub(copy, token=TOKEN) as fake:
+        _, _, diff = raw(fake, f"/repos/{TEXTKIT}/pulls/70", accept="application/vnd.github.v3.diff")
+        files = {f.filename: f for f in client(fake).get_repo(TEXTKIT).get_pull(70).get_files()}
+    assert b'diff --git "a/src/textkit/say \\"hi\\".py"' in diff, "git should quote the header"
+    assert sorted(files) == ['READ "ME".md', 'src/textkit/say "hi".py']
+    assert (files['READ "ME".md'].status, files['READ "ME".md'].previous_filename) == ("renamed", "README.md")
+    assert files['src/textkit/say "hi".py'].status == "added"
 
 
 def test_pull_commits_chain_from_the_base(server: FakeGitHub, world: SampleWorld) -> None:

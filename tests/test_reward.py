@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 import cydifflib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_git_mirror import QUOTED_NAMES, Upstream
 
 from swerl_core.prompts import oracle_answer
 from swerl_core.reward import (
@@ -20,6 +22,7 @@ from swerl_core.reward import (
     fast_ratio,
     normalized_patch,
     search_replace_reward,
+    unidiff_changes,
     unidiff_reward,
 )
 from swerl_core.search_replace import Edit, derive_edits, render_edits
@@ -173,6 +176,19 @@ def test_unidiff_rename_is_keyed_by_source_path_with_header() -> None:
     assert result.reward == 0.0
     assert result.files[0].path == "old/name.py"
     assert result.files[0].oracle_change.startswith("rename from old/name.py to new/name.py\n@@ -1,2 +1,2 @@")
+
+
+def test_unidiff_keys_files_by_their_names_when_git_quoted_them(tmp_path: Path) -> None:
+    repo = Upstream(tmp_path / "repo")
+    repo.write('src/was "quoted".py', "x = 1\n" * 5)
+    repo.commit("base")
+    for path in QUOTED_NAMES:
+        repo.write(path, "y = 1\n")
+    repo.git("mv", 'src/was "quoted".py', "src/now plain.py")
+    repo.commit("quoted names")
+    changes = unidiff_changes(repo.git("diff", "-M", "HEAD~1", "HEAD") + "\n")
+    assert sorted(changes) == sorted([*QUOTED_NAMES, 'src/was "quoted".py'])
+    assert changes['src/was "quoted".py'] == 'rename from src/was "quoted".py to src/now plain.py'
 
 
 def test_unidiff_skips_binary_files_and_unparseable_text() -> None:

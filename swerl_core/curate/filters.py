@@ -5,13 +5,17 @@ rule that matches wins). :func:`apply_stage` evaluates one, records the counts i
 filters. Stage 5 (the test/code split) is a transform, :func:`split_patches`, that runs before the
 code-only and size stages because both judge the code part. Nothing here touches the store or git.
 
-1. linked issue in the same repository    2. bots out    3. code only    4. size limits
-5. test/code split by path segments (see :mod:`swerl_core.file_kinds`)
+1. linked issue in the same repository
+2. bots out
+3. code only: paths a work tree may hold, the same files named by the patch and the file rows, code among them
+4. size limits
+5. test/code split by path segments (see :mod:`swerl_core.file_kinds`), each section's path read as git writes it
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import polars as pl
 
@@ -19,11 +23,9 @@ from swerl_core.config.curate import CurateConfig
 from swerl_core.curate.funnel import FunnelCounter
 from swerl_core.curate.patches import changed_lines_expr, version_lines_expr
 from swerl_core.curate.tokens import estimated_tokens_expr, prompt_chars_expr
+from swerl_core.diff_paths import section_paths
 from swerl_core.file_kinds import CODE, TEST, file_kind_expr, language_expr
-
-# The path a ``git diff`` section touches, from its first line (the new path for renames; git writes the
-# deleted file's path on both sides).
-_SECTION_PATH = r"^diff --git a/.+? b/([^\n]+)"
+from swerl_core.paths import is_work_tree_path
 
 
 def apply_stage(frame: pl.DataFrame, stage: str, reason: pl.Expr, funnel: FunnelCounter) -> pl.DataFrame:
@@ -72,11 +74,18 @@ def bot_reason(cfg: CurateConfig) -> pl.Expr:
 
 
 def file_summary(files: pl.DataFrame) -> pl.DataFrame:
-    """Per PR, from its changed-file rows: counts by kind, content problems of code files, context size, languages.
+    """Per PR, from its changed-file rows: counts by kind, content problems of code files, context size, languages,
+    the sorted paths, and whether any path (old or new) is one no work tree file may have
+    (:func:`swerl_core.paths.is_work_tree_path`).
 
     ``files`` holds the columns of :func:`swerl_core.curate.source.changed_files`.
     """
-    kinds = files.with_columns(kind=file_kind_expr(pl.col("path")), language=language_expr(pl.col("path")))
+    kinds = files.with_columns(
+        kind=file_kind_expr(pl.col("path")),
+        language=language_expr(pl.col("path")),
+        unsafe=~_per_unique(pl.col("path"), is_work_tree_path)
+        | (pl.col("old_path").is_not_null() & ~_per_unique(pl.col("old_path"), is_work_tree_path)),
+    )
     code = pl.col("kind") == CODE
     at_base = code & (pl.col("status") != "A")
     needs_old = pl.col("status").is_in(["M", "D", "R"])
@@ -95,7 +104,12 @@ def file_summary(files: pl.DataFrame) -> pl.DataFrame:
         context_chars=(pl.col("path").str.len_chars() + pl.col("old_chars")).filter(at_base).sum().cast(pl.Int64),
         n_context_files=at_base.sum().cast(pl.Int64),
         languages=pl.col("language").filter(code).unique().sort(),
+        paths=pl.col("path").sort(),
+        unsafe_path=pl.col("unsafe").any(),
     )
+
+
+_FLAGS = ("code_binary", "code_non_utf8", "code_too_large", "code_missing", "code_renamed", "unsafe_path")
 
 
 def with_file_summary(frame: pl.DataFrame, summary: pl.DataFrame) -> pl.DataFrame:
@@ -103,16 +117,19 @@ def with_file_summary(frame: pl.DataFrame, summary: pl.DataFrame) -> pl.DataFram
     joined = frame.join(summary, on=["repo", "pr_number"], how="left")
     return joined.with_columns(
         pl.col("n_files_stored", "n_code_files", "n_test_files", "context_chars", "n_context_files").fill_null(0),
-        pl.col("code_binary", "code_non_utf8", "code_too_large", "code_missing", "code_renamed").fill_null(False),
-        pl.col("other_kinds", "languages").fill_null([]),
+        pl.col(*_FLAGS).fill_null(False),
+        pl.col("other_kinds", "languages", "paths").fill_null([]),
     )
 
 
 def split_patches(frame: pl.DataFrame) -> pl.DataFrame:
     """Stage 5: cut each PR's ``patch`` into its code part (``oracle_patch``) and test part (``test_patch``).
 
-    Sections are classified by the path they touch (:func:`swerl_core.file_kinds.file_kind_expr`); sections of
-    docs, lock, generated, vendored and other files belong to neither part.
+    Sections are classified by the path they touch, read from their headers as git writes them, quoted names
+    included (:func:`swerl_core.diff_paths.section_paths`; the new path of a rename), by
+    :func:`swerl_core.file_kinds.file_kind_expr`; sections of docs, lock, generated, vendored and other files
+    belong to neither part. ``patch_paths`` lists every section's path, sorted (null for one not readable), for
+    :func:`code_only_reason` to compare with the PR's file rows.
     """
     # One row per file section: a NUL marks where each `diff --git` line starts, then split and explode.
     sections = (
@@ -121,29 +138,63 @@ def split_patches(frame: pl.DataFrame) -> pl.DataFrame:
             pl.col("patch").str.replace_all("\ndiff --git ", "\n\x00diff --git ", literal=True).str.split("\x00")
         )
         .explode("patch")
-        .with_columns(_kind=file_kind_expr(pl.col("patch").str.extract(_SECTION_PATH, 1).str.strip_chars_end("\r\t")))
+        .filter(pl.col("patch") != "")
+        .with_columns(_path=pl.col("patch").map_batches(_section_new_paths, return_dtype=pl.String))
+        .with_columns(_kind=file_kind_expr(pl.col("_path")))
         .group_by("_row")
         .agg(
             oracle_patch=pl.col("patch").filter(pl.col("_kind") == CODE).str.join(""),
             test_patch=pl.col("patch").filter(pl.col("_kind") == TEST).str.join(""),
+            patch_paths=pl.col("_path").sort(),
         )
     )
     out = frame.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
     out = out.join(sections, on="_row", how="left").drop("_row")
     return out.with_columns(
         pl.col("oracle_patch", "test_patch").fill_null(""),
+        pl.col("patch_paths").fill_null([]),
     ).with_columns(
         code_changed_lines=changed_lines_expr(pl.col("oracle_patch")),
         version_lines=version_lines_expr(pl.col("oracle_patch")),
     )
 
 
+def _section_new_paths(sections: pl.Series) -> pl.Series:
+    paths = [section_paths(text) for text in sections.to_list()]
+    return pl.Series(sections.name, [None if p is None else p[1] for p in paths], dtype=pl.String)
+
+
+def _per_unique(column: pl.Expr, predicate: Callable[[str], bool]) -> pl.Expr:
+    """``predicate`` over a column of paths, evaluated once per distinct path (many PRs touch the same files)."""
+
+    def each(series: pl.Series) -> pl.Series:
+        values = series.drop_nulls().unique().to_list()
+        verdicts = dict(zip(values, map(predicate, values), strict=True))
+        return series.replace_strict(verdicts, default=None, return_dtype=pl.Boolean)
+
+    return column.map_batches(each, return_dtype=pl.Boolean)
+
+
+UNSAFE_PATH = "unsafe_path"
+"""Stage 3's reason for a PR that touches a path no work tree file may have (``..``, absolute, inside ``.git``,
+control characters…; :func:`swerl_core.paths.is_work_tree_path`): git can record one, but applying an edit refuses
+it, so a snapshot must never teach or ask for it."""
+PATCH_FILES_DISAGREE = "patch_disagrees_with_files"
+"""Stage 3's reason for a PR whose patch sections do not name exactly its changed files: the oracle patch and the
+oracle contents would describe different changes."""
+
+
 def code_only_reason() -> pl.Expr:
-    """Stage 3: at least one non-test source file changed, readable as text, and more than a version bump."""
+    """Stage 3: safe paths that the patch and the file rows agree on, at least one non-test source file changed,
+    readable as text, and more than a version bump."""
     only = pl.col("other_kinds")
     return (
         pl.when((pl.col("n_files") > 0) & (pl.col("n_files_stored") == 0))
         .then(pl.lit("files_missing_from_store"))
+        .when(pl.col("unsafe_path"))
+        .then(pl.lit(UNSAFE_PATH))
+        .when(pl.col("patch_paths") != pl.col("paths"))
+        .then(pl.lit(PATCH_FILES_DISAGREE))
         .when((pl.col("n_code_files") == 0) & (pl.col("n_test_files") > 0) & (only.list.len() == 0))
         .then(pl.lit("tests_only"))
         .when((pl.col("n_code_files") == 0) & (only.list.len() == 1))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swerl_core.demo.errors import DemoError
 from swerl_core.demo.world import (
     DIFF_ARGS,
     Account,
@@ -27,6 +28,7 @@ from swerl_core.demo.world import (
     RepoData,
     run_git,
 )
+from swerl_core.diff_paths import section_paths
 
 # --------------------------------------------------------------------------------------------------
 # JSON shapes
@@ -448,7 +450,10 @@ def _file_diff(chunk: bytes) -> FileDiff:
     """Parse one ``diff --git`` section of git's output into the fields of a ``/pulls/{n}/files`` entry."""
     head, sep, body = chunk.partition(b"\n@@")
     lines = head.split(b"\n")
-    old, new = lines[0][len(b"diff --git a/") :].decode().split(" b/", 1)
+    paths = section_paths(head.decode("utf-8", "replace"))
+    if paths is None:
+        raise DemoError(f"unreadable diff header: {lines[0]!r}")
+    old, new = paths
     meta = {line.split(b" ", 1)[0]: line for line in lines[1:]}
     status = (
         "added"

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from swerl_core.paths import is_safe_relative, path_under
+from swerl_core.paths import is_work_tree_path, path_under
 
 _NO_NEWLINE = "\\ No newline at end of file\n"
 
@@ -31,18 +31,10 @@ class AppliedEdits:
     refused: tuple[str, ...]
 
 
-def is_safe_path(path: str) -> bool:
-    """True when an edit may write ``path``: a safe relative path (:func:`swerl_core.paths.is_safe_relative`)
-    that does not enter ``.git`` and has no surrounding whitespace (an artefact of parsing the answer).
-
-    Symbolic links cannot be judged from the text alone; :func:`safe_target` also checks them on disk.
-    """
-    return is_safe_relative(path) and path == path.strip() and ".git" not in path.split("/")
-
-
 def safe_target(root: Path, path: str) -> Path | None:
-    """Where ``path`` lives under ``root``, or ``None`` when unsafe (see :func:`is_safe_path`) or through a link."""
-    return path_under(root, path) if is_safe_path(path) else None
+    """Where ``path`` lives under ``root``, or ``None`` when an edit may not write it
+    (:func:`swerl_core.paths.is_work_tree_path`) or it passes through a symbolic link."""
+    return path_under(root, path) if is_work_tree_path(path) else None
 
 
 def git_patch(path: str, old: str | None, new: str) -> str:

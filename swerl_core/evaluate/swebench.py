@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swerl_core.evaluate import EvaluateError
-from swerl_core.evaluate.checkout import is_safe_path, safe_target
+from swerl_core.evaluate.checkout import safe_target
 from swerl_core.evaluate.instances import EvalInstance
 from swerl_core.git import GitError, Mirror, mirror_path, run_git
 from swerl_core.git.command import first_error_line, git_argv, git_env
+from swerl_core.paths import is_work_tree_path
 from swerl_core.reward import unidiff_changes
 
 REQUIRED = ("instance_id", "repo", "base_commit", "problem_statement", "patch")
@@ -112,7 +113,7 @@ def patched_files(files: dict[str, str], patch: str, instance_id: str) -> dict[s
 
 def _read_in_tree(root: Path, path: str, instance_id: str) -> str:
     """A patched file's content, never following a symbolic link: a link reads as its target text (as git stores it)."""
-    if not is_safe_path(path):
+    if not is_work_tree_path(path):
         raise EvaluateError(f"{instance_id}: the gold patch names an unsafe path {path!r}")
     target = root / path
     if any(parent.is_symlink() for parent in target.parents if parent != root and root in parent.parents):
