@@ -84,7 +84,12 @@ def train(
             raise TrainError(f"deepspeed config {cfg.deepspeed} not found (paths are relative to {Path.cwd()})")
         cfg = replace(cfg, deepspeed=deepspeed)
     ensure_snapshot(settings, snapshot_id)  # from shared storage when it is not here (storage.uri set)
-    read_manifest(settings.snapshots_dir, snapshot_id)  # fail on a wrong id before loading anything heavy
+    manifest = read_manifest(settings.snapshots_dir, snapshot_id)  # fail on a wrong id before loading anything heavy
+    if not manifest["train_rows"]:
+        raise TrainError(
+            f"snapshot {snapshot_id!r} has no training rows (every pull request it kept is held-out); "
+            "curate one with a later held-out cut (curate.heldout_after)"
+        )
     model = resolve_model(settings.home, base_model or cfg.base_model, settings.storage)
     cfg = replace(cfg, base_model=model, snapshot=snapshot_id)
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
