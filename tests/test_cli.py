@@ -67,7 +67,9 @@ def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
     config.write_text("github:\n  per_page: 1000\n")
     result = run_cli("--config", str(config), "demo")
     assert result.returncode == 2
-    assert result.stderr.strip() == "swerl demo: invalid setting github.per_page: expected an integer in 1..100"
+    assert result.stderr.strip() == (
+        "swerl demo: invalid setting github.per_page (SWERL_GITHUB__PER_PAGE): expected an integer in 1..100, got 1000"
+    )
 
 
 def test_help_lists_the_verbs_in_pipeline_order() -> None:
@@ -113,7 +115,10 @@ def test_every_flag_of_every_verb_has_help_and_shows_its_default_once(verb: str)
 def test_a_flag_override_is_validated_by_the_settings_loader(swerl_home: Path) -> None:
     result = run_cli("evaluate", "--model", "m", "--snapshot", "s", "--samples", "0")
     assert result.returncode == 2
-    assert result.stderr.strip() == "swerl evaluate: invalid setting evaluate.samples: expected a positive integer"
+    assert result.stderr.strip() == (
+        "swerl evaluate: invalid setting evaluate.samples (SWERL_EVALUATE__SAMPLES): "
+        "expected an integer in 1..1000, got 0"
+    )
 
 
 def test_config_after_the_verb_is_the_settings_file(tmp_path: Path) -> None:

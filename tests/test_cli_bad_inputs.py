@@ -71,6 +71,17 @@ def _altered_snapshot(split: str) -> Setup:
     return setup
 
 
+def _snapshot_without_train_rows(root: Path) -> None:
+    folder = root / "home" / "snapshots" / "only-heldout"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text('{"id": "only-heldout", "train_rows": 0, "heldout_rows": 3}')
+
+
+def _recipe_with_a_key_twice(root: Path) -> None:
+    _home(root)
+    (root / "r.yaml").write_text("name: twice\nbase_model: models/tiny\nseed: 0\nseed: 1\n")
+
+
 INGEST = ("ingest", "--repo", "acme/textkit")
 UNSET = "<unset>"
 HEAVY = ("evaluate", "train", "init-model", "register", "rollback", "promote", "models")
@@ -105,6 +116,21 @@ ROWS: dict[str, Row] = {
     ),
     "ingest-timeout-inf": Row(INGEST, 2, "expected a finite number", {"SWERL_GITHUB__TIMEOUT_S": "inf"}),
     "ingest-timeout-nan": Row(INGEST, 2, "expected a finite number", {"SWERL_GITHUB__TIMEOUT_S": "nan"}),
+    "ingest-timeout-overflows": Row(
+        INGEST, 2, "invalid setting github.timeout_s (SWERL_GITHUB__TIMEOUT_S)", {"SWERL_GITHUB__TIMEOUT_S": "1e300"}
+    ),
+    "ingest-throttle-overflows": Row(
+        INGEST,
+        2,
+        "invalid setting github.seconds_between_requests (SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS)",
+        {"SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS": "1e300"},
+    ),
+    "ingest-config-key-twice": Row(
+        ("--config", "{root}/c.yaml", *INGEST),
+        2,
+        "c.yaml sets github.per_page twice (lines 2 and 4)",
+        setup=_write("c.yaml", b"github:\n  per_page: 10\n  max_retries: 2\n  per_page: 50\n"),
+    ),
     "ingest-home-a-list": Row(
         ("--config", "{root}/c.yaml", *INGEST),
         2,
@@ -124,6 +150,15 @@ ROWS: dict[str, Row] = {
     "curate-empty-home": Row(("curate",), 1, "no database at", setup=_home),
     "curate-heldout-after-not-a-date": Row(("curate", "--heldout-after", "2025-13-01"), 2, "expected an ISO date"),
     "curate-damaged-database": Row(("curate",), 1, "is damaged", setup=_damaged_database),
+    "curate-chars-per-token-tiny": Row(
+        ("curate",), 2, "invalid setting curate.chars_per_token", {"SWERL_CURATE__CHARS_PER_TOKEN": "1e-300"}
+    ),
+    "curate-name-empty": Row(("curate", "--name", ""), 1, "invalid snapshot name ''", setup=_home),
+    "curate-name-newline": Row(("curate", "--name", "a\nb"), 1, "invalid snapshot name 'a\\nb'", setup=_home),
+    "curate-name-escape": Row(
+        ("curate", "--name", "\x1b[31mred"), 1, "no newline, tab or terminal escape", setup=_home
+    ),
+    "curate-name-too-long": Row(("curate", "--name", "n" * 101), 1, "1 to 100 printable characters", setup=_home),
     # evaluate, train, init-model, register
     "evaluate-missing-home": Row(("evaluate", "--model", "latest"), 1, "no SWERL_HOME at"),
     "evaluate-missing-model": Row(
@@ -134,6 +169,18 @@ ROWS: dict[str, Row] = {
     "train-missing-recipe": Row(("train", "--recipe", "{root}/missing.yaml"), 2, "missing.yaml", setup=_home),
     "train-unknown-recipe-name": Row(("train", "--recipe", "no-such"), 2, "shipped recipes (demo-cpu", setup=_home),
     "train-missing-home": Row(("train", "--recipe", "demo-cpu"), 1, "no SWERL_HOME at"),
+    "train-recipe-key-twice": Row(
+        ("train", "--recipe", "{root}/r.yaml"),
+        2,
+        "r.yaml sets seed twice (lines 3 and 4)",
+        setup=_recipe_with_a_key_twice,
+    ),
+    "train-snapshot-without-train-rows": Row(
+        ("train", "--recipe", "demo-cpu", "--snapshot", "only-heldout"),
+        1,
+        "snapshot 'only-heldout' has no training rows",
+        setup=_snapshot_without_train_rows,
+    ),
     "init-model-into-a-file": Row(("init-model", "--tiny", "{root}/f"), 1, "f", setup=_write("f", b"x")),
     "register-missing-model": Row(
         ("register", "--model", "{root}/nowhere", "--snapshot", "s"), 1, "no model directory", setup=_home
@@ -158,6 +205,31 @@ ROWS: dict[str, Row] = {
         setup=_altered_snapshot("heldout"),
     ),
     # the model registry
+    # the model registry, and the gate's settings (checked before anything is registered)
+    "register-alpha-one": Row(
+        ("register", "--model", "{root}/m", "--snapshot", "s"),
+        2,
+        "invalid setting registry.alpha (SWERL_REGISTRY__ALPHA): expected a number in (0, 0.5], got 1",
+        {"SWERL_REGISTRY__ALPHA": "1"},
+    ),
+    "register-alpha-seven": Row(
+        ("register", "--model", "{root}/m", "--snapshot", "s"), 2, "got 7", {"SWERL_REGISTRY__ALPHA": "7"}
+    ),
+    "register-no-bootstrap-resamples": Row(
+        ("register", "--model", "{root}/m", "--snapshot", "s"),
+        2,
+        "invalid setting registry.bootstrap_resamples",
+        {"SWERL_REGISTRY__BOOTSTRAP_RESAMPLES": "0"},
+    ),
+    "register-margin-unreachable": Row(
+        ("register", "--model", "{root}/m", "--snapshot", "s"), 2, "registry.margin", {"SWERL_REGISTRY__MARGIN": "2"}
+    ),
+    "models-name-with-an-escape": Row(
+        ("models",), 2, "invalid setting registry.model_name", {"SWERL_REGISTRY__MODEL_NAME": "swerl\x1b[2Jpolicy"}
+    ),
+    "models-name-with-both-quotes": Row(
+        ("models",), 2, "both kinds of quote", {"SWERL_REGISTRY__MODEL_NAME": 'it\'s "it"'}
+    ),
     "rollback-before-any-model": Row(("rollback",), 1, "no model registry yet", setup=_home),
     "promote-before-any-model": Row(("promote", "1"), 1, "no model registry yet", setup=_home),
     "models-missing-home": Row(("models",), 1, "no SWERL_HOME at"),

@@ -482,6 +482,34 @@ def test_snapshot_id_changes_with_the_curate_config(world: World) -> None:
     assert fewer.id not in (first.id, other.id)
 
 
+def test_cli_says_an_empty_split_once(world: World) -> None:
+    world.pr(1, fix(1), issue=101)
+    world.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWERL_")}
+    env.update(SWERL_HOME=str(world.home), SWERL_CURATE__RETRIEVAL="none")
+    proc = subprocess.run(
+        [sys.executable, "-m", "swerl_core.cli", "curate", "--heldout-after", T0.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("the train split is empty") == 1, proc.stderr
+
+
+def test_a_stage_failing_mid_read_surfaces_as_its_own_error(world: World) -> None:
+    for n in range(1, 4):
+        world.pr(n, fix(n), issue=100 + n)
+    cfg = CurateConfig(retrieval="none", batch_rows=1)
+    # A value the settings refuse (the estimate overflows an integer), forced in so that a stage fails while the
+    # store's batch reader is open: the stage's error must come out, not DuckDB's refusal of the next query.
+    object.__setattr__(cfg, "chars_per_token", 1e-300)
+    with pytest.raises(pl.exceptions.InvalidOperationError):
+        curate(world.store, cfg)
+    assert world.con.sql("SELECT count(*) FROM pull_requests").fetchall() == [(3,)]
+
+
 @pytest.mark.parametrize(("days", "empty"), [(0, "train"), (30, "heldout")])
 def test_an_empty_split_is_written_with_a_warning(world: World, days: int, empty: str) -> None:
     world.pr(1, fix(1), issue=101)

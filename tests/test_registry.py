@@ -19,7 +19,13 @@ from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import CHALLENGER, CHAMPION, alias_moves, alias_version, champion_lineage
 from swerl_core.registry.gate import GateMetrics
 from swerl_core.registry.gate_report import gate_markdown
-from swerl_core.registry.register import promote_version, register, rollback_champion
+from swerl_core.registry.register import (
+    list_versions,
+    promote_version,
+    register,
+    registered_version,
+    rollback_champion,
+)
 from swerl_core.registry.versions import COMPLETE_MARKER, mlflow_client, resolve_model
 from swerl_core.runs import write_run_id
 
@@ -187,6 +193,21 @@ def test_cli_promote_refuses_a_failed_version_in_one_line_and_lists_models(
     assert "judged against" in out and out.rstrip().endswith("the floor 0.9"), out
     assert main(["--home", str(home), "rollback"]) == 1
     assert "no previous champion" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["acme's policy", 'the "best" policy'])
+def test_a_model_name_with_a_quote_is_listed_and_its_versions_found(
+    home: Path, name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(home, **{"registry.model_name": name})
+    registered = _register(settings, name, 0.3)
+    client = mlflow_client(settings.tracking_uri)
+    assert registered_version(client, name, registered.run_id) == registered.version
+    assert [row.version for row in list_versions(settings)] == [registered.version]
+    monkeypatch.setenv("SWERL_REGISTRY__MODEL_NAME", name)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    assert main(["--home", str(home), "models"]) == 0
+    assert f"{registered.version:>7}" in capsys.readouterr().out
 
 
 def test_champion_evaluated_under_another_protocol_is_evaluated_again_under_the_candidates(home: Path) -> None:

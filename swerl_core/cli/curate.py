@@ -47,11 +47,12 @@ def run_curate(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.curate.funnel import render_funnel
     from swerl_core.curate.pipeline import EmptySnapshotError
 
+    request = CurateRequest(name=args.name)  # a bad name is refused before anything is read
     if not settings.db_path.is_file():
         raise SwerlError(f"no database at {settings.db_path}; run `swerl ingest` first")
     lines = ProgressLines()
     try:
-        snapshot = run(settings, CurateRequest(name=args.name), lines)
+        snapshot = run(settings, request, lines)
     except EmptySnapshotError as exc:
         lines.close()
         print(render_funnel(exc.funnel), file=sys.stderr)

@@ -6,18 +6,21 @@ read at the edge (:func:`github_token`) and wrapped in :class:`Secret` so it can
 
 The package holds the sections (:mod:`.sections` for the library's own parts; :mod:`.curate`,
 :mod:`.evaluate` and :mod:`.registry` for those stages; :mod:`.storage` for shared storage and its
-``s3://`` URI grammar), their composition (:mod:`.settings`) and the loading (:mod:`.loading`). It is a
+``s3://`` URI grammar), the checks they share and how a setting is named in a message (:mod:`.checks`), their
+composition (:mod:`.settings`) and the loading (:mod:`.loading`, also the one YAML reader). It is a
 shared module: it never imports a stage.
 """
 
+from swerl_core.config.checks import ENV_PREFIX, env_var
 from swerl_core.config.curate import CurateConfig
 from swerl_core.config.evaluate import EvaluateConfig
 from swerl_core.config.loading import (
-    ENV_PREFIX,
+    DuplicateKeyError,
     as_dict,
     build_section,
     load_settings,
     parse_utc_datetime,
+    parse_yaml,
     read_yaml_mapping,
     shown_settings,
 )
@@ -39,6 +42,7 @@ __all__ = [
     "ENV_PREFIX",
     "ConfigError",
     "CurateConfig",
+    "DuplicateKeyError",
     "EvaluateConfig",
     "GitHubConfig",
     "IngestConfig",
@@ -52,9 +56,11 @@ __all__ = [
     "TrainSettings",
     "as_dict",
     "build_section",
+    "env_var",
     "github_token",
     "load_settings",
     "parse_utc_datetime",
+    "parse_yaml",
     "read_yaml_mapping",
     "shown_settings",
 ]

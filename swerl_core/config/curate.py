@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from swerl_core.errors import require_setting
+from swerl_core.config.checks import DAY_S, require, require_integer, require_number
 
 DEFAULT_BOT_KEYWORDS = ("dependabot", "renovate", "bump", "automerge")
 
@@ -46,27 +46,27 @@ class CurateConfig:
     duckdb_memory_mb: int = 1024  # DuckDB's memory limit while curation reads (it spills to disk beyond)
 
     def __post_init__(self) -> None:
-        require_setting(self.min_code_files >= 1, "curate.min_code_files", "an integer ≥ 1")
-        require_setting(
-            self.max_code_files >= self.min_code_files, "curate.max_code_files", "an integer ≥ min_code_files"
+        require_integer("curate.min_code_files", self.min_code_files, 1, 1000)
+        require_integer(
+            "curate.max_code_files", self.max_code_files, self.min_code_files, 1000, note="at least min_code_files"
         )
-        require_setting(self.max_patch_lines >= 1, "curate.max_patch_lines", "a positive integer")
-        require_setting(self.min_issue_chars >= 0, "curate.min_issue_chars", "a non-negative integer")
-        require_setting(self.max_prompt_tokens >= 256, "curate.max_prompt_tokens", "an integer ≥ 256")
-        require_setting(self.chars_per_token > 0, "curate.chars_per_token", "a positive number")
-        require_setting(self.relevant_files >= 0, "curate.relevant_files", "a non-negative integer")
-        require_setting(self.retrieval in ("bm25", "none"), "curate.retrieval", "one of bm25, none")
-        require_setting(self.max_candidate_bytes >= 1, "curate.max_candidate_bytes", "a positive integer")
-        require_setting(
+        require_integer("curate.max_patch_lines", self.max_patch_lines, 1, 1_000_000)
+        require_integer("curate.min_issue_chars", self.min_issue_chars, 0, 1_000_000)
+        require_integer("curate.max_prompt_tokens", self.max_prompt_tokens, 256, 10_000_000)
+        # A token holds at least one byte (a quarter of the widest UTF-8 character) and no tokenizer averages
+        # 100 characters: outside these bounds the estimate chars / chars_per_token means nothing (or overflows).
+        require_number("curate.chars_per_token", self.chars_per_token, 0.1, 100)
+        require_integer("curate.relevant_files", self.relevant_files, 0, 100)
+        require(self.retrieval in ("bm25", "none"), "curate.retrieval", "one of bm25, none")
+        require_integer("curate.max_candidate_bytes", self.max_candidate_bytes, 1, 1_000_000_000)
+        require(
             (self.ranker_url is None) == (self.ranker_model is None),
             "curate.ranker_url",
             "set together with curate.ranker_model (or both unset)",
         )
-        require_setting(self.ranker_timeout_s > 0, "curate.ranker_timeout_s", "a positive number")
+        require_number("curate.ranker_timeout_s", self.ranker_timeout_s, 0, DAY_S, open_low=True, unit="seconds")
         for repo in self.exclude_repos:
             owner, _, name = repo.partition("/")
-            require_setting(
-                bool(owner) and bool(name) and "/" not in name, "curate.exclude_repos", "entries like OWNER/NAME"
-            )
-        require_setting(self.batch_rows >= 1, "curate.batch_rows", "a positive integer")
-        require_setting(self.duckdb_memory_mb >= 64, "curate.duckdb_memory_mb", "an integer ≥ 64")
+            require(bool(owner) and bool(name) and "/" not in name, "curate.exclude_repos", "entries like OWNER/NAME")
+        require_integer("curate.batch_rows", self.batch_rows, 1, 10_000_000)
+        require_integer("curate.duckdb_memory_mb", self.duckdb_memory_mb, 64, 16_777_216)

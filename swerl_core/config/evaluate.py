@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from swerl_core.errors import require_setting
+from swerl_core.config.checks import DAY_S, SEED_MAX, require, require_integer, require_number
 
 Backend = Literal["transformers", "endpoint"]
 
@@ -37,19 +37,20 @@ class EvaluateConfig:
     lineage: bool = True
 
     def __post_init__(self) -> None:
-        require_setting(self.samples >= 1, "evaluate.samples", "a positive integer")
-        require_setting(self.temperature > 0, "evaluate.temperature", "a positive number")
-        require_setting(0 < self.top_p <= 1, "evaluate.top_p", "a number in (0, 1]")
-        require_setting(self.max_new_tokens >= 1, "evaluate.max_new_tokens", "a positive integer")
-        require_setting(self.batch_size >= 1, "evaluate.batch_size", "a positive integer")
-        require_setting(self.limit >= 0, "evaluate.limit", "0 (all) or a positive integer")
-        require_setting(self.concurrency >= 1, "evaluate.concurrency", "a positive integer")
-        require_setting(self.timeout_s > 0, "evaluate.timeout_s", "a positive number")
-        require_setting(self.max_retries >= 0, "evaluate.max_retries", "a non-negative integer")
-        require_setting(self.backoff_s >= 0, "evaluate.backoff_s", "a non-negative number")
-        require_setting(self.harness_workers >= 1, "evaluate.harness_workers", "a positive integer")
+        require_integer("evaluate.samples", self.samples, 1, 1000)
+        require_number("evaluate.temperature", self.temperature, 0, 10, open_low=True)
+        require_number("evaluate.top_p", self.top_p, 0, 1, open_low=True)
+        require_integer("evaluate.max_new_tokens", self.max_new_tokens, 1, 1_000_000)
+        require_integer("evaluate.batch_size", self.batch_size, 1, 100_000)
+        require_integer("evaluate.limit", self.limit, 0, 1_000_000_000, note="0: all")
+        require_integer("evaluate.seed", self.seed, 0, SEED_MAX)
+        require_integer("evaluate.concurrency", self.concurrency, 1, 1024)
+        require_number("evaluate.timeout_s", self.timeout_s, 0, DAY_S, open_low=True, unit="seconds")
+        require_integer("evaluate.max_retries", self.max_retries, 0, 100)
+        require_number("evaluate.backoff_s", self.backoff_s, 0, DAY_S, unit="seconds")
+        require_integer("evaluate.harness_workers", self.harness_workers, 1, 1024)
         if self.backend == "endpoint":
-            require_setting(
+            require(
                 self.endpoint_url.startswith(("http://", "https://")),
                 "evaluate.endpoint_url",
                 "an http(s) URL of an OpenAI-compatible server when evaluate.backend is endpoint",

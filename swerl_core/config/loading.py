@@ -3,9 +3,10 @@
 Environment variables: ``SWERL_HOME`` and ``SWERL_GITHUB_API_URL`` (documented in DESIGN.md), and
 generally ``SWERL_<SECTION>__<KEY>`` (double underscore) for any field, e.g.
 ``SWERL_GITHUB__MAX_RETRIES=8`` or ``SWERL_STORAGE__URI=s3://bucket/prefix``. ``MLFLOW_TRACKING_URI`` overrides
-the MLflow default. Values arrive as text and are coerced to each field's type here; errors name the key.
-This is the only module that reads the environment for settings; it never validates a value itself (each
-section's ``__post_init__`` does).
+the MLflow default. Values arrive as text and are coerced to each field's type here; errors name the key and
+its environment variable. This is the only module that reads the environment for settings; it never validates a
+value itself (each section's ``__post_init__`` does, through :mod:`.checks`). It also holds swerl's one YAML
+reader (:func:`parse_yaml`): a mapping that sets a key twice is refused, never resolved to the last value.
 """
 
 from __future__ import annotations
@@ -15,18 +16,17 @@ import math
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from swerl_core.config.checks import ENV_PREFIX, setting_name
 from swerl_core.config.settings import Settings
 from swerl_core.config.storage import shown_uri
 from swerl_core.errors import ConfigError
-
-ENV_PREFIX = "SWERL_"
 
 
 def load_settings(
@@ -48,7 +48,7 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(tree, key, value)
-    return build_section(Settings, tree, prefix="")
+    return build_section(Settings, tree, prefix="", named=setting_name)
 
 
 def as_dict(settings: Any) -> dict[str, Any]:
@@ -86,11 +86,13 @@ def shown_settings(settings: Settings) -> dict[str, Any]:
 def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
     """The mapping a YAML file holds (``{}`` when empty); :class:`ConfigError` naming ``what`` otherwise."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start} is not valid)") from None
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{what} {path} {exc}; keep one") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {path} is not valid YAML: {_one_line(exc)}") from None
     except (ValueError, OverflowError) as exc:  # YAML's own date parsing: "2025-02-30" looks like a date
@@ -100,6 +102,49 @@ def read_yaml_mapping(path: Path, what: str = "config file") -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{what} {path} must hold a mapping of sections, got {type(data).__name__}")
     return data
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A YAML mapping sets one key twice (PyYAML alone keeps the last value and says nothing)."""
+
+    def __init__(self, key: str, first_line: int, again_line: int) -> None:
+        where = f"lines {first_line} and {again_line}" if again_line != first_line else f"line {first_line}"
+        super().__init__(f"sets {key} twice ({where})")
+
+
+def parse_yaml(text: str) -> Any:
+    """The data of YAML ``text`` under PyYAML's safe loader, refusing a mapping that sets a key twice
+    (:class:`DuplicateKeyError` naming its dotted path and lines); other problems raise ``yaml.YAMLError``.
+    Every YAML that swerl reads (settings, recipes, the demo's data files) goes through here."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node, "", set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: str, seen_nodes: set[int]) -> None:
+    if id(node) in seen_nodes:  # an alias repeats a node already checked (and may be recursive)
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_duplicate_keys(item, f"{path.rstrip('.')}[{i}].", seen_nodes)
+    elif isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in lines:
+                    raise DuplicateKeyError(f"{path}{key.value}", lines[key.tag, key.value], line)
+                lines[key.tag, key.value] = line
+                _refuse_duplicate_keys(value, f"{path}{key.value}.", seen_nodes)
+            else:
+                _refuse_duplicate_keys(value, path, seen_nodes)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -130,23 +175,24 @@ def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
     _set_dotted(node, rest, value)
 
 
-def build_section(cls: type, data: Mapping[str, Any], prefix: str = "") -> Any:
-    """A frozen settings dataclass ``cls`` from plain data, coercing strings; errors name ``prefix`` + key."""
+def build_section(cls: type, data: Mapping[str, Any], prefix: str = "", named: Callable[[str], str] = str) -> Any:
+    """A frozen settings dataclass ``cls`` from plain data, coercing strings; errors name ``prefix`` + key as
+    ``named`` shows it (:func:`~.checks.setting_name` adds the environment variable of a setting)."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"invalid setting {prefix.rstrip('.')}: expected a section (mapping)")
+        raise ConfigError(f"invalid setting {named(prefix.rstrip('.'))}: expected a section (mapping)")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         where = prefix.rstrip(".") or "top level"
         raise ConfigError(f"unknown setting {prefix}{unknown[0]} ({where}); allowed: {', '.join(sorted(known))}")
-    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in data.items()}
+    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}", named) for name, value in data.items()}
     return cls(**kwargs)
 
 
-def _coerce(hint: Any, value: Any, key: str) -> Any:
+def _coerce(hint: Any, value: Any, key: str, named: Callable[[str], str]) -> Any:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return build_section(hint, value, key + ".")
+        return build_section(hint, value, key + ".", named)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
@@ -154,20 +200,20 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if is_null and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(inner[0], value, key)
+        return _coerce(inner[0], value, key, named)
     if origin is tuple:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list | tuple):
-            raise ConfigError(f"invalid setting {key}: expected a list, got {value!r}")
-        return tuple(_coerce(args[0], item.strip() if isinstance(item, str) else item, key) for item in items)
+            raise ConfigError(f"invalid setting {named(key)}: expected a list, got {value!r}")
+        return tuple(_coerce(args[0], item.strip() if isinstance(item, str) else item, key, named) for item in items)
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"invalid setting {key}: {value!r} is not one of {', '.join(map(str, args))}")
+            raise ConfigError(f"invalid setting {named(key)}: {value!r} is not one of {', '.join(map(str, args))}")
         return value
-    return _scalar(hint, value, key)
+    return _scalar(hint, value, key, named)
 
 
-def _scalar(hint: Any, value: Any, key: str) -> Any:
+def _scalar(hint: Any, value: Any, key: str, named: Callable[[str], str]) -> Any:
     try:
         if hint is bool:
             if isinstance(value, bool):
@@ -198,7 +244,7 @@ def _scalar(hint: Any, value: Any, key: str) -> Any:
             return str(value)
     except (TypeError, ValueError, OverflowError):
         expected = "a finite number" if hint is float else getattr(hint, "__name__", hint)
-        raise ConfigError(f"invalid setting {key}: expected {expected}, got {str(value)[:80]!r}") from None
+        raise ConfigError(f"invalid setting {named(key)}: expected {expected}, got {str(value)[:80]!r}") from None
     return value
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from swerl_core.errors import require_setting
+from swerl_core.config.checks import (
+    DAY_S,
+    NAME_MAX_CHARS,
+    SEED_MAX,
+    is_printable_name,
+    require,
+    require_integer,
+    require_number,
+)
 
 Policy = Literal["auto", "manual"]
 GateOn = Literal["greedy", "sampled"]
@@ -35,12 +43,19 @@ class RegistryConfig:
     lock_timeout_s: float = 600.0  # wait for another registration holding the registry lock
 
     def __post_init__(self) -> None:
-        require_setting(
-            bool(self.model_name.strip()) and "/" not in self.model_name,
+        name = self.model_name
+        require(
+            is_printable_name(name) and not any(c in name for c in "/:") and not ("'" in name and '"' in name),
             "registry.model_name",
-            "a non-empty name without '/'",
+            # MLflow refuses '/' and ':'; its search filter has no escape, so a name is quoted with the quote it lacks.
+            f"1 to {NAME_MAX_CHARS} printable characters without '/', ':' or both kinds of quote, got {name[:80]!r}",
         )
-        require_setting(self.margin >= 0, "registry.margin", "a non-negative number")
-        require_setting(0 <= self.format_error_ceiling <= 1, "registry.format_error_ceiling", "a rate in [0, 1]")
-        require_setting(-1 <= self.reward_floor <= 1, "registry.reward_floor", "a reward in [-1, 1]")
-        require_setting(self.lock_timeout_s > 0, "registry.lock_timeout_s", "a positive number")
+        # Mean rewards lie in [-1, 1], so a paired improvement never reaches 2: a margin of 2 passes no one.
+        require_number("registry.margin", self.margin, 0, 2, open_high=True)
+        # alpha is each tail of the two-sided 1 - 2·alpha interval: above 0.5 the "interval" turns inside out.
+        require_number("registry.alpha", self.alpha, 0, 0.5, open_low=True)
+        require_integer("registry.bootstrap_seed", self.bootstrap_seed, 0, SEED_MAX)
+        require_integer("registry.bootstrap_resamples", self.bootstrap_resamples, 100, 1_000_000)
+        require_number("registry.format_error_ceiling", self.format_error_ceiling, 0, 1)
+        require_number("registry.reward_floor", self.reward_floor, -1, 1)
+        require_number("registry.lock_timeout_s", self.lock_timeout_s, 0, DAY_S, open_low=True, unit="seconds")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from swerl_core.errors import require_setting
+from swerl_core.config.checks import DAY_S, MONTH_S, require, require_integer, require_number
 from swerl_core.repo_names import PUBLIC_GITHUB_API, is_repository_name
 
 
@@ -37,16 +37,17 @@ class GitHubConfig:
 
     def __post_init__(self) -> None:
         url = self.api_url
-        require_setting(is_http_url(url), "github.api_url", f"an http(s)://HOST[/PATH] URL, got {url!r}")
-        require_setting(1 <= self.per_page <= 100, "github.per_page", "an integer in 1..100")
-        require_setting(self.timeout_s > 0, "github.timeout_s", "a positive number")
-        require_setting(self.max_retries >= 0, "github.max_retries", "a non-negative integer")
-        require_setting(self.max_rate_limit_wait_s >= 0, "github.max_rate_limit_wait_s", "a non-negative number")
-        require_setting(self.backoff_s >= 0, "github.backoff_s", "a non-negative number")
-        require_setting(self.max_backoff_s >= 0, "github.max_backoff_s", "a non-negative number")
-        require_setting(self.secondary_rate_wait_s >= 0, "github.secondary_rate_wait_s", "a non-negative number")
-        require_setting(self.seconds_between_requests >= 0, "github.seconds_between_requests", "a non-negative number")
-        require_setting(1 <= self.graphql_batch_size <= 100, "github.graphql_batch_size", "an integer in 1..100")
+        require(is_http_url(url), "github.api_url", f"an http(s)://HOST[/PATH] URL, got {url!r}")
+        require_integer("github.per_page", self.per_page, 1, 100)
+        require_number("github.timeout_s", self.timeout_s, 0, DAY_S, open_low=True, unit="seconds")
+        require_integer("github.max_retries", self.max_retries, 0, 100)
+        require_number("github.max_rate_limit_wait_s", self.max_rate_limit_wait_s, 0, DAY_S, unit="seconds")
+        require_number("github.backoff_s", self.backoff_s, 0, DAY_S, unit="seconds")
+        require_number("github.max_backoff_s", self.max_backoff_s, 0, DAY_S, unit="seconds")
+        require_number("github.secondary_rate_wait_s", self.secondary_rate_wait_s, 0, DAY_S, unit="seconds")
+        # GitHub's own throttle advice is under a second; a minute between requests already means days per repository.
+        require_number("github.seconds_between_requests", self.seconds_between_requests, 0, 60, unit="seconds")
+        require_integer("github.graphql_batch_size", self.graphql_batch_size, 1, 100)
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,10 @@ class IngestConfig:
 
     def __post_init__(self) -> None:
         for repo in self.repos:
-            require_setting(is_repository_name(repo), "ingest.repos", f"entries like OWNER/NAME, got {repo!r}")
-        require_setting(self.batch_size >= 1, "ingest.batch_size", "a positive integer")
-        require_setting(self.git_workers >= 1, "ingest.git_workers", "a positive integer")
-        require_setting(self.max_blob_bytes >= 0, "ingest.max_blob_bytes", "a non-negative integer")
+            require(is_repository_name(repo), "ingest.repos", f"entries like OWNER/NAME, got {repo!r}")
+        require_integer("ingest.batch_size", self.batch_size, 1, 100_000)
+        require_integer("ingest.git_workers", self.git_workers, 1, 256)
+        require_integer("ingest.max_blob_bytes", self.max_blob_bytes, 0, 1_000_000_000)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class RewardConfig:
     workers: int = 0  # 0 = every core
 
     def __post_init__(self) -> None:
-        require_setting(self.workers >= 0, "reward.workers", "0 (all cores) or a positive integer")
+        require_integer("reward.workers", self.workers, 0, 1024, note="0: every core")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class StoreConfig:
     lock_timeout_s: float = 60.0  # wait this long for another process's write to finish, then fail naming it
 
     def __post_init__(self) -> None:
-        require_setting(self.lock_timeout_s >= 0, "store.lock_timeout_s", "a non-negative number of seconds")
+        require_number("store.lock_timeout_s", self.lock_timeout_s, 0, DAY_S, unit="seconds")
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,14 @@ class KubernetesConfig:
     timeout_s: float | None = None  # give up following after this long; None: follow until the Job ends
 
     def __post_init__(self) -> None:
-        require_setting(self.nodes >= 1, "train.kubernetes.nodes", "a positive integer")
-        require_setting(self.gpus_per_node >= 1, "train.kubernetes.gpus_per_node", "a positive integer")
-        require_setting(self.poll_s > 0, "train.kubernetes.poll_s", "a positive number of seconds")
-        timeout = self.timeout_s
-        require_setting(timeout is None or timeout > 0, "train.kubernetes.timeout_s", "a positive number or none")
+        require_integer("train.kubernetes.nodes", self.nodes, 1, 10_000)
+        require_integer("train.kubernetes.gpus_per_node", self.gpus_per_node, 1, 64)
+        require_number("train.kubernetes.poll_s", self.poll_s, 0, 3600, open_low=True, unit="seconds")
+        if self.timeout_s is not None:
+            timeout = self.timeout_s
+            require_number(
+                "train.kubernetes.timeout_s", timeout, 0, MONTH_S, open_low=True, unit="seconds", note="or none"
+            )
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swerl_core.config.checks import require
 from swerl_core.config.curate import CurateConfig
 from swerl_core.config.evaluate import EvaluateConfig
 from swerl_core.config.registry import RegistryConfig
 from swerl_core.config.sections import GitHubConfig, IngestConfig, RewardConfig, StoreConfig, TrainSettings
 from swerl_core.config.storage import StorageConfig
-from swerl_core.errors import require_setting
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         home = self.home
-        require_setting(not home.exists() or home.is_dir(), "home", f"a directory, but {home} is not one")
+        require(not home.exists() or home.is_dir(), "home", f"a directory, but {home} is not one")
 
     @property
     def db_path(self) -> Path:

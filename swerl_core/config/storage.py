@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from swerl_core.config.checks import DAY_S, require, require_integer, require_number
 from swerl_core.config.sections import is_http_url
-from swerl_core.errors import StorageError, require_setting
+from swerl_core.errors import StorageError
 
 SCHEME = "s3://"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # S3's bucket naming rules
@@ -33,17 +34,15 @@ class StorageConfig:
 
     def __post_init__(self) -> None:
         problem = storage_uri_problem(self.uri) if self.uri else None
-        require_setting(
-            problem is None, "storage.uri", f"s3://BUCKET[/PREFIX], got {shown_uri(self.uri)!r} ({problem})"
-        )
+        require(problem is None, "storage.uri", f"s3://BUCKET[/PREFIX], got {shown_uri(self.uri)!r} ({problem})")
         url = self.endpoint_url
-        require_setting(
+        require(
             not url or (is_http_url(url) and "@" not in urlsplit(url).netloc),
             "storage.endpoint_url",
             f"an http(s)://HOST[:PORT] URL without credentials, got {shown_uri(url)!r}",
         )
-        require_setting(self.timeout_s > 0, "storage.timeout_s", "a positive number of seconds")
-        require_setting(self.max_attempts >= 1, "storage.max_attempts", "a positive integer")
+        require_number("storage.timeout_s", self.timeout_s, 0, DAY_S, open_low=True, unit="seconds")
+        require_integer("storage.max_attempts", self.max_attempts, 1, 100)
 
 
 @dataclass(frozen=True)

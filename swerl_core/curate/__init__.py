@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from swerl_core.config.checks import NAME_RULE, is_printable_name
 from swerl_core.curate.errors import CurateError, EmptySnapshotError
 from swerl_core.progress import ProgressCallback
 
@@ -32,6 +33,10 @@ class CurateRequest:
 
     name: str = "snapshot"
     heldout_after: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not is_printable_name(self.name):
+            raise CurateError(f"invalid snapshot name {str(self.name)[:80]!r}: expected {NAME_RULE}")
 
 
 def run(settings: Settings, request: CurateRequest, progress: ProgressCallback | None = None) -> Snapshot:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import logging
 from collections import Counter
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,8 +68,6 @@ from swerl_core.snapshots import CURATED_KEYS, SPLITS, read_manifest, snapshot_d
 
 if TYPE_CHECKING:
     from swerl_core.store import Store
-
-log = logging.getLogger("swerl.curate")
 
 # In exact-token mode the length-based check only guards against absurd prompts (a megabyte issue)
 # before the tokenizer sees them: no tokenizer averages more than this many characters per token.
@@ -159,9 +157,7 @@ def _cut(
     }
     for split, frame in splits.items():
         if frame.height == 0:
-            warning = f"warning: the {split} split is empty (held-out after {cfg.heldout_after}); {_EMPTY_HINT[split]}"
-            log.warning(warning)
-            say(warning)
+            say(f"warning: the {split} split is empty (held-out after {cfg.heldout_after}); {_EMPTY_HINT[split]}")
     manifest = {
         "id": sid,
         "name": name,
@@ -233,8 +229,10 @@ def select_pull_requests(
     con.execute(f"SET memory_limit = '{cfg.duckdb_memory_mb}MB'")
     try:
         summary = file_summary(changed_files(con))
-        parts = [filter_batch(batch, summary, cfg, funnel, exact_tokens=exact_tokens)
-                 for batch in pull_request_batches(con, cfg.batch_rows)]  # fmt: skip
+        # Closed before the finally's query: a batch reader left open by a failing stage makes DuckDB refuse
+        # that query, and its error would replace the stage's own.
+        with closing(pull_request_batches(con, cfg.batch_rows)) as batches:
+            parts = [filter_batch(batch, summary, cfg, funnel, exact_tokens=exact_tokens) for batch in batches]
     finally:
         con.execute(f"SET memory_limit = '{previous}'")
     slim = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()

@@ -8,7 +8,7 @@ read only for the pull requests that survive every filter. This module never wri
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +71,20 @@ _FINGERPRINTS = {
 }
 
 
-def pull_request_batches(con: duckdb.DuckDBPyConnection, batch_rows: int) -> Iterator[pl.DataFrame]:
+def pull_request_batches(con: duckdb.DuckDBPyConnection, batch_rows: int) -> Generator[pl.DataFrame, None, None]:
     """Every stored pull request with its linked-issue summary, ``batch_rows`` at a time.
 
     No ORDER BY: sorting would make DuckDB hold every row (patches included) before the first batch;
-    the stages that depend on order sort their own slim frames.
+    the stages that depend on order sort their own slim frames. Close the iterator when stopping early: the
+    connection runs no other query while the result is open.
     """
     reader = con.sql(_PULL_REQUESTS).to_arrow_reader(batch_rows)
-    for batch in reader:
-        if batch.num_rows:
-            yield pl.from_arrow(pa.Table.from_batches([batch]))  # type: ignore[misc]
+    try:
+        for batch in reader:
+            if batch.num_rows:
+                yield pl.from_arrow(pa.Table.from_batches([batch]))  # type: ignore[misc]
+    finally:
+        reader.close()
 
 
 def changed_files(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

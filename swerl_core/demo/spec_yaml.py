@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from swerl_core.config import parse_yaml
 from swerl_core.demo.errors import SpecDataError
 
 
@@ -87,8 +88,9 @@ def dump(data: Any) -> str:
 
 
 def load(text: str) -> Any:
-    """Plain data from YAML text written by :func:`dump`."""
-    return yaml.safe_load(text)
+    """Plain data from YAML text written by :func:`dump` (through swerl's one YAML reader: a key set twice is
+    refused)."""
+    return parse_yaml(text)
 
 
 def _decode_dataclass(cls: type, value: Any, reference: Reference | None, where: str) -> Any:

@@ -36,7 +36,13 @@ from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import AliasMove, move_alias, promote, rollback
 from swerl_core.registry.gate import GateMetrics, GateVerdict, TrainedFrom, gate, recorded_verdict
 from swerl_core.registry.gate_report import REWARDS_TAG, log_gate_report, log_rewards, read_rewards
-from swerl_core.registry.versions import REGISTRY_EXPERIMENT, create_version, describe_version, training_provenance
+from swerl_core.registry.versions import (
+    REGISTRY_EXPERIMENT,
+    create_version,
+    describe_version,
+    model_versions,
+    training_provenance,
+)
 
 ChampionEvaluator = Callable[[str], GateMetrics]
 BaseEvaluator = Callable[[], TrainedFrom | None]  # the candidate's direct base under its protocol; None: unknown
@@ -185,7 +191,7 @@ def held_aliases(client: Any, name: str, version: str) -> tuple[str, ...]:
 
 def registered_version(client: Any, name: str, training_run_id: str) -> str | None:
     """The newest version of ``name`` registered from training run ``training_run_id``, if any."""
-    found = [mv for mv in client.search_model_versions(f"name = '{name}'") if mv.run_id == training_run_id]
+    found = [mv for mv in model_versions(client, name) if mv.run_id == training_run_id]
     return str(max(int(mv.version) for mv in found)) if found else None
 
 
@@ -322,7 +328,7 @@ def list_versions(settings: Settings) -> list[VersionRow]:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise  # registry_access reports an unreachable registry as such
             raise RegistryError(f"no registered model {name!r} yet: nothing has been registered") from None
-        versions = client.search_model_versions(f"name = '{name}'")
+        versions = model_versions(client, name)
     rows = []
     for mv in versions:
         held = tuple(sorted(a for a, v in aliases.items() if str(v) == str(mv.version)))

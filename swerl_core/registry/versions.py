@@ -115,6 +115,14 @@ def create_version(client: Any, name: str, checkpoint: Path, run_id: str, tags: 
     return str(mv.version), source
 
 
+def model_versions(client: Any, name: str) -> list[Any]:
+    """Every version of registered model ``name`` (MLflow ``ModelVersion`` objects, in MLflow's order)."""
+    # MLflow's filter grammar has no escape inside a quoted string: quote with the kind of quote the name lacks
+    # (registry.model_name never holds both).
+    quote = '"' if "'" in name else "'"
+    return list(client.search_model_versions(f"name = {quote}{name}{quote}"))
+
+
 MODEL_DESCRIPTION = (
     "The SWE-RL repair policy swerl keeps training on freshly merged GitHub pull requests. Each version is a "
     "checkpoint evaluated on held-out pull requests and judged by the registry gate against the champion "

@@ -34,7 +34,7 @@ from swerl_core.runs import (
     write_run_id,
 )
 from swerl_core.search_replace import Edit
-from swerl_core.snapshots import verify_snapshot
+from swerl_core.snapshots import read_manifest, verify_snapshot
 from swerl_core.train import TrainError
 from swerl_core.train.config import Stage, TrainConfig, train_config_dict
 from swerl_core.train.distributed import launched_rank, launched_world_size, prepare_deepspeed_env
@@ -84,7 +84,13 @@ def train(
             raise TrainError(f"deepspeed config {cfg.deepspeed} not found (paths are relative to {Path.cwd()})")
         cfg = replace(cfg, deepspeed=deepspeed)
     ensure_snapshot(settings, snapshot_id)  # from shared storage when it is not here (storage.uri set)
-    verify_snapshot(settings.snapshots_dir, snapshot_id)  # fail on a wrong id or altered data before anything heavy
+    manifest = read_manifest(settings.snapshots_dir, snapshot_id)  # fail on a wrong id before loading anything heavy
+    if manifest.get("train_rows") == 0:
+        raise TrainError(
+            f"snapshot {snapshot_id!r} has no training rows (every pull request it kept is held-out); "
+            "curate one with a later held-out cut (curate.heldout_after)"
+        )
+    verify_snapshot(settings.snapshots_dir, snapshot_id)  # and on data altered since curate wrote it
     model = resolve_model(settings.home, base_model or cfg.base_model, settings.storage)
     cfg = replace(cfg, base_model=model, snapshot=snapshot_id)
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
