@@ -30,8 +30,12 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="swerl-prefect-"))
 # Under pytest-xdist the workers already share the cores. Torch's default of one OpenMP thread per core in every
 # worker (and in every process a test starts) oversubscribes them: each small op of a tiny model then waits for a
 # descheduled thread, which made the training tests 2-7 times slower on 2 cores. Set before torch is imported.
+# The xdist controller imports this file too, before it knows how many workers it starts, and the workers inherit
+# its environment: a value this file set (marked) is recomputed in each worker; one the user set is kept.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
+if "OMP_NUM_THREADS" not in os.environ or os.environ.get("SWERL_TEST_THREADS_DEFAULTED") == "1":
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
+    os.environ["SWERL_TEST_THREADS_DEFAULTED"] = "1"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
