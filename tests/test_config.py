@@ -100,6 +100,20 @@ def test_mlflow_tracking_uri_from_environment() -> None:
             "invalid setting github.seconds_between_requests (SWERL_GITHUB__SECONDS_BETWEEN_REQUESTS): "
             "expected a number of seconds in [0, 60], got 1e+300",
         ),
+        (  # the refused value in full: rounded, it would read as the accepted 0.5
+            {"SWERL_REGISTRY__ALPHA": "0.5000000000000001"},
+            "invalid setting registry.alpha (SWERL_REGISTRY__ALPHA): expected a number in (0, 0.5], "
+            "got 0.5000000000000001",
+        ),
+        (  # '@' starts an alias in models:/NAME@ALIAS, so such a name could never be loaded back
+            {"SWERL_REGISTRY__MODEL_NAME": "team@swerl"},
+            "invalid setting registry.model_name (SWERL_REGISTRY__MODEL_NAME): expected 1 to 100 printable",
+        ),
+        ({"SWERL_REGISTRY__MODEL_NAME": ".."}, "invalid setting registry.model_name (SWERL_REGISTRY__MODEL_NAME)"),
+        (  # an empty keyword matches every title: it would drop every pull request as a bot's
+            {"SWERL_CURATE__BOT_KEYWORDS": "dependabot,renovate,"},
+            "invalid setting curate.bot_keywords (SWERL_CURATE__BOT_KEYWORDS): expected words, none empty",
+        ),
         (
             {"SWERL_TRAIN__KUBERNETES__TIMEOUT_S": "0"},
             "invalid setting train.kubernetes.timeout_s (SWERL_TRAIN__KUBERNETES__TIMEOUT_S): "
@@ -204,3 +218,10 @@ def test_shown_settings_drop_credentials_from_urls_and_keep_everything_else() ->
     shown = shown_settings(settings)
     assert shown["mlflow_tracking_uri"] == "http://mlflow:5000" and "hunter2" not in repr(shown)
     assert shown["reward"] == as_dict(settings)["reward"] and shown["train"]["launcher"] == "local"
+
+
+def test_a_section_with_keys_of_mixed_types_is_an_unknown_setting_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.yaml"
+    path.write_text("github:\n  1: a\n  x: b\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown setting github.1"):
+        load_settings(path)

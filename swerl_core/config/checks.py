@@ -92,4 +92,7 @@ def _shown(number: object) -> str:
         number = int(number)
     if isinstance(number, int) and not isinstance(number, bool):
         return f"{number:_}" if abs(number) >= 10_000 else str(number)
-    return f"{number:g}" if isinstance(number, float) else repr(number)
+    if isinstance(number, float):  # short, unless that rounds a refused 0.5000000000000001 to an accepted 0.5
+        short = f"{number:g}"
+        return short if float(short) == number else repr(number)
+    return repr(number)

@@ -46,6 +46,12 @@ class CurateConfig:
     duckdb_memory_mb: int = 1024  # DuckDB's memory limit while curation reads (it spills to disk beyond)
 
     def __post_init__(self) -> None:
+        # An empty keyword is the pattern \b()\b, which matches every title: it would drop every pull request.
+        require(
+            all(isinstance(k, str) and k.strip() for k in self.bot_keywords),
+            "curate.bot_keywords",
+            f"words, none empty, got {list(self.bot_keywords)!r}",
+        )
         require_integer("curate.min_code_files", self.min_code_files, 1, 1000)
         require_integer(
             "curate.max_code_files", self.max_code_files, self.min_code_files, 1000, note="at least min_code_files"

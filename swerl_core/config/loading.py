@@ -182,7 +182,7 @@ def build_section(cls: type, data: Mapping[str, Any], prefix: str = "", named: C
         raise ConfigError(f"invalid setting {named(prefix.rstrip('.'))}: expected a section (mapping)")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted((set(data) - known), key=str)  # YAML keys need not be strings (`1: a`)
     if unknown:
         where = prefix.rstrip(".") or "top level"
         raise ConfigError(f"unknown setting {prefix}{unknown[0]} ({where}); allowed: {', '.join(sorted(known))}")

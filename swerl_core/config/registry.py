@@ -45,10 +45,15 @@ class RegistryConfig:
     def __post_init__(self) -> None:
         name = self.model_name
         require(
-            is_printable_name(name) and not any(c in name for c in "/:") and not ("'" in name and '"' in name),
+            is_printable_name(name)
+            and not any(c in name for c in "/:@")
+            and bool(name.strip("."))
+            and not ("'" in name and '"' in name),
             "registry.model_name",
-            # MLflow refuses '/' and ':'; its search filter has no escape, so a name is quoted with the quote it lacks.
-            f"1 to {NAME_MAX_CHARS} printable characters without '/', ':' or both kinds of quote, got {name[:80]!r}",
+            # MLflow refuses '/', ':' and names of dots only; '@' starts an alias in models:/name@alias; its search
+            # filter has no escape, so a name is quoted with the quote it lacks.
+            f"1 to {NAME_MAX_CHARS} printable characters, not only dots, without '/', ':', '@' or both kinds of "
+            f"quote, got {name[:80]!r}",
         )
         # Mean rewards lie in [-1, 1], so a paired improvement never reaches 2: a margin of 2 passes no one.
         require_number("registry.margin", self.margin, 0, 2, open_high=True)

@@ -34,7 +34,8 @@ from swerl_core.store.records import SnapshotRecord
 
 log = logging.getLogger("swerl.curate")
 
-FORMAT_VERSION = 1  # bump when curation logic changes what a given input and config produce
+# Bump when curation logic changes what a given input and config produce (2: unsafe paths dropped, quoted headers).
+FORMAT_VERSION = 2
 _FILES = pa.list_(pa.struct([("path", pa.string()), ("content", pa.string())]))
 ROW_SCHEMA = pa.schema(
     [
