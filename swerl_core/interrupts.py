@@ -4,18 +4,22 @@
 Python's default for both is to die at once: no ``finally`` runs, so a training run stays RUNNING in MLflow forever
 and a child trainer may outlive its parent. Inside :func:`interruptible` they raise :class:`Interrupted`, a
 ``KeyboardInterrupt``, so the code that already cleans up after Ctrl-C (the run marked KILLED, the child stopped)
-cleans up after them too.
+cleans up after them too; :func:`deferred` keeps a short step that must finish whole (creating or closing a run)
+from being cut in half.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_active = threading.local()  # whether an interruptible block owns the handlers (only the outermost installs them)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -46,10 +50,11 @@ def interruptible() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread.
 
     The first one raises; later ones are ignored while the cleanup it started runs (a scheduler that loses patience
-    sends SIGKILL, which nothing catches). The previous handlers come back when the block ends. Outside the main
-    thread (Python delivers signals there only) the block changes nothing.
+    sends SIGKILL, which nothing catches). A signal ignored on entry stays ignored (``nohup`` ignores SIGHUP). The
+    previous handlers come back when the outermost block ends; an inner block changes nothing. Outside the main
+    thread (Python delivers signals there only) the block changes nothing either.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or getattr(_active, "owned", False):
         yield
         return
 
@@ -58,9 +63,51 @@ def interruptible() -> Iterator[None]:
             signal.signal(each, signal.SIG_IGN)
         raise Interrupted(signum)
 
-    previous = {each: signal.signal(each, stop) for each in STOP_SIGNALS}
+    previous = {each: signal.getsignal(each) for each in STOP_SIGNALS}
+    for each, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(each, stop)
+    _active.owned = True
+    try:
+        yield
+    finally:
+        _active.owned = False
+        for each, handler in previous.items():
+            signal.signal(each, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGTERM, SIGHUP and SIGINT until the block ends, then act on the first that came (as its handler
+    would have: :class:`Interrupted`, ``KeyboardInterrupt``) unless an exception is already on its way out.
+
+    For steps that must not be cut in half: an MLflow run created but its id not yet kept, a run being closed.
+    Outside the main thread the block changes nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        held.append(signum)
+
+    watched = (*STOP_SIGNALS, signal.SIGINT)
+    previous: dict[int, Any] = {each: signal.getsignal(each) for each in watched}
+    for each, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(each, hold)
     try:
         yield
     finally:
         for each, handler in previous.items():
             signal.signal(each, handler if handler is not None else signal.SIG_DFL)
+    # Not when an exception is already on its way out (the block sits in a finally: or except: clause of a stop
+    # being handled): that one stops the caller, and a second would replace it.
+    if held and sys.exc_info()[0] is None:
+        first = held[0]
+        handler = previous[first]
+        if callable(handler):
+            handler(first, None)
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(first)

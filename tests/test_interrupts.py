@@ -17,6 +17,7 @@ import yaml
 
 from swerl_core.config import Settings
 from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
+from swerl_core.interrupts import Interrupted, deferred, interruptible
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -101,3 +102,53 @@ def test_a_stopped_training_closes_its_mlflow_run_and_leaves_no_trainer(
     run = MlflowClient(settings.tracking_uri).get_run((run_dir / "mlflow_run_id").read_text().strip())
     assert run.info.status == "KILLED"
     assert not (run_dir / "final").exists()
+
+
+def _signal_self(signum: signal.Signals) -> None:
+    os.kill(os.getpid(), signum)
+    time.sleep(0.2)  # Python runs the handler between bytecodes of the main thread, soon after delivery
+
+
+def test_a_stop_signal_raises_once_and_the_handlers_come_back() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as stopped, interruptible():
+        try:
+            _signal_self(signal.SIGTERM)
+        finally:
+            _signal_self(signal.SIGTERM)  # a scheduler's second SIGTERM must not cut the cleanup short
+    assert stopped.value.exit_code == 143 and str(stopped.value) == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_hangup_ignored_on_entry_stays_ignored_as_nohup_wants() -> None:
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with interruptible():
+            _signal_self(signal.SIGHUP)  # would raise Interrupted if the block armed SIGHUP
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_an_inner_block_does_not_rearm_the_outer_cleanup() -> None:
+    with pytest.raises(Interrupted), interruptible():
+        try:
+            with interruptible():
+                _signal_self(signal.SIGTERM)
+        finally:
+            _signal_self(signal.SIGTERM)  # ignored: the outer block's cleanup is running
+
+
+def test_a_deferred_step_finishes_whole_then_the_stop_acts() -> None:
+    done = []
+    with pytest.raises(Interrupted), interruptible(), deferred():
+        _signal_self(signal.SIGTERM)
+        done.append("closed")
+    assert done == ["closed"]
+    # Inside a stop already being handled, a held signal does not replace it.
+    with pytest.raises(KeyError), interruptible():
+        try:
+            raise KeyError("the first failure")
+        finally:
+            with deferred():
+                _signal_self(signal.SIGINT)

@@ -42,6 +42,9 @@ class ProgressLines:
     def close(self) -> None:
         """End a bar left open (a stage that stopped before its total)."""
         if self._open_bar:
-            self.stream.write("\n")
-            self.stream.flush()
             self._open_bar = False
+            try:
+                self.stream.write("\n")
+                self.stream.flush()
+            except OSError:  # the terminal is gone (a hangup): nothing to end, and the stop must not become a crash
+                pass

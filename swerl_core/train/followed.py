@@ -53,7 +53,8 @@ RESULT_MARK = "SWERL-RESULT "
 _INPUT_ERROR = 3  # the child's exit code for a TrainError: the same input would fail again
 _TAIL = 20  # lines kept to say why a process failed
 STOP_GRACE_S = 60.0  # how long a stopped launcher waits for its trainer to close its MLflow run before killing it
-_STOP_CODES = {128 + s: s.name for s in (signal.SIGINT, *STOP_SIGNALS)}  # a trainer that was told to stop
+# A trainer that was told to stop: it exits 128 + the signal, or -signal when it was still starting (not yet handling).
+_STOP_CODES = {code: s.name for s in (signal.SIGINT, *STOP_SIGNALS) for code in (128 + s, -s)}
 
 
 class TrainingOutput:

@@ -19,6 +19,7 @@ from typing import Any
 from swerl_core.bucket import ensure_snapshot, publish_checkpoint
 from swerl_core.config import Settings, StorageConfig, shown_settings
 from swerl_core.config.storage import is_storage_uri
+from swerl_core.interrupts import deferred
 from swerl_core.lineage import git_sha, log_snapshot_input
 from swerl_core.package_files import repository_file
 from swerl_core.progress import ProgressCallback, ProgressReporter
@@ -245,9 +246,6 @@ def _run(
             "gradient_accumulation_steps": str(args.gradient_accumulation_steps),
         }
         previous = read_run_id(run_dir) if checkpoint is not None else None
-        run_id = tracking.start_run(settings.tracking_uri, settings.home / "mlartifacts", run_name, previous, params)
-        write_run_id(run_dir, run_id)
-        callbacks.append(tracking.MlflowMetrics(settings.tracking_uri, run_id, say))
     reward = SweRLReward(
         workers=settings.reward.workers,
         samples_to_keep=cfg.samples_to_log,
@@ -255,6 +253,13 @@ def _run(
     )
     status = "FAILED"
     try:
+        if main_process:
+            with deferred():  # a run created is a run whose id is kept: the finally below always closes it
+                run_id = tracking.start_run(
+                    settings.tracking_uri, settings.home / "mlartifacts", run_name, previous, params
+                )
+                write_run_id(run_dir, run_id)
+                callbacks.append(tracking.MlflowMetrics(settings.tracking_uri, run_id, say))
         if stage == "sft":
             trainer = stages.build_sft_trainer(cfg.base_model, tokenizer, args, examples.dataset, callbacks)
         else:
@@ -269,8 +274,9 @@ def _run(
         raise
     finally:
         if run_id is not None:
-            history = callbacks[0].history
-            tracking.finish_run(settings.tracking_uri, run_id, history, reward.samples, recipe, status)
+            with deferred():  # a stop signal now would leave the run RUNNING forever: it waits until the run is closed
+                history = callbacks[0].history
+                tracking.finish_run(settings.tracking_uri, run_id, history, reward.samples, recipe, status)
     checkpoint_uri = None
     if main_process:
         checkpoint_uri = publish_checkpoint(settings, run_dir / FINAL_DIR, run_name, run_id)
