@@ -204,7 +204,6 @@ ROWS: dict[str, Row] = {
         "heldout.parquet does not match the SHA-256 in the manifest",
         setup=_altered_snapshot("heldout"),
     ),
-    # the model registry
     # the model registry, and the gate's settings (checked before anything is registered)
     "register-alpha-one": Row(
         ("register", "--model", "{root}/m", "--snapshot", "s"),
