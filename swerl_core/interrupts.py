@@ -13,7 +13,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -63,17 +63,13 @@ def interruptible() -> Iterator[None]:
             signal.signal(each, signal.SIG_IGN)
         raise Interrupted(signum)
 
-    previous = {each: signal.getsignal(each) for each in STOP_SIGNALS}
-    for each, handler in previous.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(each, stop)
+    previous = _install(STOP_SIGNALS, stop)
     _active.owned = True
     try:
         yield
     finally:
         _active.owned = False
-        for each, handler in previous.items():
-            signal.signal(each, handler if handler is not None else signal.SIG_DFL)
+        _restore(previous)
 
 
 @contextmanager
@@ -92,16 +88,11 @@ def deferred() -> Iterator[None]:
     def hold(signum: int, frame: FrameType | None) -> None:
         held.append(signum)
 
-    watched = (*STOP_SIGNALS, signal.SIGINT)
-    previous: dict[int, Any] = {each: signal.getsignal(each) for each in watched}
-    for each, handler in previous.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(each, hold)
+    previous = _install((*STOP_SIGNALS, signal.SIGINT), hold)
     try:
         yield
     finally:
-        for each, handler in previous.items():
-            signal.signal(each, handler if handler is not None else signal.SIG_DFL)
+        _restore(previous)
     # Not when an exception is already on its way out (the block sits in a finally: or except: clause of a stop
     # being handled): that one stops the caller, and a second would replace it.
     if held and sys.exc_info()[0] is None:
@@ -111,3 +102,18 @@ def deferred() -> Iterator[None]:
             handler(first, None)
         elif handler == signal.SIG_DFL:
             signal.raise_signal(first)
+
+
+def _install(signals: tuple[int, ...], handler: Callable[[int, FrameType | None], None]) -> dict[int, Any]:
+    """Set ``handler`` for each of ``signals`` not ignored now (a signal ignored on entry stays ignored); the
+    handlers it replaced, for :func:`_restore`."""
+    previous = {each: signal.getsignal(each) for each in signals}
+    for each, old in previous.items():
+        if old is not signal.SIG_IGN:
+            signal.signal(each, handler)
+    return previous
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for each, handler in previous.items():
+        signal.signal(each, handler if handler is not None else signal.SIG_DFL)
