@@ -62,10 +62,10 @@ down:
 TEST_WORKERS ?= 2
 
 test: install
-	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	@export PREFECT_HOME=$$(mktemp -d) && trap 'rm -rf "$$PREFECT_HOME"' EXIT && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: install
-	@export PREFECT_HOME=$$(mktemp -d) && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
+	@export PREFECT_HOME=$$(mktemp -d) && trap 'rm -rf "$$PREFECT_HOME"' EXIT && $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 bench: install
 	$(PY) benchmarks/reward.py

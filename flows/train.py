@@ -14,6 +14,7 @@ from prefect import flow, task
 from prefect.artifacts import (
     create_image_artifact,
     create_link_artifact,
+    create_markdown_artifact,
     create_progress_artifact,
     update_progress_artifact,
 )
@@ -32,6 +33,7 @@ from flows.bridge import (
 from swerl_core import train as training
 from swerl_core.progress import Progress
 from swerl_core.train.config import Stage, TrainConfig
+from swerl_core.train.plan import TrainPlan
 from swerl_core.train.result import TrainResult
 
 
@@ -62,6 +64,20 @@ def run_training(recipe: TrainConfig, stage: Stage, snapshot_id: str, base_model
     return result
 
 
+@task(name="plan-training")
+def plan_training(recipe: TrainConfig, snapshot_id: str, stages: tuple[Stage, ...]) -> None:
+    """Check each stage's plan (what one GPU must hold) before anything trains, and publish it; a recipe that cannot
+    fit fails here with one line, before the first stage starts a process or a pod."""
+
+    def publish(made: TrainPlan) -> None:
+        verdict = made.refusal() if made.problems else f"{made.recipe} {made.stage}: fits"
+        markdown = f"## Training plan: {made.recipe} {made.stage}\n\n```\n{made.render()}\n```"
+        create_markdown_artifact(markdown, key=artifact_key("training-plan", made.stage), description=verdict)
+
+    for stage in stages:
+        training.checked_plan(flow_settings(), training.TrainRequest(recipe, stage, snapshot_id), shown=publish)
+
+
 def _run_name() -> str:
     params = flow_run.parameters
     return f"train {recipe_name(params['recipe'])} on {params['snapshot_id']}"
@@ -74,6 +90,7 @@ def train(recipe: str | TrainConfig, snapshot_id: str, sft_warm_start: bool = Tr
     with swerl_logs():
         settings, cfg = flow_settings(), recipe_config(recipe)
         record_configuration(settings, cfg)
+        plan_training(cfg, snapshot_id, ("sft", "grpo") if sft_warm_start else ("grpo",))
         sft = run_training(cfg, "sft", snapshot_id) if sft_warm_start else None
         grpo = run_training(cfg, "grpo", snapshot_id, str(sft.model_dir) if sft else None)
         if grpo.mlflow_run_id:

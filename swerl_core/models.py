@@ -22,10 +22,14 @@ stay in the registry.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +47,7 @@ ARTIFACT_PATH = "model"  # a version's files: the run's model/ artifacts
 COMPLETE_MARKER = ".swerl-download-complete"  # written last into a cached version directory
 CHAMPION, CHALLENGER = "champion", "challenger"
 _RENAME_WAIT_S = 300.0  # another process holds the download lock only to check and rename a finished copy
+log = logging.getLogger("swerl.models")
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))$")
 
 
@@ -58,13 +63,67 @@ class ResolvedModel:
 
 
 def mlflow_client(tracking_uri: str) -> Any:
-    """An :class:`mlflow.MlflowClient` bound to ``tracking_uri`` for tracking and the registry."""
+    """An :class:`mlflow.MlflowClient` bound to ``tracking_uri`` for tracking and the registry; a tracking server
+    that does not answer is a :class:`ModelError` within :data:`REACH_WINDOW_S` (see :func:`wait_for_server`)."""
     from mlflow import MlflowClient
 
     # MLflow announces creating and upgrading its sqlite tables at INFO on stderr; our lines say what matters.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    wait_for_server(tracking_uri)
     with registry_access(tracking_uri):
         return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+REACH_WINDOW_S = 15.0  # the longest an unanswering tracking server is tried before "cannot reach"
+_ANSWERED: dict[str, float] = {}  # tracking URI → when it last answered (monotonic seconds)
+
+
+def wait_for_server(tracking_uri: str) -> None:
+    """Return once the tracking server at an http(s) ``tracking_uri`` answers; raise :class:`ModelError` ("cannot
+    reach MLflow at URL") when it has not within :data:`REACH_WINDOW_S`, warning before each retry.
+
+    MLflow's own client retries a dead server for minutes (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``, default 7, with
+    doubling waits) and says nothing meanwhile; this asks ``/health`` first, at most that many times too (so 0 asks
+    once). A server that answered in the last minute is not asked again.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    started = time.monotonic()
+    if started - _ANSWERED.get(tracking_uri, -math.inf) < 60:
+        return
+    parts = urlsplit(tracking_uri)
+    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never a password in a message
+    probe = shown.rstrip("/") + "/health"
+    retries = _int_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 7)
+    attempt, delay = 0, 1.0
+    while True:
+        attempt += 1
+        try:
+            left = REACH_WINDOW_S - (time.monotonic() - started)
+            with urllib.request.urlopen(probe, timeout=max(0.5, min(5.0, left))):
+                break
+        except urllib.error.HTTPError:  # it answered (an auth proxy's 401, a 404 on /health): it is there
+            break
+        except (OSError, ValueError) as exc:
+            reason = " ".join(str(getattr(exc, "reason", exc)).split())[:200] or type(exc).__name__
+            elapsed = time.monotonic() - started
+            if attempt > retries or elapsed + delay + 1 > REACH_WINDOW_S:  # no time for another try
+                raise ModelError(
+                    f"cannot reach MLflow at {shown} ({reason}; "
+                    f"{attempt} {'try' if attempt == 1 else 'tries'} in {elapsed:.0f} s): start it, or point "
+                    "MLFLOW_TRACKING_URI at one that runs"
+                ) from None
+            log.warning("MLflow at %s does not answer (%s); trying again in %.0f s", shown, reason, delay)
+            time.sleep(delay)
+            delay *= 2
+    _ANSWERED[tracking_uri] = time.monotonic()
+
+
+def _int_env(name: str, default: int) -> int:
+    try:
+        return max(0, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
 
 
 @contextmanager

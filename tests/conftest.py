@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,9 @@ os.environ.update(_OFFLINE_ENV)
 for _proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
     os.environ.pop(_proxy, None)
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="swerl-prefect-"))
+if "PREFECT_HOME" not in os.environ:  # the xdist workers inherit it; the process that made it removes it at exit
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="swerl-prefect-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], ignore_errors=True)
 # Under pytest-xdist the workers already share the cores. Torch's default of one OpenMP thread per core in every
 # worker (and in every process a test starts) oversubscribes them: each small op of a tiny model then waits for a
 # descheduled thread, which made the training tests 2-7 times slower on 2 cores. Set before torch is imported.

@@ -3,7 +3,9 @@ a scripted generation backend and the tiny model (built once per process)."""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -89,4 +91,6 @@ def tiny_model_dir() -> Path:
         num_kv_heads=1,
         max_positions=4096,
     )
-    return init_tiny_model(Path(tempfile.mkdtemp(prefix="swerl-tiny-")) / "model", spec)
+    root = tempfile.mkdtemp(prefix="swerl-tiny-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return init_tiny_model(Path(root) / "model", spec)

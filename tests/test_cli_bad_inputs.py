@@ -234,9 +234,9 @@ ROWS: dict[str, Row] = {
     "models-missing-home": Row(("models",), 1, "no SWERL_HOME at"),
     "promote-not-a-number": Row(("promote", "abc"), 2, "expected a version number"),
     "models-bad-tracking-uri": Row(("models",), 1, "unreachable", {"MLFLOW_TRACKING_URI": "bogus://nowhere"}),
-    "models-registry-unreachable": Row(("models",), 1, "unreachable", UNREACHABLE),
-    "promote-registry-unreachable": Row(("promote", "1"), 1, "unreachable", UNREACHABLE),
-    "rollback-registry-unreachable": Row(("rollback",), 1, "unreachable", UNREACHABLE),
+    "models-registry-unreachable": Row(("models",), 1, "cannot reach MLflow at http://127.0.0.1:9", UNREACHABLE),
+    "promote-registry-unreachable": Row(("promote", "1"), 1, "cannot reach MLflow at", UNREACHABLE),
+    "rollback-registry-unreachable": Row(("rollback",), 1, "cannot reach MLflow at", UNREACHABLE),
     "models-corrupt-mlflow-db": Row(("models",), 1, "unreachable or unreadable", setup=_corrupt_mlflow_db),
     # shared storage (storage.uri): checked before anything runs, and never an echo of keys written into it
     "curate-storage-uri-wrong-scheme": Row(

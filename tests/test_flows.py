@@ -277,6 +277,26 @@ def test_train_flow_on_kubernetes_ends_completed_with_the_pods_logs_in_the_run_l
     assert "SWERL-PROGRESS" not in logs and "SWERL-RESULT" not in logs
     # The recipe was read once, by the flow; the pods got it as their ConfigMap, the artifact records it.
     assert outcome.recipe.name == "llama3-8b" and "effective-configuration" in _artifact_keys()
+    assert {"training-plan-sft", "training-plan-grpo"} <= _artifact_keys()  # checked before the first Job
+
+
+def test_train_flow_refuses_a_recipe_that_cannot_fit_before_any_job_and_publishes_why(
+    cluster_env: Path, tmp_path: Path
+) -> None:
+    from fake_kubernetes import FakeKubernetes
+
+    from flows.train import train
+
+    recipe = tmp_path / "too-big.yaml"
+    text = (RECIPE_8B.parent / "llama3-70b.yaml").read_text().replace("zero3.json", "zero2.json")
+    recipe.write_text(text.replace("name: llama3-70b", "name: too-big"))
+    with FakeKubernetes() as api:
+        api.kubeconfig(tmp_path)
+        state = train(str(recipe), "snap-1", sft_warm_start=True, return_state=True)
+        assert api.objects == {}, "a Job was submitted for a recipe that cannot fit"
+    assert state.is_failed() and "recipe 'too-big' cannot run (sft)" in state.message, state.message
+    assert "per training GPU against 80 GiB" in state.message
+    assert "training-plan-sft" in _artifact_keys()
 
 
 def test_train_flow_on_kubernetes_ends_failed_with_the_jobs_reason(cluster_env: Path, tmp_path: Path) -> None:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import re
 from pathlib import Path
 
 import pytest
 from eval_world import make_settings
+from mlflow_server import mlflow_server
 
 from swerl_core.registry.aliases import CHAMPION, alias_version
 from swerl_core.registry.gate import GateMetrics
@@ -21,49 +17,9 @@ from swerl_core.registry.register import promote_version, register
 from swerl_core.registry.versions import mlflow_client, resolve_model
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_register_promote_and_load_through_a_tracking_server(tmp_path: Path) -> None:
-    port = _free_port()
-    mlflow = Path(sys.executable).parent / "mlflow"
-    server = subprocess.Popen(
-        [
-            str(mlflow),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
-            "--default-artifact-root",
-            str(tmp_path / "server-artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stderr.read().decode()[-2000:] if server.stderr else "server died"
-            assert time.monotonic() < deadline, "mlflow server not healthy within 90 s"
-            time.sleep(0.5)
+    with mlflow_server(tmp_path) as url:
         home = tmp_path / "home"
         settings = make_settings(home, **{"mlflow_tracking_uri": url, "registry.model_name": "served"})
         ckpt = tmp_path / "ckpt"
@@ -75,6 +31,29 @@ def test_register_promote_and_load_through_a_tracking_server(tmp_path: Path) -> 
         assert alias_version(client, "served", CHAMPION) == result.version
         local = resolve_model(client, "models:/served@champion", tmp_path / "cache").local_dir
         assert json.loads((local / "config.json").read_text()) == {"model_type": "llama"}
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_tracking_server_that_never_answers_is_reported_within_15_seconds_saying_so_while_it_retries(
+    tmp_path: Path,
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never answers a byte
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP_REQUEST")}
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "swerl"), "--home", str(home), "models"],
+            env={**env, "MLFLOW_TRACKING_URI": url}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and lines[-1].startswith(f"swerl models: cannot reach MLflow at {url} ("), lines
+    assert any("does not answer" in line and "trying again" in line for line in lines[:-1]), "no word while retrying"
+    tried = re.search(r"(\d+) tries in (\d+) s\)", lines[-1])
+    assert tried is not None and int(tried[1]) >= 2 and int(tried[2]) <= 15, lines[-1]  # as the process timed it

@@ -76,6 +76,19 @@ def register_train(verbs: Any) -> None:
         "newest finished run's final checkpoint), a registry URI, a checkpoint on shared storage or a hub id",
     )
     parser.add_argument("--deepspeed", type=Path, metavar="JSON", help="DeepSpeed config overriding the recipe's")
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="train nothing: print what one GPU must hold (the model built on the meta device from its config: "
+        "parameters, weights, gradients, optimizer states, activations, vLLM) and whether the recipe fits; "
+        "exit 1 when it does not (every training run checks this first)",
+    )
+    parser.add_argument(
+        "--gpu-memory-gib",
+        type=float,
+        metavar="GIB",
+        help="with --plan: judge against GPUs of this much memory instead of the recipe's gpu_memory_gib",
+    )
     # The `deepspeed` launcher appends --local_rank=N to every process's arguments; the rank itself
     # is read from the LOCAL_RANK variable it also sets.
     parser.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)
@@ -114,8 +127,9 @@ def register_init_model(verbs: Any) -> None:
 def run_train(args: argparse.Namespace, settings: Settings) -> int:
     """Run :func:`swerl_core.train.run` for the given flags and print the result."""
     from swerl_core.cli.progress import ProgressLines
-    from swerl_core.train import TrainRequest, in_this_process, run
+    from swerl_core.train import TrainRequest, checked_plan, in_this_process, run
     from swerl_core.train.config import load_train_config
+    from swerl_core.train.distributed import launched_rank
 
     settings = in_this_process(settings)  # `swerl train` is the trainer: what torchrun & co. start on every rank
 
@@ -132,6 +146,10 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     model = None
     if args.model is not None:
         model = resolve_model_reference(model_argument(args.model, settings), settings.home, hub_id_allowed=True)
+    if args.plan:
+        return _print_plan(settings, TrainRequest(cfg, args.stage, base_model=model), args.gpu_memory_gib)
+    if args.gpu_memory_gib is not None:
+        raise SwerlError("--gpu-memory-gib goes with --plan (a training run checks the recipe's gpu_memory_gib)")
     snapshot = args.snapshot or default_snapshot(settings, cfg.snapshot)
     if not snapshot:
         raise SwerlError(f"no snapshot: pass --snapshot ID or set `snapshot` in {args.recipe}")
@@ -140,6 +158,8 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     request = TrainRequest(cfg, args.stage, snapshot, args.resume, args.run_name, model)
     lines = ProgressLines()
     try:
+        if launched_rank() == 0:  # under torchrun & co. one rank plans; all would say the same
+            checked_plan(settings, request)
         result = run(settings, request, lines)
     finally:
         lines.close()
@@ -148,6 +168,18 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{result.run_name}: {result.steps} steps in {result.seconds:.0f} s{shown}")
     print(f"model: {result.model_dir}" + (f" (published: {result.checkpoint_uri})" if result.checkpoint_uri else ""))
     print(f"mlflow run: {result.mlflow_run_id} ({settings.tracking_uri})")
+    return 0
+
+
+def _print_plan(settings: Settings, request: Any, gpu_memory_gib: float | None) -> int:
+    from swerl_core.train import make_plan
+
+    if gpu_memory_gib is not None and not gpu_memory_gib > 0:  # also refuses nan
+        raise SwerlError(f"--gpu-memory-gib must be a positive number of GiB, got {gpu_memory_gib}")
+    made = make_plan(settings, request, gpu_memory_gib)
+    print(made.render())
+    if made.problems:
+        raise SwerlError(made.refusal())
     return 0
 
 

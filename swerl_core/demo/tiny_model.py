@@ -141,10 +141,8 @@ def init_tiny_model(out_dir: Path | str, spec: TinyModelSpec = TinyModelSpec(), 
 
 def parameter_count(model_dir: Path | str) -> int:
     """Number of parameters of the model saved in ``model_dir`` (read from its config, no weights loaded)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(model_dir)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return sum(p.numel() for p in model.parameters())
+    from swerl_core.train.plan import count_parameters
+
+    return count_parameters(AutoConfig.from_pretrained(model_dir))

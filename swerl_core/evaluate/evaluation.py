@@ -3,9 +3,11 @@
 :func:`evaluate` returns the model's recorded evaluation under the same protocol when asked to reuse one; else it
 resolves the model, runs the rollouts (K samples per instance, greedy for K = 1),
 writes the predictions JSONL under ``$SWERL_HOME/evaluations/<id>/``, records a row in DuckDB
-``evaluations`` and logs the metrics, predictions and a comparison plot (the models it was trained from,
-the champion, the checkpoint) into the checkpoint's MLflow run (its training run, or its model version's
-run, else a run in ``swerl-evaluate``).
+``evaluations`` (the record: per-instance rewards are in the predictions it names), then logs the metrics,
+predictions and a comparison plot (the models it was trained from, the champion, the checkpoint) into the
+checkpoint's MLflow run (its training run, or its model version's run, else a run in ``swerl-evaluate``) and marks
+the row logged. An evaluation whose logging failed is logged by the next call for the same model and protocol,
+from its row, without evaluating again.
 :func:`evaluate_swebench` does the same on a user-supplied SWE-bench instance file, then runs the
 official harness where a Docker engine exists.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,7 @@ from swerl_core.models import (
     experiment_id,
     mlflow_client,
     parse_model_uri,
+    registry_access,
     resolve_model,
     version_metrics,
 )
@@ -80,29 +84,36 @@ def evaluate(
     """
     ensure_snapshot(settings, snapshot_id)
     instances = heldout_instances(settings.snapshots_dir, snapshot_id, settings.evaluate.limit)
-    if reuse and store is not None:
+    say = ProgressReporter("evaluate", progress)
+    if store is not None:
         protocol = evaluation_protocol(settings.evaluate, snapshot_id, HELDOUT, instances)
-        row = _recorded(settings, store, model, protocol)
+        unlogged = _recorded(settings, store, model, protocol, unlogged=True)
+        if unlogged is not None:  # evaluated and recorded, then MLflow failed: finish it, never evaluate again
+            say(f"evaluation {unlogged['id']} of {model} on {snapshot_id} is recorded but not logged: logging it")
+            report = report_from_row(unlogged, protocol)
+            return _logged(settings, store, report, _training_run(report.model_ref, report.mlflow_run_id))
+        row = _recorded(settings, store, model, protocol) if reuse else None
         if row is not None:
-            ProgressReporter("evaluate", progress)(f"reusing evaluation {row['id']} of {model} on {snapshot_id}")
+            say(f"reusing evaluation {row['id']} of {model} on {snapshot_id}")
             return report_from_row(row, protocol)
-    report = _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id, progress)
-    if report.mlflow_run_id:
-        log_snapshot_input(settings.tracking_uri, report.mlflow_run_id, settings.snapshots_dir, snapshot_id, HELDOUT)
-    return report
+    return _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id, progress)
 
 
-def _recorded(settings: Settings, store: Store, model: str, protocol: EvalProtocol) -> dict[str, Any] | None:
-    """The newest ``evaluations`` row of ``model`` under ``protocol``, found without loading or downloading it."""
+def _recorded(
+    settings: Settings, store: Store, model: str, protocol: EvalProtocol, unlogged: bool = False
+) -> dict[str, Any] | None:
+    """The newest ``evaluations`` row of ``model`` under ``protocol`` (with ``unlogged``, the newest never logged
+    to MLflow), found without loading or downloading the model."""
     parsed = parse_model_uri(model)
     if parsed is None:
         local = Path(model).expanduser()
         ref = str(local.resolve()) if (local / "config.json").is_file() else model
-        return latest_evaluation(store, protocol, model_ref=ref)
+        return latest_evaluation(store, protocol, model_ref=ref, unlogged=unlogged)
     name, alias, version = parsed
     if alias is not None:
-        version = alias_version(mlflow_client(settings.tracking_uri), name, alias)
-    return None if version is None else latest_evaluation(store, protocol, version=(name, version))
+        with registry_access(settings.tracking_uri):
+            version = alias_version(mlflow_client(settings.tracking_uri), name, alias)
+    return None if version is None else latest_evaluation(store, protocol, version=(name, version), unlogged=unlogged)
 
 
 def evaluate_swebench(
@@ -161,7 +172,6 @@ def _evaluate(
         first = harness_predictions(out_dir / "harness_predictions.jsonl", results, resolved.ref)
         harness = run_harness(instance_file, first, resolved.ref, evaluation_id, cfg.harness_workers, out_dir)
         resolved_rate, note = harness.resolved_rate, harness.reason
-    mlflow_run = _run_for(client, settings, run_id or resolved.run_id)
     report = EvalReport(
         evaluation_id,
         resolved.ref,
@@ -175,17 +185,49 @@ def _evaluate(
         timings.generation_s,
         timings.reward_s,
         protocol,
-        mlflow_run,
+        run_id or resolved.run_id,  # the run to log into; None: a new run in swerl-evaluate
         resolved_rate,
         note,
         as_metrics(failure_rates(results, instances, cfg.max_new_tokens)),
         evaluation_step(resolved.local_dir),
     )
-    lineage = _lineage(client, store, report.protocol, resolved.run_id) if store is not None else []
-    log_to_mlflow(client, mlflow_run, report, lineage, _champion(client, settings, store, report))
     if store is not None:
-        record_evaluation(store, report)
-    return report
+        record_evaluation(store, report)  # the record first: an MLflow failure below loses nothing
+    return _logged(settings, store, report, resolved.run_id)
+
+
+def _logged(settings: Settings, store: Store | None, report: EvalReport, training_run: str | None) -> EvalReport:
+    """``report`` logged into MLflow (its run, else a new one in ``swerl-evaluate``), its row then marked logged.
+
+    When MLflow fails the row stays unlogged and the error says so: the same evaluation run again finds the row
+    and logs it, without evaluating again. ``training_run`` leads to the models the checkpoint was trained from.
+    """
+    client = mlflow_client(settings.tracking_uri)
+    try:
+        with registry_access(settings.tracking_uri):
+            run = _run_for(client, settings, report.mlflow_run_id)
+            lineage = _lineage(client, store, report.protocol, training_run) if store is not None else []
+            log_to_mlflow(client, run, report, lineage, _champion(client, settings, store, report))
+            if report.split == HELDOUT:
+                log_snapshot_input(settings.tracking_uri, run, settings.snapshots_dir, report.snapshot_id, HELDOUT)
+    except (ModelError, EvaluateError) as exc:
+        if store is None:
+            raise EvaluateError(str(exc)) from None
+        raise EvaluateError(
+            f"evaluation {report.evaluation_id} of {report.model_ref} is recorded (mean reward "
+            f"{report.metrics.mean_reward:+.3f}) but not logged to MLflow: {exc}; run the same evaluation again to "
+            "log it (it is not evaluated again)"
+        ) from None
+    if store is not None:
+        store.evaluations.mark_logged(report.evaluation_id, run)
+    return replace(report, mlflow_run_id=run)
+
+
+def _training_run(model_ref: str, recorded_run: str | None) -> str | None:
+    """The training run a recorded evaluation's model came from: a checkpoint's ``../mlflow_run_id``, else the run
+    its row names."""
+    local = Path(model_ref)
+    return (read_run_id(local.parent) if local.is_dir() else None) or recorded_run
 
 
 def _resolve(client: Any, settings: Settings, model: str, need_files: bool) -> ResolvedModel:

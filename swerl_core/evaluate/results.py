@@ -79,13 +79,15 @@ def evaluation_record(report: EvalReport) -> EvaluationRecord:
         mlflow_run_id=report.mlflow_run_id,
         protocol=report.protocol.fingerprint,
         protocol_json=json.dumps(report.protocol.as_dict(), sort_keys=True),
+        failure_rates_json=json.dumps(dict(report.failure_rates), sort_keys=True),
+        mlflow_logged=False,  # written before the logging; store.evaluations.mark_logged after it
     )
 
 
 def report_from_row(row: Mapping[str, Any], protocol: EvalProtocol) -> EvalReport:
     """The :class:`EvalReport` of an ``evaluations`` row recorded under ``protocol``, marked ``reused``.
 
-    Failure rates are not stored with the row (they are in the evaluation's MLflow run), so they are empty here.
+    Rows recorded before failure rates were kept with them (migration 6) have none here (their MLflow run has them).
     """
     ref = str(row["model_ref"])
     metrics = EvalMetrics(
@@ -117,6 +119,7 @@ def report_from_row(row: Mapping[str, Any], protocol: EvalProtocol) -> EvalRepor
         mlflow_run_id=row["mlflow_run_id"],
         resolved_rate=row["resolved_rate"],
         harness_note=row["harness_note"],
+        failure_rates=json.loads(str(row.get("failure_rates_json") or "{}")),
         step=evaluation_step(Path(ref)) if Path(ref).is_dir() else 0,
         reused=True,
     )
@@ -133,15 +136,18 @@ def latest_evaluation(
     *,
     model_ref: str | None = None,
     version: tuple[str, str] | None = None,
+    unlogged: bool = False,
 ) -> dict[str, Any] | None:
-    """The newest ``evaluations`` row of a model (by ``model_ref`` or ``(name, version)``) under ``protocol``.
+    """The newest ``evaluations`` row of a model (by ``model_ref`` or ``(name, version)``) under ``protocol``; with
+    ``unlogged``, the newest one whose MLflow logging never finished.
 
     Rows of other protocols (another ``--limit``, K or decoding setting) and rows recorded before
     protocols were (no fingerprint) never match.
     """
     return store.evaluations.latest(
-        protocol.snapshot_id, protocol.samples, protocol.fingerprint, model_ref=model_ref, version=version
-    )
+        protocol.snapshot_id, protocol.samples, protocol.fingerprint, model_ref=model_ref, version=version,
+        unlogged=unlogged,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

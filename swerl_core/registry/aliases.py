@@ -5,6 +5,11 @@ gets ``last_alias_move``; the champion's lineage is the replay of those moves (p
 rollback pops), so ``rollback`` returns to the previous holder even after several rollbacks. A version
 whose gate verdict is not ``pass`` becomes champion only with ``force`` and a reason. These functions
 do not lock: callers hold :func:`swerl_core.registry.register.registry_lock` around them.
+
+A move is written in three steps, so that a kill between any two leaves a state :func:`settle_moves` reads
+whole: the record as ``intended``, then the alias, then the record as ``done``. Whoever takes the lock next
+settles an intended record by the alias itself: pointing where the record says, the move happened (the record
+becomes ``done``); anywhere else, it did not (the record is removed). The lineage replays done moves only.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -36,12 +41,47 @@ class AliasMove:
     why: str
     when: str
     forced: bool = False
+    state: Literal["intended", "done"] = "done"  # intended: written before the alias moved (see settle_moves)
 
 
 def alias_moves(client: Any, name: str) -> list[AliasMove]:
-    """Every recorded alias move of model ``name``, oldest first."""
+    """Every alias move of model ``name`` that happened, oldest first (intended ones not yet settled left out)."""
+    return [move for _, move in _recorded_moves(client, name) if move.state == "done"]
+
+
+def _recorded_moves(client: Any, name: str) -> list[tuple[str, AliasMove]]:
     tags = client.get_registered_model(name).tags
-    return [AliasMove(**json.loads(tags[key])) for key in sorted(k for k in tags if k.startswith(MOVE_PREFIX))]
+    return [(key, AliasMove(**json.loads(tags[key]))) for key in sorted(k for k in tags if k.startswith(MOVE_PREFIX))]
+
+
+def settle_moves(client: Any, name: str) -> list[AliasMove]:
+    """Settle the moves a killed process left ``intended``: done where the alias points as recorded, removed
+    elsewhere; returns those found done. Call it holding the registry lock, before reading or moving aliases."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        recorded = _recorded_moves(client, name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []  # no registered model yet: nothing was moved
+        raise
+    settled = []
+    for key, move in recorded:
+        if move.state != "intended":
+            continue
+        if alias_version(client, name, move.alias) == move.version:
+            _record(client, name, key, replace(move, state="done"))
+            settled.append(move)
+        else:
+            client.delete_registered_model_tag(name, key)
+    return settled
+
+
+def _record(client: Any, name: str, key: str, move: AliasMove) -> None:
+    payload = json.dumps(asdict(move))
+    client.set_registered_model_tag(name, key, payload)
+    if move.state == "done" and move.version is not None:
+        client.set_model_version_tag(name, move.version, "last_alias_move", payload)
 
 
 def champion_lineage(moves: Sequence[AliasMove]) -> list[str]:
@@ -63,19 +103,19 @@ def champion_lineage(moves: Sequence[AliasMove]) -> list[str]:
 def move_alias(
     client: Any, name: str, alias: str, version: str | None, kind: Kind, who: str, why: str, forced: bool = False
 ) -> AliasMove:
-    """Point ``alias`` at ``version`` (or remove it) and record the move as tags."""
+    """Point ``alias`` at ``version`` (or remove it), recorded as tags: intended, moved, done."""
     previous = alias_version(client, name, alias)
+    move = AliasMove(alias, version, previous, kind, who, why, datetime.now(UTC).isoformat(), forced, "intended")
+    key = f"{MOVE_PREFIX}{time.time_ns():020d}.{uuid.uuid4().hex[:8]}"
+    _record(client, name, key, move)
     if version is None:
         if previous is not None:
             client.delete_registered_model_alias(name, alias)
     else:
         client.set_registered_model_alias(name, alias, version)
-    move = AliasMove(alias, version, previous, kind, who, why, datetime.now(UTC).isoformat(), forced)
-    payload = json.dumps(asdict(move))
-    client.set_registered_model_tag(name, f"{MOVE_PREFIX}{time.time_ns():020d}.{uuid.uuid4().hex[:8]}", payload)
-    if version is not None:
-        client.set_model_version_tag(name, version, "last_alias_move", payload)
-    return move
+    done = replace(move, state="done")
+    _record(client, name, key, done)
+    return done
 
 
 def gate_verdict(client: Any, name: str, version: str) -> str:
@@ -93,6 +133,7 @@ def gate_verdict(client: Any, name: str, version: str) -> str:
 
 def promote(client: Any, name: str, version: str, who: str, why: str, force: bool = False) -> AliasMove:
     """Make ``version`` the champion; refused unless it passed the gate or ``force`` comes with a reason."""
+    settle_moves(client, name)
     verdict = gate_verdict(client, name, version)
     if verdict != "pass":
         if not force:
@@ -114,6 +155,7 @@ def promote(client: Any, name: str, version: str, who: str, why: str, force: boo
 
 def rollback(client: Any, name: str, who: str, why: str) -> AliasMove:
     """Move ``champion`` back to the holder before the current one."""
+    settle_moves(client, name)
     lineage = champion_lineage(alias_moves(client, name))
     current = alias_version(client, name, CHAMPION)
     if current is None:

@@ -13,6 +13,7 @@ tracking server need ``SWERL_HOME`` (or at least this lock) on shared storage.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -33,11 +34,12 @@ from swerl_core.models import (
     version_metrics,
 )
 from swerl_core.registry import RegistryError
-from swerl_core.registry.aliases import AliasMove, move_alias, promote, rollback
+from swerl_core.registry.aliases import AliasMove, move_alias, promote, rollback, settle_moves
 from swerl_core.registry.gate import GateMetrics, GateVerdict, TrainedFrom, gate, recorded_verdict
 from swerl_core.registry.gate_report import REWARDS_TAG, log_gate_report, log_rewards, read_rewards
 from swerl_core.registry.versions import (
     REGISTRY_EXPERIMENT,
+    Provenance,
     create_version,
     describe_version,
     model_versions,
@@ -109,7 +111,8 @@ def register(
     mode: str = "",
     also: Mapping[str, ReportedMode] | None = None,
 ) -> Registration:
-    """Register ``checkpoint`` as a new version of ``settings.registry.model_name`` and judge it against the champion.
+    """Register ``checkpoint`` as a version of ``settings.registry.model_name`` and judge it against the champion,
+    or finish the registration a killed call left half done (never a second version).
 
     ``candidate``/``metrics`` come from the checkpoint's evaluation on a held-out snapshot. The
     champion's numbers under the same protocol (snapshot, K, instances, decoding) come from its
@@ -120,11 +123,17 @@ def register(
     the version either way. ``mode`` names the deciding evaluation (``greedy``/``sampled``); each of
     ``also`` is judged the same way and recorded under ``eval.<mode>.*`` / ``gate.<mode>.*`` tags and in
     :attr:`Registration.reports`, without deciding anything.
+
+    A registration is a state machine on its version (tag ``registration.state``): ``created`` (the version and
+    its evidence), ``judged`` (the gate's tags, ``gate.verdict`` written last), ``done`` (the alias moves). Its
+    version is found again by :func:`registration_key`, so a rerun after a kill at any step resumes at that step,
+    and a create that the client retried after the server acted leaves one version, not two.
     """
     cfg = settings.registry
+    name = cfg.model_name
     client = mlflow_client(settings.tracking_uri)
     provenance = training_provenance(client, checkpoint, candidate.snapshot_id, git_sha)
-    run_id = provenance.training_run_id or _registry_run(client, settings, checkpoint)
+    key = registration_key(provenance, checkpoint, candidate)
     tags = {
         **provenance.tags(),
         **{f"eval.{k}": repr(float(v)) for k, v in metrics.items()},
@@ -133,47 +142,167 @@ def register(
         "eval.snapshot_id": candidate.snapshot_id,
         "eval.samples": str(candidate.samples),
         "eval.protocol": candidate.protocol,
-        "gate.verdict": "pending",
         "gate.decided_by": mode or "the given evaluation",
         "registered_by": who,
+        KEY_TAG: key,
     }
     also = dict(also or {})
-    for name, reported in also.items():
-        tags.update(_mode_tags(name, reported))
-    version, source = create_version(client, cfg.model_name, checkpoint, run_id, tags)
-    for name, rewards in [("", candidate.rewards)] + [(n, r.candidate.rewards) for n, r in also.items()]:
-        if rewards:
-            path = log_rewards(client, run_id, version, rewards, name)
-            tag = REWARDS_TAG if not name else REWARDS_TAG.replace("eval.", f"eval.{name}.")
-            client.set_model_version_tag(cfg.model_name, version, tag, path)
+    for reported_name, reported in also.items():
+        tags.update(_mode_tags(reported_name, reported))
+    found = registration_version(client, name, key)
+    if found is None:
+        run_id = provenance.training_run_id or _registry_run(client, settings, checkpoint)
+        create_version(client, name, checkpoint, run_id, tags | {"gate.verdict": "pending", STATE_TAG: CREATED})
+        found = registration_version(client, name, key)
+        if found is None:  # created and then deleted under us: not ours to recreate silently
+            raise RegistryError(f"the version of {checkpoint} vanished from {name} right after it was created")
+    version, source, run_id = str(found.version), str(found.source), str(found.run_id)
+    if registration_state(found.tags) == CREATED:  # a new version, or one a killed call left here: its evidence
+        for tag, value in tags.items():
+            if found.tags.get(tag) != value:
+                client.set_model_version_tag(name, version, tag, value)
+        for rewards_of, rewards in [("", candidate.rewards)] + [(n, r.candidate.rewards) for n, r in also.items()]:
+            if rewards:
+                path = log_rewards(client, run_id, version, rewards, rewards_of)
+                tag = REWARDS_TAG if not rewards_of else REWARDS_TAG.replace("eval.", f"eval.{rewards_of}.")
+                client.set_model_version_tag(name, version, tag, path)
     with registry_lock(settings):
-        champion_version = alias_version(client, cfg.model_name, CHAMPION)
-        try:
-            champion = None
-            if champion_version is not None:
-                champion = _champion_metrics(client, cfg.model_name, champion_version, candidate, evaluate_champion)
-            verdict = gate(candidate, champion, cfg, champion_version, _base(cfg, champion, evaluate_base))
-        except SwerlError as exc:  # the version stays, judged failed with the reason, never "pending"
-            client.set_model_version_tag(cfg.model_name, version, "gate.verdict", "fail")
-            client.set_model_version_tag(cfg.model_name, version, "gate.reason", str(exc))
-            raise
-        for key, value in verdict.tags().items():
-            client.set_model_version_tag(cfg.model_name, version, key, value)
-        judged = f"gate {verdict.verdict} against {verdict.against} ({verdict.reason})"
-        describe_version(client, cfg.model_name, version, checkpoint, candidate.snapshot_id, judged)
-        artifacts = log_gate_report(client, run_id, version, verdict)
-        reports: dict[str, GateVerdict | str] = {mode or "deciding": verdict}
-        for name, reported in also.items():
-            reports[name] = _reported_verdict(client, settings, version, champion_version, name, reported)
-        moves: list[AliasMove] = []
-        if verdict.passed:
-            moves.append(move_alias(client, cfg.model_name, CHALLENGER, version, "challenger", who, verdict.reason))
-            if cfg.policy == "auto":
-                moves.append(promote(client, cfg.model_name, version, who, "policy auto: " + verdict.reason))
-        held = held_aliases(client, cfg.model_name, version)
-    return Registration(
-        cfg.model_name, version, source, run_id, verdict, tuple(moves), artifacts, reports, aliases=held
+        settle_moves(client, name)  # a move a killed caller left half made is finished or undone first
+        version_tags = dict(client.get_model_version(name, version).tags)  # another caller may have moved it on
+        state = registration_state(version_tags)
+        if state == DONE:
+            return recorded_registration(settings, version)
+        champion_version = alias_version(client, name, CHAMPION)
+        judged_against = version_tags.get("gate.champion_version", "none")
+        if state == JUDGED and champion_version not in (version, None) and champion_version != judged_against:
+            state = CREATED  # the champion changed since this version was judged: judge it again
+        reports: dict[str, GateVerdict | str] = {}
+        artifacts: tuple[str, ...] = ()
+        if state == CREATED:
+            verdict, artifacts, reports = _judge(
+                client, settings, checkpoint, candidate, version, champion_version, evaluate_champion,
+                evaluate_base, mode, also,
+            )  # fmt: skip
+        else:
+            verdict = recorded_verdict(version_tags)
+        moves = _finish_moves(client, cfg, version, verdict, who)
+        client.set_model_version_tag(name, version, STATE_TAG, DONE)
+        held = held_aliases(client, name, version)
+    return Registration(name, version, source, run_id, verdict, moves, artifacts, reports, aliases=held)
+
+
+KEY_TAG = "registration.key"
+STATE_TAG = "registration.state"
+CREATED, JUDGED, DONE = "created", "judged", "done"
+
+
+def registration_key(provenance: Provenance, checkpoint: Path, candidate: GateMetrics) -> str:
+    """What makes two registrations one: the training run when the tracking server knows it (a run is registered
+    once), else the checkpoint folder with the snapshot and protocol it was judged on."""
+    if provenance.training_run_id:
+        return f"run:{provenance.training_run_id}"
+    identity = "\0".join(
+        [str(Path(checkpoint).resolve()), candidate.snapshot_id, candidate.protocol, str(candidate.samples)]
     )
+    return "checkpoint:" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def registration_state(tags: Mapping[str, str]) -> str:
+    """``created``, ``judged`` or ``done``; a version registered before the state was recorded is done once
+    judged."""
+    if STATE_TAG in tags:
+        return tags[STATE_TAG]
+    return CREATED if tags.get("gate.verdict", "pending") == "pending" else DONE
+
+
+def registration_version(client: Any, name: str, key: str) -> Any | None:
+    """The one version of registration ``key`` (MLflow ``ModelVersion``), or None. A client that retried a create
+    the server had already done leaves a second version of the key, never judged: it is deleted here."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = model_versions(client, name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    # A version of a run is that run's registration, including one registered before the key was recorded.
+    run_id = key.removeprefix("run:") if key.startswith("run:") else None
+    ours = sorted(
+        (mv for mv in versions if mv.tags.get(KEY_TAG) == key or (run_id is not None and run_id == mv.run_id)),
+        key=lambda mv: int(mv.version),
+    )
+    if not ours:
+        return None
+    for duplicate in ours[1:]:
+        if registration_state(duplicate.tags) == CREATED and duplicate.tags.get(KEY_TAG) == key:
+            try:
+                client.delete_model_version(name, str(duplicate.version))
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":  # another caller deleted it first
+                    raise
+    return ours[0]
+
+
+def _judge(
+    client: Any,
+    settings: Settings,
+    checkpoint: Path,
+    candidate: GateMetrics,
+    version: str,
+    champion_version: str | None,
+    evaluate_champion: ChampionEvaluator | None,
+    evaluate_base: BaseEvaluator | None,
+    mode: str,
+    also: Mapping[str, ReportedMode],
+) -> tuple[GateVerdict, tuple[str, ...], dict[str, GateVerdict | str]]:
+    """Gate the version against ``champion_version`` and record everything about it, ``gate.verdict`` and then the
+    state ``judged`` last, so that a kill before that leaves it to be judged again."""
+    cfg = settings.registry
+    name = cfg.model_name
+    run_id = str(client.get_model_version(name, version).run_id)
+    try:
+        champion = None
+        if champion_version is not None:
+            champion = _champion_metrics(client, name, champion_version, candidate, evaluate_champion)
+        verdict = gate(candidate, champion, cfg, champion_version, _base(cfg, champion, evaluate_base))
+    except SwerlError as exc:  # the version stays, judged failed with the reason, never "pending"
+        client.set_model_version_tag(name, version, "gate.reason", str(exc))
+        client.set_model_version_tag(name, version, "gate.verdict", "fail")
+        client.set_model_version_tag(name, version, STATE_TAG, DONE)
+        raise
+    judged = f"gate {verdict.verdict} against {verdict.against} ({verdict.reason})"
+    describe_version(client, name, version, checkpoint, candidate.snapshot_id, judged)
+    artifacts = log_gate_report(client, run_id, version, verdict)
+    reports: dict[str, GateVerdict | str] = {mode or "deciding": verdict}
+    for reported_name, reported in also.items():
+        reports[reported_name] = _reported_verdict(client, settings, version, champion_version, reported_name, reported)
+    verdict_tags = verdict.tags()
+    for key, value in verdict_tags.items():
+        if key != "gate.verdict":
+            client.set_model_version_tag(name, version, key, value)
+    client.set_model_version_tag(name, version, "gate.verdict", verdict_tags["gate.verdict"])
+    client.set_model_version_tag(name, version, STATE_TAG, JUDGED)
+    return verdict, artifacts, reports
+
+
+def _finish_moves(
+    client: Any, cfg: RegistryConfig, version: str, verdict: GateVerdict, who: str
+) -> tuple[AliasMove, ...]:
+    """The alias moves a judged version calls for that have not happened yet: a passing version is ``challenger``,
+    and under policy ``auto`` the ``champion`` (which clears its ``challenger``)."""
+    name = cfg.model_name
+    if not verdict.passed:
+        return ()
+    moves: list[AliasMove] = []
+    is_champion = alias_version(client, name, CHAMPION) == version
+    if not is_champion and alias_version(client, name, CHALLENGER) != version:
+        moves.append(move_alias(client, name, CHALLENGER, version, "challenger", who, verdict.reason))
+    if cfg.policy == "auto" and not is_champion:
+        moves.append(promote(client, name, version, who, "policy auto: " + verdict.reason))
+    elif is_champion and alias_version(client, name, CHALLENGER) == version:  # killed between promote and clear
+        moves.append(move_alias(client, name, CHALLENGER, None, "clear", who, f"v{version} became champion"))
+    return tuple(moves)
 
 
 def _base(cfg: RegistryConfig, champion: GateMetrics | None, evaluate_base: BaseEvaluator | None) -> TrainedFrom | None:
@@ -190,9 +319,10 @@ def held_aliases(client: Any, name: str, version: str) -> tuple[str, ...]:
 
 
 def registered_version(client: Any, name: str, training_run_id: str) -> str | None:
-    """The newest version of ``name`` registered from training run ``training_run_id``, if any."""
-    found = [mv for mv in model_versions(client, name) if mv.run_id == training_run_id]
-    return str(max(int(mv.version) for mv in found)) if found else None
+    """The version of ``name`` that training run ``training_run_id`` finished registering, if any (one left half
+    done by a killed call is not: registering the run again finishes it)."""
+    found = registration_version(client, name, f"run:{training_run_id}")
+    return str(found.version) if found is not None and registration_state(found.tags) == DONE else None
 
 
 def recorded_registration(settings: Settings, version: str) -> Registration:

@@ -1,8 +1,9 @@
 """Evaluate's table: ``evaluations``, one row per evaluation of a model on a snapshot under a protocol.
 
-Evaluation writes its row once, at the end (nothing is held while it generates); registration and the
-lineage plots read the newest row of a model to reuse an evaluation instead of running it again. This
-module must never write another stage's table.
+Evaluation writes its row once it has the results, before logging them to MLflow (nothing is held while it
+generates), and marks it logged after; registration and the lineage plots read the newest row of a model to reuse
+an evaluation instead of running it again, and a rerun finds a row never logged to finish its logging. This module
+must never write another stage's table.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ class EvaluationTable(StageTables):
         """Insert one evaluation's row."""
         insert_row(con, "evaluations", record)
 
+    @writes
+    def mark_logged(self, con: duckdb.DuckDBPyConnection, evaluation_id: str, mlflow_run_id: str) -> None:
+        """Record that evaluation ``evaluation_id`` is logged to MLflow run ``mlflow_run_id``."""
+        con.execute(
+            "UPDATE evaluations SET mlflow_logged = TRUE, mlflow_run_id = ? WHERE id = ?",
+            [mlflow_run_id, evaluation_id],
+        )
+
     def latest(
         self,
         snapshot_id: str,
@@ -29,8 +38,10 @@ class EvaluationTable(StageTables):
         *,
         model_ref: str | None = None,
         version: tuple[str, str] | None = None,
+        unlogged: bool = False,
     ) -> dict[str, object] | None:
-        """The newest row of a model (by ``model_ref`` or ``(name, version)``) under ``protocol``.
+        """The newest row of a model (by ``model_ref`` or ``(name, version)``) under ``protocol``; with
+        ``unlogged``, the newest of those whose MLflow logging never finished.
 
         Rows of other protocols and rows recorded before protocols were (no fingerprint) never match;
         a store whose database does not exist yet has none.
@@ -45,9 +56,10 @@ class EvaluationTable(StageTables):
             else ("model_name = ? AND model_version = ?", list(version or ()))
         )
         with self.store.reading() as con:
+            logged = " AND mlflow_logged IS FALSE" if unlogged else ""
             cursor = con.execute(
-                f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ? "
-                "ORDER BY created_at DESC LIMIT 1",
+                f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ?"
+                f"{logged} ORDER BY created_at DESC LIMIT 1",
                 [*args, snapshot_id, samples, protocol],
             )
             rows = cursor.fetchall()

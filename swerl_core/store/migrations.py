@@ -227,12 +227,22 @@ _LINK_SOURCES = (
         WHERE run_id IN (SELECT id FROM ingest_runs WHERE starts_with(coalesce(message, ''), 'no token:'))""",
 )
 
+# An evaluation's row is written before its MLflow logging, so that an MLflow failure at the end loses nothing:
+# ``mlflow_logged`` is FALSE until the logging finished (a rerun completes it from the row, without evaluating
+# again), and the failure rates it logs are kept with the row. Rows from before were written after their logging.
+_EVALUATION_ROWS_FIRST = (
+    "ALTER TABLE evaluations ADD COLUMN failure_rates_json VARCHAR",
+    "ALTER TABLE evaluations ADD COLUMN mlflow_logged BOOLEAN",
+    "UPDATE evaluations SET mlflow_logged = TRUE",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core ingest tables", _CORE),
     Migration(2, "snapshots table and issue hints view", _SNAPSHOTS),
     Migration(3, "evaluations table", _EVALUATIONS),
     Migration(4, "evaluation protocol fingerprint", _EVALUATION_PROTOCOL),
     Migration(5, "pull requests whose link sources were incomplete", _LINK_SOURCES),
+    Migration(6, "evaluation rows recorded before their MLflow logging", _EVALUATION_ROWS_FIRST),
 )
 """Every migration of this release, oldest first."""
 

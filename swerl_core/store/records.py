@@ -206,7 +206,7 @@ class SnapshotRecord:
 
 @dataclass(frozen=True)
 class EvaluationRecord:
-    """One row of ``evaluations`` (migrations 3 and 4): a model's metrics on a snapshot under a protocol."""
+    """One row of ``evaluations`` (migrations 3, 4 and 6): a model's metrics on a snapshot under a protocol."""
 
     id: str
     created_at: datetime
@@ -232,6 +232,8 @@ class EvaluationRecord:
     resolved_rate: float | None
     harness_note: str | None
     predictions_path: str
-    mlflow_run_id: str | None
+    mlflow_run_id: str | None  # the run it is (or is to be) logged into; None: a new run in swerl-evaluate
     protocol: str
     protocol_json: str
+    failure_rates_json: str
+    mlflow_logged: bool

@@ -24,6 +24,8 @@ modules that need them.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +35,7 @@ from swerl_core.train.errors import TrainError
 if TYPE_CHECKING:
     from swerl_core.config import Settings
     from swerl_core.train.config import TrainConfig
+    from swerl_core.train.plan import TrainPlan
     from swerl_core.train.result import TrainResult
 
 
@@ -52,10 +55,14 @@ def run(settings: Settings, request: TrainRequest, progress: ProgressCallback | 
     """Train ``request.recipe`` on a snapshot where ``settings.train.launcher`` says; checkpoints land under
     ``settings.checkpoints_dir`` (as the caller sees it) either way.
 
-    Raises :class:`TrainError` with a one-line reason on unusable input or a failed run (and the Kubernetes
-    launcher's ``K8sError`` when the cluster cannot be reached); see :func:`.trainer.train`.
+    Raises :class:`TrainError` with a one-line reason on unusable input, a recipe whose plan does not fit
+    (:mod:`.plan`, checked here before a launcher starts any process or pod; in this process, the caller's to
+    check: ``swerl train`` does) or a failed run (and the Kubernetes launcher's
+    ``K8sError`` when the cluster cannot be reached); see :func:`.trainer.train`.
     """
     launcher = settings.train.launcher
+    if launcher != "in_process":
+        checked_plan(settings, request)
     if launcher == "kubernetes":
         from swerl_core.train.k8s.training import train_on_cluster
 
@@ -78,6 +85,41 @@ def run(settings: Settings, request: TrainRequest, progress: ProgressCallback | 
     )
 
 
+def make_plan(settings: Settings, request: TrainRequest, gpu_memory_gib: float | None = None) -> TrainPlan:
+    """What ``request`` needs per GPU (:mod:`.plan`), its model built on the meta device; raises
+    :class:`TrainError` when the model's architecture cannot be read without a download."""
+    from swerl_core.train.plan import plan_training
+
+    return plan_training(
+        request.recipe,
+        request.stage,
+        settings.home,
+        base_model=request.base_model,
+        gpu_memory_gib=gpu_memory_gib,
+    )
+
+
+def checked_plan(
+    settings: Settings, request: TrainRequest, shown: Callable[[TrainPlan], None] | None = None
+) -> TrainPlan | None:
+    """:func:`make_plan`, handed to ``shown`` (e.g. to publish it), then refused with its one line when it does not
+    fit; ``None`` when the base model's architecture is not here to plan with (an ``s3://`` checkpoint, a hub id not
+    cached: the trainer fetches it, or says why it cannot). Logged under ``swerl.train``; a training run's progress
+    stays its steps."""
+    log = logging.getLogger("swerl.train")
+    try:
+        made = make_plan(settings, request)
+    except TrainError as exc:
+        log.info("plan skipped: %s", exc)
+        return None
+    if shown is not None:
+        shown(made)
+    if made.problems:
+        raise TrainError(made.refusal())
+    log.info("plan: %s parameters, %.2f GiB per training GPU, fits", f"{made.parameters:,}", made.per_gpu / 2**30)
+    return made
+
+
 def in_this_process(settings: Settings) -> Settings:
     """``settings`` with ``train.launcher: in_process``: for the programs that are the trainer themselves."""
     return replace(settings, train=replace(settings.train, launcher="in_process"))
@@ -92,4 +134,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["TrainError", "TrainRequest", "TrainResult", "in_this_process", "run"]
+__all__ = ["TrainError", "TrainRequest", "TrainResult", "checked_plan", "in_this_process", "make_plan", "run"]

@@ -24,6 +24,7 @@ LossType = Literal["grpo", "dapo", "dr_grpo", "bnpo"]
 RewardScaling = Literal["group", "batch", "none"]
 Scheduler = Literal["constant", "linear", "cosine"]
 Stage = Literal["sft", "grpo"]
+VllmMode = Literal["server", "colocate"]
 
 # The shortest well-formed answer (a one-word thought and a one-line SEARCH/REPLACE edit) is about
 # 40 tokens under Llama 3's tokenizer; a completion budget below this can never earn a reward > −1.
@@ -50,9 +51,11 @@ class GrpoConfig:
     top_p: float = 1.0
     num_iterations: int = 1  # updates per generated batch (μ)
     mask_truncated_completions: bool = False
-    use_vllm: bool = False  # rollouts from a `trl vllm-serve` server instead of transformers.generate
-    vllm_server_url: str | None = None  # e.g. http://rollout-0:8000
+    use_vllm: bool = False  # rollouts from vLLM instead of transformers.generate
+    vllm_mode: VllmMode = "server"  # server: `trl vllm-serve` nodes; colocate: an engine inside each training rank
+    vllm_server_url: str | None = None  # server mode, e.g. http://rollout-0:8000
     vllm_server_timeout_s: float = 240.0
+    vllm_gpu_memory_utilization: float = 0.3  # colocate mode: the share of each training GPU vLLM takes
 
     def __post_init__(self) -> None:
         _positive(self, "grpo", "prompts_per_step", "per_device_batch_size", "max_steps", "save_steps")
@@ -70,11 +73,14 @@ class GrpoConfig:
         require_setting(self.temperature > 0, "grpo.temperature", "a positive number")
         require_setting(0 < self.top_p <= 1, "grpo.top_p", "a number in (0, 1]")
         require_setting(self.vllm_server_timeout_s > 0, "grpo.vllm_server_timeout_s", "a positive number")
-        if self.use_vllm:
+        require_setting(
+            0 < self.vllm_gpu_memory_utilization < 1, "grpo.vllm_gpu_memory_utilization", "a number in (0, 1)"
+        )
+        if self.use_vllm and self.vllm_mode == "server":
             require_setting(
                 bool(self.vllm_server_url) and str(self.vllm_server_url).startswith(("http://", "https://")),
                 "grpo.vllm_server_url",
-                "an http(s) URL of a `trl vllm-serve` server when grpo.use_vllm is true",
+                "an http(s) URL of a `trl vllm-serve` server when grpo.use_vllm is true in server mode",
             )
 
     @property
@@ -139,6 +145,7 @@ class TrainConfig:
     deepspeed: Path | None = None  # e.g. infra/deepspeed/zero3.json (relative to the cwd)
     bf16: bool = False
     gradient_checkpointing: bool = False
+    gpu_memory_gib: float | None = None  # one training GPU's memory: the plan checks the recipe against it
     samples_to_log: int = 16  # rows of the sample-completions table logged to MLflow
     grpo: GrpoConfig = field(default_factory=GrpoConfig)
     sft: SftConfig = field(default_factory=SftConfig)
@@ -154,6 +161,8 @@ class TrainConfig:
             "max_completion_length",
             f"at least {MIN_ANSWER_TOKENS} tokens (the shortest well-formed answer cannot fit otherwise)",
         )
+        if self.gpu_memory_gib is not None:
+            require_setting(self.gpu_memory_gib > 0, "gpu_memory_gib", "a positive number of GiB, or null")
         if self.deepspeed is not None:
             require_setting(self.deepspeed.suffix == ".json", "deepspeed", "a path to a DeepSpeed .json config")
         per_update = self.grpo.per_device_batch_size * self.world_size

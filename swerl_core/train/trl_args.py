@@ -8,7 +8,7 @@ URI comes from swerl's settings, never from a global environment variable.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from swerl_core.train.config import TrainConfig
 
@@ -21,14 +21,16 @@ def grpo_args(cfg: TrainConfig, output_dir: Path) -> GRPOConfig:
     from trl import GRPOConfig
 
     g = cfg.grpo
-    vllm = {}
-    if g.use_vllm:
+    vllm: dict[str, Any] = {}
+    if g.use_vllm and g.vllm_mode == "server":
         vllm = {
             "use_vllm": True,
             "vllm_mode": "server",
             "vllm_server_base_url": g.vllm_server_url,
             "vllm_server_timeout": g.vllm_server_timeout_s,
         }
+    elif g.use_vllm:
+        vllm = {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": g.vllm_gpu_memory_utilization}
     return GRPOConfig(
         per_device_train_batch_size=g.per_device_batch_size,
         gradient_accumulation_steps=cfg.grpo_gradient_accumulation_steps,
