@@ -56,6 +56,9 @@ def _start_training(settings: Settings, model_dir: Path, how: str) -> subprocess
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal or a scheduler gives it
+        # A terminal's process starts with SIGHUP at its default; a test run under nohup would hand on "ignored",
+        # which the trainer keeps (as nohup wants).
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
 
 

@@ -179,6 +179,64 @@ def test_mlflow_ui_shows_the_version_with_its_champion_alias(deployed: Deployed,
     assert "champion" in text
 
 
+def _trainers(run_name: str) -> list[int]:
+    """Processes training ``run_name`` (the followed trainer the train task starts)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "swerl_core.train.followed" in command and run_name in command:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.slow
+def test_cancelling_a_training_run_in_prefect_stops_its_trainer_and_marks_the_mlflow_run_killed(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    import time
+
+    import yaml
+    from mlflow import MlflowClient
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelling
+
+    recipe = yaml.safe_load(write_recipe(tmp_path, tiny_model(tmp_path), name="endless").read_text())
+    recipe["grpo"] |= {"max_steps": 100_000, "save_steps": 100_000}  # trains until it is stopped
+    path = tmp_path / "endless.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    parameters = {"recipe": str(path), "snapshot_id": deployed.train_run.parameters["snapshot_id"],
+                  "sft_warm_start": False}  # fmt: skip
+    mlflow = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+
+    def training() -> Any:
+        runs = mlflow.search_runs(
+            [e.experiment_id for e in mlflow.search_experiments()], "attributes.run_name LIKE 'endless-grpo-%'"
+        )
+        return runs[0] if runs else None
+
+    with get_client(sync_client=True) as client:
+        flow_run = run_deployment("train/train", parameters=parameters, timeout=0)
+        deadline = time.monotonic() + 300
+        while (run := training()) is None or not mlflow.get_metric_history(run.info.run_id, "reward"):
+            assert time.monotonic() < deadline, "the training never logged a step"
+            time.sleep(1)
+        run_name = run.info.run_name
+        assert _trainers(run_name), "no trainer process found"
+        client.set_flow_run_state(flow_run.id, Cancelling())
+        while not (state := client.read_flow_run(flow_run.id).state).is_final():
+            assert time.monotonic() < deadline + 120, f"still {state.name} after the cancellation"
+            time.sleep(1)
+    assert state.is_cancelled(), state
+    assert mlflow.get_run(run.info.run_id).info.status == "KILLED", "the MLflow run was left " + str(
+        mlflow.get_run(run.info.run_id).info.status
+    )
+    assert _trainers(run_name) == [], "a trainer outlived its cancelled flow run"
+
+
 @pytest.mark.slow
 def test_down_stops_exactly_the_processes_up_started(deployed: Deployed) -> None:
     running = {name: pid for name, pid in status(deployed.stack).items() if pid}

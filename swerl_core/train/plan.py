@@ -148,7 +148,11 @@ def model_architecture(model: str, home: Path) -> tuple[Any, str]:
 
     for folder in (Path(model).expanduser(), home / model):
         if (folder / "config.json").is_file():
-            return AutoConfig.from_pretrained(folder), f"{folder / 'config.json'}"
+            try:
+                return AutoConfig.from_pretrained(folder), f"{folder / 'config.json'}"
+            except (OSError, ValueError, TypeError, KeyError) as exc:  # transformers' words for a bad config
+                reason = " ".join(str(exc).split())[:200]
+                raise TrainError(f"base model {folder}: its config.json cannot be read ({reason})") from None
     if model in KNOWN_ARCHITECTURES:
         known = dict(KNOWN_ARCHITECTURES[model])
         return AutoConfig.for_model(known.pop("model_type"), **known), "its published architecture"
@@ -171,9 +175,13 @@ def _count_parameters(config_json: str) -> int:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     data = json.loads(config_json)
-    config = AutoConfig.for_model(data.pop("model_type"), **data)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
+    try:
+        config = AutoConfig.for_model(data.pop("model_type"), **data)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # no causal LM of that type, a config it rejects
+        reason = " ".join(str(exc).split())[:200]
+        raise TrainError(f"cannot build a causal LM from this config ({type(exc).__name__}: {reason})") from None
     return sum(p.numel() for p in model.parameters())  # tied embeddings are one parameter, counted once
 
 
@@ -218,7 +226,10 @@ def plan_training(
     parameters = count_parameters(config)
     zero = zero_settings(recipe.deepspeed)
     gpu_memory = gpu_memory_gib if gpu_memory_gib is not None else recipe.gpu_memory_gib
-    shape = _Shape.of(config)
+    try:
+        shape = _Shape.of(config)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise TrainError(f"base model {model!r}: its config lacks a decoder's shape ({exc})") from None
     training = _training_needs(recipe, stage, parameters, zero, shape, gpu_memory)
     problems: list[str] = []
     sequence = recipe.max_prompt_length + recipe.max_completion_length
