@@ -26,6 +26,7 @@ import math
 import os
 import re
 import shutil
+import ssl
 import tempfile
 import time
 import urllib.error
@@ -95,28 +96,38 @@ def wait_for_server(tracking_uri: str) -> None:
     shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never a password in a message
     probe = shown.rstrip("/") + "/health"
     retries = _int_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 7)
+    tls = _tls_context()
     attempt, delay = 0, 1.0
     while True:
         attempt += 1
         try:
             left = REACH_WINDOW_S - (time.monotonic() - started)
-            with urllib.request.urlopen(probe, timeout=max(0.5, min(5.0, left))):
+            with urllib.request.urlopen(probe, timeout=max(0.5, min(5.0, left)), context=tls):
                 break
-        except urllib.error.HTTPError:  # it answered (an auth proxy's 401, a 404 on /health): it is there
-            break
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:  # it answered (an auth proxy's 401, a 404 on /health): it is there
+                break
+            reason = f"HTTP {exc.code} {exc.reason}"  # a proxy answering for a server that is down
         except (OSError, ValueError) as exc:
             reason = " ".join(str(getattr(exc, "reason", exc)).split())[:200] or type(exc).__name__
-            elapsed = time.monotonic() - started
-            if attempt > retries or elapsed + delay + 1 > REACH_WINDOW_S:  # no time for another try
-                raise ModelError(
-                    f"cannot reach MLflow at {shown} ({reason}; "
-                    f"{attempt} {'try' if attempt == 1 else 'tries'} in {elapsed:.0f} s): start it, or point "
-                    "MLFLOW_TRACKING_URI at one that runs"
-                ) from None
-            log.warning("MLflow at %s does not answer (%s); trying again in %.0f s", shown, reason, delay)
-            time.sleep(delay)
-            delay *= 2
+        elapsed = time.monotonic() - started
+        if attempt > retries or elapsed + delay + 1 > REACH_WINDOW_S:  # no time for another try
+            raise ModelError(
+                f"cannot reach MLflow at {shown} ({reason}; "
+                f"{attempt} {'try' if attempt == 1 else 'tries'} in {elapsed:.0f} s): start it, or point "
+                "MLFLOW_TRACKING_URI at one that runs"
+            ) from None
+        log.warning("MLflow at %s does not answer (%s); trying again in %.0f s", shown, reason, delay)
+        time.sleep(delay)
+        delay *= 2
     _ANSWERED[tracking_uri] = time.monotonic()
+
+
+def _tls_context() -> ssl.SSLContext | None:
+    """The TLS settings MLflow's client takes from the environment, for the probe to ask as it would."""
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("1", "true"):
+        return ssl._create_unverified_context()  # the user turned verification off for MLflow
+    return ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None)
 
 
 def _int_env(name: str, default: int) -> int:
@@ -152,7 +163,7 @@ def registry_access(tracking_uri: str) -> Iterator[None]:
 
 def _unreachable(tracking_uri: str, exc: BaseException) -> str:
     parts = urlsplit(tracking_uri)
-    shown = parts._replace(netloc=parts.hostname or "").geturl() if parts.password or parts.username else tracking_uri
+    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no credentials, the port kept
     detail = " ".join(str(exc).split())[:200] or type(exc).__name__
     return f"the MLflow registry at {shown} is unreachable or unreadable ({type(exc).__name__}: {detail})"
 

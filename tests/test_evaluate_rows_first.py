@@ -67,3 +67,32 @@ def test_mlflow_failing_at_the_end_keeps_the_row_and_the_rerun_logs_it_without_e
     assert client.list_artifacts(run, f"evaluations/{evaluation_id}"), "the predictions were not logged"
     fresh = evaluate(settings, str(model), SNAPSHOT, store=store, backend=again)  # logged: a new one is run
     assert again.calls == 1 and fresh.evaluation_id != evaluation_id and len(_rows(store)) == 2
+
+
+def test_a_recorded_evaluation_whose_predictions_are_gone_is_dropped_and_evaluated_again(tmp_path: Path) -> None:
+    write_snapshot(tmp_path, n_heldout=4)
+    settings = make_settings(tmp_path)
+    model = tmp_path / "checkpoints" / "run" / "checkpoint-1"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    store = Store.for_settings(settings)
+    answer = answers_by_issue(heldout_instances(settings.snapshots_dir, SNAPSHOT))
+    database = tmp_path / "mlflow.db"
+    evaluate(settings, str(model), SNAPSHOT, store=store, backend=ScriptedBackend(answer))  # creates mlflow.db
+    healthy = database.read_bytes()
+
+    class MlflowBreaksWhileGenerating(ScriptedBackend):
+        def generate(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            out = super().generate(*args, **kwargs)
+            database.write_bytes(b"not a database " * 512)
+            return out
+
+    with pytest.raises(EvaluateError, match="is recorded"):
+        evaluate(settings, str(model), SNAPSHOT, store=store, backend=MlflowBreaksWhileGenerating(answer))
+    database.write_bytes(healthy)
+    lost = [i for i, logged, _ in _rows(store) if not logged]
+    (tmp_path / "evaluations" / lost[0] / "predictions.jsonl").unlink()
+    again = ScriptedBackend(answer)
+    report = evaluate(settings, str(model), SNAPSHOT, store=store, backend=again)
+    assert again.calls == 1 and report.evaluation_id != lost[0], "a row that can never be logged blocked the model"
+    assert all(logged for _, logged, _ in _rows(store)) and lost[0] not in [i for i, _, _ in _rows(store)]

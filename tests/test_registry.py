@@ -242,6 +242,20 @@ def test_a_champion_evaluation_under_yet_another_protocol_is_refused_and_recorde
     assert refused["gate.verdict"] == "fail" and "different protocols" in refused["gate.reason"]
 
 
+def test_a_checkpoint_the_gate_could_not_judge_is_judged_when_registered_again(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-again", "registry.policy": "auto"})
+    _register(settings, "m-again", 0.2, protocol="limit-1")
+    checkpoint = _checkpoint(home / "m-again", "judged-later")
+    candidate = GateMetrics("s1", 1, 0.6, 0.0, "full", {f"inst-{j}": (0.6,) for j in range(10)})
+    with pytest.raises(RegistryError, match="has no evaluation on s1"):  # the champion under "full" is missing
+        register(settings, checkpoint, candidate, {"mean_reward": 0.6}, who="alice")
+    champion = GateMetrics("s1", 1, 0.2, 0.0, "full", {f"inst-{j}": (0.2,) for j in range(10)})
+    again = register(settings, checkpoint, candidate, {"mean_reward": 0.6}, who="alice",
+                     evaluate_champion=lambda version: champion)  # fmt: skip
+    assert (again.version, again.verdict.decision, again.aliases) == ("2", "pass", (CHAMPION,))
+    assert registered_version(mlflow_client(settings.tracking_uri), "m-again", again.run_id) == "2"
+
+
 def test_training_run_unknown_to_this_server_is_kept_as_a_tag_and_a_registry_run_is_used(home: Path) -> None:
     settings = make_settings(home, **{"registry.model_name": "m-foreign"})
     ckpt = _checkpoint(home / "m-foreign", "trained-elsewhere")
@@ -310,3 +324,23 @@ def test_a_download_finished_meanwhile_by_another_evaluation_is_kept(
     assert resolved.local_dir == target / "model"
     assert json.loads((target / "model" / "config.json").read_text())["theirs"], "the finished copy was overwritten"
     assert [p.name for p in target.parent.iterdir() if ".partial-" in p.name] == []
+
+
+def test_a_challenger_judged_again_against_a_new_champion_and_failing_loses_the_alias(home: Path) -> None:
+    settings = make_settings(home, **{"registry.model_name": "m-rejudge", "registry.reward_floor": 0.0})
+    client = mlflow_client(settings.tracking_uri)
+    v1 = _register(settings, "m-rejudge", 0.2).version
+    promote_version(settings, v1, "bob", "first")
+    checkpoint = _checkpoint(home / "m-rejudge", "challenger-run")
+    candidate = _metrics("s1", 0.5)
+    second = register(settings, checkpoint, candidate, {"mean_reward": 0.5}, who="alice")
+    assert second.aliases == (CHALLENGER,)
+    # Killed after its challenger move: still `judged`; meanwhile a better version became champion.
+    client.set_model_version_tag("m-rejudge", second.version, "registration.state", "judged")
+    third = _register(settings, "m-rejudge", 0.9).version
+    promote_version(settings, third, "bob", "better")
+    client.set_registered_model_alias("m-rejudge", CHALLENGER, second.version)  # as when v3 was crowned by force
+    again = register(settings, checkpoint, candidate, {"mean_reward": 0.5}, who="alice")
+    assert again.version == second.version and again.verdict.champion_version == third
+    assert again.verdict.decision == "fail" and alias_version(client, "m-rejudge", CHALLENGER) is None
+    assert [m.kind for m in again.moves] == ["clear"]

@@ -57,3 +57,40 @@ def test_a_tracking_server_that_never_answers_is_reported_within_15_seconds_sayi
     assert any("does not answer" in line and "trying again" in line for line in lines[:-1]), "no word while retrying"
     tried = re.search(r"(\d+) tries in (\d+) s\)", lines[-1])
     assert tried is not None and int(tried[1]) >= 2 and int(tried[2]) <= 15, lines[-1]  # as the process timed it
+
+
+@pytest.mark.parametrize(("status", "reached"), [(502, False), (500, False), (401, True), (404, True)])
+def test_a_proxy_answering_for_a_dead_server_is_not_taken_for_mlflow(
+    status: int, reached: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from swerl_core.errors import ModelError
+    from swerl_core.models import wait_for_server
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    url = f"http://user:secret@127.0.0.1:{server.server_address[1]}/mlflow"
+    try:
+        if reached:
+            wait_for_server(url)  # an auth wall or a missing /health: something answers there
+        else:
+            with pytest.raises(
+                ModelError, match=rf"cannot reach MLflow at http://127.0.0.1:\d+/mlflow \(HTTP {status}"
+            ) as err:
+                wait_for_server(url)
+            assert "secret" not in str(err.value)
+    finally:
+        server.shutdown()
+        server.server_close()

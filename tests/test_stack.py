@@ -227,10 +227,11 @@ def test_cancelling_a_training_run_in_prefect_stops_its_trainer_and_marks_the_ml
         run_name = run.info.run_name
         assert _trainers(run_name), "no trainer process found"
         client.set_flow_run_state(flow_run.id, Cancelling())
-        while not (state := client.read_flow_run(flow_run.id).state).is_final():
-            assert time.monotonic() < deadline + 120, f"still {state.name} after the cancellation"
+        states = []  # the worker stops the process, then marks the run Cancelled
+        while not (state := client.read_flow_run(flow_run.id).state).is_cancelled():
+            states.append(state.name)
+            assert time.monotonic() < deadline + 120, f"not Cancelled after the cancellation: {states[-5:]}"
             time.sleep(1)
-    assert state.is_cancelled(), state
     assert mlflow.get_run(run.info.run_id).info.status == "KILLED", "the MLflow run was left " + str(
         mlflow.get_run(run.info.run_id).info.status
     )

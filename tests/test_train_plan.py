@@ -154,3 +154,42 @@ def test_the_recipe_keys_of_the_plan_are_validated(tmp_path: Path) -> None:
     (tmp_path / "ds.json").write_text(json.dumps({"zero_optimization": "three"}))
     with pytest.raises(TrainError, match="cannot read it"):
         plan_training(replace(colocated, deepspeed=tmp_path / "ds.json"), "grpo", tmp_path, base_model=LLAMA3_8B)
+
+
+@pytest.mark.parametrize(
+    ("zero", "says"),
+    [
+        ({"stage": 7}, "stage is 0, 1, 2 or 3"),
+        ({"stage": True}, "stage is 0, 1, 2 or 3"),
+        ({"stage": 3, "stage3_max_live_parameters": float("nan")}, "stage3_max_live_parameters"),
+        ({"stage": 3, "stage3_max_live_parameters": -5}, "stage3_max_live_parameters"),
+    ],
+)
+def test_a_deepspeed_config_the_plan_cannot_trust_is_refused(zero: dict, says: str, tmp_path: Path) -> None:
+    (tmp_path / "ds.json").write_text(json.dumps({"zero_optimization": zero}))
+    cfg = replace(load_train_config(recipe_path("llama3-8b")), deepspeed=tmp_path / "ds.json")
+    with pytest.raises(TrainError, match=says):
+        plan_training(cfg, "grpo", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ("{not json", "config.json cannot be read"),
+        (json.dumps({}), "config.json cannot be read"),
+        (json.dumps({"model_type": "t5", "d_model": 64, "num_layers": 1, "num_heads": 2}), "cannot build a causal LM"),
+        (json.dumps({"model_type": "llama", "num_attention_heads": 0}), "config.json cannot be read"),
+    ],
+)
+def test_a_model_folder_the_plan_cannot_read_is_one_refusal_line(
+    config: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from swerl_core.cli import main
+
+    (tmp_path / "models" / "odd").mkdir(parents=True)
+    (tmp_path / "models" / "odd" / "config.json").write_text(config)
+    args = ["--home", str(tmp_path), "train", "--recipe", "learnable-cpu", "--model", "models/odd", "--plan"]
+    assert main(args) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert says in line and "unexpected error" not in line, line
+    assert main([*args, "--gpu-memory-gib", "inf"]) != 0 and "(0, 10⁶]" in capsys.readouterr().err

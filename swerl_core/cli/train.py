@@ -173,9 +173,10 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def _print_plan(settings: Settings, request: Any, gpu_memory_gib: float | None) -> int:
     from swerl_core.train import make_plan
+    from swerl_core.train.config import MAX_GPU_MEMORY_GIB
 
-    if gpu_memory_gib is not None and not gpu_memory_gib > 0:  # also refuses nan
-        raise SwerlError(f"--gpu-memory-gib must be a positive number of GiB, got {gpu_memory_gib}")
+    if gpu_memory_gib is not None and not 0 < gpu_memory_gib <= MAX_GPU_MEMORY_GIB:  # also refuses nan and inf
+        raise SwerlError(f"--gpu-memory-gib must be a number of GiB in (0, 10⁶], got {gpu_memory_gib}")
     made = make_plan(settings, request, gpu_memory_gib)
     print(made.render())
     if made.problems:

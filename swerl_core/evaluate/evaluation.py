@@ -87,16 +87,35 @@ def evaluate(
     say = ProgressReporter("evaluate", progress)
     if store is not None:
         protocol = evaluation_protocol(settings.evaluate, snapshot_id, HELDOUT, instances)
-        unlogged = _recorded(settings, store, model, protocol, unlogged=True)
-        if unlogged is not None:  # evaluated and recorded, then MLflow failed: finish it, never evaluate again
-            say(f"evaluation {unlogged['id']} of {model} on {snapshot_id} is recorded but not logged: logging it")
-            report = report_from_row(unlogged, protocol)
-            return _logged(settings, store, report, _training_run(report.model_ref, report.mlflow_run_id))
+        finished = _finish_unlogged(settings, store, model, protocol, say)
+        if finished is not None:
+            return finished
         row = _recorded(settings, store, model, protocol) if reuse else None
         if row is not None:
             say(f"reusing evaluation {row['id']} of {model} on {snapshot_id}")
             return report_from_row(row, protocol)
     return _evaluate(settings, model, instances, snapshot_id, HELDOUT, store, backend, api_key, run_id, progress)
+
+
+def _finish_unlogged(
+    settings: Settings, store: Store, model: str, protocol: EvalProtocol, say: ProgressReporter
+) -> EvalReport | None:
+    """The evaluation of ``model`` under ``protocol`` that was recorded and never logged (MLflow failed at its end),
+    logged now; None when there is none. One whose predictions file is gone can never be logged: its row is
+    dropped, with a warning, and the caller evaluates afresh."""
+    row = _recorded(settings, store, model, protocol, unlogged=True)
+    if row is None:
+        return None
+    report = report_from_row(row, protocol)
+    if not report.predictions_path.is_file():
+        log.warning("evaluation %s was never logged and its predictions %s are gone: evaluating again",
+                    report.evaluation_id, report.predictions_path)  # fmt: skip
+        store.evaluations.discard(report.evaluation_id)
+        return None
+    say(
+        f"evaluation {report.evaluation_id} of {model} on {protocol.snapshot_id} is recorded but not logged: logging it"
+    )
+    return _logged(settings, store, report, _training_run(report.model_ref, report.mlflow_run_id))
 
 
 def _recorded(
@@ -132,6 +151,11 @@ def evaluate_swebench(
     if settings.evaluate.limit:
         rows = rows[: settings.evaluate.limit]
     instances = swebench_instances(rows, settings.mirrors_dir)
+    if store is not None:
+        protocol = evaluation_protocol(settings.evaluate, instance_file.name, SWEBENCH, instances)
+        finished = _finish_unlogged(settings, store, model, protocol, ProgressReporter("evaluate", progress))
+        if finished is not None:
+            return finished
     return _evaluate(
         settings, model, instances, instance_file.name, SWEBENCH, store, backend, api_key, run_id, progress,
         instance_file,
@@ -210,7 +234,7 @@ def _logged(settings: Settings, store: Store | None, report: EvalReport, trainin
             log_to_mlflow(client, run, report, lineage, _champion(client, settings, store, report))
             if report.split == HELDOUT:
                 log_snapshot_input(settings.tracking_uri, run, settings.snapshots_dir, report.snapshot_id, HELDOUT)
-    except (ModelError, EvaluateError) as exc:
+    except (ModelError, EvaluateError, OSError) as exc:
         if store is None:
             raise EvaluateError(str(exc)) from None
         raise EvaluateError(
@@ -260,15 +284,16 @@ def _run_for(client: Any, settings: Settings, run_id: str | None) -> str:
     tags: dict[str, str] = {}
     if run_id:
         try:
-            client.get_run(run_id)
-            return run_id
+            if client.get_run(run_id).info.lifecycle_stage != "deleted":
+                return run_id
+            reason = f"run {run_id} was deleted on {client.tracking_uri}"
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                 raise EvaluateError(
                     f"cannot read MLflow run {run_id} from {client.tracking_uri}: {str(exc).splitlines()[0]}"
                 ) from None
-        # A run recorded against another tracking server: log into a fresh run here, and say so.
-        reason = f"run {run_id} does not exist on {client.tracking_uri}"
+            # A run recorded against another tracking server: log into a fresh run here, and say so.
+            reason = f"run {run_id} does not exist on {client.tracking_uri}"
         log.warning("%s; logging the evaluation into a new run in %s", reason, EVALUATE_EXPERIMENT)
         tags = {"evaluate.requested_run_id": run_id, "evaluate.requested_run_unresolved": reason}
     experiment = experiment_id(client, EVALUATE_EXPERIMENT, settings.home / "mlartifacts")

@@ -211,7 +211,7 @@ def registration_state(tags: Mapping[str, str]) -> str:
     """``created``, ``judged`` or ``done``; a version registered before the state was recorded is done once
     judged."""
     if STATE_TAG in tags:
-        return tags[STATE_TAG]
+        return tags[STATE_TAG] if tags[STATE_TAG] in (CREATED, JUDGED, DONE) else CREATED  # garbage: judge again
     return CREATED if tags.get("gate.verdict", "pending") == "pending" else DONE
 
 
@@ -266,10 +266,9 @@ def _judge(
         if champion_version is not None:
             champion = _champion_metrics(client, name, champion_version, candidate, evaluate_champion)
         verdict = gate(candidate, champion, cfg, champion_version, _base(cfg, champion, evaluate_base))
-    except SwerlError as exc:  # the version stays, judged failed with the reason, never "pending"
+    except SwerlError as exc:  # shown failed with the reason, never "pending"; still `created`: a rerun judges it
         client.set_model_version_tag(name, version, "gate.reason", str(exc))
         client.set_model_version_tag(name, version, "gate.verdict", "fail")
-        client.set_model_version_tag(name, version, STATE_TAG, DONE)
         raise
     judged = f"gate {verdict.verdict} against {verdict.against} ({verdict.reason})"
     describe_version(client, name, version, checkpoint, candidate.snapshot_id, judged)
@@ -290,9 +289,11 @@ def _finish_moves(
     client: Any, cfg: RegistryConfig, version: str, verdict: GateVerdict, who: str
 ) -> tuple[AliasMove, ...]:
     """The alias moves a judged version calls for that have not happened yet: a passing version is ``challenger``,
-    and under policy ``auto`` the ``champion`` (which clears its ``challenger``)."""
+    and under policy ``auto`` the ``champion`` (which clears its ``challenger``); a failing one holds neither."""
     name = cfg.model_name
-    if not verdict.passed:
+    if not verdict.passed:  # judged again and failed: a challenger alias from the earlier pass is not earned
+        if alias_version(client, name, CHALLENGER) == version:
+            return (move_alias(client, name, CHALLENGER, None, "clear", who, f"v{version} failed the gate"),)
         return ()
     moves: list[AliasMove] = []
     is_champion = alias_version(client, name, CHAMPION) == version

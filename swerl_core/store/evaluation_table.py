@@ -23,6 +23,11 @@ class EvaluationTable(StageTables):
         insert_row(con, "evaluations", record)
 
     @writes
+    def discard(self, con: duckdb.DuckDBPyConnection, evaluation_id: str) -> None:
+        """Delete evaluation ``evaluation_id``'s row (one that can never be logged: its predictions are gone)."""
+        con.execute("DELETE FROM evaluations WHERE id = ?", [evaluation_id])
+
+    @writes
     def mark_logged(self, con: duckdb.DuckDBPyConnection, evaluation_id: str, mlflow_run_id: str) -> None:
         """Record that evaluation ``evaluation_id`` is logged to MLflow run ``mlflow_run_id``."""
         con.execute(
@@ -55,7 +60,9 @@ class EvaluationTable(StageTables):
             if model_ref is not None
             else ("model_name = ? AND model_version = ?", list(version or ()))
         )
-        with self.store.reading() as con:
+        # The unlogged lookup starts every evaluation: through a write session, so that a database from before
+        # migration 6 is upgraded here, as the evaluation's own row would upgrade it (a read-only one refuses it).
+        with self.store.writing() if unlogged else self.store.reading() as con:
             logged = " AND mlflow_logged IS FALSE" if unlogged else ""
             cursor = con.execute(
                 f"SELECT * FROM evaluations WHERE {where} AND snapshot_id = ? AND samples = ? AND protocol = ?"

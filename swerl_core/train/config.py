@@ -29,6 +29,7 @@ VllmMode = Literal["server", "colocate"]
 # The shortest well-formed answer (a one-word thought and a one-line SEARCH/REPLACE edit) is about
 # 40 tokens under Llama 3's tokenizer; a completion budget below this can never earn a reward > −1.
 MIN_ANSWER_TOKENS = 48
+MAX_GPU_MEMORY_GIB = 1e6  # a bound on one GPU's memory that no device comes near: it keeps the plan's sums finite
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,9 @@ class TrainConfig:
             f"at least {MIN_ANSWER_TOKENS} tokens (the shortest well-formed answer cannot fit otherwise)",
         )
         if self.gpu_memory_gib is not None:
-            require_setting(self.gpu_memory_gib > 0, "gpu_memory_gib", "a positive number of GiB, or null")
+            require_setting(
+                0 < self.gpu_memory_gib <= MAX_GPU_MEMORY_GIB, "gpu_memory_gib", "a number of GiB in (0, 10⁶], or null"
+            )
         if self.deepspeed is not None:
             require_setting(self.deepspeed.suffix == ".json", "deepspeed", "a path to a DeepSpeed .json config")
         per_update = self.grpo.per_device_batch_size * self.world_size

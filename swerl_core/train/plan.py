@@ -90,6 +90,7 @@ class TrainPlan:
     rollout_budget: float  # bytes vLLM may take on one rollout GPU (0 without servers or GPU memory)
     layout: tuple[str, ...]
     problems: tuple[str, ...]
+    colocated: bool = False  # vLLM inside each training rank, not on rollout servers
 
     @property
     def per_gpu(self) -> float:
@@ -126,11 +127,12 @@ class TrainPlan:
         )
         lines.append(f"  {'total':<24} {self.per_gpu / GIB:9.2f} GiB{available}")
         if self.rollout:
-            lines += ["memory per rollout server GPU (vLLM):", *_table(self.rollout)]
+            colocated = self.colocated
+            title = "vLLM's share of each training GPU (colocated):" if colocated else "memory per rollout server GPU:"
+            lines += [title, *_table(self.rollout)]
             if self.rollout_budget:
-                lines.append(
-                    f"  {'vLLM budget':<24} {self.rollout_budget / GIB:9.2f} GiB (rollout.gpu_memory_utilization)"
-                )
+                key = "grpo.vllm_gpu_memory_utilization" if colocated else "rollout.gpu_memory_utilization"
+                lines.append(f"  {'vLLM budget':<24} {self.rollout_budget / GIB:9.2f} GiB ({key})")
         lines.append("fits" if not self.problems else "does not fit:")
         lines += [f"  - {problem}" for problem in self.problems]
         return "\n".join(lines)
@@ -150,7 +152,7 @@ def model_architecture(model: str, home: Path) -> tuple[Any, str]:
         if (folder / "config.json").is_file():
             try:
                 return AutoConfig.from_pretrained(folder), f"{folder / 'config.json'}"
-            except (OSError, ValueError, TypeError, KeyError) as exc:  # transformers' words for a bad config
+            except (OSError, ValueError, TypeError, KeyError, ArithmeticError) as exc:  # a config transformers refuses
                 reason = " ".join(str(exc).split())[:200]
                 raise TrainError(f"base model {folder}: its config.json cannot be read ({reason})") from None
     if model in KNOWN_ARCHITECTURES:
@@ -179,7 +181,7 @@ def _count_parameters(config_json: str) -> int:
         config = AutoConfig.for_model(data.pop("model_type"), **data)
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # no causal LM of that type, a config it rejects
+    except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:  # no causal LM of that type
         reason = " ".join(str(exc).split())[:200]
         raise TrainError(f"cannot build a causal LM from this config ({type(exc).__name__}: {reason})") from None
     return sum(p.numel() for p in model.parameters())  # tied embeddings are one parameter, counted once
@@ -192,8 +194,9 @@ def zero_settings(deepspeed: Path | None) -> Zero:
     path = repository_file(deepspeed)
     try:
         zero = json.loads(path.read_text(encoding="utf-8")).get("zero_optimization", {})
-        if not isinstance(zero, dict) or not isinstance(zero.get("stage", 0), int):
-            raise ValueError("zero_optimization must be a mapping with an integer stage")
+        stage = zero.get("stage", 0) if isinstance(zero, dict) else None
+        if not isinstance(stage, int) or isinstance(stage, bool) or not 0 <= stage <= 3:
+            raise ValueError("zero_optimization must be a mapping whose stage is 0, 1, 2 or 3")
     except (OSError, ValueError, AttributeError) as exc:
         raise TrainError(f"deepspeed config {deepspeed}: cannot read it ({exc})") from None
 
@@ -202,11 +205,17 @@ def zero_settings(deepspeed: Path | None) -> Zero:
         return isinstance(section, dict) and section.get("device") in ("cpu", "nvme")
 
     live = zero.get("stage3_max_live_parameters", _MAX_LIVE_PARAMETERS)
+    if live == "auto":
+        live = _MAX_LIVE_PARAMETERS
+    if not isinstance(live, (int, float)) or isinstance(live, bool) or not 0 < live < 1e15:
+        raise TrainError(
+            f"deepspeed config {deepspeed}: stage3_max_live_parameters must be a positive number or auto, got {live!r}"
+        )
     return Zero(
         stage=int(zero.get("stage", 0)),
         offload_optimizer=offloaded("offload_optimizer"),
         offload_parameters=offloaded("offload_param"),
-        max_live_parameters=int(live) if isinstance(live, (int, float)) else _MAX_LIVE_PARAMETERS,
+        max_live_parameters=int(live),
     )
 
 
@@ -265,6 +274,7 @@ def plan_training(
         rollout_budget=budget,
         layout=_layout(recipe, stage),
         problems=tuple(problems),
+        colocated=stage == "grpo" and recipe.grpo.use_vllm and recipe.grpo.vllm_mode == "colocate",
     )
 
 
@@ -281,6 +291,8 @@ class _Shape:
     @classmethod
     def of(cls, config: Any) -> _Shape:
         heads = int(config.num_attention_heads)
+        if heads <= 0 or int(config.hidden_size) <= 0 or int(config.num_hidden_layers) <= 0:
+            raise ValueError("hidden_size, num_hidden_layers and num_attention_heads must be positive")
         return cls(
             hidden=int(config.hidden_size),
             intermediate=int(getattr(config, "intermediate_size", 4 * config.hidden_size)),
@@ -324,7 +336,7 @@ def _training_needs(
     if stage == "grpo" and recipe.grpo.beta > 0:
         reference, how = shard(parameters * (2 if recipe.bf16 else 4), zero.stage == 3)
         needs.append(Need("reference model", reference, f"beta = {recipe.grpo.beta:g}: frozen weights {how}"))
-    if zero.stage == 3:
+    if zero.stage == 3 and ranks > 1:  # on one rank every weight is already whole
         live = min(parameters, zero.max_live_parameters)
         needs.append(Need("gathered parameters", live * weight_bytes, f"ZeRO-3 working set ({live:,} params)"))
     micro = recipe.grpo.per_device_batch_size if stage == "grpo" else recipe.sft.per_device_batch_size
@@ -346,7 +358,7 @@ def _training_needs(
             "logits", 2 * micro * scored * shape.vocab * act_bytes, f"{micro} × {scored:,} × vocab, and their gradient"
         )
     )
-    if stage == "grpo" and recipe.grpo.use_vllm and recipe.grpo.vllm_mode == "colocate":
+    if stage == "grpo" and recipe.grpo.use_vllm and recipe.grpo.vllm_mode == "colocate" and gpu_memory:
         share = recipe.grpo.vllm_gpu_memory_utilization
         needs.append(
             Need("vLLM (colocated)", share * (gpu_memory or 0) * GIB, f"grpo.vllm_gpu_memory_utilization {share:g}")
