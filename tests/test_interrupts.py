@@ -32,7 +32,8 @@ run(load_settings(), TrainRequest(load_train_config(sys.argv[1]), "grpo", run_na
 """
 
 
-def _start_training(settings: Settings, model_dir: Path, how: str) -> subprocess.Popen[str]:
+def _write_recipe(settings: Settings, model_dir: Path) -> Path:
+    """A recipe of run ``stopped`` on the tiny model: 500 steps, a checkpoint each (it trains until stopped)."""
     recipe = {
         "name": "stopped",
         "base_model": str(model_dir),
@@ -44,6 +45,11 @@ def _start_training(settings: Settings, model_dir: Path, how: str) -> subprocess
     }  # fmt: skip
     path = settings.home / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return path
+
+
+def _start_training(settings: Settings, model_dir: Path, how: str) -> subprocess.Popen[str]:
+    path = _write_recipe(settings, model_dir)
     if how == "swerl train":  # the CLI trains in its own process
         cmd = ["-m", "swerl_core.cli", "train", "--recipe", str(path), "--run-name", "stopped"]
     else:
@@ -155,3 +161,52 @@ def test_a_deferred_step_finishes_whole_then_the_stop_acts() -> None:
         finally:
             with deferred():
                 _signal_self(signal.SIGINT)
+
+
+@pytest.mark.slow
+def test_a_deleted_training_pod_marks_its_mlflow_run_killed_and_leaves_no_trainer(
+    settings: Settings, model_dir: Path, tmp_path: Path
+) -> None:
+    """Deleting a pod makes the kubelet send SIGTERM to the container's first process: torchrun, which the rendered
+    Job runs around the followed trainer. The same command, run here, is stopped the same way."""
+    from mlflow import MlflowClient
+
+    from swerl_core.train.config import train_config_dict, train_config_from_dict
+    from swerl_core.train.distributed import free_port
+    from swerl_core.train.k8s.layout import ClusterLayout, cluster_recipe
+    from swerl_core.train.k8s.manifests import torchrun_command
+
+    layout = ClusterLayout(nodes=1, gpus_per_node=1, run_name="deleted")
+    cfg = cluster_recipe(train_config_from_dict(yaml.safe_load(_write_recipe(settings, model_dir).read_text())), layout)
+    recipe = tmp_path / "recipe.yaml"  # the pod's /etc/swerl/recipe.yaml (its ConfigMap)
+    recipe.write_text(yaml.safe_dump(train_config_dict(cfg)), encoding="utf-8")
+    command = torchrun_command(cfg, layout)
+    command = [f"--rdzv-endpoint=127.0.0.1:{free_port()}" if a.startswith("--rdzv-endpoint") else a for a in command]
+    command = [str(recipe) if a == "/etc/swerl/recipe.yaml" else a for a in command]
+    pod = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", *command[1:]],
+        cwd=REPO,
+        env={**os.environ, "SWERL_HOME": str(settings.home)},  # the pods read their settings from the environment
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    run_dir = settings.checkpoints_dir / "deleted"
+    try:
+        deadline = time.monotonic() + 300
+        while not (run_dir / "checkpoint-1" / "trainer_state.json").is_file():
+            assert pod.poll() is None, pod.communicate()
+            assert time.monotonic() < deadline, "no checkpoint-1 within 300 s"
+            time.sleep(0.1)
+        trainers = _trainers(pod.pid)
+        assert len(trainers) == 1, trainers
+        os.kill(pod.pid, signal.SIGTERM)  # the kubelet, on `kubectl delete pod`
+        out, _ = pod.communicate(timeout=120)
+    finally:
+        if pod.poll() is None:
+            os.killpg(pod.pid, signal.SIGKILL)
+    assert pod.returncode != 0 and "interrupted (SIGTERM)" in out, out[-3000:]
+    assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in trainers), "a trainer outlived it"
+    run = MlflowClient(settings.tracking_uri).get_run((run_dir / "mlflow_run_id").read_text().strip())
+    assert run.info.status == "KILLED" and not (run_dir / "final").exists()
