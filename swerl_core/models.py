@@ -68,8 +68,11 @@ def mlflow_client(tracking_uri: str) -> Any:
     that does not answer is a :class:`ModelError` within :data:`REACH_WINDOW_S` (see :func:`wait_for_server`)."""
     from mlflow import MlflowClient
 
-    # MLflow announces creating and upgrading its sqlite tables at INFO on stderr; our lines say what matters.
+    # MLflow announces creating and upgrading its sqlite tables at INFO on stderr, and draws a progress bar for every
+    # artifact upload and download (a checkpoint registered, a version fetched): our lines say what matters. A user
+    # who wants the bars sets MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR themselves.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     wait_for_server(tracking_uri)
     with registry_access(tracking_uri):
         return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

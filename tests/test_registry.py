@@ -344,3 +344,13 @@ def test_a_challenger_judged_again_against_a_new_champion_and_failing_loses_the_
     assert again.version == second.version and again.verdict.champion_version == third
     assert again.verdict.decision == "fail" and alias_version(client, "m-rejudge", CHALLENGER) is None
     assert [m.kind for m in again.moves] == ["clear"]
+
+
+def test_registering_and_fetching_a_version_draw_no_progress_bar(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    settings = make_settings(home, **{"registry.model_name": "m-quiet"})
+    version = _register(settings, "m-quiet", 0.3).version
+    resolve_model(mlflow_client(settings.tracking_uri), f"models:/m-quiet/{version}", home / "quiet-cache")
+    assert "artifacts" not in capsys.readouterr().err  # MLflow's "Downloading artifacts: 25%|##5 …" bars
