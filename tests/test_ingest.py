@@ -455,6 +455,22 @@ def test_renamed_repository_is_followed_and_recorded(tmp_path: Path, world: Samp
     assert query(tmp_path, "SELECT DISTINCT repo FROM pull_requests") == [("acme/textkit-ng",)]
 
 
+def test_a_repository_renamed_after_its_first_ingest_is_listed_once_under_its_new_name(
+    tmp_path: Path, world: SampleWorld
+) -> None:
+    from swerl_core.store import Store
+
+    with FakeGitHub(world, token=TOKEN) as fake:
+        run_ingest(tmp_path, fake.url, repos=(REPO,))
+    world.rename_repo(REPO, "acme/textkit-ng")
+    with FakeGitHub(world, token=TOKEN) as fake:
+        run_ingest(tmp_path, fake.url, repos=(REPO,))
+    assert len(query(tmp_path, "SELECT name FROM repos")) == 2  # both names are recorded
+    with Store.open(tmp_path / "swerl.duckdb", read_only=True) as store:
+        (listed,) = store.ingest.repo_status()
+    assert listed.name == "acme/textkit-ng" and listed.pull_requests > 0
+
+
 # -- skip reasons -------------------------------------------------------------------------------------
 
 

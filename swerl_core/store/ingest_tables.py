@@ -340,7 +340,8 @@ class IngestTables(StageTables):
 
     @reads
     def repo_status(self, con: Connection) -> list[RepoStatus]:
-        """Per repository: kept and skipped PRs, issues, PR watermark, the last run touching it, PRs to re-link."""
+        """Per repository (once, under its newest name when GitHub renamed it): kept and skipped PRs, issues, PR
+        watermark, the last run touching it, PRs to re-link."""
         rows = con.execute(
             """SELECT r.name,
                  (SELECT count(*) FROM pull_requests p WHERE p.repo = r.name),
@@ -351,7 +352,11 @@ class IngestTables(StageTables):
                     WHERE list_contains(repos, r.name)),
                  (SELECT max_by(status, started_at) FROM ingest_runs WHERE list_contains(repos, r.name)),
                  (SELECT count(*) FROM pull_requests p WHERE p.repo = r.name AND p.links_missing_source IS NOT NULL)
-               FROM repos r ORDER BY r.name"""
+               FROM repos r
+               -- a repository ingested before GitHub renamed it is listed once, under its new name
+               WHERE NOT EXISTS (SELECT 1 FROM repos n WHERE n.renamed_from = r.name AND n.name <> r.name
+                                 AND (n.github_id = r.github_id OR n.github_id IS NULL OR r.github_id IS NULL))
+               ORDER BY r.name"""
         ).fetchall()
         # A run still "running" while nobody holds the ingest lock died with its process (kill -9).
         dead = not lock_active(ingest_lock(self.store.path).path)
