@@ -210,3 +210,51 @@ def test_a_deleted_training_pod_marks_its_mlflow_run_killed_and_leaves_no_traine
     assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in trainers), "a trainer outlived it"
     run = MlflowClient(settings.tracking_uri).get_run((run_dir / "mlflow_run_id").read_text().strip())
     assert run.info.status == "KILLED" and not (run_dir / "final").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("verb", "signum"),
+    [
+        ("evaluate", signal.SIGTERM),
+        ("evaluate", signal.SIGINT),
+        ("evaluate", signal.SIGHUP),
+        ("register", signal.SIGTERM),
+    ],
+    ids=["evaluate-SIGTERM", "evaluate-SIGINT", "evaluate-SIGHUP", "register-SIGTERM"],
+)
+def test_a_stopped_evaluation_says_so_in_one_line_and_records_nothing(
+    settings: Settings, model_dir: Path, verb: str, signum: signal.Signals
+) -> None:
+    from swerl_core.store import Store
+
+    env = {
+        **os.environ,
+        "SWERL_HOME": str(settings.home),
+        "SWERL_EVALUATE__SAMPLES": "8",
+        "SWERL_EVALUATE__MAX_NEW_TOKENS": "1024",
+    }  # fmt: skip  (long enough to be stopped midway)
+    command = ["-m", "swerl_core.cli", verb, "--model", str(model_dir), "--snapshot", SAMPLE_SNAPSHOT_ID]
+    proc = subprocess.Popen(
+        [sys.executable, *command], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        seen = []
+        while not any(line.startswith("evaluating ") for line in seen):  # generation has started
+            line = proc.stderr.readline()
+            assert line, f"the evaluation ended before it was stopped: {seen}"
+            seen.append(line)
+        os.kill(proc.pid, signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 128 + signum and last.startswith(f"swerl {verb}: interrupted"), (proc.returncode, err)
+    assert "Traceback" not in err
+    database = settings.home / "swerl.duckdb"
+    if database.exists():  # a stopped evaluation leaves no row (the database may not even exist yet)
+        with Store.open(database, read_only=True) as store, store.reading() as con:
+            assert con.execute("SELECT count(*) FROM evaluations").fetchall() == [(0,)], "a stopped one left a row"
