@@ -171,7 +171,7 @@ def count_parameters(config: Any) -> int:
     return _count_parameters(config.to_json_string())
 
 
-@functools.lru_cache(maxsize=16)  # a flow plans each stage of one architecture; building 70 B of shapes takes seconds
+@functools.lru_cache(maxsize=16)  # a flow plans each stage of one architecture: build its shapes once
 def _count_parameters(config_json: str) -> int:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
