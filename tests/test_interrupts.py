@@ -32,6 +32,14 @@ run(load_settings(), TrainRequest(load_train_config(sys.argv[1]), "grpo", run_na
 """
 
 
+def _as_from_a_terminal() -> None:
+    """Give the child SIGHUP and SIGINT at their defaults, as a command started from a terminal has them. A suite run
+    under nohup hands on SIGHUP ignored, and one run in the background by a shell SIGINT ignored; swerl keeps an
+    ignored signal ignored (as nohup and a background job want), so the tests must not inherit them."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _write_recipe(settings: Settings, model_dir: Path) -> Path:
     """A recipe of run ``stopped`` on the tiny model: 500 steps, a checkpoint each (it trains until stopped)."""
     recipe = {
@@ -62,9 +70,7 @@ def _start_training(settings: Settings, model_dir: Path, how: str) -> subprocess
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal or a scheduler gives it
-        # A terminal's process starts with SIGHUP at its default; a test run under nohup would hand on "ignored",
-        # which the trainer keeps (as nohup wants).
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
+        preexec_fn=_as_from_a_terminal,
     )
 
 
@@ -237,7 +243,7 @@ def test_a_stopped_evaluation_says_so_in_one_line_and_records_nothing(
     command = ["-m", "swerl_core.cli", verb, "--model", str(model_dir), "--snapshot", SAMPLE_SNAPSHOT_ID]
     proc = subprocess.Popen(
         [sys.executable, *command], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
+        start_new_session=True, preexec_fn=_as_from_a_terminal,
     )  # fmt: skip
     try:
         assert proc.stderr is not None
