@@ -74,6 +74,15 @@ def _start_training(settings: Settings, model_dir: Path, how: str) -> subprocess
     )
 
 
+def _wait_for_a_checkpoint(proc: subprocess.Popen[str], run_dir: Path) -> None:
+    """Until the training ``proc`` runs has saved checkpoint-1 (it is then inside its training loop)."""
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoint-1" / "trainer_state.json").is_file():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint-1 within 300 s"
+        time.sleep(0.1)
+
+
 def _trainers(launcher: int) -> list[psutil.Process]:
     return [p for p in psutil.Process(launcher).children(recursive=True) if "swerl_core.train.followed" in p.cmdline()]
 
@@ -92,11 +101,7 @@ def test_a_stopped_training_closes_its_mlflow_run_and_leaves_no_trainer(
     run_dir = settings.checkpoints_dir / "stopped"
     proc = _start_training(settings, model_dir, how)
     try:
-        deadline = time.monotonic() + 300
-        while not (run_dir / "checkpoint-1" / "trainer_state.json").is_file():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no checkpoint-1 within 300 s"
-            time.sleep(0.1)
+        _wait_for_a_checkpoint(proc, run_dir)
         trainers = _trainers(proc.pid)
         assert len(trainers) == (0 if how == "swerl train" else 1), trainers
         if whole_group:
@@ -200,11 +205,7 @@ def test_a_deleted_training_pod_marks_its_mlflow_run_killed_and_leaves_no_traine
     )
     run_dir = settings.checkpoints_dir / "deleted"
     try:
-        deadline = time.monotonic() + 300
-        while not (run_dir / "checkpoint-1" / "trainer_state.json").is_file():
-            assert pod.poll() is None, pod.communicate()
-            assert time.monotonic() < deadline, "no checkpoint-1 within 300 s"
-            time.sleep(0.1)
+        _wait_for_a_checkpoint(pod, run_dir)
         trainers = _trainers(pod.pid)
         assert len(trainers) == 1, trainers
         os.kill(pod.pid, signal.SIGTERM)  # the kubelet, on `kubectl delete pod`
