@@ -180,7 +180,7 @@ def register(
         artifacts: tuple[str, ...] = ()
         if state == CREATED:
             verdict, artifacts, reports = _judge(
-                client, settings, checkpoint, candidate, version, champion_version, evaluate_champion,
+                client, settings, checkpoint, candidate, version, run_id, champion_version, evaluate_champion,
                 evaluate_base, mode, also,
             )  # fmt: skip
         else:
@@ -250,6 +250,7 @@ def _judge(
     checkpoint: Path,
     candidate: GateMetrics,
     version: str,
+    run_id: str,
     champion_version: str | None,
     evaluate_champion: ChampionEvaluator | None,
     evaluate_base: BaseEvaluator | None,
@@ -260,7 +261,6 @@ def _judge(
     state ``judged`` last, so that a kill before that leaves it to be judged again."""
     cfg = settings.registry
     name = cfg.model_name
-    run_id = str(client.get_model_version(name, version).run_id)
     try:
         champion = None
         if champion_version is not None:
