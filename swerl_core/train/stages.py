@@ -2,7 +2,8 @@
 
 Construction only: datasets, arguments, the reward adapter and callbacks come in ready-made from
 :mod:`.trainer`. The GRPO trainer is TRL's with one addition — it times generation (transformers or
-the vLLM server) and reports it as ``generation_time_s`` beside TRL's own metrics.
+the vLLM server) and reports it as ``generation_time_s`` beside TRL's own metrics; with a colocated vLLM engine it
+also reports the tokens the engine generated (``vllm/generated_tokens``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def build_grpo_trainer(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    if args.use_vllm and args.vllm_mode == "colocate":
+        _count_engine_tokens(trainer)
+        if args.use_cpu or not _cuda_available():
+            _reload_weights_in_place(trainer.vllm_generation)
     return _quiet(trainer)
 
 
@@ -54,6 +59,54 @@ def _quiet(trainer: Any) -> Any:
 
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def _reload_weights_in_place(generation: Any) -> None:
+    """Sync the trainer's weights into a colocated engine on a CPU through vLLM's in-place reload.
+
+    TRL writes each parameter with the model's ``load_weights``, which on a GPU lands in the weights the kernels read.
+    On a CPU vLLM repacks every linear layer's weight for its GEMM kernels after loading and drops the original
+    (``dispatch_cpu_unquantized_gemm``), so that write fails (``'Parameter' object has no attribute 'weight_loader'``)
+    and would miss the packed copy anyway. :func:`~swerl_core.vllm_engine.reload_in_place` restores the layers,
+    loads, and packs them again.
+    """
+    llm = generation.llm
+
+    def sync_weights() -> None:
+        from swerl_core.vllm_engine import reload_in_place
+
+        runner = llm.llm_engine.model_executor.driver_worker.model_runner
+        # TRL's own walk over the parameters: full tensors under ZeRO-3, PEFT adapters merged, vLLM's names. Each is
+        # copied: a ZeRO-3 parameter is released when the walk moves on, and the reload keeps a layer's parameters
+        # until the layer is complete.
+        reload_in_place(runner, ((name, tensor.detach().clone()) for name, tensor in generation._iter_named_params()))
+        llm.reset_prefix_cache()
+
+    generation.sync_weights = sync_weights
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _count_engine_tokens(trainer: Any) -> None:
+    """Make each step report ``vllm/generated_tokens``: the tokens the colocated engine itself returned.
+
+    The count comes from vLLM's own outputs, so a run whose rollouts silently fell back to another generator
+    reports none; it equals the step's completion tokens when vLLM made them all.
+    """
+    llm = trainer.vllm_generation.llm  # TRL 1.16: the colocated engine, one per rank (trl is pinned)
+    generate = llm.generate
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        outputs = generate(*args, **kwargs)
+        tokens = sum(len(sample.token_ids) for output in outputs for sample in output.outputs)
+        trainer._metrics["train"]["vllm/generated_tokens"].append(float(tokens))
+        return outputs
+
+    llm.generate = counted
 
 
 def _timed_grpo_class() -> type:

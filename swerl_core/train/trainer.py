@@ -42,6 +42,7 @@ from swerl_core.train.distributed import launched_rank, launched_world_size, pre
 from swerl_core.train.examples import Examples, grpo_examples, sft_examples
 from swerl_core.train.result import TrainResult
 from swerl_core.train.snapshot import load_snapshot
+from swerl_core.vllm_engine import VllmUnavailable, prepare_vllm
 
 ORDER_LOG = "data_order.jsonl"
 
@@ -97,6 +98,11 @@ def train(
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
     if cfg.deepspeed is not None:
         prepare_deepspeed_env(_cuda_available())
+    if stage == "grpo" and cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "colocate":
+        try:
+            prepare_vllm(model, _cuda_available(), "grpo.vllm_mode: colocate")
+        except VllmUnavailable as exc:
+            raise TrainError(str(exc)) from None
 
     tokenizer = load_tokenizer(model, settings.home)
     _check_answer_fits(tokenizer, cfg.max_completion_length)

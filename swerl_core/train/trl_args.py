@@ -30,7 +30,13 @@ def grpo_args(cfg: TrainConfig, output_dir: Path) -> GRPOConfig:
             "vllm_server_timeout": g.vllm_server_timeout_s,
         }
     elif g.use_vllm:
-        vllm = {"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": g.vllm_gpu_memory_utilization}
+        vllm = {
+            "use_vllm": True,
+            "vllm_mode": "colocate",
+            "vllm_gpu_memory_utilization": g.vllm_gpu_memory_utilization,
+            # The engine's context is the recipe's budgets, not the model's maximum: a smaller KV cache per sequence.
+            "vllm_max_model_length": cfg.max_prompt_length + cfg.max_completion_length,
+        }
     return GRPOConfig(
         per_device_train_batch_size=g.per_device_batch_size,
         gradient_accumulation_steps=cfg.grpo_gradient_accumulation_steps,
@@ -84,7 +90,7 @@ def _common(cfg: TrainConfig, output_dir: Path, save_steps: int) -> dict[str, ob
         "save_only_model": False,  # optimizer, scheduler and RNG states are what make --resume exact
         "report_to": "none",
         "bf16": cfg.bf16,
-        "activation_checkpointing": cfg.gradient_checkpointing,  # transformers 5 name of gradient checkpointing
+        "gradient_checkpointing": cfg.gradient_checkpointing,
         "deepspeed": str(cfg.deepspeed) if cfg.deepspeed is not None else None,
         "dataloader_num_workers": 0,
         "disable_tqdm": True,

