@@ -1,10 +1,11 @@
 """GRPO with its rollouts from a vLLM engine inside the training process (``grpo.use_vllm: true``,
 ``grpo.vllm_mode: colocate``), through ``swerl train`` as a user runs it, on the learnable world's model shape.
 
-One run for the module (the engine takes most of a minute to start on 2 cores). It must leave what a run with
-transformers generation leaves — checkpoints, per-step metrics, the reward curve, an MLflow run — and the tokens of
-every step must come from the engine: ``vllm/generated_tokens`` is counted from vLLM's own outputs, and it has to
-account for every completion token TRL trained on.
+One run for the module (the engine takes most of a minute to start on 2 cores), under DeepSpeed ZeRO-3, so every
+weight sync gathers the full weights from their partitions. It must leave what a run with transformers generation
+leaves — checkpoints, per-step metrics, the reward curve, an MLflow run — and the tokens of every step must come
+from the engine: ``vllm/generated_tokens`` is counted from vLLM's own outputs, and it has to account for every
+completion token TRL trained on.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ def colocated(learnable_shape: Path, tmp_path_factory: pytest.TempPathFactory) -
     home = tmp_path_factory.mktemp("colocate-home")
     write_sample_snapshot(home)
     settings = load_settings(env={"SWERL_HOME": str(home)})
-    done = _train(home, _recipe(learnable_shape), "--run-name", "colocated")
+    done = _train(
+        home, _recipe(learnable_shape), "--run-name", "colocated", "--deepspeed", "infra/deepspeed/zero3.json"
+    )
     return ColocatedRun(settings, settings.checkpoints_dir / "colocated", done.stdout + done.stderr, done.returncode)
 
 
@@ -101,7 +104,21 @@ def test_a_colocated_run_finishes_with_a_checkpoint_per_step(colocated: Colocate
     for step in range(1, STEPS + 1):
         state = json.loads((colocated.run_dir / f"checkpoint-{step}" / "trainer_state.json").read_text())
         assert state["global_step"] == step
+        assert (colocated.run_dir / f"checkpoint-{step}" / f"global_step{step}").is_dir(), "no DeepSpeed state"
     assert (colocated.run_dir / "final" / "model.safetensors").is_file()
+
+
+def test_the_engine_samples_from_the_trainers_weights_at_every_step(colocated: ColocatedRun) -> None:
+    from mlflow import MlflowClient
+
+    # A sync before every step's rollouts, the first included, writes the weights gathered from the ZeRO-3
+    # partitions into the engine; TRL scores the sampled tokens with the trainer's own weights. Weights gathered
+    # wrong (empty, stale, another layer's) put the two log-probabilities far apart.
+    assert colocated.returncode == 0, colocated.output[-4000:]
+    client = MlflowClient(colocated.settings.tracking_uri)
+    run_id = (colocated.run_dir / "mlflow_run_id").read_text().strip()
+    gaps = {m.step: m.value for m in client.get_metric_history(run_id, "sampling/sampling_logp_difference/max")}
+    assert sorted(gaps) == list(range(1, STEPS + 1)) and all(gap < 0.05 for gap in gaps.values()), gaps
 
 
 def test_every_completion_token_came_from_the_vllm_engine(colocated: ColocatedRun) -> None:
