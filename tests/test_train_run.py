@@ -70,12 +70,12 @@ def _config(model_dir: Path, top: dict | None = None, **grpo: object) -> TrainCo
     return train_config_from_dict(_recipe(model_dir, top, **grpo))
 
 
-def _cli(home: Path, recipe: dict, *args: str) -> subprocess.Popen:
+def _cli(home: Path, recipe: dict, *args: str, python: tuple[str, ...] = ()) -> subprocess.Popen:
     path = home / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
     env = {**os.environ, "SWERL_HOME": str(home)}
     return subprocess.Popen(
-        [sys.executable, "-m", "swerl_core.cli", "train", "--recipe", str(path), *args],
+        [sys.executable, *python, "-m", "swerl_core.cli", "train", "--recipe", str(path), *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -144,9 +144,13 @@ def test_two_grpo_steps_write_checkpoints_and_mlflow_metrics(settings: Settings,
 @pytest.mark.parametrize("zero", ["zero2", "zero3"])
 def test_two_grpo_steps_on_deepspeed_single_process(settings: Settings, model_dir: Path, zero: str) -> None:
     # A subprocess, as a user runs it: DeepSpeed's process group and env must not leak into other tests.
-    proc = _cli(settings.home, _recipe(model_dir), "--deepspeed", f"infra/deepspeed/{zero}.json", "--run-name", zero)
+    deepspeed = ("--deepspeed", f"infra/deepspeed/{zero}.json")
+    proc = _cli(settings.home, _recipe(model_dir), *deepspeed, "--run-name", zero, python=("-X", "importtime"))
     output, _ = proc.communicate(timeout=400)
     assert proc.returncode == 0, output[-3000:]
+    # vLLM is installed, and TRL imports it with its GRPO trainer; a recipe without vLLM rollouts leaves it alone.
+    imported = [line.rsplit("|", 1)[-1].strip() for line in output.splitlines() if line.startswith("import time:")]
+    assert "trl.trainer.grpo_trainer" in imported and "vllm" not in imported
     run_dir = settings.checkpoints_dir / zero
     assert (run_dir / "checkpoint-2" / "global_step2").is_dir(), "DeepSpeed state missing from the checkpoint"
     _assert_checkpoints(run_dir, 2)

@@ -130,6 +130,7 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.train import TrainRequest, checked_plan, in_this_process, run
     from swerl_core.train.config import load_train_config
     from swerl_core.train.distributed import launched_rank
+    from swerl_core.vllm_engine import leave_vllm_unimported
 
     settings = in_this_process(settings)  # `swerl train` is the trainer: what torchrun & co. start on every rank
 
@@ -156,6 +157,8 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     if snapshot not in (args.snapshot, cfg.snapshot):
         print(f"snapshot: {snapshot} (the newest curated; pass --snapshot to choose)", file=sys.stderr)
     request = TrainRequest(cfg, args.stage, snapshot, args.resume, args.run_name, model)
+    if args.stage == "sft" or not cfg.grpo.use_vllm:
+        leave_vllm_unimported()  # this process trains this recipe only: no vLLM, so none of its import time
     lines = ProgressLines()
     try:
         if launched_rank() == 0:  # under torchrun & co. one rank plans; all would say the same

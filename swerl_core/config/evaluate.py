@@ -1,4 +1,5 @@
-"""``evaluate`` settings: the generation backend, sampling, batching and the endpoint's limits.
+"""``evaluate`` settings: the generation backend (transformers, a vLLM engine in the process, or an OpenAI-compatible
+endpoint), sampling, batching and the endpoint's limits.
 
 Composed into :class:`swerl_core.config.Settings` as ``settings.evaluate`` (env ``SWERL_EVALUATE__<KEY>``).
 """
@@ -10,7 +11,7 @@ from typing import Literal
 
 from swerl_core.config.checks import DAY_S, SEED_MAX, require, require_integer, require_number
 
-Backend = Literal["transformers", "endpoint"]
+Backend = Literal["transformers", "vllm", "endpoint"]
 
 
 @dataclass(frozen=True)

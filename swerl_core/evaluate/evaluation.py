@@ -26,7 +26,7 @@ from swerl_core.bucket import ensure_snapshot
 from swerl_core.config import Secret, Settings
 from swerl_core.errors import ModelError, StorageError
 from swerl_core.evaluate import EvaluateError
-from swerl_core.evaluate.backends import EndpointBackend, GenerationBackend, TransformersBackend
+from swerl_core.evaluate.backends import EndpointBackend, GenerationBackend, TransformersBackend, VllmBackend
 from swerl_core.evaluate.failure_modes import as_metrics, evaluation_step, failure_rates
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
 from swerl_core.evaluate.metrics import summarize
@@ -178,16 +178,22 @@ def _evaluate(
     cfg = settings.evaluate
     say = ProgressReporter("evaluate", progress)
     client = mlflow_client(settings.tracking_uri)
-    resolved = _resolve(client, settings, model, need_files=backend is None and cfg.backend == "transformers")
+    local = cfg.backend in ("transformers", "vllm")
+    resolved = _resolve(client, settings, model, need_files=backend is None and local)
     if backend is None:
-        backend = (
-            TransformersBackend(resolved.local_dir, cfg)
-            if cfg.backend == "transformers"
-            else EndpointBackend(cfg, cfg.endpoint_model or model, api_key)
-        )
+        if cfg.backend == "transformers":
+            backend = TransformersBackend(resolved.local_dir, cfg)
+        elif cfg.backend == "vllm":
+            backend = VllmBackend(resolved.local_dir, cfg, on_gpu=_cuda_available())
+        else:
+            backend = EndpointBackend(cfg, cfg.endpoint_model or model, api_key)
     protocol = evaluation_protocol(cfg, snapshot_id, split, instances)
     say(f"evaluating {resolved.ref} on {len(instances)} {split} instances of {snapshot_id}, K={cfg.samples}")
-    results, timings = rollout(instances, backend, cfg.samples, say, settings.reward.workers)
+    try:
+        results, timings = rollout(instances, backend, cfg.samples, say, settings.reward.workers)
+    finally:
+        if isinstance(backend, VllmBackend):
+            backend.close()
     evaluation_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     out_dir = settings.home / "evaluations" / evaluation_id
     predictions = write_predictions(out_dir / "predictions.jsonl", results, resolved.ref)
@@ -346,3 +352,9 @@ def _lineage(client: Any, store: Store, protocol: EvalProtocol, run_id: str | No
 def _plotted(values: Mapping[str, Any]) -> dict[str, float]:
     """The :data:`PLOTTED` metrics of an ``evaluations`` row or a model version's tags, as floats."""
     return {k: float(values[k]) for k in PLOTTED}
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())

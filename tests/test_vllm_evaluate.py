@@ -1,0 +1,144 @@
+"""Evaluation through vLLM on a CPU: the ``vllm`` backend (an engine started in the evaluating process) and the
+``endpoint`` backend against vLLM's OpenAI-compatible server, started on 127.0.0.1 as a rollout node runs it.
+
+Both on the learnable world's model shape (head size 32, which vLLM's CPU kernels take) over the sample snapshot's
+held-out split. Each checks the engine, not a flag: the in-process engine's greedy answers are the transformers
+backend's (the same weights; vLLM's eager CPU kernels round within 10⁻⁶ of them), and the server's own Prometheus
+counters must hold every request and every completion token the evaluation recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from swerl_core.config import Settings, load_settings
+from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
+
+pytestmark = [pytest.mark.slow, pytest.mark.heavy(110)]
+
+INSTANCES = 4
+SERVER_START_S = 300  # about 50 s on 2 idle cores
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from swerl_core.demo.tiny_model import LEARNABLE_SPEC, init_tiny_model
+
+    return init_tiny_model(tmp_path_factory.mktemp("models") / "learnable-shape", LEARNABLE_SPEC)
+
+
+def _settings(home: Path, **evaluate: object) -> Settings:
+    write_sample_snapshot(home)
+    overrides = {"evaluate.limit": INSTANCES, "evaluate.max_new_tokens": 24, "evaluate.lineage": False}
+    overrides |= {f"evaluate.{key}": value for key, value in evaluate.items()}
+    return load_settings(env={"SWERL_HOME": str(home), "SWERL_REWARD__WORKERS": "1"}, overrides=overrides)
+
+
+def _predictions(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_the_vllm_backend_answers_as_the_same_weights_do_in_transformers(model: Path, tmp_path: Path) -> None:
+    from swerl_core import evaluate
+
+    runs = {}
+    for backend in ("vllm", "transformers"):
+        settings = _settings(tmp_path / backend, backend=backend)
+        runs[backend] = evaluate.run(settings, evaluate.EvaluateRequest(str(model), SAMPLE_SNAPSHOT_ID))
+    engine, reference = runs["vllm"], runs["transformers"]
+    assert (engine.backend, engine.metrics.n_instances) == ("vllm", INSTANCES)
+    answers = {p["instance_id"]: p["raw_output"] for p in _predictions(engine.predictions_path)}
+    expected = {p["instance_id"]: p["raw_output"] for p in _predictions(reference.predictions_path)}
+    assert answers == expected and all(answers.values()), (answers, expected)
+    assert engine.metrics.tokens_generated == reference.metrics.tokens_generated > 0
+
+
+def test_the_vllm_backend_samples_k_answers_per_instance(model: Path, tmp_path: Path) -> None:
+    from swerl_core import evaluate
+
+    report = evaluate.run(
+        _settings(tmp_path, backend="vllm", samples=3), evaluate.EvaluateRequest(str(model), SAMPLE_SNAPSHOT_ID)
+    )
+    predictions = _predictions(report.predictions_path)
+    assert len(predictions) == 3 * INSTANCES and {p["sample"] for p in predictions} == {0, 1, 2}
+    by_instance: dict[str, set[str]] = {}
+    for p in predictions:
+        by_instance.setdefault(p["instance_id"], set()).add(p["raw_output"])
+    assert any(len(texts) > 1 for texts in by_instance.values()), "K sampled answers, all alike everywhere"
+    left = [" ".join(child.cmdline()) for child in psutil.Process().children(recursive=True)]
+    assert not [line for line in left if "EngineCore" in line or "vllm" in line.lower()], left  # no engine left
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _counter(metrics: str, name: str) -> float:
+    """The sum of a Prometheus counter's samples (over its labels) in a ``/metrics`` page."""
+    values = re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? ([0-9.e+]+)$", metrics, re.MULTILINE)
+    assert values, f"{name} is not on the server's /metrics page"
+    return sum(float(v) for v in values)
+
+
+@pytest.fixture(scope="module")
+def vllm_server(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """vLLM's OpenAI-compatible server over ``model`` on a free port of 127.0.0.1: its base URL."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("vllm-server") / "server.log"
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
+    command += ["--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--dtype", "float32", "--enforce-eager", "--max-model-len", "2048", "--seed", "0"]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    with log.open("w") as out:
+        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            assert server.poll() is None, f"the vLLM server exited: {log.read_text()[-3000:]}"
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"no vLLM server after {SERVER_START_S} s: {log.read_text()[-3000:]}"
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
+
+
+def test_the_endpoint_backend_evaluates_through_a_vllm_server(vllm_server: str, tmp_path: Path) -> None:
+    from swerl_core import evaluate
+
+    def counters() -> tuple[float, float]:
+        with urllib.request.urlopen(f"{vllm_server}/metrics", timeout=10) as answer:
+            page = answer.read().decode()
+        return _counter(page, "vllm:request_success_total"), _counter(page, "vllm:generation_tokens_total")
+
+    requests_before, tokens_before = counters()
+    endpoint = {"endpoint_url": f"{vllm_server}/v1", "endpoint_model": "tiny"}
+    settings = _settings(tmp_path, backend="endpoint", samples=2, **endpoint)
+    report = evaluate.run(settings, evaluate.EvaluateRequest("tiny", SAMPLE_SNAPSHOT_ID))
+    requests_after, tokens_after = counters()
+    assert (report.backend, report.metrics.n_instances) == ("endpoint", INSTANCES)
+    assert len(_predictions(report.predictions_path)) == 2 * INSTANCES
+    # One request per instance asking for n = 2 answers; the server counts each answer as a finished request.
+    assert requests_after - requests_before == 2 * INSTANCES
+    assert tokens_after - tokens_before == report.metrics.tokens_generated > 0
