@@ -150,7 +150,8 @@ def test_two_grpo_steps_on_deepspeed_single_process(settings: Settings, model_di
     assert proc.returncode == 0, output[-3000:]
     # vLLM is installed, and TRL imports it with its GRPO trainer; a recipe without vLLM rollouts leaves it alone.
     imported = [line.rsplit("|", 1)[-1].strip() for line in output.splitlines() if line.startswith("import time:")]
-    assert "trl.trainer.grpo_trainer" in imported and "vllm" not in imported
+    assert "trl.generation.vllm_generation" in imported  # where TRL imports vLLM if it can
+    assert not [name for name in imported if name == "vllm" or name.startswith("vllm.")]
     run_dir = settings.checkpoints_dir / zero
     assert (run_dir / "checkpoint-2" / "global_step2").is_dir(), "DeepSpeed state missing from the checkpoint"
     _assert_checkpoints(run_dir, 2)
