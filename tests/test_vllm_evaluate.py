@@ -4,7 +4,8 @@
 Both on the learnable world's model shape (head size 32, which vLLM's CPU kernels take) over the sample snapshot's
 held-out split. Each checks the engine, not a flag: the in-process engine's greedy answers are the transformers
 backend's (the same weights; vLLM's eager CPU kernels round within 10⁻⁶ of them), and the server's own Prometheus
-counters must hold every request and every completion token the evaluation recorded.
+counters must hold every request and every completion token the evaluation recorded (K = 2 answers each: sampling
+goes through the same ``n`` in both backends).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pytest
 from swerl_core.config import Settings, load_settings
 from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy(110)]
+pytestmark = [pytest.mark.slow, pytest.mark.heavy(100)]
 
 INSTANCES = 4
 SERVER_START_S = 300  # about 50 s on 2 idle cores
@@ -50,7 +51,9 @@ def _predictions(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_the_vllm_backend_answers_as_the_same_weights_do_in_transformers(model: Path, tmp_path: Path) -> None:
+def test_the_vllm_backend_answers_as_the_same_weights_do_in_transformers_and_stops_its_engine(
+    model: Path, tmp_path: Path
+) -> None:
     from swerl_core import evaluate
 
     runs = {}
@@ -63,21 +66,7 @@ def test_the_vllm_backend_answers_as_the_same_weights_do_in_transformers(model: 
     expected = {p["instance_id"]: p["raw_output"] for p in _predictions(reference.predictions_path)}
     assert answers == expected and all(answers.values()), (answers, expected)
     assert engine.metrics.tokens_generated == reference.metrics.tokens_generated > 0
-
-
-def test_the_vllm_backend_samples_k_answers_per_instance(model: Path, tmp_path: Path) -> None:
-    from swerl_core import evaluate
-
-    report = evaluate.run(
-        _settings(tmp_path, backend="vllm", samples=3), evaluate.EvaluateRequest(str(model), SAMPLE_SNAPSHOT_ID)
-    )
-    predictions = _predictions(report.predictions_path)
-    assert len(predictions) == 3 * INSTANCES and {p["sample"] for p in predictions} == {0, 1, 2}
-    by_instance: dict[str, set[str]] = {}
-    for p in predictions:
-        by_instance.setdefault(p["instance_id"], set()).add(p["raw_output"])
-    assert any(len(texts) > 1 for texts in by_instance.values()), "K sampled answers, all alike everywhere"
-    # The engine stopped with the evaluation: no process of it still runs (one that exited unreaped has let go of
+    # The engine stopped with its evaluation: no process of it still runs (one that exited unreaped has let go of
     # its memory).
     running = [c for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE]
     left = [f"{child.name()} {' '.join(child.cmdline())}" for child in running]
