@@ -10,15 +10,18 @@ from being cut in half.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+REDELIVER_S = 0.05  # a stop that landed in a finalizer is sent again after this long
 _active = threading.local()  # whether an interruptible block owns the handlers (only the outermost installs them)
 
 
@@ -59,6 +62,12 @@ def interruptible() -> Iterator[None]:
         return
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        if _in_finalizer(frame):
+            # Python prints and drops an exception raised in a finalizer (a `__del__` that a garbage collection pass
+            # ran, a weakref callback): the stop would be lost. The signal comes again in a moment, from wherever
+            # the main thread is then.
+            threading.Timer(REDELIVER_S, os.kill, (os.getpid(), signum)).start()
+            return
         for each in STOP_SIGNALS:
             signal.signal(each, signal.SIG_IGN)
         raise Interrupted(signum)
@@ -102,6 +111,16 @@ def deferred() -> Iterator[None]:
             handler(first, None)
         elif handler == signal.SIG_DFL:
             signal.raise_signal(first)
+
+
+def _in_finalizer(frame: FrameType | None) -> bool:
+    """Whether ``frame`` or a caller of it is a finalizer, where a raised exception goes nowhere."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or Path(code.co_filename).name == "weakref.py":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _install(signals: tuple[int, ...], handler: Callable[[int, FrameType | None], None]) -> dict[int, Any]:

@@ -53,6 +53,12 @@ def prepare_vllm(model_dir: str | Path, on_gpu: bool, purpose: str) -> None:
         )
     if on_gpu:
         return
+    kv_cache = os.environ.get("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
+    if not kv_cache.isdigit() or int(kv_cache) < 1:
+        raise VllmUnavailable(
+            f"{purpose}: VLLM_CPU_KVCACHE_SPACE must be a whole number of GiB, at least 1, for vLLM's KV cache on a "
+            f"CPU; it is {kv_cache!r}"
+        )
     head = _head_size(Path(model_dir))
     if head is not None and head not in CPU_HEAD_SIZES:
         raise VllmUnavailable(
@@ -83,8 +89,16 @@ def _head_size(model_dir: Path) -> int | None:
     config = model_dir / "config.json"
     if not config.is_file():
         return None  # a hub id: vLLM reads the config itself and says what it cannot take
-    values = json.loads(config.read_text(encoding="utf-8"))
-    if values.get("head_dim"):
-        return int(values["head_dim"])
-    heads = values.get("num_attention_heads")
-    return int(values["hidden_size"]) // int(heads) if heads and values.get("hidden_size") else None
+    try:
+        values = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VllmUnavailable(f"cannot read the model's config {config}: {exc}") from None
+    if not isinstance(values, dict):
+        raise VllmUnavailable(f"cannot read the model's config {config}: not a JSON object")
+    try:
+        if values.get("head_dim"):
+            return int(values["head_dim"])
+        heads = values.get("num_attention_heads")
+        return int(values["hidden_size"]) // int(heads) if heads and values.get("hidden_size") else None
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise VllmUnavailable(f"the model's config {config} has no usable head size") from None

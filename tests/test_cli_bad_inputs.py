@@ -71,6 +71,17 @@ def _altered_snapshot(split: str) -> Setup:
     return setup
 
 
+def _snapshot_and_model(config: str) -> Setup:
+    """The sample snapshot and a model folder whose ``config.json`` holds ``config``."""
+
+    def setup(root: Path) -> None:
+        write_sample_snapshot(root / "home")
+        (root / "model").mkdir()
+        (root / "model" / "config.json").write_text(config)
+
+    return setup
+
+
 def _snapshot_without_train_rows(root: Path) -> None:
     folder = root / "home" / "snapshots" / "only-heldout"
     folder.mkdir(parents=True)
@@ -165,6 +176,22 @@ ROWS: dict[str, Row] = {
         ("evaluate", "--model", "{root}/nowhere", "--snapshot", "nope"), 1, "no model directory", setup=_home
     ),
     "evaluate-latest-without-runs": Row(("evaluate", "--model", "latest"), 1, "no finished training run", setup=_home),
+    "evaluate-vllm-latest-without-runs": Row(
+        ("evaluate", "--model", "latest", "--backend", "vllm"), 1, "no finished training run", setup=_home
+    ),
+    "evaluate-vllm-kv-cache-junk": Row(
+        ("evaluate", "--model", "{root}/model", "--snapshot", SAMPLE_SNAPSHOT_ID, "--backend", "vllm"),
+        1,
+        "VLLM_CPU_KVCACHE_SPACE must be a whole number of GiB",
+        env={"VLLM_CPU_KVCACHE_SPACE": "junk"},
+        setup=_snapshot_and_model('{"hidden_size": 128, "num_attention_heads": 4}'),
+    ),
+    "evaluate-vllm-config-not-json": Row(
+        ("evaluate", "--model", "{root}/model", "--snapshot", SAMPLE_SNAPSHOT_ID, "--backend", "vllm"),
+        1,
+        "cannot read the model's config",
+        setup=_snapshot_and_model("{not json"),
+    ),
     "evaluate-bad-samples": Row(("evaluate", "--model", "m", "--snapshot", "s", "--samples", "many"), 2, "invalid"),
     "train-missing-recipe": Row(("train", "--recipe", "{root}/missing.yaml"), 2, "missing.yaml", setup=_home),
     "train-unknown-recipe-name": Row(("train", "--recipe", "no-such"), 2, "shipped recipes (demo-cpu", setup=_home),

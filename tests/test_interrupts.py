@@ -140,6 +140,22 @@ def test_a_stop_signal_raises_once_and_the_handlers_come_back() -> None:
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+class _SignalsWhenCollected:
+    def __del__(self) -> None:
+        _signal_self(signal.SIGTERM)  # the handler runs inside this finalizer, where a raise would be dropped
+
+
+def test_a_stop_that_lands_in_a_finalizer_still_stops() -> None:
+    # Measured with vLLM: a SIGTERM during its engine start ran the handler inside a garbage-collected object's
+    # __del__; Python dropped the Interrupted, and the handlers, already set to ignore, kept every later one out.
+    with pytest.raises(Interrupted) as stopped, interruptible():
+        _SignalsWhenCollected()  # collected at once: __del__ runs here
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert stopped.value.signum == signal.SIGTERM
+
+
 def test_a_hangup_ignored_on_entry_stays_ignored_as_nohup_wants() -> None:
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:

@@ -11,10 +11,11 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from swerl_core.cli.arguments import add_setting_flag, add_verb, model_argument
 from swerl_core.config import Secret, Settings
+from swerl_core.config.evaluate import Backend
 from swerl_core.errors import SwerlError
 from swerl_core.models import resolve_model_reference
 from swerl_core.snapshots import default_snapshot
@@ -55,7 +56,11 @@ def register_evaluate(verbs: Any) -> None:
     )
     add_setting_flag(parser, "--samples", "evaluate.samples", "samples per instance (1 = greedy)", metavar="K")
     add_setting_flag(
-        parser, "--backend", "evaluate.backend", "generation backend", choices=("transformers", "endpoint")
+        parser,
+        "--backend",
+        "evaluate.backend",
+        "generation backend: transformers, a vLLM engine in this process, or an OpenAI-compatible endpoint",
+        choices=get_args(Backend),
     )
     add_setting_flag(
         parser,
@@ -87,7 +92,7 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     key = os.environ.get("OPENAI_API_KEY")
     api_key = Secret(key) if key else None
     model = args.model
-    if settings.evaluate.backend == "transformers":
+    if settings.evaluate.backend != "endpoint":  # the local backends load a directory; an endpoint names a model
         model = resolve_model_reference(model_argument(args.model, settings), settings.home)
     snapshot = args.snapshot or (None if args.swebench else default_snapshot(settings, None))
     if args.swebench is None and not snapshot:
