@@ -52,7 +52,8 @@ def test_killed_training_resumes_from_last_checkpoint(settings: Settings, model_
         steps.append(event)
         if killed or last_checkpoint(run_dir) is None:
             return
-        (child,) = [c for c in psutil.Process().children() if "swerl_core.train.followed" in c.cmdline()]
+        alive = [c for c in psutil.Process().children() if c.status() != psutil.STATUS_ZOMBIE]
+        (child,) = [c for c in alive if "swerl_core.train.followed" in c.cmdline()]  # not an earlier test's
         os.kill(child.pid, signal.SIGKILL)
         killed.append(child.pid)
 

@@ -149,7 +149,10 @@ class VllmBackend:
 
     def close(self) -> None:
         """Stop the engine and free its memory (its KV cache, on a GPU most of the device) now, not at exit."""
+        import multiprocessing
+
         self.llm.llm_engine.engine_core.shutdown()
+        multiprocessing.active_children()  # joins the engine's exited process: no zombie left in a long-lived caller
 
 
 class EndpointBackend:
