@@ -27,6 +27,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_healthy(url: str, server: subprocess.Popen, seconds: float, log: Callable[[], str]) -> None:
+    """Wait until ``url``/health answers 200 while ``server`` runs; fail with the tail of its ``log()`` otherwise."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        assert server.poll() is None, f"the server at {url} exited: {log()}"
+        assert time.monotonic() < deadline, f"no healthy server at {url} within {seconds:g} s: {log()}"
+        time.sleep(0.5)
+
+
 @contextmanager
 def mlflow_server(root: Path) -> Iterator[str]:
     """Start ``mlflow server`` with its data under ``root``; yields its URL, stops it (its process group) after."""
@@ -41,17 +56,7 @@ def mlflow_server(root: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stderr.read().decode()[-2000:] if server.stderr else "server died"
-            assert time.monotonic() < deadline, "mlflow server not healthy within 90 s"
-            time.sleep(0.5)
+        wait_until_healthy(url, server, 90, lambda: server.stderr.read().decode()[-2000:] if server.stderr else "")
         yield url
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -16,13 +16,13 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from mlflow_server import wait_until_healthy
 
 from swerl_core.config import Settings, load_settings
 from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
@@ -97,17 +97,7 @@ def vllm_server(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            assert server.poll() is None, f"the vLLM server exited: {log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"no vLLM server after {SERVER_START_S} s: {log.read_text()[-3000:]}"
-            time.sleep(1)
+        wait_until_healthy(url, server, SERVER_START_S, lambda: log.read_text()[-3000:])
         yield url
     finally:
         os.killpg(server.pid, 15)
