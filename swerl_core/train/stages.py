@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from swerl_core.vllm_engine import engine_on_gpu
+
 if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import TrainerCallback
@@ -38,7 +40,7 @@ def build_grpo_trainer(
     )
     if args.use_vllm and args.vllm_mode == "colocate":
         _count_engine_tokens(trainer)
-        if args.use_cpu or not _cuda_available():
+        if args.use_cpu or not engine_on_gpu():
             _reload_weights_in_place(trainer.vllm_generation)
     return _quiet(trainer)
 
@@ -83,12 +85,6 @@ def _reload_weights_in_place(generation: Any) -> None:
         llm.reset_prefix_cache()
 
     generation.sync_weights = sync_weights
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
 
 
 def _count_engine_tokens(trainer: Any) -> None:
