@@ -82,6 +82,15 @@ def _snapshot_and_model(config: str) -> Setup:
     return setup
 
 
+def _server_recipe(root: Path) -> None:
+    """The sample snapshot, a model folder, and a recipe generating through a rollout server synced by NCCL."""
+    write_sample_snapshot(root / "home")
+    (root / "model").mkdir()
+    (root / "model" / "config.json").write_text("{}")  # refused before the model is read
+    grpo = "grpo:\n  use_vllm: true\n  vllm_mode: server\n  vllm_server_url: http://127.0.0.1:9\n"
+    (root / "r.yaml").write_text(f"name: served\nbase_model: {root / 'model'}\n{grpo}")
+
+
 def _snapshot_without_train_rows(root: Path) -> None:
     folder = root / "home" / "snapshots" / "only-heldout"
     folder.mkdir(parents=True)
@@ -213,6 +222,12 @@ ROWS: dict[str, Row] = {
         ("register", "--model", "{root}/nowhere", "--snapshot", "s"), 1, "no model directory", setup=_home
     ),
     # a snapshot whose data changed after curate wrote it: every reader checks the manifest's SHA-256
+    "train-server-nccl-on-a-cpu": Row(
+        ("train", "--recipe", "{root}/r.yaml", "--snapshot", SAMPLE_SNAPSHOT_ID),
+        1,
+        "grpo.vllm_weight_sync: nccl needs CUDA on the trainer; on a CPU set grpo.vllm_weight_sync: directory",
+        setup=_server_recipe,
+    ),
     "train-altered-snapshot": Row(
         ("train", "--recipe", "demo-cpu", "--snapshot", SAMPLE_SNAPSHOT_ID),
         1,

@@ -144,3 +144,12 @@ def test_work_pool_variables_reach_the_job() -> None:
     assert job["metadata"]["namespace"] == "ml"
     assert [next(iter(ref.values()))["name"] for ref in container["envFrom"]] == ["other-env", "other-secrets"]
     assert next(v for v in pod["volumes"] if v["name"] == "dshm")["emptyDir"]["sizeLimit"] == "8Gi"
+
+
+def test_rollout_image_serves_the_vllm_the_trainer_carries() -> None:
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pins = re.findall(r"^(vllm==\S+)$", (DOCKER / "rollout" / "requirements.txt").read_text(), flags=re.M)
+    assert pins == [pin for pin in extras["vllm"] if pin.startswith("vllm==")], (pins, extras["vllm"])
+    assert re.search(r'^ENTRYPOINT \["swerl-rollout"', _dockerfile("rollout"), flags=re.M), "not swerl's launcher"

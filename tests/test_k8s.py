@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import kubernetes_validate
@@ -526,3 +527,28 @@ def test_pods_that_print_odd_records_end_in_one_line_not_a_crash(
             train(settings, request, lambda event: steps.append(event.step))
     assert "\n" not in str(err.value)
     assert steps == [1]  # the records without an integer step are skipped, the good one is reported
+
+
+@pytest.mark.parametrize(
+    ("sync", "weights_dir", "flags"),
+    [
+        ("nccl", None, ["--weight-sync", "nccl"]),
+        ("directory", None, ["--weight-sync", "directory", "--weights-dir", "/data"]),
+        ("directory", "shared/weights", ["--weight-sync", "directory", "--weights-dir", "/data"]),
+    ],
+)
+def test_rollout_server_is_told_how_weights_arrive(sync: str, weights_dir: str | None, flags: list[str]) -> None:
+    cfg = _recipe("llama3-8b")
+    cfg = replace(cfg, grpo=replace(cfg.grpo, vllm_weight_sync=sync, vllm_weights_dir=weights_dir))
+    deployment = _by_kind(render_training(cfg, ClusterLayout(nodes=2)))["Deployment"][0]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][-len(flags) :] == flags
+    # Directory sync: the trainer writes inside SWERL_HOME, which the rollout pod mounts at the same path.
+    assert {"name": "home", "mountPath": "/data"} in container["volumeMounts"]
+
+
+def test_directory_sync_outside_the_shared_home_is_refused_on_kubernetes() -> None:
+    cfg = _recipe("llama3-8b")
+    cfg = replace(cfg, grpo=replace(cfg.grpo, vllm_weight_sync="directory", vllm_weights_dir="/scratch/weights"))
+    with pytest.raises(K8sError, match="grpo.vllm_weights_dir must be relative to SWERL_HOME"):
+        render_training(cfg, ClusterLayout(nodes=2))

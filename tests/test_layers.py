@@ -37,6 +37,7 @@ LAYERS: dict[str, str] = {
     "swerl_core.cli": ENTRY,
     "swerl_core.stack": ENTRY,
     "swerl_core.demo": ENTRY,
+    "swerl_core.rollout_server": ENTRY,
     **{f"swerl_core.{stage}": stage for stage in STAGES},
     "swerl_core": SHARED,  # the package itself (empty)
     "swerl_core.bucket": SHARED,
@@ -60,6 +61,7 @@ LAYERS: dict[str, str] = {
     "swerl_core.snapshots": SHARED,
     "swerl_core.store": SHARED,
     "swerl_core.vllm_engine": SHARED,
+    "swerl_core.weight_sync": SHARED,
     "swerl_core.errors": BASE,
     "swerl_core.interrupts": BASE,
     "swerl_core.progress": BASE,

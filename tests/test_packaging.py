@@ -110,6 +110,10 @@ def test_the_installed_swerl_command_runs_outside_the_repository(installed: Path
         )
         assert done.returncode == 0 and "usage: swerl" in done.stdout, done.stderr
     assert "learnable-cpu" in done.stdout, "train --help lists the shipped recipes"
+    rollout = subprocess.run(
+        [str(installed / "bin" / "swerl-rollout"), "--help"], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert rollout.returncode == 0 and "usage: swerl-rollout" in rollout.stdout, rollout.stderr
     status = subprocess.run(
         [sys.executable, "-m", "swerl_core.stack", "status"], cwd=cwd, env=env, capture_output=True, text=True
     )

@@ -25,6 +25,7 @@ RewardScaling = Literal["group", "batch", "none"]
 Scheduler = Literal["constant", "linear", "cosine"]
 Stage = Literal["sft", "grpo"]
 VllmMode = Literal["server", "colocate"]
+WeightSync = Literal["nccl", "directory"]
 
 # The shortest well-formed answer (a one-word thought and a one-line SEARCH/REPLACE edit) is about
 # 40 tokens under Llama 3's tokenizer; a completion budget below this can never earn a reward > −1.
@@ -53,9 +54,12 @@ class GrpoConfig:
     num_iterations: int = 1  # updates per generated batch (μ)
     mask_truncated_completions: bool = False
     use_vllm: bool = False  # rollouts from vLLM instead of transformers.generate
-    vllm_mode: VllmMode = "server"  # server: `trl vllm-serve` nodes; colocate: an engine inside each training rank
+    vllm_mode: VllmMode = "server"  # server: `swerl-rollout` servers; colocate: an engine inside each training rank
     vllm_server_url: str | None = None  # server mode, e.g. http://rollout-0:8000
-    vllm_server_timeout_s: float = 240.0
+    vllm_server_timeout_s: float = 240.0  # server mode: how long the trainer waits for the server to come up
+    vllm_request_timeout_s: float = 600.0  # server mode: one generation batch or weight sync; past it the run stops
+    vllm_weight_sync: WeightSync = "nccl"  # server mode: nccl (CUDA, TRL's broadcast) or directory (any device)
+    vllm_weights_dir: str | None = None  # directory sync: shared with the servers; None: the run's rollout-weights/
     vllm_gpu_memory_utilization: float = 0.3  # colocate mode: the share of each training GPU vLLM takes
 
     def __post_init__(self) -> None:
@@ -73,7 +77,11 @@ class GrpoConfig:
             )
         require_setting(self.temperature > 0, "grpo.temperature", "a positive number")
         require_setting(0 < self.top_p <= 1, "grpo.top_p", "a number in (0, 1]")
-        require_setting(self.vllm_server_timeout_s > 0, "grpo.vllm_server_timeout_s", "a positive number")
+        for key in ("vllm_server_timeout_s", "vllm_request_timeout_s"):
+            value = getattr(self, key)
+            require_setting(0 < value < float("inf"), f"grpo.{key}", "a positive number of seconds")
+        if self.vllm_weights_dir is not None:
+            require_setting(bool(str(self.vllm_weights_dir).strip()), "grpo.vllm_weights_dir", "a directory, or null")
         require_setting(
             0 < self.vllm_gpu_memory_utilization < 1, "grpo.vllm_gpu_memory_utilization", "a number in (0, 1)"
         )
@@ -81,7 +89,7 @@ class GrpoConfig:
             require_setting(
                 bool(self.vllm_server_url) and str(self.vllm_server_url).startswith(("http://", "https://")),
                 "grpo.vllm_server_url",
-                "an http(s) URL of a `trl vllm-serve` server when grpo.use_vllm is true in server mode",
+                "an http(s) URL of a `swerl-rollout` server when grpo.use_vllm is true in server mode",
             )
 
     @property
@@ -113,7 +121,7 @@ class SftConfig:
 
 @dataclass(frozen=True)
 class RolloutConfig:
-    """The vLLM rollout servers (`trl vllm-serve`) a cluster runs beside training (infra/k8s, docs/scale-out.md)."""
+    """The vLLM rollout servers (`swerl-rollout`) a cluster runs beside training (infra/k8s, docs/scale-out.md)."""
 
     tensor_parallel_size: int = 1  # GPUs one model copy is split across
     data_parallel_size: int = 1  # model copies inside one server

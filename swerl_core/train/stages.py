@@ -2,16 +2,21 @@
 
 Construction only: datasets, arguments, the reward adapter and callbacks come in ready-made from
 :mod:`.trainer`. The GRPO trainer is TRL's with one addition — it times generation (transformers or
-the vLLM server) and reports it as ``generation_time_s`` beside TRL's own metrics; with a colocated vLLM engine it
-also reports the tokens the engine generated (``vllm/generated_tokens``).
+vLLM) and reports it as ``generation_time_s`` beside TRL's own metrics; with vLLM (a colocated engine or a rollout
+server) it also reports the tokens vLLM generated (``vllm/generated_tokens``), and a rollout server's failure names
+the step it stopped.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
+from swerl_core.train.rollout_client import RolloutServerError, ServerRollouts, count_server_tokens, server_generation
 from swerl_core.vllm_engine import engine_on_gpu
+
+TOKENS = "vllm/generated_tokens"  # a step's completion tokens as vLLM returned them
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -28,20 +33,26 @@ def build_grpo_trainer(
     dataset: Dataset,
     reward: SweRLReward,
     callbacks: list[TrainerCallback],
+    rollouts: ServerRollouts | None = None,
 ) -> GRPOTrainer:
-    """TRL's GRPO trainer over ``dataset`` with the SWE-RL reward and generation timing."""
-    trainer = _timed_grpo_class()(
-        model=model,
-        reward_funcs=[reward],
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-    )
+    """TRL's GRPO trainer over ``dataset`` with the SWE-RL reward and generation timing; in server mode it
+    generates through ``rollouts``' server, with its deadlines and weight sync."""
+    with server_generation(rollouts) if rollouts is not None else nullcontext():
+        trainer = _timed_grpo_class()(
+            model=model,
+            reward_funcs=[reward],
+            args=args,
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
     if args.use_vllm and args.vllm_mode == "colocate":
         _count_engine_tokens(trainer)
         if args.use_cpu or not engine_on_gpu():
             _reload_weights_in_place(trainer.vllm_generation)
+    if rollouts is not None:
+        trainer.vllm_generation.step_of = lambda: trainer.state.global_step  # the version each sync carries
+        count_server_tokens(trainer.vllm_generation, lambda tokens: trainer._metrics["train"][TOKENS].append(tokens))
     return _quiet(trainer)
 
 
@@ -99,7 +110,7 @@ def _count_engine_tokens(trainer: Any) -> None:
     def counted(*args: Any, **kwargs: Any) -> Any:
         outputs = generate(*args, **kwargs)
         tokens = sum(len(sample.token_ids) for output in outputs for sample in output.outputs)
-        trainer._metrics["train"]["vllm/generated_tokens"].append(float(tokens))
+        trainer._metrics["train"][TOKENS].append(float(tokens))
         return outputs
 
     llm.generate = counted
@@ -115,7 +126,10 @@ def _timed_grpo_class() -> type:
         # completion of a generation batch, and `_metrics` values are averaged into each log record.
         def _generate(self, prompts: list[Any]) -> Any:
             start = time.perf_counter()
-            result = super()._generate(prompts)
+            try:
+                result = super()._generate(prompts)
+            except RolloutServerError as exc:
+                raise exc.at_step(self.state.global_step + 1) from None
             mode = "train" if self.model.training else "eval"
             self._metrics[mode]["generation_time_s"].append(time.perf_counter() - start)
             return result

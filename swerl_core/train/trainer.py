@@ -11,6 +11,7 @@ seeded sampler, with the consumed batches skipped).
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -41,8 +42,9 @@ from swerl_core.train.config import Stage, TrainConfig, train_config_dict
 from swerl_core.train.distributed import launched_rank, launched_world_size, prepare_deepspeed_env
 from swerl_core.train.examples import Examples, grpo_examples, sft_examples
 from swerl_core.train.result import TrainResult
+from swerl_core.train.rollout_client import ROLLOUT_WEIGHTS_DIR, ServerRollouts
 from swerl_core.train.snapshot import load_snapshot
-from swerl_core.vllm_engine import VllmUnavailable, prepare_vllm
+from swerl_core.vllm_engine import VllmUnavailable, engine_on_gpu, prepare_vllm
 
 ORDER_LOG = "data_order.jsonl"
 
@@ -72,7 +74,7 @@ def train(
             f"recipe {cfg.name!r} is laid out for world_size={cfg.world_size} processes but this job has "
             f"{launched_world_size()}; launch it with that many processes or edit world_size"
         )
-    if launched_world_size() > 1 and not _cuda_available():
+    if launched_world_size() > 1 and not engine_on_gpu():
         # Measured: under torchrun on CPU, Transformers starts no process group, so every rank trained
         # alone on the same prompts; naming gloo instead made TRL slice a gathered batch that was never
         # gathered. Refuse rather than train on duplicated data.
@@ -97,12 +99,17 @@ def train(
     cfg = replace(cfg, base_model=model, snapshot=snapshot_id)
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
     if cfg.deepspeed is not None:
-        prepare_deepspeed_env(_cuda_available())
+        prepare_deepspeed_env(engine_on_gpu())
     if stage == "grpo" and cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "colocate":
         try:
-            prepare_vllm(model, _cuda_available(), "grpo.vllm_mode: colocate")
+            prepare_vllm(model, engine_on_gpu(), "grpo.vllm_mode: colocate")
         except VllmUnavailable as exc:
             raise TrainError(str(exc)) from None
+    server_nccl = cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "server" and cfg.grpo.vllm_weight_sync == "nccl"
+    if stage == "grpo" and server_nccl and not engine_on_gpu():
+        raise TrainError(
+            "grpo.vllm_weight_sync: nccl needs CUDA on the trainer; on a CPU set grpo.vllm_weight_sync: directory"
+        )
 
     tokenizer = load_tokenizer(model, settings.home)
     _check_answer_fits(tokenizer, cfg.max_completion_length)
@@ -122,12 +129,6 @@ def train(
         f"model {model}" + (f", resuming from {checkpoint.name}" if checkpoint else "")
     )
     return _run(settings, cfg, stage, run_name, run_dir, checkpoint, tokenizer, examples, started, say)
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
 
 
 def resolve_model(home: Path, name: str, storage: StorageConfig | None = None) -> str:
@@ -257,6 +258,7 @@ def _run(
         samples_to_keep=cfg.samples_to_log,
         order_log=run_dir / (ORDER_LOG if main_process else f"data_order.rank{rank}.jsonl"),
     )
+    rollouts = _server_rollouts(settings, cfg, run_dir) if stage == "grpo" else None
     status = "FAILED"
     try:
         if main_process:
@@ -269,9 +271,13 @@ def _run(
         if stage == "sft":
             trainer = stages.build_sft_trainer(cfg.base_model, tokenizer, args, examples.dataset, callbacks)
         else:
-            trainer = stages.build_grpo_trainer(cfg.base_model, tokenizer, args, examples.dataset, reward, callbacks)
+            trainer = stages.build_grpo_trainer(
+                cfg.base_model, tokenizer, args, examples.dataset, reward, callbacks, rollouts
+            )
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         trainer.save_model(str(run_dir / FINAL_DIR))
+        if rollouts is not None and main_process:
+            shutil.rmtree(rollouts.weights_dir, ignore_errors=True)  # the last synced version: the servers' copy
         status = "FINISHED"
     except Exception:
         raise
@@ -309,4 +315,22 @@ def _run(
         metrics=last,
         checkpoint_uri=checkpoint_uri,
         resumed_from_steps=(int(checkpoint.name.split("-")[-1]),) if checkpoint else (),
+    )
+
+
+def _server_rollouts(settings: Settings, cfg: TrainConfig, run_dir: Path) -> ServerRollouts | None:
+    g = cfg.grpo
+    if not (g.use_vllm and g.vllm_mode == "server" and g.vllm_server_url):
+        return None
+    weights_dir = run_dir / ROLLOUT_WEIGHTS_DIR
+    if g.vllm_weights_dir is not None:
+        weights_dir = Path(g.vllm_weights_dir) / run_dir.name
+        if not weights_dir.is_absolute():
+            weights_dir = settings.home / weights_dir
+    return ServerRollouts(
+        url=g.vllm_server_url.rstrip("/"),
+        weight_sync=g.vllm_weight_sync,
+        weights_dir=weights_dir,
+        request_timeout_s=g.vllm_request_timeout_s,
+        connect_timeout_s=g.vllm_server_timeout_s,
     )

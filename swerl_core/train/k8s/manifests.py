@@ -3,10 +3,11 @@
 Training is an indexed ``batch/v1`` Job (one pod per node, ``completionMode: Indexed``) whose pods find each
 other through a headless Service: pod ``<run>-0`` hosts torchrun's c10d rendezvous store and every pod runs the
 same command, so start order does not matter and no SSH is involved. The rollout server is a Deployment running
-``trl vllm-serve`` with the recipe's tensor/data parallelism behind a headless Service named after the host in
-``grpo.vllm_server_url``. Weight sync (TRL 1.16) runs the other way: the vLLM workers join an NCCL group that
-the trainer's rank 0 hosts on its own pod IP at ``VLLM_GROUP_PORT``, so pods must reach each other directly
-(a flat pod network; allow it in any NetworkPolicy). Manifests are plain dicts.
+``swerl-rollout`` with the recipe's tensor/data parallelism behind a headless Service named after the host in
+``grpo.vllm_server_url``. Weight sync by NCCL (TRL 1.16) runs the other way: the vLLM workers join an NCCL group
+that the trainer's rank 0 hosts on its own pod IP at ``VLLM_GROUP_PORT``, so pods must reach each other directly
+(a flat pod network; allow it in any NetworkPolicy). Directory sync needs only the home volume, which every pod
+mounts at ``HOME_MOUNT`` (ReadWriteMany). Manifests are plain dicts.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import yaml
 
 from swerl_core.train.config import TrainConfig, train_config_dict
 from swerl_core.train.k8s.layout import ClusterLayout, K8sError, cluster_recipe, rollout_endpoint
+from swerl_core.train.rollout_client import VLLM_GROUP_PORT
 
 HOME_MOUNT = "/data"  # SWERL_HOME inside every pod
 RECIPE_MOUNT = "/etc/swerl"
 RECIPE_FILE = "recipe.yaml"
-VLLM_GROUP_PORT = 51216  # TRL GRPOConfig.vllm_group_port: the weight-update group, hosted by the trainer's rank 0
 _GPU = "nvidia.com/gpu"
 
 Manifest = dict[str, Any]
@@ -213,6 +214,11 @@ def _rollout_service(layout: ClusterLayout, host: str, port: int) -> Manifest:
 
 def _rollout_deployment(cfg: TrainConfig, layout: ClusterLayout, host: str, port: int) -> Manifest:
     rollout = cfg.rollout
+    if cfg.grpo.vllm_weight_sync == "directory" and Path(cfg.grpo.vllm_weights_dir or ".").is_absolute():
+        raise K8sError(
+            "grpo.vllm_weights_dir must be relative to SWERL_HOME on Kubernetes: trainer and rollout pods share "
+            "only the home volume"
+        )
     max_len = rollout.max_model_len or cfg.max_prompt_length + cfg.max_completion_length
     probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10}
     container = {
@@ -231,6 +237,10 @@ def _rollout_deployment(cfg: TrainConfig, layout: ClusterLayout, host: str, port
             str(rollout.gpu_memory_utilization),
             "--max-model-len",
             str(max_len),
+            "--weight-sync",
+            cfg.grpo.vllm_weight_sync,
+            # Directory sync: the trainer writes versions inside SWERL_HOME, which this pod mounts at the same path.
+            *(["--weights-dir", HOME_MOUNT] if cfg.grpo.vllm_weight_sync == "directory" else []),
         ],
         "workingDir": HOME_MOUNT,  # a relative base_model resolves under SWERL_HOME, as for the trainer
         "envFrom": _env_sources(layout),
