@@ -84,22 +84,23 @@ def test_init_model_writes_the_recipes_base_model_under_home_and_never_overwrite
     assert main(["init-model", "--force"]) == 0
 
 
-def test_multi_process_launch_without_gpu_is_refused(
+def test_colocated_engines_in_several_cpu_ranks_are_refused(
     swerl_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Under torchrun on CPU every rank trained alone on the same prompts; it must refuse instead.
+    # Several CPU ranks train as one job (tests/test_vllm_server.py), but an engine in every rank is not supported.
     write_sample_snapshot(swerl_home)
     recipe = swerl_home / "two.yaml"
     recipe.write_text(
         Path(DEMO)
         .read_text(encoding="utf-8")
         .replace("world_size: 1", "world_size: 2")
-        .replace("per_device_batch_size: 8 ", "per_device_batch_size: 4 "),
+        .replace("per_device_batch_size: 8 ", "per_device_batch_size: 4 ")
+        .replace("grpo:\n", "grpo:\n  use_vllm: true\n  vllm_mode: colocate\n"),
         encoding="utf-8",
     )
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["train", "--recipe", str(recipe)]) == 1
-    assert "multi-process training runs on GPUs only" in _one_line_error(capsys)
+    assert "grpo.vllm_mode: colocate (an engine in every rank) is not supported" in _one_line_error(capsys)
 
 
 def test_the_default_snapshot_is_the_recipes_when_it_exists_else_the_newest_curated(swerl_home: Path) -> None:

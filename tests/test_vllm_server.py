@@ -6,11 +6,13 @@ The run is stopped the hard way: the server's whole process group is killed afte
 must end with one line naming the server and the step, then ``--resume`` against a restarted server must finish
 the same run with every step. Along the way the served weights must be the trainer's at every step (TRL scores
 each sampled token with the trainer's own weights; vLLM returns its log-probability under the weights it serves),
-and every completion token must come from the server (its own ``/metrics`` counter).
+and every completion token must come from the server (its own ``/metrics`` counter). Then two CPU ranks train as
+one ZeRO-3 job through the same server, killed with every rank after a checkpoint and resumed on both.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from mlflow_server import free_port, wait_until_healthy
@@ -30,7 +33,7 @@ from mlflow_server import free_port, wait_until_healthy
 from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
 from swerl_core.train.tracking import EXPERIMENT
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy(200)]
+pytestmark = [pytest.mark.slow, pytest.mark.heavy(240)]
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = 4
@@ -231,6 +234,70 @@ def test_every_completion_token_came_from_the_server(run: KilledAndResumed) -> N
     assert resumed_from, run.resumed.stdout[-2000:]
     resumed_steps = range(int(resumed_from.group(1)) + 1, STEPS + 1)
     assert run.server.counter("vllm:generation_tokens_total") == sum(tokens[s] for s in resumed_steps) > 0
+
+
+@dataclass(frozen=True)
+class TwoRanks:
+    """A two-rank run on the same server: killed with all its ranks after a checkpoint, then resumed on both."""
+
+    run_dir: Path
+    resumed: subprocess.CompletedProcess[str]
+    tracking_uri: str
+
+
+@pytest.fixture(scope="module")
+def two_ranks(run: KilledAndResumed) -> TwoRanks:
+    recipe = _recipe(Path(_recipe_base_model(run)), run.server.url, run.weights_root)
+    recipe["world_size"] = 2
+    recipe["grpo"].update(per_device_batch_size=PROMPTS_PER_STEP * GENERATIONS // 2, max_steps=3)
+    run_dir = run.home / "checkpoints" / "two-ranks"
+    command, env = _train_command(run.home, recipe)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(free_port()), *command[1:]]  # fmt: skip
+    command[command.index("--run-name") + 1] = "two-ranks"
+    launched = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + RUN_S
+    while not (run_dir / "checkpoint-1" / "trainer_state.json").is_file() and launched.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint-1 in time"
+        time.sleep(0.2)
+    # Every rank at once, as when a node is lost (torchrun starts each rank in a process group of its own).
+    for process in [*psutil.Process(launched.pid).children(recursive=True), psutil.Process(launched.pid)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    output = launched.communicate(timeout=60)[0]
+    assert (run_dir / "checkpoint-1").is_dir(), output[-3000:]
+    resumed = subprocess.run([*command, "--resume"], cwd=REPO, env=env, capture_output=True, text=True, timeout=RUN_S)
+    return TwoRanks(run_dir, resumed, f"sqlite:///{run.home / 'mlflow.db'}")
+
+
+def _recipe_base_model(run: KilledAndResumed) -> str:
+    return yaml.safe_load((run.home / "served.yaml").read_text())["base_model"]
+
+
+def test_two_cpu_ranks_train_as_one_zero3_job_through_the_server_and_resume(two_ranks: TwoRanks) -> None:
+    from mlflow import MlflowClient
+
+    done = two_ranks.resumed
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "resuming from checkpoint-" in done.stdout + done.stderr
+    assert (done.stdout + done.stderr).count("mlflow run: ") == 1, "the result is the main rank's to report"
+    for step in range(1, 4):
+        checkpoint = two_ranks.run_dir / f"checkpoint-{step}"
+        assert json.loads((checkpoint / "trainer_state.json").read_text())["global_step"] == step
+        shards = sorted(p.name for p in (checkpoint / f"global_step{step}").glob("*_model_states.pt"))
+        assert shards == [f"zero_pp_rank_{rank}_mp_rank_00_model_states.pt" for rank in (0, 1)], shards
+    # Each rank trained on its own prompts at every step: one job, not two copies of it.
+    orders = [two_ranks.run_dir / "data_order.jsonl", two_ranks.run_dir / "data_order.rank1.jsonl"]
+    seen = [{row["step"]: set(row["instance_ids"]) for row in map(json.loads, path.read_text().splitlines())}
+            for path in orders]  # fmt: skip
+    assert set(seen[0]) == set(seen[1]) == {1, 2, 3}, seen
+    assert all(seen[0][step].isdisjoint(seen[1][step]) for step in seen[0]), seen
+    # Every sync gathered the full weights from both ranks' shards: the server samples from the trainer's weights.
+    client = MlflowClient(two_ranks.tracking_uri)
+    run_id = (two_ranks.run_dir / "mlflow_run_id").read_text().strip()
+    gaps = {m.step: m.value for m in client.get_metric_history(run_id, "sampling/sampling_logp_difference/max")}
+    assert sorted(gaps) == [1, 2, 3] and all(gap < 0.05 for gap in gaps.values()), gaps
 
 
 def test_a_synced_version_is_what_the_server_serves(run: KilledAndResumed, model: Path, tmp_path: Path) -> None:

@@ -166,6 +166,8 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
         result = run(settings, request, lines)
     finally:
         lines.close()
+    if launched_rank() != 0:
+        return 0  # the result is the main rank's to report: the others have no MLflow run and would repeat it
     reward = result.metrics.get("reward")
     shown = f", last mean reward {reward:+.3f}" if reward is not None else ""
     print(f"{result.run_name}: {result.steps} steps in {result.seconds:.0f} s{shown}")

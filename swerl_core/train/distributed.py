@@ -4,7 +4,8 @@ DeepSpeed reads its setup from the process environment, so this is the one place
 writes ``os.environ``. Under a launcher (``accelerate launch``, ``torchrun``, ``deepspeed``) the
 variables already exist and are left alone; a plain ``swerl train`` gets a single-process group on
 127.0.0.1 with a free port, and on a machine without CUDA DeepSpeed is pointed at its CPU accelerator
-(gloo backend; see shared/STACK.md "Training on CPU").
+(gloo backend; see shared/STACK.md "Training on CPU"). Several ranks on CPUs need Accelerate told that they are one
+job (:func:`count_cpu_ranks`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import MutableMapping
+from typing import Any
 
 
 def free_port() -> int:
@@ -48,3 +50,29 @@ def prepare_deepspeed_env(cuda_available: bool, env: MutableMapping[str, str] | 
     added = {key: value for key, value in wanted.items() if key not in env}
     env.update(added)
     return added
+
+
+def count_cpu_ranks() -> None:
+    """Make Accelerate see every rank of a multi-process run on CPUs, so that they train as one job (gloo).
+
+    Measured with Accelerate 1.15 under ``torchrun --nproc_per_node 2`` on a CPU: Transformers asks Accelerate for a
+    GPU-style state, Accelerate finds no GPU backend and records one process (``DistributedType.NO``), while
+    DeepSpeed has already joined both ranks in a gloo group. DeepSpeed's batch check then fails (``4 != 4 * 1 * 2``),
+    and without DeepSpeed every rank trains alone on duplicated data. Accelerate's own multi-CPU state is the answer
+    it would give with ``use_cpu``; this gives it for a launched job whose trainer did not ask for a CPU, and changes
+    nothing where Accelerate found a backend itself. Call it before TRL's arguments are built.
+    """
+    from accelerate.state import DistributedType, PartialState
+
+    original = PartialState._prepare_backend
+    if getattr(original, "counts_cpu_ranks", False):
+        return
+
+    def prepare(self: PartialState, cpu: bool = False, sagemaker_dp: bool = False, backend: str | None = None) -> Any:
+        chosen, kind = original(self, cpu, sagemaker_dp, backend)
+        if chosen is None and not cpu and launched_world_size() > 1:
+            return "gloo", DistributedType.MULTI_CPU
+        return chosen, kind
+
+    prepare.counts_cpu_ranks = True  # type: ignore[attr-defined]
+    PartialState._prepare_backend = prepare  # type: ignore[method-assign]

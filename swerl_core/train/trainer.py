@@ -39,7 +39,7 @@ from swerl_core.search_replace import Edit
 from swerl_core.snapshots import read_manifest, verify_snapshot
 from swerl_core.train import TrainError
 from swerl_core.train.config import Stage, TrainConfig, train_config_dict
-from swerl_core.train.distributed import launched_rank, launched_world_size, prepare_deepspeed_env
+from swerl_core.train.distributed import count_cpu_ranks, launched_rank, launched_world_size, prepare_deepspeed_env
 from swerl_core.train.examples import Examples, grpo_examples, sft_examples
 from swerl_core.train.result import TrainResult
 from swerl_core.train.rollout_client import ROLLOUT_WEIGHTS_DIR, ServerRollouts
@@ -74,13 +74,11 @@ def train(
             f"recipe {cfg.name!r} is laid out for world_size={cfg.world_size} processes but this job has "
             f"{launched_world_size()}; launch it with that many processes or edit world_size"
         )
-    if launched_world_size() > 1 and not engine_on_gpu():
-        # Measured: under torchrun on CPU, Transformers starts no process group, so every rank trained
-        # alone on the same prompts; naming gloo instead made TRL slice a gathered batch that was never
-        # gathered. Refuse rather than train on duplicated data.
+    cpu_ranks = launched_world_size() > 1 and not engine_on_gpu()
+    if cpu_ranks and stage == "grpo" and cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "colocate":
         raise TrainError(
-            f"{launched_world_size()} processes but no GPU: multi-process training runs on GPUs only; "
-            "on CPU train in a single process (DeepSpeed included)"
+            f"{launched_world_size()} processes on CPUs with grpo.vllm_mode: colocate (an engine in every rank) is "
+            "not supported; generate through a rollout server (grpo.vllm_mode: server, weight sync directory)"
         )
     if cfg.deepspeed is not None:
         deepspeed = repository_file(cfg.deepspeed)  # infra/deepspeed/… from any directory
@@ -100,6 +98,8 @@ def train(
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
     if cfg.deepspeed is not None:
         prepare_deepspeed_env(engine_on_gpu())
+    if cpu_ranks:
+        count_cpu_ranks()
     if stage == "grpo" and cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "colocate":
         try:
             prepare_vllm(model, engine_on_gpu(), "grpo.vllm_mode: colocate")
