@@ -45,7 +45,7 @@ EOF
 )"
 if [ -n "$missing" ]; then
     compgen -G "$WHEELS/*.whl" >/dev/null \
-        || { echo "missing packages ($missing) and no wheels in $WHEELS: run benchmarks/gpu_wheels.sh first" >&2; exit 2; }
+        || { echo "missing ($missing) and no wheels in $WHEELS: run benchmarks/gpu_wheels.sh first" >&2; exit 2; }
     echo "installing $(find "$WHEELS" -name '*.whl' | wc -l) wheels from $WHEELS (missing: $missing)"
     "$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --disable-pip-version-check \
         --target "$WORK/site" "$WHEELS"/*.whl
@@ -89,7 +89,10 @@ for recipe in llama3-8b llama3-70b; do
     plan="$("$PYTHON" -m swerl_core.cli train --recipe "$recipe" --plan --gpu-memory-gib "$GIB" 2>&1)" || rc=$?
     echo "$plan"
     # Exit 1 with the plan printed is the answer "does not fit"; anything else is a failure of the plan itself.
-    if [ "$rc" -gt 1 ] || ! grep -q '^parameters: ' <<<"$plan"; then echo "no plan for $recipe (exit $rc)" >&2; exit 1; fi
+    if [ "$rc" -gt 1 ] || ! grep -q '^parameters: ' <<<"$plan"; then
+        echo "no plan for $recipe (exit $rc)" >&2
+        exit 1
+    fi
 done
 
 # 3. GRPO under ZeRO-3 with transformers generation.

@@ -119,5 +119,6 @@ for name in sorted(here.keys() & machine):
     problems.append(f"{name} is on the GPU machine already: carrying it would replace the machine's")
 if problems:
     sys.exit("\n".join(sorted(set(problems))))
-print(f"{len(wheels)} wheels, {total / 2**20:.1f} MiB in {sys.argv[1]}: every requirement met by the folder or the GPU machine")
+print(f"{len(wheels)} wheels, {total / 2**20:.1f} MiB in {sys.argv[1]}: "
+      "every requirement met by the folder or the GPU machine")
 EOF
