@@ -29,6 +29,7 @@ from swerl_core.curate.errors import CurateError
 from swerl_core.curate.funnel import StageCount
 from swerl_core.errors import LockTimeout
 from swerl_core.locks import LockFolder, ProcessLock
+from swerl_core.snapshot_schema import ROW_SCHEMA
 from swerl_core.snapshots import SPLITS, file_sha256
 from swerl_core.store.records import SnapshotRecord
 
@@ -36,26 +37,6 @@ log = logging.getLogger("swerl.curate")
 
 # Bump when curation logic changes what a given input and config produce (2: unsafe paths dropped, quoted headers).
 FORMAT_VERSION = 2
-_FILES = pa.list_(pa.struct([("path", pa.string()), ("content", pa.string())]))
-ROW_SCHEMA = pa.schema(
-    [
-        ("instance_id", pa.string()),
-        ("repo", pa.string()),
-        ("pr_number", pa.int64()),
-        ("issue_numbers", pa.list_(pa.int64())),
-        ("problem_statement", pa.string()),
-        ("hints", pa.string()),
-        ("code_context", _FILES),
-        ("oracle_new_content", _FILES),
-        ("oracle_patch", pa.string()),
-        ("test_patch", pa.string()),
-        ("base_commit", pa.string()),
-        ("created_at", pa.timestamp("us", tz="UTC")),
-        ("merged_at", pa.timestamp("us", tz="UTC")),
-        ("languages", pa.list_(pa.string())),
-    ]
-)
-"""The snapshot row format (docs/data-contracts.md)."""
 TEMP_PREFIX = ".tmp-"
 """A snapshot being written lives in ``<TEMP_PREFIX><id>-<pid>`` beside the snapshots until it is complete."""
 WRITE_WAIT_S = 600.0  # a curate writing the same snapshot (same input and config) at the same time is waited for

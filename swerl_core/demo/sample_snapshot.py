@@ -250,7 +250,7 @@ def write_snapshot_rows(
     import pyarrow.parquet as pq
 
     from swerl_core.config import Settings
-    from swerl_core.curate.snapshot import ROW_SCHEMA
+    from swerl_core.snapshot_schema import ROW_SCHEMA
     from swerl_core.snapshots import file_sha256, snapshot_dir
 
     out = snapshot_dir(Settings(home=home).snapshots_dir, snapshot_id)
