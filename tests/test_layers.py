@@ -58,6 +58,7 @@ LAYERS: dict[str, str] = {
     "swerl_core.reward": SHARED,
     "swerl_core.runs": SHARED,
     "swerl_core.search_replace": SHARED,
+    "swerl_core.snapshot_schema": SHARED,
     "swerl_core.snapshots": SHARED,
     "swerl_core.store": SHARED,
     "swerl_core.vllm_engine": SHARED,
