@@ -13,11 +13,13 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from swerl_core.errors import SwerlError
+from swerl_core.interrupts import deferred
 
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 CPU_KV_CACHE_GIB = "1"  # enough for the tiny models CPUs train; an environment that sets its own keeps it
@@ -73,6 +75,20 @@ def prepare_vllm(model_dir: str | Path, on_gpu: bool, purpose: str) -> None:
             f"the model {model_dir} has {head}"
         )
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", CPU_KV_CACHE_GIB)
+
+
+@contextmanager
+def starting_engine() -> Iterator[None]:
+    """Hold stop signals (SIGTERM, SIGHUP, Ctrl-C) while a vLLM engine starts in this process; act on them once it
+    is up.
+
+    vLLM 0.32 swallows a ``KeyboardInterrupt`` raised during its engine's start-up handshake (its ZeroMQ socket
+    context catches it): the stop was lost, the front end then waited for the engine and the engine for the front end
+    until vLLM's 10-minute start-up timeout (measured: ``swerl evaluate --backend vllm`` stopped 20 s in). Held, the
+    stop waits for the start (about 20 s for a tiny model on 2 CPU cores) and then stops the caller as usual.
+    """
+    with deferred():
+        yield
 
 
 def reload_in_place(model_runner: Any, weights: Iterable[tuple[str, Any]]) -> None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,7 @@ from mlflow_server import wait_until_healthy
 from swerl_core.config import Settings, load_settings
 from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy(100)]
+pytestmark = [pytest.mark.slow, pytest.mark.heavy(150)]
 
 INSTANCES = 4
 SERVER_START_S = 300  # about 50 s on 2 idle cores
@@ -122,3 +124,35 @@ def test_the_endpoint_backend_evaluates_through_a_vllm_server(vllm_server: str, 
     # One request per instance asking for n = 2 answers; the server counts each answer as a finished request.
     assert requests_after - requests_before == 2 * INSTANCES
     assert tokens_after - tokens_before == report.metrics.tokens_generated > 0
+
+
+def test_a_stop_while_the_engine_starts_stops_the_evaluation_once_the_engine_is_up(model: Path, tmp_path: Path) -> None:
+    # vLLM swallows a KeyboardInterrupt during its engine's start-up handshake: a SIGTERM sent then was lost, and the
+    # evaluation ran to the end (exit 0) or waited out vLLM's start-up timeout. Held until the engine is up, it stops.
+    home = tmp_path / "home"
+    write_sample_snapshot(home)
+    log = tmp_path / "evaluate.log"
+    command = [sys.executable, "-m", "swerl_core.cli", "evaluate", "--model", str(model), "--snapshot",
+               SAMPLE_SNAPSHOT_ID, "--backend", "vllm"]  # fmt: skip
+    env = {**os.environ, "SWERL_HOME": str(home), "VLLM_ENGINE_READY_TIMEOUT_S": "600"}
+    with log.open("w") as out:
+        evaluating = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while "(EngineCore pid=" not in log.read_text(errors="replace"):  # the engine process runs: its start-up
+            assert evaluating.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        engines = psutil.Process(evaluating.pid).children(recursive=True)
+        evaluating.send_signal(signal.SIGTERM)
+        assert evaluating.wait(timeout=SERVER_START_S) == 143, log.read_text()[-3000:]
+    finally:
+        evaluating.kill()
+    assert log.read_text().rstrip().endswith("swerl evaluate: interrupted (SIGTERM)")
+    assert "Traceback" not in log.read_text()
+    if (home / "swerl.duckdb").exists():  # a stopped evaluation leaves no row (the database may not even exist yet)
+        from swerl_core.store import Store
+
+        with Store.open(home / "swerl.duckdb", read_only=True) as store, store.reading() as con:
+            assert con.execute("SELECT count(*) FROM evaluations").fetchall() == [(0,)], "a stopped one left a row"
+    _, alive = psutil.wait_procs(engines, timeout=60)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "the engine outlived the stopped evaluation"

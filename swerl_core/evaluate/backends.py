@@ -23,7 +23,7 @@ from swerl_core.config import Secret
 from swerl_core.config.evaluate import EvaluateConfig
 from swerl_core.errors import EndpointError
 from swerl_core.evaluate import EvaluateError
-from swerl_core.vllm_engine import VllmUnavailable, prepare_vllm
+from swerl_core.vllm_engine import VllmUnavailable, prepare_vllm, starting_engine
 
 Messages = list[dict[str, str]]
 Progress = Callable[[int], None]
@@ -125,7 +125,13 @@ class VllmBackend:
         # On a CPU: float32 (the transformers backend's arithmetic) and eager mode (torch.compile takes minutes to
         # start there and runs slower: measured in shared/STACK.md).
         dtype: Literal["auto", "float32"] = "auto" if on_gpu else "float32"
-        self.llm = LLM(model=str(model_dir), seed=cfg.seed, dtype=dtype, enforce_eager=not on_gpu)
+        try:
+            with starting_engine():
+                self.llm = LLM(model=str(model_dir), seed=cfg.seed, dtype=dtype, enforce_eager=not on_gpu)
+        except BaseException:
+            if hasattr(self, "llm"):
+                self.close()  # a stop held until the engine was up: the engine goes with it
+            raise
 
     def generate(self, prompts: Sequence[Messages], samples: int, progress: Progress) -> list[list[Completion]]:
         """Completions for each prompt: greedy when ``samples`` is 1, else sampled with the settings' temperature."""

@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from swerl_core.train.rollout_client import RolloutServerError, ServerRollouts, count_server_tokens, server_generation
-from swerl_core.vllm_engine import engine_on_gpu
+from swerl_core.vllm_engine import engine_on_gpu, starting_engine
 
 TOKENS = "vllm/generated_tokens"  # a step's completion tokens as vLLM returned them
 
@@ -37,7 +37,8 @@ def build_grpo_trainer(
 ) -> GRPOTrainer:
     """TRL's GRPO trainer over ``dataset`` with the SWE-RL reward and generation timing; in server mode it
     generates through ``rollouts``' server, with its deadlines and weight sync."""
-    with server_generation(rollouts) if rollouts is not None else nullcontext():
+    colocated = args.use_vllm and args.vllm_mode == "colocate"
+    with server_generation(rollouts) if rollouts is not None else starting_engine() if colocated else nullcontext():
         trainer = _timed_grpo_class()(
             model=model,
             reward_funcs=[reward],
@@ -46,7 +47,7 @@ def build_grpo_trainer(
             processing_class=tokenizer,
             callbacks=callbacks,
         )
-    if args.use_vllm and args.vllm_mode == "colocate":
+    if colocated:
         _count_engine_tokens(trainer)
         if args.use_cpu or not engine_on_gpu():
             _reload_weights_in_place(trainer.vllm_generation)
