@@ -55,30 +55,34 @@ def check_request() -> Any:
     """Flask before-request hook: ``None`` lets the request through, a 403 response refuses it."""
     from flask import request
     from mlflow.server.auth import is_unprotected_route
-    from mlflow.server.handlers import catch_mlflow_exception
+    from mlflow.server.handlers import _get_request_message, catch_mlflow_exception
 
     signed_in = request.authorization
     if is_unprotected_route(request.path) or signed_in is None:
         return None  # nothing to guard, or basic-auth has already answered
-    check = _checks().get((request.path, request.method))
-    if check is None:
+    found = _checks().get((request.path, request.method))
+    if found is None:
         return None
+    message_type, check = found
 
     def checked() -> Any:
-        refusal = check(signed_in.username or "")
+        refusal = check(signed_in.username or "", _get_request_message(message_type()))
         return None if refusal is None else _forbidden(refusal)
 
     return catch_mlflow_exception(checked)()  # an unknown model or version is MLflow's own 404, not a crash
 
 
-def _checks() -> dict[tuple[str, str], Callable[[str], str | None]]:
-    """(path, method) → check, for every REST and ajax path of the guarded registry calls."""
+Check = Callable[[str, Any], "str | None"]  # (signed-in user, the parsed request message) → refusal or None
+
+
+def _checks() -> dict[tuple[str, str], tuple[type, Check]]:
+    """(path, method) → (request message type, check), for every REST and ajax path of the guarded registry calls."""
     global _CHECKS
     if _CHECKS is None:
         from mlflow.protos import model_registry_pb2 as pb
         from mlflow.server.handlers import get_endpoints
 
-        by_message: dict[type, Callable[[str], str | None]] = {
+        by_message: dict[type, Check] = {
             pb.SetRegisteredModelAlias: _check_alias,
             pb.SetModelVersionTag: _check_version_tag,
             pb.DeleteModelVersionTag: _check_version_tag_removal,
@@ -88,7 +92,7 @@ def _checks() -> dict[tuple[str, str], Callable[[str], str | None]]:
             pb.CreateRegisteredModel: _check_new_model,
         }
         _CHECKS = {
-            (path, method): by_message[message]
+            (path, method): (message, by_message[message])
             for path, message, methods in get_endpoints(lambda message: message)
             if isinstance(message, type) and message in by_message
             for method in methods
@@ -96,13 +100,7 @@ def _checks() -> dict[tuple[str, str], Callable[[str], str | None]]:
     return _CHECKS
 
 
-_CHECKS: dict[tuple[str, str], Callable[[str], str | None]] | None = None
-
-
-def _message(message_type: Any) -> Any:
-    from mlflow.server.handlers import _get_request_message
-
-    return _get_request_message(message_type())
+_CHECKS: dict[tuple[str, str], tuple[type, Check]] | None = None
 
 
 def _store() -> Any:
@@ -117,10 +115,7 @@ def _can_manage(model: str) -> bool:
     return bool(sender_is_admin() or _get_registered_model_permission(model).can_manage)
 
 
-def _check_alias(user: str) -> str | None:
-    from mlflow.protos.model_registry_pb2 import SetRegisteredModelAlias
-
-    msg = _message(SetRegisteredModelAlias)
+def _check_alias(user: str, msg: Any) -> str | None:
     if msg.alias not in GUARDED_ALIASES:
         return None
     verdict = _store().get_model_version(msg.name, msg.version).tags.get(GATE_PREFIX + "verdict", "pending")
@@ -172,10 +167,7 @@ def _gate_tags_refusal(user: str, keys: list[str], model: str) -> str | None:
     return None
 
 
-def _check_version_tag(user: str) -> str | None:
-    from mlflow.protos.model_registry_pb2 import SetModelVersionTag
-
-    msg = _message(SetModelVersionTag)
+def _check_version_tag(user: str, msg: Any) -> str | None:
     if msg.key == LAST_MOVE_TAG:
         recorded = _store().get_registered_model(msg.name).tags
         if not any(k.startswith(MOVE_PREFIX) and v == msg.value for k, v in recorded.items()):
@@ -184,38 +176,26 @@ def _check_version_tag(user: str) -> str | None:
     return _gate_tags_refusal(user, [msg.key], msg.name)
 
 
-def _check_version_tag_removal(user: str) -> str | None:
-    from mlflow.protos.model_registry_pb2 import DeleteModelVersionTag
-
-    msg = _message(DeleteModelVersionTag)
+def _check_version_tag_removal(user: str, msg: Any) -> str | None:
     if msg.key == LAST_MOVE_TAG:
         return f"not allowed: the alias-move records of {msg.name} are kept"
     return _gate_tags_refusal(user, [msg.key], msg.name)
 
 
-def _check_new_version(user: str) -> str | None:
-    from mlflow.protos.model_registry_pb2 import CreateModelVersion
-
-    msg = _message(CreateModelVersion)
+def _check_new_version(user: str, msg: Any) -> str | None:
     keys = [tag.key for tag in msg.tags]
     if LAST_MOVE_TAG in keys:
         return f"not allowed: a new version of {msg.name} has no alias move to copy"
     return _gate_tags_refusal(user, keys, msg.name)
 
 
-def _check_new_model(user: str) -> str | None:
-    from mlflow.protos.model_registry_pb2 import CreateRegisteredModel
-
-    msg = _message(CreateRegisteredModel)
+def _check_new_model(user: str, msg: Any) -> str | None:
     if any(tag.key.startswith(MOVE_PREFIX) for tag in msg.tags):
         return f"not allowed: a new model ({msg.name}) starts with no alias-move records"
     return None
 
 
-def _check_move_record(user: str) -> str | None:
-    from mlflow.protos.model_registry_pb2 import SetRegisteredModelTag
-
-    msg = _message(SetRegisteredModelTag)
+def _check_move_record(user: str, msg: Any) -> str | None:
     if not msg.key.startswith(MOVE_PREFIX):
         return None
     new = _record(msg.value)
@@ -230,10 +210,7 @@ def _check_move_record(user: str) -> str | None:
     return None
 
 
-def _check_move_record_removal(user: str) -> str | None:
-    from mlflow.protos.model_registry_pb2 import DeleteRegisteredModelTag
-
-    msg = _message(DeleteRegisteredModelTag)
+def _check_move_record_removal(user: str, msg: Any) -> str | None:
     if not msg.key.startswith(MOVE_PREFIX):
         return None
     existing = _record(_store().get_registered_model(msg.name).tags.get(msg.key) or "{}") or {}
