@@ -44,13 +44,14 @@ class Account:
 
 def read_accounts(path: Path) -> list[Account]:
     """The accounts of an accounts file (``ROLE USER PASSWORD`` per line); a malformed line is refused by number."""
+    people = [role for role in ROLES if role != "service"]  # the service account is SWERL_SERVICE_PASSWORD's
     accounts = []
     for number, line in enumerate(Path(path).read_text("utf-8").splitlines(), start=1):
         words = line.split("#", 1)[0].split()
         if not words:
             continue
-        if len(words) != 3 or words[0] not in ROLES:
-            raise RegistryError(f"{path}:{number}: expected `ROLE USER PASSWORD` with ROLE one of {', '.join(ROLES)}")
+        if len(words) != 3 or words[0] not in people:
+            raise RegistryError(f"{path}:{number}: expected `ROLE USER PASSWORD` with ROLE one of {', '.join(people)}")
         accounts.append(Account(words[1], words[0], words[2]))
     return accounts
 
