@@ -512,7 +512,8 @@ def test_release_manager_forces_a_promotion_recorded_with_their_name_and_reason(
     assert _status(_alias_url(locked_mlflow), move, _login("alice")) == 403  # no recorded reason: refused
     tag = {"name": MODEL, "version": failed, "key": "gate.verdict", "value": "pass"}
     assert _status(f"{locked_mlflow.url}/api/2.0/mlflow/model-versions/set-tag", tag, _login("alice")) == 403
-    forged = {"alias": "champion", "version": failed, "who": "bob", "why": "x", "forced": True, "state": "intended"}
+    forged = {"alias": "champion", "version": failed, "previous": None, "kind": "promote", "who": "bob", "why": "x",
+              "when": "2026-01-01T00:00:00+00:00", "forced": True, "state": "intended"}  # fmt: skip
     record = {"name": MODEL, "key": "alias_move.0.forged", "value": json.dumps(forged)}
     assert _status(f"{locked_mlflow.url}/api/2.0/mlflow/registered-models/set-tag", record, _login("alice")) == 403
     with _signed_in("alice"):
@@ -523,6 +524,63 @@ def test_release_manager_forces_a_promotion_recorded_with_their_name_and_reason(
     assert (done.forced, last.who, last.why, last.forced, last.version) == (
         True, "alice", "v1 regressed on repo X", True, failed
     )  # fmt: skip
+
+
+def _move_record(version: str, **fields: object) -> str:
+    """An alias-move record as swerl writes it (aliases.AliasMove): alice forcing ``champion`` to ``version``."""
+    record = {"alias": "champion", "version": version, "previous": None, "kind": "promote", "who": "alice",
+              "why": "hotfix", "when": "2026-01-01T00:00:00+00:00", "forced": True, "state": "intended"}  # fmt: skip
+    return json.dumps({**record, **fields})
+
+
+@pytest.mark.postgres
+def test_a_forced_move_keeps_its_record_until_done_and_rollback_stands_in_only_for_a_real_rollback(
+    locked_mlflow: Server, gated_versions: dict[str, str]
+) -> None:
+    from swerl_core.models import alias_version, mlflow_client
+    from swerl_core.registry.aliases import alias_moves
+    from swerl_core.registry.register import promote_version, rollback_champion
+
+    passed, failed, alice = gated_versions["pass"], gated_versions["fail"], _login("alice")
+    url, api = locked_mlflow.url, f"{locked_mlflow.url}/api/2.0/mlflow"
+    with _signed_in("alice"):
+        promote_version(_settings(locked_mlflow), passed, "alice", "a passing champion first")
+    # Record a forced move, make it, then try to wipe the trace: remove the record, move or drop the alias away
+    # first, delete the version, or call the record's move never made.
+    key = f"alias_move.{time.time_ns():020d}.door"
+    record = {"name": MODEL, "key": key, "value": _move_record(failed)}
+    assert _status(f"{api}/registered-models/set-tag", record, alice) == 200
+    assert _status(_alias_url(locked_mlflow), {"name": MODEL, "alias": "champion", "version": failed}, alice) == 200
+    assert _status(f"{api}/registered-models/delete-tag", {"name": MODEL, "key": key}, alice, "DELETE") == 403
+    assert _status(_alias_url(locked_mlflow), {"name": MODEL, "alias": "champion", "version": passed}, alice) == 403
+    assert _status(_alias_url(locked_mlflow), {"name": MODEL, "alias": "champion"}, alice, "DELETE") == 403
+    assert _status(f"{api}/model-versions/delete", {"name": MODEL, "version": failed}, alice, "DELETE") == 403
+    done = {**record, "value": _move_record(failed, state="done")}
+    assert _status(f"{api}/registered-models/set-tag", done, alice) == 200  # settled: the record stays
+    # A record marked done whose move never happened would forge the lineage rollback replays.
+    forged = {"name": MODEL, "key": key + "x", "value": _move_record(passed, forced=False)}
+    assert _status(f"{api}/registered-models/set-tag", forged, alice) == 200
+    assert _status(f"{api}/registered-models/set-tag", {**forged, "value": _move_record(passed, forced=False,
+                   state="done")}, alice) == 403  # fmt: skip
+    assert _status(f"{api}/registered-models/delete-tag", {"name": MODEL, "key": key + "x"}, alice, "DELETE") == 200
+    # A 'rollback' record is no forced one unless it returns champion to the holder before the current one (the log).
+    move = {"name": MODEL, "alias": "champion", "version": passed}
+    assert _status(_alias_url(locked_mlflow), move, alice) == 200  # champion off the failed version, unrecorded
+    for alias in ("challenger", "champion"):
+        fake = {"name": MODEL, "key": key + alias, "value": _move_record(failed, alias=alias, kind="rollback",
+                forced=False)}  # fmt: skip
+        assert _status(f"{api}/registered-models/set-tag", fake, alice) == 200
+        assert _status(_alias_url(locked_mlflow), {**move, "alias": alias, "version": failed}, alice) == 403, alias
+        assert _status(f"{api}/registered-models/delete-tag", {"name": MODEL, "key": key + alias}, alice,
+                       "DELETE") == 200  # fmt: skip
+    # swerl's own rollback returns champion to the force-promoted holder before it: a real rollback.
+    with _signed_in("alice"):
+        promote_version(_settings(locked_mlflow), failed, "alice", "again", force=True)
+        promote_version(_settings(locked_mlflow), passed, "alice", "and back")
+        assert rollback_champion(_settings(locked_mlflow), "alice", "the pass regressed").version == failed
+        client = mlflow_client(url)
+        assert alias_version(client, MODEL, "champion") == failed
+        assert alias_moves(client, MODEL)[-1].kind == "rollback"
 
 
 @pytest.mark.postgres

@@ -10,8 +10,16 @@ permissions. The check holds for every user, the admin included:
   reason and under their own name;
 - the gate's tags (``gate.*``) are written and removed by the service account only (``SWERL_SERVICE_ACCOUNT``,
   default ``swerl``), so nobody else can turn a failed version into a passing one;
-- every alias-move record carries the name its writer signed in with; a record is written once and may then only
-  be marked done (or, still intended, removed when its move never happened); ``last_alias_move`` copies a record.
+- every alias-move record carries the name its writer signed in with and the fields of
+  :class:`~swerl_core.registry.aliases.AliasMove`; a record is written once and may then only be marked done (or,
+  still intended, removed when its move never happened: its alias does not point where it says); marked done
+  only once its alias points where it says, so the log replays only moves that happened;
+  ``last_alias_move`` copies a record;
+- a move that happened is settled before anything else touches it: while an intended record says where
+  ``champion`` / ``challenger`` points now, that alias does not move again and the version it names is not
+  deleted — otherwise a forced move could be made, undone and its record removed, leaving no trace;
+- a ``rollback`` record stands in for a forced one only when it returns ``champion`` to the holder before the
+  current one (the replay of the done records, :func:`~swerl_core.registry.aliases.champion_lineage`).
 
 A refusal is HTTP 403 with MLflow's JSON error body, whose message begins ``not allowed:``. Readers are refused by
 MLflow's own permission check before this one runs (they lack EDIT / MANAGE). This module reads MLflow's request
@@ -24,10 +32,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from swerl_core.models import CHALLENGER, CHAMPION
-from swerl_core.registry.aliases import MOVE_PREFIX
+from swerl_core.registry.aliases import MOVE_PREFIX, AliasMove, champion_lineage
 
 SERVICE_ACCOUNT_ENV = "SWERL_SERVICE_ACCOUNT"
 GATE_PREFIX = "gate."
@@ -84,6 +93,8 @@ def _checks() -> dict[tuple[str, str], tuple[type, Check]]:
 
         by_message: dict[type, Check] = {
             pb.SetRegisteredModelAlias: _check_alias,
+            pb.DeleteRegisteredModelAlias: _check_alias_removal,
+            pb.DeleteModelVersion: _check_version_removal,
             pb.SetModelVersionTag: _check_version_tag,
             pb.DeleteModelVersionTag: _check_version_tag_removal,
             pb.CreateModelVersion: _check_new_version,
@@ -118,6 +129,8 @@ def _can_manage(model: str) -> bool:
 def _check_alias(user: str, msg: Any) -> str | None:
     if msg.alias not in GUARDED_ALIASES:
         return None
+    if (unsettled := _unsettled_move(msg.name, msg.alias)) is not None:
+        return unsettled
     verdict = _store().get_model_version(msg.name, msg.version).tags.get(GATE_PREFIX + "verdict", "pending")
     if user == service_account():
         if verdict == "pass":
@@ -136,25 +149,80 @@ def _check_alias(user: str, msg: Any) -> str | None:
     )
 
 
+def _check_alias_removal(user: str, msg: Any) -> str | None:
+    return _unsettled_move(msg.name, msg.alias) if msg.alias in GUARDED_ALIASES else None
+
+
+def _unsettled_move(model: str, alias: str) -> str | None:
+    """A refusal while an intended record says where ``alias`` points now: that move happened and is marked done
+    first (what :func:`~swerl_core.registry.aliases.settle_moves` does), so its record can no longer be removed."""
+    current = _alias_target(model, alias)
+    for key, move in _moves(model):
+        if move.state == "intended" and move.alias == alias and move.version == current:
+            return f"not allowed: alias-move record {key} of {model} says where {alias} points; mark it done first"
+    return None
+
+
+def _check_version_removal(user: str, msg: Any) -> str | None:
+    version = str(msg.version).strip().lstrip("0") or "0"  # as MLflow reads it: "02" is version 2
+    for key, move in _moves(msg.name):
+        if move.state == "intended" and move.version == version:
+            return f"not allowed: {msg.name} v{msg.version} is named by the unsettled alias-move record {key}"
+    return None
+
+
+def _alias_target(model: str, alias: str) -> str | None:
+    target = _store().get_registered_model(model).aliases.get(alias)
+    return None if target is None else str(target)
+
+
+def _moves(model: str) -> list[tuple[str, AliasMove]]:
+    """The well-formed alias-move records of ``model``, oldest first (keys sort by time)."""
+    tags = _store().get_registered_model(model).tags
+    found = ((key, _move(tags[key])) for key in sorted(tags) if key.startswith(MOVE_PREFIX))
+    return [(key, move) for key, move in found if move is not None]
+
+
 def _forced_move_recorded(model: str, alias: str, version: str, user: str) -> bool:
-    """An intended alias-move record of ``user`` moving ``alias`` to ``version``, forced (or a rollback), with a
-    reason."""
-    for key, value in _store().get_registered_model(model).tags.items():
-        record = _record(value) if key.startswith(MOVE_PREFIX) else None
+    """An intended alias-move record of ``user`` moving ``alias`` to ``version`` with a reason, forced — or a
+    rollback of ``champion`` to the holder before the current one."""
+    for _, move in _moves(model):
         if (
-            record is not None
-            and record.get("state") == "intended"
-            and (record.get("alias"), str(record.get("version")), record.get("who")) == (alias, str(version), user)
-            and (record.get("forced") is True or record.get("kind") == "rollback")
-            and str(record.get("why") or "").strip()
+            move.state == "intended"
+            and (move.alias, move.version, move.who) == (alias, str(version), user)
+            and (move.forced is True or (move.kind == "rollback" and _rolls_back(model, move)))
+            and move.why.strip()
         ):
             return True
     return False
 
 
-def _record(value: str) -> dict[str, Any] | None:
+def _rolls_back(model: str, move: AliasMove) -> bool:
+    lineage = champion_lineage([done for _, done in _moves(model) if done.state == "done"])
+    current = _alias_target(model, CHAMPION)
+    return move.alias == CHAMPION and len(lineage) >= 2 and lineage[-1] == current and lineage[-2] == move.version
+
+
+_MOVE_FIELDS = frozenset(field.name for field in fields(AliasMove))
+
+
+def _move(value: str | None) -> AliasMove | None:
+    """The alias move a record holds; ``None`` for anything else (not JSON, missing or extra fields, bad types)."""
+    record = _record(value)
+    if record is None or set(record) != _MOVE_FIELDS:
+        return None
+    text = ("alias", "kind", "who", "why", "when", "state")
+    if not all(isinstance(record[name], str) for name in text) or not isinstance(record["forced"], bool):
+        return None
+    held = ("version", "previous")  # a version number, as MLflow answers it (a string) or as JSON may carry it
+    if not all(record[name] is None or type(record[name]) in (str, int) for name in held):
+        return None
+    return AliasMove(**{**record, **{name: None if record[name] is None else str(record[name]) for name in held}})
+
+
+def _record(value: str | None) -> dict[str, Any] | None:
     try:
-        record = json.loads(value)
+        record = json.loads(value or "")
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
@@ -198,24 +266,34 @@ def _check_new_model(user: str, msg: Any) -> str | None:
 def _check_move_record(user: str, msg: Any) -> str | None:
     if not msg.key.startswith(MOVE_PREFIX):
         return None
-    new = _record(msg.value)
+    new = _move(msg.value)
     existing = _store().get_registered_model(msg.name).tags.get(msg.key)
     if existing is None:
-        if new is None or new.get("who") != user or new.get("state") != "intended":
-            return f"not allowed: a new alias-move record on {msg.name} is intended and signed by its writer ({user})"
+        if new is None or new.who != user or new.state != "intended":
+            return (
+                f"not allowed: a new alias-move record on {msg.name} is an intended move (swerl's alias-move fields) "
+                f"signed by its writer ({user})"
+            )
         return None
     old = _record(existing)
-    if old is None or new is None or {**old, "state": "done"} != new:
+    if old is None or _record(msg.value) != {**old, "state": "done"}:
         return f"not allowed: alias-move record {msg.key} of {msg.name} may only be marked done"
+    if new is not None and _alias_target(msg.name, new.alias) != new.version:
+        return f"not allowed: alias-move record {msg.key} of {msg.name} is done only once {new.alias} points there"
     return None
 
 
 def _check_move_record_removal(user: str, msg: Any) -> str | None:
     if not msg.key.startswith(MOVE_PREFIX):
         return None
-    existing = _record(_store().get_registered_model(msg.name).tags.get(msg.key) or "{}") or {}
-    if existing.get("state") != "intended":
+    tags = _store().get_registered_model(msg.name).tags
+    if msg.key not in tags:
+        return None  # MLflow's own answer: no such tag
+    move = _move(tags[msg.key])
+    if move is None or move.state != "intended":
         return f"not allowed: alias-move record {msg.key} of {msg.name} is done and kept"
+    if _alias_target(msg.name, move.alias) == move.version:
+        return f"not allowed: alias-move record {msg.key} of {msg.name} says where {move.alias} points; mark it done"
     return None
 
 
