@@ -584,6 +584,29 @@ def test_a_forced_move_keeps_its_record_until_done_and_rollback_stands_in_only_f
 
 
 @pytest.mark.postgres
+def test_running_the_accounts_step_again_rotates_a_password_and_changes_a_role(locked_mlflow: Server) -> None:
+    from mlflow.server import get_app_client
+
+    home, step = locked_mlflow.home, _compose()["services"]["mlflow-accounts"]["command"]
+    for role, password in (("reader", secrets.token_urlsafe(18)), ("release-manager", secrets.token_urlsafe(18))):
+        accounts = home / "mlflow-accounts-again"
+        accounts.write_text(f"release-manager alice {ACCOUNTS['alice'][1]}\n{role} dave {password}\n")
+        again = subprocess.run(
+            [sys.executable, *step[1:]], cwd=home, capture_output=True, text=True, timeout=120,
+            env={**os.environ, **OFFLINE, "MLFLOW_TRACKING_URI": locked_mlflow.url, "SWERL_HOME": str(home / "again"),
+                 "MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": ACCOUNTS["admin"][1],
+                 "SWERL_SERVICE_PASSWORD": ACCOUNTS["swerl"][1], "SWERL_ACCOUNTS_FILE": str(accounts)},
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert password not in again.stdout + again.stderr
+        read = f"{locked_mlflow.url}/api/2.0/mlflow/registered-models/get?name={MODEL}"
+        assert _status(read, None, f"dave:{password}") == 200
+    with _signed_in("admin"):
+        users = get_app_client("basic-auth", tracking_uri=locked_mlflow.url)
+        assert users.get_user_permission("dave", "registered_model", MODEL).permission == "MANAGE"
+
+
+@pytest.mark.postgres
 @pytest.mark.slow
 def test_both_uis_render_in_chromium_after_login(
     locked_mlflow: Server, locked_prefect: Server, gated_versions: dict[str, str]

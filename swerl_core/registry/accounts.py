@@ -96,7 +96,13 @@ def provision(tracking_uri: str, model: str, accounts: Sequence[Account]) -> lis
                     raise
                 users.create_user(account.name, account.password)
                 done = "created"
-            users.grant_user_permission(account.name, "registered_model", model, ROLES[account.role])
+            try:
+                users.grant_user_permission(account.name, "registered_model", model, ROLES[account.role])
+            except MlflowException as exc:  # a second run (rotating passwords, changing a role) finds a grant
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                users.revoke_user_permission(account.name, "registered_model", model)  # MLflow has no update
+                users.grant_user_permission(account.name, "registered_model", model, ROLES[account.role])
             lines.append(f"{account.name}: {done}; {account.role} ({ROLES[account.role]} on {model})")
     return lines
 
