@@ -27,6 +27,10 @@ class ModelError(SwerlError):
     """A model reference cannot be resolved (not a model directory, unknown registry URI, failed download)."""
 
 
+class AccessDenied(SwerlError):
+    """A server refused the caller: no credentials, wrong ones, or a permission it lacks ("not allowed: …")."""
+
+
 class SnapshotError(SwerlError):
     """A snapshot is missing (``missing``), or its manifest or a split is unreadable or inconsistent."""
 

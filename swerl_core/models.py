@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from swerl_core.bucket import discard_dir, fetch_checkpoint
 from swerl_core.config.storage import StorageConfig, is_storage_uri, parse_location
-from swerl_core.errors import ModelError, StorageError, SwerlError
+from swerl_core.errors import AccessDenied, ModelError, StorageError, SwerlError
 from swerl_core.locks import LockFolder
 from swerl_core.runs import read_run_id, write_run_id
 
@@ -95,8 +95,7 @@ def wait_for_server(tracking_uri: str) -> None:
     started = time.monotonic()
     if started - _ANSWERED.get(tracking_uri, -math.inf) < 60:
         return
-    parts = urlsplit(tracking_uri)
-    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never a password in a message
+    shown = _shown(tracking_uri)
     probe = shown.rstrip("/") + "/health"
     retries = _int_env("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 7)
     tls = _tls_context()
@@ -141,8 +140,9 @@ def _int_env(name: str, default: int) -> int:
 
 
 @contextmanager
-def registry_access(tracking_uri: str) -> Iterator[None]:
-    """Turn a registry that cannot be reached or read into one :class:`ModelError` line.
+def registry_access(tracking_uri: str, model: str | None = None, needs: str = "READ") -> Iterator[None]:
+    """Turn a registry that cannot be reached or read into one :class:`ModelError` line, and a refusal into one
+    :class:`AccessDenied` line (:func:`access_refusals`; ``needs`` on ``model`` is the permission the caller lacks).
 
     "Not found" answers (``RESOURCE_DOES_NOT_EXIST``) pass through for the caller to word; anything
     else (a refused connection, an unknown URI scheme, a corrupt ``mlflow.db``) is reported as the
@@ -151,7 +151,8 @@ def registry_access(tracking_uri: str) -> Iterator[None]:
     from mlflow.exceptions import MlflowException
 
     try:
-        yield
+        with access_refusals(tracking_uri, model, needs):
+            yield
     except SwerlError:
         raise
     except MlflowException as exc:
@@ -164,9 +165,44 @@ def registry_access(tracking_uri: str) -> Iterator[None]:
         raise ModelError(_unreachable(tracking_uri, exc)) from None
 
 
-def _unreachable(tracking_uri: str, exc: BaseException) -> str:
+@contextmanager
+def access_refusals(tracking_uri: str, model: str | None = None, needs: str = "READ") -> Iterator[None]:
+    """Turn MLflow's 401 and 403 answers into one :class:`AccessDenied` line naming the user (from
+    ``MLFLOW_TRACKING_USERNAME``, the only place credentials are read from) and what they lack; a refusal the
+    server words itself (``not allowed: …``, :mod:`swerl_core.registry.door`) keeps the server's words."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        if exc.error_code not in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            raise
+        raise AccessDenied(_refusal(tracking_uri, exc, model, needs)) from None
+
+
+_LOGIN_VARIABLES = "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+
+
+def _refusal(tracking_uri: str, exc: BaseException, model: str | None, needs: str) -> str:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
+    shown = _shown(tracking_uri)
+    text = str(getattr(exc, "message", exc))
+    if "not allowed: " in text:
+        return text[text.index("not allowed: ") :].splitlines()[0]
+    if getattr(exc, "error_code", "") == "UNAUTHENTICATED":
+        if not user or not os.environ.get("MLFLOW_TRACKING_PASSWORD"):
+            return f"not allowed: MLflow at {shown} needs a login: set {_LOGIN_VARIABLES}"
+        return f"not allowed: MLflow at {shown} refused the password of {user} (MLFLOW_TRACKING_PASSWORD)"
+    return f"not allowed: {user or 'this user'} lacks {needs} on {model or 'MLflow at ' + shown}"
+
+
+def _shown(tracking_uri: str) -> str:
     parts = urlsplit(tracking_uri)
-    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no credentials, the port kept
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # no credentials, the port kept
+
+
+def _unreachable(tracking_uri: str, exc: BaseException) -> str:
+    shown = _shown(tracking_uri)
     detail = " ".join(str(exc).split())[:200] or type(exc).__name__
     return f"the MLflow registry at {shown} is unreachable or unreadable ({type(exc).__name__}: {detail})"
 

@@ -11,6 +11,10 @@ They run in ``$SWERL_HOME``, never in the source tree: the deployments name thei
 
 Run it as ``python -m swerl_core.stack up|down|deploy|status``; ports come from ``SWERL_PREFECT_PORT``
 (default 4200) and ``SWERL_MLFLOW_PORT`` (default 5000).
+
+This stack has no logins, on purpose: it listens on 127.0.0.1 only, and ``up`` says so. Production logins in the
+caller's environment (:data:`PRODUCTION_LOGINS`) are not passed to its processes. The locked stack is
+``infra/compose.yaml``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,22 @@ _QUIET = {
     "TRANSFORMERS_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
 }
+
+
+# The production stack's credentials (infra/compose.yaml): a shell that holds them for the locked stack would
+# otherwise make the local server ask for a Prefect login, or send MLflow passwords where none is needed.
+PRODUCTION_LOGINS = (
+    "PREFECT_SERVER_API_AUTH_STRING",
+    "PREFECT_API_AUTH_STRING",
+    "PREFECT_API_KEY",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+)
+NO_LOGIN_NOTICE = (
+    "No logins: this local stack listens on 127.0.0.1 only and has no authentication. Never expose it; "
+    'to share a stack, run infra/compose.yaml (docs/scale-out.md, "Before you open the ports").'
+)
 
 
 class StackError(SwerlError):
@@ -119,7 +139,7 @@ def _services(stack: Stack) -> dict[str, list[str]]:
 
 
 def _service_env(stack: Stack, name: str, base: Mapping[str, str]) -> dict[str, str]:
-    env = {**base, **stack.client_env()}
+    env = {**{k: v for k, v in base.items() if k not in PRODUCTION_LOGINS}, **stack.client_env()}
     if name == "prefect-server":
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = f"sqlite+aiosqlite:///{stack.home / 'prefect.db'}"
         env["PREFECT_UI_API_URL"] = stack.prefect_api
@@ -380,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if verb == "up":
             start(stack)
+            print(NO_LOGIN_NOTICE)
             print(f"Prefect UI: {stack.prefect_url}\nMLflow UI:  {stack.mlflow_url}")
             print(f"Logs and pid files: {stack.run_dir}   (stop with `make down`)")
         elif verb == "down":

@@ -244,3 +244,14 @@ def test_down_stops_exactly_the_processes_up_started(deployed: Deployed) -> None
     assert set(running) == {"prefect-server", "mlflow", "worker", "github"}
     assert set(stop(deployed.stack)) == set(running)
     assert not any(status(deployed.stack).values())
+
+
+def test_the_local_stack_runs_without_logins_even_when_the_shell_holds_production_ones(tmp_path: Path) -> None:
+    from swerl_core.stack import NO_LOGIN_NOTICE, PRODUCTION_LOGINS, _service_env
+
+    shell = {name: "a-production-secret" for name in PRODUCTION_LOGINS} | {"PATH": os.environ["PATH"]}
+    stack = Stack(tmp_path, 4200, 5000)
+    for service in ("prefect-server", "mlflow", "worker"):
+        env = _service_env(stack, service, shell)
+        assert "a-production-secret" not in env.values() and env["PATH"] == os.environ["PATH"], service
+    assert "127.0.0.1 only" in NO_LOGIN_NOTICE and "no authentication" in NO_LOGIN_NOTICE

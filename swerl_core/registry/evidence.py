@@ -21,7 +21,7 @@ from swerl_core.evaluate.evaluation import evaluate
 from swerl_core.evaluate.predictions import sample_rewards
 from swerl_core.evaluate.results import EvalReport
 from swerl_core.lineage import direct_base, git_sha
-from swerl_core.models import mlflow_client, registry_access
+from swerl_core.models import access_refusals, mlflow_client, registry_access
 from swerl_core.progress import ProgressCallback, ProgressReporter
 from swerl_core.registry.gate import GateMetrics, TrainedFrom
 from swerl_core.registry.register import (
@@ -57,7 +57,7 @@ def evaluate_and_register(
     run_dir = Path(checkpoint).resolve().parent
     training_run = read_run_id(run_dir)
     if training_run is not None:
-        with registry_access(settings.tracking_uri):
+        with registry_access(settings.tracking_uri, name, "READ"):
             existing = _existing_version(settings, name, training_run)
         if existing is not None:
             say(f"training run {run_dir.name} is already registered: {name} v{existing}", 1, 1)
@@ -71,18 +71,19 @@ def evaluate_and_register(
     deciding, *reported = modes
     candidate, metrics, evaluate_champion, evaluate_base = evidence[deciding]
     say(f"registering {checkpoint} as a version of {name}")
-    registration = register(
-        settings,
-        checkpoint,
-        candidate,
-        metrics,
-        who=who or current_user(),
-        git_sha=git_sha(),
-        evaluate_champion=evaluate_champion,
-        evaluate_base=evaluate_base,
-        mode=deciding,
-        also={mode: ReportedMode(*evidence[mode]) for mode in reported},
-    )
+    with access_refusals(settings.tracking_uri, name, "MANAGE"):  # the service account's (registry.accounts)
+        registration = register(
+            settings,
+            checkpoint,
+            candidate,
+            metrics,
+            who=who or current_user(),
+            git_sha=git_sha(),
+            evaluate_champion=evaluate_champion,
+            evaluate_base=evaluate_base,
+            mode=deciding,
+            also={mode: ReportedMode(*evidence[mode]) for mode in reported},
+        )
     say(f"registered {name} v{registration.version}", 1, 1)  # the verdict is the result's: callers show it once
     return registration
 

@@ -94,8 +94,9 @@ def registry_lock(settings: Settings) -> AbstractContextManager[None]:
 
 
 def current_user() -> str:
-    """Who is acting, for the alias log (``SWERL_USER``, else the login name)."""
-    return os.environ.get("SWERL_USER") or getpass.getuser()
+    """Who is acting, for the alias log: the MLflow user signed in (``MLFLOW_TRACKING_USERNAME``; a server running
+    :mod:`.door` accepts a record only under that name), else ``SWERL_USER``, else the login name."""
+    return os.environ.get("MLFLOW_TRACKING_USERNAME") or os.environ.get("SWERL_USER") or getpass.getuser()
 
 
 def register(
@@ -411,11 +412,15 @@ def _registry_run(client: Any, settings: Settings, checkpoint: Path) -> str:
     return str(run.info.run_id)
 
 
+RELEASE_MANAGER = "MANAGE"  # the permission on the model that promotes and rolls back (accounts.ROLES)
+
+
 def promote_version(settings: Settings, version: str, who: str, why: str, force: bool = False) -> AliasMove:
     """Make ``version`` the champion (see :func:`~swerl_core.registry.aliases.promote`), holding the lock."""
     client = mlflow_client(settings.tracking_uri)
-    with registry_lock(settings), registry_access(settings.tracking_uri):
-        return promote(client, settings.registry.model_name, version, who, why, force)
+    name = settings.registry.model_name
+    with registry_lock(settings), registry_access(settings.tracking_uri, name, RELEASE_MANAGER):
+        return promote(client, name, version, who, why, force)
 
 
 def rollback_champion(settings: Settings, who: str, why: str) -> AliasMove:
@@ -424,7 +429,7 @@ def rollback_champion(settings: Settings, who: str, why: str) -> AliasMove:
 
     client = mlflow_client(settings.tracking_uri)
     name = settings.registry.model_name
-    with registry_lock(settings), registry_access(settings.tracking_uri):
+    with registry_lock(settings), registry_access(settings.tracking_uri, name, RELEASE_MANAGER):
         try:
             return rollback(client, name, who, why)
         except MlflowException as exc:
@@ -452,7 +457,7 @@ def list_versions(settings: Settings) -> list[VersionRow]:
 
     client = mlflow_client(settings.tracking_uri)
     name = settings.registry.model_name
-    with registry_access(settings.tracking_uri):
+    with registry_access(settings.tracking_uri, name, "READ"):
         try:
             aliases = client.get_registered_model(name).aliases
         except MlflowException as exc:
