@@ -526,6 +526,17 @@ def test_release_manager_forces_a_promotion_recorded_with_their_name_and_reason(
     )  # fmt: skip
 
 
+@pytest.mark.postgres
+def test_only_the_admin_renames_or_deletes_the_model_or_marks_it_a_prompt(locked_mlflow: Server) -> None:
+    # Deleting the model drops its permissions: a reader could then create it again and manage it.
+    api = f"{locked_mlflow.url}/api/2.0/mlflow/registered-models"
+    alice = _login("alice")  # a release manager: MANAGE on the model
+    assert _status(f"{api}/rename", {"name": MODEL, "new_name": "elsewhere"}, alice) == 403
+    assert _status(f"{api}/delete", {"name": MODEL}, alice, "DELETE") == 403
+    assert _status(f"{api}/set-tag", {"name": MODEL, "key": "mlflow.prompt.is_prompt", "value": "true"}, alice) == 403
+    assert _status(f"{api}/get?name={MODEL}", None, alice, "GET") == 200  # still there, under its name
+
+
 def _move_record(version: str, **fields: object) -> str:
     """An alias-move record as swerl writes it (aliases.AliasMove): alice forcing ``champion`` to ``version``."""
     record = {"alias": "champion", "version": version, "previous": None, "kind": "promote", "who": "alice",

@@ -15,6 +15,9 @@ permissions. The check holds for every user, the admin included:
   still intended, removed when its move never happened: its alias does not point where it says); marked done
   only once its alias points where it says, so the log replays only moves that happened;
   ``last_alias_move`` copies a record;
+- the model itself is renamed or deleted by the admin only (deleting it drops its permissions: anyone could create
+  it again and manage it), and nobody else sets MLflow's ``mlflow.prompt.*`` tags on it (a model tagged as a
+  prompt is judged by prompt permissions, which would lock everyone else out);
 - a move that happened is settled before anything else touches it: while an intended record says where
   ``champion`` / ``challenger`` points now, that alias does not move again and the version it names is not
   deleted — otherwise a forced move could be made, undone and its record removed, leaving no trace;
@@ -42,6 +45,7 @@ SERVICE_ACCOUNT_ENV = "SWERL_SERVICE_ACCOUNT"
 GATE_PREFIX = "gate."
 LAST_MOVE_TAG = "last_alias_move"
 GUARDED_ALIASES = (CHAMPION, CHALLENGER)
+PROMPT_PREFIX = "mlflow.prompt."
 
 
 def create_app(app: Any = None) -> Any:
@@ -98,9 +102,11 @@ def _checks() -> dict[tuple[str, str], tuple[type, Check]]:
             pb.SetModelVersionTag: _check_version_tag,
             pb.DeleteModelVersionTag: _check_version_tag_removal,
             pb.CreateModelVersion: _check_new_version,
-            pb.SetRegisteredModelTag: _check_move_record,
+            pb.SetRegisteredModelTag: _check_model_tag,
             pb.DeleteRegisteredModelTag: _check_move_record_removal,
             pb.CreateRegisteredModel: _check_new_model,
+            pb.RenameRegisteredModel: _check_model_kept,
+            pb.DeleteRegisteredModel: _check_model_kept,
         }
         _CHECKS = {
             (path, method): (message, by_message[message])
@@ -121,9 +127,9 @@ def _store() -> Any:
 
 
 def _can_manage(model: str) -> bool:
-    from mlflow.server.auth import _get_registered_model_permission, sender_is_admin
+    from mlflow.server.auth import _get_registered_model_permission
 
-    return bool(sender_is_admin() or _get_registered_model_permission(model).can_manage)
+    return _is_admin() or bool(_get_registered_model_permission(model).can_manage)
 
 
 def _check_alias(user: str, msg: Any) -> str | None:
@@ -263,9 +269,27 @@ def _check_new_model(user: str, msg: Any) -> str | None:
     return None
 
 
-def _check_move_record(user: str, msg: Any) -> str | None:
-    if not msg.key.startswith(MOVE_PREFIX):
+def _check_model_kept(user: str, msg: Any) -> str | None:
+    # Deleting the model drops its permissions too: any signed-in user could then create it again and manage it.
+    if _is_admin():
         return None
+    return f"not allowed: renaming or deleting {msg.name} is the admin's (its versions, aliases and records go with it)"
+
+
+def _check_model_tag(user: str, msg: Any) -> str | None:
+    if msg.key.startswith(PROMPT_PREFIX) and not _is_admin():
+        # MLflow judges a model tagged as a prompt by its prompt permissions: everyone but the admin locked out.
+        return f"not allowed: {user} does not set MLflow's {PROMPT_PREFIX}* tags on {msg.name}"
+    return _check_move_record(user, msg) if msg.key.startswith(MOVE_PREFIX) else None
+
+
+def _is_admin() -> bool:
+    from mlflow.server.auth import sender_is_admin
+
+    return bool(sender_is_admin())
+
+
+def _check_move_record(user: str, msg: Any) -> str | None:
     new = _move(msg.value)
     existing = _store().get_registered_model(msg.name).tags.get(msg.key)
     if existing is None:
