@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from vllm_recipes import vllm_recipe
 
 from swerl_core.config import Settings
 from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
@@ -42,26 +43,7 @@ class ColocatedRun:
 
 
 def _recipe(model_dir: Path, **grpo: object) -> dict:
-    return {
-        "name": "colocate",
-        "base_model": str(model_dir),
-        "snapshot": SAMPLE_SNAPSHOT_ID,
-        "seed": 5,
-        "max_prompt_length": 1024,
-        "max_completion_length": 48,
-        "samples_to_log": 4,
-        "grpo": {
-            "prompts_per_step": PROMPTS_PER_STEP,
-            "num_generations": GENERATIONS,
-            "per_device_batch_size": PROMPTS_PER_STEP * GENERATIONS,
-            "max_steps": STEPS,
-            "save_steps": 1,
-            "learning_rate": 1e-4,
-            "use_vllm": True,
-            "vllm_mode": "colocate",
-            **grpo,
-        },
-    }
+    return vllm_recipe("colocate", model_dir, STEPS, PROMPTS_PER_STEP, GENERATIONS, vllm_mode="colocate", **grpo)
 
 
 def _train(home: Path, recipe: dict, *args: str) -> subprocess.CompletedProcess[str]:

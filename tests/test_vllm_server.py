@@ -29,8 +29,8 @@ import psutil
 import pytest
 import yaml
 from mlflow_server import free_port, wait_until_healthy
+from vllm_recipes import vllm_recipe
 
-from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
 from swerl_core.train.tracking import EXPERIMENT
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy(240)]
@@ -93,29 +93,10 @@ def _start_server(model: Path, weights_root: Path, log: Path) -> RolloutServer:
 
 
 def _recipe(model: Path, url: str, weights_root: Path) -> dict:
-    return {
-        "name": "served",
-        "base_model": str(model),
-        "snapshot": SAMPLE_SNAPSHOT_ID,
-        "seed": 5,
-        "max_prompt_length": 1024,
-        "max_completion_length": 48,
-        "samples_to_log": 4,
-        "grpo": {
-            "prompts_per_step": PROMPTS_PER_STEP,
-            "num_generations": GENERATIONS,
-            "per_device_batch_size": PROMPTS_PER_STEP * GENERATIONS,
-            "max_steps": STEPS,
-            "save_steps": 1,
-            "learning_rate": 1e-4,
-            "use_vllm": True,
-            "vllm_mode": "server",
-            "vllm_server_url": url,
-            "vllm_weight_sync": "directory",
-            "vllm_weights_dir": str(weights_root),
-            "vllm_request_timeout_s": 120,
-        },
-    }
+    return vllm_recipe(
+        "served", model, STEPS, PROMPTS_PER_STEP, GENERATIONS, vllm_mode="server", vllm_server_url=url,
+        vllm_weight_sync="directory", vllm_weights_dir=str(weights_root), vllm_request_timeout_s=120,
+    )  # fmt: skip
 
 
 def _train_command(home: Path, recipe: dict, *args: str) -> tuple[list[str], dict[str, str]]:
