@@ -334,3 +334,25 @@ def test_train_flow_with_an_unreachable_cluster_fails_saying_so(cluster_env: Pat
     state = train(str(RECIPE_8B), "snap-1", sft_warm_start=False, return_state=True)
     assert state.is_failed()
     assert "Kubernetes API at http://127.0.0.1:" in state.message and "is unreachable" in state.message
+
+
+def test_train_flow_fails_naming_a_rollout_server_that_is_not_there(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from flows.train import train
+    from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
+
+    home = tmp_path / "home"
+    write_sample_snapshot(home)
+    monkeypatch.delenv("SWERL_CONFIG", raising=False)
+    monkeypatch.setenv("SWERL_HOME", str(home))
+    recipe = write_recipe(tmp_path, tiny_model(tmp_path), "served")
+    values = yaml.safe_load(recipe.read_text())
+    values["grpo"] |= {"use_vllm": True, "vllm_mode": "server", "vllm_server_url": "http://127.0.0.1:9",
+                       "vllm_weight_sync": "directory", "vllm_server_timeout_s": 1}  # fmt: skip
+    recipe.write_text(yaml.safe_dump(values))
+    state = train(str(recipe), SAMPLE_SNAPSHOT_ID, sft_warm_start=False, return_state=True)
+    assert state.is_failed()
+    assert "rollout server http://127.0.0.1:9 did not come up within 1 s (grpo.vllm_server_timeout_s)" in state.message
