@@ -10,6 +10,7 @@ goes through the same ``n`` in both backends).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -139,10 +140,9 @@ def test_a_stop_while_the_engine_starts_stops_the_evaluation_once_the_engine_is_
         evaluating = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + SERVER_START_S
-        while "(EngineCore pid=" not in log.read_text(errors="replace"):  # the engine process runs: its start-up
+        while not (engines := _engine_processes(evaluating.pid)):  # the engine process runs: its start-up
             assert evaluating.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.1)
-        engines = psutil.Process(evaluating.pid).children(recursive=True)
+            time.sleep(0.05)
         evaluating.send_signal(signal.SIGTERM)
         assert evaluating.wait(timeout=SERVER_START_S) == 143, log.read_text()[-3000:]
     finally:
@@ -156,3 +156,13 @@ def test_a_stop_while_the_engine_starts_stops_the_evaluation_once_the_engine_is_
             assert con.execute("SELECT count(*) FROM evaluations").fetchall() == [(0,)], "a stopped one left a row"
     _, alive = psutil.wait_procs(engines, timeout=60)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "the engine outlived the stopped evaluation"
+
+
+def _engine_processes(pid: int) -> list[psutil.Process]:
+    """The vLLM engine processes under ``pid`` (vLLM names them ``VLLM::EngineCore``)."""
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "EngineCore" in child.name() or "EngineCore" in " ".join(child.cmdline()):
+                found.append(child)
+    return found
