@@ -15,8 +15,10 @@ a version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
@@ -28,6 +30,7 @@ from swerl_core.errors import SwerlError
 
 MANIFEST = "weights.json"
 WEIGHTS_DIR_ENV = "SWERL_WEIGHTS_DIR"  # the server's root: it loads versions from inside it only
+_VERSION_NAME = re.compile(r"\.?v\d{8}(-[0-9a-f]{32})?")  # v<version>, or its staging .v<version>-<nonce>
 SHARD_BYTES = 2 << 30  # a shard is written once this many bytes of tensors are waiting
 
 
@@ -94,11 +97,25 @@ def write_weights(root: Path, version: int, weights: Iterable[tuple[str, Any]]) 
     return WeightsVersion(final, version, nonce, tensors)
 
 
-def prune_weights(root: Path, keep: WeightsVersion) -> None:
-    """Delete every version under ``root`` but ``keep`` (the servers confirmed it, so none reads another)."""
+def prune_weights(root: Path, keep: WeightsVersion | None = None) -> None:
+    """Delete every version under ``root`` but ``keep`` (the servers confirmed it, so none reads another), and the
+    staging folders of writes that were killed; nothing else, whatever else ``root`` holds."""
+    if not root.is_dir():
+        return
     for entry in root.iterdir():
-        if entry != keep.path and entry.is_dir() and entry.name.startswith(("v", ".v")):
+        if (keep is None or entry != keep.path) and entry.is_dir() and _VERSION_NAME.fullmatch(entry.name):
             shutil.rmtree(entry, ignore_errors=True)
+
+
+def remove_weights(root: Path) -> None:
+    """Delete every version under ``root``, and ``root`` itself once it is empty: the end of a run's sync.
+
+    Never the whole tree: ``grpo.vllm_weights_dir`` may make ``root`` a folder that holds more (``checkpoints``
+    makes it the run's own folder, with its checkpoints and ``final/``).
+    """
+    prune_weights(root)
+    with contextlib.suppress(OSError):
+        root.rmdir()  # only if empty
 
 
 def read_weights(path: Path) -> tuple[dict[str, Any], Iterator[tuple[str, Any]]]:

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 import swerl_core.weight_sync as weight_sync
-from swerl_core.weight_sync import WeightSyncError, inside_root, prune_weights, read_weights, write_weights
+from swerl_core.weight_sync import (
+    WeightSyncError,
+    inside_root,
+    prune_weights,
+    read_weights,
+    remove_weights,
+    write_weights,
+)
 
 
 def _weights() -> list[tuple[str, torch.Tensor]]:
@@ -79,3 +86,23 @@ def test_only_folders_inside_the_root_are_inside(tmp_path: Path) -> None:
     assert not inside_root(root, root)
     assert not inside_root(root / ".." / "elsewhere", root)
     assert not inside_root(root / "link", root)
+
+
+def test_pruning_and_removing_touch_only_versions(tmp_path: Path) -> None:
+    """``grpo.vllm_weights_dir: checkpoints`` makes the run's own folder the weights root: its checkpoints, its
+    ``final/`` and any other folder (even one named like ``vocab``) outlive every prune and the end of the run."""
+    run_dir = tmp_path / "checkpoints" / "served"
+    for kept in ("checkpoint-1", "final", "vocab", "v1-notes"):
+        (run_dir / kept).mkdir(parents=True)
+    (run_dir / f".v00000003-{'ab' * 16}").mkdir()  # a write killed before its rename
+    write_weights(run_dir, 1, _weights())
+    latest = write_weights(run_dir, 2, _weights())
+    prune_weights(run_dir, latest)
+    assert sorted(e.name for e in run_dir.iterdir()) == ["checkpoint-1", "final", "v00000002", "v1-notes", "vocab"]
+    remove_weights(run_dir)
+    assert sorted(e.name for e in run_dir.iterdir()) == ["checkpoint-1", "final", "v1-notes", "vocab"]
+    remove_weights(tmp_path / "weights")  # never written: nothing to do
+    only_versions = tmp_path / "rollout-weights"
+    write_weights(only_versions, 1, _weights())
+    remove_weights(only_versions)
+    assert not only_versions.exists()

@@ -11,7 +11,6 @@ seeded sampler, with the consumed batches skipped).
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +44,7 @@ from swerl_core.train.result import TrainResult
 from swerl_core.train.rollout_client import ROLLOUT_WEIGHTS_DIR, ServerRollouts
 from swerl_core.train.snapshot import load_snapshot
 from swerl_core.vllm_engine import VllmUnavailable, engine_on_gpu, prepare_vllm
+from swerl_core.weight_sync import remove_weights
 
 ORDER_LOG = "data_order.jsonl"
 
@@ -277,7 +277,7 @@ def _run(
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         trainer.save_model(str(run_dir / FINAL_DIR))
         if rollouts is not None and main_process:
-            shutil.rmtree(rollouts.weights_dir, ignore_errors=True)  # the last synced version: the servers' copy
+            remove_weights(rollouts.weights_dir)  # the last synced version: the servers' copy
         status = "FINISHED"
     except Exception:
         raise
