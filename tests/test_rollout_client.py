@@ -172,6 +172,9 @@ def test_weights_replaced_by_another_trainer_stop_the_run(fake: FakeRolloutServe
     fake.served = {"version": 1, "nonce": "the-other-run"}
     with pytest.raises(RolloutServerError, match=r"no longer serves this run's weights version 3 but .*the-other-run"):
         _generate(client)
+    fake.served = None  # a server restarted between the sync and the generation
+    with pytest.raises(RolloutServerError, match=r"version 3 but \[None\] \(it was restarted"):
+        _generate(client)
 
 
 @pytest.mark.parametrize(

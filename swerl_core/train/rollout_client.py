@@ -188,10 +188,15 @@ def _client_class() -> type:
             answer = self._post(f"{self.server}/collective_rpc", json={"method": "swerl_weights_version"})
             results = answer.get("results") if isinstance(answer, dict) else None
             if not isinstance(results, list) or not results or any(result != self.serving for result in results):
+                why = (
+                    "it was restarted and serves the weights it started with"
+                    if isinstance(results, list) and None in results
+                    else "another trainer loaded its weights: one server serves one run"
+                )
                 raise RolloutServerError(
                     self.server,
                     f"no longer serves this run's weights version {self.serving['version']} but "
-                    f"{_excerpt(str(results))} (another trainer loaded its weights: one server serves one run)",
+                    f"{_excerpt(str(results))} ({why})",
                 )
 
         def load_weights(self, written: WeightsVersion) -> None:
