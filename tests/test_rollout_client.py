@@ -157,6 +157,11 @@ def test_a_weight_sync_must_be_confirmed_with_its_version_and_nonce(fake: FakeRo
     fake.confirm = {"version": 3, "nonce": "another-write"}  # the same number, another write
     with pytest.raises(RolloutServerError, match="did not confirm weights version 3"):
         client.load_weights(written)
+    fake.mode = "error"  # e.g. a version outside the server's --weights-dir: vLLM's error names no path
+    with pytest.raises(RolloutServerError) as refused:
+        client.load_weights(written)
+    said = str(refused.value)
+    assert "HTTP 500: " in said and f"loading weights version 3 from {written.path} " in said, said
 
 
 def test_weights_replaced_by_another_trainer_stop_the_run(fake: FakeRolloutServer, tmp_path: Path) -> None:

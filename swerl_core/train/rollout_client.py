@@ -201,13 +201,21 @@ def _client_class() -> type:
 
         def load_weights(self, written: WeightsVersion) -> None:
             """Ask every worker of the server to load ``written``; return when all serve it."""
-            answer = self._post(
-                f"{self.server}/collective_rpc",
-                json={
-                    "method": "swerl_load_weights",
-                    "kwargs": {"path": str(written.path), "version": str(written.version)},
-                },
-            )
+            try:
+                answer = self._post(
+                    f"{self.server}/collective_rpc",
+                    json={
+                        "method": "swerl_load_weights",
+                        "kwargs": {"path": str(written.path), "version": str(written.version)},
+                    },
+                )
+            except RolloutServerError as exc:
+                # vLLM writes <path> for every path in its error: say which version it was asked for, and where.
+                raise RolloutServerError(
+                    self.server,
+                    f"{exc.reason}, loading weights version {written.version} from {written.path} (a server loads "
+                    "only from inside its --weights-dir, at the same path as the trainer)",
+                ) from None
             expected = {"version": written.version, "nonce": written.nonce}
             results = answer.get("results") if isinstance(answer, dict) else None
             if not isinstance(results, list) or not results or any(result != expected for result in results):
