@@ -188,6 +188,8 @@ def test_weights_replaced_by_another_trainer_stop_the_run(fake: FakeRolloutServe
         (["--weight-sync", "directory"], "--weight-sync directory needs --weights-dir"),
         (["--weight-sync", "directory", "--weights-dir", "{tmp}/missing"], "is not a directory"),
         (["--port", "0"], "--port must be a positive integer"),
+        (["--port", "70000"], "--port must be at most 65535"),
+        (["--model", "{tmp}/no-such-model"], "--model {tmp}/no-such-model is not a folder"),
         (["--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization must be in (0, 1]"),
         (["--weight-sync", "nccl"], "--weight-sync nccl needs CUDA; on a CPU use --weight-sync directory"),
         (["--weight-sync", "directory", "--weights-dir", "{tmp}"], "takes attention head sizes"),
@@ -204,4 +206,4 @@ def test_the_rollout_launcher_refuses_what_cannot_serve_in_one_line(
     with pytest.raises(SystemExit) as stopped:
         rollout_server.main(["--model", str(model), *(arg.replace("{tmp}", str(tmp_path)) for arg in args)])
     message = str(stopped.value.code) if stopped.value.code not in (0, 1, 2) else capsys.readouterr().err
-    assert stopped.value.code != 0 and refusal in message, message
+    assert stopped.value.code != 0 and refusal.replace("{tmp}", str(tmp_path)) in message, message
