@@ -142,6 +142,24 @@ def read_weights(path: Path) -> tuple[dict[str, Any], Iterator[tuple[str, Any]]]
     return manifest, tensors()
 
 
+def tensor_shapes(files: Iterable[Path]) -> dict[str, list[int]]:
+    """The name and shape of every tensor in the safetensors ``files``, from their headers (no tensor is read)."""
+    from safetensors import safe_open
+
+    shapes: dict[str, list[int]] = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            for name in handle.keys():  # noqa: SIM118 (a safetensors handle is not a mapping)
+                shapes[name] = list(handle.get_slice(name).get_shape())
+    return shapes
+
+
+def misfits(version: dict[str, list[int]], served: dict[str, list[int]]) -> list[str]:
+    """The tensors of a version whose shape differs from the served model's tensor of the same name."""
+    wrong = (name for name, shape in version.items() if served.get(name, shape) != shape)
+    return [f"{name} {version[name]} (served: {served[name]})" for name in wrong]
+
+
 def inside_root(path: Path, root: Path) -> bool:
     """Whether ``path`` resolves to a folder inside ``root`` (links followed), never ``root`` itself."""
     resolved, base = path.resolve(), root.resolve()
@@ -168,6 +186,15 @@ class DirectoryReload:
         manifest, tensors = read_weights(folder)
         if int(manifest["version"]) != int(version):
             raise WeightSyncError(f"{path} holds version {manifest['version']}, not the {version} asked for")
+        # A tensor of another shape fails vLLM's reload half-way and leaves the engine dead (measured): check first.
+        model = Path(str(self.model_runner.model_config.model))
+        if not hasattr(self, "swerl_shapes"):
+            self.swerl_shapes = tensor_shapes(sorted(model.glob("*.safetensors"))) if model.is_dir() else {}
+        wrong = misfits(tensor_shapes(folder / name for name in manifest["shards"]), self.swerl_shapes)
+        if wrong:
+            raise WeightSyncError(
+                f"{path} does not fit the served model {model}: {len(wrong)} tensors of another shape, e.g. {wrong[0]}"
+            )
         reload_in_place(self.model_runner, tensors)
         served = {"version": int(manifest["version"]), "nonce": str(manifest["nonce"])}
         self.swerl_served = served

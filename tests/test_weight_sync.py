@@ -106,3 +106,27 @@ def test_pruning_and_removing_touch_only_versions(tmp_path: Path) -> None:
     write_weights(only_versions, 1, _weights())
     remove_weights(only_versions)
     assert not only_versions.exists()
+
+
+def test_a_server_refuses_a_version_of_another_shape_before_touching_its_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weights of another model (a server started with another --model than the recipe's) are refused with the
+    tensor that does not fit, before vLLM's reload starts: one that fails half-way leaves the engine dead."""
+    from types import SimpleNamespace
+
+    from safetensors.torch import save_file
+
+    model = tmp_path / "model"
+    model.mkdir()
+    save_file(dict(_weights()), str(model / "model.safetensors"))
+    root = tmp_path / "weights"
+    monkeypatch.setenv(weight_sync.WEIGHTS_DIR_ENV, str(root))
+    worker = weight_sync.DirectoryReload()
+    worker.model_runner = SimpleNamespace(model_config=SimpleNamespace(model=str(model)))  # no reload_weights
+    other = [(name, torch.zeros(3, 3)) if i == 2 else (name, tensor) for i, (name, tensor) in enumerate(_weights())]
+    written = write_weights(root, 1, other)
+    with pytest.raises(WeightSyncError, match=r"does not fit the served model .*: 1 tensors of another shape, e\.g\. "
+                       r"model\.layers\.2\.weight \[3, 3\] \(served: \[64, 32\]\)"):  # fmt: skip
+        worker.swerl_load_weights(str(written.path), "1")
+    assert worker.swerl_weights_version() is None
