@@ -11,6 +11,8 @@ seeded sampler, with the consumed batches skipped).
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -110,6 +112,8 @@ def train(
         raise TrainError(
             "grpo.vllm_weight_sync: nccl needs CUDA on the trainer; on a CPU set grpo.vllm_weight_sync: directory"
         )
+    if stage == "grpo" and launched_rank() == 0:
+        _check_weights_dir(_server_rollouts(settings, cfg, run_dir))
 
     tokenizer = load_tokenizer(model, settings.home)
     _check_answer_fits(tokenizer, cfg.max_completion_length)
@@ -334,3 +338,27 @@ def _server_rollouts(settings: Settings, cfg: TrainConfig, run_dir: Path) -> Ser
         request_timeout_s=g.vllm_request_timeout_s,
         connect_timeout_s=g.vllm_server_timeout_s,
     )
+
+
+def _check_weights_dir(rollouts: ServerRollouts | None) -> None:
+    """Refuse a directory sync whose weights folder cannot be written, before the model is loaded (the first sync
+    would fail with an ``OSError`` after it); what the check creates is removed again."""
+    if rollouts is None or rollouts.weight_sync != "directory":
+        return
+    folder = rollouts.weights_dir
+    created: list[Path] = []
+    try:
+        for parent in [*reversed(folder.parents), folder]:
+            if not parent.is_dir():
+                parent.mkdir()
+                created.append(parent)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise TrainError(
+            f"grpo.vllm_weights_dir: cannot write weights versions to {folder} ({exc.strerror or exc})"
+        ) from None
+    finally:
+        for made in reversed(created):
+            with contextlib.suppress(OSError):
+                made.rmdir()
