@@ -69,6 +69,10 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, not {value}")
+    if args.port > 65535:
+        parser.error(f"--port must be at most 65535, not {args.port}")
+    if str(args.model).startswith(("/", ".", "~")) and not Path(args.model).expanduser().is_dir():
+        parser.error(f"--model {args.model} is not a folder (a model folder, or a hub id such as ORG/NAME)")
     if not 0 < args.gpu_memory_utilization <= 1:
         parser.error(f"--gpu-memory-utilization must be in (0, 1], not {args.gpu_memory_utilization}")
     return args, extra

@@ -15,8 +15,10 @@ a version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
@@ -28,6 +30,7 @@ from swerl_core.errors import SwerlError
 
 MANIFEST = "weights.json"
 WEIGHTS_DIR_ENV = "SWERL_WEIGHTS_DIR"  # the server's root: it loads versions from inside it only
+_VERSION_NAME = re.compile(r"\.?v\d{8}(-[0-9a-f]{32})?")  # v<version>, or its staging .v<version>-<nonce>
 SHARD_BYTES = 2 << 30  # a shard is written once this many bytes of tensors are waiting
 
 
@@ -94,11 +97,25 @@ def write_weights(root: Path, version: int, weights: Iterable[tuple[str, Any]]) 
     return WeightsVersion(final, version, nonce, tensors)
 
 
-def prune_weights(root: Path, keep: WeightsVersion) -> None:
-    """Delete every version under ``root`` but ``keep`` (the servers confirmed it, so none reads another)."""
+def prune_weights(root: Path, keep: WeightsVersion | None = None) -> None:
+    """Delete every version under ``root`` but ``keep`` (the servers confirmed it, so none reads another), and the
+    staging folders of writes that were killed; nothing else, whatever else ``root`` holds."""
+    if not root.is_dir():
+        return
     for entry in root.iterdir():
-        if entry != keep.path and entry.is_dir() and entry.name.startswith(("v", ".v")):
+        if (keep is None or entry != keep.path) and entry.is_dir() and _VERSION_NAME.fullmatch(entry.name):
             shutil.rmtree(entry, ignore_errors=True)
+
+
+def remove_weights(root: Path) -> None:
+    """Delete every version under ``root``, and ``root`` itself once it is empty: the end of a run's sync.
+
+    Never the whole tree: ``grpo.vllm_weights_dir`` may make ``root`` a folder that holds more (``checkpoints``
+    makes it the run's own folder, with its checkpoints and ``final/``).
+    """
+    prune_weights(root)
+    with contextlib.suppress(OSError):
+        root.rmdir()  # only if empty
 
 
 def read_weights(path: Path) -> tuple[dict[str, Any], Iterator[tuple[str, Any]]]:
@@ -123,6 +140,24 @@ def read_weights(path: Path) -> tuple[dict[str, Any], Iterator[tuple[str, Any]]]
                     yield name, handle.get_tensor(name)
 
     return manifest, tensors()
+
+
+def tensor_shapes(files: Iterable[Path]) -> dict[str, list[int]]:
+    """The name and shape of every tensor in the safetensors ``files``, from their headers (no tensor is read)."""
+    from safetensors import safe_open
+
+    shapes: dict[str, list[int]] = {}
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            for name in handle.keys():  # noqa: SIM118 (a safetensors handle is not a mapping)
+                shapes[name] = list(handle.get_slice(name).get_shape())
+    return shapes
+
+
+def misfits(version: dict[str, list[int]], served: dict[str, list[int]]) -> list[str]:
+    """The tensors of a version whose shape differs from the served model's tensor of the same name."""
+    wrong = (name for name, shape in version.items() if served.get(name, shape) != shape)
+    return [f"{name} {version[name]} (served: {served[name]})" for name in wrong]
 
 
 def inside_root(path: Path, root: Path) -> bool:
@@ -151,6 +186,15 @@ class DirectoryReload:
         manifest, tensors = read_weights(folder)
         if int(manifest["version"]) != int(version):
             raise WeightSyncError(f"{path} holds version {manifest['version']}, not the {version} asked for")
+        # A tensor of another shape fails vLLM's reload half-way and leaves the engine dead (measured): check first.
+        model = Path(str(self.model_runner.model_config.model))
+        if not hasattr(self, "swerl_shapes"):
+            self.swerl_shapes = tensor_shapes(sorted(model.glob("*.safetensors"))) if model.is_dir() else {}
+        wrong = misfits(tensor_shapes(folder / name for name in manifest["shards"]), self.swerl_shapes)
+        if wrong:
+            raise WeightSyncError(
+                f"{path} does not fit the served model {model}: {len(wrong)} tensors of another shape, e.g. {wrong[0]}"
+            )
         reload_in_place(self.model_runner, tensors)
         served = {"version": int(manifest["version"]), "nonce": str(manifest["nonce"])}
         self.swerl_served = served

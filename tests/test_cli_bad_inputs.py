@@ -91,6 +91,14 @@ def _server_recipe(root: Path) -> None:
     (root / "r.yaml").write_text(f"name: served\nbase_model: {root / 'model'}\n{grpo}")
 
 
+def _server_recipe_unwritable_weights(root: Path) -> None:
+    """A directory-synced server recipe whose weights folder lies under a file: it can never be written."""
+    _server_recipe(root)
+    (root / "f").write_text("x")
+    extra = f"  vllm_weight_sync: directory\n  vllm_weights_dir: {root / 'f' / 'w'}\n"
+    (root / "r.yaml").write_text((root / "r.yaml").read_text() + extra)
+
+
 def _snapshot_without_train_rows(root: Path) -> None:
     folder = root / "home" / "snapshots" / "only-heldout"
     folder.mkdir(parents=True)
@@ -228,6 +236,12 @@ ROWS: dict[str, Row] = {
         "grpo.vllm_weight_sync: nccl needs CUDA on the trainer; on a CPU set grpo.vllm_weight_sync: directory",
         setup=_server_recipe,
     ),
+    "train-server-weights-dir-unwritable": Row(
+        ("train", "--recipe", "{root}/r.yaml", "--snapshot", SAMPLE_SNAPSHOT_ID, "--run-name", "served"),
+        1,
+        "grpo.vllm_weights_dir: cannot write weights versions to {root}/f/w/served (File exists)",
+        setup=_server_recipe_unwritable_weights,
+    ),
     "train-altered-snapshot": Row(
         ("train", "--recipe", "demo-cpu", "--snapshot", SAMPLE_SNAPSHOT_ID),
         1,
@@ -344,7 +358,7 @@ def test_bad_input_gives_an_exit_code_and_one_line(tmp_path: Path, name: str) ->
     lines = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
     message = lines[-1] if lines else ""
     assert len(lines) == 1, f"expected one message line, got: {err!r}"
-    assert message.startswith("swerl ") and row.says in message, message
+    assert message.startswith("swerl ") and row.says.replace("{root}", str(tmp_path)) in message, message
     assert not (tmp_path / "['a', 'b']").exists() and not (tmp_path / "{'x': '1'}").exists()
     assert "hunter2secret" not in proc.stderr + proc.stdout
 

@@ -31,6 +31,7 @@ class FakeRolloutServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.mode = "ok"
         self.confirm: object = None  # what /collective_rpc answers; None: the version and nonce asked for
+        self.served: object = None  # what swerl_weights_version answers: the last version confirmed
         self.released = threading.Event()
 
     @property
@@ -70,9 +71,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, json.dumps({"error": "engine dead"}))
         elif mode == "html":
             self._send(200, "<html>proxy error</html>", "text/html")
+        elif self.path == "/collective_rpc" and body.get("method") == "swerl_weights_version":
+            self._send(200, json.dumps({"results": [self.server.served]}))
         elif self.path == "/collective_rpc":
             kwargs = body.get("kwargs", {})
             asked = self.server.confirm or {"version": int(kwargs["version"]), "nonce": Path(kwargs["path"]).name}
+            self.server.served = asked
             self._send(200, json.dumps({"results": [asked]}))
         elif mode == "garbage":
             self._send(200, json.dumps({"choices": [{"text": "no token ids here"}]}))
@@ -153,6 +157,29 @@ def test_a_weight_sync_must_be_confirmed_with_its_version_and_nonce(fake: FakeRo
     fake.confirm = {"version": 3, "nonce": "another-write"}  # the same number, another write
     with pytest.raises(RolloutServerError, match="did not confirm weights version 3"):
         client.load_weights(written)
+    fake.mode = "error"  # e.g. a version outside the server's --weights-dir: vLLM's error names no path
+    with pytest.raises(RolloutServerError) as refused:
+        client.load_weights(written)
+    said = str(refused.value)
+    assert "HTTP 500: " in said and f"loading weights version 3 from {written.path} " in said, said
+
+
+def test_weights_replaced_by_another_trainer_stop_the_run(fake: FakeRolloutServer, tmp_path: Path) -> None:
+    """A second trainer on the same server loads its own versions between this one's sync and its generation: the
+    completions may come from another policy, so the generation fails instead of training on them silently."""
+    import torch
+
+    client = connect(fake.url, 5, DEADLINE_S)
+    written = write_weights(tmp_path, 3, [("w", torch.ones(2))])
+    fake.confirm = {"version": 3, "nonce": written.nonce}
+    client.load_weights(written)
+    assert _generate(client)["completion_ids"] == [[7, 8], [7, 8]]  # still ours: no error
+    fake.served = {"version": 1, "nonce": "the-other-run"}
+    with pytest.raises(RolloutServerError, match=r"no longer serves this run's weights version 3 but .*the-other-run"):
+        _generate(client)
+    fake.served = None  # a server restarted between the sync and the generation
+    with pytest.raises(RolloutServerError, match=r"version 3 but \[None\] \(it was restarted"):
+        _generate(client)
 
 
 @pytest.mark.parametrize(
@@ -161,6 +188,8 @@ def test_a_weight_sync_must_be_confirmed_with_its_version_and_nonce(fake: FakeRo
         (["--weight-sync", "directory"], "--weight-sync directory needs --weights-dir"),
         (["--weight-sync", "directory", "--weights-dir", "{tmp}/missing"], "is not a directory"),
         (["--port", "0"], "--port must be a positive integer"),
+        (["--port", "70000"], "--port must be at most 65535"),
+        (["--model", "{tmp}/no-such-model"], "--model {tmp}/no-such-model is not a folder"),
         (["--gpu-memory-utilization", "1.5"], "--gpu-memory-utilization must be in (0, 1]"),
         (["--weight-sync", "nccl"], "--weight-sync nccl needs CUDA; on a CPU use --weight-sync directory"),
         (["--weight-sync", "directory", "--weights-dir", "{tmp}"], "takes attention head sizes"),
@@ -177,4 +206,4 @@ def test_the_rollout_launcher_refuses_what_cannot_serve_in_one_line(
     with pytest.raises(SystemExit) as stopped:
         rollout_server.main(["--model", str(model), *(arg.replace("{tmp}", str(tmp_path)) for arg in args)])
     message = str(stopped.value.code) if stopped.value.code not in (0, 1, 2) else capsys.readouterr().err
-    assert stopped.value.code != 0 and refusal in message, message
+    assert stopped.value.code != 0 and refusal.replace("{tmp}", str(tmp_path)) in message, message

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 import swerl_core.weight_sync as weight_sync
-from swerl_core.weight_sync import WeightSyncError, inside_root, prune_weights, read_weights, write_weights
+from swerl_core.weight_sync import (
+    WeightSyncError,
+    inside_root,
+    prune_weights,
+    read_weights,
+    remove_weights,
+    write_weights,
+)
 
 
 def _weights() -> list[tuple[str, torch.Tensor]]:
@@ -79,3 +86,47 @@ def test_only_folders_inside_the_root_are_inside(tmp_path: Path) -> None:
     assert not inside_root(root, root)
     assert not inside_root(root / ".." / "elsewhere", root)
     assert not inside_root(root / "link", root)
+
+
+def test_pruning_and_removing_touch_only_versions(tmp_path: Path) -> None:
+    """``grpo.vllm_weights_dir: checkpoints`` makes the run's own folder the weights root: its checkpoints, its
+    ``final/`` and any other folder (even one named like ``vocab``) outlive every prune and the end of the run."""
+    run_dir = tmp_path / "checkpoints" / "served"
+    for kept in ("checkpoint-1", "final", "vocab", "v1-notes"):
+        (run_dir / kept).mkdir(parents=True)
+    (run_dir / f".v00000003-{'ab' * 16}").mkdir()  # a write killed before its rename
+    write_weights(run_dir, 1, _weights())
+    latest = write_weights(run_dir, 2, _weights())
+    prune_weights(run_dir, latest)
+    assert sorted(e.name for e in run_dir.iterdir()) == ["checkpoint-1", "final", "v00000002", "v1-notes", "vocab"]
+    remove_weights(run_dir)
+    assert sorted(e.name for e in run_dir.iterdir()) == ["checkpoint-1", "final", "v1-notes", "vocab"]
+    remove_weights(tmp_path / "weights")  # never written: nothing to do
+    only_versions = tmp_path / "rollout-weights"
+    write_weights(only_versions, 1, _weights())
+    remove_weights(only_versions)
+    assert not only_versions.exists()
+
+
+def test_a_server_refuses_a_version_of_another_shape_before_touching_its_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Weights of another model (a server started with another --model than the recipe's) are refused with the
+    tensor that does not fit, before vLLM's reload starts: one that fails half-way leaves the engine dead."""
+    from types import SimpleNamespace
+
+    from safetensors.torch import save_file
+
+    model = tmp_path / "model"
+    model.mkdir()
+    save_file(dict(_weights()), str(model / "model.safetensors"))
+    root = tmp_path / "weights"
+    monkeypatch.setenv(weight_sync.WEIGHTS_DIR_ENV, str(root))
+    worker = weight_sync.DirectoryReload()
+    worker.model_runner = SimpleNamespace(model_config=SimpleNamespace(model=str(model)))  # no reload_weights
+    other = [(name, torch.zeros(3, 3)) if i == 2 else (name, tensor) for i, (name, tensor) in enumerate(_weights())]
+    written = write_weights(root, 1, other)
+    with pytest.raises(WeightSyncError, match=r"does not fit the served model .*: 1 tensors of another shape, e\.g\. "
+                       r"model\.layers\.2\.weight \[3, 3\] \(served: \[64, 32\]\)"):  # fmt: skip
+        worker.swerl_load_weights(str(written.path), "1")
+    assert worker.swerl_weights_version() is None

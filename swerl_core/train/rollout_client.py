@@ -107,6 +107,7 @@ def _client_class() -> type:
         def __init__(self, base_url: str, group_port: int, connection_timeout: float, request_timeout: float):
             self.request_timeout = request_timeout
             self.server = base_url
+            self.serving: dict[str, Any] | None = None  # directory sync: the version this client last had loaded
             super().__init__(base_url=base_url, group_port=group_port, connection_timeout=connection_timeout)
             # A refused connection or a 502/503 is retried briefly; a read that timed out is not (a hung server
             # does not recover within a step, and waiting again would double the deadline).
@@ -175,23 +176,53 @@ def _client_class() -> type:
                 raise RolloutServerError(self.server, f"returned {got} completions for {expected} asked")
             if any(not isinstance(ids, list) or not all(isinstance(t, int) for t in ids) for ids in completions):
                 raise RolloutServerError(self.server, "returned completions that are not lists of token ids")
+            self._check_still_serving()
             return output
+
+        def _check_still_serving(self) -> None:
+            """Fail if the server no longer serves the version this client loaded: someone else (a second trainer on
+            the same server) loaded theirs, so these completions may come from another policy. Only this client
+            writes its nonce, so the version still served after a generation was served throughout it."""
+            if self.serving is None:
+                return  # NCCL sync, or no directory sync yet
+            answer = self._post(f"{self.server}/collective_rpc", json={"method": "swerl_weights_version"})
+            results = answer.get("results") if isinstance(answer, dict) else None
+            if not isinstance(results, list) or not results or any(result != self.serving for result in results):
+                why = (
+                    "it was restarted and serves the weights it started with"
+                    if isinstance(results, list) and None in results
+                    else "another trainer loaded its weights: one server serves one run"
+                )
+                raise RolloutServerError(
+                    self.server,
+                    f"no longer serves this run's weights version {self.serving['version']} but "
+                    f"{_excerpt(str(results))} ({why})",
+                )
 
         def load_weights(self, written: WeightsVersion) -> None:
             """Ask every worker of the server to load ``written``; return when all serve it."""
-            answer = self._post(
-                f"{self.server}/collective_rpc",
-                json={
-                    "method": "swerl_load_weights",
-                    "kwargs": {"path": str(written.path), "version": str(written.version)},
-                },
-            )
+            try:
+                answer = self._post(
+                    f"{self.server}/collective_rpc",
+                    json={
+                        "method": "swerl_load_weights",
+                        "kwargs": {"path": str(written.path), "version": str(written.version)},
+                    },
+                )
+            except RolloutServerError as exc:
+                # vLLM writes <path> for every path in its error: say which version it was asked for, and where.
+                raise RolloutServerError(
+                    self.server,
+                    f"{exc.reason}, loading weights version {written.version} from {written.path} (a server loads "
+                    "only from inside its --weights-dir, at the same path as the trainer)",
+                ) from None
             expected = {"version": written.version, "nonce": written.nonce}
             results = answer.get("results") if isinstance(answer, dict) else None
             if not isinstance(results, list) or not results or any(result != expected for result in results):
                 raise RolloutServerError(
                     self.server, f"did not confirm weights version {written.version} ({_excerpt(str(answer))})"
                 )
+            self.serving = expected
 
     return DeadlineClient
 

@@ -11,7 +11,8 @@ seeded sampler, with the consumed batches skipped).
 
 from __future__ import annotations
 
-import shutil
+import contextlib
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +46,7 @@ from swerl_core.train.result import TrainResult
 from swerl_core.train.rollout_client import ROLLOUT_WEIGHTS_DIR, ServerRollouts
 from swerl_core.train.snapshot import load_snapshot
 from swerl_core.vllm_engine import VllmUnavailable, engine_on_gpu, prepare_vllm
+from swerl_core.weight_sync import remove_weights
 
 ORDER_LOG = "data_order.jsonl"
 
@@ -110,6 +112,8 @@ def train(
         raise TrainError(
             "grpo.vllm_weight_sync: nccl needs CUDA on the trainer; on a CPU set grpo.vllm_weight_sync: directory"
         )
+    if stage == "grpo" and launched_rank() == 0:
+        _check_weights_dir(_server_rollouts(settings, cfg, run_dir))
 
     tokenizer = load_tokenizer(model, settings.home)
     _check_answer_fits(tokenizer, cfg.max_completion_length)
@@ -277,7 +281,7 @@ def _run(
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         trainer.save_model(str(run_dir / FINAL_DIR))
         if rollouts is not None and main_process:
-            shutil.rmtree(rollouts.weights_dir, ignore_errors=True)  # the last synced version: the servers' copy
+            remove_weights(rollouts.weights_dir)  # the last synced version: the servers' copy
         status = "FINISHED"
     except Exception:
         raise
@@ -334,3 +338,27 @@ def _server_rollouts(settings: Settings, cfg: TrainConfig, run_dir: Path) -> Ser
         request_timeout_s=g.vllm_request_timeout_s,
         connect_timeout_s=g.vllm_server_timeout_s,
     )
+
+
+def _check_weights_dir(rollouts: ServerRollouts | None) -> None:
+    """Refuse a directory sync whose weights folder cannot be written, before the model is loaded (the first sync
+    would fail with an ``OSError`` after it); what the check creates is removed again."""
+    if rollouts is None or rollouts.weight_sync != "directory":
+        return
+    folder = rollouts.weights_dir
+    created: list[Path] = []
+    try:
+        for parent in [*reversed(folder.parents), folder]:
+            if not parent.is_dir():
+                parent.mkdir()
+                created.append(parent)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise TrainError(
+            f"grpo.vllm_weights_dir: cannot write weights versions to {folder} ({exc.strerror or exc})"
+        ) from None
+    finally:
+        for made in reversed(created):
+            with contextlib.suppress(OSError):
+                made.rmdir()
