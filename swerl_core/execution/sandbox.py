@@ -137,19 +137,23 @@ def run_sandboxed(
     hidden: Sequence[Path] = (),
     env: Mapping[str, str] | None = None,
     path_prefix: Sequence[Path] = (),
+    network: bool = False,
 ) -> SandboxResult:
     """Run ``command`` (an argument list) in ``work_tree`` under bubblewrap within ``limits``.
 
     ``read_only`` paths stay visible (read-only) even under a hidden folder; ``hidden`` paths are replaced by empty
     folders; ``env`` is the whole environment besides ``PATH`` (``path_prefix`` folders first), ``HOME`` and
-    ``TMPDIR``. Raises :class:`SandboxUnavailable` when bubblewrap cannot run; whatever the command does, it
-    returns a :class:`SandboxResult`.
+    ``TMPDIR``; ``network`` keeps the host's network (an environment's install only). Raises
+    :class:`SandboxUnavailable` when bubblewrap cannot run; whatever the command does, it returns a
+    :class:`SandboxResult`.
     """
     require_bubblewrap()
     if not command:
         raise ValueError("an empty command")
     tree = work_tree.resolve()
     shown = [Path(sys.base_prefix).resolve(), *(p.resolve() for p in read_only)]
+    if network:
+        shown.append(Path("/etc/resolv.conf").resolve())  # may point into the hidden /run
     environment = {
         "PATH": ":".join([*(str(p) for p in path_prefix), BASE_PATH]),
         "HOME": "/tmp",
@@ -159,7 +163,7 @@ def run_sandboxed(
     }
     uid = random.randrange(*_UID_RANGE) if os.geteuid() == 0 else None
     argv = [
-        *_bwrap_argv(tree, shown, hidden, limits, uid),
+        *_bwrap_argv(tree, shown, hidden, limits, uid, network),
         *(arg for name, value in environment.items() for arg in ("--setenv", name, value)),
         "--chdir",
         str(tree),
@@ -178,16 +182,22 @@ def run_sandboxed(
 
 
 def _bwrap_argv(
-    tree: Path, shown: Sequence[Path], hidden: Sequence[Path], limits: Limits, uid: int | None = None
+    tree: Path,
+    shown: Sequence[Path],
+    hidden: Sequence[Path],
+    limits: Limits,
+    uid: int | None = None,
+    network: bool = False,
 ) -> list[str]:
     """bubblewrap's options up to the command. A root caller keeps bwrap privileged (no user namespace, so that the
     mounts can read what root reads) and lets only ``setpriv`` switch to ``uid``: the kernel never enforces a process
     limit on uid 0, and a fresh uid per run keeps one run's processes from counting against another's."""
     argv = ["bwrap", "--die-with-parent", "--new-session", "--clearenv"]
     if uid is None:
-        argv += ["--unshare-all"]
+        argv += ["--unshare-all", *(["--share-net"] if network else [])]
     else:
-        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        argv += [] if network else ["--unshare-net"]
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     argv += ["--ro-bind", "/", "/", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     tmp = Path("/tmp")
