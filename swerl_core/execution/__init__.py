@@ -4,10 +4,12 @@ A shared module: curation validates instances with it and evaluation resolves an
 a stage (nor Prefect).
 """
 
+from swerl_core.execution.checkouts import apply_patch, patch_paths, prepared_checkout
 from swerl_core.execution.environments import Environment, ensure_environment, environment_folder
-from swerl_core.execution.errors import EnvironmentBuildError, ExecutionError, SandboxUnavailable
-from swerl_core.execution.named_tests import Outcome, TestRun, limits_for_tests, run_named_tests
+from swerl_core.execution.errors import EnvironmentBuildError, ExecutionError, PatchDoesNotApply, SandboxUnavailable
+from swerl_core.execution.named_tests import Outcome, TestRun, limits_for_tests, run_named_tests, run_test_files
 from swerl_core.execution.sandbox import Limits, SandboxResult, require_bubblewrap, run_sandboxed
+from swerl_core.execution.validation import PullRequestCode, Validation, classify, validate_instance
 
 __all__ = [
     "Environment",
@@ -15,13 +17,22 @@ __all__ = [
     "ExecutionError",
     "Limits",
     "Outcome",
+    "PatchDoesNotApply",
+    "PullRequestCode",
     "SandboxResult",
     "SandboxUnavailable",
     "TestRun",
+    "Validation",
+    "apply_patch",
+    "classify",
     "ensure_environment",
     "environment_folder",
     "limits_for_tests",
+    "patch_paths",
+    "prepared_checkout",
     "require_bubblewrap",
     "run_named_tests",
     "run_sandboxed",
+    "run_test_files",
+    "validate_instance",
 ]

@@ -15,3 +15,7 @@ class SandboxUnavailable(ExecutionError):
 
 class EnvironmentBuildError(ExecutionError):
     """A repository's declared environment did not install; the message names the repository and the step."""
+
+
+class PatchDoesNotApply(ExecutionError):
+    """A patch (a test patch, a gold patch, a model's answer) does not apply to its checkout; says which and why."""

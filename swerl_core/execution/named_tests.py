@@ -68,32 +68,50 @@ def run_named_tests(
 ) -> TestRun:
     """Run ``test_ids`` (pytest node ids, relative to ``work_tree``) with ``environment``'s test command in the
     sandbox; every id asked for gets an outcome (``missing`` when pytest reported nothing for it)."""
+    files = list(dict.fromkeys(test_id.split("::", 1)[0] for test_id in test_ids))
+    phases, result = _run(environment, work_tree, files, list(test_ids), limits)
+    outcomes = {test_id: phases.pop(test_id, "missing") for test_id in test_ids}
+    return TestRun(outcomes=outcomes, sandbox=result, extra=phases)
+
+
+def run_test_files(
+    environment: Environment, work_tree: Path, files: Sequence[str], limits: Limits | None = None
+) -> TestRun:
+    """Run every test of ``files`` (paths relative to ``work_tree``; none: the whole suite, as the test command
+    collects it) in the sandbox; ``outcomes`` holds each test pytest reported, under its node id."""
+    phases, result = _run(environment, work_tree, list(files), None, limits)
+    return TestRun(outcomes=phases, sandbox=result)
+
+
+def _run(
+    environment: Environment, work_tree: Path, files: list[str], wanted: list[str] | None, limits: Limits | None
+) -> tuple[dict[str, Outcome], SandboxResult]:
     token = secrets.token_hex(8)
     report = work_tree / f".swerl-test-report-{token}.jsonl"
     listed = work_tree / f".swerl-test-ids-{token}.json"
-    listed.write_text(json.dumps(list(test_ids)), encoding="utf-8")
-    files = list(dict.fromkeys(test_id.split("::", 1)[0] for test_id in test_ids))
     env = {
         "PYTEST_PLUGINS": PLUGIN,
         "PYTHONPATH": str(PLUGIN_DIR),
         "SWERL_TEST_REPORT": str(report.resolve()),
-        "SWERL_TEST_IDS": str(listed.resolve()),
         "PYTHONDONTWRITEBYTECODE": "1",
         "VIRTUAL_ENV": str(environment.path / "venv"),
     }
-    result = run_sandboxed(
-        environment.declaration.test_argv(files),
-        work_tree,
-        limits or Limits(),
-        read_only=[*environment.read_only, PLUGIN_DIR],
-        env=env,
-        path_prefix=[environment.bin_dir],
-    )
-    phases = _read_report(report)
-    report.unlink(missing_ok=True)
-    listed.unlink(missing_ok=True)
-    outcomes = {test_id: phases.pop(test_id, "missing") for test_id in test_ids}
-    return TestRun(outcomes=outcomes, sandbox=result, extra=phases)
+    if wanted is not None:
+        listed.write_text(json.dumps(wanted), encoding="utf-8")
+        env["SWERL_TEST_IDS"] = str(listed.resolve())
+    try:
+        result = run_sandboxed(
+            environment.declaration.test_argv(files),
+            work_tree,
+            limits or Limits(),
+            read_only=[*environment.read_only, PLUGIN_DIR],
+            env=env,
+            path_prefix=[environment.bin_dir],
+        )
+        return _read_report(report), result
+    finally:
+        report.unlink(missing_ok=True)
+        listed.unlink(missing_ok=True)
 
 
 def _read_report(report: Path) -> dict[str, Outcome]:
