@@ -276,3 +276,15 @@ def test_without_bubblewrap_the_error_names_it(tmp_path: Path, monkeypatch: pyte
         require_bubblewrap()
     assert "\n" not in str(caught.value)
     assert "apt-get install bubblewrap" in str(caught.value)
+
+
+def test_the_command_holds_no_capability_and_cannot_gain_one(tree: Path) -> None:
+    result = run_sandboxed(["grep", "-E", "^(CapPrm|CapEff|CapAmb|NoNewPrivs|Uid):", "/proc/self/status"], tree)
+    status = dict(line.split(":", 1) for line in result.stdout.decode().splitlines())
+    assert {key: status[key].strip() for key in ("CapPrm", "CapEff", "CapAmb")} == {
+        "CapPrm": "0000000000000000",
+        "CapEff": "0000000000000000",
+        "CapAmb": "0000000000000000",
+    }
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["Uid"].split()[0] != "0"
