@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from swerl_core.config import load_settings
-from swerl_core.demo.learnable import FAMILIES, REPOS, BugFix, bug_fixes, function_test
+from swerl_core.demo.learnable import FAMILIES, REPOS, BugFix, bug_fixes, build_learnable_world, function_test
 from swerl_core.execution import PullRequestCode, validate_instance
 
 
@@ -90,3 +90,22 @@ def test_a_repository_of_generated_fixes_validates_every_test_as_fail_to_pass(tm
     assert result.status == "executable", result
     assert sorted(result.fail_to_pass) == sorted(fix.test_id for fix in fixes)
     assert result.pass_to_pass == () and result.flaky == ()
+
+
+@pytest.mark.slow
+def test_a_pull_request_of_the_learnable_world_validates_with_its_own_test(tmp_path: Path) -> None:
+    world = build_learnable_world(tmp_path / "world", seed=0, prs_per_repo=3)
+    repo = world.repos["learn/shop"]
+    fixes = bug_fixes(3, seed=0, package="shop")
+    merged = repo.pulls[4].merge_commit_sha  # the second fix: the first one is merged before it
+    assert merged is not None
+    base = git(repo.bare_path, "rev-parse", f"{merged}^").strip()
+    config = tmp_path / "settings.yaml"
+    declared = '    - {repo: learn/shop, requirements: ["pytest"]}\n'
+    config.write_text(f"home: {tmp_path / 'home'}\nexecution:\n  environments:\n{declared}")
+    gold = git(repo.bare_path, "diff", base, merged)
+    pull = PullRequestCode("learn/shop", repo.bare_path, base, gold_patch=gold)
+    result = validate_instance(load_settings(config, env={}), pull, tmp_path / "work")
+    assert result.status == "executable", result
+    assert result.fail_to_pass == (fixes[1].test_id,)
+    assert result.pass_to_pass == (fixes[0].test_id,)

@@ -4,7 +4,8 @@ The sample world teaches the answer format but not repair (too few pull requests
 world is built for learning: a few generated repositories whose modules each hold one short function
 with one bug of a known family (flipped comparison, off-by-one range, missing ``None`` check, wrong
 default, swapped arguments, typo in a string constant); every bug has an issue that describes it (naming
-the file and the function) and a merged pull request that fixes it and closes the issue. Paths, function
+the file and the function), a merged pull request that fixes it and closes the issue, and a test in the first
+commit that fails on the bug and passes on the fix (:func:`function_test`). Paths, function
 names and parameters are drawn from small word lists, so a tokenizer trained on the world keeps them
 whole and a tiny model has few identifiers to copy from the prompt.
 
@@ -55,6 +56,7 @@ __all__ = [
     "BASE_MODEL",
     "BugFix",
     "LearnableWorld",
+    "PYTEST_INI",
     "bug_fixes",
     "build_learnable_world",
     "decoy_fix",
@@ -64,7 +66,8 @@ __all__ = [
     "learnable_texts",
 ]
 
-LEARNABLE_FORMAT = 2
+LEARNABLE_FORMAT = 3  # 3: each function's test in the first commit
+PYTEST_INI = "[pytest]\npythonpath = src\n"
 SOURCE_RECORD = "learnable-source.json"
 BASE_MODEL = Path("models/tiny-learnable-induction")  # under SWERL_HOME: the learnable-cpu recipe's base_model
 REPOS = ("learn/shop", "learn/games", "learn/notes")
@@ -408,6 +411,9 @@ def _repo_spec(full_name: str, seed: int, count: int, heldout_share: float) -> R
     fixes = bug_fixes(count, seed, package)
     created = _stamp(START - timedelta(days=2))
     files = [Write(f.path, f.before) for f in fixes] + [Write(f"src/{package}/__init__.py", f'"""{package}."""\n')]
+    # Every function's test is in the first commit (failing until its fix merges), so that each pull request
+    # validates the SWE-bench way with no test patch: its own test fails before and passes after.
+    files += [Write(f.test_path, function_test(f)) for f in fixes] + [Write("pytest.ini", PYTEST_INI)]
     initial = PushSpec(CommitSpec("Initial commit", created, tuple(files)), authors[0])
     heldout_from = count - max(1, round(count * heldout_share))
     issues, pulls = [], []
