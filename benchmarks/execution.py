@@ -8,7 +8,10 @@ same machine load:
 - the same named tests with the same pytest plugin, sandboxed (``run_named_tests``) vs run directly;
 - ``validate_instance`` on generated pull requests (1 run before + ``gold_runs`` after, each), per minute.
 
-Usage: ``python benchmarks/execution.py [--repeats 10] [--tests 50] [--instances 3]``
+The work tree also holds ``--tree-files`` small files in 20 folders: a real checkout's size, which the sandbox walks
+(the disk watch measures it once; a root caller lends it to the run's uid and takes it back).
+
+Usage: ``python benchmarks/execution.py [--repeats 10] [--tests 50] [--instances 3] [--tree-files 2000]``
 """
 
 from __future__ import annotations
@@ -41,10 +44,15 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
 
 
-def make_repo(root: Path, tests: int) -> tuple[str, str, str]:
-    """A repository with a bug at its base; returns the base commit, the test patch and the gold patch."""
+def make_repo(root: Path, tests: int, tree_files: int) -> tuple[str, str, str]:
+    """A repository with a bug at its base and ``tree_files`` other files; returns the base commit, the test patch
+    and the gold patch."""
     root.mkdir(parents=True)
     git(root, "init", "-q")
+    for i in range(tree_files):
+        folder = root / "pkg" / f"sub{i % 20}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"mod{i}.py").write_text(f"VALUE = {i}\n" * 20)
     (root / "calc.py").write_text("def add(a, b):\n    return a - b\n")
     body = "from calc import add\n" + "".join(
         f"\n\ndef test_zero_{i}():\n    assert add({i}, 0) == {i}\n" for i in range(tests)
@@ -75,6 +83,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--tests", type=int, default=50)
     parser.add_argument("--instances", type=int, default=3)
+    parser.add_argument("--tree-files", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="swerl-bench-exec-") as tmp:
         root = Path(tmp)
@@ -88,7 +97,7 @@ def main() -> None:
         environment = ensure_environment(settings, "bench/calc")
         print(f"environment built in {time.perf_counter() - start:.1f} s")
         repo = root / "repo"
-        base, test_patch, gold = make_repo(repo, args.tests)
+        base, test_patch, gold = make_repo(repo, args.tests, args.tree_files)
         ids = [f"test_calc.py::test_zero_{i}" for i in range(args.tests)]
         plain_env = {
             **os.environ,
@@ -113,7 +122,8 @@ def main() -> None:
             times["tests-sandboxed"].append(timed(lambda: runs.append(run_named_tests(environment, repo, ids, limits))))
             assert runs[-1].all_passed, runs[-1].sandbox.stdout[-2000:]
         median = {name: statistics.median(values) for name, values in times.items()}
-        print(f"median of {args.repeats} runs each, alternating (sandboxed vs plain):")
+        shape = f"{args.tree_files} files in the tree"
+        print(f"median of {args.repeats} runs each, alternating (sandboxed vs plain), {shape}:")
         print(
             f"  empty command   plain {median['true'] * 1000:7.1f} ms   "
             f"sandboxed {median['true-sandboxed'] * 1000:7.1f} ms   "

@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -292,20 +292,21 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 
 class _DiskWatch:
-    """Stops a work tree from growing past a bound: the file system's free space is cheap to read every poll;
-    only when it fell by more than the bound is the tree itself measured (someone else may be writing)."""
+    """Stops a work tree from growing past a bound: the file system's free space is cheap to read every poll; only
+    when it fell by more than the bound is the tree walked, counting the files written since the run started
+    (someone else may be writing to the same file system)."""
 
     def __init__(self, tree: Path, bound: int) -> None:
         self.tree = tree
         self.bound = bound
-        self.start_size = _tree_bytes(tree)
+        self.start_ns = time.time_ns() - 1_000_000_000  # file systems round mtimes; a second's slack
         self.free_then = _free_bytes(tree)
 
     def exceeded(self) -> bool:
         free_now = _free_bytes(self.tree)
         if self.free_then - free_now <= self.bound:
             return False
-        grown = _tree_bytes(self.tree) - self.start_size
+        grown = _written_bytes(self.tree, self.start_ns)
         if grown > self.bound:
             return True
         self.free_then = free_now + grown
@@ -317,22 +318,21 @@ def _free_bytes(path: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
-def _tree_bytes(tree: Path) -> int:
+def _written_bytes(tree: Path, since_ns: int) -> int:
+    """Disk space of the files in ``tree`` changed since ``since_ns`` (a file appended to counts whole)."""
     total = 0
-    for path in _tree_paths(tree):
-        with contextlib.suppress(FileNotFoundError):  # removed since the walk listed it
-            total += os.lstat(path).st_blocks * 512
+    for _, _, files, folder in os.fwalk(tree):  # never follows a symbolic link
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+                total += info.st_blocks * 512 if info.st_mtime_ns >= since_ns else 0
     return total
 
 
-def _tree_paths(tree: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(tree):  # never follows a symlink out of the tree
-        base = Path(folder)
-        yield from (base / name for name in (*dirs, *files))
-
-
 def _chown_tree(tree: Path, uid: int, gid: int) -> None:
+    """Give ``tree`` and everything in it to ``uid``/``gid``, never following a symbolic link out of it."""
     os.chown(tree, uid, gid)
-    for path in _tree_paths(tree):
-        with contextlib.suppress(FileNotFoundError):
-            os.chown(path, uid, gid, follow_symlinks=False)
+    for _, dirs, files, folder in os.fwalk(tree):
+        for name in (*dirs, *files):
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(name, uid, gid, dir_fd=folder, follow_symlinks=False)
