@@ -205,13 +205,15 @@ def test_a_file_larger_than_the_limit_cannot_be_written(tree: Path) -> None:
     assert (tree / "big").stat().st_size <= 1 * MiB
 
 
-def test_filling_tmp_stops_at_its_size(tree: Path) -> None:
+@pytest.mark.parametrize("folder", ["/tmp", "/dev/shm"])
+def test_filling_tmp_stops_at_its_size(tree: Path, folder: str) -> None:
     before = outside_state(tree)
     marker = uuid.uuid4().hex
     code = (
+        "import sys\n"
         "written = 0\n"
         "try:\n"
-        "    with open('/tmp/fill', 'wb') as f:\n"
+        "    with open(sys.argv[1] + '/fill', 'wb') as f:\n"
         "        while True:\n"
         "            f.write(b'x' * 65536)\n"
         "            f.flush()\n"
@@ -219,7 +221,7 @@ def test_filling_tmp_stops_at_its_size(tree: Path) -> None:
         "except OSError as exc:\n"
         "    print(exc.errno, written)\n"
     )
-    result = run_sandboxed(python(code, marker), tree, Limits(tmp_bytes=4 * MiB))
+    result = run_sandboxed(python(code, folder, marker), tree, Limits(tmp_bytes=4 * MiB))
     errno, written = result.stdout.split()
     assert int(errno) == 28  # ENOSPC
     assert int(written) <= 4 * MiB
@@ -288,3 +290,13 @@ def test_the_command_holds_no_capability_and_cannot_gain_one(tree: Path) -> None
     }
     assert status["NoNewPrivs"].strip() == "1"
     assert status["Uid"].split()[0] != "0"
+
+
+def test_multiprocessing_works_inside(tree: Path) -> None:
+    code = (
+        "import multiprocessing\n"
+        "with multiprocessing.get_context('spawn').Pool(2) as pool:\n"
+        "    print(sum(pool.map(abs, [-1, -2, -3])))\n"
+    )
+    result = run_sandboxed(python(code), tree, Limits(wall_s=60))
+    assert result.ok and result.stdout == b"6\n", result.stderr[-2000:]

@@ -1,9 +1,9 @@
 """Running one command in a work tree under bubblewrap, and what came of it.
 
 The command sees the whole file system read-only (``--ro-bind / /``) except: its work tree, bound read-write at
-its own path; a private, size-limited tmpfs at ``/tmp``; empty tmpfs over ``/root``, ``/home``, ``/var/tmp``, the
-work tree's parent folder and any ``hidden`` path (so secrets and sibling trees are out of sight), with
-``read_only`` paths bound back. It has no network (new network, pid, ipc and uts namespaces), a cleared
+its own path; private, size-limited tmpfs at ``/tmp`` and ``/dev/shm``; empty tmpfs over ``/root``, ``/home``,
+``/var/tmp``, ``/run``, the work tree's parent folder and any ``hidden`` path (so secrets and sibling trees are out
+of sight), with ``read_only`` paths bound back. It has no network (new network, pid, ipc and uts namespaces), a cleared
 environment, and limits: wall time, address space per process, file size, number of processes, output bytes and
 growth of the work tree. When the command ends, or a limit stops it, every process it started dies with its pid
 namespace. A root caller's command runs as a fresh unprivileged uid (the work tree is lent to it for the run): the
@@ -214,7 +214,9 @@ def _bwrap_argv(
         argv += [how, str(path), str(path)]
     for path in covered:  # empty and read-only once the paths inside are bound: no memory to fill there
         argv += ["--remount-ro", str(path)]
-    return [*argv, "--dev", "/dev", "--proc", "/proc"]
+    # A private /dev whose shm (POSIX semaphores: multiprocessing needs it) is as bounded as /tmp, then read-only.
+    argv += ["--dev", "/dev", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
+    return [*argv, "--remount-ro", "/dev", "--proc", "/proc"]
 
 
 def _folders_between(root: Path, path: Path) -> list[str]:
