@@ -300,3 +300,16 @@ def test_multiprocessing_works_inside(tree: Path) -> None:
     )
     result = run_sandboxed(python(code), tree, Limits(wall_s=60))
     assert result.ok and result.stdout == b"6\n", result.stderr[-2000:]
+
+
+def test_the_sandboxs_own_loopback_works(tree: Path) -> None:
+    code = (
+        "import socket\n"
+        "server = socket.create_server(('127.0.0.1', 0))\n"
+        "client = socket.create_connection(server.getsockname(), timeout=5)\n"
+        "accepted, _ = server.accept()\n"
+        "client.sendall(b'ping')\n"
+        "print(accepted.recv(4).decode())\n"
+    )
+    result = run_sandboxed(python(code), tree)
+    assert result.ok and result.stdout == b"ping\n", result.stderr[-2000:]
