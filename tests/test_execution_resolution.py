@@ -138,6 +138,17 @@ def test_a_candidate_reading_a_secret_outside_is_not_resolved_and_learns_nothing
 
 
 @pytest.mark.slow
+def test_a_candidate_cannot_read_swerl_home(world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path) -> None:
+    settings, repo, instance = world
+    database = settings.home / "swerl.duckdb"
+    database.write_text("every pull request and its fix")
+    patch = candidate(repo, f"print(open({str(database)!r}).read())")
+    result = resolve(settings, instance, repo / ".git", patch, tmp_path)
+    assert not result.resolved and result.reason == "crashed"
+    assert database.read_text() == "every pull request and its fix"
+
+
+@pytest.mark.slow
 def test_a_candidate_opening_a_socket_is_not_resolved(
     world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
 ) -> None:

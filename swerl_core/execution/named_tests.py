@@ -64,27 +64,42 @@ def limits_for_tests(config: ExecutionConfig) -> Limits:
 
 
 def run_named_tests(
-    environment: Environment, work_tree: Path, test_ids: Sequence[str], limits: Limits | None = None
+    environment: Environment,
+    work_tree: Path,
+    test_ids: Sequence[str],
+    limits: Limits | None = None,
+    hidden: Sequence[Path] = (),
 ) -> TestRun:
     """Run ``test_ids`` (pytest node ids, relative to ``work_tree``) with ``environment``'s test command in the
-    sandbox; every id asked for gets an outcome (``missing`` when pytest reported nothing for it)."""
+    sandbox, ``hidden`` folders out of its sight (``SWERL_HOME``: the environment stays visible); every id asked
+    for gets an outcome (``missing`` when pytest reported nothing for it)."""
     files = list(dict.fromkeys(test_id.split("::", 1)[0] for test_id in test_ids))
-    phases, result = _run(environment, work_tree, files, list(test_ids), limits)
+    phases, result = _run(environment, work_tree, files, list(test_ids), limits, hidden)
     outcomes = {test_id: phases.pop(test_id, "missing") for test_id in test_ids}
     return TestRun(outcomes=outcomes, sandbox=result, extra=phases)
 
 
 def run_test_files(
-    environment: Environment, work_tree: Path, files: Sequence[str], limits: Limits | None = None
+    environment: Environment,
+    work_tree: Path,
+    files: Sequence[str],
+    limits: Limits | None = None,
+    hidden: Sequence[Path] = (),
 ) -> TestRun:
     """Run every test of ``files`` (paths relative to ``work_tree``; none: the whole suite, as the test command
-    collects it) in the sandbox; ``outcomes`` holds each test pytest reported, under its node id."""
-    phases, result = _run(environment, work_tree, list(files), None, limits)
+    collects it) in the sandbox, ``hidden`` folders out of its sight; ``outcomes`` holds each test pytest reported,
+    under its node id."""
+    phases, result = _run(environment, work_tree, list(files), None, limits, hidden)
     return TestRun(outcomes=phases, sandbox=result)
 
 
 def _run(
-    environment: Environment, work_tree: Path, files: list[str], wanted: list[str] | None, limits: Limits | None
+    environment: Environment,
+    work_tree: Path,
+    files: list[str],
+    wanted: list[str] | None,
+    limits: Limits | None,
+    hidden: Sequence[Path],
 ) -> tuple[dict[str, Outcome], SandboxResult]:
     token = secrets.token_hex(8)
     report = work_tree / f".swerl-test-report-{token}.jsonl"
@@ -105,6 +120,7 @@ def _run(
             work_tree,
             limits or Limits(),
             read_only=[*environment.read_only, PLUGIN_DIR],
+            hidden=hidden,
             env=env,
             path_prefix=[environment.bin_dir],
         )

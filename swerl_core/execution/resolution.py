@@ -79,8 +79,8 @@ def resolve(
 ) -> Resolution:
     """Apply ``candidate_patch`` and then the instance's test changes to a checkout of its base commit (from
     ``mirror``, in ``work_dir``, removed afterwards) and run its FAIL_TO_PASS and PASS_TO_PASS tests in the
-    sandbox. Raises :class:`~.errors.ExecutionError` when the repository declares no environment or it does not
-    build: that is the machine's failure, not the candidate's."""
+    sandbox, ``SWERL_HOME`` hidden from it (its mirrors hold the fix). Raises :class:`~.errors.ExecutionError`
+    when the repository declares no environment or it does not build: the machine's failure, not the candidate's."""
     environment = ensure_environment(settings, instance.repo)
     tree = work_dir / "checkout"
     try:
@@ -91,7 +91,7 @@ def resolve(
             [("candidate patch", candidate_patch), ("test patch", instance.test_patch)],
         )
         tests = list(dict.fromkeys((*instance.fail_to_pass, *instance.pass_to_pass)))
-        run = run_named_tests(environment, tree, tests, limits_for_tests(settings.execution))
+        run = run_named_tests(environment, tree, tests, limits_for_tests(settings.execution), (settings.home,))
     except PatchDoesNotApply as exc:
         return Resolution("did_not_apply", str(exc))
     finally:

@@ -199,27 +199,31 @@ def _bwrap_argv(
         argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
         argv += [] if network else ["--unshare-net"]
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    argv += ["--ro-bind", "/", "/", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     tmp = Path("/tmp")
-    roots = [p for p in (*ALWAYS_HIDDEN, *hidden, tree.parent) if p.is_dir() and p != Path("/")]
-    covered = [p for p in dict.fromkeys(p.resolve() for p in roots) if not p.is_relative_to(tmp)]
-    for path in covered:
-        argv += ["--tmpfs", str(path)]
+    argv += ["--ro-bind", "/", "/", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", str(tmp)]
+    roots = {p.resolve() for p in (*ALWAYS_HIDDEN, *hidden, tree.parent) if p.is_dir()} - {Path("/"), tmp}
+    covered: list[Path] = []
+    for root in sorted(roots, key=lambda p: len(p.parts)):  # outer folders first: inner ones are made inside them
+        argv += [*_folders_to(root, [tmp, *covered]), "--tmpfs", str(root)]
+        covered.append(root)
     for path, how in [*((p, "--ro-bind") for p in shown if p.exists()), (tree, "--bind")]:
-        if path == Path("/"):
-            continue
-        for root in (tmp, *covered):  # bubblewrap makes the folders leading to a mount point 0700
-            if path.is_relative_to(root):
-                argv += _folders_between(root, path)
-        argv += [how, str(path), str(path)]
-    for path in covered:  # empty and read-only once the paths inside are bound: no memory to fill there
-        argv += ["--remount-ro", str(path)]
+        if path != Path("/"):  # the probe's tree: nothing to bind
+            argv += [*_folders_to(path, [tmp, *covered]), how, str(path), str(path)]
+    for root in covered:  # empty and read-only once the paths inside are bound: no memory to fill there
+        argv += ["--remount-ro", str(root)]
     # A private /dev whose shm (POSIX semaphores: multiprocessing needs it) is as bounded as /tmp, then read-only.
     argv += ["--dev", "/dev", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
     return [*argv, "--remount-ro", "/dev", "--proc", "/proc"]
 
 
-def _folders_between(root: Path, path: Path) -> list[str]:
+def _folders_to(path: Path, mounted: Sequence[Path]) -> list[str]:
+    """Options making the folders between the innermost of ``mounted`` (fresh tmpfs) holding ``path`` and ``path``
+    itself, each 0755: bubblewrap would make them 0700, closed to an unprivileged uid, and never changes a folder
+    that exists."""
+    holders = [root for root in mounted if path != root and path.is_relative_to(root)]
+    if not holders:
+        return []
+    root = max(holders, key=lambda p: len(p.parts))
     argv: list[str] = []
     for parent in reversed(path.relative_to(root).parents[:-1]):
         argv += ["--perms", "0755", "--dir", str(root / parent)]

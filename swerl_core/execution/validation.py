@@ -72,11 +72,13 @@ def validate_instance(
         before_tree = prepared_checkout(
             pull.mirror, pull.base_commit, work_dir / "before", [("test patch", pull.test_patch)]
         )
-        before = run_test_files(environment, before_tree, files, limits)
+        hidden = (settings.home,)  # its mirrors hold every fix, its database every pull request
+        before = run_test_files(environment, before_tree, files, limits, hidden)
         shutil.rmtree(before_tree, ignore_errors=True)
         patches = [("test patch", pull.test_patch), ("gold patch", pull.gold_patch)]
         after_tree = prepared_checkout(pull.mirror, pull.base_commit, work_dir / "after", patches)
-        after = [run_test_files(environment, after_tree, files, limits) for _ in range(settings.execution.gold_runs)]
+        runs = range(settings.execution.gold_runs)
+        after = [run_test_files(environment, after_tree, files, limits, hidden) for _ in runs]
     except PatchDoesNotApply as exc:
         return Validation("patch_failed", reason=str(exc))
     finally:
