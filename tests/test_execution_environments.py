@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from swerl_core.config import ConfigError, Settings, load_settings
 from swerl_core.config.loading import as_dict
@@ -106,6 +107,20 @@ def test_a_declaration_reads_from_the_settings_file(tmp_path: Path) -> None:
     ]
     assert settings.execution.environment_for("other/repo") is None
     assert as_dict(settings)["execution"]["environments"][0]["repo"] == "acme/kit"
+
+
+def test_declarations_survive_the_settings_round_trip_a_launcher_makes(tmp_path: Path) -> None:
+    settings = settings_from_yaml(
+        tmp_path / "home",
+        """
+        execution:
+          environments:
+            - {repo: acme/kit, requirements: ["pytest"], install: ["python", "-c", "print('it''s')"]}
+        """,
+    )
+    copy = tmp_path / "effective.yaml"
+    copy.write_text(yaml.safe_dump(as_dict(settings)))
+    assert load_settings(copy, env={}) == settings
 
 
 @pytest.mark.parametrize(
