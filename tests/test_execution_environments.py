@@ -260,3 +260,16 @@ def test_a_failed_install_names_the_repository_and_step_and_leaves_nothing(tmp_p
     assert "acme/kit" in message and "install command exited 3" in message and "no compiler here" in message
     declaration = settings.execution.environment_for("acme/kit")
     assert declaration is not None and not environment_folder(settings.home, declaration).exists()
+
+
+def test_an_interpreter_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    settings = settings_from_yaml(
+        tmp_path / "home",
+        """
+        execution:
+          environments:
+            - {repo: acme/kit, python: /nonexistent/python3}
+        """,
+    )
+    with pytest.raises(EnvironmentBuildError, match="acme/kit: cannot run the interpreter /nonexistent/python3"):
+        ensure_environment(settings, "acme/kit")

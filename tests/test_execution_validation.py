@@ -177,3 +177,16 @@ def test_a_gold_run_stopped_by_a_limit_is_a_failing_gold() -> None:
     after = TestRun(outcomes={"t.py::a": "passed"}, sandbox=stopped)
     verdict = classify(before, [after])
     assert verdict.status == "gold_fails" and "time limit" in verdict.reason
+
+
+@pytest.mark.slow
+def test_an_environment_that_does_not_build_is_recorded_as_install_failed(
+    repo: tuple[Path, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text(
+        f"home: {tmp_path / 'home'}\n"
+        "execution:\n  environments:\n    - {repo: acme/calc, install: [python, -c, 'raise SystemExit(5)']}\n"
+    )
+    result = validate_instance(load_settings(config, env={}), pull(repo, ""), tmp_path / "work")
+    assert result.status == "install_failed" and "exited 5" in result.reason
