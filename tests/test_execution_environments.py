@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from execution_world import REPO
+from execution_world import pytest_settings as shared_pytest_settings
 
 from swerl_core.config import ConfigError, Settings, load_settings
 from swerl_core.config.loading import as_dict
@@ -60,19 +62,9 @@ def settings_from_yaml(home: Path, body: str) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def pytest_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings declaring acme/kit with pytest installed from the package index (built once for the module)."""
-    home = tmp_path_factory.mktemp("home")
-    return settings_from_yaml(
-        home,
-        """
-        execution:
-          test_timeout_s: 60
-          environments:
-            - repo: acme/kit
-              requirements: ["pytest"]
-        """,
-    )
+def pytest_settings() -> Settings:
+    """Settings declaring acme/calc with pytest installed from the package index (built once per process)."""
+    return shared_pytest_settings("test_timeout_s: 60")
 
 
 @pytest.fixture
@@ -147,7 +139,7 @@ def test_a_repository_without_a_declaration_is_not_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_named_tests_give_each_outcome_under_pytests_own_id(pytest_settings: Settings, checkout: Path) -> None:
-    environment = ensure_environment(pytest_settings, "acme/kit")
+    environment = ensure_environment(pytest_settings, REPO)
     module = "tests/test_mod.py"
     ids = {
         f"{module}::test_ok": "passed",
@@ -171,10 +163,10 @@ def test_named_tests_give_each_outcome_under_pytests_own_id(pytest_settings: Set
 
 @pytest.mark.slow
 def test_an_environment_is_built_once_and_reused(pytest_settings: Settings) -> None:
-    first = ensure_environment(pytest_settings, "acme/kit")
+    first = ensure_environment(pytest_settings, REPO)
     ready = first.path / "environment.json"
     stamp = ready.stat().st_mtime_ns
-    again = ensure_environment(pytest_settings, "acme/kit")
+    again = ensure_environment(pytest_settings, REPO)
     assert again.path == first.path and ready.stat().st_mtime_ns == stamp
     assert json.loads(ready.read_text())["digest"] == first.declaration.digest
 
@@ -186,7 +178,7 @@ def test_a_test_stopped_by_the_wall_limit_leaves_the_others_reported(pytest_sett
     (tree / "tests" / "test_slow.py").write_text(
         "import time\n\ndef test_first():\n    pass\n\ndef test_forever():\n    time.sleep(10_000)\n"
     )
-    environment = ensure_environment(pytest_settings, "acme/kit")
+    environment = ensure_environment(pytest_settings, REPO)
     ids = ["tests/test_slow.py::test_first", "tests/test_slow.py::test_forever"]
     run = run_named_tests(environment, tree, ids, Limits(wall_s=5))
     assert run.stopped_by == "time"
@@ -213,7 +205,7 @@ def test_the_install_has_the_network_and_the_tests_do_not(pytest_settings: Setti
     tree = tmp_path / "checkout"
     tree.mkdir()
     (tree / "test_net.py").write_text(f"def test_connect():\n    {connect}\n")
-    pytest_env = ensure_environment(pytest_settings, "acme/kit")
+    pytest_env = ensure_environment(pytest_settings, REPO)
     run = run_named_tests(pytest_env, tree, ["test_net.py::test_connect"])
     assert run.outcomes == {"test_net.py::test_connect": "failed"}
     listener.setblocking(False)

@@ -11,8 +11,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from execution_world import REPO, pytest_settings
 
-from swerl_core.config import Settings, load_settings
+from swerl_core.config import Settings
 from swerl_core.execution import ExecutableInstance, resolve, swebench_instance
 
 BUGGY = "def add(a, b):\n    return a - b\n"
@@ -45,32 +46,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path, Exe
     git(repo, "add", "-A")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
     base = git(repo, "rev-parse", "HEAD").strip()
-    config = root / "settings.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            home: {root / "home"}
-            execution:
-              test_timeout_s: 8
-              output_mb: 1
-              disk_mb: 32
-              processes: 64
-              environments:
-                - repo: acme/calc
-                  requirements: ["pytest"]
-            """
-        )
-    )
     record = {
         "instance_id": "acme__calc-1",
-        "repo": "acme/calc",
+        "repo": REPO,
         "base_commit": base,
         "test_patch": diff_of(repo, "test_calc.py", TESTS + NEW_TEST),
         "FAIL_TO_PASS": json.dumps(["test_calc.py::test_add"]),
         "PASS_TO_PASS": json.dumps(["test_calc.py::test_zero"]),
         "patch": diff_of(repo, "calc.py", FIXED),
     }
-    return load_settings(config, env={}), repo, swebench_instance(record)
+    settings = pytest_settings("test_timeout_s: 8\noutput_mb: 1\ndisk_mb: 32\nprocesses: 64")
+    return settings, repo, swebench_instance(record)
 
 
 def candidate(repo: Path, prelude: str) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
+from execution_world import REPO, pytest_settings
 
 from swerl_core.config import Settings, load_settings
 from swerl_core.execution import PullRequestCode, SandboxResult, TestRun, classify, validate_instance
@@ -75,27 +75,13 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    home = tmp_path_factory.mktemp("home")
-    config = home.parent / "validation-settings.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            home: {home}
-            execution:
-              test_timeout_s: 60
-              environments:
-                - repo: acme/calc
-                  requirements: ["pytest"]
-            """
-        )
-    )
-    return load_settings(config, env={})
+def settings() -> Settings:
+    return pytest_settings("test_timeout_s: 60")
 
 
 def pull(repo: tuple[Path, str], gold: str, tests: str = "") -> PullRequestCode:
     root, base = repo
-    return PullRequestCode("acme/calc", root / ".git", base, gold_patch=gold, test_patch=tests)
+    return PullRequestCode(REPO, root / ".git", base, gold_patch=gold, test_patch=tests)
 
 
 @pytest.mark.slow

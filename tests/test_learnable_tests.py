@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 import types
 from pathlib import Path
 
 import pytest
+from execution_world import REPO, pytest_settings
 
-from swerl_core.config import load_settings
 from swerl_core.demo.learnable import FAMILIES, REPOS, BugFix, bug_fixes, build_learnable_world, function_test
 from swerl_core.execution import PullRequestCode, validate_instance
 
@@ -73,20 +72,8 @@ def test_a_repository_of_generated_fixes_validates_every_test_as_fail_to_pass(tm
         (repo / fix.path).write_text(fix.after)
     gold = git(repo, "diff")
     git(repo, "checkout", "-q", "--", ".")
-    config = tmp_path / "settings.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""
-            home: {tmp_path / "home"}
-            execution:
-              environments:
-                - repo: learn/shop
-                  requirements: ["pytest"]
-            """
-        )
-    )
-    pull = PullRequestCode("learn/shop", repo / ".git", base, gold_patch=gold)
-    result = validate_instance(load_settings(config, env={}), pull, tmp_path / "work")
+    pull = PullRequestCode(REPO, repo / ".git", base, gold_patch=gold)
+    result = validate_instance(pytest_settings(), pull, tmp_path / "work")
     assert result.status == "executable", result
     assert sorted(result.fail_to_pass) == sorted(fix.test_id for fix in fixes)
     assert result.pass_to_pass == () and result.flaky == ()
@@ -100,12 +87,9 @@ def test_a_pull_request_of_the_learnable_world_validates_with_its_own_test(tmp_p
     merged = repo.pulls[4].merge_commit_sha  # the second fix: the first one is merged before it
     assert merged is not None
     base = git(repo.bare_path, "rev-parse", f"{merged}^").strip()
-    config = tmp_path / "settings.yaml"
-    declared = '    - {repo: learn/shop, requirements: ["pytest"]}\n'
-    config.write_text(f"home: {tmp_path / 'home'}\nexecution:\n  environments:\n{declared}")
     gold = git(repo.bare_path, "diff", base, merged)
-    pull = PullRequestCode("learn/shop", repo.bare_path, base, gold_patch=gold)
-    result = validate_instance(load_settings(config, env={}), pull, tmp_path / "work")
+    pull = PullRequestCode(REPO, repo.bare_path, base, gold_patch=gold)
+    result = validate_instance(pytest_settings(), pull, tmp_path / "work")
     assert result.status == "executable", result
     assert result.fail_to_pass == (fixes[1].test_id,)
     assert result.pass_to_pass == (fixes[0].test_id,)
