@@ -36,6 +36,7 @@ _UID_RANGE = (1_000_000, 2_000_000_000)  # a root caller runs each command as a 
 ALWAYS_HIDDEN = (Path("/root"), Path("/home"), Path("/var/tmp"), Path("/run"))
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _POLL_S = 0.2
+_WALK_EVERY_S = 0.5
 _DRAIN_S = 5.0
 
 Limit = Literal["time", "output", "disk"]
@@ -298,24 +299,30 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 
 class _DiskWatch:
-    """Stops a work tree from growing past a bound: the file system's free space is cheap to read every poll; only
-    when it fell by more than the bound is the tree walked, counting the files written since the run started
-    (someone else may be writing to the same file system)."""
+    """Stops a work tree from growing past a bound. The file system's free space is read every poll (cheap), and
+    the tree is walked, counting the files written since the run started, when free space fell past the bound or
+    at the latest every :data:`_WALK_EVERY_S` (other processes freeing space can hide a fall); a walk never takes
+    more than a twentieth of the time."""
 
     def __init__(self, tree: Path, bound: int) -> None:
         self.tree = tree
         self.bound = bound
         self.start_ns = time.time_ns() - 1_000_000_000  # file systems round mtimes; a second's slack
         self.free_then = _free_bytes(tree)
+        self.next_walk = time.monotonic() + _WALK_EVERY_S
 
     def exceeded(self) -> bool:
         free_now = _free_bytes(self.tree)
-        if self.free_then - free_now <= self.bound:
+        fell = self.free_then - free_now > self.bound
+        if not fell and time.monotonic() < self.next_walk:
             return False
+        started = time.monotonic()
         grown = _written_bytes(self.tree, self.start_ns)
+        self.next_walk = time.monotonic() + max(_WALK_EVERY_S, 20 * (time.monotonic() - started))
         if grown > self.bound:
             return True
-        self.free_then = free_now + grown
+        if fell:
+            self.free_then = free_now + grown
         return False
 
 
