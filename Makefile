@@ -27,9 +27,19 @@ MLFLOW_PORT ?= 5000
 export SWERL_PREFECT_PORT := $(PREFECT_PORT)
 export SWERL_MLFLOW_PORT := $(MLFLOW_PORT)
 
-.PHONY: install demo demo-library up down deploy test test-fast bench lint lint-docker clean
+.PHONY: install sandbox-tools demo demo-library up down deploy test test-fast bench lint lint-docker clean
 
-install: $(STAMP)
+install: $(STAMP) sandbox-tools
+
+# The execution sandbox (docs/execution.md) runs repositories' tests under bubblewrap: Debian's package, installed
+# here when missing and run as root with apt; elsewhere one line says what to install.
+sandbox-tools:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap; \
+	  else \
+	    echo "swerl: the execution sandbox needs bubblewrap (apt-get install bubblewrap); without it running tests fails" >&2; \
+	  fi; }
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)

@@ -44,6 +44,7 @@ LAYERS: dict[str, str] = {
     "swerl_core.chat_endpoint": SHARED,
     "swerl_core.config": SHARED,
     "swerl_core.diff_paths": SHARED,
+    "swerl_core.execution": SHARED,
     "swerl_core.file_kinds": SHARED,
     "swerl_core.git": SHARED,
     "swerl_core.github": SHARED,

@@ -65,6 +65,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert (
         "swerl_core/deployments/prefect.yaml" in names
         and "swerl_core/infra/k8s/swerl-gpu-base-job-template.json" in names
+        and "swerl_core/execution/pytest_plugin/swerl_test_report.py" in names
     )
     assert not any(n.startswith("swerl_core/infra/docker/") for n in names), "only what runs is packaged"
     target = root / "site"

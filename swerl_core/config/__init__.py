@@ -5,15 +5,16 @@ nothing below this package reads the environment. Secrets are never settings: th
 read at the edge (:func:`github_token`) and wrapped in :class:`Secret` so it cannot be printed.
 
 The package holds the sections (:mod:`.sections` for the library's own parts; :mod:`.curate`,
-:mod:`.evaluate` and :mod:`.registry` for those stages; :mod:`.storage` for shared storage and its
-``s3://`` URI grammar), the checks they share and how a setting is named in a message (:mod:`.checks`), their
-composition (:mod:`.settings`) and the loading (:mod:`.loading`, also the one YAML reader). It is a
-shared module: it never imports a stage.
+:mod:`.evaluate` and :mod:`.registry` for those stages; :mod:`.execution` for running repositories' code;
+:mod:`.storage` for shared storage and its ``s3://`` URI grammar), the checks they share and how a setting is
+named in a message (:mod:`.checks`), their composition (:mod:`.settings`) and the loading (:mod:`.loading`, also
+the one YAML reader). It is a shared module: it never imports a stage.
 """
 
 from swerl_core.config.checks import ENV_PREFIX, env_var
 from swerl_core.config.curate import CurateConfig
 from swerl_core.config.evaluate import EvaluateConfig
+from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.config.loading import (
     DuplicateKeyError,
     as_dict,
@@ -44,10 +45,12 @@ __all__ = [
     "CurateConfig",
     "DuplicateKeyError",
     "EvaluateConfig",
+    "ExecutionConfig",
     "GitHubConfig",
     "IngestConfig",
     "KubernetesConfig",
     "RegistryConfig",
+    "RepoEnvironment",
     "RewardConfig",
     "Secret",
     "Settings",

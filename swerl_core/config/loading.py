@@ -62,8 +62,8 @@ def as_dict(settings: Any) -> dict[str, Any]:
             out[f.name] = str(value)
         elif isinstance(value, datetime):
             out[f.name] = value.isoformat()
-        elif isinstance(value, tuple):
-            out[f.name] = list(value)
+        elif isinstance(value, tuple):  # a list of values or of sections (execution.environments)
+            out[f.name] = [as_dict(v) if dataclasses.is_dataclass(v) else v for v in value]
         else:
             out[f.name] = value
     return out

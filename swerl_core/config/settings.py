@@ -12,6 +12,7 @@ from pathlib import Path
 from swerl_core.config.checks import require
 from swerl_core.config.curate import CurateConfig
 from swerl_core.config.evaluate import EvaluateConfig
+from swerl_core.config.execution import ExecutionConfig
 from swerl_core.config.registry import RegistryConfig
 from swerl_core.config.sections import GitHubConfig, IngestConfig, RewardConfig, StoreConfig, TrainSettings
 from swerl_core.config.storage import StorageConfig
@@ -32,6 +33,7 @@ class Settings:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     train: TrainSettings = field(default_factory=TrainSettings)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def __post_init__(self) -> None:
         home = self.home
@@ -56,6 +58,11 @@ class Settings:
     def checkpoints_dir(self) -> Path:
         """Training checkpoints (HF safetensors directories)."""
         return self.home / "checkpoints"
+
+    @property
+    def environments_dir(self) -> Path:
+        """Built execution environments, one folder per repository and declaration digest."""
+        return self.home / "environments"
 
     @property
     def tracking_uri(self) -> str:

@@ -4,7 +4,8 @@ The sample world teaches the answer format but not repair (too few pull requests
 world is built for learning: a few generated repositories whose modules each hold one short function
 with one bug of a known family (flipped comparison, off-by-one range, missing ``None`` check, wrong
 default, swapped arguments, typo in a string constant); every bug has an issue that describes it (naming
-the file and the function) and a merged pull request that fixes it and closes the issue. Paths, function
+the file and the function), a merged pull request that fixes it and closes the issue, and a test in the first
+commit that fails on the bug and passes on the fix (:func:`function_test`). Paths, function
 names and parameters are drawn from small word lists, so a tokenizer trained on the world keeps them
 whole and a tiny model has few identifiers to copy from the prompt.
 
@@ -17,12 +18,14 @@ wiring check, where the issue states the fix line for line).
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import inspect
 import json
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,15 +56,18 @@ __all__ = [
     "BASE_MODEL",
     "BugFix",
     "LearnableWorld",
+    "PYTEST_INI",
     "bug_fixes",
     "build_learnable_world",
     "decoy_fix",
+    "function_test",
     "learnable_base_model",
     "learnable_snapshot",
     "learnable_texts",
 ]
 
-LEARNABLE_FORMAT = 2
+LEARNABLE_FORMAT = 3  # 3: each function's test in the first commit
+PYTEST_INI = "[pytest]\npythonpath = src\n"
 SOURCE_RECORD = "learnable-source.json"
 BASE_MODEL = Path("models/tiny-learnable-induction")  # under SWERL_HOME: the learnable-cpu recipe's base_model
 REPOS = ("learn/shop", "learn/games", "learn/notes")
@@ -93,6 +99,22 @@ class BugFix:
     after: str
     title: str
     body: str
+
+    @property
+    def module(self) -> str:
+        """The dotted module of :attr:`path` under ``src/`` (``src/shop/core/price3.py`` → ``shop.core.price3``)."""
+        return self.path.removeprefix("src/").removesuffix(".py").replace("/", ".")
+
+    @property
+    def test_path(self) -> str:
+        """Where the function's test lives: ``tests/test_<folder>_<module>.py`` (unique, pytest's rootdir import)."""
+        parts = self.path.removesuffix(".py").split("/")
+        return f"tests/test_{parts[-2]}_{parts[-1]}.py"
+
+    @property
+    def test_id(self) -> str:
+        """The pytest node id of the function's test."""
+        return f"{self.test_path}::test_{self.function}"
 
 
 def bug_fixes(count: int, seed: int = 0, package: str = "shop", explicit: bool = False) -> list[BugFix]:
@@ -132,6 +154,58 @@ def decoy_fix(fix: BugFix) -> BugFix:
     if reworded == docstring:
         raise ValueError(f"{fix.path} has no generated docstring line to reword: {docstring!r}")
     return replace(fix, after=f"{reworded}\n{rest}")
+
+
+# Inputs tried, in order, until the buggy and the fixed function disagree; by number of positional arguments.
+_PROBES: dict[int, tuple[tuple[object, ...], ...]] = {
+    0: ((),),
+    1: ((None,), (0,), (1,), (3,), (7,)),
+    2: ((2, 5), (5, 2), (3, 3), (7, 4)),
+}
+
+
+def function_test(fix: BugFix) -> str:
+    """A pytest module for ``fix``'s function that fails on its bug and passes on its fix (at :attr:`BugFix.test_path`).
+
+    The generated code of both versions is run here (it is swerl's own, never a model's) on small inputs until they
+    disagree; the test asserts the fixed result for that input (a bug that raises fails the test all the same).
+    Raises ValueError when no input tells the two apart.
+    """
+    buggy, fixed = _function_of(fix.before, fix.function), _function_of(fix.after, fix.function)
+    required = [p for p in inspect.signature(fixed).parameters.values() if p.default is inspect.Parameter.empty]
+    optional = len(inspect.signature(fixed).parameters) - len(required)
+    for args in _PROBES[len(required) + optional] + (_PROBES[len(required)] if optional else ()):
+        if len(args) < len(required):
+            continue
+        expected = _outcome(fixed, args)
+        if isinstance(expected, Exception) or not _is_literal(expected) or _outcome(buggy, args) == expected:
+            continue
+        call = f"{fix.function}({', '.join(repr(a) for a in args)})"
+        head = f"from {fix.module} import {fix.function}\n\n\n"
+        return head + f"def test_{fix.function}():\n    assert {call} == {expected!r}\n"
+    raise ValueError(f"no input tells the bug of {fix.path} ({fix.family}) from its fix")
+
+
+def _function_of(source: str, name: str) -> Callable[..., object]:
+    namespace: dict[str, object] = {}
+    exec(compile(source, f"<{name}>", "exec"), namespace)  # noqa: S102 - the world's own generated code
+    function = namespace[name]
+    assert callable(function)
+    return function
+
+
+def _outcome(function: Callable[..., object], args: tuple[object, ...]) -> object:
+    try:
+        return function(*args)
+    except Exception as exc:  # a bug may raise (None * 3): an outcome like any other
+        return exc
+
+
+def _is_literal(value: object) -> bool:
+    try:
+        return bool(ast.literal_eval(repr(value)) == value)
+    except (ValueError, SyntaxError):
+        return False
 
 
 def learnable_texts(count: int = 200) -> list[str]:
@@ -337,6 +411,9 @@ def _repo_spec(full_name: str, seed: int, count: int, heldout_share: float) -> R
     fixes = bug_fixes(count, seed, package)
     created = _stamp(START - timedelta(days=2))
     files = [Write(f.path, f.before) for f in fixes] + [Write(f"src/{package}/__init__.py", f'"""{package}."""\n')]
+    # Every function's test is in the first commit (failing until its fix merges), so that each pull request
+    # validates the SWE-bench way with no test patch: its own test fails before and passes after.
+    files += [Write(f.test_path, function_test(f)) for f in fixes] + [Write("pytest.ini", PYTEST_INI)]
     initial = PushSpec(CommitSpec("Initial commit", created, tuple(files)), authors[0])
     heldout_from = count - max(1, round(count * heldout_share))
     issues, pulls = [], []

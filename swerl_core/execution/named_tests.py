@@ -1,0 +1,165 @@
+"""Running named tests of a checkout in its repository's environment, in the sandbox, with each test's outcome.
+
+The test command gets the files of the tests asked for, each one argument (never a shell string); a small pytest
+plugin (``pytest_plugin/swerl_test_report.py``, loaded through ``PYTEST_PLUGINS``) keeps exactly the node ids
+listed in a file and appends each test's phases under pytest's own node id to a report file in the work tree; both
+are read and removed afterwards. A test asked for and absent from the report (unknown id, a module that failed to
+import, a run stopped early) is ``missing``; the others still run. The report is written inside the run, by code
+that the checkout can change (a ``conftest.py``): a hostile patch can misreport its own tests. What the sandbox
+guarantees is containment, not honest outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from swerl_core.config.execution import ExecutionConfig
+from swerl_core.execution.environments import Environment
+from swerl_core.execution.sandbox import Limits, MiB, SandboxResult, run_sandboxed
+
+Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed", "missing"]
+PLUGIN_DIR = Path(__file__).resolve().parent / "pytest_plugin"
+PLUGIN = "swerl_test_report"
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """What running some tests of one checkout gave: each test's outcome, and the sandboxed command's record."""
+
+    __test__ = False  # a library class, not a pytest test class
+
+    outcomes: Mapping[str, Outcome]
+    sandbox: SandboxResult
+    extra: Mapping[str, Outcome] = field(default_factory=dict)  # tests that ran without being asked for
+
+    def passed(self, test_id: str) -> bool:
+        """Whether ``test_id`` ran and passed."""
+        return self.outcomes.get(test_id) == "passed"
+
+    @property
+    def all_passed(self) -> bool:
+        """Whether every test asked for passed."""
+        return all(outcome == "passed" for outcome in self.outcomes.values())
+
+    @property
+    def stopped_by(self) -> str | None:
+        """The sandbox limit that stopped the run (``time``, ``output``, ``disk``), if one did."""
+        return self.sandbox.stopped_by
+
+
+def limits_for_tests(config: ExecutionConfig) -> Limits:
+    """The sandbox limits of one test run under ``config``."""
+    return Limits(
+        wall_s=config.test_timeout_s,
+        memory_bytes=config.memory_mb * MiB,
+        output_bytes=config.output_mb * MiB,
+        processes=config.processes,
+        disk_bytes=config.disk_mb * MiB,
+    )
+
+
+def run_named_tests(
+    environment: Environment,
+    work_tree: Path,
+    test_ids: Sequence[str],
+    limits: Limits | None = None,
+    hidden: Sequence[Path] = (),
+) -> TestRun:
+    """Run ``test_ids`` (pytest node ids, relative to ``work_tree``) with ``environment``'s test command in the
+    sandbox, ``hidden`` folders out of its sight (``SWERL_HOME``: the environment stays visible); every id asked
+    for gets an outcome (``missing`` when pytest reported nothing for it)."""
+    files = list(dict.fromkeys(test_id.split("::", 1)[0] for test_id in test_ids))
+    phases, result = _run(environment, work_tree, files, list(test_ids), limits, hidden)
+    outcomes = {test_id: phases.pop(test_id, "missing") for test_id in test_ids}
+    return TestRun(outcomes=outcomes, sandbox=result, extra=phases)
+
+
+def run_test_files(
+    environment: Environment,
+    work_tree: Path,
+    files: Sequence[str],
+    limits: Limits | None = None,
+    hidden: Sequence[Path] = (),
+) -> TestRun:
+    """Run every test of ``files`` (paths relative to ``work_tree``; none: the whole suite, as the test command
+    collects it) in the sandbox, ``hidden`` folders out of its sight; ``outcomes`` holds each test pytest reported,
+    under its node id."""
+    phases, result = _run(environment, work_tree, list(files), None, limits, hidden)
+    return TestRun(outcomes=phases, sandbox=result)
+
+
+def _run(
+    environment: Environment,
+    work_tree: Path,
+    files: list[str],
+    wanted: list[str] | None,
+    limits: Limits | None,
+    hidden: Sequence[Path],
+) -> tuple[dict[str, Outcome], SandboxResult]:
+    token = secrets.token_hex(8)
+    report = work_tree / f".swerl-test-report-{token}.jsonl"
+    listed = work_tree / f".swerl-test-ids-{token}.json"
+    env = {
+        "PYTEST_PLUGINS": PLUGIN,
+        "PYTHONPATH": str(PLUGIN_DIR),
+        "SWERL_TEST_REPORT": str(report.resolve()),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "VIRTUAL_ENV": str(environment.path / "venv"),
+    }
+    if wanted is not None:
+        listed.write_text(json.dumps(wanted), encoding="utf-8")
+        env["SWERL_TEST_IDS"] = str(listed.resolve())
+    try:
+        result = run_sandboxed(
+            environment.declaration.test_argv(files),
+            work_tree,
+            limits or Limits(),
+            read_only=[*environment.read_only, PLUGIN_DIR],
+            hidden=hidden,
+            env=env,
+            path_prefix=[environment.bin_dir],
+        )
+        return _read_report(report), result
+    finally:
+        report.unlink(missing_ok=True)
+        listed.unlink(missing_ok=True)
+
+
+def _read_report(report: Path) -> dict[str, Outcome]:
+    """Each node id's outcome from its phases: a failed call fails it, a failed setup or teardown is an error."""
+    merged: dict[str, Outcome] = {}
+    try:
+        lines = report.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return merged
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            node_id, when, outcome = str(entry["id"]), str(entry["when"]), str(entry["outcome"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a run that was stopped
+        merged[node_id] = _merge(merged.get(node_id), when, outcome)
+    return merged
+
+
+_PHASE_OUTCOMES: dict[str, Outcome] = {
+    "passed": "passed",
+    "skipped": "skipped",
+    "xfailed": "xfailed",
+    "xpassed": "xpassed",
+}
+
+
+def _merge(before: Outcome | None, when: str, outcome: str) -> Outcome:
+    if before == "failed" or before == "error":
+        return before
+    if outcome == "failed":
+        return "failed" if when == "call" else "error"
+    if when == "call" or (when == "setup" and outcome in ("skipped", "xfailed")):
+        return _PHASE_OUTCOMES.get(outcome, "error")
+    return before or "missing"

@@ -1,0 +1,109 @@
+"""Whether a candidate patch resolves an executable instance: SWE-bench's rule, run in swerl's sandbox.
+
+An executable instance is a repository, a base commit, the test changes of its pull request and the two lists
+validation derived (or a SWE-bench record carries): FAIL_TO_PASS and PASS_TO_PASS. The candidate (a model's
+answer as a diff, or the gold patch) is applied to an isolated checkout of the base commit, then the test changes
+on top of it (so the tests run are the pull request's, not the candidate's version of them), and the two lists run
+as named tests. Resolved: every test of both lists passed. Otherwise the reason is the first that holds:
+``did_not_apply``, ``timed_out`` (the wall limit), ``crashed`` (another limit, or a test that reported nothing or
+errored), ``tests_failed``. Whatever the candidate does, it is contained by the sandbox and this returns.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from swerl_core.config import Settings
+from swerl_core.execution.checkouts import prepared_checkout
+from swerl_core.execution.environments import ensure_environment
+from swerl_core.execution.errors import PatchDoesNotApply
+from swerl_core.execution.named_tests import Outcome, limits_for_tests, run_named_tests
+
+Reason = Literal["resolved", "did_not_apply", "timed_out", "crashed", "tests_failed"]
+
+
+@dataclass(frozen=True)
+class ExecutableInstance:
+    """What deciding "resolved" needs of one instance."""
+
+    instance_id: str
+    repo: str
+    base_commit: str
+    fail_to_pass: tuple[str, ...]
+    pass_to_pass: tuple[str, ...] = ()
+    test_patch: str = ""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Whether a candidate resolved its instance, why not when it did not, and each test's outcome."""
+
+    reason: Reason
+    detail: str = ""
+    outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+
+    @property
+    def resolved(self) -> bool:
+        """Whether every FAIL_TO_PASS and PASS_TO_PASS test passed with the candidate."""
+        return self.reason == "resolved"
+
+
+def swebench_instance(record: Mapping[str, Any]) -> ExecutableInstance:
+    """An :class:`ExecutableInstance` from a SWE-bench-format record (``instance_id``, ``repo``, ``base_commit``,
+    ``test_patch``, ``FAIL_TO_PASS``, ``PASS_TO_PASS``; the two lists as JSON text, as the datasets hold them,
+    or as lists)."""
+
+    def tests(value: Any) -> tuple[str, ...]:
+        items = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise ValueError(f"{record.get('instance_id')}: a test list must be a list of test ids, got {value!r}")
+        return tuple(items)
+
+    return ExecutableInstance(
+        instance_id=str(record["instance_id"]),
+        repo=str(record["repo"]),
+        base_commit=str(record["base_commit"]),
+        fail_to_pass=tests(record["FAIL_TO_PASS"]),
+        pass_to_pass=tests(record.get("PASS_TO_PASS", "[]")),
+        test_patch=str(record.get("test_patch") or ""),
+    )
+
+
+def resolve(
+    settings: Settings, instance: ExecutableInstance, mirror: Path, candidate_patch: str, work_dir: Path
+) -> Resolution:
+    """Apply ``candidate_patch`` and then the instance's test changes to a checkout of its base commit (from
+    ``mirror``, in ``work_dir``, removed afterwards) and run its FAIL_TO_PASS and PASS_TO_PASS tests in the
+    sandbox, ``SWERL_HOME`` hidden from it (its mirrors hold the fix). Raises :class:`~.errors.ExecutionError`
+    when the repository declares no environment or it does not build: the machine's failure, not the candidate's."""
+    environment = ensure_environment(settings, instance.repo)
+    tree = work_dir / "checkout"
+    try:
+        prepared_checkout(
+            mirror,
+            instance.base_commit,
+            tree,
+            [("candidate patch", candidate_patch), ("test patch", instance.test_patch)],
+        )
+        tests = list(dict.fromkeys((*instance.fail_to_pass, *instance.pass_to_pass)))
+        run = run_named_tests(environment, tree, tests, limits_for_tests(settings.execution), (settings.home,))
+    except PatchDoesNotApply as exc:
+        return Resolution("did_not_apply", str(exc))
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    if run.stopped_by == "time":
+        return Resolution("timed_out", "the tests ran past execution.test_timeout_s", run.outcomes)
+    if run.stopped_by is not None:
+        return Resolution("crashed", f"stopped by the sandbox's {run.stopped_by} limit", run.outcomes)
+    broken = [test for test, outcome in run.outcomes.items() if outcome in ("missing", "error")]
+    if broken:
+        return Resolution("crashed", f"{len(broken)} tests did not run to a verdict, e.g. {broken[0]}", run.outcomes)
+    failed = [test for test, outcome in run.outcomes.items() if outcome != "passed"]
+    if failed:
+        return Resolution("tests_failed", f"{len(failed)} tests did not pass, e.g. {failed[0]}", run.outcomes)
+    return Resolution("resolved", "", run.outcomes)

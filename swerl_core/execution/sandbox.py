@@ -1,0 +1,351 @@
+"""Running one command in a work tree under bubblewrap, and what came of it.
+
+The command sees the whole file system read-only (``--ro-bind / /``) except: its work tree, bound read-write at
+its own path; private, size-limited tmpfs at ``/tmp`` and ``/dev/shm``; empty tmpfs over ``/root``, ``/home``,
+``/var/tmp``, ``/run``, the work tree's parent folder and any ``hidden`` path (so secrets and sibling trees are out
+of sight), with ``read_only`` paths bound back. It has no network (new network, pid, ipc and uts namespaces), a cleared
+environment, and limits: wall time, address space per process, file size, number of processes, output bytes and
+growth of the work tree. When the command ends, or a limit stops it, every process it started dies with its pid
+namespace. A root caller's command runs as a fresh unprivileged uid (the work tree is lent to it for the run): the
+kernel enforces no process limit on root, and an unprivileged user cannot undo the mounts.
+
+This module never takes a shell string: a command is an argument list, passed on as written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import random
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from swerl_core.execution.errors import SandboxUnavailable
+
+MiB = 1024 * 1024
+_UID_RANGE = (1_000_000, 2_000_000_000)  # a root caller runs each command as a fresh uid from here
+ALWAYS_HIDDEN = (Path("/root"), Path("/home"), Path("/var/tmp"), Path("/run"))
+BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_POLL_S = 0.2
+_WALK_EVERY_S = 0.5
+_DRAIN_S = 5.0
+
+Limit = Literal["time", "output", "disk"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandboxed command may use before it is stopped (or, for memory and files, refused)."""
+
+    wall_s: float = 600.0
+    memory_bytes: int = 4096 * MiB  # address space of each process (RLIMIT_AS): allocation beyond it fails
+    output_bytes: int = 16 * MiB  # stdout + stderr kept; more stops the command
+    processes: int = 256  # processes and threads at once (RLIMIT_NPROC in the sandbox's own user namespace)
+    file_bytes: int = 256 * MiB  # largest file a process may write (RLIMIT_FSIZE)
+    tmp_bytes: int = 256 * MiB  # size of the private /tmp
+    disk_bytes: int = 1024 * MiB  # growth of the work tree that stops the command (checked every 0.2 s)
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not (isinstance(value, int | float) and value > 0):
+                raise ValueError(f"sandbox limit {name} must be a positive number, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What one sandboxed command did: its exit code (128 + N when signal N ended it), its output (at most
+    ``Limits.output_bytes`` together) and which limit, if any, stopped it."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    wall_s: float
+    stopped_by: Limit | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether the wall-time limit stopped the command."""
+        return self.stopped_by == "time"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the command exited 0 on its own."""
+        return self.exit_code == 0 and self.stopped_by is None
+
+
+@dataclass
+class _Output:
+    cap: int
+    chunks: dict[int, list[bytes]] = field(default_factory=dict)
+    kept: int = 0
+    truncated: set[int] = field(default_factory=set)
+
+    def add(self, fd: int, data: bytes) -> bool:
+        """Keep ``data`` read from ``fd`` up to the cap; False once the cap is passed."""
+        room = self.cap - self.kept
+        self.chunks.setdefault(fd, []).append(data[: max(room, 0)])
+        self.kept += min(len(data), max(room, 0))
+        if len(data) > room:
+            self.truncated.add(fd)
+            return False
+        return True
+
+    def of(self, fd: int) -> bytes:
+        return b"".join(self.chunks.get(fd, []))
+
+
+def require_bubblewrap() -> None:
+    """Raise :class:`SandboxUnavailable` (one line: what is wrong, what to install) unless bubblewrap can create a
+    sandbox here. The answer is probed once per process and ``PATH``."""
+    problem = _bubblewrap_problem(os.environ.get("PATH", os.defpath))
+    if problem:
+        raise SandboxUnavailable(problem)
+
+
+@functools.cache
+def _bubblewrap_problem(search_path: str) -> str:
+    if shutil.which("bwrap", path=search_path) is None:
+        return "the execution sandbox needs bubblewrap: no `bwrap` on PATH (install it: apt-get install bubblewrap)"
+    for tool in ("prlimit", "setpriv"):
+        if shutil.which(tool, path=search_path) is None:
+            return f"the execution sandbox needs {tool} (util-linux) on PATH beside bubblewrap"
+    uid = _UID_RANGE[0] if os.geteuid() == 0 else None
+    argv = [*_bwrap_argv(Path("/"), (), (), Limits(), uid), "--", *_confinement(Limits(), uid), "true"]
+    probe = subprocess.run(argv, capture_output=True, timeout=60, env={"PATH": search_path})
+    if probe.returncode != 0:
+        reason = probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
+        return f"bubblewrap cannot create a sandbox on this machine: {reason[0]} (user namespaces disabled?)"
+    return ""
+
+
+def run_sandboxed(
+    command: Sequence[str],
+    work_tree: Path,
+    limits: Limits = Limits(),  # noqa: B008 - frozen
+    *,
+    read_only: Sequence[Path] = (),
+    hidden: Sequence[Path] = (),
+    env: Mapping[str, str] | None = None,
+    path_prefix: Sequence[Path] = (),
+    network: bool = False,
+) -> SandboxResult:
+    """Run ``command`` (an argument list) in ``work_tree`` under bubblewrap within ``limits``.
+
+    ``read_only`` paths stay visible (read-only) even under a hidden folder; ``hidden`` paths are replaced by empty
+    folders; ``env`` is the whole environment besides ``PATH`` (``path_prefix`` folders first), ``HOME`` and
+    ``TMPDIR``; ``network`` keeps the host's network (an environment's install only). Raises
+    :class:`SandboxUnavailable` when bubblewrap cannot run; whatever the command does, it returns a
+    :class:`SandboxResult`.
+    """
+    require_bubblewrap()
+    if not command:
+        raise ValueError("an empty command")
+    tree = work_tree.resolve()
+    shown = [Path(sys.base_prefix).resolve(), *(p.resolve() for p in read_only)]
+    if network:
+        shown.append(Path("/etc/resolv.conf").resolve())  # may point into the hidden /run
+    environment = {
+        "PATH": ":".join([*(str(p) for p in path_prefix), BASE_PATH]),
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        **(env or {}),
+    }
+    uid = random.randrange(*_UID_RANGE) if os.geteuid() == 0 else None
+    argv = [
+        *_bwrap_argv(tree, shown, hidden, limits, uid, network),
+        *(arg for name, value in environment.items() for arg in ("--setenv", name, value)),
+        "--chdir",
+        str(tree),
+        "--",
+        *_confinement(limits, uid),
+        *command,
+    ]
+    owner = tree.stat()
+    if uid is not None:
+        _chown_tree(tree, uid, uid)
+    try:
+        return _follow(argv, tree, limits)
+    finally:
+        if uid is not None:
+            _chown_tree(tree, owner.st_uid, owner.st_gid)
+
+
+def _bwrap_argv(
+    tree: Path,
+    shown: Sequence[Path],
+    hidden: Sequence[Path],
+    limits: Limits,
+    uid: int | None = None,
+    network: bool = False,
+) -> list[str]:
+    """bubblewrap's options up to the command. A root caller keeps bwrap privileged (no user namespace, so that the
+    mounts can read what root reads) and lets only ``setpriv`` switch to ``uid``: the kernel never enforces a process
+    limit on uid 0, and a fresh uid per run keeps one run's processes from counting against another's."""
+    argv = ["bwrap", "--die-with-parent", "--new-session", "--clearenv"]
+    if uid is None:
+        argv += ["--unshare-all", *(["--share-net"] if network else [])]
+    else:
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        argv += [] if network else ["--unshare-net"]
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    tmp = Path("/tmp")
+    argv += ["--ro-bind", "/", "/", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", str(tmp)]
+    roots = {p.resolve() for p in (*ALWAYS_HIDDEN, *hidden, tree.parent) if p.is_dir()} - {Path("/"), tmp}
+    covered: list[Path] = []
+    for root in sorted(roots, key=lambda p: len(p.parts)):  # outer folders first: inner ones are made inside them
+        argv += [*_folders_to(root, [tmp, *covered]), "--tmpfs", str(root)]
+        covered.append(root)
+    for path, how in [*((p, "--ro-bind") for p in shown if p.exists()), (tree, "--bind")]:
+        if path != Path("/"):  # the probe's tree: nothing to bind
+            argv += [*_folders_to(path, [tmp, *covered]), how, str(path), str(path)]
+    for root in covered:  # empty and read-only once the paths inside are bound: no memory to fill there
+        argv += ["--remount-ro", str(root)]
+    # A private /dev whose shm (POSIX semaphores: multiprocessing needs it) is as bounded as /tmp, then read-only.
+    argv += ["--dev", "/dev", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
+    return [*argv, "--remount-ro", "/dev", "--proc", "/proc"]
+
+
+def _folders_to(path: Path, mounted: Sequence[Path]) -> list[str]:
+    """Options making the folders between the innermost of ``mounted`` (fresh tmpfs) holding ``path`` and ``path``
+    itself, each 0755: bubblewrap would make them 0700, closed to an unprivileged uid, and never changes a folder
+    that exists."""
+    holders = [root for root in mounted if path != root and path.is_relative_to(root)]
+    if not holders:
+        return []
+    root = max(holders, key=lambda p: len(p.parts))
+    argv: list[str] = []
+    for parent in reversed(path.relative_to(root).parents[:-1]):
+        argv += ["--perms", "0755", "--dir", str(root / parent)]
+    return argv
+
+
+def _confinement(limits: Limits, uid: int | None) -> list[str]:
+    """The commands that drop to ``uid`` (when root) and set the per-process limits inside the namespaces."""
+    drop = [] if uid is None else ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    return [
+        *drop,
+        "prlimit",
+        f"--nproc={limits.processes}",
+        f"--as={limits.memory_bytes}",
+        f"--fsize={limits.file_bytes}",
+        "--core=0",
+        "--",
+    ]
+
+
+def _follow(argv: list[str], tree: Path, limits: Limits) -> SandboxResult:
+    start = time.monotonic()
+    process = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
+    output = _Output(limits.output_bytes)
+    disk = _DiskWatch(tree, limits.disk_bytes)
+    stopped: Limit | None = None
+    drain_until = float("inf")
+    with selectors.DefaultSelector() as selector:
+        selector.register(out_fd, selectors.EVENT_READ)
+        selector.register(err_fd, selectors.EVENT_READ)
+        while selector.get_map() and time.monotonic() < drain_until:
+            if stopped is None:
+                if time.monotonic() >= start + limits.wall_s:
+                    stopped = "time"
+                elif disk.exceeded():
+                    stopped = "disk"
+            for key, _ in selector.select(timeout=_POLL_S):
+                data = os.read(key.fd, 65536)
+                if not data:
+                    selector.unregister(key.fd)
+                elif not output.add(key.fd, data) and stopped is None:
+                    stopped = "output"
+            if stopped is not None and drain_until == float("inf"):
+                _kill(process)
+                # Killing bwrap ends its pid namespace, and with it every process holding the pipes: EOF follows.
+                drain_until = time.monotonic() + _DRAIN_S
+    exit_code = process.wait()
+    process.stdout.close()
+    process.stderr.close()
+    return SandboxResult(
+        exit_code=128 - exit_code if exit_code < 0 else exit_code,
+        stdout=output.of(out_fd),
+        stderr=output.of(err_fd),
+        wall_s=time.monotonic() - start,
+        stopped_by=stopped,
+        stdout_truncated=out_fd in output.truncated,
+        stderr_truncated=err_fd in output.truncated,
+    )
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+class _DiskWatch:
+    """Stops a work tree from growing past a bound. The file system's free space is read every poll (cheap), and
+    the tree is walked, counting the files written since the run started, when free space fell past the bound or
+    at the latest every :data:`_WALK_EVERY_S` (other processes freeing space can hide a fall); a walk never takes
+    more than a twentieth of the time."""
+
+    def __init__(self, tree: Path, bound: int) -> None:
+        self.tree = tree
+        self.bound = bound
+        self.start_ns = time.time_ns() - 1_000_000_000  # file systems round mtimes; a second's slack
+        self.free_then = _free_bytes(tree)
+        self.next_walk = time.monotonic() + _WALK_EVERY_S
+
+    def exceeded(self) -> bool:
+        free_now = _free_bytes(self.tree)
+        fell = self.free_then - free_now > self.bound
+        if not fell and time.monotonic() < self.next_walk:
+            return False
+        started = time.monotonic()
+        grown = _written_bytes(self.tree, self.start_ns)
+        self.next_walk = time.monotonic() + max(_WALK_EVERY_S, 20 * (time.monotonic() - started))
+        if grown > self.bound:
+            return True
+        if fell:
+            self.free_then = free_now + grown
+        return False
+
+
+def _free_bytes(path: Path) -> int:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def _written_bytes(tree: Path, since_ns: int) -> int:
+    """Disk space of the files in ``tree`` changed since ``since_ns`` (a file appended to counts whole)."""
+    total = 0
+    for _, _, files, folder in os.fwalk(tree):  # never follows a symbolic link
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):
+                info = os.stat(name, dir_fd=folder, follow_symlinks=False)
+                total += info.st_blocks * 512 if info.st_mtime_ns >= since_ns else 0
+    return total
+
+
+def _chown_tree(tree: Path, uid: int, gid: int) -> None:
+    """Give ``tree`` and everything in it to ``uid``/``gid``, never following a symbolic link out of it."""
+    os.chown(tree, uid, gid)
+    for _, dirs, files, folder in os.fwalk(tree):
+        for name in (*dirs, *files):
+            with contextlib.suppress(FileNotFoundError):
+                os.chown(name, uid, gid, dir_fd=folder, follow_symlinks=False)

@@ -1,0 +1,111 @@
+"""Deriving FAIL_TO_PASS and PASS_TO_PASS for one pull request, the SWE-bench way, in the sandbox.
+
+The tests run are those of the test files the pull request's test changes write (none: the repository's whole
+suite, so that a fix whose failing test already exists counts too). They run once at the base commit with the test
+changes applied, then ``gold_runs`` times in one checkout with the gold patch applied as well. FAIL_TO_PASS: tests
+that did not pass before and passed in every gold run; PASS_TO_PASS: tests that passed before and in every gold
+run. A test whose outcome differs between gold runs is flaky and dropped from both (the runs share one checkout,
+so state a test leaves behind shows up as flakiness too). An instance is executable when FAIL_TO_PASS is not
+empty; otherwise :class:`Validation.status` says why. Never imports a stage: curation calls it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from swerl_core.config import Settings
+from swerl_core.execution.checkouts import patch_paths, prepared_checkout
+from swerl_core.execution.environments import ensure_environment
+from swerl_core.execution.errors import EnvironmentBuildError, PatchDoesNotApply
+from swerl_core.execution.named_tests import TestRun, limits_for_tests, run_test_files
+from swerl_core.file_kinds import is_test_path
+
+Status = Literal[
+    "executable", "no_environment", "install_failed", "patch_failed", "no_failing_test", "flaky", "gold_fails"
+]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """One pull request's validation: its status, the two test lists, the flaky tests dropped, and why."""
+
+    status: Status
+    fail_to_pass: tuple[str, ...] = ()
+    pass_to_pass: tuple[str, ...] = ()
+    flaky: tuple[str, ...] = ()
+    reason: str = ""
+
+    @property
+    def executable(self) -> bool:
+        """Whether at least one test fails before the gold patch and passes, steadily, after it."""
+        return self.status == "executable"
+
+
+@dataclass(frozen=True)
+class PullRequestCode:
+    """What validation needs of one pull request: where its history is, its base, and its two patches."""
+
+    repo: str
+    mirror: Path
+    base_commit: str
+    gold_patch: str
+    test_patch: str = ""
+
+
+def validate_instance(
+    settings: Settings, pull: PullRequestCode, work_dir: Path, log: Callable[[str], None] | None = None
+) -> Validation:
+    """Validate ``pull`` under ``settings.execution`` in checkouts made in ``work_dir`` (removed afterwards)."""
+    if settings.execution.environment_for(pull.repo) is None:
+        return Validation("no_environment", reason=f"{pull.repo} declares no execution environment")
+    try:
+        environment = ensure_environment(settings, pull.repo, log)
+    except EnvironmentBuildError as exc:
+        return Validation("install_failed", reason=str(exc))
+    files = [path for path in patch_paths(pull.test_patch) if is_test_path(path) and path.endswith(".py")]
+    limits = limits_for_tests(settings.execution)
+    try:
+        before_tree = prepared_checkout(
+            pull.mirror, pull.base_commit, work_dir / "before", [("test patch", pull.test_patch)]
+        )
+        hidden = (settings.home,)  # its mirrors hold every fix, its database every pull request
+        before = run_test_files(environment, before_tree, files, limits, hidden)
+        shutil.rmtree(before_tree, ignore_errors=True)
+        patches = [("test patch", pull.test_patch), ("gold patch", pull.gold_patch)]
+        after_tree = prepared_checkout(pull.mirror, pull.base_commit, work_dir / "after", patches)
+        runs = range(settings.execution.gold_runs)
+        after = [run_test_files(environment, after_tree, files, limits, hidden) for _ in runs]
+    except PatchDoesNotApply as exc:
+        return Validation("patch_failed", reason=str(exc))
+    finally:
+        shutil.rmtree(work_dir / "before", ignore_errors=True)
+        shutil.rmtree(work_dir / "after", ignore_errors=True)
+    return classify(before, after)
+
+
+def classify(before: TestRun, after: list[TestRun]) -> Validation:
+    """FAIL_TO_PASS, PASS_TO_PASS and the status from one run before the gold patch and the runs after it."""
+    stopped = next((run for run in after if run.stopped_by is not None), None)
+    if stopped is not None:
+        return Validation(
+            "gold_fails", reason=f"a run with the gold patch was stopped by its {stopped.stopped_by} limit"
+        )
+    tests = sorted(set().union(*(run.outcomes for run in after)))
+    flaky = tuple(test for test in tests if len({run.outcomes.get(test, "missing") for run in after}) > 1)
+    steady = {test: after[0].outcomes.get(test, "missing") for test in tests if test not in flaky}
+    fail_to_pass = tuple(t for t, o in steady.items() if o == "passed" and before.outcomes.get(t) != "passed")
+    pass_to_pass = tuple(t for t, o in steady.items() if o == "passed" and before.outcomes.get(t) == "passed")
+    if fail_to_pass:
+        return Validation("executable", fail_to_pass, pass_to_pass, flaky)
+    if flaky:
+        return Validation("flaky", (), pass_to_pass, flaky, f"{len(flaky)} tests change outcome between gold runs")
+    failing = [t for t, o in steady.items() if o in ("failed", "error")]
+    if failing:
+        return Validation("gold_fails", (), pass_to_pass, (), f"{len(failing)} tests fail with the gold patch")
+    if not tests:
+        return Validation("no_failing_test", reason="the gold runs reported no test")
+    return Validation("no_failing_test", (), pass_to_pass, (), "no test fails before the gold patch")

@@ -1,0 +1,194 @@
+"""Whether a candidate patch resolves an executable instance (SWE-bench's rule in swerl's sandbox), SWE-bench
+records read as instances, and hostile candidates contained: not resolved, with a reason, nothing outside changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from execution_world import REPO, pytest_settings
+
+from swerl_core.config import Settings
+from swerl_core.execution import ExecutableInstance, resolve, swebench_instance
+
+BUGGY = "def add(a, b):\n    return a - b\n"
+FIXED = "def add(a, b):\n    return a + b\n"
+TESTS = "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n"
+NEW_TEST = "\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def diff_of(repo: Path, path: str, content: str) -> str:
+    original = (repo / path).read_text()
+    (repo / path).write_text(content)
+    patch = git(repo, "diff", "--", path)
+    (repo / path).write_text(original)
+    return patch
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path, ExecutableInstance]:
+    """A repository with the bug at its base, settings declaring it (small limits), and its instance."""
+    root = tmp_path_factory.mktemp("resolution")
+    repo = root / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "calc.py").write_text(BUGGY)
+    (repo / "test_calc.py").write_text(TESTS)
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    base = git(repo, "rev-parse", "HEAD").strip()
+    record = {
+        "instance_id": "acme__calc-1",
+        "repo": REPO,
+        "base_commit": base,
+        "test_patch": diff_of(repo, "test_calc.py", TESTS + NEW_TEST),
+        "FAIL_TO_PASS": json.dumps(["test_calc.py::test_add"]),
+        "PASS_TO_PASS": json.dumps(["test_calc.py::test_zero"]),
+        "patch": diff_of(repo, "calc.py", FIXED),
+    }
+    settings = pytest_settings("test_timeout_s: 8\noutput_mb: 1\ndisk_mb: 32\nprocesses: 64")
+    return settings, repo, swebench_instance(record)
+
+
+def candidate(repo: Path, prelude: str) -> str:
+    """A patch of calc.py that runs ``prelude`` when the module is imported and then fixes the bug."""
+    return diff_of(repo, "calc.py", textwrap.dedent(prelude) + "\n" + FIXED)
+
+
+def test_a_swebench_record_reads_as_an_instance() -> None:
+    record = {
+        "instance_id": "x__y-7",
+        "repo": "x/y",
+        "base_commit": "abc",
+        "FAIL_TO_PASS": '["t.py::test_a[a b]"]',
+        "PASS_TO_PASS": ["t.py::test_b"],
+    }
+    instance = swebench_instance(record)
+    assert (instance.fail_to_pass, instance.pass_to_pass, instance.test_patch) == (
+        ("t.py::test_a[a b]",),
+        ("t.py::test_b",),
+        "",
+    )
+    with pytest.raises(ValueError, match="x__y-7"):
+        swebench_instance({**record, "FAIL_TO_PASS": '"t.py::test_a"'})
+
+
+@pytest.mark.slow
+def test_the_gold_patch_resolves(world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path) -> None:
+    settings, repo, instance = world
+    result = resolve(settings, instance, repo / ".git", diff_of(repo, "calc.py", FIXED), tmp_path)
+    assert result.resolved, result
+    assert dict(result.outcomes) == {"test_calc.py::test_add": "passed", "test_calc.py::test_zero": "passed"}
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_patch_that_fixes_nothing_fails_the_tests(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
+) -> None:
+    settings, repo, instance = world
+    result = resolve(settings, instance, repo / ".git", diff_of(repo, "calc.py", "# no-op\n" + BUGGY), tmp_path)
+    assert result.reason == "tests_failed" and "test_add" in result.detail
+
+
+@pytest.mark.slow
+def test_a_patch_that_does_not_apply_is_not_resolved(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
+) -> None:
+    settings, repo, instance = world
+    stale = diff_of(repo, "calc.py", FIXED).replace("return a - b", "return a * b")
+    result = resolve(settings, instance, repo / ".git", stale, tmp_path)
+    assert result.reason == "did_not_apply" and "candidate patch" in result.detail
+
+
+@pytest.mark.slow
+def test_a_candidate_reading_a_secret_outside_is_not_resolved_and_learns_nothing(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
+) -> None:
+    settings, repo, instance = world
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2")
+    patch = candidate(repo, f"print(open({str(secret)!r}).read())")
+    result = resolve(settings, instance, repo / ".git", patch, tmp_path / "work")
+    assert not result.resolved and result.reason == "crashed"
+    assert secret.read_text() == "hunter2"
+
+
+@pytest.mark.slow
+def test_a_candidate_cannot_read_swerl_home(world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path) -> None:
+    settings, repo, instance = world
+    database = settings.home / "swerl.duckdb"
+    database.write_text("every pull request and its fix")
+    patch = candidate(repo, f"print(open({str(database)!r}).read())")
+    result = resolve(settings, instance, repo / ".git", patch, tmp_path)
+    assert not result.resolved and result.reason == "crashed"
+    assert database.read_text() == "every pull request and its fix"
+
+
+@pytest.mark.slow
+def test_a_candidate_opening_a_socket_is_not_resolved(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
+) -> None:
+    settings, repo, instance = world
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    patch = candidate(repo, f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
+    result = resolve(settings, instance, repo / ".git", patch, tmp_path)
+    listener.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        listener.accept()
+    listener.close()
+    assert not result.resolved and result.reason == "crashed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("prelude", "reason"),
+    [
+        ("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", "timed_out"),
+        ("import time\ntime.sleep(10_000)", "timed_out"),
+        ("import sys\nfor _ in range(16384):\n    sys.stdout.write('x' * 65536)", "crashed"),
+        (
+            "import os\nfor i in range(64):\n    with open(f'fill-{i}', 'wb') as f:\n"
+            "        f.write(os.urandom(4 << 20))\n        os.fsync(f.fileno())\n"
+            "import time\ntime.sleep(10_000)",
+            "crashed",
+        ),
+    ],
+    ids=["fork-bomb", "sleep-forever", "print-a-gigabyte", "fill-the-disk"],
+)
+def test_a_hostile_candidate_is_contained_and_not_resolved(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path, prelude: str, reason: str
+) -> None:
+    settings, repo, instance = world
+    patch = candidate(repo, prelude)
+    beside = tmp_path / "beside.txt"
+    beside.write_text("unchanged")
+    result = resolve(settings, instance, repo / ".git", patch, tmp_path / "work")
+    assert not result.resolved and result.reason == reason, result
+    assert beside.read_text() == "unchanged" and sorted(p.name for p in tmp_path.iterdir()) == ["beside.txt", "work"]
+    assert not list((tmp_path / "work").iterdir()), "the checkout stayed behind"
+    assert _processes_working_in(tmp_path / "work") == [], "a process of the candidate outlived the run"
+    again = resolve(settings, instance, repo / ".git", diff_of(repo, "calc.py", FIXED), tmp_path / "again")
+    assert again.resolved, "the next evaluation did not go on"
+
+
+def _processes_working_in(folder: Path) -> list[int]:
+    """PIDs whose working directory is ``folder`` or inside it (the sandboxed tests run in the checkout there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd").startswith(str(folder)):
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
