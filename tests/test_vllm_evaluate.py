@@ -1,11 +1,8 @@
-"""Evaluation through vLLM on a CPU: the ``vllm`` backend (an engine started in the evaluating process) and the
-``endpoint`` backend against vLLM's OpenAI-compatible server, started on 127.0.0.1 as a rollout node runs it.
-
-Both on the learnable world's model shape (head size 32, which vLLM's CPU kernels take) over the sample snapshot's
-held-out split. Each checks the engine, not a flag: the in-process engine's greedy answers are the transformers
-backend's (the same weights; vLLM's eager CPU kernels round within 10⁻⁶ of them), and the server's own Prometheus
-counters must hold every request and every completion token the evaluation recorded (K = 2 answers each: sampling
-goes through the same ``n`` in both backends).
+"""Evaluation through vLLM on a CPU: the ``vllm`` backend, an engine started in the evaluating process, on the
+learnable world's model shape (head size 32, which vLLM's CPU kernels take) over the sample snapshot's held-out split.
+It checks the engine, not a flag: its greedy answers are the transformers backend's (the same weights; vLLM's eager
+CPU kernels round within 10⁻⁶ of them). The ``endpoint`` backend is tested against the rollout server that
+tests/test_vllm_server.py starts (one server start for both).
 """
 
 from __future__ import annotations
@@ -13,24 +10,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from mlflow_server import wait_until_healthy
 
 from swerl_core.config import Settings, load_settings
 from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy(150)]
+pytestmark = [pytest.mark.slow, pytest.mark.heavy(100)]
 
 INSTANCES = 4
 SERVER_START_S = 300  # about 50 s on 2 idle cores
@@ -72,59 +64,6 @@ def test_the_vllm_backend_answers_as_the_same_weights_do_in_transformers_and_sto
     # The engine stopped with its evaluation, and its process was reaped: nothing of it is left, not even a zombie.
     left = [child.name() for child in psutil.Process().children(recursive=True)]
     assert not [name for name in left if "EngineCore" in name], left
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _counter(metrics: str, name: str) -> float:
-    """The sum of a Prometheus counter's samples (over its labels) in a ``/metrics`` page."""
-    values = re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? ([0-9.e+]+)$", metrics, re.MULTILINE)
-    assert values, f"{name} is not on the server's /metrics page"
-    return sum(float(v) for v in values)
-
-
-@pytest.fixture(scope="module")
-def vllm_server(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """vLLM's OpenAI-compatible server over ``model`` on a free port of 127.0.0.1: its base URL."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("vllm-server") / "server.log"
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
-    command += ["--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--dtype", "float32", "--enforce-eager", "--max-model-len", "2048", "--seed", "0"]
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
-    with log.open("w") as out:
-        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, server, SERVER_START_S, lambda: log.read_text()[-3000:])
-        yield url
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=60)
-
-
-def test_the_endpoint_backend_evaluates_through_a_vllm_server(vllm_server: str, tmp_path: Path) -> None:
-    from swerl_core import evaluate
-
-    def counters() -> tuple[float, float]:
-        with urllib.request.urlopen(f"{vllm_server}/metrics", timeout=10) as answer:
-            page = answer.read().decode()
-        return _counter(page, "vllm:request_success_total"), _counter(page, "vllm:generation_tokens_total")
-
-    requests_before, tokens_before = counters()
-    endpoint = {"endpoint_url": f"{vllm_server}/v1", "endpoint_model": "tiny"}
-    settings = _settings(tmp_path, backend="endpoint", samples=2, **endpoint)
-    report = evaluate.run(settings, evaluate.EvaluateRequest("tiny", SAMPLE_SNAPSHOT_ID))
-    requests_after, tokens_after = counters()
-    assert (report.backend, report.metrics.n_instances) == ("endpoint", INSTANCES)
-    assert len(_predictions(report.predictions_path)) == 2 * INSTANCES
-    # One request per instance asking for n = 2 answers; the server counts each answer as a finished request.
-    assert requests_after - requests_before == 2 * INSTANCES
-    assert tokens_after - tokens_before == report.metrics.tokens_generated > 0
 
 
 def test_a_stop_while_the_engine_starts_stops_the_evaluation_once_the_engine_is_up(model: Path, tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ must end with one line naming the server and the step, then ``--resume`` against
 the same run with every step. Along the way the served weights must be the trainer's at every step (TRL scores
 each sampled token with the trainer's own weights; vLLM returns its log-probability under the weights it serves),
 and every completion token must come from the server (its own ``/metrics`` counter). Then two CPU ranks train as
-one ZeRO-3 job through the same server, killed with every rank after a checkpoint and resumed on both.
+one ZeRO-3 job through the same server, killed with every rank after a checkpoint and resumed on both, and the
+evaluate stage's ``endpoint`` backend evaluates through it (one server start serves the module).
 """
 
 from __future__ import annotations
@@ -314,3 +315,33 @@ def test_a_synced_version_is_what_the_server_serves(run: KilledAndResumed, model
     with pytest.raises(RolloutServerError, match="HTTP 500"):
         client.load_weights(elsewhere)
     assert server.served_version() == [{"version": 9, "nonce": written.nonce}]
+
+
+def test_the_endpoint_backend_evaluates_through_the_rollout_server(run: KilledAndResumed, tmp_path: Path) -> None:
+    """``evaluate.backend: endpoint`` against the same server, which counts every request and completion token the
+    evaluation recorded (K = 2 answers an instance, asked for as one request with ``n = 2``)."""
+    from swerl_core import evaluate
+    from swerl_core.config import load_settings
+    from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
+
+    home = tmp_path / "home"
+    write_sample_snapshot(home)
+    served_name = _recipe_base_model(run)  # vLLM serves a model under the path it was started with
+    overrides: dict[str, object] = {
+        "evaluate.limit": 4,
+        "evaluate.max_new_tokens": 24,
+        "evaluate.lineage": False,
+        "evaluate.samples": 2,
+    }
+    overrides |= {"evaluate.backend": "endpoint", "evaluate.endpoint_url": f"{run.server.url}/v1"}
+    overrides |= {"evaluate.endpoint_model": served_name}
+    settings = load_settings(env={"SWERL_HOME": str(home), "SWERL_REWARD__WORKERS": "1"}, overrides=overrides)
+    requests_before = run.server.counter("vllm:request_success_total")
+    tokens_before = run.server.counter("vllm:generation_tokens_total")
+    report = evaluate.run(settings, evaluate.EvaluateRequest(served_name, SAMPLE_SNAPSHOT_ID))
+    assert (report.backend, report.metrics.n_instances) == ("endpoint", 4)
+    predictions = report.predictions_path.read_text(encoding="utf-8").splitlines()
+    assert len(predictions) == 2 * 4
+    # One request per instance asking for n = 2 answers; the server counts each answer as a finished request.
+    assert run.server.counter("vllm:request_success_total") - requests_before == 2 * 4
+    assert run.server.counter("vllm:generation_tokens_total") - tokens_before == report.metrics.tokens_generated > 0
