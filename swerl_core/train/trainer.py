@@ -40,6 +40,7 @@ from swerl_core.search_replace import Edit
 from swerl_core.snapshots import read_manifest, verify_snapshot
 from swerl_core.train import TrainError
 from swerl_core.train.config import Stage, TrainConfig, train_config_dict
+from swerl_core.train.continuation import recipe_changes, recipe_record, write_recipe_record, write_result_record
 from swerl_core.train.distributed import count_cpu_ranks, launched_rank, launched_world_size, prepare_deepspeed_env
 from swerl_core.train.examples import Examples, grpo_examples, sft_examples
 from swerl_core.train.result import TrainResult
@@ -95,9 +96,18 @@ def train(
             "curate one with a later held-out cut (curate.heldout_after)"
         )
     verify_snapshot(settings.snapshots_dir, snapshot_id)  # and on data altered since curate wrote it
+    record = recipe_record(cfg, stage, snapshot_id, base_model, settings.home)
     model = resolve_model(settings.home, base_model or cfg.base_model, settings.storage)
     cfg = replace(cfg, base_model=model, snapshot=snapshot_id)
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
+    if launched_rank() == 0:
+        if checkpoint is None:
+            write_recipe_record(run_dir, record)
+        elif changes := recipe_changes(run_dir, record):
+            raise TrainError(
+                f"run {run_name} was trained with another recipe ({'; '.join(changes)}): resume it with its own "
+                "recipe, or start a new run"
+            )
     if cfg.deepspeed is not None:
         prepare_deepspeed_env(engine_on_gpu())
     if cpu_ranks:
@@ -112,8 +122,9 @@ def train(
         raise TrainError(
             "grpo.vllm_weight_sync: nccl needs CUDA on the trainer; on a CPU set grpo.vllm_weight_sync: directory"
         )
-    if stage == "grpo" and launched_rank() == 0:
-        _check_weights_dir(_server_rollouts(settings, cfg, run_dir))
+    rollouts = _server_rollouts(settings, cfg, run_dir) if stage == "grpo" else None
+    if launched_rank() == 0:
+        _check_weights_dir(rollouts)
 
     tokenizer = load_tokenizer(model, settings.home)
     _check_answer_fits(tokenizer, cfg.max_completion_length)
@@ -132,7 +143,7 @@ def train(
         f"({examples.dropped_too_long} too long, {examples.dropped_unanswerable} without an exact oracle answer), "
         f"model {model}" + (f", resuming from {checkpoint.name}" if checkpoint else "")
     )
-    return _run(settings, cfg, stage, run_name, run_dir, checkpoint, tokenizer, examples, started, say)
+    return _run(settings, cfg, stage, run_name, run_dir, checkpoint, tokenizer, examples, rollouts, started, say)
 
 
 def resolve_model(home: Path, name: str, storage: StorageConfig | None = None) -> str:
@@ -231,6 +242,7 @@ def _run(
     checkpoint: Path | None,
     tokenizer: Any,
     examples: Examples,
+    rollouts: ServerRollouts | None,
     started: float,
     say: ProgressReporter,
 ) -> TrainResult:
@@ -262,7 +274,6 @@ def _run(
         samples_to_keep=cfg.samples_to_log,
         order_log=run_dir / (ORDER_LOG if main_process else f"data_order.rank{rank}.jsonl"),
     )
-    rollouts = _server_rollouts(settings, cfg, run_dir) if stage == "grpo" else None
     status = "FAILED"
     try:
         if main_process:
@@ -280,8 +291,6 @@ def _run(
             )
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         trainer.save_model(str(run_dir / FINAL_DIR))
-        if rollouts is not None and main_process:
-            remove_weights(rollouts.weights_dir)  # the last synced version: the servers' copy
         status = "FINISHED"
     except Exception:
         raise
@@ -289,6 +298,10 @@ def _run(
         status = "KILLED"
         raise
     finally:
+        if rollouts is not None and main_process:
+            # The last synced version is only the servers' copy of the policy, finished or not: a resumed run syncs
+            # again from its checkpoint. Only a run killed outright leaves one (swerl_core.train.continuation).
+            remove_weights(rollouts.weights_dir)
         if run_id is not None:
             with deferred():  # a stop signal now would leave the run RUNNING forever: it waits until the run is closed
                 history = callbacks[0].history
@@ -304,7 +317,7 @@ def _run(
     for record in callbacks[0].history if callbacks else []:
         last.update(record)  # the latest value of every metric, plus the end-of-training summary
     last.pop("step", None)
-    return TrainResult(
+    result = TrainResult(
         run_name=run_name,
         mlflow_run_id=run_id,
         stage=stage,
@@ -320,6 +333,9 @@ def _run(
         checkpoint_uri=checkpoint_uri,
         resumed_from_steps=(int(checkpoint.name.split("-")[-1]),) if checkpoint else (),
     )
+    if main_process:
+        write_result_record(run_dir, result)
+    return result
 
 
 def _server_rollouts(settings: Settings, cfg: TrainConfig, run_dir: Path) -> ServerRollouts | None:

@@ -1,0 +1,109 @@
+"""Which run a training request continues (``TrainRequest.reuse``), decided from run folders alone: an unfinished run
+of the same recipe resumes, a finished one is returned as it is and never trained further, a run of another recipe
+(or another base model) is left alone for a new run with one line saying why. No training happens here; the flow
+test (``test_flows.py``) and the local launcher's tests train for real."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from swerl_core.config import Settings, load_settings
+from swerl_core.train import TrainError, TrainRequest
+from swerl_core.train.config import TrainConfig, train_config_from_dict
+from swerl_core.train.continuation import (
+    continued,
+    recipe_changes,
+    recipe_record,
+    write_recipe_record,
+    write_result_record,
+)
+from swerl_core.train.result import TrainResult
+
+SNAPSHOT = "snap-1"
+
+
+@pytest.fixture
+def home_settings(tmp_path: Path) -> Settings:
+    return load_settings(None, env={"SWERL_HOME": str(tmp_path / "home")})
+
+
+def _recipe(**grpo: object) -> TrainConfig:
+    return train_config_from_dict({"name": "r", "base_model": "models/tiny", "grpo": {"max_steps": 4, **grpo}})
+
+
+def _run(settings: Settings, name: str, cfg: TrainConfig, steps: int, finished: bool = False) -> Path:
+    """A run folder as a trainer leaves it: its recipe record, complete checkpoints, and ``final/`` when done."""
+    run_dir = settings.checkpoints_dir / name
+    write_recipe_record(run_dir, recipe_record(cfg, "grpo", SNAPSHOT, None, settings.home))
+    for step in range(1, steps + 1):
+        (run_dir / f"checkpoint-{step}").mkdir(parents=True)
+        (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    if finished:
+        (run_dir / "final").mkdir()
+        (run_dir / "final" / "config.json").write_text("{}")
+        result = TrainResult(name, "mlflow-1", "grpo", SNAPSHOT, "models/tiny", run_dir, run_dir / "final", steps, 4,
+                             0, 1.0, resumed_from_steps=(2,))  # fmt: skip
+        write_result_record(run_dir, result)
+    return run_dir
+
+
+def test_an_unfinished_run_of_the_same_recipe_is_resumed(home_settings: Settings) -> None:
+    _run(home_settings, f"r-grpo-{SNAPSHOT}-20260101-000000", _recipe(), 1)
+    _run(home_settings, f"r-grpo-{SNAPSHOT}-20260102-000000", _recipe(), 2)
+    _run(home_settings, f"r-grpo-{SNAPSHOT}-20260103-000000", _recipe(), 0)  # died before its first checkpoint
+    # Only where and how rollouts are served changed: the same run.
+    cfg = _recipe(vllm_request_timeout_s=5)
+    decided = continued(home_settings, TrainRequest(cfg, "grpo", SNAPSHOT, reuse=True))
+    assert decided == TrainRequest(cfg, "grpo", SNAPSHOT, True, f"r-grpo-{SNAPSHOT}-20260102-000000", reuse=True)
+
+
+def test_a_finished_run_is_returned_as_it_is_never_trained_further(home_settings: Settings) -> None:
+    run_dir = _run(home_settings, f"r-grpo-{SNAPSHOT}-20260101-000000", _recipe(), 4, finished=True)
+    decided = continued(home_settings, TrainRequest(_recipe(), "grpo", SNAPSHOT, reuse=True))
+    assert isinstance(decided, TrainResult) and decided.reused
+    assert (decided.run_name, decided.steps, decided.resumed_from_steps) == (run_dir.name, 4, (2,))
+    assert decided.model_dir == run_dir / "final"
+
+
+def test_a_run_of_another_recipe_is_left_for_a_new_run_saying_why(
+    home_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    _run(home_settings, f"r-grpo-{SNAPSHOT}-20260101-000000", _recipe(), 4, finished=True)
+    request = TrainRequest(_recipe(max_steps=6), "grpo", SNAPSHOT, reuse=True)  # more steps: another run
+    with caplog.at_level(logging.WARNING, "swerl.train"):
+        assert continued(home_settings, request) is request
+    [line] = caplog.messages
+    assert line == (
+        f"run r-grpo-{SNAPSHOT}-20260101-000000 is not continued (its recipe differs: grpo.max_steps 4 → 6); "
+        "starting a new run"
+    )
+    other_base = TrainRequest(_recipe(), "grpo", SNAPSHOT, base_model="checkpoints/sft/final", reuse=True)
+    assert continued(home_settings, other_base) is other_base
+    with pytest.raises(TrainError, match=r"^run r-grpo-snap-1-20260101-000000 is not continued: its recipe differs"):
+        continued(home_settings, replace(request, run_name=f"r-grpo-{SNAPSHOT}-20260101-000000"))
+
+
+def test_without_reuse_or_with_nothing_to_continue_a_request_is_unchanged(home_settings: Settings) -> None:
+    request = TrainRequest(_recipe(), "grpo", SNAPSHOT, reuse=True)
+    assert continued(home_settings, request) is request
+    _run(home_settings, f"r-grpo-{SNAPSHOT}-20260101-000000", _recipe(), 2)
+    assert continued(home_settings, replace(request, reuse=False)).run_name is None
+    assert continued(home_settings, replace(request, stage="sft")).run_name is None  # another stage's runs
+
+
+def test_the_other_stage_section_and_a_base_model_under_home_do_not_change_the_run(home_settings: Settings) -> None:
+    cfg = _recipe()
+    home = home_settings.home
+    record = recipe_record(cfg, "grpo", SNAPSHOT, str(home / "checkpoints" / "sft" / "final"), home)
+    run_dir = home_settings.checkpoints_dir / "x"
+    write_recipe_record(run_dir, record)
+    pod_view = recipe_record(
+        replace(cfg, sft=replace(cfg.sft, learning_rate=1.0)), "grpo", SNAPSHOT, "checkpoints/sft/final", home
+    )
+    assert recipe_changes(run_dir, pod_view) == []
+    assert recipe_changes(home_settings.checkpoints_dir / "none", record) is None
