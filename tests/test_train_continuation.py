@@ -1,12 +1,14 @@
 """Which run a training request continues (``TrainRequest.reuse``), decided from run folders alone: an unfinished run
 of the same recipe resumes, a finished one is returned as it is and never trained further, a run of another recipe
 (or another base model) is left alone for a new run with one line saying why. No training happens here; the flow
-test (``test_flows.py``) and the local launcher's tests train for real."""
+test (``test_flows.py``) and the local launcher's tests train for real. Also: one trainer per run, and the weights
+versions a run killed outright left behind."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,8 +19,10 @@ from swerl_core.train import TrainError, TrainRequest
 from swerl_core.train.config import TrainConfig, train_config_from_dict
 from swerl_core.train.continuation import (
     continued,
+    hold_run,
     recipe_changes,
     recipe_record,
+    remove_abandoned_weights,
     write_recipe_record,
     write_result_record,
 )
@@ -107,3 +111,35 @@ def test_the_other_stage_section_and_a_base_model_under_home_do_not_change_the_r
     )
     assert recipe_changes(run_dir, pod_view) == []
     assert recipe_changes(home_settings.checkpoints_dir / "none", record) is None
+
+
+def test_a_run_is_trained_by_one_process_at_a_time(home_settings: Settings) -> None:
+    run_dir = home_settings.checkpoints_dir / "r-grpo-x"
+    held = hold_run(home_settings.home, run_dir)
+    try:
+        with pytest.raises(
+            TrainError, match=rf"^run r-grpo-x is being trained by another process \(PID {os.getpid()}\)$"
+        ):
+            hold_run(home_settings.home, run_dir)
+    finally:
+        held.release()
+    hold_run(home_settings.home, run_dir).release()
+
+
+def test_weights_left_by_runs_killed_outright_are_removed_but_not_a_live_runs(home_settings: Settings) -> None:
+    from swerl_core.weight_sync import write_weights
+
+    checkpoints = home_settings.checkpoints_dir
+    killed, live, other = checkpoints / "r-grpo-a", checkpoints / "r-grpo-b", checkpoints / "q-grpo-a"
+    for run_dir in (killed, live, other):
+        write_weights(run_dir / "rollout-weights", 3, [])
+        (run_dir / "checkpoint-2").mkdir()  # what else a run folder holds stays
+    held = hold_run(home_settings.home, live)
+    try:
+        cleaned = remove_abandoned_weights(home_settings.home, checkpoints, "r", lambda run: run / "rollout-weights")
+    finally:
+        held.release()
+    assert cleaned == [killed / "rollout-weights"]
+    assert not (killed / "rollout-weights").exists() and (killed / "checkpoint-2").is_dir()
+    assert (live / "rollout-weights" / "v00000003").is_dir(), "a run still training lost its weights version"
+    assert (other / "rollout-weights" / "v00000003").is_dir(), "another recipe's run was touched"

@@ -9,7 +9,13 @@ further; trained with another, it is left alone and a new run starts, with one l
 run after a crash continues the run the crash stopped, and a GRPO stage after it starts from the same SFT model.
 
 Keys that say where and how rollouts are served, or what is logged, may change between the attempts of one run
-(a new rollout server has a new URL); every other key is the run's. This module never trains anything.
+(a new rollout server has a new URL); every other key is the run's.
+
+While a process trains a run it holds the run's lock (:func:`run_lock`): a second trainer of the same run is
+refused, and a run nobody holds is one that can be left or cleaned up. The last weights version a directory sync
+wrote is the servers' copy of the policy, model-sized and never needed to resume; a trainer removes it however it
+ends, and one killed outright leaves it, which :func:`remove_abandoned_weights` removes when the next run of the
+recipe starts. This module never trains anything.
 """
 
 from __future__ import annotations
@@ -17,14 +23,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from swerl_core.errors import LockTimeout
+from swerl_core.locks import LockFolder, ProcessLock, holder_pid, lock_active
 from swerl_core.runs import FINAL_DIR, last_checkpoint, run_prefix
 from swerl_core.train.config import Stage, TrainConfig, train_config_dict
 from swerl_core.train.errors import TrainError
 from swerl_core.train.result import TrainResult
+from swerl_core.weight_sync import remove_weights
 
 if TYPE_CHECKING:
     from swerl_core.config import Settings
@@ -136,6 +146,38 @@ def continued(settings: Settings, request: TrainRequest) -> TrainRequest | Train
         log.info("resuming unfinished run %s from %s", name, checkpoint.name)
         return replace(request, resume=True, run_name=name)
     return request
+
+
+def run_lock(home: Path, run_dir: Path) -> ProcessLock:
+    """The lock a process training ``run_dir`` holds (in ``home``'s locks folder; dropped when it dies)."""
+    return LockFolder.of_home(home).for_path("training", run_dir)
+
+
+def hold_run(home: Path, run_dir: Path) -> ProcessLock:
+    """Take ``run_dir``'s lock now, or raise :class:`TrainError` naming the process that trains it."""
+    lock = run_lock(home, run_dir)
+    try:
+        lock.acquire(0)
+    except LockTimeout:
+        raise TrainError(
+            f"run {run_dir.name} is being trained by another process (PID {holder_pid(lock.path) or 'unknown'})"
+        ) from None
+    return lock
+
+
+def remove_abandoned_weights(
+    home: Path, checkpoints_dir: Path, recipe: str, weights_dir: Callable[[Path], Path]
+) -> list[Path]:
+    """Remove the weights versions that GRPO runs of ``recipe`` killed outright left (``weights_dir`` maps a run
+    folder to its weights folder), skipping runs a live process holds; returns the folders cleaned."""
+    cleaned = []
+    for run_dir in sorted(checkpoints_dir.glob(f"{run_prefix(recipe, 'grpo', '')}*")):
+        folder = weights_dir(run_dir)
+        if folder.is_dir() and not lock_active(run_lock(home, run_dir).path):
+            remove_weights(folder)
+            log.info("removed the weights versions run %s left when it was killed (%s)", run_dir.name, folder)
+            cleaned.append(folder)
+    return cleaned
 
 
 def _under_home(model: str, home: Path) -> str:
