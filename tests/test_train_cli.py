@@ -184,3 +184,34 @@ def test_two_cpu_ranks_without_their_rollout_server_end_in_the_main_ranks_one_li
         "swerl train: rollout server http://127.0.0.1:9 did not come up within 1 s (grpo.vllm_server_timeout_s)"
     ], output[-3000:]
     assert "Connection closed by peer" not in output, output[-3000:]
+
+
+def test_resume_with_another_recipe_is_refused_naming_what_differs(
+    swerl_home: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import yaml
+
+    from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
+    from swerl_core.train.config import train_config_from_dict
+    from swerl_core.train.continuation import recipe_record, write_recipe_record
+
+    write_sample_snapshot(swerl_home)
+    grpo = {"prompts_per_step": 2, "num_generations": 2, "per_device_batch_size": 4, "max_steps": 2}
+    values = {"name": "r", "base_model": str(model_dir), "max_prompt_length": 1024, "max_completion_length": 48,
+              "grpo": grpo}  # fmt: skip
+    run_dir = swerl_home / "checkpoints" / "run"
+    write_recipe_record(
+        run_dir, recipe_record(train_config_from_dict(values), "grpo", SAMPLE_SNAPSHOT_ID, None, swerl_home)
+    )
+    (run_dir / "checkpoint-1").mkdir()
+    (run_dir / "checkpoint-1" / "trainer_state.json").write_text(json.dumps({"global_step": 1}))
+    recipe = swerl_home / "r.yaml"
+    recipe.write_text(yaml.safe_dump(values))
+    command = ["train", "--recipe", str(recipe), "--snapshot", SAMPLE_SNAPSHOT_ID, "--run-name", "run", "--resume"]
+    assert main([*command, "--max-steps", "3"]) == 1
+    assert _one_line_error(capsys) == (
+        "swerl train: run run was trained with another recipe (grpo.max_steps 2 → 3): resume it with its own recipe, "
+        "or start a new run"
+    )

@@ -111,9 +111,6 @@ def train(
     with ExitStack() as held:
         if launched_rank() == 0:  # one holder per run: a second trainer of it is refused
             held.callback(hold_run(settings.home, run_dir).release)
-            if checkpoint is not None:
-                remove_incomplete_checkpoints(run_dir)  # only now: a live trainer of this run may be saving one
-        if launched_rank() == 0:
             if checkpoint is None:
                 write_recipe_record(run_dir, record)
             elif changes := recipe_changes(run_dir, record):
@@ -121,6 +118,8 @@ def train(
                     f"run {run_name} was trained with another recipe ({'; '.join(changes)}): resume it with its own "
                     "recipe, or start a new run"
                 )
+            else:
+                remove_incomplete_checkpoints(run_dir)  # only now: a live trainer of this run may be saving one
         if cfg.deepspeed is not None:
             prepare_deepspeed_env(engine_on_gpu())
         if cpu_ranks:
