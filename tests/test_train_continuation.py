@@ -72,6 +72,10 @@ def test_a_finished_run_is_returned_as_it_is_never_trained_further(home_settings
     assert isinstance(decided, TrainResult) and decided.reused
     assert (decided.run_name, decided.steps, decided.resumed_from_steps) == (run_dir.name, 4, (2,))
     assert decided.model_dir == run_dir / "final"
+    assert (
+        decided.summary()
+        == f"{run_dir.name}: 4 steps, resumed from step 2 (finished before: reused, not trained again)"
+    )
 
 
 def test_a_run_of_another_recipe_is_left_for_a_new_run_saying_why(
@@ -143,3 +147,18 @@ def test_weights_left_by_runs_killed_outright_are_removed_but_not_a_live_runs(ho
     assert not (killed / "rollout-weights").exists() and (killed / "checkpoint-2").is_dir()
     assert (live / "rollout-weights" / "v00000003").is_dir(), "a run still training lost its weights version"
     assert (other / "rollout-weights" / "v00000003").is_dir(), "another recipe's run was touched"
+
+
+def test_a_run_a_clusters_pods_finished_is_found_under_the_world_size_they_ran(tmp_path: Path) -> None:
+    """Pods run the recipe with ``world_size`` set to the cluster's nodes × GPUs and record it so: ``train.run``
+    compares under that recipe, and returns the finished run without submitting anything."""
+    from swerl_core.train import run
+    from swerl_core.train.k8s.training import recipe_on_cluster
+
+    settings = load_settings(None, env={"SWERL_HOME": str(tmp_path / "home"), "SWERL_TRAIN__LAUNCHER": "kubernetes"})
+    cfg = _recipe(prompts_per_step=8, num_generations=4, per_device_batch_size=4)
+    on_cluster = recipe_on_cluster(settings, cfg)
+    assert (cfg.world_size, on_cluster.world_size) == (1, 8)
+    run_dir = _run(settings, f"r-grpo-{SNAPSHOT}-20260101-000000", on_cluster, 4, finished=True)
+    result = run(settings, TrainRequest(cfg, "grpo", SNAPSHOT, reuse=True))
+    assert result.reused and result.run_name == run_dir.name

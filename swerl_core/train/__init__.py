@@ -67,7 +67,7 @@ def run(settings: Settings, request: TrainRequest, progress: ProgressCallback | 
     """
     from swerl_core.train.continuation import continued, write_result_record
 
-    resolved = continued(settings, request)
+    resolved = continued(settings, request, _launched_recipe(settings, request))
     if not isinstance(resolved, TrainRequest):
         return resolved
     request = resolved
@@ -98,6 +98,20 @@ def run(settings: Settings, request: TrainRequest, progress: ProgressCallback | 
         base_model=request.base_model,
         progress=progress,
     )
+
+
+def _launched_recipe(settings: Settings, request: TrainRequest) -> TrainConfig | None:
+    """The recipe as a Kubernetes Job's pods run and record it (``world_size`` the cluster's), to find the run they
+    left; ``None`` elsewhere, or when it cannot run there (the launcher says why)."""
+    if not request.reuse or settings.train.launcher != "kubernetes":
+        return None
+    from swerl_core.errors import ConfigError
+    from swerl_core.train.k8s.training import recipe_on_cluster
+
+    try:
+        return recipe_on_cluster(settings, request.recipe)
+    except ConfigError:
+        return None
 
 
 def make_plan(settings: Settings, request: TrainRequest, gpu_memory_gib: float | None = None) -> TrainPlan:

@@ -108,15 +108,18 @@ def read_result_record(run_dir: Path) -> TrainResult | None:
     return replace(result, checkpoint_dir=run_dir, model_dir=run_dir / FINAL_DIR)
 
 
-def continued(settings: Settings, request: TrainRequest) -> TrainRequest | TrainResult:
+def continued(
+    settings: Settings, request: TrainRequest, launched: TrainConfig | None = None
+) -> TrainRequest | TrainResult:
     """``request`` resolved by the reuse rule (module docstring): the finished run's result, a request that resumes
-    an unfinished run, or ``request`` itself (a new run). Raises :class:`TrainError` when ``request.run_name`` names
-    a run trained with another recipe (a new run cannot take its name)."""
+    an unfinished run, or ``request`` itself (a new run). ``launched`` is the recipe as the launcher runs it, when it
+    changes it (a cluster sets ``world_size``). Raises :class:`TrainError` when ``request.run_name`` names a run
+    trained with another recipe (a new run cannot take its name)."""
     cfg = request.recipe
     snapshot_id = request.snapshot_id or cfg.snapshot
     if not request.reuse or request.resume or not snapshot_id:
         return request
-    record = recipe_record(cfg, request.stage, snapshot_id, request.base_model, settings.home)
+    record = recipe_record(launched or cfg, request.stage, snapshot_id, request.base_model, settings.home)
     if request.run_name is not None:
         names = [request.run_name]
     else:
