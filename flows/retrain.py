@@ -53,8 +53,10 @@ def retrain(
     repos: list[str] | None = None,
     heldout_after: datetime | None = None,
     sft_warm_start: bool = True,
+    resume: bool = True,
 ) -> State:
-    """Retrain ``recipe`` on fresh data and register the best checkpoint when it passes the gate."""
+    """Retrain ``recipe`` on fresh data and register the best checkpoint when it passes the gate; with ``resume``
+    (the default) training continues the run a failed retrain left on the same snapshot (see the train flow)."""
     with swerl_logs():
         cfg = load_train_config(recipe)
         ingest(repos)
@@ -63,7 +65,7 @@ def retrain(
         if previous is not None:
             message = f"snapshot {snapshot.id} is unchanged since run {previous.name}: nothing new to train on"
             return _finish(RetrainOutcome(snapshot.id, None, (), None, message))
-        trained = train(cfg, snapshot.id, sft_warm_start)
+        trained = train(cfg, snapshot.id, sft_warm_start, resume)
         reports = evaluate(trained.grpo.run_name, snapshot.id)
         best = best_checkpoint(reports)
         done = register(best.model_ref, snapshot.id)

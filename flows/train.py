@@ -48,8 +48,11 @@ class TrainOutcome:
 
 
 @task(name="run-training", task_run_name="train {stage}")
-def run_training(recipe: TrainConfig, stage: Stage, snapshot_id: str, base_model: str | None = None) -> TrainResult:
-    """Train one stage where the settings say, moving a progress artifact with each step's metrics."""
+def run_training(
+    recipe: TrainConfig, stage: Stage, snapshot_id: str, base_model: str | None = None, resume: bool = True
+) -> TrainResult:
+    """Train one stage where the settings say, moving a progress artifact with each step's metrics; with
+    ``resume``, continue this recipe's run on the snapshot and base model when there is one."""
     what = f"{recipe.name} {stage} on {snapshot_id}"
     progress = create_progress_artifact(0.0, key=artifact_key("training-progress", stage), description=what)
 
@@ -58,9 +61,9 @@ def run_training(recipe: TrainConfig, stage: Stage, snapshot_id: str, base_model
         line = f"{what}: step {event.step}/{event.total} {shown}" if event.metrics else event.message
         update_progress_artifact(progress, 100.0 * (event.fraction or 0.0), description=line)
 
-    request = training.TrainRequest(recipe, stage, snapshot_id, base_model=base_model)
+    request = training.TrainRequest(recipe, stage, snapshot_id, base_model=base_model, reuse=resume)
     result = training.run(flow_settings(), request, on_progress)
-    update_progress_artifact(progress, 100.0, description=f"{result.run_name}: {result.steps} steps")
+    update_progress_artifact(progress, 100.0, description=result.summary())
     return result
 
 
@@ -84,15 +87,19 @@ def _run_name() -> str:
 
 
 @flow(name="train", flow_run_name=_run_name)
-def train(recipe: str | TrainConfig, snapshot_id: str, sft_warm_start: bool = True) -> TrainOutcome:
+def train(
+    recipe: str | TrainConfig, snapshot_id: str, sft_warm_start: bool = True, resume: bool = True
+) -> TrainOutcome:
     """Train ``recipe`` (a recipe file, or the recipe a parent flow read) on snapshot ``snapshot_id``: SFT on oracle
-    answers first when asked, then GRPO."""
+    answers first when asked, then GRPO. With ``resume`` (the default) a stage continues the run an earlier flow run
+    left: an unfinished one from its last checkpoint, a finished one (the SFT warm start) as it is; ``False``
+    starts every stage anew."""
     with swerl_logs():
         settings, cfg = flow_settings(), recipe_config(recipe)
         record_configuration(settings, cfg)
         plan_training(cfg, snapshot_id, ("sft", "grpo") if sft_warm_start else ("grpo",))
-        sft = run_training(cfg, "sft", snapshot_id) if sft_warm_start else None
-        grpo = run_training(cfg, "grpo", snapshot_id, str(sft.model_dir) if sft else None)
+        sft = run_training(cfg, "sft", snapshot_id, resume=resume) if sft_warm_start else None
+        grpo = run_training(cfg, "grpo", snapshot_id, str(sft.model_dir) if sft else None, resume)
         if grpo.mlflow_run_id:
             url = mlflow_run_url(settings, grpo.mlflow_run_id)
             create_link_artifact(url, link_text=f"MLflow run {grpo.run_name}", key="mlflow-training-run")

@@ -24,8 +24,8 @@ import yaml
 
 K8S_VERSION = "1.37.0"
 TOKEN = "fake-cluster-token"
-_APPLIED = {"persistentvolumeclaims", "configmaps", "services", "deployments"}
-_OBJECT = re.compile(r"^/(?:api/v1|apis/[a-z.]+/v1)/namespaces/([^/]+)/([a-z]+)(?:/([^/]+))?(?:/(log))?$")
+_APPLIED = {"persistentvolumeclaims", "configmaps", "services", "deployments", "networkpolicies"}
+_OBJECT = re.compile(r"^/(?:api/v1|apis/[a-z0-9.]+/v1)/namespaces/([^/]+)/([a-z]+)(?:/([^/]+))?(?:/(log))?$")
 
 Logs = Callable[[dict[str, Any], int], list[str]]
 

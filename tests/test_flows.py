@@ -1,7 +1,8 @@
 """The Prefect flows on the sample world under one local Prefect API (``prefect_test_harness``, started once):
 retrain end to end with the tiny model, evaluating again (every evaluation reused) and registering again (the
-run's version returned) after it, the stop on an unchanged snapshot, the train flow on Kubernetes, and the ingest
-task's retry policy (transient failures only)."""
+run's version returned) after it, the stop on an unchanged snapshot, the train flow on Kubernetes, a train flow run
+failed by its rollout server and resumed by the next one, and the ingest task's retry policy (transient failures
+only)."""
 
 from __future__ import annotations
 
@@ -336,23 +337,75 @@ def test_train_flow_with_an_unreachable_cluster_fails_saying_so(cluster_env: Pat
     assert "Kubernetes API at http://127.0.0.1:" in state.message and "is unreachable" in state.message
 
 
-def test_train_flow_fails_naming_a_rollout_server_that_is_not_there(
-    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import yaml
-
-    from flows.train import train
-    from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID, write_sample_snapshot
+@pytest.fixture
+def served_home(prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh home holding the sample snapshot, for flows that train against a rollout server."""
+    from swerl_core.demo.sample_snapshot import write_sample_snapshot
 
     home = tmp_path / "home"
     write_sample_snapshot(home)
     monkeypatch.delenv("SWERL_CONFIG", raising=False)
     monkeypatch.setenv("SWERL_HOME", str(home))
-    recipe = write_recipe(tmp_path, tiny_model(tmp_path), "served")
+    return home
+
+
+def _served_recipe(directory: Path, model: Path, url: str, **grpo: object) -> Path:
+    """The flow test recipe with its GRPO rollouts from the server at ``url`` (directory weight sync), and room for
+    the sample snapshot's oracle answers (SFT)."""
+    import yaml
+
+    recipe = write_recipe(directory, model, "served")
     values = yaml.safe_load(recipe.read_text())
-    values["grpo"] |= {"use_vllm": True, "vllm_mode": "server", "vllm_server_url": "http://127.0.0.1:9",
-                       "vllm_weight_sync": "directory", "vllm_server_timeout_s": 1}  # fmt: skip
+    values["max_completion_length"] = 1024
+    values["grpo"] |= {"use_vllm": True, "vllm_mode": "server", "vllm_server_url": url,
+                       "vllm_weight_sync": "directory", "vllm_server_timeout_s": 1, **grpo}  # fmt: skip
     recipe.write_text(yaml.safe_dump(values))
-    state = train(str(recipe), SAMPLE_SNAPSHOT_ID, sft_warm_start=False, return_state=True)
-    assert state.is_failed()
-    assert "rollout server http://127.0.0.1:9 did not come up within 1 s (grpo.vllm_server_timeout_s)" in state.message
+    return recipe
+
+
+@pytest.mark.slow
+def test_a_train_flow_failed_by_a_dead_rollout_server_is_resumed_by_the_next_flow_run(
+    served_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flow run 1: SFT, then GRPO until its rollout server dies at the sync before step 3; the trainer's one line
+    naming the server and the step reaches the Failed flow run through the local launcher, which does not restart a
+    trainer that failed so. Flow run 2, against a new server: the same SFT model, and the same GRPO run resumed
+    from checkpoint-2 to its last step. It trains in this process: which run a stage continues is decided before
+    any launcher starts (the local launcher's own resume is tested in ``test_train_followed.py``)."""
+    from fake_rollout import serving
+    from mlflow import MlflowClient
+
+    from flows.train import TrainOutcome, train
+    from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
+    from swerl_core.runs import run_checkpoints
+    from swerl_core.train.continuation import read_result_record
+
+    model, checkpoints = tiny_model(tmp_path), served_home / "checkpoints"
+    with serving() as first:
+        first.die_at_version = 2  # the sync before step 3: checkpoints 1 and 2 are written
+        recipe = _served_recipe(tmp_path, model, first.url, max_steps=3)
+        failed = train(str(recipe), SAMPLE_SNAPSHOT_ID, return_state=True)
+    assert failed.is_failed()
+    assert f"rollout server {first.url} cannot be reached" in failed.message and "at step 3" in failed.message
+    assert "(exit code 3)" in failed.message, failed.message  # the trainer's own refusal: not restarted
+    [sft_run] = checkpoints.glob("served-sft-*")
+    [grpo_run] = checkpoints.glob("served-grpo-*")
+    assert [p.name for p in run_checkpoints(grpo_run)] == ["checkpoint-1", "checkpoint-2"]
+    assert not (grpo_run / "rollout-weights").exists(), "a failed run left its last weights version behind"
+
+    monkeypatch.setenv("SWERL_TRAIN__LAUNCHER", "in_process")  # a child process costs ~15 s per stage
+    with serving() as second:
+        recipe = _served_recipe(tmp_path, model, second.url, max_steps=3)  # a new server: a new URL, same run
+        state = train(str(recipe), SAMPLE_SNAPSHOT_ID, return_state=True)
+    assert state.is_completed(), state.message
+    outcome = state.result()
+    assert isinstance(outcome, TrainOutcome) and outcome.sft is not None
+    assert (outcome.sft.run_name, outcome.sft.reused) == (sft_run.name, True), "the SFT warm start was trained again"
+    grpo = outcome.grpo
+    assert (grpo.run_name, grpo.steps, grpo.resumed_from_steps, grpo.reused) == (grpo_run.name, 3, (2,), False)
+    assert grpo.base_model == str(sft_run / "final")
+    assert second.loaded == [2], "the new server served more than the resumed step"
+    assert [p.name for p in run_checkpoints(grpo_run)] == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
+    assert read_result_record(grpo_run) == grpo and not (grpo_run / "rollout-weights").exists()
+    status = MlflowClient(f"sqlite:///{served_home / 'mlflow.db'}").get_run(grpo.mlflow_run_id or "").info.status
+    assert status == "FINISHED"

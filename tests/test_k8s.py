@@ -53,7 +53,7 @@ def _by_kind(manifests: list[dict]) -> dict[str, list[dict]]:
 def test_every_rendered_manifest_passes_the_kubernetes_openapi_schema(recipe: str) -> None:
     manifests = render_training(_recipe(recipe), ClusterLayout(nodes=2, run_name=f"{recipe}-grpo"))
     assert sorted(m["kind"] for m in manifests) == [
-        "ConfigMap", "Deployment", "Job", "PersistentVolumeClaim", "Service", "Service"
+        "ConfigMap", "Deployment", "Job", "NetworkPolicy", "PersistentVolumeClaim", "Service", "Service"
     ]  # fmt: skip
     for manifest in manifests:
         kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)  # raises ValidationError
@@ -163,6 +163,18 @@ def test_rollout_server_takes_its_parallelism_from_the_recipe(recipe: str, tp: i
     assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}  # vLLM's own endpoint
 
 
+def test_only_the_runs_training_pods_may_reach_its_rollout_server() -> None:
+    """``swerl-rollout`` listens on every address and serves vLLM's development endpoints (weights loaded from disk,
+    methods run in its workers): the render admits nothing but the run's own trainer pods."""
+    kinds = _by_kind(render_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b")))
+    [policy] = kinds["NetworkPolicy"]
+    [deployment], job = kinds["Deployment"], kinds["Job"][0]
+    assert policy["spec"]["podSelector"]["matchLabels"] == deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule == {"from": [{"podSelector": {"matchLabels": job["spec"]["template"]["metadata"]["labels"]}}]}
+
+
 def test_recipe_without_a_rollout_server_is_refused() -> None:
     cfg = load_train_config(ROOT / "deployments" / "configs" / "demo-cpu.yaml")
     with pytest.raises(ConfigError, match="grpo.vllm_server_url"):
@@ -223,7 +235,7 @@ def test_submitting_without_a_reachable_cluster_keeps_the_manifests_and_fails_wi
     with pytest.raises(K8sError, match=r"is unreachable \(PersistentVolumeClaim swerl/swerl-home\)") as err:
         submit_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"), out, unreachable_cluster)
     assert "\n" not in str(err.value)
-    assert sorted(p.name for p in out.iterdir())[-1] == "05-job-r8b.yaml"
+    assert sorted(p.name for p in out.iterdir())[-1] == "06-job-r8b.yaml"
 
 
 def test_without_any_credentials_the_error_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -262,7 +274,9 @@ def test_submitted_objects_reach_the_api_and_the_job_is_followed_to_success_with
     with FakeKubernetes(logs=_pod_lines) as api:
         access = ClusterAccess(api.kubeconfig(tmp_path))
         submit_training(_recipe("llama3-8b"), layout, tmp_path / "run", access)
-        assert api.kinds() == ["PersistentVolumeClaim", "ConfigMap", "Service", "Deployment", "Service", "Job"]
+        assert api.kinds() == [
+            "PersistentVolumeClaim", "ConfigMap", "Service", "NetworkPolicy", "Deployment", "Service", "Job"
+        ]  # fmt: skip
         # Everything but the Job is applied server-side (created or updated in place); the Job is created.
         kinds = {(method, content) for method, _, content in api.requests}
         assert kinds == {("PATCH", "application/apply-patch+yaml"), ("POST", "application/json")}
@@ -341,8 +355,8 @@ def test_a_server_side_dry_run_sends_every_object_and_creates_none(tmp_path: Pat
     manifests = render_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"))
     with FakeKubernetes() as api:
         report = apply_manifests(manifests, ClusterAccess(api.kubeconfig(tmp_path)), dry_run=True)
-    assert report[-1] == "Job/r8b created" and len(report) == 6
-    assert api.kinds() == [] and len(api.requests) == 6
+    assert report[-1] == "Job/r8b created" and len(report) == 7
+    assert api.kinds() == [] and len(api.requests) == 7
 
 
 def test_an_sft_stage_runs_without_a_rollout_server() -> None:
@@ -373,7 +387,7 @@ def test_render_k8s_verb_writes_one_file_per_object(tmp_path: Path, capsys) -> N
     )
     assert code == 0
     files = sorted(p.name for p in (tmp_path / "k8s").iterdir())
-    assert files[-1] == "05-job-llama3-70b-grpo.yaml" and len(files) == 6
+    assert files[-1] == "06-job-llama3-70b-grpo.yaml" and len(files) == 7
     job = yaml.safe_load((tmp_path / "k8s" / files[-1]).read_text())
     assert job["spec"]["completions"] == 4
     assert "world size 32 = 4 node(s) × 8 GPUs" in capsys.readouterr().out
@@ -423,7 +437,7 @@ def test_the_swerl_role_allows_every_request_a_followed_run_makes(tmp_path: Path
         job_logs("r8b", "swerl", access)
     needed = set()
     for method, path, _ in api.requests:
-        match = re.match(r"^/(?:api/v1|apis/([a-z.]+)/v1)/namespaces/[^/]+/([a-z]+)(/[^/]+)?(/log)?$", path)
+        match = re.match(r"^/(?:api/v1|apis/([a-z0-9.]+)/v1)/namespaces/[^/]+/([a-z]+)(/[^/]+)?(/log)?$", path)
         assert match is not None, path
         group, resource, name, log = match.groups()
         verb = {"PATCH": "patch", "POST": "create"}.get(method, "get" if name else "list")
@@ -492,7 +506,7 @@ def test_train_on_cluster_returns_the_run_with_local_paths_and_reports_each_step
     command = job_manifest["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[command.index("--model") + 1] == "/data/models/sft"  # the base model as the pods see it
     assert job_manifest["spec"]["completions"] == 2
-    assert sorted(p.name for p in (home / "k8s" / name).iterdir())[-1] == f"05-job-{name}.yaml"
+    assert sorted(p.name for p in (home / "k8s" / name).iterdir())[-1] == f"06-job-{name}.yaml"
 
 
 @pytest.mark.parametrize(

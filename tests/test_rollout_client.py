@@ -9,12 +9,11 @@ exercised in ``test_vllm_server.py``.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fake_rollout import FakeRolloutServer, serving
 
 from swerl_core.train.rollout_client import RolloutServerError, connect
 from swerl_core.weight_sync import write_weights
@@ -22,84 +21,10 @@ from swerl_core.weight_sync import write_weights
 DEADLINE_S = 1.0
 
 
-class FakeRolloutServer(ThreadingHTTPServer):
-    """A rollout server whose answers a test sets: ``mode`` is ok, hang, garbage, short, html or error."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.mode = "ok"
-        self.confirm: object = None  # what /collective_rpc answers; None: the version and nonce asked for
-        self.served: object = None  # what swerl_weights_version answers: the last version confirmed
-        self.released = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeRolloutServer
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: str, kind: str = "application/json") -> None:
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        if self.path == "/health":
-            self._send(200, "")
-        elif self.path == "/v1/models":
-            self._send(200, json.dumps({"data": [{"id": "policy"}]}))
-        else:
-            self._send(404, "{}")
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-        mode = self.server.mode
-        if mode == "hang":
-            self.server.released.wait(30)
-            return
-        if mode == "error":
-            self._send(500, json.dumps({"error": "engine dead"}))
-        elif mode == "html":
-            self._send(200, "<html>proxy error</html>", "text/html")
-        elif self.path == "/collective_rpc" and body.get("method") == "swerl_weights_version":
-            self._send(200, json.dumps({"results": [self.server.served]}))
-        elif self.path == "/collective_rpc":
-            kwargs = body.get("kwargs", {})
-            asked = self.server.confirm or {"version": int(kwargs["version"]), "nonce": Path(kwargs["path"]).name}
-            self.server.served = asked
-            self._send(200, json.dumps({"results": [asked]}))
-        elif mode == "garbage":
-            self._send(200, json.dumps({"choices": [{"text": "no token ids here"}]}))
-        else:
-            n = 1 if mode == "short" else body["n"]
-            choice = {
-                "prompt_token_ids": body["prompt"][0],
-                "token_ids": [7, 8],
-                "logprobs": {"tokens": ["token_id:7", "token_id:8"], "token_logprobs": [-1.0, -2.0],
-                             "top_logprobs": [{}, {}]},
-            }  # fmt: skip
-            self._send(200, json.dumps({"choices": [choice] * (len(body["prompt"]) * n)}))
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeRolloutServer]:
-    server = FakeRolloutServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.released.set()
-    server.shutdown()
-    server.server_close()
+    with serving() as server:
+        yield server
 
 
 def _generate(client: object) -> dict:

@@ -147,3 +147,65 @@ def test_max_steps_cuts_the_stage_short_and_must_be_positive(
     write_sample_snapshot(swerl_home)
     assert main(["train", "--recipe", "demo-cpu", "--max-steps", "0"]) == 1
     assert "--max-steps must be a positive number of steps" in _one_line_error(capsys)
+
+
+# What rank 1 of `torchrun --nproc_per_node 2 -m swerl_core.cli train` raised when rank 0 gave up on a rollout server
+# that never came up (torch 2.13, gloo; measured 2026-12-07): rank 1 was waiting for rank 0 in a collective.
+GLOO_PEER_GONE = (
+    "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+    "[127.0.0.1]:11911. This is typically caused by a remote worker crashing. Check the logs of the remote worker "
+    "before reporting an error. GLHF! 🏖️"
+)
+
+
+@pytest.mark.parametrize(("rank", "said"), [("1", ""), ("0", "swerl train: unexpected error: RuntimeError: [")])
+def test_a_rank_whose_collective_broke_because_the_main_rank_ended_says_nothing(
+    swerl_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], rank: str, said: str
+) -> None:
+    """Two CPU ranks without their rollout server: rank 0 says so in one line and exits; rank 1's collective then
+    breaks. Rank 1 exits 1 without a line of its own (a crash line about a closed connection would bury rank 0's
+    reason); the main rank reports such an error itself (there it is the news)."""
+    import swerl_core.train
+
+    def peer_gone(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(GLOO_PEER_GONE)
+
+    write_sample_snapshot(swerl_home)
+    for key, value in {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(swerl_core.train, "run", peer_gone)
+    monkeypatch.setattr(swerl_core.train, "checked_plan", lambda *args: None)
+    assert main(["train", "--recipe", DEMO, "--snapshot", "sample-toolkit-v1", "--run-name", "two"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(said) if said else err == "", err
+
+
+def test_resume_with_another_recipe_is_refused_naming_what_differs(
+    swerl_home: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import yaml
+
+    from swerl_core.demo.sample_snapshot import SAMPLE_SNAPSHOT_ID
+    from swerl_core.train.config import train_config_from_dict
+    from swerl_core.train.continuation import recipe_record, write_recipe_record
+
+    write_sample_snapshot(swerl_home)
+    grpo = {"prompts_per_step": 2, "num_generations": 2, "per_device_batch_size": 4, "max_steps": 2}
+    values = {"name": "r", "base_model": str(model_dir), "max_prompt_length": 1024, "max_completion_length": 48,
+              "grpo": grpo}  # fmt: skip
+    run_dir = swerl_home / "checkpoints" / "run"
+    write_recipe_record(
+        run_dir, recipe_record(train_config_from_dict(values), "grpo", SAMPLE_SNAPSHOT_ID, None, swerl_home)
+    )
+    (run_dir / "checkpoint-1").mkdir()
+    (run_dir / "checkpoint-1" / "trainer_state.json").write_text(json.dumps({"global_step": 1}))
+    recipe = swerl_home / "r.yaml"
+    recipe.write_text(yaml.safe_dump(values))
+    command = ["train", "--recipe", str(recipe), "--snapshot", SAMPLE_SNAPSHOT_ID, "--run-name", "run", "--resume"]
+    assert main([*command, "--max-steps", "3"]) == 1
+    assert _one_line_error(capsys) == (
+        "swerl train: run run was trained with another recipe (grpo.max_steps 2 → 3): resume it with its own recipe, "
+        "or start a new run"
+    )

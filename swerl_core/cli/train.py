@@ -129,7 +129,7 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.cli.progress import ProgressLines
     from swerl_core.train import TrainRequest, checked_plan, in_this_process, run
     from swerl_core.train.config import load_train_config
-    from swerl_core.train.distributed import launched_rank
+    from swerl_core.train.distributed import echoes_another_rank, launched_rank
     from swerl_core.vllm_engine import leave_vllm_unimported
 
     settings = in_this_process(settings)  # `swerl train` is the trainer: what torchrun & co. start on every rank
@@ -164,6 +164,12 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
         if launched_rank() == 0:  # under torchrun & co. one rank plans; all would say the same
             checked_plan(settings, request)
         result = run(settings, request, lines)
+    except RuntimeError as exc:
+        if echoes_another_rank(exc):
+            return (
+                1  # the main rank stopped first and says why in its one line; this rank's broken collective is not news
+            )
+        raise
     finally:
         lines.close()
     if launched_rank() != 0:

@@ -49,6 +49,10 @@ class TrainRequest:
     resume: bool = False  # continue the newest run of this recipe, stage and snapshot (or run_name)
     run_name: str | None = None  # None: recipe-stage-snapshot-timestamp
     base_model: str | None = None  # overrides the recipe's base model (e.g. an SFT run's final/ folder)
+    # Continue this recipe's newest run on the snapshot when it was trained with the same recipe and base model:
+    # resumed from its last checkpoint when unfinished, returned as it is when finished (TrainResult.reused);
+    # otherwise a new run, with one line saying why (swerl_core.train.continuation).
+    reuse: bool = False
 
 
 def run(settings: Settings, request: TrainRequest, progress: ProgressCallback | None = None) -> TrainResult:
@@ -58,19 +62,30 @@ def run(settings: Settings, request: TrainRequest, progress: ProgressCallback | 
     Raises :class:`TrainError` with a one-line reason on unusable input, a recipe whose plan does not fit
     (:mod:`.plan`, checked here before a launcher starts any process or pod; in this process, the caller's to
     check: ``swerl train`` does) or a failed run (and the Kubernetes launcher's
-    ``K8sError`` when the cluster cannot be reached); see :func:`.trainer.train`.
+    ``K8sError`` when the cluster cannot be reached); see :func:`.trainer.train`. With ``request.reuse`` a finished
+    run of the same recipe is returned without training and an unfinished one resumed (:mod:`.continuation`).
     """
+    from swerl_core.train.continuation import continued, write_result_record
+
+    resolved = continued(settings, request, _launched_recipe(settings, request))
+    if not isinstance(resolved, TrainRequest):
+        return resolved
+    request = resolved
     launcher = settings.train.launcher
     if launcher != "in_process":
         checked_plan(settings, request)
-    if launcher == "kubernetes":
-        from swerl_core.train.k8s.training import train_on_cluster
+        if launcher == "kubernetes":
+            from swerl_core.train.k8s.training import train_on_cluster
 
-        return train_on_cluster(settings, request, progress)
-    if launcher == "local":
-        from swerl_core.train.followed import train_followed
+            result = train_on_cluster(settings, request, progress)
+        else:
+            from swerl_core.train.followed import train_followed
 
-        return train_followed(settings, request, progress)
+            result = train_followed(settings, request, progress)
+        # The trainer recorded its own attempt; the launcher's record adds the restarts and every resumed step.
+        if result.checkpoint_dir.is_dir():  # a cluster's home volume not mounted here keeps the pods' record
+            write_result_record(result.checkpoint_dir, result)
+        return result
     from swerl_core.train.trainer import train
 
     return train(
@@ -83,6 +98,20 @@ def run(settings: Settings, request: TrainRequest, progress: ProgressCallback | 
         base_model=request.base_model,
         progress=progress,
     )
+
+
+def _launched_recipe(settings: Settings, request: TrainRequest) -> TrainConfig | None:
+    """The recipe as a Kubernetes Job's pods run and record it (``world_size`` the cluster's), to find the run they
+    left; ``None`` elsewhere, or when it cannot run there (the launcher says why)."""
+    if not request.reuse or settings.train.launcher != "kubernetes":
+        return None
+    from swerl_core.errors import ConfigError
+    from swerl_core.train.k8s.training import recipe_on_cluster
+
+    try:
+        return recipe_on_cluster(settings, request.recipe)
+    except ConfigError:
+        return None
 
 
 def make_plan(settings: Settings, request: TrainRequest, gpu_memory_gib: float | None = None) -> TrainPlan:

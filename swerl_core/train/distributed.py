@@ -76,3 +76,19 @@ def count_cpu_ranks() -> None:
 
     prepare.counts_cpu_ranks = True  # type: ignore[attr-defined]
     PartialState._prepare_backend = prepare  # type: ignore[method-assign]
+
+
+# What a collective raises on a rank whose peer's process ended (gloo's TCP transport; NCCL's socket bootstrap).
+_PEER_GONE = ("Connection closed by peer", "Connection reset by peer")
+
+
+def peer_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective that failed because another rank's process ended: an echo of that rank's
+    failure, which that rank reports itself (torch raises a plain ``RuntimeError`` carrying gloo's message)."""
+    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in _PEER_GONE)
+
+
+def echoes_another_rank(exc: BaseException) -> bool:
+    """Whether this process, a rank other than the main one, failed only because another rank ended first; then it
+    should exit without a line of its own, so that a user sees the main rank's one line."""
+    return launched_world_size() > 1 and launched_rank() != 0 and peer_lost(exc)

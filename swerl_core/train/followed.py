@@ -40,7 +40,7 @@ from swerl_core.runs import checkpoint_step, last_checkpoint, latest_run, new_ru
 from swerl_core.snapshots import default_snapshot
 from swerl_core.train import TrainError, TrainRequest, in_this_process
 from swerl_core.train.config import load_train_config, train_config_dict
-from swerl_core.train.distributed import launched_rank
+from swerl_core.train.distributed import echoes_another_rank, launched_rank
 from swerl_core.train.result import TrainResult
 
 if TYPE_CHECKING:
@@ -241,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TrainError, RunError, StorageError) as exc:
         print(f"{exc}", flush=True)
         return _INPUT_ERROR
+    except RuntimeError as exc:
+        if echoes_another_rank(exc):
+            return 1  # the main rank's own line says why; a second, about a broken connection, would hide it
+        raise
     except KeyboardInterrupt as exc:
         print(interrupted_by(exc), flush=True)
         return interrupt_exit_code(exc)

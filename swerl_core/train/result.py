@@ -52,6 +52,14 @@ class TrainResult:
     # Each global step the run continued from, in order: asked for (resume) or after a launcher restarted it.
     resumed_from_steps: tuple[int, ...] = ()
     restarts: int = 0  # how many times a launcher restarted a training process that died
+    reused: bool = False  # a run that had finished this recipe before, returned as it was (TrainRequest.reuse)
+
+    def summary(self) -> str:
+        """One line: the run, its steps, and how it came about (resumed, reused)."""
+        line = f"{self.run_name}: {self.steps} steps"
+        if self.resumed_from_steps:
+            line += f", resumed from step {', '.join(map(str, self.resumed_from_steps))}"
+        return line + (" (finished before: reused, not trained again)" if self.reused else "")
 
     def as_json(self) -> str:
         """The result as one line of JSON (paths as strings)."""
@@ -96,6 +104,7 @@ class TrainResult:
             checkpoint_uri=record.get("checkpoint_uri"),
             resumed_from_steps=tuple(resumed),
             restarts=int(record.get("restarts") or 0),
+            reused=record.get("reused") is True,
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,14 @@ from swerl_core.search_replace import Edit
 from swerl_core.snapshots import read_manifest, verify_snapshot
 from swerl_core.train import TrainError
 from swerl_core.train.config import Stage, TrainConfig, train_config_dict
+from swerl_core.train.continuation import (
+    hold_run,
+    recipe_changes,
+    recipe_record,
+    remove_abandoned_weights,
+    write_recipe_record,
+    write_result_record,
+)
 from swerl_core.train.distributed import count_cpu_ranks, launched_rank, launched_world_size, prepare_deepspeed_env
 from swerl_core.train.examples import Examples, grpo_examples, sft_examples
 from swerl_core.train.result import TrainResult
@@ -95,44 +104,62 @@ def train(
             "curate one with a later held-out cut (curate.heldout_after)"
         )
     verify_snapshot(settings.snapshots_dir, snapshot_id)  # and on data altered since curate wrote it
+    record = recipe_record(cfg, stage, snapshot_id, base_model, settings.home)
     model = resolve_model(settings.home, base_model or cfg.base_model, settings.storage)
     cfg = replace(cfg, base_model=model, snapshot=snapshot_id)
     run_name, run_dir, checkpoint = _run_dir(settings, cfg, stage, snapshot_id, resume, run_name)
-    if cfg.deepspeed is not None:
-        prepare_deepspeed_env(engine_on_gpu())
-    if cpu_ranks:
-        count_cpu_ranks()
-    if stage == "grpo" and cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "colocate":
-        try:
-            prepare_vllm(model, engine_on_gpu(), "grpo.vllm_mode: colocate")
-        except VllmUnavailable as exc:
-            raise TrainError(str(exc)) from None
-    server_nccl = cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "server" and cfg.grpo.vllm_weight_sync == "nccl"
-    if stage == "grpo" and server_nccl and not engine_on_gpu():
-        raise TrainError(
-            "grpo.vllm_weight_sync: nccl needs CUDA on the trainer; on a CPU set grpo.vllm_weight_sync: directory"
-        )
-    if stage == "grpo" and launched_rank() == 0:
-        _check_weights_dir(_server_rollouts(settings, cfg, run_dir))
+    with ExitStack() as held:
+        if launched_rank() == 0:  # one holder per run: a second trainer of it is refused
+            held.callback(hold_run(settings.home, run_dir).release)
+            if checkpoint is None:
+                write_recipe_record(run_dir, record)
+            elif changes := recipe_changes(run_dir, record):
+                raise TrainError(
+                    f"run {run_name} was trained with another recipe ({'; '.join(changes)}): resume it with its own "
+                    "recipe, or start a new run"
+                )
+            else:
+                remove_incomplete_checkpoints(run_dir)  # only now: a live trainer of this run may be saving one
+        if cfg.deepspeed is not None:
+            prepare_deepspeed_env(engine_on_gpu())
+        if cpu_ranks:
+            count_cpu_ranks()
+        if stage == "grpo" and cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "colocate":
+            try:
+                prepare_vllm(model, engine_on_gpu(), "grpo.vllm_mode: colocate")
+            except VllmUnavailable as exc:
+                raise TrainError(str(exc)) from None
+        server_nccl = cfg.grpo.use_vllm and cfg.grpo.vllm_mode == "server" and cfg.grpo.vllm_weight_sync == "nccl"
+        if stage == "grpo" and server_nccl and not engine_on_gpu():
+            raise TrainError(
+                "grpo.vllm_weight_sync: nccl needs CUDA on the trainer; on a CPU set grpo.vllm_weight_sync: directory"
+            )
+        rollouts = _server_rollouts(settings, cfg, run_dir) if stage == "grpo" else None
+        if launched_rank() == 0 and rollouts is not None and rollouts.weight_sync == "directory":
+            _check_weights_dir(rollouts)
+            remove_abandoned_weights(
+                settings.home, settings.checkpoints_dir, cfg.name, lambda other: _weights_dir(settings, cfg, other)
+            )
 
-    tokenizer = load_tokenizer(model, settings.home)
-    _check_answer_fits(tokenizer, cfg.max_completion_length)
-    train_rows, _ = load_snapshot(settings.snapshots_dir, snapshot_id)
-    examples = _examples(stage, train_rows, tokenizer, cfg)
-    if len(examples.dataset) == 0:
-        budget = f"max_prompt_length={cfg.max_prompt_length}"
-        if stage == "sft":
-            budget += f", answers shorter than max_completion_length={cfg.max_completion_length}"
-        raise TrainError(
-            f"no row of snapshot {snapshot_id!r} fits the token budget ({budget}): "
-            f"{examples.dropped_too_long} rows too long, {examples.dropped_unanswerable} without an exact oracle answer"
+        tokenizer = load_tokenizer(model, settings.home)
+        _check_answer_fits(tokenizer, cfg.max_completion_length)
+        train_rows, _ = load_snapshot(settings.snapshots_dir, snapshot_id)
+        examples = _examples(stage, train_rows, tokenizer, cfg)
+        if len(examples.dataset) == 0:
+            budget = f"max_prompt_length={cfg.max_prompt_length}"
+            if stage == "sft":
+                budget += f", answers shorter than max_completion_length={cfg.max_completion_length}"
+            raise TrainError(
+                f"no row of snapshot {snapshot_id!r} fits the token budget ({budget}): "
+                f"{examples.dropped_too_long} rows too long, "
+                f"{examples.dropped_unanswerable} without an exact oracle answer"
+            )
+        say(
+            f"train {stage} {run_name}: {len(examples.dataset)} examples from {snapshot_id} "
+            f"({examples.dropped_too_long} too long, {examples.dropped_unanswerable} without an exact oracle answer), "
+            f"model {model}" + (f", resuming from {checkpoint.name}" if checkpoint else "")
         )
-    say(
-        f"train {stage} {run_name}: {len(examples.dataset)} examples from {snapshot_id} "
-        f"({examples.dropped_too_long} too long, {examples.dropped_unanswerable} without an exact oracle answer), "
-        f"model {model}" + (f", resuming from {checkpoint.name}" if checkpoint else "")
-    )
-    return _run(settings, cfg, stage, run_name, run_dir, checkpoint, tokenizer, examples, started, say)
+        return _run(settings, cfg, stage, run_name, run_dir, checkpoint, tokenizer, examples, rollouts, started, say)
 
 
 def resolve_model(home: Path, name: str, storage: StorageConfig | None = None) -> str:
@@ -198,9 +225,7 @@ def _run_dir(
     if resume:
         run_name = run_name or latest_run(settings.checkpoints_dir, run_prefix(cfg.name, stage, snapshot_id))
         run_dir = settings.checkpoints_dir / run_name
-        if main_process:
-            remove_incomplete_checkpoints(run_dir)
-        checkpoint = last_checkpoint(run_dir)
+        checkpoint = last_checkpoint(run_dir)  # complete ones only; the caller removes the others once it holds the run
         if checkpoint is None:
             raise TrainError(f"run {run_name} has no complete checkpoint to resume from")
         if (run_dir / FINAL_DIR).exists():
@@ -231,6 +256,7 @@ def _run(
     checkpoint: Path | None,
     tokenizer: Any,
     examples: Examples,
+    rollouts: ServerRollouts | None,
     started: float,
     say: ProgressReporter,
 ) -> TrainResult:
@@ -262,7 +288,6 @@ def _run(
         samples_to_keep=cfg.samples_to_log,
         order_log=run_dir / (ORDER_LOG if main_process else f"data_order.rank{rank}.jsonl"),
     )
-    rollouts = _server_rollouts(settings, cfg, run_dir) if stage == "grpo" else None
     status = "FAILED"
     try:
         if main_process:
@@ -280,8 +305,6 @@ def _run(
             )
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         trainer.save_model(str(run_dir / FINAL_DIR))
-        if rollouts is not None and main_process:
-            remove_weights(rollouts.weights_dir)  # the last synced version: the servers' copy
         status = "FINISHED"
     except Exception:
         raise
@@ -289,6 +312,10 @@ def _run(
         status = "KILLED"
         raise
     finally:
+        if rollouts is not None and main_process:
+            # The last synced version is only the servers' copy of the policy, finished or not: a resumed run syncs
+            # again from its checkpoint. Only a run killed outright leaves one (swerl_core.train.continuation).
+            remove_weights(rollouts.weights_dir)
         if run_id is not None:
             with deferred():  # a stop signal now would leave the run RUNNING forever: it waits until the run is closed
                 history = callbacks[0].history
@@ -304,7 +331,7 @@ def _run(
     for record in callbacks[0].history if callbacks else []:
         last.update(record)  # the latest value of every metric, plus the end-of-training summary
     last.pop("step", None)
-    return TrainResult(
+    result = TrainResult(
         run_name=run_name,
         mlflow_run_id=run_id,
         stage=stage,
@@ -320,24 +347,31 @@ def _run(
         checkpoint_uri=checkpoint_uri,
         resumed_from_steps=(int(checkpoint.name.split("-")[-1]),) if checkpoint else (),
     )
+    if main_process:
+        write_result_record(run_dir, result)
+    return result
 
 
 def _server_rollouts(settings: Settings, cfg: TrainConfig, run_dir: Path) -> ServerRollouts | None:
     g = cfg.grpo
     if not (g.use_vllm and g.vllm_mode == "server" and g.vllm_server_url):
         return None
-    weights_dir = run_dir / ROLLOUT_WEIGHTS_DIR
-    if g.vllm_weights_dir is not None:
-        weights_dir = Path(g.vllm_weights_dir) / run_dir.name
-        if not weights_dir.is_absolute():
-            weights_dir = settings.home / weights_dir
     return ServerRollouts(
         url=g.vllm_server_url.rstrip("/"),
         weight_sync=g.vllm_weight_sync,
-        weights_dir=weights_dir,
+        weights_dir=_weights_dir(settings, cfg, run_dir),
         request_timeout_s=g.vllm_request_timeout_s,
         connect_timeout_s=g.vllm_server_timeout_s,
     )
+
+
+def _weights_dir(settings: Settings, cfg: TrainConfig, run_dir: Path) -> Path:
+    """Where a directory sync writes ``run_dir``'s weights versions: its own folder, or inside
+    ``grpo.vllm_weights_dir`` (relative: under SWERL_HOME) under the run's name."""
+    if cfg.grpo.vllm_weights_dir is None:
+        return run_dir / ROLLOUT_WEIGHTS_DIR
+    weights_dir = Path(cfg.grpo.vllm_weights_dir) / run_dir.name
+    return weights_dir if weights_dir.is_absolute() else settings.home / weights_dir
 
 
 def _check_weights_dir(rollouts: ServerRollouts | None) -> None:

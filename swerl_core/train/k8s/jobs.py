@@ -41,6 +41,7 @@ _RESOURCES = {
     "ConfigMap": ("CoreV1Api", "config_map"),
     "Service": ("CoreV1Api", "service"),
     "Deployment": ("AppsV1Api", "deployment"),
+    "NetworkPolicy": ("NetworkingV1Api", "network_policy"),
     "Job": ("BatchV1Api", "job"),
 }
 
@@ -177,7 +178,7 @@ class _Api:
         from kubernetes_asyncio import client as k8s
 
         self.host = client.configuration.host
-        self.groups = {name: getattr(k8s, name)(client) for name in ("CoreV1Api", "AppsV1Api", "BatchV1Api")}
+        self.groups = {name: getattr(k8s, name)(client) for name in {group for group, _ in _RESOURCES.values()}}
 
     def method(self, kind: str, verb: str) -> Callable[..., Awaitable[Any]]:
         """The client method ``verb`` (create, patch, read, list…) for objects of ``kind``."""

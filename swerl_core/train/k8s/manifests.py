@@ -63,7 +63,8 @@ def torchrun_command(cfg: TrainConfig, layout: ClusterLayout) -> list[str]:
 
 
 def render_training(cfg: TrainConfig, layout: ClusterLayout) -> list[Manifest]:
-    """All objects of one run, in apply order: home volume, recipe, Services, rollout Deployment, training Job.
+    """All objects of one run, in apply order: home volume, recipe, rollout Service, the NetworkPolicy that admits
+    only the run's training pods to the rollout server, rollout Deployment, training Service, training Job.
 
     An SFT stage generates nothing, so it gets no rollout server.
     """
@@ -73,6 +74,7 @@ def render_training(cfg: TrainConfig, layout: ClusterLayout) -> list[Manifest]:
         rollout_host, rollout_port = rollout_endpoint(cluster_cfg)
         rollout = [
             _rollout_service(layout, rollout_host, rollout_port),
+            _rollout_network_policy(layout, rollout_host),  # before the server exists: it is never open to all
             _rollout_deployment(cluster_cfg, layout, rollout_host, rollout_port),
         ]
     return [
@@ -208,6 +210,23 @@ def _rollout_service(layout: ClusterLayout, host: str, port: int) -> Manifest:
         "spec": {
             "selector": _labels(layout, "rollout"),
             "ports": [{"name": "http", "port": port, "targetPort": "http"}],
+        },
+    }
+
+
+def _rollout_network_policy(layout: ClusterLayout, host: str) -> Manifest:
+    """Only this run's training pods may open connections to its rollout pod, on any port (NCCL sync may connect
+    either way). ``swerl-rollout`` serves vLLM's development endpoints (``/collective_rpc``, ``/update_weights``,
+    ``/sleep``…): whoever reaches it can load other weights or run methods in its workers. Kubelet probes come from
+    the node, which a NetworkPolicy always admits."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(f"{host}-trainers-only", layout, "rollout"),
+        "spec": {
+            "podSelector": {"matchLabels": _labels(layout, "rollout")},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": _labels(layout, "trainer")}}]}],
         },
     }
 

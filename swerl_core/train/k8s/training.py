@@ -24,7 +24,7 @@ from swerl_core.train import TrainError, TrainRequest
 from swerl_core.train.config import TrainConfig
 from swerl_core.train.followed import PROGRESS_MARK, RESULT_MARK, TrainingOutput
 from swerl_core.train.k8s.jobs import ClusterAccess, apply_manifests, follow_job
-from swerl_core.train.k8s.layout import ClusterLayout, K8sError
+from swerl_core.train.k8s.layout import ClusterLayout, K8sError, cluster_recipe
 from swerl_core.train.k8s.manifests import HOME_MOUNT, render_training, write_manifests
 from swerl_core.train.result import TrainResult
 
@@ -54,6 +54,12 @@ def job_name(run_name: str) -> str:
         return name
     digest = hashlib.sha256(run_name.encode()).hexdigest()[:8]
     return f"{name[: _MAX_NAME - 9].rstrip('-')}-{digest}"
+
+
+def recipe_on_cluster(settings: Settings, cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` as the ``train.kubernetes`` settings run it: ``world_size`` their nodes × GPUs per node."""
+    k8s: KubernetesConfig = settings.train.kubernetes
+    return cluster_recipe(cfg, ClusterLayout(nodes=k8s.nodes, gpus_per_node=k8s.gpus_per_node))
 
 
 def cluster_layout(settings: Settings, request: TrainRequest) -> ClusterLayout:
