@@ -165,10 +165,9 @@ def run_train(args: argparse.Namespace, settings: Settings) -> int:
             checked_plan(settings, request)
         result = run(settings, request, lines)
     except RuntimeError as exc:
+        # The main rank stopped first and says why in its one line: this rank's broken collective is not news.
         if echoes_another_rank(exc):
-            return (
-                1  # the main rank stopped first and says why in its one line; this rank's broken collective is not news
-            )
+            return 1
         raise
     finally:
         lines.close()
