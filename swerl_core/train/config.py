@@ -12,6 +12,7 @@ over ``prompts_per_step × num_generations`` completions; each of ``world_size``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -213,6 +214,17 @@ def train_config_from_dict(data: Any) -> TrainConfig:
 def train_config_dict(cfg: TrainConfig) -> dict[str, Any]:
     """The recipe as a plain dict (YAML/JSON-friendly), e.g. for MLflow params and the config artifact."""
     return as_dict(cfg)
+
+
+def dotted(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as one level of dotted keys (``{"grpo": {"beta": 0.04}}`` → ``{"grpo.beta": 0.04}``)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _positive(obj: object, section: str, *names: str) -> None:

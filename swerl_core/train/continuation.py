@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from swerl_core.errors import LockTimeout
 from swerl_core.locks import LockFolder, ProcessLock, holder_pid, lock_active
 from swerl_core.runs import FINAL_DIR, last_checkpoint, run_prefix
-from swerl_core.train.config import Stage, TrainConfig, train_config_dict
+from swerl_core.train.config import Stage, TrainConfig, dotted, train_config_dict
 from swerl_core.train.errors import TrainError
 from swerl_core.train.result import TrainResult
 from swerl_core.weight_sync import remove_weights
@@ -89,7 +89,7 @@ def recipe_changes(run_dir: Path, record: dict[str, Any]) -> list[str] | None:
         return None
     # The rollout servers' layout and the other stage's section do not change what this stage trains.
     ignored = ("rollout.", _OTHER_STAGE.get(str(record.get("stage")), "sft."))
-    was, now = _flat(recorded), _flat(record)
+    was, now = dotted(recorded), dotted(record)
     keys = sorted(k for k in was.keys() | now.keys() if k not in OPERATIONAL_KEYS and not k.startswith(ignored))
     return [f"{k} {was.get(k)!r} → {now.get(k)!r}" for k in keys if was.get(k) != now.get(k)]
 
@@ -191,16 +191,6 @@ def _under_home(model: str, home: Path) -> str:
         return path.resolve().relative_to(Path(home).resolve()).as_posix()
     except ValueError:
         return model
-
-
-def _flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:

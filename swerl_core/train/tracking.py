@@ -19,6 +19,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from swerl_core.progress import ProgressReporter
+from swerl_core.train.config import dotted
 from swerl_core.train.reward_fn import Sample
 
 EXPERIMENT = "swerl-train"
@@ -36,13 +37,7 @@ _CURVE_SHARES = (
 
 def flat_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """A nested dict as dotted MLflow params (``grpo.beta`` → ``"0.04"``)."""
-    params: dict[str, str] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            params.update(flat_params(value, f"{prefix}{key}."))
-        else:
-            params[f"{prefix}{key}"] = str(value)
-    return params
+    return {key: str(value) for key, value in dotted(tree, prefix).items()}
 
 
 def start_run(
