@@ -200,9 +200,25 @@ def read_split(snapshots_dir: Path, snapshot_id: str, split: str, columns: Seque
         raise SnapshotError(f"{split!r} is not a split of a snapshot ({', '.join(SPLITS)})")
     verify_snapshot(snapshots_dir, snapshot_id, (split,))
     table = pq.read_table(snapshot_dir(snapshots_dir, snapshot_id) / f"{split}.parquet")
+    table = with_execution_columns(table)
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise SnapshotError(f"snapshot {snapshot_id!r} {split}.parquet lacks column(s) {', '.join(missing)}")
+    return table
+
+
+def with_execution_columns(table: pa.Table) -> pa.Table:
+    """``table`` with the validation columns a snapshot written before them lacks: ``not_validated``, no tests."""
+    import pyarrow as pa
+
+    from swerl_core.snapshot_schema import NOT_VALIDATED, ROW_SCHEMA
+
+    if "execution" not in table.column_names:
+        table = table.append_column(ROW_SCHEMA.field("execution"), pa.array([NOT_VALIDATED] * table.num_rows))
+    for name in ("fail_to_pass", "pass_to_pass"):
+        if name not in table.column_names:
+            field = ROW_SCHEMA.field(name)
+            table = table.append_column(field, pa.array([[]] * table.num_rows, type=field.type))
     return table
 
 

@@ -26,6 +26,7 @@ from swerl_core.config.curate import CurateConfig
 from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
 from swerl_core.curate.dedup import dedup_reason
 from swerl_core.curate.errors import CurateError, EmptySnapshotError
+from swerl_core.curate.executable import execution_inputs, validate_rows
 from swerl_core.curate.filters import (
     LINKS_INCOMPLETE,
     apply_stage,
@@ -123,6 +124,9 @@ def _cut(
     config = config_dict(cfg)
     mirrors = mirror_dirs(con, settings.mirrors_dir)
     inputs = snapshot_inputs(con, cfg, mirrors)
+    execution = execution_inputs(settings, mirrors)
+    if execution is not None:
+        inputs["execution"] = execution
     sid = snapshot_id(inputs, config)
     existing = _existing_manifest(snapshots_dir, sid, say)
     if existing is not None:
@@ -146,6 +150,8 @@ def _cut(
     say(f"reading texts and files of {survivors.height} pull requests", 0, survivors.height)
     notes: Counter[str] = Counter()
     rows = materialize(con, survivors, cfg, counter, mirrors, funnel, notes, say)
+    settings = dataclasses.replace(settings, curate=cfg)
+    rows, execution_record = validate_rows(rows, settings, mirrors, funnel, say)
     stages = funnel.stages()
     if rows.height == 0:
         raise EmptySnapshotError(
@@ -167,6 +173,7 @@ def _cut(
         "heldout_rows": splits["heldout"].height,
         "funnel": funnel_dict(stages),
         "notes": dict(sorted(notes.items())),
+        "execution": execution_record,
         "config": config,
         "token_count": "tokenizer" if counter.exact else f"estimate: chars / {cfg.chars_per_token}",
         "inputs": inputs,
