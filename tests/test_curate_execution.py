@@ -3,6 +3,7 @@ kept per environment digest so that a curate run again (or after a crash) never 
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 from swerl_core import curate, ingest
+from swerl_core.cli.curate import run_curate
 from swerl_core.config import Secret, Settings, load_settings
 from swerl_core.config.curate import CurateConfig
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
@@ -134,7 +136,7 @@ def test_an_older_snapshot_without_the_columns_reads_as_not_validated() -> None:
 
 @pytest.mark.slow
 def test_learnable_world_curates_into_executable_instances_with_their_own_test(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     prs = 3
     world = build_learnable_world(tmp_path / "world", seed=0, prs_per_repo=prs, heldout_share=0.34)
@@ -159,6 +161,7 @@ def test_learnable_world_curates_into_executable_instances_with_their_own_test(
     record = manifest["execution"]
     assert record["declared_repos"] == ["learn/games", "learn/shop"]
     assert record["counts"] == {"executable": prs, "install_failed": prs, "no_environment": prs}, record
+    assert snapshot.execution == record["counts"]
     stage = next(s for s in snapshot.funnel if s.stage == "execution")
     assert (stage.entered, stage.dropped) == (3 * prs, {})
 
@@ -191,3 +194,6 @@ def test_learnable_world_curates_into_executable_instances_with_their_own_test(
     assert again.id != snapshot.id
     assert read_manifest(settings.snapshots_dir, again.id)["execution"]["counts"] == record["counts"]
     assert json.dumps(record, sort_keys=True)  # plain JSON
+    capsys.readouterr()
+    assert run_curate(argparse.Namespace(name="cli"), settings2) == 0
+    assert "validated instances: executable 3, install_failed 3, no_environment 3\n" in capsys.readouterr().out

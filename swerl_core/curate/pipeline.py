@@ -1,9 +1,10 @@
-"""The curate entry point: raw PRs in the store → a snapshot (stages 1–9, the funnel, the write).
+"""The curate entry point: raw PRs in the store → a snapshot (stages 1–10, the funnel, the write).
 
 :func:`select_pull_requests` runs the filtering stages over the whole store in record batches and
 keeps one slim row per surviving PR; :func:`curate` then splits by time, reads the survivors' texts
-and file contents, checks the prompt budget, adds relevant unmodified files and writes the snapshot.
-Nothing here imports Prefect; flows and the CLI call :func:`curate`.
+and file contents, checks the prompt budget, adds relevant unmodified files, validates the rows of
+repositories with an execution environment (:mod:`.executable`) and writes the snapshot. Nothing here
+imports Prefect; flows and the CLI call :func:`curate`.
 """
 
 from __future__ import annotations
@@ -423,7 +424,13 @@ def _from_manifest(manifest: dict[str, Any], path: Path, created: bool) -> Snaps
         funnel=stages,
         created=created,
         notes=dict(manifest.get("notes", {})),
+        execution=_execution_counts(manifest),
     )
+
+
+def _execution_counts(manifest: dict[str, Any]) -> dict[str, int] | None:
+    record = manifest.get("execution") or {}
+    return dict(record["counts"]) if record.get("validated") else None
 
 
 __all__ = [

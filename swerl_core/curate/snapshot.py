@@ -56,6 +56,7 @@ class Snapshot:
     created: bool  # False: the same input and config already had this snapshot, nothing was written
     notes: dict[str, int]
     uri: str | None = None  # where it is published on shared storage (``storage.uri``), None when local only
+    execution: dict[str, int] | None = None  # rows per validation status; None when no row was validated
 
     @property
     def manifest_path(self) -> Path:
