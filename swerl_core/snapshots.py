@@ -208,17 +208,21 @@ def read_split(snapshots_dir: Path, snapshot_id: str, split: str, columns: Seque
 
 
 def with_execution_columns(table: pa.Table) -> pa.Table:
-    """``table`` with the validation columns a snapshot written before them lacks: ``not_validated``, no tests."""
+    """``table`` with the validation columns a snapshot written before them lacks (or holds as nulls, as rows
+    written by hand do): ``not_validated``, no tests."""
     import pyarrow as pa
 
     from swerl_core.snapshot_schema import NOT_VALIDATED, ROW_SCHEMA
 
-    if "execution" not in table.column_names:
-        table = table.append_column(ROW_SCHEMA.field("execution"), pa.array([NOT_VALIDATED] * table.num_rows))
-    for name in ("fail_to_pass", "pass_to_pass"):
+    for name in ("execution", "fail_to_pass", "pass_to_pass"):
+        field = ROW_SCHEMA.field(name)
+        empty = NOT_VALIDATED if name == "execution" else []
         if name not in table.column_names:
-            field = ROW_SCHEMA.field(name)
-            table = table.append_column(field, pa.array([[]] * table.num_rows, type=field.type))
+            table = table.append_column(field, pa.array([empty] * table.num_rows, type=field.type))
+        elif table.column(name).null_count:
+            values = [empty if value is None else value for value in table.column(name).to_pylist()]
+            at = table.column_names.index(name)
+            table = table.set_column(at, field, pa.array(values, type=field.type))
     return table
 
 

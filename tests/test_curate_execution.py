@@ -23,6 +23,7 @@ from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.learnable import bug_fixes, build_learnable_world
 from swerl_core.execution import PullRequestCode, Validation
 from swerl_core.progress import ProgressReporter
+from swerl_core.snapshot_schema import ROW_SCHEMA
 from swerl_core.snapshots import read_manifest, read_split, with_execution_columns
 from swerl_core.train.snapshot import load_snapshot
 
@@ -131,6 +132,15 @@ def test_an_older_snapshot_without_the_columns_reads_as_not_validated() -> None:
     table = with_execution_columns(pa.table({"instance_id": ["a__b-1"]}))
     assert table.to_pylist() == [
         {"instance_id": "a__b-1", "execution": "not_validated", "fail_to_pass": [], "pass_to_pass": []}
+    ]
+
+
+def test_rows_written_without_the_values_read_as_not_validated() -> None:
+    rows = [{"instance_id": "a__b-1"}, {"instance_id": "a__b-2", "execution": "executable", "fail_to_pass": ["t"]}]
+    table = with_execution_columns(pa.Table.from_pylist(rows, schema=ROW_SCHEMA))
+    assert table.select(["execution", "fail_to_pass", "pass_to_pass"]).to_pylist() == [
+        {"execution": "not_validated", "fail_to_pass": [], "pass_to_pass": []},
+        {"execution": "executable", "fail_to_pass": ["t"], "pass_to_pass": []},
     ]
 
 
