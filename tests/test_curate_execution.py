@@ -154,7 +154,7 @@ def test_learnable_world_curates_into_executable_instances_with_their_own_test(
     config.write_text(
         "execution:\n  environments:\n"
         '    - {repo: learn/shop, requirements: ["pytest"]}\n'
-        '    - {repo: learn/games, requirements: ["swerl-no-such-requirement==0.0.1"]}\n'
+        "    - {repo: learn/games, python: /nonexistent/python3}\n"
     )
     with FakeGitHub(world, token=TOKEN) as fake:
         settings = load_settings(
