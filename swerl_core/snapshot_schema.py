@@ -27,6 +27,13 @@ ROW_SCHEMA = pa.schema(
         ("created_at", pa.timestamp("us", tz="UTC")),
         ("merged_at", pa.timestamp("us", tz="UTC")),
         ("languages", pa.list_(pa.string())),
+        ("execution", pa.string()),
+        ("fail_to_pass", pa.list_(pa.string())),
+        ("pass_to_pass", pa.list_(pa.string())),
     ]
 )
 """The snapshot row format (docs/data-contracts.md)."""
+EXECUTION_COLUMNS = ("execution", "fail_to_pass", "pass_to_pass")
+"""The columns of stage 10 (validated instances); a snapshot written before it lacks them."""
+NOT_VALIDATED = "not_validated"
+"""The ``execution`` value of a row of a snapshot written before validation existed."""

@@ -200,9 +200,29 @@ def read_split(snapshots_dir: Path, snapshot_id: str, split: str, columns: Seque
         raise SnapshotError(f"{split!r} is not a split of a snapshot ({', '.join(SPLITS)})")
     verify_snapshot(snapshots_dir, snapshot_id, (split,))
     table = pq.read_table(snapshot_dir(snapshots_dir, snapshot_id) / f"{split}.parquet")
+    table = with_execution_columns(table)
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise SnapshotError(f"snapshot {snapshot_id!r} {split}.parquet lacks column(s) {', '.join(missing)}")
+    return table
+
+
+def with_execution_columns(table: pa.Table) -> pa.Table:
+    """``table`` with the validation columns a snapshot written before them lacks (or holds as nulls, as rows
+    written by hand do): ``not_validated``, no tests."""
+    import pyarrow as pa
+
+    from swerl_core.snapshot_schema import NOT_VALIDATED, ROW_SCHEMA
+
+    for name in ("execution", "fail_to_pass", "pass_to_pass"):
+        field = ROW_SCHEMA.field(name)
+        empty = NOT_VALIDATED if name == "execution" else []
+        if name not in table.column_names:
+            table = table.append_column(field, pa.array([empty] * table.num_rows, type=field.type))
+        elif table.column(name).null_count:
+            values = [empty if value is None else value for value in table.column(name).to_pylist()]
+            at = table.column_names.index(name)
+            table = table.set_column(at, field, pa.array(values, type=field.type))
     return table
 
 

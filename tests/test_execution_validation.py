@@ -151,6 +151,17 @@ def test_a_gold_patch_that_does_not_apply_says_so(repo: tuple[Path, str], settin
     assert "gold patch does not apply" in result.reason
 
 
+@pytest.mark.slow
+def test_a_base_commit_missing_from_the_mirror_is_a_failed_checkout(
+    repo: tuple[Path, str], settings: Settings, tmp_path: Path
+) -> None:
+    root, _ = repo
+    missing = PullRequestCode(REPO, root / ".git", "0" * 40, gold_patch="")
+    result = validate_instance(settings, missing, tmp_path)
+    assert result.status == "checkout_failed" and not result.executable
+    assert result.reason
+
+
 def test_a_repository_without_an_environment_is_not_run(repo: tuple[Path, str], tmp_path: Path) -> None:
     result = validate_instance(load_settings(env={}, overrides={"home": str(tmp_path)}), pull(repo, ""), tmp_path)
     assert result.status == "no_environment"

@@ -59,6 +59,9 @@ def run_curate(args: argparse.Namespace, settings: Settings) -> int:
         raise
     lines.close()
     print(render_funnel(snapshot.funnel))
+    if snapshot.execution is not None:
+        counts = ", ".join(f"{status} {n}" for status, n in sorted(snapshot.execution.items()))
+        print(f"validated instances: {counts}")
     state = "created" if snapshot.created else "unchanged input: existing snapshot, nothing written"
     print(f"snapshot {snapshot.id} ({state}): {snapshot.train_rows} train, {snapshot.heldout_rows} held-out")
     print(snapshot.path)

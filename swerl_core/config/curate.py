@@ -42,6 +42,7 @@ class CurateConfig:
     base_model_cutoff: datetime | None = (
         None  # stage 9: the base model's training-data cutoff; held-out is after it too
     )
+    executable_only: bool = False  # stage 10: keep only rows whose tests validated (execution.environments)
     batch_rows: int = 50_000  # PRs read from DuckDB per batch (bounds memory)
     duckdb_memory_mb: int = 1024  # DuckDB's memory limit while curation reads (it spills to disk beyond)
 

@@ -6,7 +6,8 @@ unmodified files (:mod:`.bm25`, :mod:`.retrieval`), prompt sizing (:mod:`.tokens
 (:mod:`.source`) and writing snapshots (:mod:`.snapshot`). The entry is :func:`run` (a
 :class:`CurateRequest` in, a :class:`~.snapshot.Snapshot` out); the work happens in
 :func:`.pipeline.curate`. It never imports Prefect and never talks to GitHub; git is only read (file
-contents at a base commit).
+contents at a base commit). The last stage runs a repository's tests, in the execution sandbox, only where
+``execution.environments`` declares how (:mod:`.executable`).
 
 Its settings section is :class:`swerl_core.config.curate.CurateConfig` (shared: the settings never import a
 stage). Importing this package is cheap: Polars and DuckDB load when :func:`run` does.

@@ -1,9 +1,10 @@
-"""The curate entry point: raw PRs in the store → a snapshot (stages 1–9, the funnel, the write).
+"""The curate entry point: raw PRs in the store → a snapshot (stages 1–10, the funnel, the write).
 
 :func:`select_pull_requests` runs the filtering stages over the whole store in record batches and
 keeps one slim row per surviving PR; :func:`curate` then splits by time, reads the survivors' texts
-and file contents, checks the prompt budget, adds relevant unmodified files and writes the snapshot.
-Nothing here imports Prefect; flows and the CLI call :func:`curate`.
+and file contents, checks the prompt budget, adds relevant unmodified files, validates the rows of
+repositories with an execution environment (:mod:`.executable`) and writes the snapshot. Nothing here
+imports Prefect; flows and the CLI call :func:`curate`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from swerl_core.config.curate import CurateConfig
 from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
 from swerl_core.curate.dedup import dedup_reason
 from swerl_core.curate.errors import CurateError, EmptySnapshotError
+from swerl_core.curate.executable import execution_inputs, validate_rows
 from swerl_core.curate.filters import (
     LINKS_INCOMPLETE,
     apply_stage,
@@ -123,6 +125,9 @@ def _cut(
     config = config_dict(cfg)
     mirrors = mirror_dirs(con, settings.mirrors_dir)
     inputs = snapshot_inputs(con, cfg, mirrors)
+    execution = execution_inputs(settings, mirrors)
+    if execution is not None:
+        inputs["execution"] = execution
     sid = snapshot_id(inputs, config)
     existing = _existing_manifest(snapshots_dir, sid, say)
     if existing is not None:
@@ -146,6 +151,8 @@ def _cut(
     say(f"reading texts and files of {survivors.height} pull requests", 0, survivors.height)
     notes: Counter[str] = Counter()
     rows = materialize(con, survivors, cfg, counter, mirrors, funnel, notes, say)
+    settings = dataclasses.replace(settings, curate=cfg)
+    rows, execution_record = validate_rows(rows, settings, mirrors, funnel, say)
     stages = funnel.stages()
     if rows.height == 0:
         raise EmptySnapshotError(
@@ -167,6 +174,7 @@ def _cut(
         "heldout_rows": splits["heldout"].height,
         "funnel": funnel_dict(stages),
         "notes": dict(sorted(notes.items())),
+        "execution": execution_record,
         "config": config,
         "token_count": "tokenizer" if counter.exact else f"estimate: chars / {cfg.chars_per_token}",
         "inputs": inputs,
@@ -416,7 +424,13 @@ def _from_manifest(manifest: dict[str, Any], path: Path, created: bool) -> Snaps
         funnel=stages,
         created=created,
         notes=dict(manifest.get("notes", {})),
+        execution=_execution_counts(manifest),
     )
+
+
+def _execution_counts(manifest: dict[str, Any]) -> dict[str, int] | None:
+    record = manifest.get("execution") or {}
+    return dict(record["counts"]) if record.get("validated") else None
 
 
 __all__ = [

@@ -35,8 +35,9 @@ from swerl_core.store.records import SnapshotRecord
 
 log = logging.getLogger("swerl.curate")
 
-# Bump when curation logic changes what a given input and config produce (2: unsafe paths dropped, quoted headers).
-FORMAT_VERSION = 2
+# Bump when curation logic changes what a given input and config produce (2: unsafe paths dropped, quoted headers;
+# 3: validated instances, the execution columns).
+FORMAT_VERSION = 3
 TEMP_PREFIX = ".tmp-"
 """A snapshot being written lives in ``<TEMP_PREFIX><id>-<pid>`` beside the snapshots until it is complete."""
 WRITE_WAIT_S = 600.0  # a curate writing the same snapshot (same input and config) at the same time is waited for
@@ -55,6 +56,7 @@ class Snapshot:
     created: bool  # False: the same input and config already had this snapshot, nothing was written
     notes: dict[str, int]
     uri: str | None = None  # where it is published on shared storage (``storage.uri``), None when local only
+    execution: dict[str, int] | None = None  # rows per validation status; None when no row was validated
 
     @property
     def manifest_path(self) -> Path:

@@ -23,9 +23,17 @@ from swerl_core.execution.environments import ensure_environment
 from swerl_core.execution.errors import EnvironmentBuildError, PatchDoesNotApply
 from swerl_core.execution.named_tests import TestRun, limits_for_tests, run_test_files
 from swerl_core.file_kinds import is_test_path
+from swerl_core.git.errors import GitError
 
 Status = Literal[
-    "executable", "no_environment", "install_failed", "patch_failed", "no_failing_test", "flaky", "gold_fails"
+    "executable",
+    "no_environment",
+    "install_failed",
+    "checkout_failed",
+    "patch_failed",
+    "no_failing_test",
+    "flaky",
+    "gold_fails",
 ]
 
 
@@ -81,6 +89,8 @@ def validate_instance(
         after = [run_test_files(environment, after_tree, files, limits, hidden) for _ in runs]
     except PatchDoesNotApply as exc:
         return Validation("patch_failed", reason=str(exc))
+    except GitError as exc:  # the base commit is not in the mirror (or the mirror is gone)
+        return Validation("checkout_failed", reason=str(exc))
     finally:
         shutil.rmtree(work_dir / "before", ignore_errors=True)
         shutil.rmtree(work_dir / "after", ignore_errors=True)
