@@ -313,3 +313,21 @@ def test_the_sandboxs_own_loopback_works(tree: Path) -> None:
     )
     result = run_sandboxed(python(code), tree)
     assert result.ok and result.stdout == b"ping\n", result.stderr[-2000:]
+
+
+def test_confinement_programs_planted_on_the_path_are_never_run(tree: Path) -> None:
+    planted = tree / "venv" / "bin"  # an environment's bin folder: first on PATH, writable while it builds
+    planted.mkdir(parents=True)
+    marker = tree / "planted-program-ran"
+    for tool in ("setpriv", "prlimit", "choom"):
+        fake = planted / tool
+        fake.write_text(f'#!/bin/sh\necho {tool} >> {marker}\nexec /usr/bin/{tool} "$@"\n')
+        fake.chmod(0o755)
+    result = run_sandboxed(python("print('ran')"), tree, path_prefix=[planted])
+    assert result.ok and result.stdout == b"ran\n", result
+    assert not marker.exists(), f"a planted program ran: {marker.read_text()}"
+
+
+def test_the_command_is_the_first_victim_when_memory_runs_out(tree: Path) -> None:
+    result = run_sandboxed(["cat", "/proc/self/oom_score_adj"], tree)
+    assert result.stdout == b"1000\n", result

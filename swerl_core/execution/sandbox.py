@@ -117,9 +117,12 @@ def require_bubblewrap() -> None:
 def _bubblewrap_problem(search_path: str) -> str:
     if shutil.which("bwrap", path=search_path) is None:
         return "the execution sandbox needs bubblewrap: no `bwrap` on PATH (install it: apt-get install bubblewrap)"
-    for tool in ("prlimit", "setpriv"):
-        if shutil.which(tool, path=search_path) is None:
+    for tool in _TOOLS:
+        found = shutil.which(tool, path=search_path)
+        if found is None:
             return f"the execution sandbox needs {tool} (util-linux) on PATH beside bubblewrap"
+        if not _trusted_program(Path(found)):
+            return f"the execution sandbox refuses {found}: it or a folder above it is writable by others"
     uid = _UID_RANGE[0] if os.geteuid() == 0 else None
     argv = [*_bwrap_argv(Path("/"), (), (), Limits(), uid), "--", *_confinement(Limits(), uid), "true"]
     probe = subprocess.run(argv, capture_output=True, timeout=60, env={"PATH": search_path})
@@ -127,6 +130,28 @@ def _bubblewrap_problem(search_path: str) -> str:
         reason = probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
         return f"bubblewrap cannot create a sandbox on this machine: {reason[0]} (user namespaces disabled?)"
     return ""
+
+
+_TOOLS = ("setpriv", "prlimit", "choom")
+
+
+def _trusted_program(path: Path) -> bool:
+    """Whether ``path`` and every folder above it belong to root (or the caller) and no one else may write them."""
+    real = path.resolve()
+    for part in (real, *real.parents):
+        info = part.stat()
+        if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
+            return False
+    return True
+
+
+@functools.cache
+def _tool_paths(search_path: str) -> dict[str, str]:
+    """The absolute host paths of the confinement programs, found on the caller's ``PATH`` once per process.
+    Inside the sandbox a bare name would be looked up on the sandbox's ``PATH``, whose first folders (an
+    environment's ``bin``) the sandboxed code can write, and a root caller's first program still holds bwrap's
+    capabilities."""
+    return {tool: str(Path(shutil.which(tool, path=search_path) or tool).resolve()) for tool in _TOOLS}
 
 
 def run_sandboxed(
@@ -199,7 +224,7 @@ def _bwrap_argv(
     else:
         argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
         argv += [] if network else ["--unshare-net"]
-        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     tmp = Path("/tmp")
     argv += ["--ro-bind", "/", "/", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", str(tmp)]
     roots = {p.resolve() for p in (*ALWAYS_HIDDEN, *hidden, tree.parent) if p.is_dir()} - {Path("/"), tmp}
@@ -232,11 +257,17 @@ def _folders_to(path: Path, mounted: Sequence[Path]) -> list[str]:
 
 
 def _confinement(limits: Limits, uid: int | None) -> list[str]:
-    """The commands that drop to ``uid`` (when root) and set the per-process limits inside the namespaces."""
-    drop = [] if uid is None else ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    """The commands, each by its absolute host path, that drop to ``uid`` (when root), make the command the
+    kernel's first victim when memory runs out, and set the per-process limits inside the namespaces."""
+    tools = _tool_paths(os.environ.get("PATH", os.defpath))
+    drop = [] if uid is None else [tools["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
     return [
         *drop,
-        "prlimit",
+        tools["choom"],
+        "-n",
+        "1000",
+        "--",
+        tools["prlimit"],
         f"--nproc={limits.processes}",
         f"--as={limits.memory_bytes}",
         f"--fsize={limits.file_bytes}",
