@@ -4,7 +4,10 @@ runs in them, each test's outcome under pytest's own node id."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -265,3 +268,28 @@ def test_an_interpreter_that_does_not_exist_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(EnvironmentBuildError, match="acme/kit: cannot run the interpreter /nonexistent/python3"):
         ensure_environment(settings, "acme/kit")
+
+
+@pytest.mark.slow
+def test_the_install_step_cannot_read_swerl_home(tmp_path: Path) -> None:
+    # /tmp is private in the sandbox anyway: a home elsewhere shows whether SWERL_HOME itself is hidden.
+    home = Path(tempfile.mkdtemp(prefix="swerl-home-", dir="/var/lib" if os.access("/var/lib", os.W_OK) else None))
+    home.chmod(0o755)  # a home the sandbox's uid could read, were it shown
+    try:
+        (home / "mirrors").mkdir()
+        (home / "mirrors" / "fix.txt").write_text("the gold patch\n")
+        read = f"import pathlib; pathlib.Path('{home}/mirrors/fix.txt').read_text()"
+        settings = settings_from_yaml(
+            home,
+            f"""
+            execution:
+              environments:
+                - repo: acme/peek
+                  install: ["python", "-c", "{read}"]
+            """,
+        )
+        with pytest.raises(EnvironmentBuildError, match="FileNotFoundError"):
+            ensure_environment(settings, "acme/peek")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        (home.parent / f"{home.name}-settings.yaml").unlink(missing_ok=True)

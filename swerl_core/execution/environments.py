@@ -75,7 +75,7 @@ def ensure_environment(settings: Settings, repo: str, log: Callable[[str], None]
     lock = LockFolder.of_home(settings.home).named(f"environment-{folder.name}")
     with lock.hold(settings.execution.build_timeout_s + 60):
         if not (folder / READY).exists():
-            _build(declaration, folder, settings.execution, log or (lambda _: None))
+            _build(declaration, folder, settings.execution, log or (lambda _: None), settings.home.resolve())
     return _read(declaration, folder)
 
 
@@ -84,7 +84,11 @@ def _read(declaration: RepoEnvironment, folder: Path) -> Environment:
     return Environment(declaration, folder, Path(recorded["base_prefix"]))
 
 
-def _build(declaration: RepoEnvironment, folder: Path, config: ExecutionConfig, log: Callable[[str], None]) -> None:
+def _build(
+    declaration: RepoEnvironment, folder: Path, config: ExecutionConfig, log: Callable[[str], None], home: Path
+) -> None:
+    """Build ``declaration``'s environment in ``folder``; its install steps never see ``home`` (``SWERL_HOME``: its
+    mirrors hold every fix, its store every pull request) but their own folder, bound back inside it."""
     shutil.rmtree(folder, ignore_errors=True)  # a build that died half way
     folder.mkdir(parents=True)
     python = declaration.python or sys.executable
@@ -95,12 +99,12 @@ def _build(declaration: RepoEnvironment, folder: Path, config: ExecutionConfig, 
         if declaration.requirements:
             (folder / "requirements.txt").write_text("\n".join(declaration.requirements) + "\n", encoding="utf-8")
             pip = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt"]
-            _check(declaration, "pip install", _install_step(pip, folder, base_prefix, config))
+            _check(declaration, "pip install", _install_step(pip, folder, base_prefix, config, home))
         if declaration.install:
             _check(
                 declaration,
                 "the install command",
-                _install_step(list(declaration.install), folder, base_prefix, config),
+                _install_step(list(declaration.install), folder, base_prefix, config, home),
             )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -136,7 +140,9 @@ def _make_venv(declaration: RepoEnvironment, folder: Path, python: str) -> Path:
     return Path(prefix.stdout.strip()).resolve()
 
 
-def _install_step(command: list[str], folder: Path, base_prefix: Path, config: ExecutionConfig) -> SandboxResult:
+def _install_step(
+    command: list[str], folder: Path, base_prefix: Path, config: ExecutionConfig, home: Path
+) -> SandboxResult:
     (folder / "build-tmp").mkdir(exist_ok=True)
     env = {name: value for name, value in os.environ.items() if name.startswith("PIP_") or name in _FORWARDED_ENV}
     env.update(TMPDIR=str(folder / "build-tmp"), PIP_NO_CACHE_DIR="1", VIRTUAL_ENV=str(folder / "venv"))
@@ -154,7 +160,14 @@ def _install_step(command: list[str], folder: Path, base_prefix: Path, config: E
         disk_bytes=BUILD_DISK_BYTES,
     )
     return run_sandboxed(
-        command, folder, limits, read_only=shown, env=env, path_prefix=[folder / "venv" / "bin"], network=True
+        command,
+        folder,
+        limits,
+        read_only=shown,
+        hidden=(home,),
+        env=env,
+        path_prefix=[folder / "venv" / "bin"],
+        network=True,
     )
 
 
