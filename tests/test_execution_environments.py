@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import textwrap
 from pathlib import Path
@@ -17,8 +18,10 @@ from execution_world import REPO
 from execution_world import pytest_settings as shared_pytest_settings
 
 from swerl_core.config import ConfigError, Settings, load_settings
+from swerl_core.config.execution import RepoEnvironment
 from swerl_core.config.loading import as_dict
 from swerl_core.execution import (
+    Environment,
     EnvironmentBuildError,
     ExecutionError,
     Limits,
@@ -27,6 +30,7 @@ from swerl_core.execution import (
     limits_for_tests,
     run_named_tests,
 )
+from swerl_core.execution.sandbox import MiB
 
 TESTS = """
 import pytest
@@ -293,3 +297,36 @@ def test_the_install_step_cannot_read_swerl_home(tmp_path: Path) -> None:
     finally:
         shutil.rmtree(home, ignore_errors=True)
         (home.parent / f"{home.name}-settings.yaml").unlink(missing_ok=True)
+
+
+def a_run_leaving_at_the_report(tmp_path: Path, code: str) -> Environment:
+    """An environment whose test command runs ``code`` (``report``: the report's path) instead of pytest."""
+    command = (sys.executable, "-c", f"import os; report = os.environ['SWERL_TEST_REPORT']; {code}")
+    (tmp_path / "env" / "venv" / "bin").mkdir(parents=True)
+    return Environment(RepoEnvironment(repo="acme/liar", test_command=command), tmp_path / "env", Path(sys.base_prefix))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "code",
+    ["os.mkfifo(report)", "os.symlink('/dev/zero', report)", "os.mkdir(report)"],
+    ids=["fifo", "symlink-to-dev-zero", "folder"],
+)
+def test_a_report_that_is_not_a_plain_file_is_not_read(tmp_path: Path, code: str) -> None:
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    run = run_named_tests(a_run_leaving_at_the_report(tmp_path, code), tree, ["test_a.py::test_a"], Limits(wall_s=20))
+    assert run.sandbox.ok, run.sandbox
+    assert run.outcomes == {"test_a.py::test_a": "missing"}
+    assert run.report_problem.startswith("report unreadable"), run.report_problem
+
+
+@pytest.mark.timeout(30)
+def test_a_huge_report_is_read_up_to_the_output_limit(tmp_path: Path) -> None:
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    line = '{"id": "test_a.py::test_a", "when": "call", "outcome": "passed"}\n'
+    code = f"open(report, 'w').write({line!r} * 100_000)"  # 6 MB
+    environment = a_run_leaving_at_the_report(tmp_path, code)
+    run = run_named_tests(environment, tree, ["test_a.py::test_a"], Limits(wall_s=20, output_bytes=1 * MiB))
+    assert run.outcomes == {"test_a.py::test_a": "passed"}, run.sandbox
