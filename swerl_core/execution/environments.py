@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from swerl_core.config import Settings
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.config.loading import as_dict
 from swerl_core.execution.errors import EnvironmentBuildError, ExecutionError
-from swerl_core.execution.sandbox import Limits, MiB, SandboxResult, run_sandboxed
+from swerl_core.execution.sandbox import Limits, MiB, SandboxResult, remove_tree, run_sandboxed
 from swerl_core.locks import LockFolder
 
 READY = "environment.json"
@@ -89,7 +88,7 @@ def _build(
 ) -> None:
     """Build ``declaration``'s environment in ``folder``; its install steps never see ``home`` (``SWERL_HOME``: its
     mirrors hold every fix, its store every pull request) but their own folder, bound back inside it."""
-    shutil.rmtree(folder, ignore_errors=True)  # a build that died half way
+    remove_tree(folder)  # a build that died half way
     folder.mkdir(parents=True)
     python = declaration.python or sys.executable
     log(f"building the execution environment of {declaration.repo} in {folder}")
@@ -107,9 +106,9 @@ def _build(
                 _install_step(list(declaration.install), folder, base_prefix, config, home),
             )
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
         raise
-    shutil.rmtree(folder / "build-tmp", ignore_errors=True)
+    remove_tree(folder / "build-tmp")
     ready = {
         "repo": declaration.repo,
         "digest": declaration.digest,
@@ -120,7 +119,7 @@ def _build(
     (folder / READY).write_text(json.dumps(ready, indent=2) + "\n", encoding="utf-8")
     for other in folder.parent.glob(f"{folder.name.rsplit('-', 1)[0]}-*"):
         if other != folder:  # an earlier declaration of the same repository
-            shutil.rmtree(other, ignore_errors=True)
+            remove_tree(other)
     log(f"built the execution environment of {declaration.repo}")
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from swerl_core.execution.checkouts import apply_patch, prepared_checkout
 from swerl_core.execution.environments import ensure_environment
 from swerl_core.execution.errors import PatchDoesNotApply
 from swerl_core.execution.named_tests import Outcome, limits_for_tests, run_named_tests
+from swerl_core.execution.sandbox import remove_tree
 from swerl_core.file_kinds import is_test_path
 from swerl_core.git.command import first_error_line, git_argv, git_env
 
@@ -143,7 +143,7 @@ def resolve(
     except PatchDoesNotApply as exc:
         return Resolution("did_not_apply", str(exc))
     finally:
-        shutil.rmtree(tree, ignore_errors=True)
+        remove_tree(tree)
     if run.stopped_by == "time":
         return Resolution("timed_out", "the tests ran past execution.test_timeout_s", run.outcomes)
     if run.stopped_by is not None:
