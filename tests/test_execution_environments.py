@@ -330,3 +330,21 @@ def test_a_huge_report_is_read_up_to_the_output_limit(tmp_path: Path) -> None:
     environment = a_run_leaving_at_the_report(tmp_path, code)
     run = run_named_tests(environment, tree, ["test_a.py::test_a"], Limits(wall_s=20, output_bytes=1 * MiB))
     assert run.outcomes == {"test_a.py::test_a": "passed"}, run.sandbox
+
+
+@pytest.mark.slow
+def test_building_a_repository_leaves_another_whose_name_it_prefixes(tmp_path: Path) -> None:
+    settings = settings_from_yaml(
+        tmp_path / "home",
+        """
+        execution:
+          environments:
+            - repo: acme/text
+              install: ["python", "-c", "pass"]
+        """,
+    )
+    neighbour = tmp_path / "home" / "environments" / "acme__text-kit-0123456789ab"
+    neighbour.mkdir(parents=True)
+    (neighbour / "environment.json").write_text("{}")
+    ensure_environment(settings, "acme/text")
+    assert (neighbour / "environment.json").exists(), "building acme/text removed acme/text-kit's environment"

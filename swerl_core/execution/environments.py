@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from pathlib import Path
 from swerl_core.config import Settings
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.config.loading import as_dict
+from swerl_core.errors import LockTimeout
 from swerl_core.execution.errors import EnvironmentBuildError, ExecutionError
 from swerl_core.execution.sandbox import Limits, MiB, SandboxResult, remove_tree, run_sandboxed
 from swerl_core.locks import LockFolder
@@ -117,10 +119,23 @@ def _build(
         "built": datetime.now(UTC).isoformat(),
     }
     (folder / READY).write_text(json.dumps(ready, indent=2) + "\n", encoding="utf-8")
-    for other in folder.parent.glob(f"{folder.name.rsplit('-', 1)[0]}-*"):
-        if other != folder:  # an earlier declaration of the same repository
-            remove_tree(other)
+    _remove_older_declarations(folder, home, log)
     log(f"built the execution environment of {declaration.repo}")
+
+
+def _remove_older_declarations(folder: Path, home: Path, log: Callable[[str], None]) -> None:
+    """Remove the folders of the repository's earlier declarations: exactly ``<owner>__<name>-<digest>`` (so
+    ``acme/text`` never takes ``acme__text-kit-…``), each under its own lock; one in use is left for later."""
+    same_repo = re.compile(re.escape(folder.name.rsplit("-", 1)[0]) + r"-[0-9a-f]{12}")
+    locks = LockFolder.of_home(home)
+    for other in folder.parent.iterdir():
+        if other == folder or not same_repo.fullmatch(other.name):
+            continue
+        try:
+            with locks.named(f"environment-{other.name}").hold(0):
+                remove_tree(other)
+        except LockTimeout:
+            log(f"left {other} in place: another process holds it")
 
 
 def _make_venv(declaration: RepoEnvironment, folder: Path, python: str) -> Path:
