@@ -30,7 +30,7 @@ from swerl_core.execution import (
     limits_for_tests,
     run_named_tests,
 )
-from swerl_core.execution.sandbox import MiB
+from swerl_core.execution.sandbox import MiB, run_sandboxed
 
 TESTS = """
 import pytest
@@ -348,3 +348,26 @@ def test_building_a_repository_leaves_another_whose_name_it_prefixes(tmp_path: P
     (neighbour / "environment.json").write_text("{}")
     ensure_environment(settings, "acme/text")
     assert (neighbour / "environment.json").exists(), "building acme/text removed acme/text-kit's environment"
+
+
+@pytest.mark.slow
+def test_an_environment_built_under_a_closed_umask_runs_in_the_sandbox(tmp_path: Path) -> None:
+    settings = settings_from_yaml(
+        tmp_path / "home",
+        """
+        execution:
+          environments:
+            - repo: acme/closed
+              install: ["python", "-c", "open('made-by-install', 'w').close()"]
+        """,
+    )
+    closed = os.umask(0o077)
+    try:
+        environment = ensure_environment(settings, "acme/closed")
+    finally:
+        os.umask(closed)
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    command = [str(environment.bin_dir / "python"), "-c", f"print(open('{environment.path}/made-by-install').read())"]
+    result = run_sandboxed(command, tree, read_only=environment.read_only, hidden=(settings.home,))
+    assert result.ok, result.stderr

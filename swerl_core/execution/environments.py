@@ -10,9 +10,12 @@ This module never runs a repository's tests (:mod:`.named_tests` does) and never
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -90,7 +93,10 @@ def _build(
 ) -> None:
     """Build ``declaration``'s environment in ``folder``; its install steps never see ``home`` (``SWERL_HOME``: its
     mirrors hold every fix, its store every pull request) but their own folder, bound back inside it."""
-    remove_tree(folder)  # a build that died half way
+    if os.path.lexists(folder):  # a build that died half way; moved first, so a straggler writes elsewhere
+        stale = folder.with_name(f"{folder.name}.stale-{secrets.token_hex(4)}")
+        folder.rename(stale)
+        remove_tree(stale)
     folder.mkdir(parents=True)
     python = declaration.python or sys.executable
     log(f"building the execution environment of {declaration.repo} in {folder}")
@@ -111,6 +117,7 @@ def _build(
         remove_tree(folder)
         raise
     remove_tree(folder / "build-tmp")
+    _open_to_everyone(folder)
     ready = {
         "repo": declaration.repo,
         "digest": declaration.digest,
@@ -138,20 +145,39 @@ def _remove_older_declarations(folder: Path, home: Path, log: Callable[[str], No
             log(f"left {other} in place: another process holds it")
 
 
+def _open_to_everyone(folder: Path) -> None:
+    """Let every user read ``folder`` (the sandbox's uid runs what is in it), whatever umask the build ran under."""
+    done = subprocess.run(["chmod", "-R", "go+rX", "--", str(folder)], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise EnvironmentBuildError(f"cannot open {folder} to the sandbox: {_last_line(done.stderr)}")
+
+
 def _make_venv(declaration: RepoEnvironment, folder: Path, python: str) -> Path:
     options = ["--system-site-packages"] if declaration.system_site_packages else []
     try:
-        made = subprocess.run(
-            [python, "-m", "venv", *options, str(folder / "venv")], capture_output=True, text=True, timeout=600
-        )
-        prefix = subprocess.run(
-            [python, "-c", "import sys; print(sys.base_prefix)"], capture_output=True, text=True, timeout=60
-        )
+        made = _host_run([python, "-m", "venv", *options, str(folder / "venv")], 600)
+        prefix = _host_run([python, "-c", "import sys; print(sys.base_prefix)"], 60)
     except OSError as exc:
         raise EnvironmentBuildError(f"{declaration.repo}: cannot run the interpreter {python}: {exc}") from None
     if made.returncode != 0:
         raise EnvironmentBuildError(f"{declaration.repo}: python -m venv failed: {_last_line(made.stderr)}")
     return Path(prefix.stdout.strip()).resolve()
+
+
+def _host_run(argv: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` on the host in its own session; whatever ends the wait (a timeout, an interrupt), the session
+    is killed, so that nothing (ensurepip) keeps writing into a folder that is being removed."""
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, umask=0o022
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
 def _install_step(

@@ -228,7 +228,10 @@ def _bwrap_argv(
     else:
         argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
         argv += [] if network else ["--unshare-net"]
+        # bwrap enters the tree (--chdir) as root before setpriv switches: a tree made under umask 077 needs
+        # CAP_DAC_READ_SEARCH for that; setpriv's switch to a non-root uid clears all three.
         argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        argv += ["--cap-add", "CAP_DAC_READ_SEARCH"]
     tmp = Path("/tmp")
     argv += ["--ro-bind", "/", "/", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", str(tmp)]
     roots = {p.resolve() for p in (*ALWAYS_HIDDEN, *hidden, tree.parent) if p.is_dir()} - {Path("/"), tmp}
