@@ -130,6 +130,9 @@ def test_declarations_survive_the_settings_round_trip_a_launcher_makes(tmp_path:
         ('- {repo: a/b, test_command: ["pytest", "{tests}", "{tests}"]}', "at most once"),
         ("- {repo: a/b, test_command: []}", "non-empty"),
         ("- {repo: a/b, colour: blue}", "unknown setting"),
+        ('- {repo: a/b, test_command: "python -m pytest {tests}"}', r"test_command .*expected an argument list"),
+        ('- {repo: a/b, install: "pip install -e ."}', r"install .*expected an argument list"),
+        ('- {repo: a/b, test_command: ["pytest", "-k {tests}"]}', "as an argument of its own"),
     ],
 )
 def test_a_bad_declaration_is_refused_naming_the_key(tmp_path: Path, entry: str, message: str) -> None:
