@@ -374,3 +374,12 @@ def test_an_environment_built_under_a_closed_umask_runs_in_the_sandbox(tmp_path:
     command = [str(environment.bin_dir / "python"), "-c", f"print(open('{environment.path}/made-by-install').read())"]
     result = run_sandboxed(command, tree, read_only=environment.read_only, hidden=(settings.home,))
     assert result.ok, result.stderr
+
+
+def test_a_test_file_named_like_an_option_reaches_the_command_as_a_path(tmp_path: Path) -> None:
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    code = "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:]))"
+    environment = a_run_leaving_at_the_report(tmp_path, code)
+    run_named_tests(environment, tree, ["--collect-only.py::test_a", "tests/test_b.py::test_b"], Limits(wall_s=20))
+    assert json.loads((tree / "argv.json").read_text()) == ["./--collect-only.py", "tests/test_b.py"]

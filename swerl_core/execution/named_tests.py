@@ -78,6 +78,7 @@ def run_named_tests(
     sandbox, ``hidden`` folders out of its sight (``SWERL_HOME``: the environment stays visible); every id asked
     for gets an outcome (``missing`` when pytest reported nothing for it)."""
     files = list(dict.fromkeys(test_id.split("::", 1)[0] for test_id in test_ids))
+    files = [f"./{name}" if name.startswith("-") else name for name in files]  # a file, never an option to pytest
     phases, result, problem = _run(environment, work_tree, files, list(test_ids), limits, hidden)
     outcomes = {test_id: phases.pop(test_id, "missing") for test_id in test_ids}
     return TestRun(outcomes=outcomes, sandbox=result, extra=phases, report_problem=problem)
