@@ -18,10 +18,10 @@ def pairwise_auc(scores: list[float], positive: list[bool]) -> float:
     return wins / (len(pos) * len(neg))
 
 
-def test_auc_is_one_when_the_reward_separates_and_half_when_it_cannot() -> None:
+def test_auc_is_one_when_the_reward_separates_and_none_when_it_is_constant() -> None:
     assert roc_auc([0.1, 0.2, 0.9, 0.95], [False, False, True, True]) == 1.0
     assert roc_auc([0.9, 0.95, 0.1, 0.2], [False, False, True, True]) == 0.0
-    assert roc_auc([0.5, 0.5, 0.5, 0.5], [False, True, False, True]) == 0.5
+    assert roc_auc([0.5, 0.5, 0.5, 0.5], [False, True, False, True]) is None
 
 
 def test_auc_and_rank_correlation_match_their_definitions_with_ties() -> None:
@@ -58,3 +58,16 @@ def test_average_ranks_share_ties() -> None:
 def test_mismatched_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="3 rewards but 2"):
         calibration([0.1, 0.2, 0.3], [True, False])
+
+
+def test_a_nan_reward_is_refused_with_the_count() -> None:
+    with pytest.raises(ValueError, match="2 of 4 rewards are NaN"):
+        calibration([0.5, float("nan"), 0.1, float("nan")], [True, False, True, False])
+
+
+def test_a_constant_reward_has_no_auc_even_with_both_classes() -> None:
+    assert calibration([0.3, 0.3, 0.3], [True, False, True]).roc_auc is None
+
+
+def test_no_sample_has_no_resolved_rate() -> None:
+    assert calibration([], []).resolved_rate is None

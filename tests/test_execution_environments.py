@@ -4,7 +4,11 @@ runs in them, each test's outcome under pytest's own node id."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -14,8 +18,10 @@ from execution_world import REPO
 from execution_world import pytest_settings as shared_pytest_settings
 
 from swerl_core.config import ConfigError, Settings, load_settings
+from swerl_core.config.execution import RepoEnvironment
 from swerl_core.config.loading import as_dict
 from swerl_core.execution import (
+    Environment,
     EnvironmentBuildError,
     ExecutionError,
     Limits,
@@ -24,6 +30,7 @@ from swerl_core.execution import (
     limits_for_tests,
     run_named_tests,
 )
+from swerl_core.execution.sandbox import MiB, run_sandboxed
 
 TESTS = """
 import pytest
@@ -123,6 +130,9 @@ def test_declarations_survive_the_settings_round_trip_a_launcher_makes(tmp_path:
         ('- {repo: a/b, test_command: ["pytest", "{tests}", "{tests}"]}', "at most once"),
         ("- {repo: a/b, test_command: []}", "non-empty"),
         ("- {repo: a/b, colour: blue}", "unknown setting"),
+        ('- {repo: a/b, test_command: "python -m pytest {tests}"}', r"test_command .*expected an argument list"),
+        ('- {repo: a/b, install: "pip install -e ."}', r"install .*expected an argument list"),
+        ('- {repo: a/b, test_command: ["pytest", "-k {tests}"]}', "as an argument of its own"),
     ],
 )
 def test_a_bad_declaration_is_refused_naming_the_key(tmp_path: Path, entry: str, message: str) -> None:
@@ -265,3 +275,111 @@ def test_an_interpreter_that_does_not_exist_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(EnvironmentBuildError, match="acme/kit: cannot run the interpreter /nonexistent/python3"):
         ensure_environment(settings, "acme/kit")
+
+
+@pytest.mark.slow
+def test_the_install_step_cannot_read_swerl_home(tmp_path: Path) -> None:
+    # /tmp is private in the sandbox anyway: a home elsewhere shows whether SWERL_HOME itself is hidden.
+    home = Path(tempfile.mkdtemp(prefix="swerl-home-", dir="/var/lib" if os.access("/var/lib", os.W_OK) else None))
+    home.chmod(0o755)  # a home the sandbox's uid could read, were it shown
+    try:
+        (home / "mirrors").mkdir()
+        (home / "mirrors" / "fix.txt").write_text("the gold patch\n")
+        read = f"import pathlib; pathlib.Path('{home}/mirrors/fix.txt').read_text()"
+        settings = settings_from_yaml(
+            home,
+            f"""
+            execution:
+              environments:
+                - repo: acme/peek
+                  install: ["python", "-c", "{read}"]
+            """,
+        )
+        with pytest.raises(EnvironmentBuildError, match="FileNotFoundError"):
+            ensure_environment(settings, "acme/peek")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+        (home.parent / f"{home.name}-settings.yaml").unlink(missing_ok=True)
+
+
+def a_run_leaving_at_the_report(tmp_path: Path, code: str) -> Environment:
+    """An environment whose test command runs ``code`` (``report``: the report's path) instead of pytest."""
+    command = (sys.executable, "-c", f"import os; report = os.environ['SWERL_TEST_REPORT']; {code}")
+    (tmp_path / "env" / "venv" / "bin").mkdir(parents=True)
+    return Environment(RepoEnvironment(repo="acme/liar", test_command=command), tmp_path / "env", Path(sys.base_prefix))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "code",
+    ["os.mkfifo(report)", "os.symlink('/dev/zero', report)", "os.mkdir(report)"],
+    ids=["fifo", "symlink-to-dev-zero", "folder"],
+)
+def test_a_report_that_is_not_a_plain_file_is_not_read(tmp_path: Path, code: str) -> None:
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    run = run_named_tests(a_run_leaving_at_the_report(tmp_path, code), tree, ["test_a.py::test_a"], Limits(wall_s=20))
+    assert run.sandbox.ok, run.sandbox
+    assert run.outcomes == {"test_a.py::test_a": "missing"}
+    assert run.report_problem.startswith("report unreadable"), run.report_problem
+
+
+@pytest.mark.timeout(30)
+def test_a_huge_report_is_read_up_to_the_output_limit(tmp_path: Path) -> None:
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    line = '{"id": "test_a.py::test_a", "when": "call", "outcome": "passed"}\n'
+    code = f"open(report, 'w').write({line!r} * 100_000)"  # 6 MB
+    environment = a_run_leaving_at_the_report(tmp_path, code)
+    run = run_named_tests(environment, tree, ["test_a.py::test_a"], Limits(wall_s=20, output_bytes=1 * MiB))
+    assert run.outcomes == {"test_a.py::test_a": "passed"}, run.sandbox
+
+
+@pytest.mark.slow
+def test_building_a_repository_leaves_another_whose_name_it_prefixes(tmp_path: Path) -> None:
+    settings = settings_from_yaml(
+        tmp_path / "home",
+        """
+        execution:
+          environments:
+            - repo: acme/text
+              install: ["python", "-c", "pass"]
+        """,
+    )
+    neighbour = tmp_path / "home" / "environments" / "acme__text-kit-0123456789ab"
+    neighbour.mkdir(parents=True)
+    (neighbour / "environment.json").write_text("{}")
+    ensure_environment(settings, "acme/text")
+    assert (neighbour / "environment.json").exists(), "building acme/text removed acme/text-kit's environment"
+
+
+@pytest.mark.slow
+def test_an_environment_built_under_a_closed_umask_runs_in_the_sandbox(tmp_path: Path) -> None:
+    settings = settings_from_yaml(
+        tmp_path / "home",
+        """
+        execution:
+          environments:
+            - repo: acme/closed
+              install: ["python", "-c", "open('made-by-install', 'w').close()"]
+        """,
+    )
+    closed = os.umask(0o077)
+    try:
+        environment = ensure_environment(settings, "acme/closed")
+    finally:
+        os.umask(closed)
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    command = [str(environment.bin_dir / "python"), "-c", f"print(open('{environment.path}/made-by-install').read())"]
+    result = run_sandboxed(command, tree, read_only=environment.read_only, hidden=(settings.home,))
+    assert result.ok, result.stderr
+
+
+def test_a_test_file_named_like_an_option_reaches_the_command_as_a_path(tmp_path: Path) -> None:
+    tree = tmp_path / "checkout"
+    tree.mkdir()
+    code = "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:]))"
+    environment = a_run_leaving_at_the_report(tmp_path, code)
+    run_named_tests(environment, tree, ["--collect-only.py::test_a", "tests/test_b.py::test_b"], Limits(wall_s=20))
+    assert json.loads((tree / "argv.json").read_text()) == ["./--collect-only.py", "tests/test_b.py"]

@@ -192,3 +192,41 @@ def _processes_working_in(folder: Path) -> list[int]:
         except OSError:
             pass
     return found
+
+
+PASS_EVERYTHING = """
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+"""
+
+
+@pytest.mark.slow
+def test_a_conftest_that_marks_every_test_passed_does_not_resolve(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
+) -> None:
+    settings, repo, instance = world
+    (repo / "conftest.py").write_text(PASS_EVERYTHING)
+    git(repo, "add", "-N", "conftest.py")
+    hack = git(repo, "diff", "--", "conftest.py")
+    git(repo, "rm", "-q", "--cached", "conftest.py")
+    (repo / "conftest.py").unlink()
+    result = resolve(settings, instance, repo / ".git", hack, tmp_path)
+    assert result.reason == "tests_failed", result
+
+
+@pytest.mark.slow
+def test_a_fix_that_also_edits_the_tests_is_judged_on_the_fix(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
+) -> None:
+    settings, repo, instance = world
+    fix_and_test = diff_of(repo, "calc.py", FIXED) + diff_of(
+        repo, "test_calc.py", TESTS + "\n\ndef test_mine():\n    pass\n"
+    )
+    result = resolve(settings, instance, repo / ".git", fix_and_test, tmp_path)
+    assert result.resolved, result

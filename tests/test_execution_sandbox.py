@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from swerl_core.execution import Limits, SandboxUnavailable, require_bubblewrap, run_sandboxed
+from swerl_core.execution import Limits, SandboxUnavailable, remove_tree, require_bubblewrap, run_sandboxed
 
 PY = sys.executable
 MiB = 1024 * 1024
@@ -313,3 +313,51 @@ def test_the_sandboxs_own_loopback_works(tree: Path) -> None:
     )
     result = run_sandboxed(python(code), tree)
     assert result.ok and result.stdout == b"ping\n", result.stderr[-2000:]
+
+
+def test_confinement_programs_planted_on_the_path_are_never_run(tree: Path) -> None:
+    planted = tree / "venv" / "bin"  # an environment's bin folder: first on PATH, writable while it builds
+    planted.mkdir(parents=True)
+    marker = tree / "planted-program-ran"
+    for tool in ("setpriv", "prlimit", "choom"):
+        fake = planted / tool
+        fake.write_text(f'#!/bin/sh\necho {tool} >> {marker}\nexec /usr/bin/{tool} "$@"\n')
+        fake.chmod(0o755)
+    result = run_sandboxed(python("print('ran')"), tree, path_prefix=[planted])
+    assert result.ok and result.stdout == b"ran\n", result
+    assert not marker.exists(), f"a planted program ran: {marker.read_text()}"
+
+
+def test_the_command_is_the_first_victim_when_memory_runs_out(tree: Path) -> None:
+    result = run_sandboxed(["cat", "/proc/self/oom_score_adj"], tree)
+    assert result.stdout == b"1000\n", result
+
+
+def test_a_folder_chain_deeper_than_a_walk_goes_is_stopped_and_removed(tree: Path) -> None:
+    marker = uuid.uuid4().hex
+    code = "import os, time\nfor _ in range(1500):\n    os.mkdir('d')\n    os.chdir('d')\ntime.sleep(10_000)\n"
+    result = run_sandboxed(python(code, marker), tree, Limits(wall_s=20))
+    assert result.stopped_by == "disk", result
+    assert leftover_processes(marker) == [], "a process of the sandboxed command outlived it"
+    remove_tree(tree)
+    assert not tree.exists()
+
+
+def test_files_dated_in_the_past_still_count_against_the_disk_limit(tree: Path) -> None:
+    code = (
+        "import os, time\n"
+        "for i in range(12):  # 48 MB\n"
+        "    with open(f'old-{i}', 'wb') as f:\n"
+        "        f.write(os.urandom(4 << 20))\n"
+        "    os.utime(f'old-{i}', (0, 0))\n"
+        "time.sleep(10_000)\n"
+    )
+    result = run_sandboxed(python(code), tree, Limits(wall_s=10, disk_bytes=16 * MiB))
+    assert result.stopped_by == "disk", result
+
+
+def test_making_folders_without_end_is_stopped(tree: Path) -> None:
+    code = "import os, time\nfor i in range(5000):\n    os.mkdir(f'd{i}')\ntime.sleep(10_000)\n"
+    result = run_sandboxed(python(code), tree, Limits(wall_s=10, entries=1000))
+    assert result.stopped_by == "disk", result
+    assert len(list(tree.iterdir())) < 5000 or result.wall_s < 10

@@ -187,3 +187,13 @@ def test_an_environment_that_does_not_build_is_recorded_as_install_failed(
     )
     result = validate_instance(load_settings(config, env={}), pull(repo, ""), tmp_path / "work")
     assert result.status == "install_failed" and "exited 5" in result.reason
+
+
+def test_tests_a_stopped_run_before_the_gold_patch_never_reached_are_not_fail_to_pass() -> None:
+    stopped = SandboxResult(exit_code=137, stdout=b"", stderr=b"", wall_s=600.0, stopped_by="time")
+    finished = SandboxResult(exit_code=0, stdout=b"", stderr=b"", wall_s=1.0)
+    before = TestRun(outcomes={"t.py::a": "failed"}, sandbox=stopped)
+    after = TestRun(outcomes={"t.py::a": "passed", "t.py::b": "passed"}, sandbox=finished)
+    verdict = classify(before, [after])
+    assert verdict.status == "executable" and verdict.fail_to_pass == ("t.py::a",), verdict
+    assert "1 tests left out of FAIL_TO_PASS" in verdict.reason and "time limit" in verdict.reason

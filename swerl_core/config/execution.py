@@ -46,6 +46,13 @@ class RepoEnvironment:
             require("\n" not in line and "\x00" not in line, key, f"single-line values, got {line!r}")
         require(bool(self.test_command), f"{key}.test_command", "a non-empty argument list")
         require(self.test_command.count(TESTS) <= 1, f"{key}.test_command", f"{TESTS} at most once")
+        for field, argv in (("test_command", self.test_command), ("install", self.install)):
+            # YAML reads `test_command: "python -m pytest {tests}"` as a string, which arrives as one argument:
+            # every run would then fail to start and look like a repository without failing tests.
+            shell_string = len(argv) == 1 and any(c.isspace() for c in argv[0])
+            require(not shell_string, f"{key}.{field}", f"an argument list, not a string, got {''.join(argv[:1])!r}")
+            inside = [arg for arg in argv if TESTS in arg and arg != TESTS]
+            require(not inside, f"{key}.{field}", f"{TESTS} as an argument of its own, got {inside[:1]!r}")
 
     @property
     def digest(self) -> str:

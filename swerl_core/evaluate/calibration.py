@@ -31,20 +31,24 @@ class Calibration:
     """The reward's calibration against execution over ``count`` samples."""
 
     count: int
-    resolved_rate: float
+    resolved_rate: float | None  # None over no sample
     roc_auc: float | None
     spearman: float | None
     reliability: tuple[ReliabilityBin, ...]
 
 
 def calibration(rewards: Sequence[float], resolved: Sequence[bool], bins: int = 10) -> Calibration:
-    """The calibration of ``rewards`` against ``resolved`` (same length, one pair per sample)."""
+    """The calibration of ``rewards`` against ``resolved`` (same length, one pair per sample). Raises
+    :class:`ValueError` when a reward is NaN (it has no rank: every measure would depend on the samples' order)."""
     if len(rewards) != len(resolved):
         raise ValueError(f"{len(rewards)} rewards but {len(resolved)} resolved flags")
+    nans = sum(1 for reward in rewards if math.isnan(reward))
+    if nans:
+        raise ValueError(f"{nans} of {len(rewards)} rewards are NaN")
     count = len(rewards)
     return Calibration(
         count=count,
-        resolved_rate=sum(resolved) / count if count else 0.0,
+        resolved_rate=sum(resolved) / count if count else None,
         roc_auc=roc_auc(rewards, resolved),
         spearman=spearman(rewards, [1.0 if r else 0.0 for r in resolved]),
         reliability=reliability(rewards, resolved, bins),
@@ -52,10 +56,11 @@ def calibration(rewards: Sequence[float], resolved: Sequence[bool], bins: int = 
 
 
 def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
-    """P(score of a positive > score of a negative) + ½ P(equal); None without both classes."""
+    """P(score of a positive > score of a negative) + ½ P(equal); None without both classes or with a constant
+    score (it ranks nothing)."""
     positives = sum(positive)
     negatives = len(positive) - positives
-    if positives == 0 or negatives == 0:
+    if positives == 0 or negatives == 0 or len(set(scores)) < 2:
         return None
     ranks = average_ranks(scores)
     rank_sum = sum(rank for rank, is_positive in zip(ranks, positive, strict=True) if is_positive)

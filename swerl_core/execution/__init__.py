@@ -9,7 +9,7 @@ from swerl_core.execution.environments import Environment, ensure_environment, e
 from swerl_core.execution.errors import EnvironmentBuildError, ExecutionError, PatchDoesNotApply, SandboxUnavailable
 from swerl_core.execution.named_tests import Outcome, TestRun, limits_for_tests, run_named_tests, run_test_files
 from swerl_core.execution.resolution import ExecutableInstance, Resolution, resolve, swebench_instance
-from swerl_core.execution.sandbox import Limits, SandboxResult, require_bubblewrap, run_sandboxed
+from swerl_core.execution.sandbox import Limits, SandboxResult, remove_tree, require_bubblewrap, run_sandboxed
 from swerl_core.execution.validation import PullRequestCode, Validation, classify, validate_instance
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "limits_for_tests",
     "patch_paths",
     "prepared_checkout",
+    "remove_tree",
     "require_bubblewrap",
     "resolve",
     "run_named_tests",

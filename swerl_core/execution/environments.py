@@ -10,9 +10,12 @@ This module never runs a repository's tests (:mod:`.named_tests` does) and never
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
+import re
+import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,8 +26,9 @@ from pathlib import Path
 from swerl_core.config import Settings
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.config.loading import as_dict
+from swerl_core.errors import LockTimeout
 from swerl_core.execution.errors import EnvironmentBuildError, ExecutionError
-from swerl_core.execution.sandbox import Limits, MiB, SandboxResult, run_sandboxed
+from swerl_core.execution.sandbox import Limits, MiB, SandboxResult, remove_tree, run_sandboxed
 from swerl_core.locks import LockFolder
 
 READY = "environment.json"
@@ -75,7 +79,7 @@ def ensure_environment(settings: Settings, repo: str, log: Callable[[str], None]
     lock = LockFolder.of_home(settings.home).named(f"environment-{folder.name}")
     with lock.hold(settings.execution.build_timeout_s + 60):
         if not (folder / READY).exists():
-            _build(declaration, folder, settings.execution, log or (lambda _: None))
+            _build(declaration, folder, settings.execution, log or (lambda _: None), settings.home.resolve())
     return _read(declaration, folder)
 
 
@@ -84,8 +88,15 @@ def _read(declaration: RepoEnvironment, folder: Path) -> Environment:
     return Environment(declaration, folder, Path(recorded["base_prefix"]))
 
 
-def _build(declaration: RepoEnvironment, folder: Path, config: ExecutionConfig, log: Callable[[str], None]) -> None:
-    shutil.rmtree(folder, ignore_errors=True)  # a build that died half way
+def _build(
+    declaration: RepoEnvironment, folder: Path, config: ExecutionConfig, log: Callable[[str], None], home: Path
+) -> None:
+    """Build ``declaration``'s environment in ``folder``; its install steps never see ``home`` (``SWERL_HOME``: its
+    mirrors hold every fix, its store every pull request) but their own folder, bound back inside it."""
+    if os.path.lexists(folder):  # a build that died half way; moved first, so a straggler writes elsewhere
+        stale = folder.with_name(f"{folder.name}.stale-{secrets.token_hex(4)}")
+        folder.rename(stale)
+        remove_tree(stale)
     folder.mkdir(parents=True)
     python = declaration.python or sys.executable
     log(f"building the execution environment of {declaration.repo} in {folder}")
@@ -95,17 +106,18 @@ def _build(declaration: RepoEnvironment, folder: Path, config: ExecutionConfig, 
         if declaration.requirements:
             (folder / "requirements.txt").write_text("\n".join(declaration.requirements) + "\n", encoding="utf-8")
             pip = [venv_python, "-m", "pip", "install", "--disable-pip-version-check", "-r", "requirements.txt"]
-            _check(declaration, "pip install", _install_step(pip, folder, base_prefix, config))
+            _check(declaration, "pip install", _install_step(pip, folder, base_prefix, config, home))
         if declaration.install:
             _check(
                 declaration,
                 "the install command",
-                _install_step(list(declaration.install), folder, base_prefix, config),
+                _install_step(list(declaration.install), folder, base_prefix, config, home),
             )
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_tree(folder)
         raise
-    shutil.rmtree(folder / "build-tmp", ignore_errors=True)
+    remove_tree(folder / "build-tmp")
+    _open_to_everyone(folder)
     ready = {
         "repo": declaration.repo,
         "digest": declaration.digest,
@@ -114,21 +126,37 @@ def _build(declaration: RepoEnvironment, folder: Path, config: ExecutionConfig, 
         "built": datetime.now(UTC).isoformat(),
     }
     (folder / READY).write_text(json.dumps(ready, indent=2) + "\n", encoding="utf-8")
-    for other in folder.parent.glob(f"{folder.name.rsplit('-', 1)[0]}-*"):
-        if other != folder:  # an earlier declaration of the same repository
-            shutil.rmtree(other, ignore_errors=True)
+    _remove_older_declarations(folder, home, log)
     log(f"built the execution environment of {declaration.repo}")
+
+
+def _remove_older_declarations(folder: Path, home: Path, log: Callable[[str], None]) -> None:
+    """Remove the folders of the repository's earlier declarations: exactly ``<owner>__<name>-<digest>`` (so
+    ``acme/text`` never takes ``acme__text-kit-…``), each under its own lock; one in use is left for later."""
+    same_repo = re.compile(re.escape(folder.name.rsplit("-", 1)[0]) + r"-[0-9a-f]{12}")
+    locks = LockFolder.of_home(home)
+    for other in folder.parent.iterdir():
+        if other == folder or not same_repo.fullmatch(other.name):
+            continue
+        try:
+            with locks.named(f"environment-{other.name}").hold(0):
+                remove_tree(other)
+        except LockTimeout:
+            log(f"left {other} in place: another process holds it")
+
+
+def _open_to_everyone(folder: Path) -> None:
+    """Let every user read ``folder`` (the sandbox's uid runs what is in it), whatever umask the build ran under."""
+    done = subprocess.run(["chmod", "-R", "go+rX", "--", str(folder)], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise EnvironmentBuildError(f"cannot open {folder} to the sandbox: {_last_line(done.stderr)}")
 
 
 def _make_venv(declaration: RepoEnvironment, folder: Path, python: str) -> Path:
     options = ["--system-site-packages"] if declaration.system_site_packages else []
     try:
-        made = subprocess.run(
-            [python, "-m", "venv", *options, str(folder / "venv")], capture_output=True, text=True, timeout=600
-        )
-        prefix = subprocess.run(
-            [python, "-c", "import sys; print(sys.base_prefix)"], capture_output=True, text=True, timeout=60
-        )
+        made = _host_run([python, "-m", "venv", *options, str(folder / "venv")], 600)
+        prefix = _host_run([python, "-c", "import sys; print(sys.base_prefix)"], 60)
     except OSError as exc:
         raise EnvironmentBuildError(f"{declaration.repo}: cannot run the interpreter {python}: {exc}") from None
     if made.returncode != 0:
@@ -136,7 +164,25 @@ def _make_venv(declaration: RepoEnvironment, folder: Path, python: str) -> Path:
     return Path(prefix.stdout.strip()).resolve()
 
 
-def _install_step(command: list[str], folder: Path, base_prefix: Path, config: ExecutionConfig) -> SandboxResult:
+def _host_run(argv: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` on the host in its own session; whatever ends the wait (a timeout, an interrupt), the session
+    is killed, so that nothing (ensurepip) keeps writing into a folder that is being removed."""
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, umask=0o022
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
+def _install_step(
+    command: list[str], folder: Path, base_prefix: Path, config: ExecutionConfig, home: Path
+) -> SandboxResult:
     (folder / "build-tmp").mkdir(exist_ok=True)
     env = {name: value for name, value in os.environ.items() if name.startswith("PIP_") or name in _FORWARDED_ENV}
     env.update(TMPDIR=str(folder / "build-tmp"), PIP_NO_CACHE_DIR="1", VIRTUAL_ENV=str(folder / "venv"))
@@ -154,7 +200,14 @@ def _install_step(command: list[str], folder: Path, base_prefix: Path, config: E
         disk_bytes=BUILD_DISK_BYTES,
     )
     return run_sandboxed(
-        command, folder, limits, read_only=shown, env=env, path_prefix=[folder / "venv" / "bin"], network=True
+        command,
+        folder,
+        limits,
+        read_only=shown,
+        hidden=(home,),
+        env=env,
+        path_prefix=[folder / "venv" / "bin"],
+        network=True,
     )
 
 

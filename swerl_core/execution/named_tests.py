@@ -11,8 +11,11 @@ guarantees is containment, not honest outcomes.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +39,7 @@ class TestRun:
     outcomes: Mapping[str, Outcome]
     sandbox: SandboxResult
     extra: Mapping[str, Outcome] = field(default_factory=dict)  # tests that ran without being asked for
+    report_problem: str = ""  # why the report file was not read ("": it was, or the run wrote none)
 
     def passed(self, test_id: str) -> bool:
         """Whether ``test_id`` ran and passed."""
@@ -74,9 +78,10 @@ def run_named_tests(
     sandbox, ``hidden`` folders out of its sight (``SWERL_HOME``: the environment stays visible); every id asked
     for gets an outcome (``missing`` when pytest reported nothing for it)."""
     files = list(dict.fromkeys(test_id.split("::", 1)[0] for test_id in test_ids))
-    phases, result = _run(environment, work_tree, files, list(test_ids), limits, hidden)
+    files = [f"./{name}" if name.startswith("-") else name for name in files]  # a file, never an option to pytest
+    phases, result, problem = _run(environment, work_tree, files, list(test_ids), limits, hidden)
     outcomes = {test_id: phases.pop(test_id, "missing") for test_id in test_ids}
-    return TestRun(outcomes=outcomes, sandbox=result, extra=phases)
+    return TestRun(outcomes=outcomes, sandbox=result, extra=phases, report_problem=problem)
 
 
 def run_test_files(
@@ -89,8 +94,8 @@ def run_test_files(
     """Run every test of ``files`` (paths relative to ``work_tree``; none: the whole suite, as the test command
     collects it) in the sandbox, ``hidden`` folders out of its sight; ``outcomes`` holds each test pytest reported,
     under its node id."""
-    phases, result = _run(environment, work_tree, list(files), None, limits, hidden)
-    return TestRun(outcomes=phases, sandbox=result)
+    phases, result, problem = _run(environment, work_tree, list(files), None, limits, hidden)
+    return TestRun(outcomes=phases, sandbox=result, report_problem=problem)
 
 
 def _run(
@@ -100,7 +105,7 @@ def _run(
     wanted: list[str] | None,
     limits: Limits | None,
     hidden: Sequence[Path],
-) -> tuple[dict[str, Outcome], SandboxResult]:
+) -> tuple[dict[str, Outcome], SandboxResult, str]:
     token = secrets.token_hex(8)
     report = work_tree / f".swerl-test-report-{token}.jsonl"
     listed = work_tree / f".swerl-test-ids-{token}.json"
@@ -114,30 +119,52 @@ def _run(
     if wanted is not None:
         listed.write_text(json.dumps(wanted), encoding="utf-8")
         env["SWERL_TEST_IDS"] = str(listed.resolve())
+    limits = limits or Limits()
     try:
         result = run_sandboxed(
             environment.declaration.test_argv(files),
             work_tree,
-            limits or Limits(),
+            limits,
             read_only=[*environment.read_only, PLUGIN_DIR],
             hidden=hidden,
             env=env,
             path_prefix=[environment.bin_dir],
         )
-        return _read_report(report), result
+        text, problem = _report_text(report, limits.output_bytes)
+        return _parse_report(text), result, problem
     finally:
-        report.unlink(missing_ok=True)
-        listed.unlink(missing_ok=True)
+        for path in (report, listed):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):  # a folder goes with the work tree
+                path.unlink()
 
 
-def _read_report(report: Path) -> dict[str, Outcome]:
+def _report_text(report: Path, cap: int) -> tuple[str, str]:
+    """The report's text (at most ``cap`` bytes) and why it could not be read ("" when it could, or is absent).
+    The sandboxed run chose what lies at ``report``: a symbolic link, a FIFO or a device is never followed, opened
+    for a blocking read or read without bound."""
+    try:
+        fd = os.open(report, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return "", ""
+    except OSError as exc:
+        return "", f"report unreadable: {exc.strerror}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "", "report unreadable: not a regular file"
+        chunks: list[bytes] = []
+        left = cap
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks).decode("utf-8", errors="replace"), ""
+    finally:
+        os.close(fd)
+
+
+def _parse_report(text: str) -> dict[str, Outcome]:
     """Each node id's outcome from its phases: a failed call fails it, a failed setup or teardown is an error."""
     merged: dict[str, Outcome] = {}
-    try:
-        lines = report.read_text(encoding="utf-8", errors="replace").splitlines()
-    except FileNotFoundError:
-        return merged
-    for line in lines:
+    for line in text.splitlines():
         try:
             entry = json.loads(line)
             node_id, when, outcome = str(entry["id"]), str(entry["when"]), str(entry["outcome"])

@@ -2,9 +2,12 @@
 
 An executable instance is a repository, a base commit, the test changes of its pull request and the two lists
 validation derived (or a SWE-bench record carries): FAIL_TO_PASS and PASS_TO_PASS. The candidate (a model's
-answer as a diff, or the gold patch) is applied to an isolated checkout of the base commit, then the test changes
-on top of it (so the tests run are the pull request's, not the candidate's version of them), and the two lists run
-as named tests. Resolved: every test of both lists passed. Otherwise the reason is the first that holds:
+answer as a diff, or the gold patch) is applied to an isolated checkout of the base commit; then, as SWE-bench's
+harness does, what the candidate changed of the test machinery is undone (:func:`protected_path`: the files the
+test changes touch, test files, any ``conftest.py`` and pytest's configuration files go back to the base commit,
+such files it added are deleted), the test changes are applied on top, and the two lists run as named tests. So
+the tests run are the pull request's, not the candidate's version of them, and a candidate that also edits a test
+is judged on its fix. Resolved: every test of both lists passed. Otherwise the reason is the first that holds:
 ``did_not_apply``, ``timed_out`` (the wall limit), ``crashed`` (another limit, or a test that reported nothing or
 errored), ``tests_failed``. Whatever the candidate does, it is contained by the sandbox and this returns.
 """
@@ -12,19 +15,25 @@ errored), ``tests_failed``. Whatever the candidate does, it is contained by the 
 from __future__ import annotations
 
 import json
-import shutil
+import posixpath
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from swerl_core.config import Settings
-from swerl_core.execution.checkouts import prepared_checkout
+from swerl_core.diff_paths import section_paths
+from swerl_core.execution.checkouts import apply_patch, prepared_checkout
 from swerl_core.execution.environments import ensure_environment
 from swerl_core.execution.errors import PatchDoesNotApply
 from swerl_core.execution.named_tests import Outcome, limits_for_tests, run_named_tests
+from swerl_core.execution.sandbox import remove_tree
+from swerl_core.file_kinds import is_test_path
+from swerl_core.git.command import first_error_line, git_argv, git_env
 
 Reason = Literal["resolved", "did_not_apply", "timed_out", "crashed", "tests_failed"]
+PYTEST_CONFIG_FILES = frozenset({"pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,48 @@ def swebench_instance(record: Mapping[str, Any]) -> ExecutableInstance:
     )
 
 
+def protected_path(path: str, test_patch_paths: frozenset[str] = frozenset()) -> bool:
+    """Whether a candidate's change to ``path`` is undone before the tests run: a file the test changes touch, a
+    test file, a ``conftest.py`` or a file holding pytest's configuration."""
+    name = posixpath.basename(path)
+    return path in test_patch_paths or is_test_path(path) or name == "conftest.py" or name in PYTEST_CONFIG_FILES
+
+
+def _touched_paths(patch: str) -> frozenset[str]:
+    """Both sides' paths of every file a unified diff touches."""
+    paths: set[str] = set()
+    for section in ("\n" + patch).split("\ndiff --git ")[1:]:
+        named = section_paths("diff --git " + section)
+        paths.update(named or ())
+    return frozenset(paths)
+
+
+def _undo_test_machinery(tree: Path, test_patch_paths: frozenset[str]) -> None:
+    """Put every protected path the candidate changed back as the base commit has it; delete those it added.
+    Runs before anything of the checkout has executed (its ``.git`` is still swerl's own)."""
+    status = _git(tree, ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"])
+    tracked: list[str] = []
+    added: list[str] = []
+    for entry in status.split(b"\0"):
+        if len(entry) < 4:
+            continue
+        path = entry[3:].decode("utf-8", "surrogateescape")
+        if protected_path(path, test_patch_paths):
+            (added if entry[:2] == b"??" else tracked).append(path)
+    if tracked:
+        _git(tree, ["checkout", "HEAD", "--", *tracked])
+    if added:
+        _git(tree, ["clean", "-fq", "--", *added])
+
+
+def _git(tree: Path, args: list[str]) -> bytes:
+    argv = git_argv(None, ["--literal-pathspecs", *args])  # a path is a name, never a glob or magic pathspec
+    done = subprocess.run(argv, cwd=tree, capture_output=True, env=git_env(), check=False, timeout=300)
+    if done.returncode != 0:
+        raise PatchDoesNotApply(f"the candidate's test changes cannot be undone: {first_error_line(done.stderr)}")
+    return done.stdout
+
+
 def resolve(
     settings: Settings, instance: ExecutableInstance, mirror: Path, candidate_patch: str, work_dir: Path
 ) -> Resolution:
@@ -84,18 +135,15 @@ def resolve(
     environment = ensure_environment(settings, instance.repo)
     tree = work_dir / "checkout"
     try:
-        prepared_checkout(
-            mirror,
-            instance.base_commit,
-            tree,
-            [("candidate patch", candidate_patch), ("test patch", instance.test_patch)],
-        )
+        prepared_checkout(mirror, instance.base_commit, tree, [("candidate patch", candidate_patch)])
+        _undo_test_machinery(tree, _touched_paths(instance.test_patch))
+        apply_patch(tree, instance.test_patch, "test patch")
         tests = list(dict.fromkeys((*instance.fail_to_pass, *instance.pass_to_pass)))
         run = run_named_tests(environment, tree, tests, limits_for_tests(settings.execution), (settings.home,))
     except PatchDoesNotApply as exc:
         return Resolution("did_not_apply", str(exc))
     finally:
-        shutil.rmtree(tree, ignore_errors=True)
+        remove_tree(tree)
     if run.stopped_by == "time":
         return Resolution("timed_out", "the tests ran past execution.test_timeout_s", run.outcomes)
     if run.stopped_by is not None:

@@ -21,10 +21,11 @@ import random
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -38,6 +39,8 @@ BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _POLL_S = 0.2
 _WALK_EVERY_S = 0.5
 _DRAIN_S = 5.0
+# A walk of a work tree goes this deep at most (a folder fd is held per level); a deeper tree stops its run.
+MAX_TREE_DEPTH = 256
 
 Limit = Literal["time", "output", "disk"]
 
@@ -53,6 +56,7 @@ class Limits:
     file_bytes: int = 256 * MiB  # largest file a process may write (RLIMIT_FSIZE)
     tmp_bytes: int = 256 * MiB  # size of the private /tmp
     disk_bytes: int = 1024 * MiB  # growth of the work tree that stops the command (checked every 0.2 s)
+    entries: int = 100_000  # new files and folders (inodes) in the work tree that stop the command
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -117,9 +121,12 @@ def require_bubblewrap() -> None:
 def _bubblewrap_problem(search_path: str) -> str:
     if shutil.which("bwrap", path=search_path) is None:
         return "the execution sandbox needs bubblewrap: no `bwrap` on PATH (install it: apt-get install bubblewrap)"
-    for tool in ("prlimit", "setpriv"):
-        if shutil.which(tool, path=search_path) is None:
+    for tool in _TOOLS:
+        found = shutil.which(tool, path=search_path)
+        if found is None:
             return f"the execution sandbox needs {tool} (util-linux) on PATH beside bubblewrap"
+        if not _trusted_program(Path(found)):
+            return f"the execution sandbox refuses {found}: it or a folder above it is writable by others"
     uid = _UID_RANGE[0] if os.geteuid() == 0 else None
     argv = [*_bwrap_argv(Path("/"), (), (), Limits(), uid), "--", *_confinement(Limits(), uid), "true"]
     probe = subprocess.run(argv, capture_output=True, timeout=60, env={"PATH": search_path})
@@ -127,6 +134,28 @@ def _bubblewrap_problem(search_path: str) -> str:
         reason = probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
         return f"bubblewrap cannot create a sandbox on this machine: {reason[0]} (user namespaces disabled?)"
     return ""
+
+
+_TOOLS = ("setpriv", "prlimit", "choom")
+
+
+def _trusted_program(path: Path) -> bool:
+    """Whether ``path`` and every folder above it belong to root (or the caller) and no one else may write them."""
+    real = path.resolve()
+    for part in (real, *real.parents):
+        info = part.stat()
+        if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
+            return False
+    return True
+
+
+@functools.cache
+def _tool_paths(search_path: str) -> dict[str, str]:
+    """The absolute host paths of the confinement programs, found on the caller's ``PATH`` once per process.
+    Inside the sandbox a bare name would be looked up on the sandbox's ``PATH``, whose first folders (an
+    environment's ``bin``) the sandboxed code can write, and a root caller's first program still holds bwrap's
+    capabilities."""
+    return {tool: str(Path(shutil.which(tool, path=search_path) or tool).resolve()) for tool in _TOOLS}
 
 
 def run_sandboxed(
@@ -199,7 +228,10 @@ def _bwrap_argv(
     else:
         argv += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
         argv += [] if network else ["--unshare-net"]
-        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        # bwrap enters the tree (--chdir) as root before setpriv switches: a tree made under umask 077 needs
+        # CAP_DAC_READ_SEARCH for that; setpriv's switch to a non-root uid clears all three.
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        argv += ["--cap-add", "CAP_DAC_READ_SEARCH"]
     tmp = Path("/tmp")
     argv += ["--ro-bind", "/", "/", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", str(tmp)]
     roots = {p.resolve() for p in (*ALWAYS_HIDDEN, *hidden, tree.parent) if p.is_dir()} - {Path("/"), tmp}
@@ -232,11 +264,17 @@ def _folders_to(path: Path, mounted: Sequence[Path]) -> list[str]:
 
 
 def _confinement(limits: Limits, uid: int | None) -> list[str]:
-    """The commands that drop to ``uid`` (when root) and set the per-process limits inside the namespaces."""
-    drop = [] if uid is None else ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    """The commands, each by its absolute host path, that drop to ``uid`` (when root), make the command the
+    kernel's first victim when memory runs out, and set the per-process limits inside the namespaces."""
+    tools = _tool_paths(os.environ.get("PATH", os.defpath))
+    drop = [] if uid is None else [tools["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
     return [
         *drop,
-        "prlimit",
+        tools["choom"],
+        "-n",
+        "1000",
+        "--",
+        tools["prlimit"],
         f"--nproc={limits.processes}",
         f"--as={limits.memory_bytes}",
         f"--fsize={limits.file_bytes}",
@@ -246,6 +284,7 @@ def _confinement(limits: Limits, uid: int | None) -> list[str]:
 
 
 def _follow(argv: list[str], tree: Path, limits: Limits) -> SandboxResult:
+    disk = _DiskWatch(tree, limits.disk_bytes, limits.entries)
     start = time.monotonic()
     process = subprocess.Popen(
         argv,
@@ -254,10 +293,21 @@ def _follow(argv: list[str], tree: Path, limits: Limits) -> SandboxResult:
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    try:
+        return _watch(process, start, disk, limits)
+    finally:  # whatever went wrong here, the sandbox does not outlive its caller's interest in it
+        if process.poll() is None:
+            _kill(process)
+            process.wait()
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        process.stderr.close()
+
+
+def _watch(process: subprocess.Popen[bytes], start: float, disk: _DiskWatch, limits: Limits) -> SandboxResult:
     assert process.stdout is not None and process.stderr is not None
     out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
     output = _Output(limits.output_bytes)
-    disk = _DiskWatch(tree, limits.disk_bytes)
     stopped: Limit | None = None
     drain_until = float("inf")
     with selectors.DefaultSelector() as selector:
@@ -280,8 +330,6 @@ def _follow(argv: list[str], tree: Path, limits: Limits) -> SandboxResult:
                 # Killing bwrap ends its pid namespace, and with it every process holding the pipes: EOF follows.
                 drain_until = time.monotonic() + _DRAIN_S
     exit_code = process.wait()
-    process.stdout.close()
-    process.stderr.close()
     return SandboxResult(
         exit_code=128 - exit_code if exit_code < 0 else exit_code,
         stdout=output.of(out_fd),
@@ -299,15 +347,17 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 
 class _DiskWatch:
-    """Stops a work tree from growing past a bound. The file system's free space is read every poll (cheap), and
-    the tree is walked, counting the files written since the run started, when free space fell past the bound or
-    at the latest every :data:`_WALK_EVERY_S` (other processes freeing space can hide a fall); a walk never takes
-    more than a twentieth of the time."""
+    """Stops a work tree from growing past a bound: its disk space (every file and folder's blocks, whatever its
+    times say) against what it held when the run started, its number of entries (inodes) likewise, and its depth.
+    The file system's free space is read every poll (cheap), and the tree walked when free space fell past the
+    bound or at the latest every :data:`_WALK_EVERY_S` (other processes freeing space can hide a fall); a walk
+    never takes more than a twentieth of the time."""
 
-    def __init__(self, tree: Path, bound: int) -> None:
+    def __init__(self, tree: Path, bound: int, entries: int) -> None:
         self.tree = tree
         self.bound = bound
-        self.start_ns = time.time_ns() - 1_000_000_000  # file systems round mtimes; a second's slack
+        self.entries = entries
+        self.baseline = _tree_usage(tree)
         self.free_then = _free_bytes(tree)
         self.next_walk = time.monotonic() + _WALK_EVERY_S
 
@@ -317,9 +367,12 @@ class _DiskWatch:
         if not fell and time.monotonic() < self.next_walk:
             return False
         started = time.monotonic()
-        grown = _written_bytes(self.tree, self.start_ns)
+        usage = _tree_usage(self.tree)
         self.next_walk = time.monotonic() + max(_WALK_EVERY_S, 20 * (time.monotonic() - started))
-        if grown > self.bound:
+        if usage is None or self.baseline is None:
+            return True  # deeper than a walk goes
+        grown = usage[0] - self.baseline[0]
+        if grown > self.bound or usage[1] - self.baseline[1] > self.entries:
             return True
         if fell:
             self.free_then = free_now + grown
@@ -331,21 +384,71 @@ def _free_bytes(path: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
-def _written_bytes(tree: Path, since_ns: int) -> int:
-    """Disk space of the files in ``tree`` changed since ``since_ns`` (a file appended to counts whole)."""
-    total = 0
-    for _, _, files, folder in os.fwalk(tree):  # never follows a symbolic link
-        for name in files:
-            with contextlib.suppress(FileNotFoundError):
-                info = os.stat(name, dir_fd=folder, follow_symlinks=False)
-                total += info.st_blocks * 512 if info.st_mtime_ns >= since_ns else 0
-    return total
+def _tree_usage(tree: Path) -> tuple[int, int] | None:
+    """The disk space (allocated blocks) and number of the entries in ``tree``; None when it is deeper than
+    :data:`MAX_TREE_DEPTH`."""
+    totals = [0, 0]
+
+    def count(_folder: int, _name: str, info: os.stat_result) -> None:
+        totals[0] += info.st_blocks * 512
+        totals[1] += 1
+
+    return (totals[0], totals[1]) if _walk(tree, count) else None
+
+
+def _walk(tree: Path, visit: Callable[[int, str, os.stat_result], None]) -> bool:
+    """Call ``visit(folder_fd, name, stat)`` for every entry below ``tree`` (a folder before what it holds),
+    without recursion and never following a symbolic link; False when a folder lies deeper than
+    :data:`MAX_TREE_DEPTH` (what is below it is not visited)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    root = os.open(tree, flags)
+    stack = [(root, os.scandir(root))]
+    try:
+        while stack:
+            folder, entries = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                entries.close()
+                os.close(folder)
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                visit(folder, entry.name, info)
+            except FileNotFoundError:  # the running command removed it
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if len(stack) >= MAX_TREE_DEPTH:
+                    return False
+                try:
+                    inner = os.open(entry.name, flags, dir_fd=folder)
+                except (FileNotFoundError, NotADirectoryError, OSError):
+                    continue  # replaced since its stat: it is seen on the next walk
+                stack.append((inner, os.scandir(inner)))
+        return True
+    finally:
+        for folder, entries in stack:
+            entries.close()
+            os.close(folder)
 
 
 def _chown_tree(tree: Path, uid: int, gid: int) -> None:
-    """Give ``tree`` and everything in it to ``uid``/``gid``, never following a symbolic link out of it."""
+    """Give ``tree`` and everything in it to ``uid``/``gid``, never following a symbolic link out of it. Below
+    :data:`MAX_TREE_DEPTH` entries keep their owner (a run left them; the tree is removed by root)."""
     os.chown(tree, uid, gid)
-    for _, dirs, files, folder in os.fwalk(tree):
-        for name in (*dirs, *files):
-            with contextlib.suppress(FileNotFoundError):
-                os.chown(name, uid, gid, dir_fd=folder, follow_symlinks=False)
+
+    def give(folder: int, name: str, _info: os.stat_result) -> None:
+        os.chown(name, uid, gid, dir_fd=folder, follow_symlinks=False)
+
+    _walk(tree, give)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove ``path`` and everything in it, however deep, staying on its file system and never following a
+    symbolic link out of it (``shutil.rmtree`` recurses, and a sandboxed run can nest folders past Python's
+    recursion limit). Raises :class:`OSError` when something stays."""
+    if not os.path.lexists(path):
+        return
+    done = subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], capture_output=True, timeout=3600)
+    if os.path.lexists(path):
+        raise OSError(f"cannot remove {path}: {done.stderr.decode(errors='replace').strip()[-300:]}")

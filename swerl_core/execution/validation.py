@@ -107,10 +107,23 @@ def classify(before: TestRun, after: list[TestRun]) -> Validation:
     tests = sorted(set().union(*(run.outcomes for run in after)))
     flaky = tuple(test for test in tests if len({run.outcomes.get(test, "missing") for run in after}) > 1)
     steady = {test: after[0].outcomes.get(test, "missing") for test in tests if test not in flaky}
-    fail_to_pass = tuple(t for t, o in steady.items() if o == "passed" and before.outcomes.get(t) != "passed")
+    # A before-run stopped by a limit never got to some tests: their silence says nothing about failing.
+    unheard = {t for t in steady if before.stopped_by is not None and before.outcomes.get(t, "missing") == "missing"}
+    fail_to_pass = tuple(
+        t for t, o in steady.items() if o == "passed" and before.outcomes.get(t) != "passed" and t not in unheard
+    )
     pass_to_pass = tuple(t for t, o in steady.items() if o == "passed" and before.outcomes.get(t) == "passed")
+    left_out = sum(1 for t in unheard if steady[t] == "passed")
+    note = (
+        f"{left_out} tests left out of FAIL_TO_PASS: the run before the gold patch was stopped by its "
+        f"{before.stopped_by} limit before they reported"
+        if left_out
+        else ""
+    )
     if fail_to_pass:
-        return Validation("executable", fail_to_pass, pass_to_pass, flaky)
+        return Validation("executable", fail_to_pass, pass_to_pass, flaky, note)
+    if note:
+        return Validation("no_failing_test", (), pass_to_pass, flaky, note)
     if flaky:
         return Validation("flaky", (), pass_to_pass, flaky, f"{len(flaky)} tests change outcome between gold runs")
     failing = [t for t, o in steady.items() if o in ("failed", "error")]
