@@ -197,3 +197,28 @@ def test_tests_a_stopped_run_before_the_gold_patch_never_reached_are_not_fail_to
     verdict = classify(before, [after])
     assert verdict.status == "executable" and verdict.fail_to_pass == ("t.py::a",), verdict
     assert "1 tests left out of FAIL_TO_PASS" in verdict.reason and "time limit" in verdict.reason
+
+
+def test_a_test_command_that_cannot_run_is_said_so_not_taken_for_no_failing_test() -> None:
+    missing = b"prlimit: failed to execute no-such-runner: No such file or directory\n"
+    not_found = SandboxResult(exit_code=127, stdout=b"", stderr=missing, wall_s=0.1)
+    verdict = classify(TestRun(outcomes={}, sandbox=not_found), [TestRun(outcomes={}, sandbox=not_found)])
+    assert verdict.status == "tests_did_not_run", verdict
+    assert verdict.reason == f"the test command did not run: {missing.decode().strip()}"
+    # A command that ran and found no test is another case: the suite is empty, not the command broken.
+    ran = SandboxResult(exit_code=5, stdout=b"no tests ran", stderr=b"", wall_s=0.5)
+    assert classify(TestRun(outcomes={}, sandbox=ran), [TestRun(outcomes={}, sandbox=ran)]).status == "no_failing_test"
+
+
+@pytest.mark.slow
+def test_a_declared_runner_that_does_not_exist_validates_as_tests_did_not_run(
+    repo: tuple[Path, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text(
+        f"home: {tmp_path / 'home'}\n"
+        "execution:\n  environments:\n"
+        "    - {repo: acme/calc, requirements: [], test_command: [no-such-runner, '{tests}']}\n"
+    )
+    result = validate_instance(load_settings(config, env={}), pull(repo, ""), tmp_path / "work")
+    assert result.status == "tests_did_not_run" and "no-such-runner" in result.reason, result

@@ -11,7 +11,7 @@ empty; otherwise :class:`Validation.status` says why. Never imports a stage: cur
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from swerl_core.execution.checkouts import patch_paths, prepared_checkout
 from swerl_core.execution.environments import ensure_environment
 from swerl_core.execution.errors import EnvironmentBuildError, PatchDoesNotApply
 from swerl_core.execution.named_tests import TestRun, limits_for_tests, run_test_files
+from swerl_core.execution.sandbox import remove_tree
 from swerl_core.file_kinds import is_test_path
 from swerl_core.git.errors import GitError
 
@@ -34,7 +35,10 @@ Status = Literal[
     "no_failing_test",
     "flaky",
     "gold_fails",
+    "tests_did_not_run",
 ]
+# Exit codes of a command that never ran: found but not executable (126), not found (127).
+_COMMAND_DID_NOT_RUN = (126, 127)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def validate_instance(
         )
         hidden = (settings.home,)  # its mirrors hold every fix, its database every pull request
         before = run_test_files(environment, before_tree, files, limits, hidden)
-        shutil.rmtree(before_tree, ignore_errors=True)
+        _remove(before_tree)
         patches = [("test patch", pull.test_patch), ("gold patch", pull.gold_patch)]
         after_tree = prepared_checkout(pull.mirror, pull.base_commit, work_dir / "after", patches)
         runs = range(settings.execution.gold_runs)
@@ -92,9 +96,14 @@ def validate_instance(
     except GitError as exc:  # the base commit is not in the mirror (or the mirror is gone)
         return Validation("checkout_failed", reason=str(exc))
     finally:
-        shutil.rmtree(work_dir / "before", ignore_errors=True)
-        shutil.rmtree(work_dir / "after", ignore_errors=True)
+        _remove(work_dir / "before")
+        _remove(work_dir / "after")
     return classify(before, after)
+
+
+def _remove(tree: Path) -> None:
+    with contextlib.suppress(OSError):  # a tree that stays is scratch space, not a wrong validation
+        remove_tree(tree)
 
 
 def classify(before: TestRun, after: list[TestRun]) -> Validation:
@@ -130,5 +139,14 @@ def classify(before: TestRun, after: list[TestRun]) -> Validation:
     if failing:
         return Validation("gold_fails", (), pass_to_pass, (), f"{len(failing)} tests fail with the gold patch")
     if not tests:
+        ran = after[0] if after else before
+        if ran.sandbox.exit_code in _COMMAND_DID_NOT_RUN or ran.report_problem:
+            said = ran.report_problem or _last_line(ran.sandbox.stderr) or f"exit code {ran.sandbox.exit_code}"
+            return Validation("tests_did_not_run", reason=f"the test command did not run: {said}")
         return Validation("no_failing_test", reason="the gold runs reported no test")
     return Validation("no_failing_test", (), pass_to_pass, (), "no test fails before the gold patch")
+
+
+def _last_line(output: bytes) -> str:
+    lines = output.decode(errors="replace").strip().splitlines()
+    return lines[-1][:300] if lines else ""
