@@ -23,10 +23,13 @@ CONTEXTS = {"train": "training", "heldout": "evaluation"}
 
 
 def git_sha(cwd: Path | None = None) -> str:
-    """The commit checked out in ``cwd`` (``"unknown"`` outside a repository or before the first commit)."""
+    """The commit checked out in ``cwd``, by default the one swerl's own code comes from, wherever the process runs
+    (a Prefect worker starts flow runs in a temporary folder); ``"unknown"`` outside a repository (an installed
+    wheel) or before the first commit."""
+    where = cwd if cwd is not None else Path(__file__).resolve().parent
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"

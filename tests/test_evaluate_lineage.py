@@ -148,3 +148,18 @@ def test_the_lineage_walk_stops_at_a_hub_id_an_unknown_run_and_a_cycle(
     write_run_id(stray.parent, "f" * 32)
     _, child = _trained(client, home, "child", "final", "grpo", str(stray))
     assert model_lineage(client, child) == [(stray.resolve(), None)]
+
+
+def test_the_commit_recorded_is_swerls_own_wherever_the_process_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    import swerl_core
+    from swerl_core.lineage import git_sha
+
+    source = Path(swerl_core.__file__).resolve().parent
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, check=False)
+    monkeypatch.chdir(tmp_path)  # where a Prefect worker runs a flow: a temporary folder, no repository
+    assert git_sha() == (head.stdout.strip() if head.returncode == 0 else "unknown")
+    assert git_sha(tmp_path) == "unknown"
