@@ -77,8 +77,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                 # The train subflow completed long before retrain's evaluations and registration ended: a trigger
                 # it fired (0.05-2 s after the event) would have started its run by now.
                 after_retrain = _evaluate_registers(client)
+                # A new run of the recipe retrain just trained (resume: false), not the finished one reused.
                 parameters = {"recipe": str(recipe), "snapshot_id": _train_subflow_snapshot(client, run.id),
-                              "sft_warm_start": False}  # fmt: skip
+                              "sft_warm_start": False, "resume": False}  # fmt: skip
                 train_run = run_deployment("train/train", parameters=parameters, timeout=None)
                 triggered_run(client, train_run.id)
                 yield Deployed(stack, run, after_retrain, train_run, _evaluate_registers(client))

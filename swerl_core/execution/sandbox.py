@@ -181,7 +181,9 @@ def run_sandboxed(
     if not command:
         raise ValueError("an empty command")
     tree = work_tree.resolve()
-    shown = [Path(sys.base_prefix).resolve(), *(p.resolve() for p in read_only)]
+    # The interpreters running swerl (its virtual environment, which may sit in the hidden /tmp, and the Python
+    # it was made from) stay visible, read-only: a command may be one of them.
+    shown = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), *(p.resolve() for p in read_only)]
     if network:
         shown.append(Path("/etc/resolv.conf").resolve())  # may point into the hidden /run
     environment = {

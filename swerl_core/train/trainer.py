@@ -111,14 +111,12 @@ def train(
     with ExitStack() as held:
         if launched_rank() == 0:  # one holder per run: a second trainer of it is refused
             held.callback(hold_run(settings.home, run_dir).release)
-            if checkpoint is None:
-                write_recipe_record(run_dir, record)
-            elif changes := recipe_changes(run_dir, record):
+            if checkpoint is not None and (changes := recipe_changes(run_dir, record)):
                 raise TrainError(
                     f"run {run_name} was trained with another recipe ({'; '.join(changes)}): resume it with its own "
                     "recipe, or start a new run"
                 )
-            else:
+            if checkpoint is not None:
                 remove_incomplete_checkpoints(run_dir)  # only now: a live trainer of this run may be saving one
         if cfg.deepspeed is not None:
             prepare_deepspeed_env(engine_on_gpu())
@@ -140,6 +138,8 @@ def train(
             remove_abandoned_weights(
                 settings.home, settings.checkpoints_dir, cfg.name, lambda other: _weights_dir(settings, cfg, other)
             )
+        if launched_rank() == 0 and checkpoint is None:  # the checks above passed: a refused recipe leaves no run
+            write_recipe_record(run_dir, record)
 
         tokenizer = load_tokenizer(model, settings.home)
         _check_answer_fits(tokenizer, cfg.max_completion_length)
