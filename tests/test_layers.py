@@ -48,6 +48,7 @@ LAYERS: dict[str, str] = {
     "swerl_core.file_kinds": SHARED,
     "swerl_core.git": SHARED,
     "swerl_core.github": SHARED,
+    "swerl_core.json_files": BASE,
     "swerl_core.lineage": SHARED,
     "swerl_core.locks": SHARED,
     "swerl_core.models": SHARED,

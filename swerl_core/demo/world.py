@@ -38,6 +38,7 @@ from swerl_core.demo import spec_yaml
 from swerl_core.demo.errors import DemoError
 from swerl_core.git import command
 from swerl_core.git.errors import GitError
+from swerl_core.json_files import write_json
 from swerl_core.locks import LockFolder
 from swerl_core.paths import is_safe_relative
 
@@ -644,9 +645,7 @@ def _field_hints(kind: type) -> tuple[tuple[str, Any], ...]:
 def save_repos(path: Path, repos: Iterable[RepoData], content_hash: str) -> None:
     """Write ``repos`` to ``path`` as JSON (paths relative to its folder), tagged with ``content_hash``."""
     doc = {"content_hash": content_hash, "repos": [_to_jsonable(r, path.parent) for r in repos]}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=True))
-    tmp.replace(path)
+    write_json(path, doc)
 
 
 def load_repos(path: Path) -> tuple[str, list[RepoData]]:

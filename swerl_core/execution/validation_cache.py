@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.execution.validation import PullRequestCode, Validation
+from swerl_core.json_files import write_json
 
 _LIMIT_KEYS = ("test_timeout_s", "memory_mb", "output_mb", "disk_mb", "processes", "gold_runs")
 
@@ -59,6 +59,4 @@ def store_validation(folder: Path, key: str, validation: Validation) -> None:
     if validation.status == "install_failed":
         return
     folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / f".{key}.{os.getpid()}.tmp"
-    temp.write_text(json.dumps(asdict(validation), sort_keys=True), encoding="utf-8")
-    os.replace(temp, folder / f"{key}.json")
+    write_json(folder / f"{key}.json", asdict(validation), sort_keys=True)

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swerl_core.errors import LockTimeout
+from swerl_core.json_files import write_json
 from swerl_core.locks import LockFolder, ProcessLock, holder_pid, lock_active
 from swerl_core.runs import FINAL_DIR, last_checkpoint, run_prefix
 from swerl_core.train.config import Stage, TrainConfig, dotted, train_config_dict
@@ -77,7 +77,7 @@ def write_recipe_record(run_dir: Path, record: dict[str, Any]) -> None:
     path = run_dir / RECIPE_RECORD
     if not path.exists():
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(path, record)
+        write_json(path, record, indent=1, sort_keys=True)
 
 
 def recipe_changes(run_dir: Path, record: dict[str, Any]) -> list[str] | None:
@@ -96,7 +96,7 @@ def recipe_changes(run_dir: Path, record: dict[str, Any]) -> list[str] | None:
 
 def write_result_record(run_dir: Path, result: TrainResult) -> None:
     """Record a finished run's result, for a later request to reuse."""
-    _write_json(run_dir / RESULT_RECORD, json.loads(result.as_json()))
+    write_json(run_dir / RESULT_RECORD, json.loads(result.as_json()), indent=1, sort_keys=True)
 
 
 def read_result_record(run_dir: Path) -> TrainResult | None:
@@ -191,9 +191,3 @@ def _under_home(model: str, home: Path) -> str:
         return path.resolve().relative_to(Path(home).resolve()).as_posix()
     except ValueError:
         return model
-
-
-def _write_json(path: Path, record: dict[str, Any]) -> None:
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
-    staging.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    staging.replace(path)  # a reader sees the old record or the new one, never half of one
