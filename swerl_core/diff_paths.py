@@ -2,9 +2,9 @@
 
 git writes a path in double quotes with C-style escapes when it holds a double quote, a backslash or a
 control character, and, unless ``core.quotePath`` is off, any byte from 0x80 up (``"a/caf\\303\\251.py"``):
-``diff --git "a/x\\ty.py" "b/x\\ty.py"``. :func:`unquoted_path` undoes that quoting and :func:`section_paths`
-reads the old and new path of one ``diff --git`` section, quoted or not, renames and copies included. Both are
-pure: this module never runs git and never decides whether a path is safe (:mod:`swerl_core.paths` does).
+``diff --git "a/x\\ty.py" "b/x\\ty.py"``. :func:`unquoted_path` undoes that quoting, :func:`diff_sections` cuts a
+diff into its sections, and :func:`section_paths` reads the old and new path of one ``diff --git`` section, quoted
+or not, renames and copies included. All are pure: this module never runs git and never decides whether a path is safe (:mod:`swerl_core.paths` does).
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ def unquoted_path(text: str) -> str:
     """
     taken = _take_quoted(text)
     return taken[0] if taken is not None and not taken[1] else text
+
+
+def diff_sections(patch: str) -> list[str]:
+    """The ``diff --git`` sections of a unified diff, in order, each starting with its ``diff --git`` line."""
+    return [_DIFF_GIT + section for section in ("\n" + patch).split("\n" + _DIFF_GIT)[1:]]
 
 
 def section_paths(section: str) -> tuple[str, str] | None:

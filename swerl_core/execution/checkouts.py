@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from swerl_core.diff_paths import section_paths
+from swerl_core.diff_paths import diff_sections, section_paths
 from swerl_core.execution.errors import PatchDoesNotApply
 from swerl_core.git.command import first_error_line, git_argv, git_env
 from swerl_core.git.isolated import isolated_checkout
@@ -47,8 +47,8 @@ def apply_patch(tree: Path, patch: str, name: str = "patch") -> None:
 def patch_paths(patch: str) -> list[str]:
     """The paths a unified diff writes (new side; deletions excluded), in order, each once."""
     paths: list[str] = []
-    for section in ("\n" + patch).split("\ndiff --git ")[1:]:
-        named = section_paths("diff --git " + section)
+    for section in diff_sections(patch):
+        named = section_paths(section)
         deleted = "\n+++ /dev/null" in section or "\ndeleted file mode" in section
         if named is not None and not deleted and named[1] not in paths:
             paths.append(named[1])

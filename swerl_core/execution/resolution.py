@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from swerl_core.config import Settings
-from swerl_core.diff_paths import section_paths
+from swerl_core.diff_paths import diff_sections, section_paths
 from swerl_core.execution.checkouts import apply_patch, prepared_checkout
 from swerl_core.execution.environments import ensure_environment
 from swerl_core.execution.errors import PatchDoesNotApply
@@ -93,9 +93,8 @@ def protected_path(path: str, test_patch_paths: frozenset[str] = frozenset()) ->
 def _touched_paths(patch: str) -> frozenset[str]:
     """Both sides' paths of every file a unified diff touches."""
     paths: set[str] = set()
-    for section in ("\n" + patch).split("\ndiff --git ")[1:]:
-        named = section_paths("diff --git " + section)
-        paths.update(named or ())
+    for section in diff_sections(patch):
+        paths.update(section_paths(section) or ())
     return frozenset(paths)
 
 
