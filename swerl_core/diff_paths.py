@@ -4,7 +4,8 @@ git writes a path in double quotes with C-style escapes when it holds a double q
 control character, and, unless ``core.quotePath`` is off, any byte from 0x80 up (``"a/caf\\303\\251.py"``):
 ``diff --git "a/x\\ty.py" "b/x\\ty.py"``. :func:`unquoted_path` undoes that quoting, :func:`diff_sections` cuts a
 diff into its sections, and :func:`section_paths` reads the old and new path of one ``diff --git`` section, quoted
-or not, renames and copies included. All are pure: this module never runs git and never decides whether a path is safe (:mod:`swerl_core.paths` does).
+or not, renames and copies included. All are pure: this module never runs git and never decides whether a path is
+safe (:mod:`swerl_core.paths` does).
 """
 
 from __future__ import annotations
