@@ -11,6 +11,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.bridge import artifact_key, flow_settings, swerl_logs
 from swerl_core import evaluate as evaluation
+from swerl_core.evaluate.resolved import execution_columns
 from swerl_core.evaluate.results import EvalReport
 from swerl_core.evaluate.uncertainty import report_interval
 from swerl_core.lineage import ancestor_models, run_stage
@@ -34,6 +35,7 @@ def _row(report: EvalReport) -> dict[str, str | float | int]:
         "apply rate": round(m.apply_rate, 4),
         "exact-match rate": round(m.exact_match_rate, 4),
         "held-out instances": m.n_instances,
+        **execution_columns(report.execution),
         "evaluation": report.evaluation_id + (" (reused)" if report.reused else ""),
     }
 

@@ -36,4 +36,7 @@ ROW_SCHEMA = pa.schema(
 EXECUTION_COLUMNS = ("execution", "fail_to_pass", "pass_to_pass")
 """The columns of stage 10 (validated instances); a snapshot written before it lacks them."""
 NOT_VALIDATED = "not_validated"
-"""The ``execution`` value of a row of a snapshot written before validation existed."""
+"""The ``execution`` value of a row of a snapshot written before validation existed, or of a train row when curation
+validated held-out rows only (``curate.validate: heldout``)."""
+EXECUTABLE = "executable"
+"""The ``execution`` value of a validated row: FAIL_TO_PASS holds at least one test (evaluation runs it)."""

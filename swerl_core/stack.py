@@ -343,15 +343,23 @@ DEMO_GATE = {"without_champion": "trained_from", "format_error_ceiling": 0.6}
 DEMO_EVALUATION = {"samples": 4, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 128, "batch_size": 32}
 
 
+# The demo runs one repository's tests (its 40 held-out pull requests, validated at curation, each answer run against
+# its own test at evaluation): enough for a resolved rate and the reward's calibration per stage on 2 cores.
+DEMO_EXECUTION = {"environments": [{"repo": "learn/shop", "requirements": ["pytest"]}]}
+
+
 def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
-    """The settings file the demo's flows read: the local world, auto-promotion, evaluation sized for a CPU."""
+    """The settings file the demo's flows read: the local world, auto-promotion, evaluation sized for a CPU, the
+    tests of one repository run in the sandbox."""
     from swerl_core.demo.learnable import HELDOUT_AFTER
 
     return {
         "github": {"api_url": api_url, "seconds_between_requests": 0, "local_clones": True},
         "ingest": {"repos": repos},
-        # One file per prompt: the fixed module is the whole context (prompts of ~100 tokens).
-        "curate": {"heldout_after": HELDOUT_AFTER.isoformat(), "relevant_files": 0},
+        # One file per prompt: the fixed module is the whole context (prompts of ~100 tokens). Only held-out rows are
+        # validated: training needs no tests.
+        "curate": {"heldout_after": HELDOUT_AFTER.isoformat(), "relevant_files": 0, "validate": "heldout"},
+        "execution": DEMO_EXECUTION,
         "evaluate": dict(DEMO_EVALUATION),
         "store": {"lock_timeout_s": 900},  # a scheduled ingest waits for an evaluation's write
         "registry": {"policy": "auto", **DEMO_GATE},

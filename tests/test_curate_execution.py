@@ -4,6 +4,7 @@ kept per environment digest so that a curate run again (or after a crash) never 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from swerl_core.curate.executable import validate_rows
 from swerl_core.curate.funnel import FunnelCounter
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.learnable import bug_fixes, build_learnable_world
+from swerl_core.errors import ConfigError
 from swerl_core.execution import PullRequestCode, Validation
 from swerl_core.progress import ProgressReporter
 from swerl_core.snapshot_schema import ROW_SCHEMA
@@ -108,6 +110,21 @@ def test_without_a_declaration_nothing_runs_and_the_record_says_so(tmp_path: Pat
     assert validator.calls == [] and funnel.stages() == ()
     assert set(out.get_column("execution")) == {"no_environment"}
     assert record["validated"] is False and record["environments"] == {}
+
+
+def test_validating_heldout_only_leaves_train_rows_not_validated_and_runs_none_of_them(tmp_path: Path) -> None:
+    settings = dataclasses.replace(settings_for(tmp_path), curate=CurateConfig(validate="heldout"))
+    heldout = rows().with_columns(heldout=pl.Series([False, True, False, True, True]))
+    validator = FakeValidator()
+    out, record = validate_rows(heldout, settings, {"acme/calc": tmp_path}, FunnelCounter(), ProgressReporter("t"),
+                                validator)  # fmt: skip
+    assert validator.calls == ["c2", "c4"]
+    assert out.get_column("execution").to_list() == [
+        "not_validated", "flaky", "not_validated", "no_failing_test", "no_environment"
+    ]  # fmt: skip
+    assert record["validate"] == "heldout" and record["counts"]["not_validated"] == 2
+    with pytest.raises(ConfigError, match="curate.validate"):
+        CurateConfig(validate="heldout", executable_only=True)
 
 
 def test_a_second_curate_reads_the_outcomes_and_runs_no_test(tmp_path: Path) -> None:

@@ -27,6 +27,19 @@ def test_the_stage_table_marks_only_the_registered_checkpoint_and_shows_each_int
     assert stage_table([], None) == ["  (no evaluation was published)"]
 
 
+def test_the_stage_table_shows_resolved_and_auc_beside_the_reward_when_tests_ran() -> None:
+    assert not any("resolved" in line for line in stage_table(EVALUATIONS, None)), "no tests ran: no such column"
+    columns = zip(EVALUATIONS, (0.0, 0.25, 0.4, 0.5), ("-", 0.61, 0.7, 0.83), strict=True)
+    ran = [{**row, "resolved rate": rate, "reward AUC for resolved": auc, "executable instances": 40}
+           for row, rate, auc in columns]  # fmt: skip
+    lines = stage_table(ran, None)
+    assert "resolved" in lines[1] and "AUC" in lines[1]
+    base, sft, _, last = lines[2:6]
+    assert base.split()[-2:] == ["0%", "-"] and sft.split()[-2:] == ["25%", "0.61"]
+    assert last.split()[-2:] == ["50%", "0.83"]
+    assert "over 40 executable held-out pull requests" in lines[-1]
+
+
 def test_the_gate_lines_say_the_verdict_its_baseline_and_why() -> None:
     markdown = "# Gate\nDecision: pass\nWhy: the paired gain over the SFT model is +0.47 [+0.38, +0.56] > 0\n"
     verdict, why = gate_lines(markdown, REGISTRATION)

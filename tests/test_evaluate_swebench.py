@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from eval_world import ScriptedBackend, make_settings, oracle_output
 
+from swerl_core.config import load_settings
 from swerl_core.errors import SwerlError
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.evaluation import evaluate_swebench
@@ -126,3 +127,47 @@ def test_mirror_reached_through_a_symlink_out_of_home_is_refused(world: tuple[Pa
     (home / "mirrors" / "acme__geo.git").symlink_to(outside)
     with pytest.raises(SwerlError, match="leads outside"):
         swebench_instances(read_instance_file(instance_file), home / "mirrors")
+
+
+@pytest.mark.slow
+def test_a_record_listing_its_tests_is_resolved_in_swerls_sandbox_with_the_harness_as_reference(
+    world: tuple[Path, Path], tmp_path: Path
+) -> None:
+    home, _ = world
+    work = tmp_path / "work"
+    tests = "from geo.shapes import area\n\n\ndef test_zero():\n    assert area(0, 0) == 0\n"
+    (work / "tests").mkdir()
+    (work / "tests" / "test_shapes.py").write_text(tests)
+    (work / "pytest.ini").write_text("[pytest]\npythonpath = .\n")
+    _git(work, "checkout", "-q", "--", "geo")
+    _git(work, "add", ".")
+    _git(work, "commit", "-qm", "tests")
+    base = _git(work, "rev-parse", "HEAD").strip()
+    (work / "tests" / "test_shapes.py").write_text(tests + "\n\ndef test_area():\n    assert area(2, 3) == 6\n")
+    test_patch = _git(work, "diff")
+    _git(work, "checkout", "-q", "--", ".")
+    (work / "geo" / "shapes.py").write_text(NEW)
+    patch = _git(work, "diff")
+    _git(work, "checkout", "-q", "--", ".")
+    _git(home / "mirrors" / "acme__geo.git", "fetch", "-q", str(work), "+HEAD:refs/heads/main")
+    row = {
+        "instance_id": "acme__geo-8", "repo": "acme/geo", "base_commit": base, "patch": patch,
+        "problem_statement": "area() adds the sides instead of multiplying them", "test_patch": test_patch,
+        "FAIL_TO_PASS": json.dumps(["tests/test_shapes.py::test_area"]),
+        "PASS_TO_PASS": json.dumps(["tests/test_shapes.py::test_zero"]),
+    }  # fmt: skip
+    instance_file = tmp_path / "verified-with-tests.jsonl"
+    instance_file.write_text(json.dumps(row) + "\n")
+    config = tmp_path / "settings.yaml"
+    config.write_text('execution:\n  environments:\n    - {repo: acme/geo, requirements: ["pytest"]}\n')
+    settings = load_settings(config, env={}, overrides={"home": home, "reward.workers": 1, "evaluate.samples": 2,
+                             "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}"})  # fmt: skip
+    right = oracle_output({"geo/shapes.py": OLD}, {"geo/shapes.py": NEW})
+    wrong = oracle_output({"geo/shapes.py": OLD}, {"geo/shapes.py": OLD.replace("w + h", "w - h")})
+    backend = ScriptedBackend(lambda m, k: [right, wrong][k])
+    report = evaluate_swebench(settings, "my-model", instance_file, backend=backend)
+    assert report.execution is not None and report.resolved_rate == report.execution.resolved_rate == 0.5
+    assert [line["resolution"] for line in read_predictions(report.predictions_path)] == ["resolved", "tests_failed"]
+    assert report.execution.calibration.roc_auc == 1.0, "the right answer has the higher reward"
+    if shutil.which("docker") is None:  # the official harness stays the reference where Docker exists
+        assert report.harness_note is not None and "SWE-bench harness not run" in report.harness_note

@@ -70,7 +70,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         with temporary_settings(updates={PREFECT_API_URL: stack.prefect_api}):
             recipe = write_recipe(home, tiny_model(home))
             gate = {"reward_floor": -1.0, "format_error_ceiling": 1.0, "without_champion": "floor"}
+            # No tests run here (tests/test_evaluate_resolved.py runs them on the same world): 40 validations would
+            # double this module's curate.
             small = {"evaluate": {"max_new_tokens": 32, "limit": 3}, "registry": gate}
+            small["execution"] = {"environments": []}
             prepare(stack, str(recipe), small)
             run = run_retrain(str(recipe), sft_warm_start=False)  # SFT runs in make demo
             with get_client(sync_client=True) as client:

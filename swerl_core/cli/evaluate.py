@@ -87,6 +87,7 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from swerl_core.cli.progress import ProgressLines
     from swerl_core.evaluate import EvaluateRequest, run
     from swerl_core.evaluate.evaluation import evaluate_swebench
+    from swerl_core.evaluate.resolved import execution_columns
     from swerl_core.store import Store
 
     key = os.environ.get("OPENAI_API_KEY")
@@ -120,6 +121,11 @@ def run_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {field.name:<20} {value:.4f}" if isinstance(value, float) else f"  {field.name:<20} {value}")
     for repo, rates in m.per_repo.items():
         print(f"  {repo:<20} mean reward {rates['mean_reward']:.4f} over {int(rates['n_instances'])} instances")
+    if report.execution is not None:
+        for name, value in execution_columns(report.execution).items():
+            print(f"  {name:<20} {value}")
+        reasons = ", ".join(f"{reason} {count}" for reason, count in report.execution.reasons.items())
+        print(f"  {'samples by verdict':<20} {reasons}")
     if report.harness_note:
         print(f"  {report.harness_note}", file=sys.stderr if report.resolved_rate is None else sys.stdout)
     print(f"  predictions {report.predictions_path}")

@@ -43,6 +43,9 @@ class CurateConfig:
         None  # stage 9: the base model's training-data cutoff; held-out is after it too
     )
     executable_only: bool = False  # stage 10: keep only rows whose tests validated (execution.environments)
+    # stage 10: which rows of declared repositories are validated: all, or the held-out ones only (what evaluation
+    # runs; the training reward needs no tests), at a fraction of the cost; train rows are then not_validated.
+    validate: Literal["all", "heldout"] = "all"
     batch_rows: int = 50_000  # PRs read from DuckDB per batch (bounds memory)
     duckdb_memory_mb: int = 1024  # DuckDB's memory limit while curation reads (it spills to disk beyond)
 
@@ -75,5 +78,11 @@ class CurateConfig:
         for repo in self.exclude_repos:
             owner, _, name = repo.partition("/")
             require(bool(owner) and bool(name) and "/" not in name, "curate.exclude_repos", "entries like OWNER/NAME")
+        require(self.validate in ("all", "heldout"), "curate.validate", f"all or heldout, got {self.validate!r}")
+        require(
+            self.validate == "all" or not self.executable_only,
+            "curate.validate",
+            "all when curate.executable_only is true (it would drop every train row, never validated)",
+        )
         require_integer("curate.batch_rows", self.batch_rows, 1, 10_000_000)
         require_integer("curate.duckdb_memory_mb", self.duckdb_memory_mb, 64, 16_777_216)

@@ -36,6 +36,9 @@ class EvaluateConfig:
     # The evaluate flow first evaluates the models a run was trained from (base, SFT warm start), once per
     # protocol, so that each checkpoint's comparison plot shows base → SFT → GRPO on the same instances.
     lineage: bool = True
+    # Run each answer to an executable held-out instance (validated at curation, its repository declaring an
+    # environment) against its tests in the sandbox: the resolved rate and the reward's calibration.
+    execute: bool = True
 
     def __post_init__(self) -> None:
         require_integer("evaluate.samples", self.samples, 1, 1000)

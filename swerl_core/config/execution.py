@@ -80,6 +80,7 @@ class ExecutionConfig:
     disk_mb: int = 1024  # growth of a work tree
     processes: int = 256
     gold_runs: int = 3  # runs of the gold patch when validating an instance (flaky tests differ between runs)
+    workers: int = 0  # evaluated answers run against their tests at once, each in its own sandbox; 0 = every core
 
     def __post_init__(self) -> None:
         repos = [entry.repo for entry in self.environments]
@@ -92,6 +93,7 @@ class ExecutionConfig:
         require_integer("execution.disk_mb", self.disk_mb, 1, 1_048_576)
         require_integer("execution.processes", self.processes, 8, 65_536)
         require_integer("execution.gold_runs", self.gold_runs, 1, 20)
+        require_integer("execution.workers", self.workers, 0, 1024, note="0: every core")
 
     def environment_for(self, repo: str) -> RepoEnvironment | None:
         """The declared environment of ``repo`` (``OWNER/NAME``), or None when it has none."""

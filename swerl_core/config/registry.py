@@ -20,7 +20,7 @@ from swerl_core.config.checks import (
 )
 
 Policy = Literal["auto", "manual"]
-GateOn = Literal["greedy", "sampled"]
+GateOn = Literal["greedy", "sampled", "resolved"]
 WithoutChampion = Literal["floor", "trained_from"]
 
 
@@ -33,12 +33,15 @@ class RegistryConfig:
     alpha: float = 0.05  # tolerated false-promotion rate (one-sided); the interval is two-sided at 1 - 2·alpha
     bootstrap_seed: int = 0  # the instance-level bootstrap is seeded so a decision can be replayed
     bootstrap_resamples: int = 4000
-    gate_on: GateOn = "sampled"  # which evaluation decides: sampled (K = evaluate.samples; greedy when K = 1) or greedy
+    # Which evaluation decides: the reward of the sampled one (K = evaluate.samples; greedy when K = 1) or of the greedy
+    # one, or the resolved rate of the sampled one (its executable instances' answers run against their tests).
+    gate_on: GateOn = "sampled"
     format_error_ceiling: float = 0.3  # pass: format-error rate <= ceiling (always applies)
     # With no champion, judge against: the floor (`floor`), or the model the candidate's training started from,
     # evaluated under the same protocol and paired instance by instance like a champion (`trained_from`).
     without_champion: WithoutChampion = "floor"
     reward_floor: float = 0.0  # without_champion floor: pass when the candidate's interval reaches it
+    resolved_floor: float = 0.0  # the same floor for a resolved rate (gate_on: resolved)
     policy: Policy = "manual"  # auto: a passing version becomes champion at once
     lock_timeout_s: float = 600.0  # wait for another registration holding the registry lock
 
@@ -63,4 +66,5 @@ class RegistryConfig:
         require_integer("registry.bootstrap_resamples", self.bootstrap_resamples, 100, 1_000_000)
         require_number("registry.format_error_ceiling", self.format_error_ceiling, 0, 1)
         require_number("registry.reward_floor", self.reward_floor, -1, 1)
+        require_number("registry.resolved_floor", self.resolved_floor, 0, 1)
         require_number("registry.lock_timeout_s", self.lock_timeout_s, 0, DAY_S, open_low=True, unit="seconds")

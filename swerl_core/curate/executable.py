@@ -6,14 +6,15 @@ is the row's ``oracle_patch`` (the code part of the pull request) and its tests 
 are kept per environment digest (:mod:`swerl_core.execution.validation_cache`), so a curate that reruns, after a
 crash or with another config, validates only what it has not validated yet. A repository without a declaration is
 ``no_environment`` and nothing runs for it; ``curate.executable_only`` drops every row that is not ``executable``,
-by its status. Never decides anything about the other stages' rows.
+by its status; with ``curate.validate: heldout`` only held-out rows are validated (train rows are
+``not_validated``). Never decides anything about the other stages' rows.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +24,13 @@ from swerl_core.config import Settings
 from swerl_core.curate.errors import CurateError
 from swerl_core.curate.funnel import FunnelCounter
 from swerl_core.execution import PullRequestCode, SandboxUnavailable, Validation, validate_instance
+from swerl_core.execution.environments import declared_repos
 from swerl_core.execution.validation_cache import cache_folder, cached_validation, outcome_key, store_validation
 from swerl_core.progress import ProgressReporter
+from swerl_core.snapshot_schema import NOT_VALIDATED
 
 STAGE = "execution"
 Validator = Callable[[Settings, PullRequestCode, Path], Validation]
-
-
-def declared_repos(settings: Settings, repos: Iterable[str]) -> dict[str, str]:
-    """Each of ``repos`` that declares an execution environment → its declaration's digest."""
-    out = {}
-    for repo in sorted(set(repos)):
-        declaration = settings.execution.environment_for(repo)
-        if declaration is not None:
-            out[repo] = declaration.digest
-    return out
-
-
-def execution_inputs(settings: Settings, repos: Iterable[str]) -> dict[str, Any] | None:
-    """What validation outcomes depend on besides the rows (the snapshot id hashes it); None when nothing runs."""
-    environments = declared_repos(settings, repos)
-    if not environments:
-        return None
-    ex = settings.execution
-    limits = [ex.test_timeout_s, ex.memory_mb, ex.output_mb, ex.disk_mb, ex.processes, ex.gold_runs]
-    return {"environments": environments, "limits": limits}
 
 
 def validate_rows(
@@ -73,7 +56,7 @@ def validate_rows(
             mirror = mirrors.get(row["repo"])
             outcome = _outcome(row, settings, mirror, Path(work), validate or validate_instance, failed_builds)
             outcomes.append(outcome)
-            if row["repo"] in environments:
+            if row["repo"] in environments and outcome.status != NOT_VALIDATED:
                 say(f"validated {row['instance_id']}: {outcome.status}", i + 1, rows.height)
     statuses = [outcome.status for outcome in outcomes]
     rows = rows.with_columns(
@@ -88,6 +71,7 @@ def validate_rows(
         "environments": environments,
         "gold_runs": settings.execution.gold_runs if ran else None,
         "executable_only": settings.curate.executable_only,
+        "validate": settings.curate.validate,
         "counts": dict(sorted(counts.items())),
     }
     if ran:
@@ -110,6 +94,8 @@ def _outcome(
     declaration = settings.execution.environment_for(row["repo"])
     if declaration is None:
         return Validation("no_environment", reason=f"{row['repo']} declares no execution environment")
+    if settings.curate.validate == "heldout" and not row["heldout"]:
+        return Validation("not_validated", reason="a train row, and curate.validate is heldout")
     if row["repo"] in failed_builds:  # one failed build per repository and curate is enough
         return failed_builds[row["repo"]]
     if mirror is None:

@@ -27,7 +27,7 @@ from swerl_core.config.curate import CurateConfig
 from swerl_core.curate.decontaminate import contamination_reason, read_benchmark
 from swerl_core.curate.dedup import dedup_reason
 from swerl_core.curate.errors import CurateError, EmptySnapshotError
-from swerl_core.curate.executable import execution_inputs, validate_rows
+from swerl_core.curate.executable import validate_rows
 from swerl_core.curate.filters import (
     LINKS_INCOMPLETE,
     apply_stage,
@@ -63,6 +63,7 @@ from swerl_core.curate.source import (
 from swerl_core.curate.split import heldout_bound, heldout_bound_record, heldout_mask, leak_reason
 from swerl_core.curate.tokens import PromptCounter, tokenizer_digest
 from swerl_core.errors import SnapshotError
+from swerl_core.execution.environments import execution_inputs
 from swerl_core.file_kinds import CODE, file_kind_expr
 from swerl_core.git import GitError
 from swerl_core.progress import ProgressCallback, ProgressReporter

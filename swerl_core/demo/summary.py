@@ -21,10 +21,12 @@ def stage_table(evaluations: Rows, registered: str | None) -> list[str]:
         return ["  (no evaluation was published)"]
     samples = {str(row.get("samples per instance", "?")) for row in evaluations}
     instances = {str(row.get("held-out instances", "?")) for row in evaluations}
+    executed = any(row.get("resolved rate", "-") != "-" for row in evaluations)
     lines = [
         f"held-out mean reward over {', '.join(sorted(instances))} pull requests, K = {', '.join(sorted(samples))} "
         "sampled answers each, 90 % interval (bootstrap over pull requests):",
-        f"  {'stage':<6} {'model':<26} {'mean':>7}  {'90 % interval':<18} {'malformed':>9}  {'applies':>7}",
+        f"  {'stage':<6} {'model':<26} {'mean':>7}  {'90 % interval':<18} {'malformed':>9}  {'applies':>7}"
+        + (f"  {'resolved':>8}  {'AUC':>5}" if executed else ""),
     ]
     mark = Path(registered).name if registered else None
     for row in evaluations:
@@ -33,9 +35,30 @@ def stage_table(evaluations: Rows, registered: str | None) -> list[str]:
         lines.append(
             f"  {str(row.get('stage', '?')):<6} {model[:26]:<26} {float(row.get('mean reward', 0.0)):+7.3f}  "
             f"{str(row.get('90% interval', '-')):<18} {float(row.get('format-error rate', 0.0)):9.0%}  "
-            f"{float(row.get('apply rate', 0.0)):7.0%}" + ("   <- registered (the best checkpoint)" if chosen else "")
+            f"{float(row.get('apply rate', 0.0)):7.0%}"
+            + (
+                f"  {_share(row.get('resolved rate')):>8}  {_number(row.get('reward AUC for resolved')):>5}"
+                if executed
+                else ""
+            )  # fmt: skip
+            + ("   <- registered (the best checkpoint)" if chosen else "")
+        )
+    if executed:
+        counts = {str(row.get("executable instances", "-")) for row in evaluations} - {"-"}
+        lines.append(
+            f"  resolved: the share of sampled answers that pass their pull request's tests in the sandbox, over "
+            f"{', '.join(sorted(counts)) or 'the'} executable held-out pull requests; AUC: how well the reward ranks "
+            "resolved answers above the others (0.5 is chance, - when one class is missing)"
         )
     return lines
+
+
+def _share(value: Any) -> str:
+    return "-" if value in (None, "-") else f"{float(value):.0%}"
+
+
+def _number(value: Any) -> str:
+    return "-" if value in (None, "-") else f"{float(value):.2f}"
 
 
 def gate_lines(gate_markdown: str | None, registration: Rows) -> list[str]:

@@ -15,6 +15,7 @@ official harness where a Docker engine exists.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -32,6 +33,7 @@ from swerl_core.evaluate.instances import EvalInstance, heldout_instances
 from swerl_core.evaluate.metrics import summarize
 from swerl_core.evaluate.predictions import harness_predictions, write_predictions
 from swerl_core.evaluate.protocol import HELDOUT, SWEBENCH, EvalProtocol, evaluation_protocol
+from swerl_core.evaluate.resolved import execution_summary, require_sandbox, resolve_samples
 from swerl_core.evaluate.results import (
     PLOTTED,
     Baseline,
@@ -87,7 +89,7 @@ def evaluate(
     instances = heldout_instances(settings.snapshots_dir, snapshot_id, settings.evaluate.limit)
     say = ProgressReporter("evaluate", progress)
     if store is not None:
-        protocol = evaluation_protocol(settings.evaluate, snapshot_id, HELDOUT, instances)
+        protocol = evaluation_protocol(settings, snapshot_id, HELDOUT, instances)
         finished = _finish_unlogged(settings, store, model, protocol, say)
         if finished is not None:
             return finished
@@ -153,7 +155,7 @@ def evaluate_swebench(
         rows = rows[: settings.evaluate.limit]
     instances = swebench_instances(rows, settings.mirrors_dir)
     if store is not None:
-        protocol = evaluation_protocol(settings.evaluate, instance_file.name, SWEBENCH, instances)
+        protocol = evaluation_protocol(settings, instance_file.name, SWEBENCH, instances)
         finished = _finish_unlogged(settings, store, model, protocol, ProgressReporter("evaluate", progress))
         if finished is not None:
             return finished
@@ -188,21 +190,34 @@ def _evaluate(
             backend = VllmBackend(resolved.local_dir, cfg, on_gpu=engine_on_gpu())
         else:
             backend = EndpointBackend(cfg, cfg.endpoint_model or model, api_key)
-    protocol = evaluation_protocol(cfg, snapshot_id, split, instances)
+    protocol = evaluation_protocol(settings, snapshot_id, split, instances)
+    require_sandbox(settings, instances)
     say(f"evaluating {resolved.ref} on {len(instances)} {split} instances of {snapshot_id}, K={cfg.samples}")
     try:
         results, timings = rollout(instances, backend, cfg.samples, say, settings.reward.workers)
     finally:
         if isinstance(backend, VllmBackend):
             backend.close()
+    started = time.perf_counter()
+    results = resolve_samples(settings, instances, results, say)
+    execution = execution_summary(results, time.perf_counter() - started, settings.registry.bootstrap_seed)
     evaluation_id = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     out_dir = settings.home / "evaluations" / evaluation_id
     predictions = write_predictions(out_dir / "predictions.jsonl", results, resolved.ref)
-    resolved_rate, note = None, None
+    resolved_rate = None if execution is None else execution.resolved_rate
+    note = None if execution is None or not execution.note else execution.note
     if split == SWEBENCH and instance_file is not None:
         first = harness_predictions(out_dir / "harness_predictions.jsonl", results, resolved.ref)
         harness = run_harness(instance_file, first, resolved.ref, evaluation_id, cfg.harness_workers, out_dir)
-        resolved_rate, note = harness.resolved_rate, harness.reason
+        if execution is None:  # the official harness is the resolved rate; beside swerl's sandbox, a reference
+            resolved_rate, note = harness.resolved_rate, harness.reason
+        else:
+            reference = (
+                f"the official SWE-bench harness resolved {harness.resolved}/{harness.total}"
+                if harness.ran
+                else harness.reason.split(";")[0]
+            )
+            note = "; ".join(filter(None, (note, reference)))
     report = EvalReport(
         evaluation_id,
         resolved.ref,
@@ -221,6 +236,7 @@ def _evaluate(
         note,
         as_metrics(failure_rates(results, instances, cfg.max_new_tokens)),
         evaluation_step(resolved.local_dir),
+        execution=execution,
     )
     if store is not None:
         record_evaluation(store, report)  # the record first: an MLflow failure below loses nothing

@@ -30,6 +30,8 @@ class SampleResult:
     refused_paths: tuple[str, ...]
     model_patch: str
     tokens: int
+    resolution: str | None = None  # run against its tests: resolved, or why not (evaluate.resolved); None: not run
+    resolution_detail: str = ""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Each line has ``instance_id``, ``model_name_or_path`` and ``model_patch`` (a unified diff, empty when
 the answer did not apply) — what the SWE-bench harness reads — followed by ``sample``, ``reward``,
-``error``, ``applied``, ``refused_paths``, ``tokens`` and ``raw_output``. The harness takes one
+``error``, ``applied``, ``refused_paths``, ``tokens``, ``raw_output`` and, for an instance whose tests
+were run, ``resolution`` (``resolved`` or why not: :mod:`swerl_core.evaluate.resolved`) and
+``resolution_detail``. The harness takes one
 prediction per instance, so :func:`harness_predictions` keeps sample 0 (the greedy one when K = 1).
 """
 
@@ -14,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from swerl_core.evaluate.metrics import SampleResult
+
+NOT_RUN = "not_run"
+"""The ``resolution`` of a sample the machine could not judge (no mirror, an environment that does not build);
+every other value is a :data:`swerl_core.execution.resolution.Reason`."""
 
 
 def prediction_record(result: SampleResult, model_name: str) -> dict[str, object]:
@@ -29,6 +35,11 @@ def prediction_record(result: SampleResult, model_name: str) -> dict[str, object
         "refused_paths": list(result.refused_paths),
         "tokens": result.tokens,
         "raw_output": result.output,
+        **(
+            {"resolution": result.resolution, "resolution_detail": result.resolution_detail}
+            if result.resolution
+            else {}
+        ),
     }
 
 
@@ -56,10 +67,34 @@ def sample_rewards(path: Path) -> dict[str, tuple[float, ...]]:
 
     This is what the gate pairs: two evaluations under one protocol have the same instance ids.
     """
-    if not path.is_file():
-        return {}
+    rows = _rows(path)
+    return per_instance([(str(row["instance_id"]), int(row["sample"]), float(row["reward"])) for row in rows])
+
+
+def sample_resolved(path: Path) -> dict[str, tuple[float, ...]]:
+    """Each judged instance's samples as 1.0 (resolved) or 0.0, in sample order, from a predictions file: what the
+    gate pairs on ``registry.gate_on: resolved``. Samples never run (no tests, or ``not_run``) are left out."""
+    return per_instance(
+        [
+            (str(row["instance_id"]), int(row["sample"]), resolved_value(row["resolution"]))
+            for row in _rows(path)
+            if row.get("resolution") not in (None, NOT_RUN)
+        ]
+    )
+
+
+def resolved_value(resolution: str | None) -> float:
+    """A judged sample's resolved flag as a number: 1.0 for ``resolved``, else 0.0."""
+    return 1.0 if resolution == "resolved" else 0.0
+
+
+def per_instance(values: Iterable[tuple[str, int, float]]) -> dict[str, tuple[float, ...]]:
+    """``(instance id, sample, value)`` triples grouped by instance, each group in sample order."""
     by_instance: dict[str, list[tuple[int, float]]] = {}
-    for line in read_predictions(path):
-        row: dict[str, Any] = dict(line)
-        by_instance.setdefault(str(row["instance_id"]), []).append((int(row["sample"]), float(row["reward"])))
-    return {key: tuple(r for _, r in sorted(rows)) for key, rows in by_instance.items()}
+    for instance_id, sample, value in values:
+        by_instance.setdefault(instance_id, []).append((sample, value))
+    return {key: tuple(value for _, value in sorted(rows)) for key, rows in by_instance.items()}
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    return [dict(line) for line in read_predictions(path)] if path.is_file() else []

@@ -4,8 +4,10 @@ Two evaluations may stand in for each other (at the gate, in the comparison plot
 protocols are equal: the same snapshot and split, the same instances in the same order (so
 ``evaluate.limit`` counts), the same K and the decoding settings that change the numbers —
 ``max_new_tokens`` always, ``temperature``, ``top_p`` and ``seed`` only when sampling (K > 1), since
-greedy decoding ignores them. Batching, concurrency, timeouts, retries and the backend change how fast
-an evaluation runs, not what it measures, so they stay out. This module computes; it never stores.
+greedy decoding ignores them — and, when executable instances' answers are run against their tests,
+what the verdicts depend on (the environment declarations and the sandbox's limits). Batching,
+concurrency, timeouts, retries and the backend change how fast an evaluation runs, not what it
+measures, so they stay out. This module computes; it never stores.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from swerl_core.config import Settings
-from swerl_core.config.evaluate import EvaluateConfig
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
+from swerl_core.execution.environments import execution_inputs
 
 HELDOUT, SWEBENCH = "heldout", "swebench-verified"
 
@@ -36,23 +38,29 @@ class EvalProtocol:
     temperature: float | None = None  # None: greedy (K = 1)
     top_p: float | None = None
     seed: int | None = None
+    execution: str | None = None  # digest of what resolved verdicts depend on; None: no test runs
 
     def as_dict(self) -> dict[str, Any]:
-        """The protocol as plain JSON-ready values."""
-        return asdict(self)
+        """The protocol as plain JSON-ready values (``execution`` only when tests run, so that the fingerprints of
+        evaluations without them are those recorded before execution existed)."""
+        values = asdict(self)
+        if values["execution"] is None:
+            del values["execution"]
+        return values
 
     @property
     def fingerprint(self) -> str:
         """A short stable hash of :meth:`as_dict`: stored with every evaluation and model version."""
-        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return _digest(self.as_dict())
 
 
 def evaluation_protocol(
-    cfg: EvaluateConfig, snapshot_id: str, split: str, instances: Sequence[EvalInstance]
+    settings: Settings, snapshot_id: str, split: str, instances: Sequence[EvalInstance]
 ) -> EvalProtocol:
-    """The protocol of evaluating ``instances`` of ``snapshot_id`` with ``cfg``."""
+    """The protocol of evaluating ``instances`` of ``snapshot_id`` with ``settings``."""
+    cfg = settings.evaluate
     ids = "\n".join(i.instance_id for i in instances)
+    execution = execution_digest(settings, instances)
     sampled = not cfg.greedy
     return EvalProtocol(
         snapshot_id=snapshot_id,
@@ -64,7 +72,20 @@ def evaluation_protocol(
         temperature=cfg.temperature if sampled else None,
         top_p=cfg.top_p if sampled else None,
         seed=cfg.seed if sampled else None,
+        execution=None if execution is None else _digest(execution),
     )
+
+
+def execution_digest(settings: Settings, instances: Sequence[EvalInstance]) -> dict[str, Any] | None:
+    """What the resolved verdicts of ``instances`` depend on besides the answers (the protocol records it): the
+    environment declarations of their executable repositories and the sandbox's limits; None when nothing runs."""
+    if not settings.evaluate.execute:
+        return None
+    return execution_inputs(settings, {i.repo for i in instances if i.execution is not None})
+
+
+def _digest(values: Any) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 def heldout_protocol(settings: Settings, snapshot_id: str) -> EvalProtocol:
@@ -73,4 +94,4 @@ def heldout_protocol(settings: Settings, snapshot_id: str) -> EvalProtocol:
 
     ensure_snapshot(settings, snapshot_id)  # a fresh machine with shared storage registers too
     instances = heldout_instances(settings.snapshots_dir, snapshot_id, settings.evaluate.limit)
-    return evaluation_protocol(settings.evaluate, snapshot_id, HELDOUT, instances)
+    return evaluation_protocol(settings, snapshot_id, HELDOUT, instances)

@@ -19,6 +19,7 @@ from typing import Any
 from swerl_core.evaluate.failure_modes import evaluation_step
 from swerl_core.evaluate.metrics import EvalMetrics
 from swerl_core.evaluate.protocol import EvalProtocol
+from swerl_core.evaluate.resolved import ExecutionSummary, summary_from_dict
 from swerl_core.store import EvaluationRecord, Store
 
 PLOTTED = ("mean_reward", "best_of_k_reward", "exact_match_rate", "apply_rate", "format_error_rate")
@@ -46,6 +47,7 @@ class EvalReport:
     failure_rates: Mapping[str, float] = field(default_factory=dict)  # failure.* (see evaluate.failure_modes)
     step: int = 0  # the checkpoint's training step: the x-axis of every metric logged
     reused: bool = False  # an evaluation recorded earlier under the same protocol, returned instead of run again
+    execution: ExecutionSummary | None = None  # its executable instances' answers run against their tests
 
 
 def evaluation_record(report: EvalReport) -> EvaluationRecord:
@@ -80,6 +82,7 @@ def evaluation_record(report: EvalReport) -> EvaluationRecord:
         protocol=report.protocol.fingerprint,
         protocol_json=json.dumps(report.protocol.as_dict(), sort_keys=True),
         failure_rates_json=json.dumps(dict(report.failure_rates), sort_keys=True),
+        execution_json=None if report.execution is None else json.dumps(report.execution.as_dict(), sort_keys=True),
         mlflow_logged=False,  # written before the logging; store.evaluations.mark_logged after it
     )
 
@@ -122,6 +125,7 @@ def report_from_row(row: Mapping[str, Any], protocol: EvalProtocol) -> EvalRepor
         failure_rates=json.loads(str(row.get("failure_rates_json") or "{}")),
         step=evaluation_step(Path(ref)) if Path(ref).is_dir() else 0,
         reused=True,
+        execution=summary_from_dict(json.loads(row["execution_json"])) if row.get("execution_json") else None,
     )
 
 
@@ -201,6 +205,9 @@ def log_to_mlflow(
         for k, v in (("generation_s", report.generation_s), ("reward_s", report.reward_s))
     ]
     metrics += [Metric(f"{report.split}.{k}", v, stamp, step) for k, v in sorted(report.failure_rates.items())]
+    if report.execution is not None:
+        ran = execution_metrics(report.execution)
+        metrics += [Metric(f"{report.split}.{k}", v, stamp, step) for k, v in ran.items()]
     if lineage and lineage[-1].direct_base:
         base_metrics = lineage[-1].metrics
         metrics += [
@@ -224,6 +231,7 @@ def log_to_mlflow(
         "harness_note": report.harness_note,
         "step": step,
         "failure_rates": report.failure_rates,
+        "execution": None if report.execution is None else report.execution.as_dict(),
         "baselines": [{"label": b.label, "model_ref": b.model_ref, **b.metrics} for b in baselines],
     }
     client.log_dict(run_id, document, f"{base}/metrics.json")
@@ -233,5 +241,52 @@ def log_to_mlflow(
     bars = [*((b.label, b.metrics) for b in lineage), ("candidate", headline)]
     bars += [(champion.label, champion.metrics)] if champion else []
     client.log_figure(run_id, comparison_figure(bars, title), f"{base}/comparison.png")
+    if report.execution is not None and report.execution.calibration.reliability:
+        client.log_figure(run_id, reliability_figure(report.execution, title), f"{base}/reliability.png")
     client.set_tag(run_id, f"evaluation.{report.split}", report.evaluation_id)
     client.set_tag(run_id, f"evaluation.{report.split}.protocol", report.protocol.fingerprint)
+
+
+def execution_metrics(execution: ExecutionSummary) -> dict[str, float]:
+    """The scalar metrics of an evaluation's test runs, as logged to MLflow (``<split>.<name>``) beside
+    ``resolved_rate`` (a headline metric): its interval, the reward's ROC AUC and rank correlation for
+    "resolved", the sample count per reason. A measure the runs could not define (no sample judged; one
+    class only) is left out, never logged as 0."""
+    cal = execution.calibration
+    values: dict[str, float | None] = {
+        "resolved_rate_lower": execution.lower,
+        "resolved_rate_upper": execution.upper,
+        "reward_auc": cal.roc_auc,
+        "reward_spearman": cal.spearman,
+        "executable_instances": float(execution.executable_instances),
+        "execution_s": execution.seconds,
+        **{f"resolution.{reason}": float(count) for reason, count in execution.reasons.items()},
+    }
+    return {k: float(v) for k, v in sorted(values.items()) if v is not None}
+
+
+def reliability_figure(execution: ExecutionSummary, title: str) -> Any:
+    """The reliability plot: resolved rate by reward decile (each bar a bin of equal sample count), the bin's mean
+    reward under it, and the overall resolved rate as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    bins = execution.calibration.reliability
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    axes = figure.subplots()
+    axes.bar(range(len(bins)), [b.resolved_rate for b in bins], 0.8, label="resolved rate")
+    labels = [f"{b.low:+.2f}…{b.high:+.2f}\nn={b.count}" for b in bins]
+    axes.set_xticks(range(len(bins)), labels, fontsize="x-small")
+    if execution.resolved_rate is not None:
+        axes.axhline(execution.resolved_rate, color="black", linewidth=0.8, linestyle="--", label="overall")
+    auc = execution.calibration.roc_auc
+    axes.set(
+        ylim=(0, 1.05),
+        xlabel="reward bin (equal sample counts)",
+        ylabel="resolved rate",
+        title=f"{title}: reward vs resolved (ROC AUC {'n/a' if auc is None else f'{auc:.3f}'})",
+    )
+    axes.legend(loc="upper left", fontsize="small")
+    return figure

@@ -3,9 +3,12 @@
 The user supplies the instance file (JSONL or Parquet with ``instance_id``, ``repo``, ``base_commit``,
 ``problem_statement``, ``patch``); this module never downloads it. The code context is every file the
 gold patch touches, read at ``base_commit`` from the repository's git mirror; the oracle's new contents
-come from applying the gold patch to those files in a temporary directory. The official harness
-(``swebench`` package) runs only when a Docker engine answers; otherwise :func:`run_harness` says so and
-no resolved rate is recorded.
+come from applying the gold patch to those files in a temporary directory. A record that lists its
+tests (``FAIL_TO_PASS``, ``PASS_TO_PASS``, ``test_patch``) is executable: where its repository declares an
+environment, swerl's sandbox decides "resolved" (:mod:`.resolved`). The official harness (``swebench``
+package) runs only when a Docker engine answers: the resolved rate when swerl's sandbox did not run, a
+reference beside it when it did; without either, :func:`run_harness` says so and no resolved rate is
+recorded.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.checkout import safe_target
 from swerl_core.evaluate.instances import EvalInstance
+from swerl_core.execution.resolution import ExecutableInstance, swebench_instance
 from swerl_core.git import GitError, Mirror, mirror_path, run_git
 from swerl_core.git.command import first_error_line, git_argv, git_env
 from swerl_core.paths import is_work_tree_path
@@ -85,9 +89,20 @@ def swebench_instances(rows: list[dict[str, str]], mirrors_dir: Path) -> list[Ev
                 code_context=context,
                 oracle_new_content=patched_files(context, row["patch"], row["instance_id"]),
                 base_commit=row["base_commit"],
+                execution=_executable(row),
             )
         )
     return instances
+
+
+def _executable(row: dict[str, str]) -> ExecutableInstance | None:
+    """The tests of a record that lists them (``FAIL_TO_PASS``, as SWE-bench's datasets do); None otherwise."""
+    if not row.get("FAIL_TO_PASS"):
+        return None
+    try:
+        return swebench_instance(row)
+    except ValueError as exc:
+        raise EvaluateError(str(exc)) from None
 
 
 def patched_files(files: dict[str, str], patch: str, instance_id: str) -> dict[str, str]:

@@ -18,10 +18,11 @@ import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from swerl_core.config import Settings
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
@@ -62,6 +63,27 @@ def environment_folder(home: Path, declaration: RepoEnvironment) -> Path:
     """Where the environment of ``declaration`` is built: one folder per repository and declaration digest."""
     owner, name = declaration.repo.lower().split("/")
     return home / "environments" / f"{owner}__{name}-{declaration.digest}"
+
+
+def declared_repos(settings: Settings, repos: Iterable[str]) -> dict[str, str]:
+    """Each of ``repos`` that declares an execution environment → its declaration's digest."""
+    out = {}
+    for repo in sorted(set(repos)):
+        declaration = settings.execution.environment_for(repo)
+        if declaration is not None:
+            out[repo] = declaration.digest
+    return out
+
+
+def execution_inputs(settings: Settings, repos: Iterable[str]) -> dict[str, Any] | None:
+    """What running the tests of ``repos`` depends on besides the code: each declared repository's declaration digest
+    and the sandbox's limits (a snapshot id and an evaluation protocol hash it); None when none declares one."""
+    environments = declared_repos(settings, repos)
+    if not environments:
+        return None
+    ex = settings.execution
+    limits = [ex.test_timeout_s, ex.memory_mb, ex.output_mb, ex.disk_mb, ex.processes, ex.gold_runs]
+    return {"environments": environments, "limits": limits}
 
 
 def ensure_environment(settings: Settings, repo: str, log: Callable[[str], None] | None = None) -> Environment:

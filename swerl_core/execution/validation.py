@@ -36,6 +36,7 @@ Status = Literal[
     "flaky",
     "gold_fails",
     "tests_did_not_run",
+    "not_validated",
 ]
 # Exit codes of a command that never ran: found but not executable (126), not found (127).
 _COMMAND_DID_NOT_RUN = (126, 127)

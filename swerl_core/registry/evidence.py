@@ -7,8 +7,10 @@ once. Otherwise it computes the evaluation protocol once (snapshot, K, held-out 
 runs one), evaluates the champion — or, without one under ``registry.without_champion: trained_from``, the model
 the checkpoint's training run started from — under the same protocol when it has no such evaluation yet, and
 hands both to :func:`swerl_core.registry.register.register`, so the gate always compares like with like. With
-K > 1 it does so for the greedy and the sampled evaluation, and the gate decides on ``registry.gate_on``. The
-registry imports evaluation, never the other way round.
+K > 1 it does so for the greedy and the sampled evaluation, and, when the sampled evaluation ran its executable
+instances' answers against their tests, for its resolved rate too (mode ``resolved``, paired per instance the same
+way); the gate decides on ``registry.gate_on`` and the other modes are reported. The registry imports evaluation,
+never the other way round.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from pathlib import Path
 
 from swerl_core.config import Settings
 from swerl_core.evaluate.evaluation import evaluate
-from swerl_core.evaluate.predictions import sample_rewards
+from swerl_core.evaluate.predictions import sample_resolved, sample_rewards
 from swerl_core.evaluate.results import EvalReport
 from swerl_core.lineage import direct_base, git_sha
 from swerl_core.models import access_refusals, mlflow_client, registry_access
 from swerl_core.progress import ProgressCallback, ProgressReporter
-from swerl_core.registry.gate import GateMetrics, TrainedFrom
+from swerl_core.registry import RegistryError
+from swerl_core.registry.gate import GateMetrics, Measure, TrainedFrom
 from swerl_core.registry.register import (
     BaseEvaluator,
     ChampionEvaluator,
@@ -64,11 +67,18 @@ def evaluate_and_register(
             return recorded_registration(settings, existing)
     base = direct_base(settings.tracking_uri, training_run) if training_run else None
     modes = evaluation_modes(settings)
-    evidence = {
-        mode: _evidence(mode, mode_settings, store, checkpoint, snapshot_id, base, say, progress)
-        for mode, mode_settings in modes.items()
-    }
-    deciding, *reported = modes
+    evidence = {}
+    for mode, (mode_settings, measure) in modes.items():
+        found = _evidence(mode, mode_settings, measure, store, checkpoint, snapshot_id, base, say, progress)
+        if found is not None:
+            evidence[mode] = found
+        elif mode == settings.registry.gate_on:
+            raise RegistryError(
+                f"registry.gate_on is resolved but the evaluation of {checkpoint} on {snapshot_id} ran no tests: "
+                "no held-out instance is executable (curate with execution.environments declared), or "
+                "evaluate.execute is false"
+            )
+    deciding, *reported = evidence
     candidate, metrics, evaluate_champion, evaluate_base = evidence[deciding]
     say(f"registering {checkpoint} as a version of {name}")
     with access_refusals(settings.tracking_uri, name, "MANAGE"):  # the service account's (registry.accounts)
@@ -100,40 +110,47 @@ def _existing_version(settings: Settings, name: str, training_run: str) -> str |
         return None  # nothing registered under this name yet
 
 
-def evaluation_modes(settings: Settings) -> dict[str, Settings]:
-    """Settings per evaluation mode, deciding one (``registry.gate_on``) first: greedy always, sampled when K > 1."""
+def evaluation_modes(settings: Settings) -> dict[str, tuple[Settings, Measure]]:
+    """Settings and measure per evaluation mode, the deciding one (``registry.gate_on``) first: greedy always,
+    sampled when K > 1, and resolved: the sampled evaluation's (the greedy one when K = 1) resolved rate."""
     greedy = dataclasses.replace(settings, evaluate=dataclasses.replace(settings.evaluate, samples=1))
-    if settings.evaluate.samples == 1:
-        return {"greedy": settings}
-    modes = {"sampled": settings, "greedy": greedy}
-    return modes if settings.registry.gate_on == "sampled" else {"greedy": greedy, "sampled": settings}
+    modes: dict[str, tuple[Settings, Measure]] = {"greedy": (greedy, "reward")}
+    if settings.evaluate.samples > 1:
+        modes["sampled"] = (settings, "reward")
+    modes["resolved"] = (settings, "resolved")
+    deciding = settings.registry.gate_on if settings.registry.gate_on in modes else "greedy"  # sampled with K = 1
+    return {deciding: modes[deciding], **modes}
 
 
-def gate_metrics(report: EvalReport) -> GateMetrics:
-    """The numbers of ``report`` that the registry gate compares, per-instance rewards included."""
+def gate_metrics(report: EvalReport, measure: Measure = "reward") -> GateMetrics | None:
+    """The numbers of ``report`` that the registry gate compares on ``measure``, per-instance values included; None
+    for ``resolved`` when the evaluation judged no answer by its tests."""
     m = report.metrics
+    if measure == "reward":
+        mean, values = m.mean_reward, sample_rewards(report.predictions_path)
+    elif report.execution is None or report.execution.resolved_rate is None:
+        return None
+    else:
+        mean, values = report.execution.resolved_rate, sample_resolved(report.predictions_path)
     return GateMetrics(
-        report.snapshot_id,
-        m.samples_per_instance,
-        m.mean_reward,
-        m.format_error_rate,
-        report.protocol.fingerprint,
-        sample_rewards(report.predictions_path),
-    )
+        report.snapshot_id, m.samples_per_instance, mean, m.format_error_rate, report.protocol.fingerprint, values,
+        measure,
+    )  # fmt: skip
 
 
 def _evidence(
     mode: str,
     settings: Settings,
+    measure: Measure,
     store: Store,
     checkpoint: Path,
     snapshot_id: str,
     base: Path | None,
     say: ProgressReporter,
     progress: ProgressCallback | None,
-) -> tuple[GateMetrics, dict[str, float], ChampionEvaluator, BaseEvaluator]:
-    """The checkpoint's evaluation under ``settings`` (reused or run), and how to get the champion's and the base's
-    under the same protocol."""
+) -> tuple[GateMetrics, dict[str, float], ChampionEvaluator, BaseEvaluator] | None:
+    """The checkpoint's evaluation under ``settings`` (reused or run) on ``measure``, and how to get the champion's
+    and the base's under the same protocol; None when it has no numbers on ``measure`` (no test ran)."""
     name = settings.registry.model_name
 
     def evaluated(model: str, what: str) -> EvalReport:
@@ -143,13 +160,22 @@ def _evidence(
         return report
 
     report = evaluated(str(Path(checkpoint).resolve()), str(checkpoint))
+    candidate = gate_metrics(report, measure)
+    if candidate is None:
+        return None
+
+    def judged(model: str, what: str) -> GateMetrics:
+        metrics = gate_metrics(evaluated(model, what), measure)
+        if metrics is None:  # the same protocol ran the same instances' tests: only a machine failure gets here
+            raise RegistryError(f"{what} has no {measure} numbers on {snapshot_id}: its answers were not run")
+        return metrics
 
     def evaluate_champion(version: str) -> GateMetrics:
-        return gate_metrics(evaluated(f"models:/{name}/{version}", f"the champion {name} v{version}"))
+        return judged(f"models:/{name}/{version}", f"the champion {name} v{version}")
 
     def evaluate_base() -> TrainedFrom | None:
         if base is None:
             return None
-        return TrainedFrom(str(base), gate_metrics(evaluated(str(base), f"its base {base}")))
+        return TrainedFrom(str(base), judged(str(base), f"its base {base}"))
 
-    return gate_metrics(report), report.metrics.headline(), evaluate_champion, evaluate_base
+    return candidate, report.metrics.headline(), evaluate_champion, evaluate_base

@@ -23,12 +23,17 @@ from swerl_core.config.registry import RegistryConfig
 from swerl_core.registry import RegistryError
 from swerl_core.registry.paired import Decision, PairedComparison, compare_paired
 
+Measure = Literal["reward", "resolved"]
+MEASURE_NAMES: dict[Measure, str] = {"reward": "mean reward", "resolved": "resolved rate"}
+
 
 @dataclass(frozen=True)
 class GateMetrics:
     """The numbers the gate reads from one evaluation, and the fingerprint of the protocol that produced them.
 
-    ``rewards`` maps each held-out instance id to its K sample rewards (empty when unknown).
+    ``measure`` is what is compared: the similarity ``reward`` or ``resolved`` (1.0 for a sample whose answer
+    passed its tests, else 0.0, over the executable instances). ``mean_reward`` is the measure's mean (the mean
+    reward, or the resolved rate) and ``rewards`` maps each instance id to its K sample values (empty when unknown).
     """
 
     snapshot_id: str
@@ -37,6 +42,7 @@ class GateMetrics:
     format_error_rate: float
     protocol: str
     rewards: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    measure: Measure = "reward"
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class GateVerdict:
             return f"champion v{self.champion_version}"
         if self.baseline == "trained_from":
             return f"its base {self.trained_from.model}" if self.trained_from else "its base (unknown)"
-        return f"the floor {self.required_reward:g}"
+        return f"the {'resolved ' if self.candidate.measure == 'resolved' else ''}floor {self.required_reward:g}"
 
     @property
     def baseline_name(self) -> str:
@@ -112,6 +118,7 @@ class GateVerdict:
             "gate.protocol": self.candidate.protocol,
             "gate.baseline": self.baseline,
             "gate.against": self.against,
+            "gate.measure": self.candidate.measure,
         }
         if self.trained_from is not None:
             tags["gate.baseline_model"] = self.trained_from.model
@@ -167,7 +174,8 @@ def gate(
         baseline, paired, trained_from = "floor", None, None
     if paired is not None:
         _require_comparable(candidate, paired, BASELINE_NAMES[baseline])
-    required = paired.mean_reward + cfg.margin if paired is not None else cfg.reward_floor
+    floor = floor_of(cfg, candidate.measure)
+    required = paired.mean_reward + cfg.margin if paired is not None else floor
     verdict = GateVerdict(
         "inconclusive", "", candidate, champion, champion_version, required, cfg.format_error_ceiling,
         baseline=baseline, trained_from=trained_from,
@@ -182,12 +190,15 @@ def gate(
             "records no base model directory that this tracking server knows"
         )
     elif comparison is not None and baseline == "floor":
-        decision, reason = comparison.decision, _floor_summary(comparison, candidate, cfg.reward_floor)
+        decision, reason = comparison.decision, _floor_summary(comparison, candidate, floor)
     elif comparison is not None:
         decision, reason = comparison.decision, f"{comparison.summary()} ({against})"
     elif baseline == "floor":  # an evaluation recorded without per-instance rewards: the floor on the mean
         decision = "pass" if candidate.mean_reward >= required else "fail"
-        reason = f"mean reward {candidate.mean_reward:.4f} {'>=' if decision == 'pass' else '<'} {required:.4f} (floor)"
+        reason = (
+            f"{MEASURE_NAMES[candidate.measure]} {candidate.mean_reward:.4f} {'>=' if decision == 'pass' else '<'} "
+            f"{required:.4f} (floor)"
+        )
     else:
         decision = "inconclusive"
         reason = (
@@ -198,6 +209,12 @@ def gate(
         decision = "fail"
         reason = f"format-error rate {candidate.format_error_rate:.3f} > ceiling {cfg.format_error_ceiling:g}; {reason}"
     return replace(verdict, decision=decision, reason=reason, comparison=comparison)
+
+
+def floor_of(cfg: RegistryConfig, measure: Measure) -> float:
+    """The floor a candidate without a champion is held against on ``measure`` (``registry.without_champion:
+    floor``): ``reward_floor`` for rewards, ``resolved_floor`` for resolved rates."""
+    return cfg.reward_floor if measure == "reward" else cfg.resolved_floor
 
 
 def recorded_verdict(tags: Mapping[str, str]) -> GateVerdict:
@@ -224,6 +241,7 @@ def recorded_verdict(tags: Mapping[str, str]) -> GateVerdict:
 
 _BASELINES: dict[str, Baseline] = {"champion": "champion", "trained_from": "trained_from", "floor": "floor"}
 _DECISIONS: dict[str, Decision] = {"pass": "pass", "fail": "fail", "inconclusive": "inconclusive"}
+_MEASURES: dict[str, Measure] = {"reward": "reward", "resolved": "resolved"}
 
 
 def _tagged_metrics(tags: Mapping[str, str], prefix: str) -> GateMetrics:
@@ -236,6 +254,7 @@ def _tagged_metrics(tags: Mapping[str, str], prefix: str) -> GateMetrics:
         _float(tags.get(f"{prefix}{joint}mean_reward")),
         _float(tags.get(f"{prefix}{joint}format_error_rate")),
         tags.get("eval.protocol", ""),
+        measure=_MEASURES.get(tags.get("gate.measure", ""), "reward"),
     )
 
 
@@ -250,8 +269,9 @@ def _floor_summary(comparison: PairedComparison, candidate: GateMetrics, floor: 
     """The floor comparison in the candidate's own terms (its interval, not differences from the floor)."""
     c = comparison
     return (
-        f"mean reward {candidate.mean_reward:+.4f}, {c.confidence:.0%} CI [{c.lower + floor:+.4f}, "
-        f"{c.upper + floor:+.4f}] vs floor {floor:g} over {c.n_instances} instances (K={c.samples})"
+        f"{MEASURE_NAMES[candidate.measure]} {candidate.mean_reward:+.4f}, {c.confidence:.0%} CI "
+        f"[{c.lower + floor:+.4f}, {c.upper + floor:+.4f}] vs floor {floor:g} over {c.n_instances} instances "
+        f"(K={c.samples})"
     )
 
 
@@ -267,7 +287,7 @@ def paired_comparison(
             paired.rewards if paired is not None else None,
             cfg.margin,
             cfg.alpha,
-            floor=cfg.reward_floor,
+            floor=floor_of(cfg, candidate.measure),
             seed=cfg.bootstrap_seed,
             resamples=cfg.bootstrap_resamples,
         )
@@ -276,6 +296,8 @@ def paired_comparison(
 
 
 def _require_comparable(candidate: GateMetrics, other: GateMetrics, name: str) -> None:
+    if other.measure != candidate.measure:
+        raise RegistryError(f"cannot compare: the candidate's {candidate.measure} with the {name}'s {other.measure}")
     if (other.snapshot_id, other.samples) != (candidate.snapshot_id, candidate.samples):
         raise RegistryError(
             f"cannot compare: candidate evaluated on {candidate.snapshot_id} (K={candidate.samples}), "

@@ -85,7 +85,7 @@ def gate_document(verdict: GateVerdict) -> dict[str, Any]:
     }
 
 
-def paired_figure(comparison: PairedComparison, title: str, other: str = "champion") -> Any:
+def paired_figure(comparison: PairedComparison, title: str, other: str = "champion", measure: str = "reward") -> Any:
     """Per-instance differences (sorted), their mean, the interval and the margin, as a matplotlib figure."""
     import matplotlib
 
@@ -102,7 +102,7 @@ def paired_figure(comparison: PairedComparison, title: str, other: str = "champi
     )
     axes.axhline(comparison.mean_difference, color="tab:blue", label=f"mean {comparison.mean_difference:+.3f}")
     axes.axhline(comparison.margin, color="black", linestyle="--", label=f"margin {comparison.margin:g}")
-    axes.set(xlabel="held-out instance (sorted by difference)", ylabel=f"candidate − {other} reward")
+    axes.set(xlabel="held-out instance (sorted by difference)", ylabel=f"candidate − {other} {measure}")
     axes.set_title(f"{title}: {comparison.decision}")
     axes.legend(loc="upper left")
     return figure
@@ -114,7 +114,9 @@ def log_gate_report(client: Any, run_id: str, version: str, verdict: GateVerdict
     client.log_dict(run_id, gate_document(verdict), f"{base}/gate.json")
     paths = [f"{base}/gate.json"]
     if verdict.comparison is not None:
-        figure = paired_figure(verdict.comparison, f"v{version} vs {verdict.against}", verdict.baseline_name)
+        figure = paired_figure(
+            verdict.comparison, f"v{version} vs {verdict.against}", verdict.baseline_name, verdict.candidate.measure
+        )
         client.log_figure(run_id, figure, f"{base}/paired_differences.png")
         paths.append(f"{base}/paired_differences.png")
     root = client.get_run(run_id).info.artifact_uri

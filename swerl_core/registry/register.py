@@ -143,6 +143,7 @@ def register(
         "eval.snapshot_id": candidate.snapshot_id,
         "eval.samples": str(candidate.samples),
         "eval.protocol": candidate.protocol,
+        "eval.measure": candidate.measure,
         "gate.decided_by": mode or "the given evaluation",
         "registered_by": who,
         KEY_TAG: key,
@@ -347,6 +348,7 @@ def _mode_tags(name: str, reported: ReportedMode) -> dict[str, str]:
             f"eval.{name}.snapshot_id": c.snapshot_id,
             f"eval.{name}.samples": str(c.samples),
             f"eval.{name}.protocol": c.protocol,
+            f"eval.{name}.measure": c.measure,
         }
     )
     return tags
@@ -378,10 +380,11 @@ def _champion_metrics(
     client: Any, name: str, version: str, candidate: GateMetrics, evaluate_champion: ChampionEvaluator | None
 ) -> GateMetrics:
     everything = version_metrics(client, name, version)
-    wanted = (candidate.snapshot_id, str(candidate.samples), candidate.protocol)
+    wanted = (candidate.snapshot_id, str(candidate.samples), candidate.protocol, candidate.measure)
     for prefix in ("", *sorted({k.split(".")[0] + "." for k in everything if k.count(".") == 1})):
         tags = {k[len(prefix) :]: v for k, v in everything.items() if k.startswith(prefix)}
-        if (tags.get("snapshot_id"), tags.get("samples"), tags.get("protocol")) != wanted:
+        found = (tags.get("snapshot_id"), tags.get("samples"), tags.get("protocol"), tags.get("measure", "reward"))
+        if found != wanted:
             continue
         rewards = {}
         if tags.get("rewards_artifact"):
@@ -394,6 +397,7 @@ def _champion_metrics(
                 float(tags["format_error_rate"]),
                 candidate.protocol,
                 rewards,
+                candidate.measure,
             )
         break
     if evaluate_champion is None:

@@ -236,6 +236,10 @@ _EVALUATION_ROWS_FIRST = (
     "UPDATE evaluations SET mlflow_logged = TRUE",
 )
 
+# Evaluations that run answers against their tests keep what the runs said (resolved rate, its interval, the
+# reward's calibration) beside the row; ``resolved_rate`` then holds the sandbox's rate. Earlier rows ran none.
+_EVALUATION_EXECUTION = ("ALTER TABLE evaluations ADD COLUMN execution_json VARCHAR",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "core ingest tables", _CORE),
     Migration(2, "snapshots table and issue hints view", _SNAPSHOTS),
@@ -243,6 +247,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "evaluation protocol fingerprint", _EVALUATION_PROTOCOL),
     Migration(5, "pull requests whose link sources were incomplete", _LINK_SOURCES),
     Migration(6, "evaluation rows recorded before their MLflow logging", _EVALUATION_ROWS_FIRST),
+    Migration(7, "what running evaluated answers against their tests said", _EVALUATION_EXECUTION),
 )
 """Every migration of this release, oldest first."""
 

@@ -236,4 +236,5 @@ class EvaluationRecord:
     protocol: str
     protocol_json: str
     failure_rates_json: str
+    execution_json: str | None  # evaluate.resolved.ExecutionSummary; NULL: no answer was run against tests
     mlflow_logged: bool
