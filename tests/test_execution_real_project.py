@@ -84,7 +84,8 @@ def test_the_projects_own_tests_validate_its_fix_and_judge_candidates(
         return verdict.reason if verdict.resolved else f"{verdict.reason}: {verdict.detail}"
 
     assert judged(gold) == "resolved"
-    assert judged(diff_to(repo, "six.py", "# looked at it\n" + (repo / "six.py").read_text())) .startswith("tests_failed")
+    no_op = diff_to(repo, "six.py", "# looked at it\n" + (repo / "six.py").read_text())
+    assert judged(no_op).startswith("tests_failed")
     outside = Path(__file__).resolve().parent / ".six-escaped"
     with socket.create_server(("127.0.0.1", 0)) as listening:
         attack = f"""import pathlib as _p, socket as _s
