@@ -344,8 +344,9 @@ DEMO_EVALUATION = {"samples": 4, "temperature": 1.0, "top_p": 1.0, "max_new_toke
 
 
 # The demo runs one repository's tests (its 40 held-out pull requests, validated at curation, each answer run against
-# its own test at evaluation): enough for a resolved rate and the reward's calibration per stage on 2 cores.
-DEMO_EXECUTION = {"environments": [{"repo": "learn/shop", "requirements": ["pytest"]}]}
+# its own test at evaluation): enough for a resolved rate and the reward's calibration per stage on 2 cores. Each fix
+# is validated by the test file named after its module, not the repository's 800 test files four times over.
+DEMO_EXECUTION = {"environments": [{"repo": "learn/shop", "requirements": ["pytest"], "test_selection": "by_name"}]}
 
 
 def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import functools
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -35,3 +36,41 @@ def pytest_settings(execution: str = "", home: Path | None = None) -> Settings:
         return load_settings(config, env={})
     finally:
         shutil.rmtree(config.parent, ignore_errors=True)
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo``; its output."""
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def diff_of(repo: Path, path: str, content: str) -> str:
+    """The diff that turns ``path`` of ``repo``'s work tree into ``content`` (the tree is left as it was)."""
+    original = (repo / path).read_text()
+    (repo / path).write_text(content)
+    patch = git(repo, "diff", "--", path)
+    (repo / path).write_text(original)
+    return patch
+
+
+def escape_attempts(outside: Path, hidden: Path, port: int) -> str:
+    """Python source for the top of a module a test imports: it tries to write ``outside`` (outside the work tree),
+    to see ``hidden`` (a folder the sandbox must hide: swerl's home, a mirror) and to reach a socket listening on the
+    host at ``port``, and fails the import, naming what worked, if any of them does. Prepended to a correct fix, the
+    fix resolves exactly when every attempt was refused."""
+    return f"""import pathlib as _p, socket as _s
+_escaped = []
+try:
+    _p.Path({str(outside)!r}).write_text("escaped")
+    _escaped.append("wrote outside")
+except OSError:
+    pass
+if _p.Path({str(hidden)!r}).exists():
+    _escaped.append("sees a hidden folder")
+try:
+    _s.create_connection(("127.0.0.1", {port}), timeout=2).close()
+    _escaped.append("reached the host")
+except OSError:
+    pass
+if _escaped:
+    raise SystemExit("escaped: " + ", ".join(_escaped))
+"""

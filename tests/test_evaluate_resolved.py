@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from eval_world import ScriptedBackend, oracle_output
+from execution_world import escape_attempts
 from mlflow import MlflowClient
 
 import swerl_core.registry.evidence as evidence
@@ -56,7 +57,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[Eva
 def _settings(home: Path, **overrides: Any) -> Settings:
     config = home.parent / "settings.yaml"
     config.write_text("execution:\n  test_timeout_s: 30\n  environments:\n"
-                      '    - {repo: learn/shop, requirements: ["pytest"]}\n')  # fmt: skip
+                      '    - {repo: learn/shop, requirements: ["pytest"], test_selection: by_name}\n')  # fmt: skip
     base = {"home": home, "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}", "reward.workers": 1,
             "curate.relevant_files": 0, "evaluate.samples": K}  # fmt: skip
     return load_settings(config, env={}, overrides={**base, **overrides})
@@ -73,23 +74,7 @@ def _hostile(instance: EvalInstance, home: Path, outside: Path, port: int) -> st
     tree, read swerl's home (its mirrors hold every fix) and reach a socket listening on the host, and gives
     itself away (fails the import) if any of them works. Contained, it is a correct fix."""
     path, fixed = sorted(instance.oracle_new_content.items())[0]
-    attack = f"""import pathlib as _p, socket as _s
-_escaped = []
-try:
-    _p.Path({str(outside)!r}).write_text("escaped")
-    _escaped.append("wrote outside")
-except OSError:
-    pass
-if _p.Path({str(home / "mirrors")!r}).exists():
-    _escaped.append("sees swerl's home")
-try:
-    _s.create_connection(("127.0.0.1", {port}), timeout=2).close()
-    _escaped.append("reached the host")
-except OSError:
-    pass
-if _escaped:
-    raise SystemExit("escaped: " + ", ".join(_escaped))
-"""
+    attack = escape_attempts(outside, home / "mirrors", port)
     return oracle_output(instance.code_context, {path: attack + fixed})
 
 

@@ -11,6 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from execution_world import diff_of, escape_attempts, git
 
 from swerl_core.config import Settings, load_settings
 from swerl_core.execution import ExecutableInstance, PullRequestCode, resolve, validate_instance
@@ -19,18 +20,6 @@ REPO = "benjaminp/six"
 RELEASE = "six==1.17.0"
 FIXED = 'return s.encode("latin-1")'  # six.b on Python 3: a "byte literal" of code points below 256
 BUGGY = 'return s.encode("utf-8")'  # two bytes for each of 128-255
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
-
-
-def diff_to(repo: Path, path: str, content: str) -> str:
-    original = (repo / path).read_text()
-    (repo / path).write_text(content)
-    patch = git(repo, "diff", "--", path)
-    (repo / path).write_text(original)
-    return patch
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +52,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path, s
         f'    - {{repo: {REPO}, requirements: ["pytest"]}}\n'
     )
     settings = load_settings(config, env={})
-    return settings, repo, base, released, diff_to(repo, "six.py", released)
+    return settings, repo, base, released, diff_of(repo, "six.py", released)
 
 
 @pytest.mark.slow
@@ -84,29 +73,13 @@ def test_the_projects_own_tests_validate_its_fix_and_judge_candidates(
         return verdict.reason if verdict.resolved else f"{verdict.reason}: {verdict.detail}"
 
     assert judged(gold) == "resolved"
-    no_op = diff_to(repo, "six.py", "# looked at it\n" + (repo / "six.py").read_text())
+    no_op = diff_of(repo, "six.py", "# looked at it\n" + (repo / "six.py").read_text())
     assert judged(no_op).startswith("tests_failed")
     outside = Path(__file__).resolve().parent / ".six-escaped"
     with socket.create_server(("127.0.0.1", 0)) as listening:
-        attack = f"""import pathlib as _p, socket as _s
-_escaped = []
-try:
-    _p.Path({str(outside)!r}).write_text("escaped")
-    _escaped.append("wrote outside")
-except OSError:
-    pass
-if _p.Path({str(repo / ".git")!r}).exists():
-    _escaped.append("sees the mirror")
-try:
-    _s.create_connection(("127.0.0.1", {listening.getsockname()[1]}), timeout=2).close()
-    _escaped.append("reached the host")
-except OSError:
-    pass
-if _escaped:
-    raise SystemExit("escaped: " + ", ".join(_escaped))
-"""
+        attack = escape_attempts(outside, repo / ".git", listening.getsockname()[1])
         future = "from __future__ import absolute_import\n"  # the attack goes after it: nothing may precede it
-        hostile = diff_to(repo, "six.py", released.replace(future, future + attack, 1))
+        hostile = diff_of(repo, "six.py", released.replace(future, future + attack, 1))
         # A correct fix that fails its own import if any attack worked: resolved means contained.
         assert judged(hostile) == "resolved"
     assert not outside.exists()

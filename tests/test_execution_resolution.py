@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
-from execution_world import REPO, pytest_settings
+from execution_world import REPO, diff_of, git, pytest_settings
 
 from swerl_core.config import Settings
 from swerl_core.execution import ExecutableInstance, resolve, swebench_instance
@@ -20,18 +19,6 @@ BUGGY = "def add(a, b):\n    return a - b\n"
 FIXED = "def add(a, b):\n    return a + b\n"
 TESTS = "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n"
 NEW_TEST = "\n\ndef test_add():\n    assert add(2, 3) == 5\n"
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
-
-
-def diff_of(repo: Path, path: str, content: str) -> str:
-    original = (repo / path).read_text()
-    (repo / path).write_text(content)
-    patch = git(repo, "diff", "--", path)
-    (repo / path).write_text(original)
-    return patch
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from execution_world import REPO, pytest_settings
 
 from swerl_core.config import Settings, load_settings
 from swerl_core.execution import PullRequestCode, SandboxResult, TestRun, classify, validate_instance
+from swerl_core.execution.validation import named_test_files
 
 BUGGY = "def add(a, b):\n    return a - b\n"
 FIXED = "def add(a, b):\n    return a + b\n"
@@ -115,6 +116,37 @@ def test_a_fix_whose_failing_test_already_exists_counts(tmp_path: Path, settings
     assert result.status == "executable"
     assert result.fail_to_pass == ("test_calc.py::test_add",)
     assert result.pass_to_pass == ("test_calc.py::test_zero",)
+
+
+def test_by_name_selection_finds_the_files_named_after_a_changed_module(tmp_path: Path) -> None:
+    for path in ("tests/test_calc.py", "tests/test_sub_calc.py", "calc_test.py", "tests/test_calculator.py",
+                 "tests/test_other.py", "calc.py", ".git/test_calc.py", "tests/test_init.py"):  # fmt: skip
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    changed = ["pkg/calc.py", "tests/test_other.py", "pkg/__init__.py", "README.md"]
+    assert named_test_files(tmp_path, changed) == ["calc_test.py", "tests/test_calc.py", "tests/test_sub_calc.py"]
+    assert named_test_files(tmp_path, ["docs/index.md"]) == []
+
+
+@pytest.mark.slow
+def test_by_name_selection_validates_with_the_named_file_only(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "calc.py").write_text(BUGGY)
+    (root / "test_calc.py").write_text(BASE_TESTS + "\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    (root / "test_unrelated.py").write_text("def test_broken():\n    assert False\n")
+    base = commit_all(root, "base with a failing test and an unrelated broken one")
+    config = tmp_path / "settings.yaml"
+    config.write_text(f"home: {tmp_path / 'home'}\nexecution:\n  environments:\n"
+                      f'    - {{repo: {REPO}, requirements: ["pytest"], test_selection: by_name}}\n')  # fmt: skip
+    by_name = load_settings(config, env={})
+    result = validate_instance(by_name, pull((root, base), diff_of(root, "calc.py", FIXED)), tmp_path / "work")
+    assert (result.status, result.fail_to_pass, result.pass_to_pass) == (
+        "executable", ("test_calc.py::test_add",), ("test_calc.py::test_zero",)
+    ), result  # fmt: skip
+    nothing = validate_instance(by_name, pull((root, base), diff_of(root, "test_unrelated.py", "")), tmp_path / "w2")
+    assert nothing.status == "no_failing_test" and "named after" in nothing.reason
 
 
 @pytest.mark.slow

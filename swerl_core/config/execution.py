@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 from swerl_core.config.checks import DAY_S, require, require_integer, require_number
 from swerl_core.repo_names import is_repository_name
@@ -38,6 +39,10 @@ class RepoEnvironment:
     test_command: tuple[str, ...] = DEFAULT_TEST_COMMAND
     python: str = ""  # the interpreter the environment is made from; "" = the one running swerl
     system_site_packages: bool = False
+    # Which tests validate a pull request that changes no test: the whole suite (`all`), or the test files named
+    # after a module it changes (`by_name`: test_<stem>.py, test_<anything>_<stem>.py, <stem>_test.py), which keeps
+    # a large suite from running four times per pull request.
+    test_selection: Literal["all", "by_name"] = "all"
 
     def __post_init__(self) -> None:
         key = "execution.environments"
@@ -45,6 +50,11 @@ class RepoEnvironment:
         for line in (*self.requirements, *self.install, *self.test_command, self.python):
             require("\n" not in line and "\x00" not in line, key, f"single-line values, got {line!r}")
         require(bool(self.test_command), f"{key}.test_command", "a non-empty argument list")
+        require(
+            self.test_selection in ("all", "by_name"),
+            f"{key}.test_selection",
+            f"all or by_name, got {self.test_selection!r}",
+        )
         require(self.test_command.count(TESTS) <= 1, f"{key}.test_command", f"{TESTS} at most once")
         for field, argv in (("test_command", self.test_command), ("install", self.install)):
             # YAML reads `test_command: "python -m pytest {tests}"` as a string, which arrives as one argument:

@@ -20,7 +20,7 @@ from typing import Any
 
 from swerl_core.config import Settings
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
-from swerl_core.execution.environments import execution_inputs
+from swerl_core.execution.environments import declared_repos, test_limits
 
 HELDOUT, SWEBENCH = "heldout", "swebench-verified"
 
@@ -78,10 +78,13 @@ def evaluation_protocol(
 
 def execution_digest(settings: Settings, instances: Sequence[EvalInstance]) -> dict[str, Any] | None:
     """What the resolved verdicts of ``instances`` depend on besides the answers (the protocol records it): the
-    environment declarations of their executable repositories and the sandbox's limits; None when nothing runs."""
+    environment declarations of their executable repositories and the test runs' limits; None when nothing runs."""
     if not settings.evaluate.execute:
         return None
-    return execution_inputs(settings, {i.repo for i in instances if i.execution is not None})
+    environments = declared_repos(settings, {i.repo for i in instances if i.execution is not None})
+    if not environments:
+        return None
+    return {"environments": environments, "limits": test_limits(settings.execution)}
 
 
 def _digest(values: Any) -> str:

@@ -13,8 +13,8 @@ bootstrap interval, the count of each reason, and how well the similarity reward
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -32,8 +32,8 @@ from swerl_core.evaluate.metrics import SampleResult
 from swerl_core.evaluate.predictions import NOT_RUN, per_instance, resolved_value
 from swerl_core.evaluate.protocol import execution_digest
 from swerl_core.evaluate.uncertainty import bootstrap_interval
-from swerl_core.execution import ExecutionError, SandboxUnavailable, require_bubblewrap, resolve
-from swerl_core.git import mirror_path
+from swerl_core.execution import ExecutionError, SandboxUnavailable, ensure_environment, require_bubblewrap, resolve
+from swerl_core.git import GitError, mirror_path
 from swerl_core.progress import ProgressReporter
 
 COLUMNS = ("resolved rate", "resolved 90% interval", "reward AUC for resolved", "reward-resolved rank correlation",
@@ -101,40 +101,55 @@ def resolve_samples(
             verdicts[index] = without_running
         else:
             runs.setdefault((instance.instance_id, result.model_patch), []).append(index)
-    failed_repos: dict[str, str] = {}  # an environment that does not build is tried once per evaluation
-    lock = threading.Lock()
+    # Each environment is built (or found) once, before any run: a build that fails is tried once, not once per
+    # worker waiting on its lock, and its repository's answers are all not_run for the same reason.
+    failed_repos = _environments(settings, {executable[key[0]].repo for key in runs}, say)
 
     def run(key: tuple[str, str], work: Path) -> tuple[str, str]:
         instance = executable[key[0]]
-        with lock:
-            failed = failed_repos.get(instance.repo)
-        if failed is not None:
-            return NOT_RUN, failed
+        if instance.repo in failed_repos:
+            return NOT_RUN, failed_repos[instance.repo]
         assert instance.execution is not None
         try:
             verdict = resolve(settings, instance.execution, _mirror(settings, instance.repo), key[1], work)
         except SandboxUnavailable as exc:
             raise EvaluateError(f"cannot run the tests of {instance.instance_id}: {exc}; or set evaluate.execute: "
                                 "false to evaluate without running tests") from None  # fmt: skip
-        except ExecutionError as exc:
-            with lock:
-                failed_repos.setdefault(instance.repo, str(exc).splitlines()[0])
-                return NOT_RUN, failed_repos[instance.repo]
+        except (ExecutionError, GitError, OSError, subprocess.SubprocessError) as exc:  # this machine's failure
+            return NOT_RUN, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return verdict.reason, verdict.detail
 
     keys = list(runs)
     total = len(keys)
     say(f"resolved: 0/{total} distinct answers run against their tests", 0, total)
-    with tempfile.TemporaryDirectory(prefix="swerl-resolve-") as work, ThreadPoolExecutor(_workers(settings)) as pool:
-        futures = {pool.submit(run, key, Path(work) / str(n)): key for n, key in enumerate(keys)}
-        for done, future in enumerate(as_completed(futures), 1):
-            for index in runs[futures[future]]:
-                verdicts[index] = future.result()
-            say(f"resolved: {done}/{total} distinct answers run against their tests", done, total)
+    with tempfile.TemporaryDirectory(prefix="swerl-resolve-") as work:
+        pool = ThreadPoolExecutor(_workers(settings))
+        try:
+            futures = {pool.submit(run, key, Path(work) / str(n)): key for n, key in enumerate(keys)}
+            for done, future in enumerate(as_completed(futures), 1):
+                for index in runs[futures[future]]:
+                    verdicts[index] = future.result()
+                say(f"resolved: {done}/{total} distinct answers run against their tests", done, total)
+        finally:  # interrupted: the runs not started yet never start; the running ones end with their sandboxes
+            pool.shutdown(wait=True, cancel_futures=True)
     return [
         replace(result, resolution=verdicts[i][0], resolution_detail=verdicts[i][1]) if i in verdicts else result
         for i, result in enumerate(results)
     ]
+
+
+def _environments(settings: Settings, repos: set[str], say: ProgressReporter) -> dict[str, str]:
+    """Build (or find) the environment of each of ``repos``; those that do not build → why."""
+    failed: dict[str, str] = {}
+    for repo in sorted(repos):
+        try:
+            ensure_environment(settings, repo, say)
+        except SandboxUnavailable as exc:
+            raise EvaluateError(f"cannot build the environment of {repo}: {exc}; or set evaluate.execute: false to "
+                                "evaluate without running tests") from None  # fmt: skip
+        except ExecutionError as exc:
+            failed[repo] = str(exc).splitlines()[0]
+    return failed
 
 
 def _without_running(settings: Settings, instance: EvalInstance, result: SampleResult) -> tuple[str, str] | None:

@@ -76,14 +76,18 @@ def declared_repos(settings: Settings, repos: Iterable[str]) -> dict[str, str]:
 
 
 def execution_inputs(settings: Settings, repos: Iterable[str]) -> dict[str, Any] | None:
-    """What running the tests of ``repos`` depends on besides the code: each declared repository's declaration digest
-    and the sandbox's limits (a snapshot id and an evaluation protocol hash it); None when none declares one."""
+    """What validating the pull requests of ``repos`` depends on besides the code (a snapshot id hashes it): each
+    declared repository's declaration digest, the sandbox's limits and the gold patch's runs; None when none
+    declares one."""
     environments = declared_repos(settings, repos)
     if not environments:
         return None
-    ex = settings.execution
-    limits = [ex.test_timeout_s, ex.memory_mb, ex.output_mb, ex.disk_mb, ex.processes, ex.gold_runs]
-    return {"environments": environments, "limits": limits}
+    return {"environments": environments, "limits": [*test_limits(settings.execution), settings.execution.gold_runs]}
+
+
+def test_limits(config: ExecutionConfig) -> list[float]:
+    """The limits that can change a test run's outcome (time, memory, output, disk, processes), as plain numbers."""
+    return [config.test_timeout_s, config.memory_mb, config.output_mb, config.disk_mb, config.processes]
 
 
 def ensure_environment(settings: Settings, repo: str, log: Callable[[str], None] | None = None) -> Environment:

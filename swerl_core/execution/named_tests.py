@@ -40,6 +40,13 @@ class TestRun:
     sandbox: SandboxResult
     extra: Mapping[str, Outcome] = field(default_factory=dict)  # tests that ran without being asked for
     report_problem: str = ""  # why the report file was not read ("": it was, or the run wrote none)
+    session_status: int | None = None  # pytest's exit status, as the plugin saw the session end; None: it never did
+
+    @property
+    def finished(self) -> bool:
+        """Whether pytest ran to the end of its session and the command exited with the status the session ended
+        with: a run that died (or was cut short by code under test) before that is not a verdict."""
+        return self.session_status is not None and self.session_status == self.sandbox.exit_code
 
     def passed(self, test_id: str) -> bool:
         """Whether ``test_id`` ran and passed."""
@@ -79,9 +86,9 @@ def run_named_tests(
     for gets an outcome (``missing`` when pytest reported nothing for it)."""
     files = list(dict.fromkeys(test_id.split("::", 1)[0] for test_id in test_ids))
     files = [f"./{name}" if name.startswith("-") else name for name in files]  # a file, never an option to pytest
-    phases, result, problem = _run(environment, work_tree, files, list(test_ids), limits, hidden)
+    phases, result, problem, session = _run(environment, work_tree, files, list(test_ids), limits, hidden)
     outcomes = {test_id: phases.pop(test_id, "missing") for test_id in test_ids}
-    return TestRun(outcomes=outcomes, sandbox=result, extra=phases, report_problem=problem)
+    return TestRun(outcomes, result, extra=phases, report_problem=problem, session_status=session)
 
 
 def run_test_files(
@@ -94,8 +101,8 @@ def run_test_files(
     """Run every test of ``files`` (paths relative to ``work_tree``; none: the whole suite, as the test command
     collects it) in the sandbox, ``hidden`` folders out of its sight; ``outcomes`` holds each test pytest reported,
     under its node id."""
-    phases, result, problem = _run(environment, work_tree, list(files), None, limits, hidden)
-    return TestRun(outcomes=phases, sandbox=result, report_problem=problem)
+    phases, result, problem, session = _run(environment, work_tree, list(files), None, limits, hidden)
+    return TestRun(outcomes=phases, sandbox=result, report_problem=problem, session_status=session)
 
 
 def _run(
@@ -105,7 +112,7 @@ def _run(
     wanted: list[str] | None,
     limits: Limits | None,
     hidden: Sequence[Path],
-) -> tuple[dict[str, Outcome], SandboxResult, str]:
+) -> tuple[dict[str, Outcome], SandboxResult, str, int | None]:
     token = secrets.token_hex(8)
     report = work_tree / f".swerl-test-report-{token}.jsonl"
     listed = work_tree / f".swerl-test-ids-{token}.json"
@@ -131,7 +138,8 @@ def _run(
             path_prefix=[environment.bin_dir],
         )
         text, problem = _report_text(report, limits.output_bytes)
-        return _parse_report(text), result, problem
+        outcomes, session = _parse_report(text)
+        return outcomes, result, problem, session
     finally:
         for path in (report, listed):
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):  # a folder goes with the work tree
@@ -161,17 +169,22 @@ def _report_text(report: Path, cap: int) -> tuple[str, str]:
         os.close(fd)
 
 
-def _parse_report(text: str) -> dict[str, Outcome]:
-    """Each node id's outcome from its phases: a failed call fails it, a failed setup or teardown is an error."""
+def _parse_report(text: str) -> tuple[dict[str, Outcome], int | None]:
+    """Each node id's outcome from its phases (a failed call fails it, a failed setup or teardown is an error), and
+    the exit status the session ended with (None when no line says it did)."""
     merged: dict[str, Outcome] = {}
+    session: int | None = None
     for line in text.splitlines():
         try:
             entry = json.loads(line)
             node_id, when, outcome = str(entry["id"]), str(entry["when"]), str(entry["outcome"])
+            if when == "session":
+                session = int(outcome)
+                continue
         except (ValueError, KeyError, TypeError):
             continue  # a line cut short by a run that was stopped
         merged[node_id] = _merge(merged.get(node_id), when, outcome)
-    return merged
+    return merged, session
 
 
 _PHASE_OUTCOMES: dict[str, Outcome] = {

@@ -8,8 +8,11 @@ test changes touch, test files, any ``conftest.py`` and pytest's configuration f
 such files it added are deleted), the test changes are applied on top, and the two lists run as named tests. So
 the tests run are the pull request's, not the candidate's version of them, and a candidate that also edits a test
 is judged on its fix. Resolved: every test of both lists passed. Otherwise the reason is the first that holds:
-``did_not_apply``, ``timed_out`` (the wall limit), ``crashed`` (another limit, or a test that reported nothing or
-errored), ``tests_failed``. Whatever the candidate does, it is contained by the sandbox and this returns.
+``did_not_apply``, ``timed_out`` (the wall limit), ``crashed`` (another limit, a pytest session that did not run to
+its end with the exit status it reported, or a test that reported nothing or errored), ``tests_failed``. Code under
+test runs inside pytest's own process, so a candidate written to forge pytest's report could still do so; what this
+rule catches is one that ends the run early or hides its tests behind a configuration of its own. Whatever the
+candidate does, it is contained by the sandbox and this returns.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ from swerl_core.file_kinds import is_test_path
 from swerl_core.git.command import first_error_line, git_argv, git_env
 
 Reason = Literal["resolved", "did_not_apply", "timed_out", "crashed", "tests_failed"]
-PYTEST_CONFIG_FILES = frozenset({"pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml"})
+# Every file pytest reads its configuration from (pytest 9 reads pytest.toml and .pytest.toml first).
+PYTEST_CONFIG_FILES = frozenset(
+    {"pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml"}
+)
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,13 @@ def resolve(
         return Resolution("timed_out", "the tests ran past execution.test_timeout_s", run.outcomes)
     if run.stopped_by is not None:
         return Resolution("crashed", f"stopped by the sandbox's {run.stopped_by} limit", run.outcomes)
+    if not run.finished:
+        return Resolution(
+            "crashed",
+            f"pytest did not finish its session (exit {run.sandbox.exit_code}, session status "
+            f"{run.session_status}): the run died, or code under test ended it",
+            run.outcomes,
+        )
     broken = [test for test, outcome in run.outcomes.items() if outcome in ("missing", "error")]
     if broken:
         return Resolution("crashed", f"{len(broken)} tests did not run to a verdict, e.g. {broken[0]}", run.outcomes)

@@ -1,7 +1,8 @@
 """Deriving FAIL_TO_PASS and PASS_TO_PASS for one pull request, the SWE-bench way, in the sandbox.
 
 The tests run are those of the test files the pull request's test changes write (none: the repository's whole
-suite, so that a fix whose failing test already exists counts too). They run once at the base commit with the test
+suite, so that a fix whose failing test already exists counts too; or, where the declaration's ``test_selection`` is
+``by_name``, the test files named after a module the fix changes). They run once at the base commit with the test
 changes applied, then ``gold_runs`` times in one checkout with the gold patch applied as well. FAIL_TO_PASS: tests
 that did not pass before and passed in every gold run; PASS_TO_PASS: tests that passed before and in every gold
 run. A test whose outcome differs between gold runs is flaky and dropped from both (the runs share one checkout,
@@ -12,9 +13,10 @@ empty; otherwise :class:`Validation.status` says why. Never imports a stage: cur
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from swerl_core.config import Settings
@@ -85,6 +87,10 @@ def validate_instance(
         before_tree = prepared_checkout(
             pull.mirror, pull.base_commit, work_dir / "before", [("test patch", pull.test_patch)]
         )
+        if not files and environment.declaration.test_selection == "by_name":
+            files = named_test_files(before_tree, patch_paths(pull.gold_patch))
+            if not files:
+                return Validation("no_failing_test", reason="no test file is named after a module the fix changes")
         hidden = (settings.home,)  # its mirrors hold every fix, its database every pull request
         before = run_test_files(environment, before_tree, files, limits, hidden)
         _remove(before_tree)
@@ -100,6 +106,24 @@ def validate_instance(
         _remove(work_dir / "before")
         _remove(work_dir / "after")
     return classify(before, after)
+
+
+def named_test_files(tree: Path, changed: Sequence[str]) -> list[str]:
+    """The test files of ``tree`` named after a Python module of ``changed`` (its stem ``s``: ``test_s.py``,
+    ``test_<anything>_s.py`` or ``s_test.py``), relative to ``tree``, sorted; ``.git`` is never searched."""
+    stems = {PurePosixPath(path).stem for path in changed if path.endswith(".py") and not is_test_path(path)}
+    stems.discard("__init__")
+    found = []
+    for folder, subfolders, names in os.walk(tree):
+        subfolders[:] = [name for name in subfolders if name != ".git"]
+        for name in names:
+            if name.endswith(".py") and any(_named_after(name, stem) for stem in stems):
+                found.append(Path(folder, name).relative_to(tree).as_posix())
+    return sorted(found)
+
+
+def _named_after(name: str, stem: str) -> bool:
+    return name in (f"test_{stem}.py", f"{stem}_test.py") or (name.startswith("test_") and name.endswith(f"_{stem}.py"))
 
 
 def _remove(tree: Path) -> None:

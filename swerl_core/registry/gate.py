@@ -194,7 +194,9 @@ def gate(
     elif comparison is not None:
         decision, reason = comparison.decision, f"{comparison.summary()} ({against})"
     elif baseline == "floor":  # an evaluation recorded without per-instance rewards: the floor on the mean
-        decision = "pass" if candidate.mean_reward >= required else "fail"
+        mean = candidate.mean_reward
+        above = mean > required if candidate.measure == "resolved" else mean >= required
+        decision = "pass" if above else "fail"
         reason = (
             f"{MEASURE_NAMES[candidate.measure]} {candidate.mean_reward:.4f} {'>=' if decision == 'pass' else '<'} "
             f"{required:.4f} (floor)"
@@ -213,7 +215,8 @@ def gate(
 
 def floor_of(cfg: RegistryConfig, measure: Measure) -> float:
     """The floor a candidate without a champion is held against on ``measure`` (``registry.without_champion:
-    floor``): ``reward_floor`` for rewards, ``resolved_floor`` for resolved rates."""
+    floor``): ``reward_floor`` for rewards (reaching it passes), ``resolved_floor`` for resolved rates (only rising
+    above it passes: a rate of 0 never clears a floor of 0)."""
     return cfg.reward_floor if measure == "reward" else cfg.resolved_floor
 
 
@@ -288,6 +291,7 @@ def paired_comparison(
             cfg.margin,
             cfg.alpha,
             floor=floor_of(cfg, candidate.measure),
+            strict_floor=candidate.measure == "resolved",
             seed=cfg.bootstrap_seed,
             resamples=cfg.bootstrap_resamples,
         )

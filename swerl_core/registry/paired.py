@@ -104,12 +104,14 @@ def compare_paired(
     floor: float = 0.0,
     seed: int = 0,
     resamples: int = 4000,
+    strict_floor: bool = False,
 ) -> PairedComparison:
     """Compare per-instance rewards of ``candidate`` with ``champion`` (or with ``floor`` when ``None``).
 
     With a champion the instance sets must be equal (the protocol fingerprint already guarantees it for
     evaluations from swerl); the difference is judged against ``margin``. Without one, the candidate's
-    rewards are judged against ``floor`` (margin 0 above it).
+    rewards are judged against ``floor`` (margin 0 above it); with ``strict_floor`` the interval must rise above
+    it, not merely reach it (a resolved rate can never fall below a floor of 0, so reaching it proves nothing).
     """
     if not candidate:
         raise ValueError("no per-instance rewards to compare")
@@ -128,6 +130,8 @@ def compare_paired(
         decision: Decision = (
             "pass" if lower > threshold and p_value <= alpha else "fail" if upper <= threshold else "inconclusive"
         )
+    elif strict_floor:  # the interval must rise above the floor
+        decision = "pass" if lower > threshold else "fail" if upper <= threshold else "inconclusive"
     else:  # a sanity bar, not a comparison: the interval alone, reaching the floor is enough
         decision = "pass" if lower >= threshold else "fail" if upper < threshold else "inconclusive"
     samples = max((len(v) for v in candidate.values()), default=1)
