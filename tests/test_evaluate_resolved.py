@@ -4,10 +4,12 @@ and the gate deciding on it (``registry.gate_on: resolved``), paired per instanc
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
 import socket
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,17 @@ from swerl_core.config import Secret, Settings, load_settings
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.learnable import build_learnable_world
 from swerl_core.evaluate import EvaluateError
-from swerl_core.evaluate.backends import Messages
+from swerl_core.evaluate.backends import Completion, Messages
 from swerl_core.evaluate.evaluation import evaluate
 from swerl_core.evaluate.instances import EvalInstance, heldout_instances
+from swerl_core.evaluate.metrics import SampleResult
 from swerl_core.evaluate.predictions import read_predictions
 from swerl_core.evaluate.protocol import heldout_protocol
+from swerl_core.evaluate.resolved import execution_summary, resolve_samples
+from swerl_core.evaluate.rollout import score
+from swerl_core.execution import Resolution
 from swerl_core.models import experiment_id
+from swerl_core.progress import ProgressReporter
 from swerl_core.registry.evidence import evaluate_and_register
 from swerl_core.runs import write_run_id
 from swerl_core.store import Store
@@ -167,6 +174,8 @@ def test_each_answer_is_run_against_its_tests_and_the_rate_and_calibration_are_r
     assert reused.reused and backend.calls == 1
     assert reused.execution == execution, "the store's row must give back what the runs said"
     assert heldout_protocol(settings, snapshot).execution is not None
+    more_gold_runs = _settings(home, **{"execution.gold_runs": 5})  # curation's setting, not evaluation's
+    assert heldout_protocol(more_gold_runs, snapshot).fingerprint == heldout_protocol(settings, snapshot).fingerprint
     off = _settings(home, **{"evaluate.execute": False})
     assert heldout_protocol(off, snapshot).execution is None
     assert heldout_protocol(off, snapshot).fingerprint != heldout_protocol(settings, snapshot).fingerprint
@@ -224,3 +233,66 @@ def test_executable_instances_without_a_sandbox_stop_the_evaluation_before_it_ge
     with pytest.raises(EvaluateError, match=r"bubblewrap.*; or set evaluate.execute: false") as err:
         evaluate(settings, str(_checkpoint(home, settings, "no-sandbox")), snapshot, backend=backend)
     assert "\n" not in str(err.value) and backend.calls == 0, "it must stop before generating"
+
+
+@pytest.mark.slow
+def test_an_answer_the_machine_cannot_check_out_is_not_run_and_the_others_are_judged(
+    world: tuple[Path, str, list[EvalInstance]],
+) -> None:
+    home, snapshot, instances = world
+    settings = _settings(home)
+    [good, *_] = [i for i in instances if i.execution is not None]
+    gone = dataclasses.replace(good.execution, instance_id="learn__shop-gone", base_commit="0" * 40)
+    missing = dataclasses.replace(good, instance_id="learn__shop-gone", execution=gone)
+    answer = oracle_output(good.code_context, good.oracle_new_content)
+    results = [_sample(missing, answer), _sample(good, answer)]
+    judged = resolve_samples(settings, [missing, good], results, ProgressReporter("t"))
+    assert judged[0].resolution == "not_run" and "GitError" in judged[0].resolution_detail, judged[0]
+    assert judged[1].resolution == "resolved"
+    summary = execution_summary(judged)
+    assert summary is not None and summary.resolved_rate == 1.0 and summary.reasons == {"not_run": 1, "resolved": 1}
+    assert "1 samples not run" in summary.note
+
+
+@pytest.mark.slow
+def test_an_interrupt_stops_the_runs_not_started_yet(
+    world: tuple[Path, str, list[EvalInstance]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, _, instances = world
+    settings = _settings(home, **{"execution.workers": 1})
+    good = next(i for i in instances if i.execution is not None)
+    results = [_sample(good, oracle_output(good.code_context, {**good.oracle_new_content, "x.py": f"{k}\n"}), k)
+               for k in range(6)]  # fmt: skip
+    calls = []
+
+    def slow(*args: object) -> object:
+        calls.append(args)
+        time.sleep(0.5)
+        return Resolution("tests_failed")
+
+    def interrupted_after_the_first(message: str, done: int = 0, total: int | None = None) -> None:
+        if done >= 1:  # Ctrl-C lands in the main thread while it waits on the runs
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("swerl_core.evaluate.resolved.resolve", slow)
+    with pytest.raises(KeyboardInterrupt):
+        resolve_samples(settings, [good], results, interrupted_after_the_first)  # type: ignore[arg-type]
+    assert len(calls) <= 2 < len(results), "the queued runs must be cancelled, not run after the interrupt"
+
+
+def test_a_resolved_rate_must_rise_above_its_floor_and_gold_runs_leave_the_protocol_alone() -> None:
+    from swerl_core.config import RegistryConfig
+    from swerl_core.registry.gate import GateMetrics, gate
+
+    nothing = GateMetrics("s", 2, 0.0, 0.0, "p", {"a": (0.0, 0.0), "b": (0.0, 0.0)}, "resolved")
+    assert gate(nothing, None, RegistryConfig()).decision == "fail"
+    some = GateMetrics("s", 2, 0.75, 0.0, "p", {"a": (1.0, 1.0), "b": (1.0, 0.0)}, "resolved")
+    assert gate(some, None, RegistryConfig(alpha=0.25)).decision == "pass"
+    rewards = dataclasses.replace(nothing, measure="reward")
+    assert gate(rewards, None, RegistryConfig()).decision == "pass", "a reward floor is reached, as before"
+
+
+def _sample(instance: EvalInstance, answer: str, sample: int = 0) -> SampleResult:
+    """A scored sample of ``answer`` to ``instance``, as evaluation's rollouts make it."""
+    [result] = score([instance], [[Completion(answer, 1)]])
+    return dataclasses.replace(result, sample=sample)

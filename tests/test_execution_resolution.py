@@ -198,13 +198,53 @@ def test_a_conftest_that_marks_every_test_passed_does_not_resolve(
     world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
 ) -> None:
     settings, repo, instance = world
-    (repo / "conftest.py").write_text(PASS_EVERYTHING)
-    git(repo, "add", "-N", "conftest.py")
-    hack = git(repo, "diff", "--", "conftest.py")
-    git(repo, "rm", "-q", "--cached", "conftest.py")
-    (repo / "conftest.py").unlink()
+    hack = new_files(repo, {"conftest.py": PASS_EVERYTHING})
     result = resolve(settings, instance, repo / ".git", hack, tmp_path)
     assert result.reason == "tests_failed", result
+
+
+def new_files(repo: Path, files: dict[str, str]) -> str:
+    """The diff that adds ``files`` to ``repo`` (its work tree left as it was)."""
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+        git(repo, "add", "-N", path)
+    patch = git(repo, "diff", "--", *files)
+    git(repo, "rm", "-q", "--cached", *files)
+    for path in files:
+        (repo / path).unlink()
+    return patch
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", ["pytest.toml", ".pytest.toml"])
+def test_a_pytest_config_of_the_candidates_loading_a_plugin_that_passes_everything_is_undone(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path, config: str
+) -> None:
+    settings, repo, instance = world
+    # pytest 9 reads pytest.toml before pytest.ini: a wrong answer adds one that loads its own plugin.
+    hack = new_files(repo, {"hack/hackplugin.py": PASS_EVERYTHING,
+                            config: '[pytest]\npythonpath = ["hack"]\naddopts = ["-p", "hackplugin"]\n'})  # fmt: skip
+    result = resolve(settings, instance, repo / ".git", hack, tmp_path)
+    assert result.reason == "tests_failed", result
+
+
+@pytest.mark.slow
+def test_a_candidate_that_forges_the_report_and_ends_the_run_is_not_resolved(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
+) -> None:
+    settings, repo, instance = world
+    forge = """
+        import glob, json, os
+        for report in glob.glob(".swerl-test-report-*") + [os.environ.get("SWERL_TEST_REPORT", "")]:
+            if report:
+                with open(report, "a") as out:
+                    for test in ("test_calc.py::test_add", "test_calc.py::test_zero"):
+                        out.write(json.dumps({"id": test, "when": "call", "outcome": "passed"}) + "\\n")
+        os._exit(0)
+    """
+    result = resolve(settings, instance, repo / ".git", candidate(repo, forge), tmp_path)
+    assert result.reason == "crashed" and "did not finish its session" in result.detail, result
 
 
 @pytest.mark.slow
