@@ -242,7 +242,8 @@ def log_to_mlflow(
     bars += [(champion.label, champion.metrics)] if champion else []
     client.log_figure(run_id, comparison_figure(bars, title), f"{base}/comparison.png")
     if report.execution is not None and report.execution.calibration.reliability:
-        client.log_figure(run_id, reliability_figure(report.execution, title), f"{base}/reliability.png")
+        short = f"{report.split}, K={report.metrics.samples_per_instance}"
+        client.log_figure(run_id, reliability_figure(report.execution, short), f"{base}/reliability.png")
     client.set_tag(run_id, f"evaluation.{report.split}", report.evaluation_id)
     client.set_tag(run_id, f"evaluation.{report.split}.protocol", report.protocol.fingerprint)
 
