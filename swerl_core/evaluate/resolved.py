@@ -75,7 +75,7 @@ def require_sandbox(settings: Settings, instances: Sequence[EvalInstance]) -> No
     try:
         require_bubblewrap()
     except SandboxUnavailable as exc:
-        raise EvaluateError(f"{exc}; or set evaluate.execute: false to evaluate without running tests") from None
+        raise _no_sandbox("", exc) from None
 
 
 def resolve_samples(
@@ -113,8 +113,7 @@ def resolve_samples(
         try:
             verdict = resolve(settings, instance.execution, _mirror(settings, instance.repo), key[1], work)
         except SandboxUnavailable as exc:
-            raise EvaluateError(f"cannot run the tests of {instance.instance_id}: {exc}; or set evaluate.execute: "
-                                "false to evaluate without running tests") from None  # fmt: skip
+            raise _no_sandbox(f"cannot run the tests of {instance.instance_id}: ", exc) from None
         except (ExecutionError, GitError, OSError, subprocess.SubprocessError) as exc:  # this machine's failure
             return NOT_RUN, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         return verdict.reason, verdict.detail
@@ -145,8 +144,7 @@ def _environments(settings: Settings, repos: set[str], say: ProgressReporter) ->
         try:
             ensure_environment(settings, repo, say)
         except SandboxUnavailable as exc:
-            raise EvaluateError(f"cannot build the environment of {repo}: {exc}; or set evaluate.execute: false to "
-                                "evaluate without running tests") from None  # fmt: skip
+            raise _no_sandbox(f"cannot build the environment of {repo}: ", exc) from None
         except ExecutionError as exc:
             failed[repo] = str(exc).splitlines()[0]
     return failed
@@ -162,6 +160,11 @@ def _without_running(settings: Settings, instance: EvalInstance, result: SampleR
     if not (mirror / "HEAD").exists():
         return NOT_RUN, f"no git mirror of {instance.repo} at {mirror}"
     return None
+
+
+def _no_sandbox(context: str, exc: SandboxUnavailable) -> EvaluateError:
+    """The one-line error of a machine that cannot run the sandbox, naming the switch that evaluates without it."""
+    return EvaluateError(f"{context}{exc}; or set evaluate.execute: false to evaluate without running tests")
 
 
 def _mirror(settings: Settings, repo: str) -> Path:
