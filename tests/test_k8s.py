@@ -17,20 +17,10 @@ from fake_kubernetes import FakeKubernetes
 
 from swerl_core.cli import main
 from swerl_core.config import ConfigError
+from swerl_core.k8s import ClusterAccess, JobState, K8sError, follow_job, job_logs, job_state
 from swerl_core.train.config import load_train_config, train_config_from_dict
 from swerl_core.train.distributed import free_port
-from swerl_core.train.k8s import (
-    ClusterAccess,
-    ClusterLayout,
-    JobState,
-    K8sError,
-    follow_job,
-    job_logs,
-    job_state,
-    render_training,
-    submit_training,
-    torchrun_command,
-)
+from swerl_core.train.k8s import ClusterLayout, render_training, submit_training, torchrun_command
 from swerl_core.train.k8s.layout import cluster_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -341,7 +331,7 @@ def test_a_second_job_of_the_same_name_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_object_the_api_refuses_names_it_and_the_reason(tmp_path: Path) -> None:
-    from swerl_core.train.k8s import apply_manifests
+    from swerl_core.k8s import apply_manifests
 
     with FakeKubernetes() as api:
         bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "swerl"}, "data": 3}
@@ -350,7 +340,7 @@ def test_an_object_the_api_refuses_names_it_and_the_reason(tmp_path: Path) -> No
 
 
 def test_a_server_side_dry_run_sends_every_object_and_creates_none(tmp_path: Path) -> None:
-    from swerl_core.train.k8s import apply_manifests
+    from swerl_core.k8s import apply_manifests
 
     manifests = render_training(_recipe("llama3-8b"), ClusterLayout(nodes=2, run_name="r8b"))
     with FakeKubernetes() as api:

@@ -49,6 +49,7 @@ LAYERS: dict[str, str] = {
     "swerl_core.git": SHARED,
     "swerl_core.github": SHARED,
     "swerl_core.json_files": BASE,
+    "swerl_core.k8s": SHARED,
     "swerl_core.lineage": SHARED,
     "swerl_core.locks": SHARED,
     "swerl_core.models": SHARED,

@@ -51,8 +51,9 @@ def register_render_k8s(verbs: Any) -> None:
 
 def run_render_k8s(args: argparse.Namespace, settings: Settings) -> int:
     """Render the manifests into ``args.out`` and print what was written."""
+    from swerl_core.k8s import write_manifests
     from swerl_core.train.config import load_train_config
-    from swerl_core.train.k8s import ClusterLayout, render_training, torchrun_command, write_manifests
+    from swerl_core.train.k8s import ClusterLayout, render_training, torchrun_command
     from swerl_core.train.k8s.layout import cluster_recipe
 
     cfg = load_train_config(args.recipe)

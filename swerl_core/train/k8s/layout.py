@@ -6,19 +6,12 @@ validated again, so a node count that breaks the batch arithmetic is refused her
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from swerl_core.errors import ConfigError, SwerlError
+from swerl_core.errors import ConfigError
+from swerl_core.k8s.manifests import DNS_LABEL
 from swerl_core.train.config import Stage, TrainConfig
-
-# RFC 1123 label: what Kubernetes accepts as a Service, Job or ConfigMap name.
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-class K8sError(SwerlError):
-    """Rendering or following a Kubernetes job failed; the message names the resource or setting."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +43,7 @@ class ClusterLayout:
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"invalid setting {key}: expected a positive integer, got {value!r}")
         for key in ("run_name", "namespace", "home_claim", "env_config_map", "secret"):
-            if not _DNS_LABEL.match(getattr(self, key)) or len(getattr(self, key)) > 52:
+            if not DNS_LABEL.match(getattr(self, key)) or len(getattr(self, key)) > 52:
                 raise ConfigError(
                     f"invalid setting {key}: expected a lowercase DNS label of at most 52 characters "
                     f"(a-z, 0-9, '-'), got {getattr(self, key)!r}"
@@ -87,7 +80,7 @@ def rollout_endpoint(cfg: TrainConfig) -> tuple[str, int]:
         )
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if not _DNS_LABEL.match(host):
+    if not DNS_LABEL.match(host):
         raise ConfigError(
             f"invalid setting grpo.vllm_server_url: host {host!r} must be a bare Service name such as rollout-0"
         )

@@ -17,16 +17,14 @@ from typing import Any
 
 import yaml
 
+from swerl_core.k8s import HOME_MOUNT, K8sError, Manifest
 from swerl_core.train.config import TrainConfig, train_config_dict
-from swerl_core.train.k8s.layout import ClusterLayout, K8sError, cluster_recipe, rollout_endpoint
+from swerl_core.train.k8s.layout import ClusterLayout, cluster_recipe, rollout_endpoint
 from swerl_core.train.rollout_client import VLLM_GROUP_PORT
 
-HOME_MOUNT = "/data"  # SWERL_HOME inside every pod
 RECIPE_MOUNT = "/etc/swerl"
 RECIPE_FILE = "recipe.yaml"
 _GPU = "nvidia.com/gpu"
-
-Manifest = dict[str, Any]
 
 
 def torchrun_command(cfg: TrainConfig, layout: ClusterLayout) -> list[str]:
@@ -84,25 +82,6 @@ def render_training(cfg: TrainConfig, layout: ClusterLayout) -> list[Manifest]:
         _training_service(layout),
         _training_job(cluster_cfg, layout),
     ]
-
-
-def write_manifests(manifests: list[Manifest], out_dir: Path) -> list[Path]:
-    """Write one YAML file per object (``NN-kind-name.yaml``, apply order) into ``out_dir``; returns the paths."""
-    names = [f"{i:02d}-{m['kind'].lower()}-{m['metadata']['name']}.yaml" for i, m in enumerate(manifests)]
-    if out_dir.exists() and not out_dir.is_dir():
-        raise K8sError(f"cannot write manifests into {out_dir}: it is not a folder")
-    # `kubectl apply -f DIR` applies every file in it: another run's Job left there would start as well.
-    others = sorted(p.name for p in out_dir.glob("*.y*ml") if p.name not in names) if out_dir.is_dir() else []
-    if others:
-        raise K8sError(f"{out_dir} already holds other manifests ({', '.join(others[:3])}…): use an empty folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = [out_dir / name for name in names]
-        for path, manifest in zip(paths, manifests, strict=True):
-            path.write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
-    except OSError as exc:
-        raise K8sError(f"cannot write manifests into {out_dir}: {exc.strerror or exc}") from None
-    return paths
 
 
 def _metadata(name: str, layout: ClusterLayout, component: str) -> dict[str, Any]:

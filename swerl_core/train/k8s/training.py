@@ -10,29 +10,26 @@ the caller sees the same volume at ``settings.home``, and paths are translated b
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from swerl_core.config import KubernetesConfig, Settings
+from swerl_core.k8s import HOME_MOUNT, ClusterAccess, K8sError, apply_manifests, follow_job, write_manifests
+from swerl_core.k8s import job_name as dns_job_name
 from swerl_core.paths import is_safe_relative
 from swerl_core.progress import ProgressCallback
 from swerl_core.runs import new_run_name
 from swerl_core.train import TrainError, TrainRequest
 from swerl_core.train.config import TrainConfig
 from swerl_core.train.followed import PROGRESS_MARK, RESULT_MARK, TrainingOutput
-from swerl_core.train.k8s.jobs import ClusterAccess, apply_manifests, follow_job
-from swerl_core.train.k8s.layout import ClusterLayout, K8sError, cluster_recipe
-from swerl_core.train.k8s.manifests import HOME_MOUNT, render_training, write_manifests
+from swerl_core.train.k8s.layout import ClusterLayout, cluster_recipe
+from swerl_core.train.k8s.manifests import render_training
 from swerl_core.train.result import TrainResult
 
 log = logging.getLogger("swerl.train")
 
 MANIFESTS_DIR = "k8s"  # under SWERL_HOME: the manifests of every run applied, one folder per Job
-_NOT_DNS = re.compile(r"[^a-z0-9-]+")
-_MAX_NAME = 52  # leaves room for the "-<index>-<suffix>" Kubernetes appends to the Job's pod names
 
 
 def submit_training(
@@ -49,11 +46,7 @@ def submit_training(
 
 def job_name(run_name: str) -> str:
     """A Job name (an RFC 1123 label of at most 52 characters) for a training run name."""
-    name = _NOT_DNS.sub("-", run_name.lower()).strip("-") or "swerl-train"
-    if len(name) <= _MAX_NAME:
-        return name
-    digest = hashlib.sha256(run_name.encode()).hexdigest()[:8]
-    return f"{name[: _MAX_NAME - 9].rstrip('-')}-{digest}"
+    return dns_job_name(run_name, "swerl-train")
 
 
 def recipe_on_cluster(settings: Settings, cfg: TrainConfig) -> TrainConfig:
@@ -91,7 +84,7 @@ def train_on_cluster(
     """Run ``request`` as a Kubernetes Job and follow it to its end; see the module docstring.
 
     Raises :class:`TrainError` with Kubernetes' reason (and the pods' last line) when the Job fails or
-    succeeds without a result, and :class:`~swerl_core.train.k8s.K8sError` when the cluster cannot be reached, refuses
+    succeeds without a result, and :class:`~swerl_core.k8s.K8sError` when the cluster cannot be reached, refuses
     the objects, the Job disappears while followed, or the pods' result line cannot be read.
     """
     k8s = settings.train.kubernetes

@@ -24,12 +24,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from swerl_core.train.k8s.layout import K8sError
+from swerl_core.k8s.manifests import K8sError, Manifest
 
-log = logging.getLogger("swerl.train")
+log = logging.getLogger("swerl.k8s")
 
 Phase = Literal["pending", "running", "succeeded", "failed"]
-Manifest = dict[str, Any]
 LogCallback = Callable[[str, str], None]  # (pod name, one log line)
 _T = TypeVar("_T")
 FIELD_MANAGER = "swerl"
