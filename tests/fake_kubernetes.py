@@ -27,6 +27,8 @@ TOKEN = "fake-cluster-token"
 _APPLIED = {"persistentvolumeclaims", "configmaps", "services", "deployments", "networkpolicies"}
 _OBJECT = re.compile(r"^/(?:api/v1|apis/[a-z0-9.]+/v1)/namespaces/([^/]+)/([a-z]+)(?:/([^/]+))?(?:/(log))?$")
 
+_REQUEST = re.compile(r"^/(?:api/v1|apis/([a-z0-9.]+)/v1)/namespaces/[^/]+/([a-z]+)(/[^/]+)?(/log)?$")
+
 Logs = Callable[[dict[str, Any], int], list[str]]
 
 
@@ -128,6 +130,30 @@ class FakeKubernetes:
         job = self.objects.get(("jobs", namespace, found["metadata"]["labels"]["job-name"]))
         index = int(found["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"])
         return "".join(f"{line}\n" for line in self.logs(job or {}, index))
+
+    def not_granted(self, rbac: Path) -> set[tuple[str, str, str]]:
+        """The (API group, resource, verb) of every request served so far that the Role in ``rbac`` does not grant."""
+        documents = list(yaml.safe_load_all(rbac.read_text(encoding="utf-8")))
+        role = next(d for d in documents if d["kind"] == "Role")
+        granted = {
+            (group, resource, verb)
+            for rule in role["rules"]
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+            for verb in rule["verbs"]
+        }
+        return self.needed() - granted
+
+    def needed(self) -> set[tuple[str, str, str]]:
+        """The (API group, resource, verb) of every request served so far."""
+        needed = set()
+        for method, path, _ in self.requests:
+            match = _REQUEST.match(path)
+            assert match is not None, path
+            group, resource, name, log = match.groups()
+            verb = {"PATCH": "patch", "POST": "create"}.get(method, "get" if name else "list")
+            needed.add((group or "", resource + (log or ""), verb))
+        return needed
 
     def _pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
         return [

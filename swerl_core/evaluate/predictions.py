@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from swerl_core.evaluate.metrics import SampleResult
-
-NOT_RUN = "not_run"
-"""The ``resolution`` of a sample the machine could not judge (no mirror, an environment that does not build);
-every other value is a :data:`swerl_core.execution.resolution.Reason`."""
+from swerl_core.execution.resolution import NOT_RUN
 
 
 def prediction_record(result: SampleResult, model_name: str) -> dict[str, object]:

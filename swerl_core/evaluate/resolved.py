@@ -16,7 +16,7 @@ import os
 import subprocess
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -29,15 +29,19 @@ from swerl_core.evaluate import EvaluateError
 from swerl_core.evaluate.calibration import Calibration, ReliabilityBin, calibration
 from swerl_core.evaluate.instances import EvalInstance
 from swerl_core.evaluate.metrics import SampleResult
-from swerl_core.evaluate.predictions import NOT_RUN, per_instance, resolved_value
+from swerl_core.evaluate.predictions import per_instance, resolved_value
 from swerl_core.evaluate.protocol import execution_digest
 from swerl_core.evaluate.uncertainty import bootstrap_interval
 from swerl_core.execution import ExecutionError, SandboxUnavailable, ensure_environment, require_bubblewrap, resolve
+from swerl_core.execution.cluster import resolve_on_cluster
+from swerl_core.execution.resolution import NOT_RUN, ExecutableInstance
 from swerl_core.git import GitError, mirror_path
+from swerl_core.k8s import K8sError
 from swerl_core.progress import ProgressReporter
 
 COLUMNS = ("resolved rate", "resolved 90% interval", "reward AUC for resolved", "reward-resolved rank correlation",
            "executable instances")  # fmt: skip
+Verdict = tuple[str, str]  # (reason, detail)
 INTERVAL = 0.9  # the resolved rate's interval, as for the mean reward (evaluate.uncertainty.report_interval)
 
 
@@ -83,14 +87,15 @@ def resolve_samples(
 ) -> list[SampleResult]:
     """``results`` with each executable instance's samples judged (``resolution`` set); the others unchanged.
 
-    Distinct patches run ``execution.workers`` at a time (each run is its own checkout and sandbox). Raises
+    Distinct patches run ``execution.workers`` at a time (each run is its own checkout and sandbox), or, under
+    ``execution.backend: kubernetes``, as Kubernetes Jobs (:mod:`swerl_core.execution.cluster`). Raises
     :class:`EvaluateError` when instances are executable but this machine cannot run the sandbox (install
     bubblewrap, or set ``evaluate.execute: false``); :func:`require_sandbox` says so before generating.
     """
     if execution_digest(settings, instances) is None:
         return list(results)
     executable = {i.instance_id: i for i in instances if i.execution is not None}
-    verdicts: dict[int, tuple[str, str]] = {}  # index in results → (reason, detail)
+    verdicts: dict[int, Verdict] = {}  # index in results → (reason, detail)
     runs: dict[tuple[str, str], list[int]] = {}  # (instance, patch) → the samples it judges: equal answers run once
     for index, result in enumerate(results):
         instance = executable.get(result.instance_id)
@@ -105,36 +110,78 @@ def resolve_samples(
     # worker waiting on its lock, and its repository's answers are all not_run for the same reason.
     failed_repos = _environments(settings, {executable[key[0]].repo for key in runs}, say)
 
-    def run(key: tuple[str, str], work: Path) -> tuple[str, str]:
-        instance = executable[key[0]]
-        if instance.repo in failed_repos:
-            return NOT_RUN, failed_repos[instance.repo]
-        assert instance.execution is not None
-        try:
-            verdict = resolve(settings, instance.execution, _mirror(settings, instance.repo), key[1], work)
-        except SandboxUnavailable as exc:
-            raise _no_sandbox(f"cannot run the tests of {instance.instance_id}: ", exc) from None
-        except (ExecutionError, GitError, OSError, subprocess.SubprocessError) as exc:  # this machine's failure
-            return NOT_RUN, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return verdict.reason, verdict.detail
-
-    keys = list(runs)
-    total = len(keys)
+    keys = [key for key in runs if executable[key[0]].repo not in failed_repos]
+    for key in runs:
+        if executable[key[0]].repo in failed_repos:
+            for index in runs[key]:
+                verdicts[index] = NOT_RUN, failed_repos[executable[key[0]].repo]
+    total, done = len(keys), 0
     say(f"resolved: 0/{total} distinct answers run against their tests", 0, total)
-    with tempfile.TemporaryDirectory(prefix="swerl-resolve-") as work:
-        pool = ThreadPoolExecutor(_workers(settings))
-        try:
-            futures = {pool.submit(run, key, Path(work) / str(n)): key for n, key in enumerate(keys)}
-            for done, future in enumerate(as_completed(futures), 1):
-                for index in runs[futures[future]]:
-                    verdicts[index] = future.result()
-                say(f"resolved: {done}/{total} distinct answers run against their tests", done, total)
-        finally:  # interrupted: the runs not started yet never start; the running ones end with their sandboxes
-            pool.shutdown(wait=True, cancel_futures=True)
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        say(f"resolved: {done}/{total} distinct answers run against their tests", done, total)
+
+    candidates = [(_executable(executable[key[0]]), key[1]) for key in keys]
+    if settings.execution.backend == "kubernetes":
+        judged = _on_cluster(settings, candidates, tick)
+    else:
+        judged = _here(settings, candidates, tick)
+    for key, verdict in zip(keys, judged, strict=True):
+        for index in runs[key]:
+            verdicts[index] = verdict
     return [
         replace(result, resolution=verdicts[i][0], resolution_detail=verdicts[i][1]) if i in verdicts else result
         for i, result in enumerate(results)
     ]
+
+
+def _here(
+    settings: Settings, candidates: Sequence[tuple[ExecutableInstance, str]], tick: Callable[[], None]
+) -> list[Verdict]:
+    """Each candidate's verdict from this machine's sandbox, ``execution.workers`` runs at a time."""
+
+    def run(instance: ExecutableInstance, patch: str, work: Path) -> Verdict:
+        try:
+            verdict = resolve(settings, instance, _mirror(settings, instance.repo), patch, work)
+        except SandboxUnavailable as exc:
+            raise _no_sandbox(f"cannot run the tests of {instance.instance_id}: ", exc) from None
+        except (ExecutionError, GitError, OSError, subprocess.SubprocessError) as exc:  # this machine's failure
+            return NOT_RUN, f"{type(exc).__name__}: {_first_line(exc)}"
+        return verdict.reason, verdict.detail
+
+    verdicts: dict[int, Verdict] = {}
+    with tempfile.TemporaryDirectory(prefix="swerl-resolve-") as work:
+        pool = ThreadPoolExecutor(_workers(settings))
+        try:
+            futures = {pool.submit(run, *candidate, Path(work) / str(n)): n for n, candidate in enumerate(candidates)}
+            for future in as_completed(futures):
+                verdicts[futures[future]] = future.result()
+                tick()
+        finally:  # interrupted: the runs not started yet never start; the running ones end with their sandboxes
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [verdicts[n] for n in range(len(candidates))]
+
+
+def _on_cluster(
+    settings: Settings, candidates: Sequence[tuple[ExecutableInstance, str]], tick: Callable[[], None]
+) -> list[Verdict]:
+    """Each candidate's verdict from Kubernetes test-run Jobs; when the cluster fails, those without one are
+    ``not_run`` with its reason (the evaluation goes on)."""
+    try:
+        return resolve_on_cluster(settings.execution, settings.home, candidates, tick)
+    except K8sError as exc:
+        return [(NOT_RUN, f"K8sError: {_first_line(exc)}")] * len(candidates)
+
+
+def _executable(instance: EvalInstance) -> ExecutableInstance:
+    assert instance.execution is not None
+    return instance.execution
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else ""
 
 
 def _environments(settings: Settings, repos: set[str], say: ProgressReporter) -> dict[str, str]:

@@ -23,7 +23,7 @@ from typing import Literal
 
 from swerl_core.config.execution import ExecutionConfig
 from swerl_core.execution.environments import Environment
-from swerl_core.execution.sandbox import Limits, MiB, SandboxResult, run_sandboxed
+from swerl_core.execution.sandbox import Isolation, Limits, MiB, SandboxResult, run_sandboxed
 
 Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed", "missing"]
 PLUGIN_DIR = Path(__file__).resolve().parent / "pytest_plugin"
@@ -80,13 +80,15 @@ def run_named_tests(
     test_ids: Sequence[str],
     limits: Limits | None = None,
     hidden: Sequence[Path] = (),
+    isolation: Isolation = "bubblewrap",
 ) -> TestRun:
     """Run ``test_ids`` (pytest node ids, relative to ``work_tree``) with ``environment``'s test command in the
     sandbox, ``hidden`` folders out of its sight (``SWERL_HOME``: the environment stays visible); every id asked
-    for gets an outcome (``missing`` when pytest reported nothing for it)."""
+    for gets an outcome (``missing`` when pytest reported nothing for it). ``isolation``: see
+    :func:`~.sandbox.run_sandboxed`."""
     files = list(dict.fromkeys(test_id.split("::", 1)[0] for test_id in test_ids))
     files = [f"./{name}" if name.startswith("-") else name for name in files]  # a file, never an option to pytest
-    phases, result, problem, session = _run(environment, work_tree, files, list(test_ids), limits, hidden)
+    phases, result, problem, session = _run(environment, work_tree, files, list(test_ids), limits, hidden, isolation)
     outcomes = {test_id: phases.pop(test_id, "missing") for test_id in test_ids}
     return TestRun(outcomes, result, extra=phases, report_problem=problem, session_status=session)
 
@@ -112,6 +114,7 @@ def _run(
     wanted: list[str] | None,
     limits: Limits | None,
     hidden: Sequence[Path],
+    isolation: Isolation = "bubblewrap",
 ) -> tuple[dict[str, Outcome], SandboxResult, str, int | None]:
     token = secrets.token_hex(8)
     report = work_tree / f".swerl-test-report-{token}.jsonl"
@@ -136,6 +139,7 @@ def _run(
             hidden=hidden,
             env=env,
             path_prefix=[environment.bin_dir],
+            isolation=isolation,
         )
         text, problem = _report_text(report, limits.output_bytes)
         outcomes, session = _parse_report(text)

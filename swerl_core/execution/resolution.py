@@ -30,12 +30,15 @@ from swerl_core.diff_paths import diff_sections, section_paths
 from swerl_core.execution.checkouts import apply_patch, prepared_checkout
 from swerl_core.execution.environments import ensure_environment
 from swerl_core.execution.errors import PatchDoesNotApply
-from swerl_core.execution.named_tests import Outcome, limits_for_tests, run_named_tests
+from swerl_core.execution.named_tests import Outcome, TestRun, limits_for_tests, run_named_tests
 from swerl_core.execution.sandbox import remove_tree
 from swerl_core.file_kinds import is_test_path
 from swerl_core.git.command import first_error_line, git_argv, git_env
 
 Reason = Literal["resolved", "did_not_apply", "timed_out", "crashed", "tests_failed"]
+NOT_RUN = "not_run"
+"""What a candidate gets when the machine could not judge it (no mirror, an environment that does not build, a
+cluster that lost its pod): not a :data:`Reason`, and left out of every rate."""
 # Every file pytest reads its configuration from (pytest 9 reads pytest.toml and .pytest.toml first).
 PYTEST_CONFIG_FILES = frozenset(
     {"pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml"}
@@ -140,15 +143,32 @@ def resolve(
     environment = ensure_environment(settings, instance.repo)
     tree = work_dir / "checkout"
     try:
-        prepared_checkout(mirror, instance.base_commit, tree, [("candidate patch", candidate_patch)])
-        _undo_test_machinery(tree, _touched_paths(instance.test_patch))
-        apply_patch(tree, instance.test_patch, "test patch")
-        tests = list(dict.fromkeys((*instance.fail_to_pass, *instance.pass_to_pass)))
-        run = run_named_tests(environment, tree, tests, limits_for_tests(settings.execution), (settings.home,))
+        prepare_candidate(instance, mirror, candidate_patch, tree)
+        run = run_named_tests(environment, tree, instance_tests(instance), limits_for_tests(settings.execution),
+                              (settings.home,))  # fmt: skip
     except PatchDoesNotApply as exc:
         return Resolution("did_not_apply", str(exc))
     finally:
         remove_tree(tree)
+    return judge(run)
+
+
+def prepare_candidate(instance: ExecutableInstance, mirror: Path, candidate_patch: str, tree: Path) -> None:
+    """Check out the instance's base commit from ``mirror`` at ``tree``, apply ``candidate_patch``, undo what it
+    changed of the test machinery and apply the instance's test changes: the tree its tests run in. Raises
+    :class:`PatchDoesNotApply` when the candidate (or the test changes on top of it) does not apply."""
+    prepared_checkout(mirror, instance.base_commit, tree, [("candidate patch", candidate_patch)])
+    _undo_test_machinery(tree, _touched_paths(instance.test_patch))
+    apply_patch(tree, instance.test_patch, "test patch")
+
+
+def instance_tests(instance: ExecutableInstance) -> list[str]:
+    """The tests that decide the instance: FAIL_TO_PASS then PASS_TO_PASS, each once."""
+    return list(dict.fromkeys((*instance.fail_to_pass, *instance.pass_to_pass)))
+
+
+def judge(run: TestRun) -> Resolution:
+    """The verdict on a candidate from the run of its instance's tests (SWE-bench's rule; see the module docstring)."""
     if run.stopped_by == "time":
         return Resolution("timed_out", "the tests ran past execution.test_timeout_s", run.outcomes)
     if run.stopped_by is not None:

@@ -9,6 +9,12 @@ growth of the work tree. When the command ends, or a limit stops it, every proce
 namespace. A root caller's command runs as a fresh unprivileged uid (the work tree is lent to it for the run): the
 kernel enforces no process limit on root, and an unprivileged user cannot undo the mounts.
 
+Inside a Kubernetes test-run pod (:mod:`.pod`), where a container runtime's seccomp profile and masked ``/proc``
+commonly refuse bubblewrap, ``isolation="container"`` runs the command without it: the pod is the outer wall (no
+network, no ``SWERL_HOME`` but the environment, one run per pod; :mod:`.cluster`), and inside it the command still
+runs as a fresh uid with the same per-process limits, in a cleared environment, every process of that uid killed at
+the end. The runner must then be root in its container (it lends the tree to the uid and takes it back).
+
 This module never takes a shell string: a command is an argument list, passed on as written.
 """
 
@@ -43,6 +49,7 @@ _DRAIN_S = 5.0
 MAX_TREE_DEPTH = 256
 
 Limit = Literal["time", "output", "disk"]
+Isolation = Literal["bubblewrap", "container"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,7 @@ def run_sandboxed(
     env: Mapping[str, str] | None = None,
     path_prefix: Sequence[Path] = (),
     network: bool = False,
+    isolation: Isolation = "bubblewrap",
 ) -> SandboxResult:
     """Run ``command`` (an argument list) in ``work_tree`` under bubblewrap within ``limits``.
 
@@ -175,11 +183,14 @@ def run_sandboxed(
     folders; ``env`` is the whole environment besides ``PATH`` (``path_prefix`` folders first), ``HOME`` and
     ``TMPDIR``; ``network`` keeps the host's network (an environment's install only). Raises
     :class:`SandboxUnavailable` when bubblewrap cannot run; whatever the command does, it returns a
-    :class:`SandboxResult`.
+    :class:`SandboxResult`. ``isolation="container"``: see the module docstring (``read_only``, ``hidden`` and
+    ``network`` are then the pod's to provide).
     """
-    require_bubblewrap()
     if not command:
         raise ValueError("an empty command")
+    if isolation == "container":
+        return _run_in_container(command, work_tree, limits, env, path_prefix)
+    require_bubblewrap()
     tree = work_tree.resolve()
     # The interpreters running swerl (its virtual environment, which may sit in the hidden /tmp, and the Python
     # it was made from) stay visible, read-only: a command may be one of them.
@@ -211,6 +222,57 @@ def run_sandboxed(
     finally:
         if uid is not None:
             _chown_tree(tree, owner.st_uid, owner.st_gid)
+
+
+def _run_in_container(
+    command: Sequence[str],
+    work_tree: Path,
+    limits: Limits,
+    env: Mapping[str, str] | None,
+    path_prefix: Sequence[Path],
+) -> SandboxResult:
+    if os.geteuid() != 0:
+        raise SandboxUnavailable(
+            "container isolation runs each command as a uid of its own: the runner must be root in its container"
+        )
+    tree = work_tree.resolve()
+    environment = {
+        "PATH": ":".join([*(str(p) for p in path_prefix), BASE_PATH]),
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        **(env or {}),
+    }
+    uid = random.randrange(*_UID_RANGE)
+    argv = [*_confinement(limits, uid), *command]
+    owner = tree.stat()
+    _chown_tree(tree, uid, uid)
+    try:
+        return _follow(argv, tree, limits, env=environment, cwd=tree, kill_rest=lambda: _kill_uid(uid))
+    finally:
+        _kill_uid(uid)  # what left the process group (setsid, a daemon) dies too
+        _chown_tree(tree, owner.st_uid, owner.st_gid)
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process whose real uid is ``uid`` until none is left (a fork loop gets a few rounds)."""
+    for _ in range(50):
+        found = False
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = (entry / "status").read_text(encoding="ascii", errors="replace")
+            except OSError:
+                continue
+            uids = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
+            if uids[:1] == [str(uid)]:
+                found = True
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(entry.name), signal.SIGKILL)
+        if not found:
+            return
+        time.sleep(0.05)
 
 
 def _bwrap_argv(
@@ -285,7 +347,16 @@ def _confinement(limits: Limits, uid: int | None) -> list[str]:
     ]
 
 
-def _follow(argv: list[str], tree: Path, limits: Limits) -> SandboxResult:
+def _follow(
+    argv: list[str],
+    tree: Path,
+    limits: Limits,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    kill_rest: Callable[[], None] | None = None,
+) -> SandboxResult:
+    """Run ``argv`` and watch it (:func:`_watch`); ``kill_rest`` kills what may outlive its process group (without a
+    pid namespace: a process that called setsid), once the command has ended or a limit stopped it."""
     disk = _DiskWatch(tree, limits.disk_bytes, limits.entries)
     start = time.monotonic()
     process = subprocess.Popen(
@@ -294,9 +365,11 @@ def _follow(argv: list[str], tree: Path, limits: Limits) -> SandboxResult:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        env=env,
+        cwd=cwd,
     )
     try:
-        return _watch(process, start, disk, limits)
+        return _watch(process, start, disk, limits, kill_rest)
     finally:  # whatever went wrong here, the sandbox does not outlive its caller's interest in it
         if process.poll() is None:
             _kill(process)
@@ -306,7 +379,13 @@ def _follow(argv: list[str], tree: Path, limits: Limits) -> SandboxResult:
         process.stderr.close()
 
 
-def _watch(process: subprocess.Popen[bytes], start: float, disk: _DiskWatch, limits: Limits) -> SandboxResult:
+def _watch(
+    process: subprocess.Popen[bytes],
+    start: float,
+    disk: _DiskWatch,
+    limits: Limits,
+    kill_rest: Callable[[], None] | None = None,
+) -> SandboxResult:
     assert process.stdout is not None and process.stderr is not None
     out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
     output = _Output(limits.output_bytes)
@@ -327,8 +406,11 @@ def _watch(process: subprocess.Popen[bytes], start: float, disk: _DiskWatch, lim
                     selector.unregister(key.fd)
                 elif not output.add(key.fd, data) and stopped is None:
                     stopped = "output"
-            if stopped is not None and drain_until == float("inf"):
+            ended = kill_rest is not None and process.poll() is not None
+            if (stopped is not None or ended) and drain_until == float("inf"):
                 _kill(process)
+                if kill_rest is not None:
+                    kill_rest()
                 # Killing bwrap ends its pid namespace, and with it every process holding the pipes: EOF follows.
                 drain_until = time.monotonic() + _DRAIN_S
     exit_code = process.wait()

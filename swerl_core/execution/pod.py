@@ -1,0 +1,165 @@
+"""The two steps of one Kubernetes test-run pod (rendered by :mod:`.cluster`): one candidate patch of one instance.
+
+``python -m swerl_core.execution.pod prepare`` is the pod's init container. It sees ``SWERL_HOME`` read-only and
+builds the tree the tests run in: a checkout of the base commit from the mirror, the candidate applied, the test
+machinery undone, the test changes applied (:func:`~.resolution.prepare_candidate`). Where that fails, it writes the
+verdict (``did_not_apply``, or ``not_run`` for the machine's failures) beside the tree.
+
+``python -m swerl_core.execution.pod test`` is the pod's container. It sees the tree and the repository's built
+environment, never the mirror or the rest of ``SWERL_HOME``. It runs FAIL_TO_PASS and PASS_TO_PASS (container
+isolation: :func:`~.sandbox.run_sandboxed`) and prints the one verdict line, :data:`VERDICT_MARK` + JSON, that
+:mod:`.cluster` reads from the pod's log. The candidate's output never reaches that log: the sandbox captures it.
+
+Which run a pod takes is its Job completion index (``JOB_COMPLETION_INDEX``, set by Kubernetes): the file
+``run-<index>.json`` of the runs folder (the Job's ConfigMap), written by :func:`run_spec`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
+from swerl_core.config.loading import build_section
+from swerl_core.errors import SwerlError
+from swerl_core.execution.environments import READY, Environment, environment_folder, test_limits
+from swerl_core.execution.errors import ExecutionError, PatchDoesNotApply
+from swerl_core.execution.named_tests import limits_for_tests, run_named_tests
+from swerl_core.execution.resolution import NOT_RUN, ExecutableInstance, instance_tests, judge, prepare_candidate
+from swerl_core.git import GitError, mirror_path
+
+VERDICT_MARK = "swerl-verdict "
+VERDICT_FILE = "verdict.json"  # beside the tree, when prepare decided without running
+TREE = "checkout"
+_DETAIL_CHARS = 500
+_LIMIT_KEYS = ("test_timeout_s", "memory_mb", "output_mb", "disk_mb", "processes")
+
+
+def run_spec(
+    index: int,
+    instance: ExecutableInstance,
+    patch: str,
+    declaration: RepoEnvironment,
+    config: ExecutionConfig,
+    home: str,
+) -> dict[str, Any]:
+    """What the pod of completion index ``index`` needs to judge ``patch`` (JSON-ready): the instance, the
+    candidate, the repository's declaration, the test limits and where ``SWERL_HOME`` is mounted."""
+    limits = dict(zip(_LIMIT_KEYS, test_limits(config), strict=True))
+    return {"index": index, "instance": asdict(instance), "patch": patch, "environment": asdict(declaration),
+            "limits": limits, "home": home}  # fmt: skip
+
+
+def spec_file(index: int) -> str:
+    """The runs folder's file (a ConfigMap key) of completion index ``index``."""
+    return f"run-{index}.json"
+
+
+def prepare(spec: Mapping[str, Any], work: Path) -> None:
+    """The init container's step: the tree at ``work/checkout``, or ``work/verdict.json`` saying why there is none."""
+    instance = _instance(spec)
+    home = Path(spec["home"])
+    declaration = build_section(RepoEnvironment, spec["environment"], "execution.environments.")
+    if not (environment_folder(home, declaration) / READY).is_file():
+        _write_verdict(work, NOT_RUN, f"the environment of {instance.repo} is not built under {home}/environments")
+        return
+    try:
+        prepare_candidate(instance, mirror_path(home / "mirrors", instance.repo), str(spec["patch"]), work / TREE)
+    except PatchDoesNotApply as exc:
+        _write_verdict(work, "did_not_apply", str(exc))
+    except (ExecutionError, GitError, OSError, subprocess.SubprocessError) as exc:
+        _write_verdict(work, NOT_RUN, f"{type(exc).__name__}: {_first_line(exc)}")
+
+
+def test(spec: Mapping[str, Any], work: Path) -> dict[str, Any]:
+    """The container's step: the verdict on the candidate (``prepare``'s, or the tests' through
+    :func:`~.resolution.judge`), as the record :func:`main` prints."""
+    decided = work / VERDICT_FILE
+    if decided.is_file():
+        recorded = json.loads(decided.read_text(encoding="utf-8"))
+        return _verdict(spec, recorded["reason"], recorded["detail"])
+    instance = _instance(spec)
+    declaration = build_section(RepoEnvironment, spec["environment"], "execution.environments.")
+    folder = environment_folder(Path(spec["home"]), declaration)
+    try:
+        recorded = json.loads((folder / READY).read_text(encoding="utf-8"))
+        environment = Environment(declaration, folder, Path(recorded["base_prefix"]))
+        if not environment.base_prefix.is_dir():
+            raise ExecutionError(
+                f"this image lacks {environment.base_prefix}, the interpreter {instance.repo}'s environment was made "
+                "from (execution.environments.image)"
+            )
+        config = build_section(ExecutionConfig, spec["limits"], "execution.")
+        run = run_named_tests(environment, work / TREE, instance_tests(instance), limits_for_tests(config),
+                              isolation="container")  # fmt: skip
+    except (SwerlError, OSError, ValueError, KeyError, subprocess.SubprocessError) as exc:
+        return _verdict(spec, NOT_RUN, f"{type(exc).__name__}: {_first_line(exc)}")
+    resolution = judge(run)
+    return _verdict(spec, resolution.reason, resolution.detail)
+
+
+def read_verdict(line: str) -> dict[str, Any] | None:
+    """The record of a pod's verdict line; None for any other line. Raises ``ValueError`` for a marked line that is
+    not a verdict record."""
+    if not line.startswith(VERDICT_MARK):
+        return None
+    record = json.loads(line[len(VERDICT_MARK) :])
+    if not (
+        isinstance(record, dict)
+        and isinstance(record.get("index"), int)
+        and isinstance(record.get("reason"), str)
+        and isinstance(record.get("detail"), str)
+    ):
+        raise ValueError(f"not a verdict record: {line[:120]!r}")
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one step (``prepare`` or ``test``) for the run of this pod's completion index."""
+    parser = argparse.ArgumentParser(prog="python -m swerl_core.execution.pod", description=__doc__.split("\n")[0])
+    parser.add_argument("step", choices=("prepare", "test"))
+    parser.add_argument("--runs", type=Path, required=True, help="the folder of run-<index>.json files")
+    parser.add_argument("--work", type=Path, required=True, help="the pod's scratch folder (an emptyDir)")
+    args = parser.parse_args(argv)
+    index = os.environ.get("JOB_COMPLETION_INDEX", "")
+    if not index.isdigit():
+        print(f"swerl: JOB_COMPLETION_INDEX must be a completion index, got {index!r}", file=sys.stderr)
+        return 2
+    spec = json.loads((args.runs / spec_file(int(index))).read_text(encoding="utf-8"))
+    if args.step == "prepare":
+        prepare(spec, args.work)
+    else:
+        print(VERDICT_MARK + json.dumps(test(spec, args.work)), flush=True)
+    return 0
+
+
+def _instance(spec: Mapping[str, Any]) -> ExecutableInstance:
+    fields = dict(spec["instance"])
+    for key in ("fail_to_pass", "pass_to_pass"):
+        fields[key] = tuple(fields[key])
+    return ExecutableInstance(**fields)
+
+
+def _verdict(spec: Mapping[str, Any], reason: str, detail: str) -> dict[str, Any]:
+    return {"index": int(spec["index"]), "reason": reason, "detail": detail[:_DETAIL_CHARS]}
+
+
+def _write_verdict(work: Path, reason: str, detail: str) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    (work / VERDICT_FILE).write_text(json.dumps({"reason": reason, "detail": detail}), encoding="utf-8")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
