@@ -11,9 +11,14 @@ import tempfile
 from pathlib import Path
 
 from swerl_core.config import Settings, load_settings
+from swerl_core.execution import ExecutableInstance
 
 REPO = "acme/calc"
 DECLARATION = f'- {{repo: {REPO}, requirements: ["pytest"]}}'
+BUGGY = "def add(a, b):\n    return a - b\n"
+FIXED = "def add(a, b):\n    return a + b\n"
+TESTS = "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n"
+NEW_TEST = "\n\ndef test_add():\n    assert add(2, 3) == 5\n"
 
 
 @functools.cache
@@ -36,6 +41,25 @@ def pytest_settings(execution: str = "", home: Path | None = None) -> Settings:
         return load_settings(config, env={})
     finally:
         shutil.rmtree(config.parent, ignore_errors=True)
+
+
+def calc_instance(repo: Path) -> ExecutableInstance:
+    """A repository at ``repo`` with the bug in ``add`` at its one commit, and its instance: the pull request adds
+    ``test_add`` (FAIL_TO_PASS) beside ``test_zero`` (PASS_TO_PASS); the fix is :data:`FIXED`."""
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "calc.py").write_text(BUGGY)
+    (repo / "test_calc.py").write_text(TESTS)
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    return ExecutableInstance(
+        instance_id="acme__calc-1",
+        repo=REPO,
+        base_commit=git(repo, "rev-parse", "HEAD").strip(),
+        fail_to_pass=("test_calc.py::test_add",),
+        pass_to_pass=("test_calc.py::test_zero",),
+        test_patch=diff_of(repo, "test_calc.py", TESTS + NEW_TEST),
+    )
 
 
 def git(repo: Path, *args: str) -> str:

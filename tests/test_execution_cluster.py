@@ -19,7 +19,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from execution_world import REPO, diff_of, git, pytest_settings
+from execution_world import BUGGY, FIXED, REPO, calc_instance, diff_of, pytest_settings
 from fake_kubernetes import K8S_VERSION, FakeKubernetes
 
 import swerl_core
@@ -34,10 +34,6 @@ from swerl_core.execution.pod import read_verdict
 from swerl_core.git import mirror_path
 from swerl_core.k8s import HOME_MOUNT, K8sError
 
-BUGGY = "def add(a, b):\n    return a - b\n"
-FIXED = "def add(a, b):\n    return a + b\n"
-TESTS = "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n"
-NEW_TEST = "\n\ndef test_add():\n    assert add(2, 3) == 5\n"
 FORK_LOOP = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
 
 
@@ -70,12 +66,7 @@ def world() -> Iterator[World]:
 
 def _world(root: Path) -> World:
     repo = root / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q")
-    (repo / "calc.py").write_text(BUGGY)
-    (repo / "test_calc.py").write_text(TESTS)
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
+    instance = calc_instance(repo)
     home = root / "home"
     settings = pytest_settings("test_timeout_s: 8\noutput_mb: 1\ndisk_mb: 32\nprocesses: 64", home=home)
     # The environment is made from an interpreter any uid can run, as an image's /usr/local/bin/python is.
@@ -86,14 +77,6 @@ def _world(root: Path) -> World:
     mirror.parent.mkdir(parents=True)
     subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(mirror)], check=True)
     ensure_environment(settings, REPO)
-    instance = ExecutableInstance(
-        instance_id="acme__calc-1",
-        repo=REPO,
-        base_commit=git(repo, "rev-parse", "HEAD").strip(),
-        fail_to_pass=("test_calc.py::test_add",),
-        pass_to_pass=("test_calc.py::test_zero",),
-        test_patch=diff_of(repo, "test_calc.py", TESTS + NEW_TEST),
-    )
     return World(settings, repo, instance)
 
 

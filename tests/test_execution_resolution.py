@@ -3,47 +3,25 @@ records read as instances, and hostile candidates contained: not resolved, with 
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import textwrap
 from pathlib import Path
 
 import pytest
-from execution_world import REPO, diff_of, git, pytest_settings
+from execution_world import BUGGY, FIXED, TESTS, calc_instance, diff_of, git, pytest_settings
 
 from swerl_core.config import Settings
 from swerl_core.execution import ExecutableInstance, resolve, swebench_instance
-
-BUGGY = "def add(a, b):\n    return a - b\n"
-FIXED = "def add(a, b):\n    return a + b\n"
-TESTS = "from calc import add\n\n\ndef test_zero():\n    assert add(0, 0) == 0\n"
-NEW_TEST = "\n\ndef test_add():\n    assert add(2, 3) == 5\n"
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path, ExecutableInstance]:
     """A repository with the bug at its base, settings declaring it (small limits), and its instance."""
-    root = tmp_path_factory.mktemp("resolution")
-    repo = root / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q")
-    (repo / "calc.py").write_text(BUGGY)
-    (repo / "test_calc.py").write_text(TESTS)
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base")
-    base = git(repo, "rev-parse", "HEAD").strip()
-    record = {
-        "instance_id": "acme__calc-1",
-        "repo": REPO,
-        "base_commit": base,
-        "test_patch": diff_of(repo, "test_calc.py", TESTS + NEW_TEST),
-        "FAIL_TO_PASS": json.dumps(["test_calc.py::test_add"]),
-        "PASS_TO_PASS": json.dumps(["test_calc.py::test_zero"]),
-        "patch": diff_of(repo, "calc.py", FIXED),
-    }
+    repo = tmp_path_factory.mktemp("resolution") / "repo"
+    instance = calc_instance(repo)
     settings = pytest_settings("test_timeout_s: 8\noutput_mb: 1\ndisk_mb: 32\nprocesses: 64")
-    return settings, repo, swebench_instance(record)
+    return settings, repo, instance
 
 
 def candidate(repo: Path, prelude: str) -> str:
