@@ -1,11 +1,11 @@
-"""A small Kubernetes API server on 127.0.0.1 for tests: real HTTP, the paths and verbs a real API server serves.
-
-It accepts server-side applies of PersistentVolumeClaims, ConfigMaps, Services and Deployments and creates of Jobs
-(and dry runs of both) — each checked against the Kubernetes OpenAPI schema first (422 otherwise), as the real
-server would — creates one pod per completion index of a Job, advances the Job on every read (first read: pods
-running; second: the ``outcome``), and serves the pods' logs (``logs(job, index)`` decides their lines). ``outcome``
-is ``succeeded``, ``failed`` (the pod exits 1, the Job fails with BackoffLimitExceeded), ``hang`` (it never ends) or
-``vanish`` (the Job is deleted behind the follower's back). Requests without the kubeconfig's bearer token get 401.
+"""A small Kubernetes API server on 127.0.0.1 for tests: real HTTP, the paths and verbs a real API server serves. It
+accepts server-side applies of PersistentVolumeClaims, ConfigMaps, Services and Deployments, creates of Jobs (and
+dry runs of both) and deletes of both — each checked against the Kubernetes OpenAPI schema first (422 otherwise), as
+the real server would — creates one pod per completion index of a Job, advances the Job on every read (first read:
+pods running; second: the ``outcome``), and serves the pods' logs (``logs(job, index)`` decides their lines).
+``outcome`` is ``succeeded``, ``failed`` (the pod exits 1, the Job fails with BackoffLimitExceeded), ``hang`` (it
+never ends) or ``vanish`` (the Job is deleted behind the follower's back). Requests without the kubeconfig's bearer
+token get 401.
 """
 
 from __future__ import annotations
@@ -119,6 +119,15 @@ class FakeKubernetes:
             pods[0]["status"] = _ended("Failed", 1, "Error")
         return 200, job
 
+    def delete(self, resource: str, namespace: str, name: str) -> tuple[int, dict[str, Any]]:
+        gone = self.objects.pop((resource, namespace, name), None)
+        if gone is None:
+            return 404, _status(404, f'{resource} "{name}" not found')
+        if resource == "jobs":  # its pods go with it (propagation in the background)
+            for pod in self._pods(namespace, name):
+                del self.objects[("pods", namespace, pod["metadata"]["name"])]
+        return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}
+
     def pod_list(self, namespace: str, selector: str) -> dict[str, Any]:
         job = selector.removeprefix("job-name=")
         return {"kind": "PodList", "apiVersion": "v1", "items": self._pods(namespace, job)}
@@ -151,7 +160,7 @@ class FakeKubernetes:
             match = _REQUEST.match(path)
             assert match is not None, path
             group, resource, name, log = match.groups()
-            verb = {"PATCH": "patch", "POST": "create"}.get(method, "get" if name else "list")
+            verb = {"PATCH": "patch", "POST": "create", "DELETE": "delete"}.get(method, "get" if name else "list")
             needed.add((group or "", resource + (log or ""), verb))
         return needed
 
@@ -187,6 +196,9 @@ def _handler(fake: FakeKubernetes) -> type[BaseHTTPRequestHandler]:
         def do_PATCH(self) -> None:  # noqa: N802
             self._serve("PATCH")
 
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._serve("DELETE")
+
         def _serve(self, method: str) -> None:
             url = urlsplit(self.path)
             query = {key: values[-1] for key, values in parse_qs(url.query).items()}
@@ -218,6 +230,8 @@ def _handler(fake: FakeKubernetes) -> type[BaseHTTPRequestHandler]:
                 return self._json(*fake.create_job(namespace, body))
             if method == "GET" and resource == "jobs" and name:
                 return self._json(*fake.read_job(namespace, name))
+            if method == "DELETE" and name and resource in (*_APPLIED, "jobs"):
+                return self._json(*fake.delete(resource, namespace, name))
             if method == "GET" and resource == "pods" and not name:
                 return self._json(200, fake.pod_list(namespace, query.get("labelSelector", "")))
             if method == "GET" and resource == "pods" and name and log:

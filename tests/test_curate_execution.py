@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -224,3 +225,35 @@ def test_learnable_world_curates_into_executable_instances_with_their_own_test(
     capsys.readouterr()
     assert run_curate(argparse.Namespace(name="cli"), settings2) == 0
     assert "validated instances: executable 3, install_failed 3, no_environment 3\n" in capsys.readouterr().out
+
+
+def test_validations_run_workers_at_a_time_after_each_repositorys_first_ran_alone(tmp_path: Path) -> None:
+    """Each repository's first validation builds its environment alone; a failed build is the others' outcome."""
+    lock, active, seen = threading.Lock(), [0], []  # seen: (base commit, validations running when it started)
+
+    def validator(settings: Settings, pull: PullRequestCode, work_dir: Path) -> Validation:
+        with lock:
+            active[0] += 1
+            seen.append((pull.base_commit, active[0]))
+        time.sleep(0.3)
+        with lock:
+            active[0] -= 1
+        if pull.repo == "other/lib":
+            return Validation("install_failed", reason="build failed")
+        return Validation("executable", (f"t.py::test_{pull.base_commit}",))
+
+    repos = ["acme/calc"] * 5 + ["other/lib"] * 3
+    table = pl.DataFrame({
+        "instance_id": [f"pr-{i}" for i in range(8)], "repo": repos, "heldout": [True] * 8,
+        "base_commit": [f"c{i}" for i in range(8)], "oracle_patch": ["diff --git a/x.py b/x.py\n"] * 8,
+        "test_patch": [""] * 8,
+    })  # fmt: skip
+    environments = (RepoEnvironment(repo="acme/calc"), RepoEnvironment(repo="other/lib"))
+    settings = Settings(home=tmp_path, execution=ExecutionConfig(environments=environments, workers=2))
+    mirrors = {"acme/calc": tmp_path / "calc.git", "other/lib": tmp_path / "lib.git"}
+    out, _ = validate_rows(table, settings, mirrors, FunnelCounter(), ProgressReporter("t"), validator)
+    assert out.get_column("execution").to_list() == ["executable"] * 5 + ["install_failed"] * 3
+    assert out.get_column("fail_to_pass").to_list() == [[f"t.py::test_c{i}"] for i in range(5)] + [[]] * 3
+    assert seen[:2] == [("c0", 1), ("c5", 1)], "a repository's first validation did not run alone"
+    assert sorted(commit for commit, _ in seen) == ["c0", "c1", "c2", "c3", "c4", "c5"], "a failed build was retried"
+    assert max(running for _, running in seen) == 2, seen

@@ -28,12 +28,20 @@ from swerl_core.config.execution import ExecutionKubernetes, RepoEnvironment
 from swerl_core.evaluate.instances import EvalInstance
 from swerl_core.evaluate.metrics import SampleResult
 from swerl_core.evaluate.resolved import resolve_samples
-from swerl_core.execution import ExecutableInstance, Limits, ensure_environment, resolve, run_sandboxed
+from swerl_core.execution import (
+    ExecutableInstance,
+    Limits,
+    SandboxUnavailable,
+    ensure_environment,
+    resolve,
+    run_sandboxed,
+)
 from swerl_core.execution.cluster import CONFIG_MAP_BYTES, batches, render_test_runs, resolve_on_cluster
 from swerl_core.execution.pod import read_verdict
 from swerl_core.git import mirror_path
-from swerl_core.k8s import HOME_MOUNT, K8sError
+from swerl_core.k8s import HOME_MOUNT
 
+RBAC = Path(__file__).resolve().parents[1] / "infra" / "k8s" / "rbac.yaml"
 FORK_LOOP = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
 
 
@@ -124,7 +132,9 @@ def run_pod(objects: dict[tuple[str, str, str], dict[str, Any]], job: dict[str, 
         lines: list[str] = []
         for container in (*pod["initContainers"], *pod["containers"]):
             argv = [sys.executable, *container["command"][1:]]
-            argv[argv.index("--runs") + 1], argv[argv.index("--work") + 1] = str(runs), str(work)
+            argv[argv.index("--work") + 1] = str(work)
+            if "--runs" in argv:
+                argv[argv.index("--runs") + 1] = str(runs)
             done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
             assert done.returncode == 0, done.stderr
             lines = done.stdout.splitlines()
@@ -153,7 +163,8 @@ def cluster(world: World, image: Path) -> Iterator[FakeKubernetes]:
 def test_every_rendered_object_passes_the_schema_and_keeps_the_tests_from_the_mirrors_network_and_api(
     world: World,
 ) -> None:
-    (batch,) = batches(world.settings.execution, [(world.instance, world.patch(FIXED))] * 3)
+    (batch,), refused = batches(world.settings.execution, [(world.instance, world.patch(FIXED))] * 3)
+    assert refused == {}
     objects = render_test_runs("swerl-tests-x-0", batch, world.settings.execution)
     for manifest in objects:
         kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
@@ -166,9 +177,10 @@ def test_every_rendered_object_passes_the_schema_and_keeps_the_tests_from_the_mi
     assert (spec["completionMode"], spec["completions"], spec["backoffLimitPerIndex"]) == ("Indexed", 3, 0)
     pod = spec["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False and pod["restartPolicy"] == "Never"
-    assert pod["activeDeadlineSeconds"] > world.settings.execution.test_timeout_s
+    assert spec["activeDeadlineSeconds"] >= pod["activeDeadlineSeconds"] > world.settings.execution.test_timeout_s
     (prepare,), (test,) = pod["initContainers"], pod["containers"]
     home_mounts = {c["name"]: [m for m in c["volumeMounts"] if m["name"] == "home"] for c in (prepare, test)}
+    assert {m["name"] for m in test["volumeMounts"]} == {"home", "work", "tmp"}, "the tests see another run's spec"
     assert home_mounts["prepare"] == [{"name": "home", "mountPath": HOME_MOUNT, "readOnly": True}]
     (environment,) = home_mounts["test"]
     assert environment["readOnly"] and environment["subPath"].startswith("environments/acme__calc-")
@@ -183,13 +195,18 @@ def test_runs_are_batched_by_repository_count_and_configmap_size(world: World) -
     config = replace(world.settings.execution, kubernetes=ExecutionKubernetes(batch_size=2))
     other = replace(world.instance, instance_id="acme__calc-2", repo="Acme/Calc")  # one repository, as GitHub reads it
     runs = [(world.instance, "a"), (other, "b"), (world.instance, "c"), (world.instance, "d"), (other, "e")]
-    assert [[patch for _, patch in b.runs] for b in batches(config, runs)] == [["a", "b"], ["c", "d"], ["e"]]
+    jobs, refused = batches(config, runs)
+    assert [[patch for _, patch in b.runs] for b in jobs] == [["a", "b"], ["c", "d"], ["e"]] and refused == {}
+    assert [b.positions for b in jobs] == [(0, 1), (2, 3), (4,)]
     half = "x" * (CONFIG_MAP_BYTES // 2)
-    assert [len(b.runs) for b in batches(config, [(world.instance, half), (world.instance, half)])] == [1, 1]
-    with pytest.raises(K8sError, match="acme__calc-1 is too large for a ConfigMap"):
-        batches(config, [(world.instance, "x" * CONFIG_MAP_BYTES)])
-    with pytest.raises(K8sError, match="other/repo declares no execution environment"):
-        batches(config, [(replace(world.instance, repo="other/repo"), "a")])
+    jobs, _ = batches(config, [(world.instance, half), (world.instance, half)])
+    assert [b.positions for b in jobs] == [(0,), (1,)]
+    stranger = replace(world.instance, repo="other/repo")
+    jobs, refused = batches(config, [(world.instance, "x" * CONFIG_MAP_BYTES), (stranger, "a"), (world.instance, "b")])
+    assert [b.positions for b in jobs] == [(2,)]
+    assert refused[0][0] == refused[1][0] == "not_run"
+    assert "too large for a Kubernetes ConfigMap" in refused[0][1]
+    assert refused[1][1] == "other/repo declares no execution environment"
 
 
 @pytest.mark.slow
@@ -228,11 +245,11 @@ def test_the_pods_judge_candidates_as_the_local_sandbox_does(
         "writes-outside": "resolved",
     }
     assert list(outside.iterdir()) == [], "a candidate wrote outside its tree"
-    jobs = [key for key in cluster.objects if key[0] == "jobs"]
+    jobs = [path.rsplit("/", 1)[1] for method, path, _ in cluster.requests if method == "DELETE" and "/jobs/" in path]
     assert len(jobs) == 3, "five runs in Jobs of two"
-    rbac = Path(__file__).resolve().parents[1] / "infra" / "k8s" / "rbac.yaml"
-    assert not cluster.not_granted(rbac), f"not granted by infra/k8s/rbac.yaml: {sorted(cluster.not_granted(rbac))}"
-    assert sorted(p.name for p in (settings.home / "k8s").iterdir()) == sorted(name for _, _, name in jobs)
+    assert [kind for kind in cluster.kinds()] == ["NetworkPolicy"], "a Job or its ConfigMap was left on the cluster"
+    assert not cluster.not_granted(RBAC), f"not granted by infra/k8s/rbac.yaml: {sorted(cluster.not_granted(RBAC))}"
+    assert sorted(p.name for p in (settings.home / "k8s").iterdir()) == sorted(jobs)
     shutil.rmtree(outside)
 
 
@@ -242,7 +259,7 @@ def test_a_pod_that_ends_without_a_verdict_leaves_its_run_not_run_and_the_others
     def logs(job: dict[str, Any], index: int) -> list[str]:
         if index == 0:
             return ["Killed"]
-        return ["swerl-verdict " + json.dumps({"index": index, "reason": "resolved", "detail": ""})]
+        return [_verdict(index, "resolved")]
 
     with FakeKubernetes(outcome="failed", logs=logs) as fake:
         settings = world.on_cluster(fake, tmp_path)
@@ -278,12 +295,16 @@ def test_a_verdict_line_is_read_and_a_malformed_one_refused() -> None:
             read_verdict(bad)
 
 
-def test_container_isolation_runs_as_a_uid_of_its_own_and_kills_what_left_its_process_group() -> None:
-    tree = Path(tempfile.mkdtemp(prefix="swerl-tree-"))
+def test_container_isolation_runs_as_a_uid_of_its_own_and_leaves_no_process_or_file_behind() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="swerl-container-"))
     try:
-        os.chmod(tree, 0o755)
+        os.chmod(folder, 0o755)  # root's, reachable: as the pod's scratch folder is once its test step starts
+        tree = folder / "tree"
+        tree.mkdir()
         daemon = (
-            "import os, time\n"
+            "import os, tempfile, time\n"
+            "open('/tmp/swerl-left-' + str(os.getuid()), 'w').write('x')\n"
+            "open(os.path.join(tempfile.gettempdir(), 'scratch'), 'w').write('x')\n"
             "if os.fork() == 0:\n"
             "    os.setsid()\n"
             "    open('daemon.pid', 'w').write(str(os.getpid()))\n"
@@ -295,12 +316,45 @@ def test_container_isolation_runs_as_a_uid_of_its_own_and_kills_what_left_its_pr
             [_interpreter_for_any_uid(), "-c", daemon], tree, Limits(wall_s=30), isolation="container"
         )
         assert result.exit_code == 0, result.stderr
-        assert int(result.stdout) >= 1_000_000, "the command ran as the caller"
+        uid = int(result.stdout)
+        assert uid >= 1_000_000, "the command ran as the caller"
         pid = int((tree / "daemon.pid").read_text())
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         assert (tree.stat().st_uid, (tree / "daemon.pid").stat().st_uid) == (0, 0), "the tree was not taken back"
+        assert not Path(f"/tmp/swerl-left-{uid}").exists(), "a file the run left in /tmp stayed"
+        assert sorted(p.name for p in folder.iterdir()) == ["tree"], "the run's temporary folder stayed"
+        os.chmod(folder, 0o777)  # a folder the run's uid could swap the tree in
+        with pytest.raises(SandboxUnavailable, match="writable by their owners only"):
+            run_sandboxed(["true"], tree, isolation="container")
     finally:
-        shutil.rmtree(tree)
+        shutil.rmtree(folder)
+
+
+def test_a_broken_or_foreign_verdict_and_a_lost_job_leave_only_their_runs_not_run(world: World, tmp_path: Path) -> None:
+    def logs(job: dict[str, Any], index: int) -> list[str]:
+        if job["metadata"]["name"].endswith("-0"):  # the first Job: one pod breaks its line, one names another run
+            return ["swerl-verdict {"] if index == 0 else [_verdict(0, "resolved")]
+        return [_verdict(index, "tests_failed")]
+
+    with FakeKubernetes(logs=logs) as fake:
+        settings = world.on_cluster(fake, tmp_path)
+        verdicts = resolve_on_cluster(settings.execution, settings.home, [(world.instance, p) for p in "abcd"])
+        assert fake.kinds() == ["NetworkPolicy"]
+    assert [reason for reason, _ in verdicts] == ["not_run", "not_run", "tests_failed", "tests_failed"]
+    assert "printed a broken verdict" in verdicts[0][1] and "printed the verdict of run 0" in verdicts[1][1]
+    with FakeKubernetes(outcome="hang") as fake:
+        (tmp_path / "hang").mkdir()
+        settings = world.on_cluster(fake, tmp_path / "hang")
+        hung = replace(settings.execution, kubernetes=replace(settings.execution.kubernetes, timeout_s=0.5))
+        verdicts = resolve_on_cluster(hung, settings.home, [(world.instance, "a")])
+        assert fake.kinds() == ["NetworkPolicy"], "the Job given up on was left running"
+    ((reason, detail),) = verdicts
+    assert reason == "not_run" and detail.startswith("K8sError: job swerl/swerl-tests-"), detail
+    assert detail.endswith("still running after 0.5 s"), detail
+
+
+def _verdict(index: int, reason: str) -> str:
+    return "swerl-verdict " + json.dumps({"index": index, "reason": reason, "detail": ""})
 
 
 def test_the_backend_and_its_cluster_settings_are_checked_and_an_image_leaves_the_environment_as_built() -> None:

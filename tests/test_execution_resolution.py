@@ -225,6 +225,22 @@ def test_a_candidate_that_forges_the_report_and_ends_the_run_is_not_resolved(
     assert result.reason == "crashed" and "did not finish its session" in result.detail, result
 
 
+def test_a_report_line_nested_past_the_parsers_depth_is_skipped_and_the_fix_still_judged(
+    world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path
+) -> None:
+    settings, repo, instance = world
+    deep = """
+        import atexit, glob
+        def _deep():  # once pytest has written the report
+            for report in glob.glob(".swerl-test-report-*"):
+                with open(report, "a") as out:
+                    out.write("[" * 200_000 + "\\n")
+        atexit.register(_deep)
+    """
+    result = resolve(settings, instance, repo / ".git", candidate(repo, deep), tmp_path)
+    assert result.reason == "resolved", result
+
+
 @pytest.mark.slow
 def test_a_fix_that_also_edits_the_tests_is_judged_on_the_fix(
     world: tuple[Settings, Path, ExecutableInstance], tmp_path: Path

@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from swerl_core.config.checks import DAY_S, MONTH_S, require, require_integer, require_number
+from swerl_core.k8s.manifests import DNS_LABEL
 from swerl_core.repo_names import is_repository_name
 
 TESTS = "{tests}"
+_CPU = re.compile(r"^[0-9]+(\.[0-9]+)?m?$")
 DEFAULT_TEST_COMMAND = ("python", "-m", "pytest", "-p", "no:cacheprovider", TESTS)
 
 
@@ -113,7 +116,14 @@ class ExecutionKubernetes:
             require_number(
                 f"{key}.timeout_s", self.timeout_s, 0, MONTH_S, open_low=True, unit="seconds", note="or none"
             )
-        require(bool(self.image.strip()), f"{key}.image", "an image reference")
+        require(bool(self.image.strip()) and not any(c.isspace() for c in self.image), f"{key}.image",
+                f"an image reference, got {self.image!r}")  # fmt: skip
+        for name in ("namespace", "home_claim"):
+            value = getattr(self, name)
+            require(
+                bool(DNS_LABEL.match(value)), f"{key}.{name}", f"a lowercase DNS label (a-z, 0-9, '-'), got {value!r}"
+            )
+        require(bool(_CPU.match(self.cpu)), f"{key}.cpu", f"a CPU quantity such as 1, 0.5 or 500m, got {self.cpu!r}")
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,7 @@ class ExecutionConfig:
     disk_mb: int = 1024  # growth of a work tree
     processes: int = 256
     gold_runs: int = 3  # runs of the gold patch when validating an instance (flaky tests differ between runs)
-    workers: int = 0  # evaluated answers run against their tests at once, each in its own sandbox; 0 = every core
+    workers: int = 0  # validations (curate) and answers' runs (evaluate) at once, each its own sandbox; 0 = all cores
     backend: Literal["local", "kubernetes"] = "local"  # where evaluation runs answers against their tests
     kubernetes: ExecutionKubernetes = field(default_factory=ExecutionKubernetes)
 

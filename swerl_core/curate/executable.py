@@ -7,14 +7,19 @@ are kept per environment digest (:mod:`swerl_core.execution.validation_cache`), 
 crash or with another config, validates only what it has not validated yet. A repository without a declaration is
 ``no_environment`` and nothing runs for it; ``curate.executable_only`` drops every row that is not ``executable``,
 by its status; with ``curate.validate: heldout`` only held-out rows are validated (train rows are
-``not_validated``). Never decides anything about the other stages' rows.
+``not_validated``). Pull requests are validated ``execution.workers`` at a time (every core by default), each in its
+own checkouts and sandboxes; each repository's first one runs alone, building the environment. Never decides
+anything about the other stages' rows.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,6 @@ from swerl_core.execution import PullRequestCode, SandboxUnavailable, Validation
 from swerl_core.execution.environments import declared_repos
 from swerl_core.execution.validation_cache import cache_folder, cached_validation, outcome_key, store_validation
 from swerl_core.progress import ProgressReporter
-from swerl_core.snapshot_schema import NOT_VALIDATED
 
 STAGE = "execution"
 Validator = Callable[[Settings, PullRequestCode, Path], Validation]
@@ -49,20 +53,50 @@ def validate_rows(
     """
     environments = declared_repos(settings, rows.get_column("repo").to_list()) if rows.height else {}
     ran = bool(environments) or settings.curate.executable_only
-    outcomes: list[Validation] = []
-    failed_builds: dict[str, Validation] = {}
+    listed = list(rows.iter_rows(named=True))
+    outcomes: dict[int, Validation] = {}
+    pending: list[tuple[int, PullRequestCode, Path, str]] = []  # (row, pull request, cache folder, key)
+    for i, row in enumerate(listed):
+        decided = _without_running(row, settings, mirrors.get(row["repo"]))
+        if isinstance(decided, Validation):
+            outcomes[i] = decided
+        else:
+            pending.append((i, *decided))
+    done = len(listed) - len(pending)
+
+    def validated(i: int, outcome: Validation) -> None:
+        nonlocal done
+        outcomes[i] = outcome
+        done += 1
+        say(f"validated {listed[i]['instance_id']}: {outcome.status}", done, len(listed))
+
     with tempfile.TemporaryDirectory(prefix="swerl-validate-") as work:
-        for i, row in enumerate(rows.iter_rows(named=True)):
-            mirror = mirrors.get(row["repo"])
-            outcome = _outcome(row, settings, mirror, Path(work), validate or validate_instance, failed_builds)
-            outcomes.append(outcome)
-            if row["repo"] in environments and outcome.status != NOT_VALIDATED:
-                say(f"validated {row['instance_id']}: {outcome.status}", i + 1, rows.height)
-    statuses = [outcome.status for outcome in outcomes]
+        run = functools.partial(_validate, settings, Path(work), validate or validate_instance)
+        # Each repository's first pull request runs alone: it builds the environment, and a build that fails is
+        # that repository's outcome for the rest, never tried again by each worker.
+        firsts = {pull.repo: (i, pull, folder, key) for i, pull, folder, key in reversed(pending)}
+        failed_builds: dict[str, Validation] = {}
+        for i, pull, folder, key in sorted(firsts.values(), key=lambda item: item[0]):
+            validated(i, run(pull, folder, key))
+            if outcomes[i].status == "install_failed":
+                failed_builds[pull.repo] = outcomes[i]
+        rest = [item for item in pending if item[0] not in outcomes]
+        for i, pull, _, _ in rest:
+            if pull.repo in failed_builds:
+                validated(i, failed_builds[pull.repo])
+        pool = ThreadPoolExecutor(settings.execution.workers or os.cpu_count() or 1)
+        try:
+            futures = {pool.submit(run, pull, folder, key): i for i, pull, folder, key in rest if i not in outcomes}
+            for future in as_completed(futures):
+                validated(futures[future], future.result())
+        finally:  # interrupted: the validations not started never start; the running ones end with their sandboxes
+            pool.shutdown(wait=True, cancel_futures=True)
+    outcomes_in_order = [outcomes[i] for i in range(len(listed))]
+    statuses = [outcome.status for outcome in outcomes_in_order]
     rows = rows.with_columns(
         execution=pl.Series(statuses, dtype=pl.String),
-        fail_to_pass=pl.Series([list(o.fail_to_pass) for o in outcomes], dtype=pl.List(pl.String)),
-        pass_to_pass=pl.Series([list(o.pass_to_pass) for o in outcomes], dtype=pl.List(pl.String)),
+        fail_to_pass=pl.Series([list(o.fail_to_pass) for o in outcomes_in_order], dtype=pl.List(pl.String)),
+        pass_to_pass=pl.Series([list(o.pass_to_pass) for o in outcomes_in_order], dtype=pl.List(pl.String)),
     )
     counts = Counter(statuses)
     record = {
@@ -82,34 +116,31 @@ def validate_rows(
     return rows, record
 
 
-def _outcome(
-    row: dict[str, Any],
-    settings: Settings,
-    mirror: Path | None,
-    work: Path,
-    validate: Validator,
-    failed_builds: dict[str, Validation],
-) -> Validation:
-    """One row's validation: from the cache when it was done before, else run (and kept)."""
+def _without_running(
+    row: dict[str, Any], settings: Settings, mirror: Path | None
+) -> Validation | tuple[PullRequestCode, Path, str]:
+    """A row's outcome when nothing needs to run (no environment, a train row under ``validate: heldout``, no
+    mirror, validated before); else what validating it takes: the pull request, the cache folder and key."""
     declaration = settings.execution.environment_for(row["repo"])
     if declaration is None:
         return Validation("no_environment", reason=f"{row['repo']} declares no execution environment")
     if settings.curate.validate == "heldout" and not row["heldout"]:
         return Validation("not_validated", reason="a train row, and curate.validate is heldout")
-    if row["repo"] in failed_builds:  # one failed build per repository and curate is enough
-        return failed_builds[row["repo"]]
     if mirror is None:
         return Validation("checkout_failed", reason=f"no git mirror of {row['repo']}")
     pull = PullRequestCode(row["repo"], mirror, row["base_commit"], row["oracle_patch"], row["test_patch"])
     folder, key = cache_folder(settings.home, declaration), outcome_key(pull, settings.execution)
     cached = cached_validation(folder, key)
-    if cached is not None:
-        return cached
+    return cached if cached is not None else (pull, folder, key)
+
+
+def _validate(
+    settings: Settings, work: Path, validate: Validator, pull: PullRequestCode, folder: Path, key: str
+) -> Validation:
+    """Validate one pull request in its own folder under ``work`` and keep the outcome."""
     try:
         outcome = validate(settings, pull, work / key)
     except SandboxUnavailable as exc:
-        raise CurateError(f"cannot validate {row['instance_id']}: {exc}") from exc
-    if outcome.status == "install_failed":
-        failed_builds[row["repo"]] = outcome
+        raise CurateError(f"cannot validate {pull.repo} at {pull.base_commit[:12]}: {exc}") from exc
     store_validation(folder, key, outcome)
     return outcome

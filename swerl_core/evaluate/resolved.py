@@ -36,7 +36,6 @@ from swerl_core.execution import ExecutionError, SandboxUnavailable, ensure_envi
 from swerl_core.execution.cluster import resolve_on_cluster
 from swerl_core.execution.resolution import NOT_RUN, ExecutableInstance
 from swerl_core.git import GitError, mirror_path
-from swerl_core.k8s import K8sError
 from swerl_core.progress import ProgressReporter
 
 COLUMNS = ("resolved rate", "resolved 90% interval", "reward AUC for resolved", "reward-resolved rank correlation",
@@ -167,12 +166,8 @@ def _here(
 def _on_cluster(
     settings: Settings, candidates: Sequence[tuple[ExecutableInstance, str]], tick: Callable[[], None]
 ) -> list[Verdict]:
-    """Each candidate's verdict from Kubernetes test-run Jobs; when the cluster fails, those without one are
-    ``not_run`` with its reason (the evaluation goes on)."""
-    try:
-        return resolve_on_cluster(settings.execution, settings.home, candidates, tick)
-    except K8sError as exc:
-        return [(NOT_RUN, f"K8sError: {_first_line(exc)}")] * len(candidates)
+    """Each candidate's verdict from Kubernetes test-run Jobs; one without (the cluster failed) is ``not_run``."""
+    return resolve_on_cluster(settings.execution, settings.home, candidates, tick)
 
 
 def _executable(instance: EvalInstance) -> ExecutableInstance:

@@ -18,6 +18,7 @@ manifests applied are kept under ``SWERL_HOME/k8s/<job>/``, as for training.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -37,6 +38,7 @@ from swerl_core.k8s import (
     K8sError,
     Manifest,
     apply_manifests,
+    delete_objects,
     follow_job,
     job_name,
     write_manifests,
@@ -59,36 +61,47 @@ Verdict = tuple[str, str]  # (reason, detail)
 
 @dataclass(frozen=True)
 class TestRunBatch:
-    """One Job's worth of runs: the repository's declaration and ``(instance, candidate patch)`` per index."""
+    """One Job's worth of runs: the repository's declaration, ``(instance, candidate patch)`` per completion index,
+    and where each run stands in the list :func:`batches` was given."""
 
     declaration: RepoEnvironment
     runs: tuple[tuple[ExecutableInstance, str], ...]
+    positions: tuple[int, ...]
 
 
-def batches(config: ExecutionConfig, runs: Sequence[tuple[ExecutableInstance, str]]) -> list[TestRunBatch]:
+def batches(
+    config: ExecutionConfig, runs: Sequence[tuple[ExecutableInstance, str]]
+) -> tuple[list[TestRunBatch], dict[int, Verdict]]:
     """``runs`` grouped by repository and cut to ``execution.kubernetes.batch_size`` runs and one ConfigMap's bytes,
-    in order. Raises :class:`K8sError` for a repository without a declaration or a run too large for a ConfigMap."""
-    by_repo: dict[str, list[tuple[ExecutableInstance, str]]] = {}
-    for instance, patch in runs:
-        by_repo.setdefault(instance.repo.lower(), []).append((instance, patch))
+    in order; and the verdicts of the runs no Job can take (``not_run``, keyed by position in ``runs``): a
+    repository without a declaration, a run too large for a ConfigMap."""
+    by_repo: dict[str, list[int]] = {}
+    for position, (instance, _) in enumerate(runs):
+        by_repo.setdefault(instance.repo.lower(), []).append(position)
     out: list[TestRunBatch] = []
-    for grouped in by_repo.values():
-        declaration = config.environment_for(grouped[0][0].repo)
+    refused: dict[int, Verdict] = {}
+    for positions in by_repo.values():
+        repo = runs[positions[0]][0].repo
+        declaration = config.environment_for(repo)
         if declaration is None:
-            raise K8sError(f"{grouped[0][0].repo} declares no execution environment (execution.environments)")
-        batch: list[tuple[ExecutableInstance, str]] = []
+            refused.update(dict.fromkeys(positions, (NOT_RUN, f"{repo} declares no execution environment")))
+            continue
+        batch: list[int] = []
         size = 0
-        for instance, patch in grouped:
+        for position in positions:
+            instance, patch = runs[position]
             bytes_ = len(json.dumps(run_spec(0, instance, patch, declaration, config, HOME_MOUNT)).encode())
             if bytes_ > CONFIG_MAP_BYTES:
-                raise K8sError(f"a candidate of {instance.instance_id} is too large for a ConfigMap ({bytes_} bytes)")
+                refused[position] = NOT_RUN, f"too large for a Kubernetes ConfigMap ({bytes_} bytes)"
+                continue
             if batch and (len(batch) == config.kubernetes.batch_size or size + bytes_ > CONFIG_MAP_BYTES):
-                out.append(TestRunBatch(declaration, tuple(batch)))
+                out.append(TestRunBatch(declaration, tuple(runs[i] for i in batch), tuple(batch)))
                 batch, size = [], 0
-            batch.append((instance, patch))
+            batch.append(position)
             size += bytes_
-        out.append(TestRunBatch(declaration, tuple(batch)))
-    return out
+        if batch:
+            out.append(TestRunBatch(declaration, tuple(runs[i] for i in batch), tuple(batch)))
+    return out, refused
 
 
 def render_test_runs(name: str, batch: TestRunBatch, config: ExecutionConfig) -> list[Manifest]:
@@ -111,42 +124,70 @@ def resolve_on_cluster(
     on_verdict: Callable[[], None] | None = None,
 ) -> list[Verdict]:
     """The verdict on each of ``runs`` (same order), judged by Jobs on the cluster; ``on_verdict`` is called once per
-    verdict as it arrives. A run whose pod printed no verdict (evicted, out of memory, past its deadline)
-    is ``not_run`` with what Kubernetes said. Raises :class:`K8sError` when the cluster cannot be reached, refuses
-    the objects or loses a Job; the manifests stay under ``home/k8s/``."""
+    verdict as it arrives. A run without one is ``not_run`` with why: its pod ended without a verdict (evicted, out
+    of memory, past its deadline) or printed a broken one, or its Job could not be applied or followed (the cluster
+    unreachable, the objects refused, the Job lost). Each Job and its ConfigMap are deleted when the Job has ended
+    or is given up, whatever ended it; the manifests stay under ``home/k8s/``."""
     access = ClusterAccess(config.kubernetes.kubeconfig, config.kubernetes.context)
-    verdicts: dict[tuple[str, str], Verdict] = {}
+    jobs, verdicts = batches(config, runs)
     token = secrets.token_hex(4)
-    for number, batch in enumerate(batches(config, runs)):
+    for number, batch in enumerate(jobs):
         name = job_name(f"swerl-tests-{token}-{number}", "swerl-tests")
-        seen = _run_batch(name, batch, config, home, access, on_verdict or (lambda: None))
-        for index, (instance, patch) in enumerate(batch.runs):
-            verdicts[(instance.instance_id, patch)] = seen[index]
-    return [verdicts[(instance.instance_id, patch)] for instance, patch in runs]
+        seen: dict[int, Verdict] = {}
+        try:
+            _run_batch(name, batch, config, home, access, seen, on_verdict or (lambda: None))
+            lost = None
+        except K8sError as exc:
+            lost = f"K8sError: {str(exc).splitlines()[0] if str(exc) else ''}"
+        for index, position in enumerate(batch.positions):
+            verdicts[position] = seen.get(index) or (NOT_RUN, lost or _LOST)
+    return [verdicts[position] for position in range(len(runs))]
 
 
 def _run_batch(
     name: str, batch: TestRunBatch, config: ExecutionConfig, home: Path, access: ClusterAccess,
-    on_verdict: Callable[[], None],
-) -> dict[int, Verdict]:  # fmt: skip
-    """Apply one batch's Job, follow it to its end and return the verdict of each of its indexes."""
+    seen: dict[int, Verdict], on_verdict: Callable[[], None],
+) -> None:  # fmt: skip
+    """Apply one batch's Job and follow it to its end, putting each index's verdict into ``seen`` as it arrives
+    (a lost or broken one as ``not_run``); the Job and its ConfigMap are deleted at the end, however it comes."""
     k8s = config.kubernetes
     manifests = render_test_runs(name, batch, config)
     write_manifests(manifests, home / MANIFESTS_DIR / name)
-    log.info("test runs %s on Kubernetes: %s", name, ", ".join(apply_manifests(manifests, access)))
-    seen: dict[int, Verdict] = {}
 
     def pod_line(pod: str, line: str) -> None:
+        index = _completion_index(name, pod)
+        if index is None or index in seen or index >= len(batch.runs):
+            return
         try:
             record = read_verdict(line)
         except ValueError as exc:
-            raise K8sError(f"pod {pod} printed {exc}") from None
-        if record is not None and record["index"] < len(batch.runs) and record["index"] not in seen:
-            seen[record["index"]] = (record["reason"], record["detail"])
+            seen[index] = NOT_RUN, f"pod {pod} printed a broken verdict: {exc}"[:500]
+            on_verdict()
+            return
+        if record is not None:
+            if record["index"] == index:
+                seen[index] = (record["reason"], record["detail"])
+            else:
+                seen[index] = NOT_RUN, f"pod {pod} printed the verdict of run {record['index']}"
             on_verdict()
 
-    state = follow_job(name, k8s.namespace, access, k8s.poll_s, k8s.timeout_s, on_log=pod_line)
-    return {index: seen.get(index) or _lost(name, state) for index in range(len(batch.runs))}
+    try:
+        log.info("test runs %s on Kubernetes: %s", name, ", ".join(apply_manifests(manifests, access)))
+        state = follow_job(name, k8s.namespace, access, k8s.poll_s, k8s.timeout_s, on_log=pod_line)
+    finally:
+        with contextlib.suppress(K8sError):
+            delete_objects([m for m in manifests if m["kind"] in ("Job", "ConfigMap")], access)
+    for index in range(len(batch.runs)):
+        seen.setdefault(index, _lost(name, state))
+
+
+def _completion_index(job: str, pod: str) -> int | None:
+    """The completion index in the name of one of ``job``'s pods (``<job>-<index>-<suffix>``)."""
+    index = pod.removeprefix(f"{job}-").split("-", 1)[0]
+    return int(index) if pod.startswith(f"{job}-") and index.isdigit() else None
+
+
+_LOST = "its Job was not followed to the end"
 
 
 def _lost(name: str, state: JobState) -> Verdict:
@@ -196,7 +237,6 @@ def _job(name: str, batch: TestRunBatch, config: ExecutionConfig) -> Manifest:
         "command": _step("test"),
         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
         "volumeMounts": [
-            runs_mount,
             work_mount,
             {"name": "tmp", "mountPath": "/tmp"},
             # Of SWERL_HOME only the environment: the mirrors (which hold the fix) stay out of the tests' sight.
@@ -216,11 +256,12 @@ def _job(name: str, batch: TestRunBatch, config: ExecutionConfig) -> Manifest:
         },
         "resources": _resources(k8s.cpu, config.memory_mb + _MEMORY_HEADROOM_MB, config.disk_mb + 1024),
     }
+    deadline = int(config.test_timeout_s) + PREPARE_S
     pod = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "activeDeadlineSeconds": int(config.test_timeout_s) + PREPARE_S,
+        "activeDeadlineSeconds": deadline,
         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
         "initContainers": [prepare],
         "containers": [test],
@@ -231,7 +272,9 @@ def _job(name: str, batch: TestRunBatch, config: ExecutionConfig) -> Manifest:
             {"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}},
         ],
     }
+    waves = -(-len(batch.runs) // min(k8s.parallelism, len(batch.runs)))
     spec = {
+        "activeDeadlineSeconds": waves * deadline + PREPARE_S,  # a Job nobody follows ends too
         "completionMode": "Indexed",  # pod <job>-<i> takes run-<i>.json
         "completions": len(batch.runs),
         "parallelism": min(k8s.parallelism, len(batch.runs)),
@@ -243,7 +286,8 @@ def _job(name: str, batch: TestRunBatch, config: ExecutionConfig) -> Manifest:
 
 
 def _step(step: str) -> list[str]:
-    return ["python", "-m", "swerl_core.execution.pod", step, "--runs", RUNS_MOUNT, "--work", WORK_MOUNT]
+    runs = ["--runs", RUNS_MOUNT] if step == "prepare" else []
+    return ["python", "-m", "swerl_core.execution.pod", step, "--work", WORK_MOUNT, *runs]
 
 
 def _resources(cpu: str, memory_mb: int, scratch_mb: int) -> dict[str, Any]:

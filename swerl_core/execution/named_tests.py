@@ -185,8 +185,8 @@ def _parse_report(text: str) -> tuple[dict[str, Outcome], int | None]:
             if when == "session":
                 session = int(outcome)
                 continue
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by a run that was stopped
+        except (ValueError, KeyError, TypeError, RecursionError):
+            continue  # a line cut short by a run that was stopped, or one the code under test wrote
         merged[node_id] = _merge(merged.get(node_id), when, outcome)
     return merged, session
 

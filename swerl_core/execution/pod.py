@@ -1,22 +1,23 @@
 """The two steps of one Kubernetes test-run pod (rendered by :mod:`.cluster`): one candidate patch of one instance.
 
 ``python -m swerl_core.execution.pod prepare`` is the pod's init container. It sees ``SWERL_HOME`` read-only and
-builds the tree the tests run in: a checkout of the base commit from the mirror, the candidate applied, the test
+the Job's runs, and takes its own: the file ``run-<index>.json`` of the runs folder (the Job's ConfigMap, written by
+:func:`run_spec`) for its completion index (``JOB_COMPLETION_INDEX``, set by Kubernetes), copied beside the tree.
+It builds the tree the tests run in: a checkout of the base commit from the mirror, the candidate applied, the test
 machinery undone, the test changes applied (:func:`~.resolution.prepare_candidate`). Where that fails, it writes the
 verdict (``did_not_apply``, or ``not_run`` for the machine's failures) beside the tree.
 
-``python -m swerl_core.execution.pod test`` is the pod's container. It sees the tree and the repository's built
-environment, never the mirror or the rest of ``SWERL_HOME``. It runs FAIL_TO_PASS and PASS_TO_PASS (container
-isolation: :func:`~.sandbox.run_sandboxed`) and prints the one verdict line, :data:`VERDICT_MARK` + JSON, that
-:mod:`.cluster` reads from the pod's log. The candidate's output never reaches that log: the sandbox captures it.
-
-Which run a pod takes is its Job completion index (``JOB_COMPLETION_INDEX``, set by Kubernetes): the file
-``run-<index>.json`` of the runs folder (the Job's ConfigMap), written by :func:`run_spec`.
+``python -m swerl_core.execution.pod test`` is the pod's container. It sees the scratch folder and the repository's
+built environment, never the mirror, the rest of ``SWERL_HOME`` or the other runs. It makes the scratch folder and
+the run's file root's alone, runs FAIL_TO_PASS and PASS_TO_PASS as a uid of their own (container isolation:
+:func:`~.sandbox.run_sandboxed`) and prints the one verdict line, :data:`VERDICT_MARK` + JSON, that :mod:`.cluster`
+reads from the pod's log. The candidate's output never reaches that log: the sandbox captures it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -28,7 +29,6 @@ from typing import Any
 
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.config.loading import build_section
-from swerl_core.errors import SwerlError
 from swerl_core.execution.environments import READY, Environment, environment_folder, test_limits
 from swerl_core.execution.errors import ExecutionError, PatchDoesNotApply
 from swerl_core.execution.named_tests import limits_for_tests, run_named_tests
@@ -37,6 +37,7 @@ from swerl_core.git import GitError, mirror_path
 
 VERDICT_MARK = "swerl-verdict "
 VERDICT_FILE = "verdict.json"  # beside the tree, when prepare decided without running
+SPEC_FILE = "run.json"  # this pod's run, beside the tree
 TREE = "checkout"
 _DETAIL_CHARS = 500
 _LIMIT_KEYS = ("test_timeout_s", "memory_mb", "output_mb", "disk_mb", "processes")
@@ -63,7 +64,9 @@ def spec_file(index: int) -> str:
 
 
 def prepare(spec: Mapping[str, Any], work: Path) -> None:
-    """The init container's step: the tree at ``work/checkout``, or ``work/verdict.json`` saying why there is none."""
+    """The init container's step: the run's file and the tree at ``work/checkout``, or ``work/verdict.json`` saying
+    why there is no tree."""
+    (work / SPEC_FILE).write_text(json.dumps(spec), encoding="utf-8")
     instance = _instance(spec)
     home = Path(spec["home"])
     declaration = build_section(RepoEnvironment, spec["environment"], "execution.environments.")
@@ -78,17 +81,25 @@ def prepare(spec: Mapping[str, Any], work: Path) -> None:
         _write_verdict(work, NOT_RUN, f"{type(exc).__name__}: {_first_line(exc)}")
 
 
-def test(spec: Mapping[str, Any], work: Path) -> dict[str, Any]:
-    """The container's step: the verdict on the candidate (``prepare``'s, or the tests' through
-    :func:`~.resolution.judge`), as the record :func:`main` prints."""
+def test(work: Path) -> dict[str, Any]:
+    """The container's step: the verdict on the candidate of the run ``prepare`` left in ``work`` (``prepare``'s
+    own, or the tests' through :func:`~.resolution.judge`), as the record :func:`main` prints."""
+    # Root's alone from here: the tests' uid can neither swap the tree for a link nor read the run's file.
+    os.chown(work, 0, 0)
+    os.chmod(work, 0o755)
+    for name in (SPEC_FILE, VERDICT_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            os.chown(work / name, 0, 0, follow_symlinks=False)
+            os.chmod(work / name, 0o600, follow_symlinks=False)
+    spec = json.loads((work / SPEC_FILE).read_text(encoding="utf-8"))
     decided = work / VERDICT_FILE
     if decided.is_file():
         recorded = json.loads(decided.read_text(encoding="utf-8"))
         return _verdict(spec, recorded["reason"], recorded["detail"])
-    instance = _instance(spec)
-    declaration = build_section(RepoEnvironment, spec["environment"], "execution.environments.")
-    folder = environment_folder(Path(spec["home"]), declaration)
     try:
+        instance = _instance(spec)
+        declaration = build_section(RepoEnvironment, spec["environment"], "execution.environments.")
+        folder = environment_folder(Path(spec["home"]), declaration)
         recorded = json.loads((folder / READY).read_text(encoding="utf-8"))
         environment = Environment(declaration, folder, Path(recorded["base_prefix"]))
         if not environment.base_prefix.is_dir():
@@ -99,9 +110,9 @@ def test(spec: Mapping[str, Any], work: Path) -> dict[str, Any]:
         config = build_section(ExecutionConfig, spec["limits"], "execution.")
         run = run_named_tests(environment, work / TREE, instance_tests(instance), limits_for_tests(config),
                               isolation="container")  # fmt: skip
-    except (SwerlError, OSError, ValueError, KeyError, subprocess.SubprocessError) as exc:
+        resolution = judge(run)
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the pod still says why its run has no verdict
         return _verdict(spec, NOT_RUN, f"{type(exc).__name__}: {_first_line(exc)}")
-    resolution = judge(run)
     return _verdict(spec, resolution.reason, resolution.detail)
 
 
@@ -113,7 +124,8 @@ def read_verdict(line: str) -> dict[str, Any] | None:
     record = json.loads(line[len(VERDICT_MARK) :])
     if not (
         isinstance(record, dict)
-        and isinstance(record.get("index"), int)
+        and type(record.get("index")) is int
+        and record["index"] >= 0
         and isinstance(record.get("reason"), str)
         and isinstance(record.get("detail"), str)
     ):
@@ -122,21 +134,20 @@ def read_verdict(line: str) -> dict[str, Any] | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one step (``prepare`` or ``test``) for the run of this pod's completion index."""
+    """Run one step (``prepare`` or ``test``) of this pod's run."""
     parser = argparse.ArgumentParser(prog="python -m swerl_core.execution.pod", description=__doc__.split("\n")[0])
     parser.add_argument("step", choices=("prepare", "test"))
-    parser.add_argument("--runs", type=Path, required=True, help="the folder of run-<index>.json files")
     parser.add_argument("--work", type=Path, required=True, help="the pod's scratch folder (an emptyDir)")
+    parser.add_argument("--runs", type=Path, help="prepare: the folder of run-<index>.json files")
     args = parser.parse_args(argv)
+    if args.step == "test":
+        print(VERDICT_MARK + json.dumps(test(args.work)), flush=True)
+        return 0
     index = os.environ.get("JOB_COMPLETION_INDEX", "")
-    if not index.isdigit():
-        print(f"swerl: JOB_COMPLETION_INDEX must be a completion index, got {index!r}", file=sys.stderr)
+    if not index.isdigit() or args.runs is None:
+        print(f"swerl: prepare needs --runs and a JOB_COMPLETION_INDEX, got {index!r}", file=sys.stderr)
         return 2
-    spec = json.loads((args.runs / spec_file(int(index))).read_text(encoding="utf-8"))
-    if args.step == "prepare":
-        prepare(spec, args.work)
-    else:
-        print(VERDICT_MARK + json.dumps(test(spec, args.work)), flush=True)
+    prepare(json.loads((args.runs / spec_file(int(index))).read_text(encoding="utf-8")), args.work)
     return 0
 
 

@@ -236,14 +236,19 @@ def _run_in_container(
             "container isolation runs each command as a uid of its own: the runner must be root in its container"
         )
     tree = work_tree.resolve()
+    _require_unmovable(tree)
+    uid = random.randrange(*_UID_RANGE)
+    # A private temporary folder beside the tree (its folder is root's): what the run leaves there goes with it.
+    scratch = tree.parent / f".swerl-tmp-{uid}"
+    scratch.mkdir(mode=0o700)
+    os.chown(scratch, uid, uid)
     environment = {
         "PATH": ":".join([*(str(p) for p in path_prefix), BASE_PATH]),
-        "HOME": "/tmp",
-        "TMPDIR": "/tmp",
+        "HOME": str(scratch),
+        "TMPDIR": str(scratch),
         "LANG": "C.UTF-8",
         **(env or {}),
     }
-    uid = random.randrange(*_UID_RANGE)
     argv = [*_confinement(limits, uid), *command]
     owner = tree.stat()
     _chown_tree(tree, uid, uid)
@@ -252,6 +257,32 @@ def _run_in_container(
     finally:
         _kill_uid(uid)  # what left the process group (setsid, a daemon) dies too
         _chown_tree(tree, owner.st_uid, owner.st_gid)
+        remove_tree(scratch)
+        _remove_owned(Path("/tmp"), uid)
+
+
+def _require_unmovable(tree: Path) -> None:
+    """Refuse a tree the run's uid could swap for a symbolic link (root later takes the tree back by its path): its
+    folder must be writable by its owner only, and each folder above by its owner or under the sticky bit."""
+    for depth, folder in enumerate(tree.parents):
+        mode = folder.stat().st_mode
+        shared = mode & stat.S_IWOTH or mode & stat.S_IWGRP
+        if shared and (depth == 0 or not mode & stat.S_ISVTX):
+            raise SandboxUnavailable(
+                f"container isolation needs {tree}'s folders writable by their owners only: {folder} is not"
+            )
+
+
+def _remove_owned(folder: Path, uid: int) -> None:
+    """Remove what ``uid`` left directly in ``folder`` (a shared ``/tmp``)."""
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            with contextlib.suppress(OSError):
+                if entry.lstat().st_uid == uid:
+                    if entry.is_dir() and not entry.is_symlink():
+                        remove_tree(entry)
+                    else:
+                        entry.unlink()
 
 
 def _kill_uid(uid: int) -> None:

@@ -106,6 +106,13 @@ def apply_manifests(
     return _run(_with_api(access, lambda api: _apply_all(api, manifests, dry_run)))
 
 
+def delete_objects(manifests: Sequence[Manifest], access: ClusterAccess | None = None) -> list[str]:
+    """Delete the objects in reverse order (a Job with its pods, in the background); one already gone is no error.
+    Returns one ``Kind/name deleted`` (or ``absent``) per object. Raises :class:`K8sError` when the cluster is
+    unreachable or refuses."""
+    return _run(_with_api(access, lambda api: _delete_all(api, manifests)))
+
+
 def follow_job(
     name: str,
     namespace: str,
@@ -281,6 +288,24 @@ async def _apply_all(api: _Api, manifests: Sequence[Manifest], dry_run: bool) ->
             ),
         )
         done.append(f"{kind}/{name} applied")
+    return done
+
+
+async def _delete_all(api: _Api, manifests: Sequence[Manifest]) -> list[str]:
+    done = []
+    for manifest in reversed(manifests):
+        kind, meta = manifest["kind"], manifest["metadata"]
+        name, namespace = meta["name"], meta["namespace"]
+        delete = api.method(kind, "delete")
+        try:
+            await api.call(f"{kind} {namespace}/{name}", delete(name, namespace, propagation_policy="Background",
+                                                                 _preload_content=False))  # fmt: skip
+        except _Refused as exc:
+            if exc.status != 404:
+                raise
+            done.append(f"{kind}/{name} absent")
+            continue
+        done.append(f"{kind}/{name} deleted")
     return done
 
 
