@@ -24,7 +24,7 @@ from swerl_core.curate.funnel import FunnelCounter
 from swerl_core.demo.github_server import FakeGitHub
 from swerl_core.demo.learnable import bug_fixes, build_learnable_world
 from swerl_core.errors import ConfigError
-from swerl_core.execution import PullRequestCode, Validation
+from swerl_core.execution import Limits, PullRequestCode, Validation, run_sandboxed
 from swerl_core.progress import ProgressReporter
 from swerl_core.snapshot_schema import ROW_SCHEMA
 from swerl_core.snapshots import read_manifest, read_split, with_execution_columns
@@ -39,11 +39,11 @@ OUTCOMES = {  # base commit → what the fake validator answers
 }
 
 
-def settings_for(home: Path, *, executable_only: bool = False) -> Settings:
+def settings_for(home: Path, *, executable_only: bool = False, workers: int = 0) -> Settings:
     return Settings(
         home=home,
         curate=CurateConfig(executable_only=executable_only),
-        execution=ExecutionConfig(environments=(RepoEnvironment(repo="acme/calc"),)),
+        execution=ExecutionConfig(environments=(RepoEnvironment(repo="acme/calc"),), workers=workers),
     )
 
 
@@ -73,13 +73,12 @@ class FakeValidator:
 
 
 def run_stage(
-    home: Path, validator: FakeValidator, *, executable_only: bool = False
+    home: Path, validator: FakeValidator, *, executable_only: bool = False, workers: int = 0
 ) -> tuple[pl.DataFrame, dict, FunnelCounter]:
     funnel = FunnelCounter()
     mirrors = {"acme/calc": home / "mirror.git", "other/lib": home / "other.git"}
-    out, record = validate_rows(
-        rows(), settings_for(home, executable_only=executable_only), mirrors, funnel, ProgressReporter("t"), validator
-    )
+    settings = settings_for(home, executable_only=executable_only, workers=workers)
+    out, record = validate_rows(rows(), settings, mirrors, funnel, ProgressReporter("t"), validator)
     return out, record, funnel
 
 
@@ -138,10 +137,11 @@ def test_a_second_curate_reads_the_outcomes_and_runs_no_test(tmp_path: Path) -> 
 
 def test_a_crash_mid_validation_reruns_only_the_rest_to_the_same_rows(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
-        run_stage(tmp_path, FakeValidator(crash_at=3))
+        run_stage(tmp_path, FakeValidator(crash_at=3), workers=1)  # one at a time: the 3rd call is c3
     rerun = FakeValidator()
     out, _, _ = run_stage(tmp_path, rerun)
-    assert rerun.calls == ["c3", "c4"]
+    # c1 and c2 finished before the crash; c4 may have finished beside it (a worker takes the next one at once)
+    assert rerun.calls in (["c3"], ["c3", "c4"]), rerun.calls
     expected, _, _ = run_stage(tmp_path / "fresh", FakeValidator())
     assert out.equals(expected)
 
@@ -257,3 +257,35 @@ def test_validations_run_workers_at_a_time_after_each_repositorys_first_ran_alon
     assert seen[:2] == [("c0", 1), ("c5", 1)], "a repository's first validation did not run alone"
     assert sorted(commit for commit, _ in seen) == ["c0", "c1", "c2", "c3", "c4", "c5"], "a failed build was retried"
     assert max(running for _, running in seen) == 2, seen
+
+
+def test_an_interrupt_kills_the_running_validations_and_keeps_none_of_them(tmp_path: Path) -> None:
+    """Ctrl-C reaches the main thread only; the workers' sandboxes are killed, not waited for, and not cached."""
+    ended: list[int] = []
+    sleeping = threading.Event()
+
+    def validator(settings: Settings, pull: PullRequestCode, work_dir: Path) -> Validation:
+        if pull.base_commit == "c1":  # in a worker: a sandbox that would run for minutes
+            work_dir.mkdir(parents=True)
+            threading.Timer(1.0, sleeping.set).start()
+            ended.append(run_sandboxed(["sleep", "300"], work_dir, Limits(wall_s=600)).exit_code)
+        elif pull.base_commit == "c2":
+            sleeping.wait(60)
+        return Validation("executable", ("t.py::test_x",))
+
+    def say(text: str, *_: object) -> None:
+        if text.startswith("validated pr-2"):  # Ctrl-C lands in the main thread while pr-1 runs
+            raise KeyboardInterrupt
+
+    table = pl.DataFrame({
+        "instance_id": [f"pr-{i}" for i in range(3)], "repo": ["acme/calc"] * 3, "heldout": [True] * 3,
+        "base_commit": ["c0", "c1", "c2"], "oracle_patch": [f"diff --git a/{i}.py b/{i}.py\n" for i in range(3)],
+        "test_patch": [""] * 3,
+    })  # fmt: skip
+    environments = (RepoEnvironment(repo="acme/calc"),)
+    settings = Settings(home=tmp_path, execution=ExecutionConfig(environments=environments, workers=2))
+    with pytest.raises(KeyboardInterrupt):
+        validate_rows(table, settings, {"acme/calc": tmp_path / "calc.git"}, FunnelCounter(), say, validator)
+    assert ended == [137], "the running validation was waited for, not stopped"
+    kept = list((tmp_path / "validations").rglob("*.json"))
+    assert len(kept) == 2, f"pr-0 and pr-2 finished and are kept, the stopped pr-1 is not: {kept}"

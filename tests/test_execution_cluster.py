@@ -323,6 +323,17 @@ def test_container_isolation_runs_as_a_uid_of_its_own_and_leaves_no_process_or_f
         assert (tree.stat().st_uid, (tree / "daemon.pid").stat().st_uid) == (0, 0), "the tree was not taken back"
         assert not Path(f"/tmp/swerl-left-{uid}").exists(), "a file the run left in /tmp stayed"
         assert sorted(p.name for p in folder.iterdir()) == ["tree"], "the run's temporary folder stayed"
+        python = _interpreter_for_any_uid()
+        filler = (
+            "import os, tempfile\nopen(os.path.join(tempfile.gettempdir(), 'big'), 'wb').write(os.urandom(32 << 20))"
+        )
+        full = run_sandboxed(
+            [python, "-c", filler + "\nimport time\ntime.sleep(60)"],
+            tree,
+            Limits(wall_s=30, disk_bytes=8 << 20),
+            isolation="container",
+        )
+        assert full.stopped_by == "disk", "the run's temporary folder is outside the disk bound"
         os.chmod(folder, 0o777)  # a folder the run's uid could swap the tree in
         with pytest.raises(SandboxUnavailable, match="writable by their owners only"):
             run_sandboxed(["true"], tree, isolation="container")

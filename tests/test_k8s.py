@@ -539,3 +539,19 @@ def test_directory_sync_outside_the_shared_home_is_refused_on_kubernetes() -> No
     cfg = replace(cfg, grpo=replace(cfg.grpo, vllm_weight_sync="directory", vllm_weights_dir="/scratch/weights"))
     with pytest.raises(K8sError, match="grpo.vllm_weights_dir must be relative to SWERL_HOME"):
         render_training(cfg, ClusterLayout(nodes=2))
+
+
+def test_an_api_server_that_never_answers_is_an_error_not_a_hang(tmp_path: Path, monkeypatch) -> None:
+    from swerl_core.k8s import delete_objects
+
+    monkeypatch.setattr("swerl_core.k8s.jobs._REQUEST_S", 1.0)  # 60 s in use
+    silent = FakeKubernetes()  # listening, never served: connections are taken and never answered
+    try:
+        access = ClusterAccess(silent.kubeconfig(tmp_path))
+        with pytest.raises(K8sError, match=r"is unreachable \(reading job swerl/r8b\)"):
+            follow_job("r8b", "swerl", access, poll_s=0.1, timeout_s=30)
+        config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "swerl"}}
+        with pytest.raises(K8sError, match=r"is unreachable \(ConfigMap swerl/x\)"):
+            delete_objects([config_map], access)
+    finally:
+        silent.server.server_close()

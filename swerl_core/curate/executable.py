@@ -17,9 +17,10 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from swerl_core.curate.errors import CurateError
 from swerl_core.curate.funnel import FunnelCounter
 from swerl_core.execution import PullRequestCode, SandboxUnavailable, Validation, validate_instance
 from swerl_core.execution.environments import declared_repos
+from swerl_core.execution.sandbox import SandboxPool
 from swerl_core.execution.validation_cache import cache_folder, cached_validation, outcome_key, store_validation
 from swerl_core.progress import ProgressReporter
 
@@ -63,34 +65,44 @@ def validate_rows(
         else:
             pending.append((i, *decided))
     done = len(listed) - len(pending)
+    same: dict[str, list[int]] = {}  # key → its rows: equal pull requests (one cache entry) are validated once
+    for i, _, _, key in pending:
+        same.setdefault(key, []).append(i)
+    pending = [item for item in pending if same[item[3]][0] == item[0]]
 
-    def validated(i: int, outcome: Validation) -> None:
+    def validated(key: str, outcome: Validation) -> None:
         nonlocal done
-        outcomes[i] = outcome
-        done += 1
-        say(f"validated {listed[i]['instance_id']}: {outcome.status}", done, len(listed))
+        for i in same[key]:
+            outcomes[i] = outcome
+            done += 1
+            say(f"validated {listed[i]['instance_id']}: {outcome.status}", done, len(listed))
 
+    cancelled = threading.Event()
     with tempfile.TemporaryDirectory(prefix="swerl-validate-") as work:
-        run = functools.partial(_validate, settings, Path(work), validate or validate_instance)
+        run = functools.partial(_validate, settings, Path(work), validate or validate_instance, cancelled)
         # Each repository's first pull request runs alone: it builds the environment, and a build that fails is
         # that repository's outcome for the rest, never tried again by each worker.
         firsts = {pull.repo: (i, pull, folder, key) for i, pull, folder, key in reversed(pending)}
         failed_builds: dict[str, Validation] = {}
-        for i, pull, folder, key in sorted(firsts.values(), key=lambda item: item[0]):
-            validated(i, run(pull, folder, key))
-            if outcomes[i].status == "install_failed":
-                failed_builds[pull.repo] = outcomes[i]
+        for _, pull, folder, key in sorted(firsts.values(), key=lambda item: item[0]):
+            validated(key, run(pull, folder, key))
+            if outcomes[same[key][0]].status == "install_failed":
+                failed_builds[pull.repo] = outcomes[same[key][0]]
         rest = [item for item in pending if item[0] not in outcomes]
-        for i, pull, _, _ in rest:
+        for _, pull, _, key in rest:
             if pull.repo in failed_builds:
-                validated(i, failed_builds[pull.repo])
-        pool = ThreadPoolExecutor(settings.execution.workers or os.cpu_count() or 1)
+                validated(key, failed_builds[pull.repo])
+        pool = SandboxPool(settings.execution.workers or os.cpu_count() or 1)
         try:
-            futures = {pool.submit(run, pull, folder, key): i for i, pull, folder, key in rest if i not in outcomes}
+            futures = {pool.submit(run, pull, folder, key): key for i, pull, folder, key in rest if i not in outcomes}
             for future in as_completed(futures):
                 validated(futures[future], future.result())
-        finally:  # interrupted: the validations not started never start; the running ones end with their sandboxes
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # Ctrl-C, or a sandbox that cannot run: the running validations end now, unkept
+            cancelled.set()
+            pool.stop()
+            raise
+        finally:  # what has not started never starts
+            pool.shutdown()
     outcomes_in_order = [outcomes[i] for i in range(len(listed))]
     statuses = [outcome.status for outcome in outcomes_in_order]
     rows = rows.with_columns(
@@ -135,12 +147,20 @@ def _without_running(
 
 
 def _validate(
-    settings: Settings, work: Path, validate: Validator, pull: PullRequestCode, folder: Path, key: str
+    settings: Settings,
+    work: Path,
+    validate: Validator,
+    cancelled: threading.Event,
+    pull: PullRequestCode,
+    folder: Path,
+    key: str,
 ) -> Validation:
-    """Validate one pull request in its own folder under ``work`` and keep the outcome."""
+    """Validate one pull request in its own folder under ``work`` and keep the outcome, unless the validation was
+    cancelled meanwhile (its sandbox killed: the outcome says nothing)."""
     try:
         outcome = validate(settings, pull, work / key)
     except SandboxUnavailable as exc:
         raise CurateError(f"cannot validate {pull.repo} at {pull.base_commit[:12]}: {exc}") from exc
-    store_validation(folder, key, outcome)
+    if not cancelled.is_set():
+        store_validation(folder, key, outcome)
     return outcome

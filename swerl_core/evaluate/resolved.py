@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from swerl_core.evaluate.uncertainty import bootstrap_interval
 from swerl_core.execution import ExecutionError, SandboxUnavailable, ensure_environment, require_bubblewrap, resolve
 from swerl_core.execution.cluster import resolve_on_cluster
 from swerl_core.execution.resolution import NOT_RUN, ExecutableInstance
+from swerl_core.execution.sandbox import SandboxPool
 from swerl_core.git import GitError, mirror_path
 from swerl_core.progress import ProgressReporter
 
@@ -152,14 +153,17 @@ def _here(
 
     verdicts: dict[int, Verdict] = {}
     with tempfile.TemporaryDirectory(prefix="swerl-resolve-") as work:
-        pool = ThreadPoolExecutor(_workers(settings))
+        pool = SandboxPool(_workers(settings))
         try:
             futures = {pool.submit(run, *candidate, Path(work) / str(n)): n for n, candidate in enumerate(candidates)}
             for future in as_completed(futures):
                 verdicts[futures[future]] = future.result()
                 tick()
-        finally:  # interrupted: the runs not started yet never start; the running ones end with their sandboxes
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # interrupted: the running sandboxes are killed, nothing of them recorded
+            pool.stop()
+            raise
+        finally:  # the runs not started yet never start
+            pool.shutdown()
     return [verdicts[n] for n in range(len(candidates))]
 
 

@@ -31,6 +31,7 @@ from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.execution.environments import environment_folder
 from swerl_core.execution.pod import read_verdict, run_spec, spec_file
 from swerl_core.execution.resolution import NOT_RUN, ExecutableInstance
+from swerl_core.execution.sandbox import Limits, MiB
 from swerl_core.k8s import (
     HOME_MOUNT,
     ClusterAccess,
@@ -269,7 +270,8 @@ def _job(name: str, batch: TestRunBatch, config: ExecutionConfig) -> Manifest:
             {"name": "runs", "configMap": {"name": f"{name}-runs"}},
             {"name": "home", "persistentVolumeClaim": {"claimName": k8s.home_claim, "readOnly": True}},
             {"name": "work", "emptyDir": {"sizeLimit": f"{config.disk_mb + 1024}Mi"}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": "512Mi"}},
+            # In memory: a hard bound (a disk emptyDir's is checked now and then, and ends in an eviction).
+            {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": f"{Limits().tmp_bytes // MiB}Mi"}},
         ],
     }
     waves = -(-len(batch.runs) // min(k8s.parallelism, len(batch.runs)))

@@ -52,10 +52,16 @@ def run_spec(
     home: str,
 ) -> dict[str, Any]:
     """What the pod of completion index ``index`` needs to judge ``patch`` (JSON-ready): the instance, the
-    candidate, the repository's declaration, the test limits and where ``SWERL_HOME`` is mounted."""
+    candidate, the repository's test command and environment folder (never its install lines, which may hold an
+    index's credentials), the test limits and where ``SWERL_HOME`` is mounted."""
     limits = dict(zip(_LIMIT_KEYS, test_limits(config), strict=True))
-    return {"index": index, "instance": asdict(instance), "patch": patch, "environment": asdict(declaration),
+    return {"index": index, "instance": asdict(instance), "patch": patch, "environment": _environment_spec(declaration),
             "limits": limits, "home": home}  # fmt: skip
+
+
+def _environment_spec(declaration: RepoEnvironment) -> dict[str, Any]:
+    folder = environment_folder(Path("."), declaration)
+    return {"test_command": list(declaration.test_command), "folder": folder.as_posix()}
 
 
 def spec_file(index: int) -> str:
@@ -69,8 +75,7 @@ def prepare(spec: Mapping[str, Any], work: Path) -> None:
     (work / SPEC_FILE).write_text(json.dumps(spec), encoding="utf-8")
     instance = _instance(spec)
     home = Path(spec["home"])
-    declaration = build_section(RepoEnvironment, spec["environment"], "execution.environments.")
-    if not (environment_folder(home, declaration) / READY).is_file():
+    if not (home / spec["environment"]["folder"] / READY).is_file():
         _write_verdict(work, NOT_RUN, f"the environment of {instance.repo} is not built under {home}/environments")
         return
     try:
@@ -98,8 +103,9 @@ def test(work: Path) -> dict[str, Any]:
         return _verdict(spec, recorded["reason"], recorded["detail"])
     try:
         instance = _instance(spec)
-        declaration = build_section(RepoEnvironment, spec["environment"], "execution.environments.")
-        folder = environment_folder(Path(spec["home"]), declaration)
+        declared = spec["environment"]
+        declaration = RepoEnvironment(repo=instance.repo, test_command=tuple(declared["test_command"]))
+        folder = Path(spec["home"]) / declared["folder"]
         recorded = json.loads((folder / READY).read_text(encoding="utf-8"))
         environment = Environment(declaration, folder, Path(recorded["base_prefix"]))
         if not environment.base_prefix.is_dir():

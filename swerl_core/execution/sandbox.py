@@ -30,11 +30,13 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from swerl_core.execution.errors import SandboxUnavailable
 
@@ -50,6 +52,11 @@ MAX_TREE_DEPTH = 256
 
 Limit = Literal["time", "output", "disk"]
 Isolation = Literal["bubblewrap", "container"]
+_T = TypeVar("_T")
+# Every command running now: pid → (process, what kills the rest of it, the thread that started it).
+_STARTED: dict[int, tuple[subprocess.Popen[bytes], Callable[[], None] | None, int]] = {}
+_STOPPED_THREADS: set[int] = set()  # threads of a stopped SandboxPool: what they start is killed at once
+_STARTED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -253,7 +260,9 @@ def _run_in_container(
     owner = tree.stat()
     _chown_tree(tree, uid, uid)
     try:
-        return _follow(argv, tree, limits, env=environment, cwd=tree, kill_rest=lambda: _kill_uid(uid))
+        return _follow(
+            argv, tree, limits, env=environment, cwd=tree, kill_rest=lambda: _kill_uid(uid), scratch=[scratch]
+        )
     finally:
         _kill_uid(uid)  # what left the process group (setsid, a daemon) dies too
         _chown_tree(tree, owner.st_uid, owner.st_gid)
@@ -378,6 +387,39 @@ def _confinement(limits: Limits, uid: int | None) -> list[str]:
     ]
 
 
+class SandboxPool:
+    """Threads running sandboxed work (validations, resolutions) whose running commands can all be stopped at once.
+
+    A Ctrl-C reaches only the main thread; the workers' commands run in sessions of their own and would run to their
+    wall limit. :meth:`stop` kills every command the pool's threads started, so an interrupted caller ends now.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._threads: set[int] = set()
+        self.executor = ThreadPoolExecutor(workers, initializer=lambda: self._threads.add(threading.get_ident()))
+
+    def submit(self, fn: Callable[..., _T], *args: Any) -> Future[_T]:
+        """Run ``fn(*args)`` on one of the pool's threads."""
+        return self.executor.submit(fn, *args)
+
+    def stop(self) -> None:
+        """Kill every sandboxed command of the pool's threads now, and each one they start from now on (their runs
+        end as stopped)."""
+        with _STARTED_LOCK:
+            _STOPPED_THREADS.update(self._threads)
+            started = [(process, rest) for process, rest, thread in _STARTED.values() if thread in self._threads]
+        for process, kill_rest in started:
+            _kill(process)
+            if kill_rest is not None:
+                kill_rest()
+
+    def shutdown(self) -> None:
+        """Wait for the running work; what has not started never will."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        with _STARTED_LOCK:
+            _STOPPED_THREADS.difference_update(self._threads)  # a later thread may take one of their idents
+
+
 def _follow(
     argv: list[str],
     tree: Path,
@@ -385,10 +427,12 @@ def _follow(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     kill_rest: Callable[[], None] | None = None,
+    scratch: Sequence[Path] = (),
 ) -> SandboxResult:
     """Run ``argv`` and watch it (:func:`_watch`); ``kill_rest`` kills what may outlive its process group (without a
-    pid namespace: a process that called setsid), once the command has ended or a limit stopped it."""
-    disk = _DiskWatch(tree, limits.disk_bytes, limits.entries)
+    pid namespace: a process that called setsid), once the command has ended or a limit stopped it; the disk bound
+    covers ``scratch`` folders besides the tree."""
+    disk = _DiskWatch(tree, limits.disk_bytes, limits.entries, scratch)
     start = time.monotonic()
     process = subprocess.Popen(
         argv,
@@ -399,9 +443,16 @@ def _follow(
         env=env,
         cwd=cwd,
     )
+    with _STARTED_LOCK:
+        _STARTED[process.pid] = (process, kill_rest, threading.get_ident())
+        stopped = threading.get_ident() in _STOPPED_THREADS
+    if stopped:  # its pool was stopped while this command was being set up
+        _kill(process)
     try:
         return _watch(process, start, disk, limits, kill_rest)
     finally:  # whatever went wrong here, the sandbox does not outlive its caller's interest in it
+        with _STARTED_LOCK:
+            _STARTED.pop(process.pid, None)
         if process.poll() is None:
             _kill(process)
             process.wait()
@@ -468,13 +519,21 @@ class _DiskWatch:
     bound or at the latest every :data:`_WALK_EVERY_S` (other processes freeing space can hide a fall); a walk
     never takes more than a twentieth of the time."""
 
-    def __init__(self, tree: Path, bound: int, entries: int) -> None:
+    def __init__(self, tree: Path, bound: int, entries: int, also: Sequence[Path] = ()) -> None:
         self.tree = tree
+        self.roots = (tree, *also)  # what the bound covers: the tree, and a container run's scratch folder
         self.bound = bound
         self.entries = entries
-        self.baseline = _tree_usage(tree)
+        self.baseline = self._usage()
         self.free_then = _free_bytes(tree)
         self.next_walk = time.monotonic() + _WALK_EVERY_S
+
+    def _usage(self) -> tuple[int, int] | None:
+        """Disk space and entries of every root together; None when one is deeper than a walk goes."""
+        usages = [_tree_usage(root) for root in self.roots]
+        if any(usage is None for usage in usages):
+            return None
+        return sum(u[0] for u in usages if u), sum(u[1] for u in usages if u)
 
     def exceeded(self) -> bool:
         free_now = _free_bytes(self.tree)
@@ -482,7 +541,7 @@ class _DiskWatch:
         if not fell and time.monotonic() < self.next_walk:
             return False
         started = time.monotonic()
-        usage = _tree_usage(self.tree)
+        usage = self._usage()
         self.next_walk = time.monotonic() + max(_WALK_EVERY_S, 20 * (time.monotonic() - started))
         if usage is None or self.baseline is None:
             return True  # deeper than a walk goes

@@ -33,6 +33,7 @@ LogCallback = Callable[[str, str], None]  # (pod name, one log line)
 _T = TypeVar("_T")
 FIELD_MANAGER = "swerl"
 _APPLY = "application/apply-patch+yaml"
+_REQUEST_S = 60.0  # one API request (a log stream excepted): an API server that never answers is an error
 _LOG_DRAIN_S = 30.0  # after the Job ends, how long its pods' log streams may take to deliver their last lines
 # kind -> (API group class in kubernetes_asyncio.client, the snake_case resource in its method names)
 _RESOURCES = {
@@ -266,7 +267,9 @@ async def _apply_all(api: _Api, manifests: Sequence[Manifest], dry_run: bool) ->
         if kind == "Job":  # a Job is one run: never reuse one
             create = api.method(kind, "create")
             try:
-                await api.call(what, create(namespace, manifest, _preload_content=False, **extra))
+                await api.call(
+                    what, create(namespace, manifest, _preload_content=False, _request_timeout=_REQUEST_S, **extra)
+                )
             except _Refused as exc:
                 if exc.status != 409:
                     raise
@@ -284,6 +287,7 @@ async def _apply_all(api: _Api, manifests: Sequence[Manifest], dry_run: bool) ->
                 force=True,
                 _content_type=_APPLY,
                 _preload_content=False,
+                _request_timeout=_REQUEST_S,
                 **extra,
             ),
         )
@@ -298,8 +302,9 @@ async def _delete_all(api: _Api, manifests: Sequence[Manifest]) -> list[str]:
         name, namespace = meta["name"], meta["namespace"]
         delete = api.method(kind, "delete")
         try:
-            await api.call(f"{kind} {namespace}/{name}", delete(name, namespace, propagation_policy="Background",
-                                                                 _preload_content=False))  # fmt: skip
+            request = delete(name, namespace, propagation_policy="Background", _preload_content=False,
+                             _request_timeout=_REQUEST_S)  # fmt: skip
+            await api.call(f"{kind} {namespace}/{name}", request)
         except _Refused as exc:
             if exc.status != 404:
                 raise
@@ -340,7 +345,7 @@ class _Follow:
                     return state if state.phase == "succeeded" else _with_pod_endings(state, pods)
                 if deadline is not None and time.monotonic() >= deadline:
                     raise K8sError(f"job {self.namespace}/{self.name} still {state.phase} after {self.timeout_s:g} s")
-                await asyncio.sleep(self.poll_s)
+                await _pause(self.stop, self.poll_s)
             raise K8sError(f"following job {self.namespace}/{self.name} was stopped")
         finally:
             for stream in streams.values():
@@ -351,7 +356,7 @@ class _Follow:
         try:
             job: Mapping[str, Any] = await api.call(
                 f"reading job {self.namespace}/{self.name}",
-                read(self.name, self.namespace, _preload_content=False),
+                read(self.name, self.namespace, _preload_content=False, _request_timeout=_REQUEST_S),
             )
         except _Refused as exc:
             if exc.status == 404:
@@ -371,7 +376,7 @@ async def _pods(api: _Api, job: str, namespace: str) -> list[Mapping[str, Any]]:
     listing = api.groups["CoreV1Api"].list_namespaced_pod
     found = await api.call(
         f"listing the pods of job {namespace}/{job}",
-        listing(namespace, label_selector=f"job-name={job}", _preload_content=False),
+        listing(namespace, label_selector=f"job-name={job}", _preload_content=False, _request_timeout=_REQUEST_S),
     )
     return sorted(found.get("items") or [], key=lambda pod: pod["metadata"]["name"])
 
@@ -402,6 +407,13 @@ async def _stream_log(api: _Api, pod: str, namespace: str, emit: Callable[[tuple
             response.release()
 
 
+async def _pause(stop: threading.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less once ``stop`` is set (the caller stopped following: an interrupt ends at once)."""
+    end = time.monotonic() + seconds
+    while not stop.is_set() and (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(0.2, left))
+
+
 async def _drain(streams: Any) -> None:
     pending = [stream for stream in streams if not stream.done()]
     if pending:
@@ -430,7 +442,7 @@ async def _tails(api: _Api, name: str, namespace: str, tail: int) -> str:
         pod_name = pod["metadata"]["name"]
         text = await api.call(
             f"reading the logs of pod {namespace}/{pod_name}",
-            read(pod_name, namespace, tail_lines=tail, _preload_content=False),
+            read(pod_name, namespace, tail_lines=tail, _preload_content=False, _request_timeout=_REQUEST_S),
             text=True,
         )
         lines += [f"[{pod_name}] {line}" for line in text.splitlines()]

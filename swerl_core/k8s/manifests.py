@@ -35,7 +35,8 @@ def job_name(name: str, fallback: str) -> str:
 
 
 def write_manifests(manifests: list[Manifest], out_dir: Path) -> list[Path]:
-    """Write one YAML file per object (``NN-kind-name.yaml``, apply order) into ``out_dir``; returns the paths."""
+    """Write one YAML file per object (``NN-kind-name.yaml``, apply order, readable by the owner only) into
+    ``out_dir``; returns the paths."""
     names = [f"{i:02d}-{m['kind'].lower()}-{m['metadata']['name']}.yaml" for i, m in enumerate(manifests)]
     if out_dir.exists() and not out_dir.is_dir():
         raise K8sError(f"cannot write manifests into {out_dir}: it is not a folder")
@@ -48,6 +49,7 @@ def write_manifests(manifests: list[Manifest], out_dir: Path) -> list[Path]:
         paths = [out_dir / name for name in names]
         for path, manifest in zip(paths, manifests, strict=True):
             path.write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+            path.chmod(0o600)  # a ConfigMap holds what the cluster needs to know: runs, recipes; nobody else
     except OSError as exc:
         raise K8sError(f"cannot write manifests into {out_dir}: {exc.strerror or exc}") from None
     return paths
