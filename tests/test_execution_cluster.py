@@ -290,7 +290,15 @@ def test_a_verdict_line_is_read_and_a_malformed_one_refused() -> None:
     assert read_verdict("collected 2 items") is None
     assert read_verdict('swerl-verdict {"index": 3, "reason": "crashed", "detail": "d"}') == {
         "index": 3, "reason": "crashed", "detail": "d"}  # fmt: skip
-    for bad in ('swerl-verdict {"index": "3"}', "swerl-verdict [1]", "swerl-verdict {"):
+    odd = [
+        '{"index": "3"}',
+        "[1]",
+        "{",
+        '{"index": -1, "reason": "resolved", "detail": ""}',
+        '{"index": true, "reason": "resolved", "detail": ""}',
+        '{"index": 0, "reason": "great", "detail": ""}',
+    ]
+    for bad in ("swerl-verdict " + line for line in odd):
         with pytest.raises(ValueError):
             read_verdict(bad)
 

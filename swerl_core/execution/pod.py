@@ -25,17 +25,25 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.config.loading import build_section
 from swerl_core.execution.environments import READY, Environment, environment_folder, test_limits
 from swerl_core.execution.errors import ExecutionError, PatchDoesNotApply
 from swerl_core.execution.named_tests import limits_for_tests, run_named_tests
-from swerl_core.execution.resolution import NOT_RUN, ExecutableInstance, instance_tests, judge, prepare_candidate
+from swerl_core.execution.resolution import (
+    NOT_RUN,
+    ExecutableInstance,
+    Reason,
+    instance_tests,
+    judge,
+    prepare_candidate,
+)
 from swerl_core.git import GitError, mirror_path
 
 VERDICT_MARK = "swerl-verdict "
+VERDICTS = frozenset((*get_args(Reason), NOT_RUN))
 VERDICT_FILE = "verdict.json"  # beside the tree, when prepare decided without running
 SPEC_FILE = "run.json"  # this pod's run, beside the tree
 TREE = "checkout"
@@ -132,7 +140,7 @@ def read_verdict(line: str) -> dict[str, Any] | None:
         isinstance(record, dict)
         and type(record.get("index")) is int
         and record["index"] >= 0
-        and isinstance(record.get("reason"), str)
+        and record.get("reason") in VERDICTS
         and isinstance(record.get("detail"), str)
     ):
         raise ValueError(f"not a verdict record: {line[:120]!r}")
