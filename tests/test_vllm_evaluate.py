@@ -86,7 +86,12 @@ def test_a_stop_while_the_engine_starts_stops_the_evaluation_once_the_engine_is_
         assert evaluating.wait(timeout=SERVER_START_S) == 143, log.read_text()[-3000:]
     finally:
         evaluating.kill()
-    assert log.read_text().rstrip().endswith("swerl evaluate: interrupted (SIGTERM)")
+    lines = log.read_text().rstrip().splitlines()
+    # The resource tracker vLLM's processes started shares the log and may warn of leaked shared memory after swerl's
+    # last line (its own process, its own time): that is not swerl's output.
+    while lines and ("resource_tracker" in lines[-1] or lines[-1].lstrip().startswith("warnings.warn(")):
+        lines.pop()
+    assert lines and lines[-1] == "swerl evaluate: interrupted (SIGTERM)", lines[-5:]
     assert "Traceback" not in log.read_text()
     if (home / "swerl.duckdb").exists():  # a stopped evaluation leaves no row (the database may not even exist yet)
         from swerl_core.store import Store
