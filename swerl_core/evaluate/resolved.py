@@ -34,6 +34,7 @@ from swerl_core.evaluate.protocol import execution_digest
 from swerl_core.evaluate.uncertainty import bootstrap_interval
 from swerl_core.execution import ExecutionError, SandboxUnavailable, ensure_environment, require_bubblewrap, resolve
 from swerl_core.execution.cluster import resolve_on_cluster
+from swerl_core.execution.errors import first_line
 from swerl_core.execution.resolution import NOT_RUN, ExecutableInstance
 from swerl_core.execution.sandbox import SandboxPool
 from swerl_core.git import GitError, mirror_path
@@ -148,7 +149,7 @@ def _here(
         except SandboxUnavailable as exc:
             raise _no_sandbox(f"cannot run the tests of {instance.instance_id}: ", exc) from None
         except (ExecutionError, GitError, OSError, subprocess.SubprocessError) as exc:  # this machine's failure
-            return NOT_RUN, f"{type(exc).__name__}: {_first_line(exc)}"
+            return NOT_RUN, f"{type(exc).__name__}: {first_line(exc)}"
         return verdict.reason, verdict.detail
 
     verdicts: dict[int, Verdict] = {}
@@ -177,10 +178,6 @@ def _on_cluster(
 def _executable(instance: EvalInstance) -> ExecutableInstance:
     assert instance.execution is not None
     return instance.execution
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else ""
 
 
 def _environments(settings: Settings, repos: set[str], say: ProgressReporter) -> dict[str, str]:

@@ -29,6 +29,7 @@ from typing import Any
 
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.execution.environments import environment_folder
+from swerl_core.execution.errors import first_line
 from swerl_core.execution.pod import read_verdict, run_spec, spec_file
 from swerl_core.execution.resolution import NOT_RUN, ExecutableInstance
 from swerl_core.execution.sandbox import Limits, MiB
@@ -139,7 +140,7 @@ def resolve_on_cluster(
             _run_batch(name, batch, config, home, access, seen, on_verdict or (lambda: None))
             lost = None
         except K8sError as exc:
-            lost = f"K8sError: {str(exc).splitlines()[0] if str(exc) else ''}"
+            lost = f"K8sError: {first_line(exc)}"
         for index, position in enumerate(batch.positions):
             verdicts[position] = seen.get(index) or (NOT_RUN, lost or _LOST)
     return [verdicts[position] for position in range(len(runs))]

@@ -19,3 +19,9 @@ class EnvironmentBuildError(ExecutionError):
 
 class PatchDoesNotApply(ExecutionError):
     """A patch (a test patch, a gold patch, a model's answer) does not apply to its checkout; says which and why."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message ("" when it has none): how a run's verdict names a failure."""
+    text = str(exc)
+    return text.splitlines()[0] if text else ""

@@ -30,7 +30,7 @@ from typing import Any, get_args
 from swerl_core.config.execution import ExecutionConfig, RepoEnvironment
 from swerl_core.config.loading import build_section
 from swerl_core.execution.environments import READY, Environment, environment_folder, test_limits
-from swerl_core.execution.errors import ExecutionError, PatchDoesNotApply
+from swerl_core.execution.errors import ExecutionError, PatchDoesNotApply, first_line
 from swerl_core.execution.named_tests import limits_for_tests, run_named_tests
 from swerl_core.execution.resolution import (
     NOT_RUN,
@@ -91,7 +91,7 @@ def prepare(spec: Mapping[str, Any], work: Path) -> None:
     except PatchDoesNotApply as exc:
         _write_verdict(work, "did_not_apply", str(exc))
     except (ExecutionError, GitError, OSError, subprocess.SubprocessError) as exc:
-        _write_verdict(work, NOT_RUN, f"{type(exc).__name__}: {_first_line(exc)}")
+        _write_verdict(work, NOT_RUN, f"{type(exc).__name__}: {first_line(exc)}")
 
 
 def test(work: Path) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def test(work: Path) -> dict[str, Any]:
                               isolation="container")  # fmt: skip
         resolution = judge(run)
     except Exception as exc:  # noqa: BLE001 - whatever broke, the pod still says why its run has no verdict
-        return _verdict(spec, NOT_RUN, f"{type(exc).__name__}: {_first_line(exc)}")
+        return _verdict(spec, NOT_RUN, f"{type(exc).__name__}: {first_line(exc)}")
     return _verdict(spec, resolution.reason, resolution.detail)
 
 
@@ -179,11 +179,6 @@ def _verdict(spec: Mapping[str, Any], reason: str, detail: str) -> dict[str, Any
 def _write_verdict(work: Path, reason: str, detail: str) -> None:
     work.mkdir(parents=True, exist_ok=True)
     (work / VERDICT_FILE).write_text(json.dumps({"reason": reason, "detail": detail}), encoding="utf-8")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else ""
 
 
 if __name__ == "__main__":
