@@ -85,3 +85,22 @@ def test_a_folder_holding_other_files_is_never_replaced_by_a_warm_up(tmp_path: P
     with pytest.raises(DemoError, match="holds files but no model"):
         warm_up_induction(tiny_model_dir(), home, QUICK)
     assert (home / "swerl.duckdb").read_text() == "the store"
+
+
+def test_the_repeat_loss_is_the_loss_of_a_label_mask_before_the_repeat() -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from swerl_core.demo.induction import repeat_loss
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir())
+    generator = torch.Generator().manual_seed(3)
+    for lead, length, gap in ((0, 8, 0), (5, 12, 30)):
+        vocab = model.config.vocab_size
+        span = torch.randint(6, vocab, (4, length), generator=generator)
+        ids = torch.cat([torch.randint(6, vocab, (4, lead + length + gap), generator=generator), span], 1)
+        ids[:, lead : lead + length] = span
+        labels = ids.clone()
+        labels[:, : lead + length + gap + 1] = -100
+        masked = model(input_ids=ids, labels=labels).loss
+        assert float(repeat_loss(model, ids, length)) == pytest.approx(float(masked), rel=1e-5)

@@ -146,6 +146,20 @@ def copy_accuracy(model: Any, gap: int, rows: int = 32, length: int = 20, seed: 
     return float((predicted == ids[:, length + gap + 1 :]).float().mean())
 
 
+def repeat_loss(model: Any, ids: Any, length: int) -> Any:
+    """Mean next-token loss on the last ``length`` tokens of ``ids`` (the repeated span) from their second token.
+
+    The loss a label mask of everything before the span gives, with the LM head run on the span's positions only
+    (``logits_to_keep``): the head over the rest of each sequence is work whose loss is masked away, a fifth of a
+    warm-up step and more on the gap phase's long sequences.
+    """
+    import torch
+
+    logits = model(input_ids=ids, logits_to_keep=length).logits[:, :-1]
+    targets = ids[:, -(length - 1) :]
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
+
+
 def source_fingerprint(model_dir: Path) -> str:
     """SHA-256 over the model's config, weights and tokenizer files: which model a warm-up started from."""
     digest = hashlib.sha256()
@@ -191,9 +205,7 @@ def _train_phase(
         span = torch.randint(FIRST_TOKEN, vocab, (batch, length), generator=generator)
         ids = torch.cat([torch.randint(FIRST_TOKEN, vocab, (batch, lead + length + gap), generator=generator), span], 1)
         ids[:, lead : lead + length] = span
-        labels = ids.clone()
-        labels[:, : lead + length + gap + 1] = -100  # loss on the repeat only, from its second token
-        loss = model(input_ids=ids, labels=labels).loss
+        loss = repeat_loss(model, ids, length)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
