@@ -99,26 +99,38 @@ def run_artifacts(client: Any, root_id: Any) -> dict[str, Any]:
 def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True, watch_url: str | None = None) -> Any:
     """Run ``retrain/retrain`` on the worker and wait for it; it evaluates, gates and registers what it trained.
 
-    With ``watch_url`` (the Prefect UI) it prints where to watch the run, then each subflow as it starts.
+    With ``watch_url`` (the Prefect UI) it prints where to watch the run, then each subflow as it starts (see
+    :func:`watch`: Ctrl-C cancels the run).
     """
-    import httpx
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
-
-    from swerl_core.demo.summary import Narration
 
     parameters = {"recipe": recipe, "sft_warm_start": sft_warm_start}
     if watch_url is None:
         return run_deployment("retrain/retrain", parameters=parameters, timeout=None)
     run = run_deployment("retrain/retrain", parameters=parameters, timeout=0)
     print(f"  watch it: {watch_url}/runs/flow-run/{run.id}", flush=True)
-    narration, failures = Narration(), 0
     with get_client(sync_client=True) as client:
+        return watch(client, run.id)
+
+
+def watch(client: Any, run_id: Any, poll_s: float = 5.0) -> Any:
+    """Print flow run ``run_id``'s subflows as they start, until it ends; returns the finished run.
+
+    Ctrl-C cancels the run (its worker stops it, subflows included) and is raised again: an interrupted demo leaves
+    no training running behind it.
+    """
+    import httpx
+
+    from swerl_core.demo.summary import Narration
+
+    narration, failures = Narration(), 0
+    try:
         while True:
-            time.sleep(5)
+            time.sleep(poll_s)
             try:
-                run = client.read_flow_run(run.id)
-                children = subflow_runs(client, run.id)
+                run = client.read_flow_run(run_id)
+                children = subflow_runs(client, run_id)
             except httpx.HTTPError as exc:  # the server slow or restarting under load: the run goes on, keep watching
                 failures += 1
                 if failures == 12:
@@ -131,6 +143,12 @@ def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True, watch_url: st
                 print(line, flush=True)
             if run.state is not None and run.state.is_final():
                 return run
+    except KeyboardInterrupt:
+        from prefect.states import Cancelling
+
+        client.set_flow_run_state(run_id, Cancelling(message="make demo was interrupted (Ctrl-C)"), force=True)
+        print(f"\n  cancelled flow run {run_id}: its worker stops it", flush=True)
+        raise
 
 
 def subflow_runs(client: Any, root_id: Any) -> list[Any]:
@@ -155,14 +173,21 @@ def main() -> int:
     stack = stack_from_env()
     started = time.monotonic()
     print(f"starting the stack under {stack.home} …", flush=True)
-    start(stack)
-    os.environ.update(stack.client_env())
     from prefect.client.orchestration import get_client
 
-    prepare(stack)
-    print("running deployment retrain/retrain on the worker (ingest → curate → SFT → GRPO → evaluate → gate → "
-          "register) …", flush=True)  # fmt: skip
-    run = run_retrain(watch_url=stack.prefect_url)
+    try:
+        start(stack)
+        os.environ.update(stack.client_env())
+        prepare(stack)
+        print("running deployment retrain/retrain on the worker (ingest → curate → SFT → GRPO → evaluate → gate → "
+              "register) …", flush=True)  # fmt: skip
+        run = run_retrain(watch_url=stack.prefect_url)
+    except KeyboardInterrupt:
+        if os.environ.get("DEMO_KEEP", "1") == "0":
+            print("demo interrupted; stopped: " + (", ".join(stop(stack)) or "nothing was running"), flush=True)
+        else:
+            print("demo interrupted; the stack keeps running (`make down` stops it)", flush=True)
+        return 130
     with get_client(sync_client=True) as client:
         report(stack, client, run)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")

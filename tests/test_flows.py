@@ -409,3 +409,51 @@ def test_a_train_flow_failed_by_a_dead_rollout_server_is_resumed_by_the_next_flo
     assert read_result_record(grpo_run) == grpo and not (grpo_run / "rollout-weights").exists()
     status = MlflowClient(f"sqlite:///{served_home / 'mlflow.db'}").get_run(grpo.mlflow_run_id or "").info.status
     assert status == "FINISHED"
+
+
+WATCHER = """
+import sys
+from prefect.client.orchestration import get_client
+from flows.demo import watch
+with get_client(sync_client=True) as client:
+    try:
+        watch(client, sys.argv[1], poll_s=0.2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_the_demo_watches_its_retrain_run_cancels_that_run(prefect_api: None) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL
+
+    @flow(name="watched-retrain")
+    def watched() -> None:
+        """Never runs: no worker serves this test's API."""
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(watched)
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": repo}
+    process = subprocess.Popen(
+        [sys.executable, "-c", WATCHER, str(run.id)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()  # the first narration: the watch loop is running
+    if "(waiting for the worker)" not in first:
+        process.kill()
+        raise AssertionError((first, process.communicate(timeout=60)))
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and f"cancelled flow run {run.id}" in out, (out, err[-2000:])
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state is not None and state.type in (StateType.CANCELLING, StateType.CANCELLED), state
+    assert "make demo was interrupted" in (state.message or ""), state.message
