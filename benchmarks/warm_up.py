@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from swerl_core.demo.induction import FIRST_TOKEN, InductionSpec, repeat_loss
+from swerl_core.demo.induction import InductionSpec, repeat_batch, repeat_loss
 from swerl_core.demo.learnable import learnable_texts
 from swerl_core.demo.tiny_model import LEARNABLE_SPEC, init_tiny_model
 
@@ -33,18 +33,9 @@ def masked_loss(model: Any, ids: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def batches(spec: InductionSpec, steps: int, max_gap: int, batch: int, vocab: int) -> list[tuple[torch.Tensor, int]]:
-    """``steps`` batches drawn the way the warm-up's phase draws them (the curriculum of ``_train_phase``)."""
+    """``steps`` batches drawn as the warm-up's phase draws them."""
     generator = torch.Generator().manual_seed(spec.seed)
-    drawn = []
-    for _ in range(steps):
-        length = int(torch.randint(8, 25 if max_gap else 33, (1,), generator=generator))
-        gap = int(torch.randint(0, max_gap + 1, (1,), generator=generator))
-        lead = int(torch.randint(0, 41, (1,), generator=generator)) if max_gap else 0
-        span = torch.randint(FIRST_TOKEN, vocab, (batch, length), generator=generator)
-        ids = torch.cat([torch.randint(FIRST_TOKEN, vocab, (batch, lead + length + gap), generator=generator), span], 1)
-        ids[:, lead : lead + length] = span
-        drawn.append((ids, length))
-    return drawn
+    return [repeat_batch(generator, vocab, batch, max_gap) for _ in range(steps)]
 
 
 def timed(model: Any, loss_fn: Any, drawn: list[tuple[torch.Tensor, int]]) -> tuple[float, list[float]]:

@@ -146,6 +146,21 @@ def copy_accuracy(model: Any, gap: int, rows: int = 32, length: int = 20, seed: 
     return float((predicted == ids[:, length + gap + 1 :]).float().mean())
 
 
+def repeat_batch(generator: Any, vocab: int, batch: int, max_gap: int) -> tuple[Any, int]:
+    """One warm-up batch drawn from ``generator``: ``batch`` rows that end on a span of random tokens repeated from
+    earlier in the row, after ``lead`` random tokens and a gap of up to ``max_gap`` others (none when 0, and then no
+    lead); returns the token ids and the span's length."""
+    import torch
+
+    length = int(torch.randint(8, 25 if max_gap else 33, (1,), generator=generator))
+    gap = int(torch.randint(0, max_gap + 1, (1,), generator=generator))
+    lead = int(torch.randint(0, 41, (1,), generator=generator)) if max_gap else 0
+    span = torch.randint(FIRST_TOKEN, vocab, (batch, length), generator=generator)
+    ids = torch.cat([torch.randint(FIRST_TOKEN, vocab, (batch, lead + length + gap), generator=generator), span], 1)
+    ids[:, lead : lead + length] = span
+    return ids, length
+
+
 def repeat_loss(model: Any, ids: Any, length: int) -> Any:
     """Mean next-token loss on the last ``length`` tokens of ``ids`` (the repeated span) from their second token.
 
@@ -196,15 +211,9 @@ def _train_phase(
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / spec.warmup_steps))
-    vocab = model.config.vocab_size
     model.train()
     for step in range(1, steps + 1):
-        length = int(torch.randint(8, 25 if max_gap else 33, (1,), generator=generator))
-        gap = int(torch.randint(0, max_gap + 1, (1,), generator=generator))
-        lead = int(torch.randint(0, 41, (1,), generator=generator)) if max_gap else 0
-        span = torch.randint(FIRST_TOKEN, vocab, (batch, length), generator=generator)
-        ids = torch.cat([torch.randint(FIRST_TOKEN, vocab, (batch, lead + length + gap), generator=generator), span], 1)
-        ids[:, lead : lead + length] = span
+        ids, length = repeat_batch(generator, model.config.vocab_size, batch, max_gap)
         loss = repeat_loss(model, ids, length)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
