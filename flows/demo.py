@@ -22,6 +22,7 @@ import yaml
 
 from swerl_core.progress import Progress
 from swerl_core.stack import (
+    DEMO_PRS_PER_REPO,
     Stack,
     artifact_rows,
     demo_settings,
@@ -37,8 +38,11 @@ DEMO_TOKEN = "demo-token"  # the local world server's own token; never a real Gi
 RECIPE = "learnable-cpu"  # a shipped recipe (deployments/configs/learnable-cpu.yaml)
 
 
-def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None = None) -> None:
-    """World server, settings file (``settings`` sections override the demo's), token block, base model, deployments."""
+def prepare(
+    stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None = None, prs_per_repo: int = DEMO_PRS_PER_REPO
+) -> None:
+    """World server (``prs_per_repo`` fixes a repository), settings file (``settings`` sections override the demo's),
+    token block, base model, deployments."""
     from prefect.blocks.system import Secret
 
     from swerl_core.demo.induction import copying
@@ -46,8 +50,8 @@ def prepare(stack: Stack, recipe: str = RECIPE, settings: dict[str, Any] | None 
     from swerl_core.stack import demo_world
     from swerl_core.train.config import load_train_config
 
-    url = serve_world(stack, DEMO_TOKEN)
-    repos = sorted(demo_world(stack.home).repos)
+    url = serve_world(stack, DEMO_TOKEN, prs_per_repo=prs_per_repo)
+    repos = sorted(demo_world(stack.home, prs_per_repo).repos)
     chosen = demo_settings(url, repos)
     for section, values in (settings or {}).items():
         chosen[section] = {**chosen.get(section, {}), **values}

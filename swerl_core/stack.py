@@ -266,28 +266,36 @@ def _check_call(cmd: Sequence[str], env: Mapping[str, str], cwd: Path) -> None:
 DEMO_PRS_PER_REPO = 800
 
 
-def demo_world(home: Path) -> Any:
+def demo_world(home: Path, prs_per_repo: int = DEMO_PRS_PER_REPO) -> Any:
     """The world ``make demo`` serves, under ``home``: the one place that chooses it (the learnable world,
-    which a tiny model learns from, so that the demo shows a real before/after)."""
+    which a tiny model learns from, so that the demo shows a real before/after). ``prs_per_repo`` below the
+    demo's makes a quicker world to deploy against (the tests' stack) that the demo's gate was not measured on."""
     from swerl_core.demo.learnable import build_learnable_world
 
-    return build_learnable_world(home / "learnable-world", prs_per_repo=DEMO_PRS_PER_REPO)
+    return build_learnable_world(home / "learnable-world", prs_per_repo=prs_per_repo)
 
 
-def serve_world(stack: Stack, token: str, env: Mapping[str, str] | None = None, timeout_s: float = 300.0) -> str:
-    """Serve :func:`demo_world` on 127.0.0.1 in the background (service ``github``); returns its API URL.
+def serve_world(
+    stack: Stack,
+    token: str,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 300.0,
+    prs_per_repo: int = DEMO_PRS_PER_REPO,
+) -> str:
+    """Serve :func:`demo_world` of ``prs_per_repo`` fixes a repository on 127.0.0.1 in the background (service
+    ``github``); returns its API URL.
 
-    A running server of another world (one an older demo started) is stopped and replaced.
+    A running server of another world (one an older demo started, or another size) is stopped and replaced.
     """
     url_file = stack.run_dir / "github.url"
     running = _running(stack, "github")
-    if running is not None and _served(url_file)[1] != _demo_repos():
+    if running is not None and _served(url_file)[1] != _world_label(prs_per_repo):
         _stop_group(running, (signal.SIGTERM,))
         running = None
     if running is None:
         url_file.unlink(missing_ok=True)
         stack.run_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "swerl_core.stack", "serve-world"]
+        cmd = [sys.executable, "-m", "swerl_core.stack", "serve-world", str(prs_per_repo)]
         _launch(stack, "github", cmd, {**(os.environ if env is None else env), "SWERL_DEMO_TOKEN": token})
     deadline = time.monotonic() + timeout_s
     while not url_file.exists():
@@ -297,14 +305,15 @@ def serve_world(stack: Stack, token: str, env: Mapping[str, str] | None = None, 
     return _served(url_file)[0]
 
 
-def _demo_repos() -> str:
+def _world_label(prs_per_repo: int) -> str:
+    """What a world server records of its world: the repositories (comma-separated) and their size."""
     from swerl_core.demo.learnable import REPOS
 
-    return ",".join(sorted(REPOS))
+    return f"{','.join(sorted(REPOS))} {prs_per_repo}"
 
 
 def _served(url_file: Path) -> tuple[str, str]:
-    """The URL and the repositories (comma-separated) that the world server recorded; blanks when unknown."""
+    """The URL and the world's label (:func:`_world_label`) that the world server recorded; blanks when unknown."""
     try:
         lines = url_file.read_text().splitlines()
     except OSError:
@@ -312,13 +321,13 @@ def _served(url_file: Path) -> tuple[str, str]:
     return (lines[0].strip() if lines else ""), (lines[1].strip() if len(lines) > 1 else "")
 
 
-def _serve_world_forever(stack: Stack) -> None:
+def _serve_world_forever(stack: Stack, prs_per_repo: int) -> None:
     from swerl_core.demo.github_server import FakeGitHub
 
-    world = demo_world(stack.home)
+    world = demo_world(stack.home, prs_per_repo)
     with FakeGitHub(world, token=os.environ["SWERL_DEMO_TOKEN"]) as server:
         partial = stack.run_dir / "github.url.partial"
-        partial.write_text(f"{server.url}\n{','.join(sorted(world.repos))}\n")
+        partial.write_text(f"{server.url}\n{_world_label(prs_per_repo)}\n")
         partial.rename(stack.run_dir / "github.url")
         server.serve_until_signalled()
     (stack.run_dir / "github.url").unlink(missing_ok=True)
@@ -419,8 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             deploy(stack)
             print(f"work pools {CPU_POOL}, {GPU_POOL} and the deployments of {PREFECT_FILE.name} applied")
             print(f"Deployments: {stack.prefect_url}/deployments")
-        elif verb == "serve-world":
-            _serve_world_forever(stack)
+        elif verb == "serve-world":  # started by serve_world, with the world's size
+            _serve_world_forever(stack, int(args[1]) if len(args) > 1 else DEMO_PRS_PER_REPO)
         elif verb == "status":
             for name, pid in status(stack).items():
                 print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")

@@ -1,10 +1,12 @@
-"""A real ``mlflow server`` process on 127.0.0.1 for tests (sqlite backend, local artifact root), and a fault proxy
-in front of it that acts on one chosen request: kills the client right after the server has done it, or answers
-500 once after the server has done it (so that the client's retry repeats it)."""
+"""A real ``mlflow server`` process on 127.0.0.1 for tests and benchmarks (sqlite backend, local artifact root), a
+checkpoint of a training run it knows, and a fault proxy in front of it that acts on one chosen request: kills the
+client right after the server has done it, or answers 500 once after the server has done it (so that the client's
+retry repeats it)."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -61,6 +63,24 @@ def mlflow_server(root: Path) -> Iterator[str]:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def training_checkpoint(root: Path, url: str, run: str) -> Path:
+    """A checkpoint ``root/checkpoints/<run>/final`` of a training run ``run`` the tracking server at ``url`` knows
+    (what a registration keys on), with a config and 64 bytes of weights."""
+    from mlflow import MlflowClient
+
+    from swerl_core.runs import write_run_id
+
+    client = MlflowClient(url)
+    experiment = client.get_experiment_by_name("train") or client.get_experiment(client.create_experiment("train"))
+    run_id = client.create_run(experiment.experiment_id, run_name=run).info.run_id
+    path = root / "checkpoints" / run / "final"
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"_name_or_path": "base/tiny-llama", "model_type": "llama"}))
+    (path / "model.safetensors").write_bytes(b"\0" * 64)
+    write_run_id(path.parent, run_id)
+    return path
 
 
 Match = Callable[[str, str, bytes], bool]  # method, path, body

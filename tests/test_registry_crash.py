@@ -19,14 +19,13 @@ from typing import Any
 
 import pytest
 from eval_world import make_settings
-from mlflow_server import Fault, fault_proxy, mlflow_server
+from mlflow_server import Fault, fault_proxy, mlflow_server, training_checkpoint
 
 from swerl_core.registry import RegistryError
 from swerl_core.registry.aliases import CHALLENGER, CHAMPION, alias_moves, alias_version
 from swerl_core.registry.gate import GateMetrics
 from swerl_core.registry.register import promote_version, register, rollback_champion
 from swerl_core.registry.versions import mlflow_client, model_versions
-from swerl_core.runs import write_run_id
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy(130)]  # one tracking server; three processes a case
 
@@ -94,19 +93,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> str:
         yield url
 
 
-def _checkpoint(root: Path, url: str, run: str) -> Path:
-    """A checkpoint of a training run the tracking server knows (the registration's key)."""
-    client = mlflow_client(url)
-    experiment = client.get_experiment_by_name("train") or client.get_experiment(client.create_experiment("train"))
-    run_id = client.create_run(experiment.experiment_id, run_name=run).info.run_id
-    path = root / "checkpoints" / run / "final"
-    path.mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps({"_name_or_path": "base/tiny-llama", "model_type": "llama"}))
-    (path / "model.safetensors").write_bytes(b"\0" * 64)
-    write_run_id(path.parent, run_id)
-    return path
-
-
 def _register(home: Path, url: str, name: str, checkpoint: Path, reward: float) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-c", CHILD, str(home), url, name, str(checkpoint), str(reward)]
@@ -137,14 +123,14 @@ def _champion_v1(home: Path, url: str, name: str) -> None:
         home, **{"mlflow_tracking_uri": url, "registry.model_name": name, "registry.policy": "auto"}
     )
     candidate = GateMetrics("s1", 1, 0.2, 0.0, "p1", {f"inst-{j}": (0.2,) for j in range(10)})
-    first = register(settings, _checkpoint(home, url, f"{name}-1"), candidate, {"mean_reward": 0.2}, who="ci")
+    first = register(settings, training_checkpoint(home, url, f"{name}-1"), candidate, {"mean_reward": 0.2}, who="ci")
     assert (first.version, first.aliases) == ("1", (CHAMPION,))
 
 
 def _v1_then_v2(home: Path, url: str, name: str, fault: Fault | None) -> tuple[str, dict[str, Any]]:
     """Register v1 (champion), then v2 through the proxy with ``fault``, then v2 again without."""
     _champion_v1(home, url, name)
-    second = _checkpoint(home, url, f"{name}-2")
+    second = training_checkpoint(home, url, f"{name}-2")
     process: subprocess.Popen[str] | None = None
     if fault is not None:
         fault.pid = lambda: process.pid if process is not None else 0
@@ -185,7 +171,7 @@ def test_a_promotion_killed_between_the_alias_and_its_record_leaves_one_state_th
     name = "promote-killed"
     _champion_v1(tmp_path, server, name)
     manual = make_settings(tmp_path, **{"mlflow_tracking_uri": server, "registry.model_name": name})
-    second = _checkpoint(tmp_path, server, f"{name}-2")
+    second = training_checkpoint(tmp_path, server, f"{name}-2")
     _completed(_register(tmp_path, server, name, second, 0.6))  # v2: champion already under auto
     rollback_champion(manual, "ci", "back to v1")
     promote = f"""

@@ -1,5 +1,5 @@
 """The demo's world server (``swerl_core.stack.serve_world``): the learnable world served in the background,
-reused while it runs, and a server that an older demo left running with another world replaced."""
+reused while it runs, and a server that an older demo left running with another world, or another size, replaced."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ def _repo(url: str, name: str, token: str) -> str:
         return str(json.load(response)["full_name"])
 
 
+def _pull_count(url: str, name: str, token: str) -> int:
+    request = urllib.request.Request(
+        f"{url}/repos/{name}/pulls?state=closed&per_page=100", headers={"Authorization": f"token {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return len(json.load(response))
+
+
 @pytest.mark.slow
 def test_a_server_of_another_world_is_replaced_and_the_right_one_reused(tmp_path: Path) -> None:
     stack = Stack(tmp_path / "home", 0, 0)  # serve_world needs no port of its own
@@ -33,10 +41,13 @@ def test_a_server_of_another_world_is_replaced_and_the_right_one_reused(tmp_path
     try:
         (stack.run_dir / "github.pid").write_text(f"{older.pid}\n-m swerl_core.stack\n")
         (stack.run_dir / "github.url").write_text("http://127.0.0.1:9\n")
-        url = serve_world(stack, "world-token", env)
+        url = serve_world(stack, "world-token", env, prs_per_repo=20)
         assert older.wait(timeout=30) is not None, "the older world's server is still running"
         assert _repo(url, "learn/shop", "world-token") == "learn/shop"
-        assert serve_world(stack, "world-token", env) == url, "a server of the right world is reused"
+        assert _pull_count(url, "learn/shop", "world-token") == 20
+        assert serve_world(stack, "world-token", env, prs_per_repo=20) == url, "a server of the right world is reused"
+        bigger = serve_world(stack, "world-token", env, prs_per_repo=30)
+        assert _pull_count(bigger, "learn/shop", "world-token") == 30, "a server of another size was kept"
     finally:
         older.kill()
         stop(stack)
