@@ -377,15 +377,20 @@ def locked_mlflow(postgres: str, s3_endpoint: str, tmp_path_factory: pytest.Temp
         _stop(mlflow)
 
 
-@pytest.mark.postgres
-@pytest.mark.slow
-def test_prefect_server_on_postgres_runs_a_flow_and_takes_the_gpu_work_pool(
-    locked_prefect: Server, postgres: str
-) -> None:
+@pytest.fixture(scope="module")
+def probe_flow_run(locked_prefect: Server) -> str:
+    """The flow run ``stack-probe-run``, run once by a client process against the locked server; its API URL."""
     api = locked_prefect.url + "/api"
     client_env = {"PREFECT_API_URL": api, "PREFECT_HOME": str(locked_prefect.home / "client-home"),
                   "PREFECT_API_AUTH_STRING": PREFECT_AUTH}  # fmt: skip
     _run_client(_PREFECT_CLIENT, client_env, locked_prefect.home)
+    return api
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_prefect_server_on_postgres_runs_a_flow_and_takes_the_gpu_work_pool(probe_flow_run: str, postgres: str) -> None:
+    api = probe_flow_run
     _check_flow_run(api, postgres)
     # The swerl-gpu work pool's base job template is accepted by a real server as a kubernetes pool.
     body = {"name": "swerl-gpu", "type": "kubernetes", "base_job_template": json.loads(WORK_POOL.read_text())}
@@ -620,7 +625,7 @@ def test_running_the_accounts_step_again_rotates_a_password_and_changes_a_role(l
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_both_uis_render_in_chromium_after_login(
-    locked_mlflow: Server, locked_prefect: Server, gated_versions: dict[str, str]
+    locked_mlflow: Server, locked_prefect: Server, gated_versions: dict[str, str], probe_flow_run: str
 ) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -649,7 +654,7 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_no_credential_reaches_logs_params_tags_artifacts_flow_runs_or_ps(
-    locked_mlflow: Server, locked_prefect: Server, gated_versions: dict[str, str]
+    locked_mlflow: Server, locked_prefect: Server, gated_versions: dict[str, str], probe_flow_run: str
 ) -> None:
     import psutil
     from mlflow import MlflowClient
