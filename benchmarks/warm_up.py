@@ -3,8 +3,9 @@ learnable-world tests): the repeat loss (:func:`swerl_core.demo.induction.repeat
 span only) against the baseline, the loss of a label mask over the whole sequence.
 
 Both train the same model on the same batches, interleaved in rounds on one torch thread (as a test worker runs),
-from the same weights; the script prints seconds per step for each phase's batches, the ratio, and the largest
-difference between the two losses (equal up to float rounding).
+from the same weights, with AdamW (the warm-up's gradient clipping and learning-rate schedule left out: the same for
+both); the script prints seconds per step for each phase's batches, the ratio, and the largest difference between
+the two losses on the first step, where both see the same weights (equal up to float rounding).
 
     .venv/bin/python benchmarks/warm_up.py [--steps 40] [--rounds 3]
 """
@@ -73,13 +74,14 @@ def main() -> None:
         for phase, drawn in phases.items():
             seconds: dict[str, list[float]] = {"masked": [], "repeat": []}
             drift = 0.0
-            for _ in range(args.rounds):
+            for round_ in range(args.rounds):
                 losses = {}
-                for name, loss_fn in (("masked", masked_loss), ("repeat", repeat_loss)):
+                order = [("masked", masked_loss), ("repeat", repeat_loss)]
+                for name, loss_fn in order if round_ % 2 == 0 else order[::-1]:  # neither always runs first
                     model = AutoModelForCausalLM.from_pretrained(source)  # the same start for both
                     per_step, losses[name] = timed(model, loss_fn, drawn)
                     seconds[name].append(per_step)
-                drift = max(drift, abs(losses["masked"][0] - losses["repeat"][0]))
+                drift = max(drift, abs(losses["masked"][0] - losses["repeat"][0]))  # the same weights: step 1 only
             masked, repeat = statistics.median(seconds["masked"]), statistics.median(seconds["repeat"])
             print(
                 f"{phase:9s} masked (baseline) {masked * 1000:6.1f} ms/step   repeat {repeat * 1000:6.1f} ms/step   "

@@ -103,56 +103,107 @@ def run_artifacts(client: Any, root_id: Any) -> dict[str, Any]:
 def run_retrain(recipe: str = RECIPE, sft_warm_start: bool = True, watch_url: str | None = None) -> Any:
     """Run ``retrain/retrain`` on the worker and wait for it; it evaluates, gates and registers what it trained.
 
-    With ``watch_url`` (the Prefect UI) it prints where to watch the run, then each subflow as it starts (see
-    :func:`watch`: Ctrl-C cancels the run).
+    With ``watch_url`` (the Prefect UI) it prints where to watch the run, then each subflow as it starts
+    (:func:`follow`). Ctrl-C from the moment the run is asked for cancels it and is raised again: an interrupted demo
+    leaves no training running behind it.
     """
-    from prefect.client.orchestration import get_client
+    import uuid
+
     from prefect.deployments import run_deployment
 
     parameters = {"recipe": recipe, "sft_warm_start": sft_warm_start}
     if watch_url is None:
         return run_deployment("retrain/retrain", parameters=parameters, timeout=None)
-    run = run_deployment("retrain/retrain", parameters=parameters, timeout=0)
+    key = f"make-demo-{uuid.uuid4()}"  # names the run even when Ctrl-C lands before its id came back
+    try:
+        run = run_deployment("retrain/retrain", parameters=parameters, timeout=0, idempotency_key=key)
+    except KeyboardInterrupt:
+        print("\n  " + _cancel_asked(key, parameters), flush=True)
+        raise
     print(f"  watch it: {watch_url}/runs/flow-run/{run.id}", flush=True)
-    with get_client(sync_client=True) as client:
-        return watch(client, run.id)
+    return follow(run.id)
+
+
+def _cancel_asked(key: str, parameters: dict[str, Any]) -> str:
+    """Cancel the retrain run asked for under idempotency ``key`` (asking again returns the same run)."""
+    from prefect.deployments import run_deployment
+
+    try:
+        run = run_deployment("retrain/retrain", parameters=parameters, timeout=0, idempotency_key=key)
+    except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - whatever stops the lookup, the user is told once
+        return f"could not look up the retrain run ({type(exc).__name__}): see {os.environ.get('PREFECT_API_URL')}"
+    return cancel(run.id)
+
+
+def follow(run_id: Any, poll_s: float = 5.0, settle_s: float = 30.0) -> Any:
+    """:func:`watch` flow run ``run_id`` until it ends; returns the finished run.
+
+    Ctrl-C cancels the run (its worker stops it, subflows included), waits up to ``settle_s`` for the worker to have
+    stopped it, prints one line saying what happened, and is raised again.
+    """
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            return watch(client, run_id, poll_s)
+    except KeyboardInterrupt:
+        print("\n  " + cancel(run_id, settle_s), flush=True)
+        raise
+
+
+def cancel(run_id: Any, settle_s: float = 0.0) -> str:
+    """Ask the Prefect API to cancel flow run ``run_id`` and wait up to ``settle_s`` for it to be cancelled; returns
+    the line that says what happened. Never raises: an API that does not answer, or a second Ctrl-C, is said too."""
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.states import Cancelling
+
+    by_hand = f"cancel it with `prefect flow-run cancel {run_id}`"
+    try:
+        with get_client(sync_client=True) as client:
+            # Not forced: a run that already ended stays as it ended (Prefect refuses a final state → Cancelling).
+            result = client.set_flow_run_state(run_id, Cancelling(message="make demo was interrupted (Ctrl-C)"))
+            if result.status != SetStateStatus.ACCEPT:
+                now = client.read_flow_run(run_id).state
+                return f"flow run {run_id} was not cancelled: it is {now.name if now else 'unknown'}"
+            deadline = time.monotonic() + settle_s
+            while time.monotonic() < deadline:
+                state = client.read_flow_run(run_id).state
+                if state is not None and state.is_final():
+                    return f"cancelled flow run {run_id}: {state.name}"
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        return f"stopped waiting for flow run {run_id} to be cancelled; if it still runs, {by_hand}"
+    except httpx.HTTPError as exc:
+        return f"could not cancel flow run {run_id} ({type(exc).__name__}): {by_hand}"
+    return f"cancelled flow run {run_id}: its worker stops it"
 
 
 def watch(client: Any, run_id: Any, poll_s: float = 5.0) -> Any:
-    """Print flow run ``run_id``'s subflows as they start, until it ends; returns the finished run.
-
-    Ctrl-C cancels the run (its worker stops it, subflows included) and is raised again: an interrupted demo leaves
-    no training running behind it.
-    """
+    """Print flow run ``run_id``'s state, then its subflows as they start, until it ends; returns the finished run."""
     import httpx
 
     from swerl_core.demo.summary import Narration
 
     narration, failures = Narration(), 0
-    try:
-        while True:
-            time.sleep(poll_s)
-            try:
-                run = client.read_flow_run(run_id)
-                children = subflow_runs(client, run_id)
-            except httpx.HTTPError as exc:  # the server slow or restarting under load: the run goes on, keep watching
-                failures += 1
-                if failures == 12:
-                    raise
-                print(f"  (the Prefect API did not answer: {type(exc).__name__}; retrying)", flush=True)
-                continue
-            failures = 0
-            subflows = [(child.id, child.name) for child in sorted(children, key=lambda r: r.created)]
-            for line in narration.update(run.state.name if run.state is not None else "?", subflows):
-                print(line, flush=True)
-            if run.state is not None and run.state.is_final():
-                return run
-    except KeyboardInterrupt:
-        from prefect.states import Cancelling
-
-        client.set_flow_run_state(run_id, Cancelling(message="make demo was interrupted (Ctrl-C)"), force=True)
-        print(f"\n  cancelled flow run {run_id}: its worker stops it", flush=True)
-        raise
+    while True:
+        time.sleep(poll_s)
+        try:
+            run = client.read_flow_run(run_id)
+            children = subflow_runs(client, run_id)
+        except httpx.HTTPError as exc:  # the server slow or restarting under load: the run goes on, keep watching
+            failures += 1
+            if failures == 12:
+                raise
+            print(f"  (the Prefect API did not answer: {type(exc).__name__}; retrying)", flush=True)
+            continue
+        failures = 0
+        subflows = [(child.id, child.name) for child in sorted(children, key=lambda r: r.created)]
+        for line in narration.update(run.state.name if run.state is not None else "?", subflows):
+            print(line, flush=True)
+        if run.state is not None and run.state.is_final():
+            return run
 
 
 def subflow_runs(client: Any, root_id: Any) -> list[Any]:
@@ -170,16 +221,17 @@ def subflow_runs(client: Any, root_id: Any) -> list[Any]:
 
 
 def main() -> int:
-    """Run the demo; returns the exit code."""
-    from swerl_core.quiet import quiet_libraries
-
-    quiet_libraries()  # the narration, not DeepSpeed's accelerator notice or weight-writing bars
-    stack = stack_from_env()
-    started = time.monotonic()
-    print(f"starting the stack under {stack.home} …", flush=True)
-    from prefect.client.orchestration import get_client
-
+    """Run the demo; returns the exit code (130 after Ctrl-C)."""
+    stack = None
     try:
+        from swerl_core.quiet import quiet_libraries
+
+        quiet_libraries()  # the narration, not DeepSpeed's accelerator notice or weight-writing bars
+        stack = stack_from_env()
+        started = time.monotonic()
+        print(f"starting the stack under {stack.home} …", flush=True)
+        from prefect.client.orchestration import get_client
+
         start(stack)
         os.environ.update(stack.client_env())
         prepare(stack)
@@ -187,7 +239,7 @@ def main() -> int:
               "register) …", flush=True)  # fmt: skip
         run = run_retrain(watch_url=stack.prefect_url)
     except KeyboardInterrupt:
-        if os.environ.get("DEMO_KEEP", "1") == "0":
+        if stack is not None and os.environ.get("DEMO_KEEP", "1") == "0":
             print("demo interrupted; stopped: " + (", ".join(stop(stack)) or "nothing was running"), flush=True)
         else:
             print("demo interrupted; the stack keeps running (`make down` stops it)", flush=True)

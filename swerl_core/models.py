@@ -21,6 +21,7 @@ stay in the registry.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -66,7 +67,6 @@ class ResolvedModel:
 def mlflow_client(tracking_uri: str) -> Any:
     """An :class:`mlflow.MlflowClient` bound to ``tracking_uri`` for tracking and the registry; a tracking server
     that does not answer is a :class:`ModelError` within :data:`REACH_WINDOW_S` (see :func:`wait_for_server`)."""
-    from mlflow import MlflowClient
 
     # MLflow announces creating and upgrading its sqlite tables at INFO on stderr, and draws a progress bar for every
     # artifact upload and download (a checkpoint registered, a version fetched): our lines say what matters. A user
@@ -74,11 +74,18 @@ def mlflow_client(tracking_uri: str) -> Any:
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     wait_for_server(tracking_uri)
+    with registry_access(tracking_uri):
+        return _client_class()(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
-    class Client(MlflowClient):  # type: ignore[misc]
-        """MLflow's client, asking whether a registered model is really a prompt once per name and client instead of
-        before each of its calls: 38 of the ~100 requests one registration made (`benchmarks/registry.py`)."""
 
+@functools.cache
+def _client_class() -> Any:
+    """MLflow's client, asking whether a registered model is really a prompt once per name and client instead of
+    before each of its calls: 38 of the 107 requests one registration made (``benchmarks/registry.py``). A name the
+    client deletes or renames is asked about again."""
+    from mlflow import MlflowClient
+
+    class Client(MlflowClient):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._models_not_prompts: set[str] = set()
@@ -88,8 +95,15 @@ def mlflow_client(tracking_uri: str) -> Any:
                 super()._raise_if_prompt(name)  # raises for a prompt, or a model that does not exist (not kept)
                 self._models_not_prompts.add(name)
 
-    with registry_access(tracking_uri):
-        return Client(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        def delete_registered_model(self, name: str) -> None:
+            self._models_not_prompts.discard(name)
+            super().delete_registered_model(name)
+
+        def rename_registered_model(self, name: str, new_name: str) -> Any:
+            self._models_not_prompts.difference_update((name, new_name))
+            return super().rename_registered_model(name, new_name)
+
+    return Client
 
 
 REACH_WINDOW_S = 15.0  # the longest an unanswering tracking server is tried before "cannot reach"

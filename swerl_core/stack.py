@@ -272,7 +272,22 @@ def demo_world(home: Path, prs_per_repo: int = DEMO_PRS_PER_REPO) -> Any:
     demo's makes a quicker world to deploy against (the tests' stack) that the demo's gate was not measured on."""
     from swerl_core.demo.learnable import build_learnable_world
 
-    return build_learnable_world(home / "learnable-world", prs_per_repo=prs_per_repo)
+    return build_learnable_world(home / "learnable-world", prs_per_repo=_world_size(prs_per_repo))
+
+
+MIN_PRS_PER_REPO = 20  # a 5 % held-out split then keeps at least one pull request of each repository
+
+
+def _world_size(prs_per_repo: object) -> int:
+    """``prs_per_repo`` as a world size, or a :class:`StackError` saying what one is."""
+    try:
+        size = int(str(prs_per_repo))
+    except ValueError:
+        size = 0
+    if size < MIN_PRS_PER_REPO:
+        raise StackError(f"a demo world of {prs_per_repo!r} fixes a repository: it needs a whole number, at least "
+                         f"{MIN_PRS_PER_REPO}")  # fmt: skip
+    return size
 
 
 def serve_world(
@@ -287,6 +302,7 @@ def serve_world(
 
     A running server of another world (one an older demo started, or another size) is stopped and replaced.
     """
+    prs_per_repo = _world_size(prs_per_repo)
     url_file = stack.run_dir / "github.url"
     running = _running(stack, "github")
     if running is not None and _served(url_file)[1] != _world_label(prs_per_repo):
@@ -429,7 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"work pools {CPU_POOL}, {GPU_POOL} and the deployments of {PREFECT_FILE.name} applied")
             print(f"Deployments: {stack.prefect_url}/deployments")
         elif verb == "serve-world":  # started by serve_world, with the world's size
-            _serve_world_forever(stack, int(args[1]) if len(args) > 1 else DEMO_PRS_PER_REPO)
+            _serve_world_forever(stack, _world_size(args[1]) if len(args) > 1 else DEMO_PRS_PER_REPO)
         elif verb == "status":
             for name, pid in status(stack).items():
                 print(f"{name}: {'running, pid ' + str(pid) if pid else 'stopped'}")

@@ -413,26 +413,18 @@ def test_a_train_flow_failed_by_a_dead_rollout_server_is_resumed_by_the_next_flo
 
 WATCHER = """
 import sys
-from prefect.client.orchestration import get_client
-from flows.demo import watch
-with get_client(sync_client=True) as client:
-    try:
-        watch(client, sys.argv[1], poll_s=0.2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+from flows.demo import follow
+try:
+    follow(sys.argv[1], poll_s=0.2, settle_s=0)
+except KeyboardInterrupt:
+    sys.exit(130)
 """
 
 
-def test_ctrl_c_while_the_demo_watches_its_retrain_run_cancels_that_run(prefect_api: None) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-
+def _flow_run(state: Any = None) -> Any:
+    """A flow run of a flow no worker serves, created through the module's Prefect API (optionally set to ``state``)."""
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.objects import StateType
-    from prefect.settings import PREFECT_API_URL
 
     @flow(name="watched-retrain")
     def watched() -> None:
@@ -440,20 +432,60 @@ def test_ctrl_c_while_the_demo_watches_its_retrain_run_cancels_that_run(prefect_
 
     with get_client(sync_client=True) as client:
         run = client.create_flow_run(watched)
+        if state is not None:
+            client.set_flow_run_state(run.id, state, force=True)
+    return run
+
+
+def test_ctrl_c_while_the_demo_watches_its_retrain_run_cancels_that_run(prefect_api: None, tmp_path: Path) -> None:
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.settings import PREFECT_API_URL
+
+    run = _flow_run()
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": repo}
-    process = subprocess.Popen(
-        [sys.executable, "-c", WATCHER, str(run.id)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    err = tmp_path / "stderr"
+    with err.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-c", WATCHER, str(run.id)], env=env, stdout=subprocess.PIPE, stderr=sink, text=True
+        )
     assert process.stdout is not None
-    first = process.stdout.readline()  # the first narration: the watch loop is running
+    first, deadline = "", time.monotonic() + 120
+    while not first and process.poll() is None and time.monotonic() < deadline:  # the watch loop's first line
+        if select.select([process.stdout], [], [], 1.0)[0]:
+            first = process.stdout.readline()
     if "(waiting for the worker)" not in first:
         process.kill()
-        raise AssertionError((first, process.communicate(timeout=60)))
+        raise AssertionError((first, err.read_text()[-2000:]))
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130 and f"cancelled flow run {run.id}" in out, (out, err[-2000:])
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 130 and f"cancelled flow run {run.id}" in out, (out, err.read_text()[-2000:])
+    assert "Traceback" not in err.read_text()
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(run.id).state
     assert state is not None and state.type in (StateType.CANCELLING, StateType.CANCELLED), state
     assert "make demo was interrupted" in (state.message or ""), state.message
+
+
+def test_cancelling_leaves_a_finished_run_as_it_ended_and_says_so_when_the_api_is_gone(prefect_api: None) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Completed
+
+    from flows.demo import cancel
+
+    done = _flow_run(Completed())
+    assert cancel(done.id) == f"flow run {done.id} was not cancelled: it is Completed"
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(done.id).state.is_completed()
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        line = cancel(done.id)
+    assert line.startswith(f"could not cancel flow run {done.id}") and "prefect flow-run cancel" in line, line

@@ -87,20 +87,32 @@ def test_a_folder_holding_other_files_is_never_replaced_by_a_warm_up(tmp_path: P
     assert (home / "swerl.duckdb").read_text() == "the store"
 
 
-def test_the_repeat_loss_is_the_loss_of_a_label_mask_before_the_repeat() -> None:
+@pytest.mark.parametrize("tied", [False, True])
+def test_the_repeat_loss_and_its_gradients_are_those_of_a_label_mask_before_the_repeat(tied: bool) -> None:
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    from swerl_core.demo.induction import repeat_loss
+    from swerl_core.demo.induction import repeat_batch, repeat_loss
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir())
+    config = AutoConfig.from_pretrained(tiny_model_dir())
+    config.tie_word_embeddings = tied  # tied: the learnable world's shape (LEARNABLE_SPEC)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    assert (model.lm_head.weight is model.model.embed_tokens.weight) == tied
     generator = torch.Generator().manual_seed(3)
-    for lead, length, gap in ((0, 8, 0), (5, 12, 30)):
-        vocab = model.config.vocab_size
-        span = torch.randint(6, vocab, (4, length), generator=generator)
-        ids = torch.cat([torch.randint(6, vocab, (4, lead + length + gap), generator=generator), span], 1)
-        ids[:, lead : lead + length] = span
+    for max_gap in (0, 30):  # the adjacent phase's rows, then the gap phase's (a lead and a gap before the repeat)
+        ids, length = repeat_batch(generator, model.config.vocab_size, 4, max_gap)
         labels = ids.clone()
-        labels[:, : lead + length + gap + 1] = -100
+        labels[:, : ids.size(1) - length + 1] = -100
+        model.zero_grad()
         masked = model(input_ids=ids, labels=labels).loss
-        assert float(repeat_loss(model, ids, length)) == pytest.approx(float(masked), rel=1e-5)
+        masked.backward()
+        expected = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        loss = repeat_loss(model, ids, length)
+        loss.backward()
+        assert float(loss) == pytest.approx(float(masked), rel=1e-5)
+        for got, want in zip((p.grad for p in model.parameters()), expected, strict=True):
+            assert torch.allclose(got, want, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="needs 2 to the row"):
+        repeat_loss(model, ids, 1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from swerl_core.stack import Stack, serve_world, stop
+from swerl_core.stack import Stack, StackError, serve_world, stop
 
 
 def _repo(url: str, name: str, token: str) -> str:
@@ -48,6 +48,13 @@ def test_a_server_of_another_world_is_replaced_and_the_right_one_reused(tmp_path
         assert serve_world(stack, "world-token", env, prs_per_repo=20) == url, "a server of the right world is reused"
         bigger = serve_world(stack, "world-token", env, prs_per_repo=30)
         assert _pull_count(bigger, "learn/shop", "world-token") == 30, "a server of another size was kept"
+        # The URL file of the previous release named the repositories only: its server is another world's too.
+        url_file = stack.run_dir / "github.url"
+        url_file.write_text(f"{bigger}\n{url_file.read_text().splitlines()[1].split(' ')[0]}\n")
+        again = serve_world(stack, "world-token", env, prs_per_repo=30)
+        assert again != bigger and _pull_count(again, "learn/shop", "world-token") == 30
+        with pytest.raises(StackError, match="at least 20"):
+            serve_world(stack, "world-token", env, prs_per_repo=3)
     finally:
         older.kill()
         stop(stack)
