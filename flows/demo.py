@@ -47,14 +47,10 @@ def prepare(
 
     from swerl_core.demo.induction import copying
     from swerl_core.demo.learnable import BASE_MODEL, learnable_base_model
-    from swerl_core.stack import demo_world
     from swerl_core.train.config import load_train_config
 
     url = serve_world(stack, DEMO_TOKEN, prs_per_repo=prs_per_repo)
-    repos = sorted(demo_world(stack.home, prs_per_repo).repos)
-    chosen = demo_settings(url, repos)
-    for section, values in (settings or {}).items():
-        chosen[section] = {**chosen.get(section, {}), **values}
+    chosen = demo_settings(url, settings)
     (stack.home / "swerl.yaml").write_text(yaml.safe_dump(chosen), encoding="utf-8")
     Secret(value=DEMO_TOKEN).save("github-token", overwrite=True)
     if Path(load_train_config(recipe).base_model) == BASE_MODEL:  # checked, and reused when already built
@@ -63,7 +59,7 @@ def prepare(
         warmed = learnable_base_model(stack.home / BASE_MODEL, _sparse)
         print(f"base model ready in {warmed.seconds:.0f} s; copy accuracy {copying(warmed.copy_accuracy)}", flush=True)
     deploy(stack)
-    print(f"learnable world {', '.join(repos)} served at {url}; deployments applied", flush=True)
+    print(f"learnable world {', '.join(chosen['ingest']['repos'])} served at {url}; deployments applied", flush=True)
 
 
 def _sparse(event: Progress) -> None:

@@ -374,14 +374,14 @@ DEMO_EVALUATION = {"samples": 4, "temperature": 1.0, "top_p": 1.0, "max_new_toke
 DEMO_EXECUTION = {"environments": [{"repo": "learn/shop", "requirements": ["pytest"], "test_selection": "by_name"}]}
 
 
-def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
-    """The settings file the demo's flows read: the local world, auto-promotion, evaluation sized for a CPU, the
-    tests of one repository run in the sandbox."""
-    from swerl_core.demo.learnable import HELDOUT_AFTER
+def demo_settings(api_url: str, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The settings file the demo's flows read: the local world's repositories, auto-promotion, evaluation sized for
+    a CPU, the tests of one repository run in the sandbox; each section of ``overrides`` updates the demo's."""
+    from swerl_core.demo.learnable import HELDOUT_AFTER, REPOS
 
-    return {
+    chosen: dict[str, Any] = {
         "github": {"api_url": api_url, "seconds_between_requests": 0, "local_clones": True},
-        "ingest": {"repos": repos},
+        "ingest": {"repos": sorted(REPOS)},
         # One file per prompt: the fixed module is the whole context (prompts of ~100 tokens). Only held-out rows are
         # validated: training needs no tests.
         "curate": {"heldout_after": HELDOUT_AFTER.isoformat(), "relevant_files": 0, "validate": "heldout"},
@@ -390,6 +390,9 @@ def demo_settings(api_url: str, repos: list[str]) -> dict[str, Any]:
         "store": {"lock_timeout_s": 900},  # a scheduled ingest waits for an evaluation's write
         "registry": {"policy": "auto", **DEMO_GATE},
     }
+    for section, values in (overrides or {}).items():
+        chosen[section] = {**chosen.get(section, {}), **values}
+    return chosen
 
 
 def reward_line(run_id: str) -> str:
