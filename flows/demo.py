@@ -226,10 +226,11 @@ def main() -> int:
         stack = stack_from_env()
         started = time.monotonic()
         print(f"starting the stack under {stack.home} …", flush=True)
-        from prefect.client.orchestration import get_client
-
         start(stack)
         os.environ.update(stack.client_env())
+        # Prefect reads its settings when first imported: only now, pointed at the stack's server.
+        from prefect.client.orchestration import get_client
+
         prepare(stack)
         print("running deployment retrain/retrain on the worker (ingest → curate → SFT → GRPO → evaluate → gate → "
               "register) …", flush=True)  # fmt: skip
